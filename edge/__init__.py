@@ -1,0 +1,1 @@
+"""edgecoach on the device: sensors in, guidance out, nothing sent anywhere."""

@@ -1,0 +1,28 @@
+"""The person being coached: the facts their zones and forecasts rest on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str = "you"
+    age: int = 40
+    resting_hr: float = 60.0
+    #: None means "estimate from age" (Tanaka: 208 - 0.7 x age).
+    max_hr: float | None = None
+
+    @property
+    def effective_max_hr(self) -> float:
+        if self.max_hr is not None:
+            return self.max_hr
+        return 208.0 - 0.7 * self.age
+
+    @property
+    def max_hr_is_estimated(self) -> bool:
+        return self.max_hr is None
+
+    @property
+    def heart_rate_reserve(self) -> float:
+        return self.effective_max_hr - self.resting_hr
