@@ -1,0 +1,52 @@
+# The two commands of the README's quick start:
+#   make demo   set up the device runtime and play the simulated workout through the coach
+#   make test   set up everything (device, export, dev) and run the whole test suite
+# Both create or reuse the virtual environment in $(VENV) and check the system packages first.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+# Debian packages edgecoach uses: speech, the private D-Bus of the BLE tests, sound tools.
+SYSTEM_PACKAGES := espeak-ng dbus-daemon sox
+SYSTEM_COMMANDS := espeak-ng dbus-daemon sox
+DEMO_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: demo test system-packages clean
+
+demo: system-packages $(VENV)/.device-installed
+	$(BIN)/edgecoach demo $(DEMO_ARGS)
+
+test: system-packages $(VENV)/.all-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+system-packages:
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing system packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null || exit 1; \
+	  else \
+	    echo "edgecoach needs system packages that are missing:$$missing"; \
+	    echo "install them with:  sudo apt-get install -y $(SYSTEM_PACKAGES)"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The device runtime only: what a Raspberry Pi installs.
+$(VENV)/.device-installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+# Device runtime, export stage and development tools.
+$(VENV)/.all-installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[export,dev]'
+	@touch $@ $(VENV)/.device-installed
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info edgecoach-demo.wav

@@ -1,0 +1,119 @@
+"""The `edgecoach` command. Parses argv, configures logging, and turns errors into one line.
+
+Only this module reads argv and configures logging; everything below it takes frozen settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge.errors import EdgecoachError
+from edge.settings import load_settings
+
+log = logging.getLogger("edgecoach")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not a usage dump
+        self.exit(2, f"edgecoach: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_or_zero(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (as fast as possible) or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="edgecoach", description=(
+        "On-device fitness coach: reads heart rate and cadence from BLE bands, forecasts with a "
+        "local health model, and speaks guidance worded by a local language model. "
+        "Nothing leaves the device."))
+    parser.add_argument("--config", type=Path, help="settings file (TOML); default: "
+                        "$EDGECOACH_CONFIG, /etc/edgecoach/config.toml, ~/.config/edgecoach/config.toml")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-vv for debug)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="play a simulated workout through the whole coach "
+                               "(no band, no network needed)",
+                               description="Play six simulated minutes (warm-up, a hard section "
+                               "into zone 5, cool-down) as real GATT bytes through the health "
+                               "model, the coach, the language model and speech.")
+    demo.add_argument("--json", action="store_true", help="print one JSON object per event")
+    demo.add_argument("--speak-to", type=Path, metavar="FILE.wav",
+                      help="write speech into this WAV file instead of the audio device")
+    demo.add_argument("--mute", action="store_true", help="no speech")
+    demo.add_argument("--speed", type=_positive_or_zero, default=30.0,
+                      help="simulated seconds per second (default 30; 0 = as fast as possible)")
+    demo.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    demo.add_argument("--no-llm", action="store_true", help="word cues with templates only")
+
+    export = commands.add_parser("export", help="build models on a workstation "
+                                 "(needs the [export] extra)")
+    export_targets = export.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
+    health = export_targets.add_parser("health", help="train and export the heart-rate model")
+    try:
+        from export.health.cli import configure_parser
+    except ImportError:  # the export extra (torch) is not installed on this device
+        health.set_defaults(export_missing=True)
+    else:
+        configure_parser(health)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return _dispatch(args, parser)
+    except EdgecoachError as exc:
+        print(f"edgecoach: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgecoach: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    settings = load_settings(args.config)
+    if args.command == "demo":
+        from edge.demo import DemoOptions, run_demo
+
+        if args.no_llm:
+            settings = _without_llm(settings)
+        run_demo(settings, DemoOptions(json=args.json, speak_to=args.speak_to, mute=args.mute,
+                                       speed=args.speed, seed=args.seed))
+        return 0
+    if args.command == "export":
+        if args.target is None:
+            parser.parse_args(["export", "--help"])
+        if getattr(args, "export_missing", False):
+            print("edgecoach: the export stage needs its extra: pip install 'edgecoach[export]'",
+                  file=sys.stderr)
+            return 2
+        from export.health.cli import run
+
+        return run(args)
+    raise AssertionError(args.command)
+
+
+def _without_llm(settings):
+    import dataclasses
+
+    return dataclasses.replace(settings, llm=dataclasses.replace(settings.llm, enabled=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

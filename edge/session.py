@@ -1,0 +1,162 @@
+"""One coaching session: a sensor source in, samples, cues and spoken words out.
+
+This is the path every heartbeat takes, in order:
+
+    source.readings()          band bytes decoded by firmware_bridge (BLE, replay or simulator)
+    StreamAligner.push()       one AlignedSample per second, gaps recorded, never invented
+    HealthModel.predict()      ONNX forecast of heart rate at +10/+30/+60 s (worker thread)
+    Coach.update()             rules decide the cue and the facts it rests on
+    Narrator.narrate()         the language model words it, or the template does (worker thread)
+    speaker.say()              espeak-ng speaks it, or writes it into a WAV file
+
+Events go to a sink (terminal display or JSON lines) as they happen. Blocking engines never run
+on the event loop: the health model has its own thread, the language model the narrator's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from edge.coach.coach import Coach
+from edge.coach.cues import Cue
+from edge.coach.summary import SessionSummary, summarise
+from edge.errors import EdgecoachError
+from edge.health.features import WINDOW_S, build_window
+from edge.health.model import Forecast, HealthModel
+from edge.narrator.narrator import Narration, Narrator
+from edge.profile import Profile
+from edge.sources.base import SensorSource
+from edge.stream.aligner import StreamAligner
+from edge.stream.readings import AlignedSample, LinkEvent
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, object]
+
+
+class Speaker(Protocol):
+    destination: str
+
+    async def say(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CueTiming:
+    """Wall-clock seconds from the sample that triggered a cue to its words being ready."""
+
+    cue_id: int
+    kind: str
+    source: str
+    seconds_to_text: float
+
+
+@dataclass
+class SessionResult:
+    summary: SessionSummary
+    cues: list[Cue] = field(default_factory=list)
+    narrations: list[Narration] = field(default_factory=list)
+    timings: list[CueTiming] = field(default_factory=list)
+
+
+class CoachingSession:
+    def __init__(self, *, profile: Profile, health: HealthModel | None, narrator: Narrator,
+                 speaker: Speaker | None, emit: Callable[[Event], None],
+                 coach: Coach | None = None) -> None:
+        self.profile = profile
+        self.health = health
+        self.narrator = narrator
+        self.speaker = speaker
+        self.emit = emit
+        self.coach = coach or Coach(profile)
+        self._health_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-hr")
+        self._history: deque[AlignedSample] = deque(maxlen=WINDOW_S)
+        self._samples: list[AlignedSample] = []
+        self._forecasts: dict[int, Forecast] = {}
+        self._speech_failed = False
+
+    async def run(self, source: SensorSource) -> SessionResult:
+        result = SessionResult(summary=None)  # type: ignore[arg-type]
+        narration_queue: asyncio.Queue[tuple[Cue, float] | None] = asyncio.Queue()
+        narrating = asyncio.create_task(self._narrate_loop(narration_queue, result),
+                                        name="edgecoach-narrator")
+        aligner = StreamAligner()
+        try:
+            async for reading in source.readings():
+                if isinstance(reading, LinkEvent):
+                    self.emit({"event": "link", "device": reading.device, "t": reading.t,
+                               "state": reading.state.value, "detail": reading.detail})
+                for sample in aligner.push(reading):
+                    await self._on_sample(sample, narration_queue, result)
+            for sample in aligner.flush():
+                await self._on_sample(sample, narration_queue, result)
+        finally:
+            await narration_queue.put(None)
+            await narrating
+            self._health_thread.shutdown(wait=True)
+        result.summary = summarise(self._samples, self._forecasts, result.cues,
+                                   result.narrations, self.coach.zones, aligner.gaps)
+        self.emit({"event": "summary", **result.summary.as_dict()})
+        return result
+
+    async def _on_sample(self, sample: AlignedSample,
+                         narration_queue: asyncio.Queue[tuple[Cue, float] | None],
+                         result: SessionResult) -> None:
+        arrived = time.perf_counter()
+        self._samples.append(sample)
+        self._history.append(sample)
+        forecast = await self._forecast(sample)
+        zone = self.coach.zones.zone(sample.hr_bpm) if sample.hr_bpm is not None else None
+        self.emit({
+            "event": "sample", "t": sample.t, "hr": sample.hr_bpm, "zone": zone,
+            "rr": list(sample.rr_intervals_s), "cadence": sample.cadence_spm,
+            "speed": sample.speed_mps, "distance": sample.distance_m, "steps": sample.steps,
+            "contact": sample.contact, "gap": sample.hr_gap,
+            "forecast": None if forecast is None else {
+                "hr_10s": round(forecast.hr_10s, 1), "hr_30s": round(forecast.hr_30s, 1),
+                "hr_60s": round(forecast.hr_60s, 1), "hr_expected": round(forecast.hr_expected, 1),
+            },
+        })
+        for cue in self.coach.update(sample, forecast):
+            result.cues.append(cue)
+            self.emit({"event": "cue", **cue.as_dict(), "template": cue.template_text})
+            await narration_queue.put((cue, arrived))
+
+    async def _forecast(self, sample: AlignedSample) -> Forecast | None:
+        if self.health is None or sample.hr_bpm is None:
+            return None
+        window = build_window(self._history, self.profile)
+        loop = asyncio.get_running_loop()
+        forecast = await loop.run_in_executor(self._health_thread, self.health.predict, window)
+        self._forecasts[sample.t] = forecast
+        return forecast
+
+    async def _narrate_loop(self, queue: asyncio.Queue[tuple[Cue, float] | None],
+                            result: SessionResult) -> None:
+        while (item := await queue.get()) is not None:
+            cue, sample_arrived = item
+            narration = await self.narrator.narrate(cue)
+            ready = time.perf_counter() - sample_arrived
+            result.narrations.append(narration)
+            result.timings.append(CueTiming(cue.id, cue.kind.value, narration.source, ready))
+            self.emit({"event": "spoken", "t": cue.t, **narration.as_dict(),
+                       "seconds_to_text": round(ready, 3),
+                       "speech": None if self.speaker is None else self.speaker.destination})
+            await self._speak(narration.text)
+
+    async def _speak(self, text: str) -> None:
+        if self.speaker is None or self._speech_failed:
+            return
+        try:
+            await self.speaker.say(text)
+        except EdgecoachError as exc:
+            # Speech is one output of several: the session and its recording go on without it.
+            self._speech_failed = True
+            log.warning("speech stopped: %s", exc)
+            self.emit({"event": "warning", "message": f"speech stopped: {exc}"})

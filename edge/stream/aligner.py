@@ -1,0 +1,130 @@
+"""Turn readings that arrive whenever the band sends them into one sample per second.
+
+Bands notify at their own pace (about 1 Hz for heart rate, up to 4 Hz for footpods) and drop out
+when they lose contact or go out of range. The aligner holds the last value for a few seconds at
+most and never invents one across a longer gap: past `max_hold_s` a second carries `hr_bpm=None`
+and `hr_gap=True`, so the coach and the store can say "no data" rather than guess.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from edge.stream.readings import (
+    AlignedSample,
+    HeartRateReading,
+    LinkEvent,
+    LinkState,
+    Reading,
+    StrideReading,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A stretch of seconds without heart rate, as the stream recorded it."""
+
+    start_t: int
+    end_t: int  # exclusive
+
+    @property
+    def seconds(self) -> int:
+        return self.end_t - self.start_t
+
+
+@dataclass(slots=True)
+class _Held:
+    value: object = None
+    at: float = -math.inf
+
+
+@dataclass
+class StreamAligner:
+    """Aligns the readings of one person's sensors onto a 1 Hz grid starting at `start_t`."""
+
+    start_t: float = 0.0
+    #: A value is carried forward for at most this many seconds before the stream says "gap".
+    max_hold_s: float = 3.0
+
+    _next_second: int = 0
+    _hr: _Held = field(default_factory=_Held)
+    _contact: _Held = field(default_factory=_Held)
+    _stride: _Held = field(default_factory=_Held)
+    _rr_pending: list[tuple[float, tuple[float, ...]]] = field(default_factory=list)
+    _gaps: list[Gap] = field(default_factory=list)
+    _open_gap_start: int | None = None
+
+    @property
+    def gaps(self) -> tuple[Gap, ...]:
+        """Closed heart-rate gaps so far (an open one is added when it closes)."""
+        return tuple(self._gaps)
+
+    def push(self, reading: Reading) -> list[AlignedSample]:
+        """Take one reading; return the seconds it completed (possibly none)."""
+        completed = self.advance_to(reading.t)
+        if isinstance(reading, HeartRateReading):
+            self._hr = _Held(float(reading.bpm), reading.t)
+            self._contact = _Held(reading.contact, reading.t)
+            if reading.rr_intervals_s:
+                self._rr_pending.append((reading.t, reading.rr_intervals_s))
+        elif isinstance(reading, StrideReading):
+            self._stride = _Held(reading, reading.t)
+        elif isinstance(reading, LinkEvent) and reading.state is LinkState.DISCONNECTED:
+            # A band that went away says nothing more: stop carrying its last value now.
+            self._hr = _Held()
+            self._contact = _Held()
+        return completed
+
+    def advance_to(self, t: float) -> list[AlignedSample]:
+        """Emit every whole second that ends at or before session time `t`."""
+        out: list[AlignedSample] = []
+        while self.start_t + self._next_second + 1 <= t:
+            out.append(self._emit(self._next_second))
+            self._next_second += 1
+        return out
+
+    def flush(self) -> list[AlignedSample]:
+        """Close the stream: emit the last partial second and close an open gap."""
+        out = self.advance_to(self.start_t + self._next_second + 1)
+        if self._open_gap_start is not None:
+            self._gaps.append(Gap(self._open_gap_start, self._next_second))
+            self._open_gap_start = None
+        return out
+
+    def _fresh(self, held: _Held, second_end: float) -> object:
+        return held.value if second_end - held.at <= self.max_hold_s else None
+
+    def _emit(self, second: int) -> AlignedSample:
+        second_end = self.start_t + second + 1
+        hr = self._fresh(self._hr, second_end)
+        contact = self._fresh(self._contact, second_end) if hr is not None else None
+        stride = self._fresh(self._stride, second_end)
+
+        rr: list[float] = []
+        keep: list[tuple[float, tuple[float, ...]]] = []
+        for at, values in self._rr_pending:
+            if at < second_end:
+                rr.extend(values)
+            else:
+                keep.append((at, values))
+        self._rr_pending = keep
+
+        hr_gap = hr is None
+        if hr_gap and self._open_gap_start is None:
+            self._open_gap_start = second
+        elif not hr_gap and self._open_gap_start is not None:
+            self._gaps.append(Gap(self._open_gap_start, second))
+            self._open_gap_start = None
+
+        return AlignedSample(
+            t=second,
+            hr_bpm=hr,  # type: ignore[arg-type]
+            rr_intervals_s=tuple(rr),
+            cadence_spm=stride.cadence_spm if isinstance(stride, StrideReading) else None,
+            speed_mps=stride.speed_mps if isinstance(stride, StrideReading) else None,
+            distance_m=stride.total_distance_m if isinstance(stride, StrideReading) else None,
+            steps=stride.total_steps if isinstance(stride, StrideReading) else None,
+            contact=contact,  # type: ignore[arg-type]
+            hr_gap=hr_gap,
+        )
