@@ -33,6 +33,11 @@ def test_guard_rejects_text_that_does_not_ask_for_the_action():
     assert not verdict.ok and "ease off" in verdict.reason
 
 
+def test_guard_rejects_text_that_lost_the_point():
+    verdict = guard.check("Ease off and enjoy the run.", EASE)
+    assert not verdict.ok and "key facts" in verdict.reason
+
+
 def test_guard_rejects_diagnoses_and_bad_lengths():
     assert not guard.check("Ease off, this looks like tachycardia.", EASE).ok
     assert not guard.check("Ease", EASE).ok

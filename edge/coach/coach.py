@@ -41,6 +41,8 @@ class CoachSettings:
     #: Readings outside this range, or jumping faster than this per second, are not believed.
     plausible_bpm: tuple[float, float] = (30.0, 230.0)
     plausible_jump_bpm_per_s: float = 35.0
+    #: Seconds a jumped-to level must hold steady before it is believed.
+    new_level_confirm_s: int = 3
     safety_cue_interval_s: int = 60
 
 
@@ -61,11 +63,14 @@ class Coach:
         self._lost_announced = False
         self._seen_hr = False
         self._last_plausible_hr: float | None = None
+        self._last_raw_hr: float | None = None
+        self._new_level_s = 0
 
     def update(self, sample: AlignedSample, forecast: Forecast | None = None) -> list[Cue]:
         """Take one second; return at most one cue, the most important one due now."""
         t, hr = sample.t, sample.hr_bpm
         if hr is None:
+            self._last_plausible_hr = self._last_raw_hr = None  # no jump spans a gap
             return self._choose(t, self._gap_cues(t))
         self._gap_since = None
         if not self._plausible(hr):
@@ -92,9 +97,20 @@ class Coach:
 
     def _plausible(self, hr: float) -> bool:
         low, high = self.settings.plausible_bpm
-        previous = self._last_plausible_hr
-        jump = abs(hr - previous) if previous is not None else 0.0
-        return low <= hr <= high and jump <= self.settings.plausible_jump_bpm_per_s
+        limit = self.settings.plausible_jump_bpm_per_s
+        previous_raw, self._last_raw_hr = self._last_raw_hr, hr
+        if not low <= hr <= high:
+            self._new_level_s = 0
+            return False
+        baseline = self._last_plausible_hr
+        if baseline is None or abs(hr - baseline) <= limit:
+            self._new_level_s = 0
+            return True
+        # A jump: a spike if it does not last; a real new level (a strap settling after a
+        # loose start) once it holds steady for a few seconds.
+        steady = previous_raw is not None and abs(hr - previous_raw) <= limit
+        self._new_level_s = self._new_level_s + 1 if steady else 1
+        return self._new_level_s >= self.settings.new_level_confirm_s
 
     def _implausible_cues(self, t: int, hr: float) -> list[_Due]:
         if not self._due(CueKind.IMPLAUSIBLE_READING, t, self.settings.safety_cue_interval_s):

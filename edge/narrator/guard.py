@@ -29,6 +29,10 @@ ACTION_WORDS = {
 }
 
 
+#: Facts that carry a cue's point: a text naming none of them has lost the message.
+KEY_FACTS = ("hr", "zone", "zone5_lower", "forecast_hr")
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     ok: bool
@@ -48,9 +52,12 @@ def check(text: str, cue: Cue, *, min_chars: int = 8, max_chars: int = 220) -> V
     if wanted is not None and not wanted.search(stripped):
         return Verdict(False, f"does not ask the person to {cue.action.value.replace('_', ' ')}")
     allowed = {_canonical(str(v)) for v in cue.facts.values()} | HARMLESS_NUMBERS
-    for number in _NUMBER.findall(stripped):
-        if _canonical(number) not in allowed:
-            return Verdict(False, f"number {number} is not among the facts")
+    numbers = {_canonical(n) for n in _NUMBER.findall(stripped)}
+    for number in sorted(numbers - allowed):
+        return Verdict(False, f"number {number} is not among the facts")
+    keys = {_canonical(str(cue.facts[k])) for k in KEY_FACTS if k in cue.facts}
+    if keys and not keys & numbers:
+        return Verdict(False, "names none of the key facts (" + ", ".join(sorted(keys)) + ")")
     return Verdict(True)
 
 

@@ -1,0 +1,40 @@
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_WORKOUTS = REPO.parent / "shared" / "data" / "workouts"
+
+
+def edgecoach_command() -> list[str]:
+    """The installed console script when there is one, else the module: both are the real CLI."""
+    script = Path(sys.executable).with_name("edgecoach")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "edge"]
+
+
+@pytest.fixture
+def edgecoach():
+    return edgecoach_command()
+
+
+@pytest.fixture
+def clean_env(tmp_path):
+    """An environment with no config file and no audio device, so runs are reproducible."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EDGECOACH_", "PULSE"))}
+    env["HOME"] = str(tmp_path / "home")
+    env["XDG_RUNTIME_DIR"] = str(tmp_path / "run")
+    return env
+
+
+@pytest.fixture
+def shared_workouts() -> Path:
+    if not SHARED_WORKOUTS.is_dir():
+        pytest.skip("../shared/data/workouts is not beside the checkout")
+    return SHARED_WORKOUTS
+
+
+def have(command: str) -> bool:
+    return shutil.which(command) is not None
