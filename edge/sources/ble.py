@@ -39,13 +39,11 @@ from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
 from edge.errors import ConfigError, MalformedPayloadError, SensorError
+from edge.sources.notifications import NotificationDecoder
 from edge.stream.readings import (
-    BatteryReading,
-    HeartRateReading,
     LinkEvent,
     LinkState,
     Reading,
-    StrideReading,
 )
 from firmware_bridge import gatt
 from firmware_bridge.gatt.uuids import (
@@ -235,12 +233,7 @@ class BleSensorSource:
         self.kinds: tuple[str, ...] = ()
         self._address = config.address.upper() if config.address else None
         self._iterating = False
-        self._steps = 0.0
-        self._last_rsc_t: float | None = None
-        self._csc = gatt.CSCTracker(config.wheel_circumference_m)
-        self._wheel_origin: int | None = None
-        self._wheel_last: int | None = None
-        self._wheel_offset_m = 0.0
+        self._decoder = NotificationDecoder(self.device, config.wheel_circumference_m)
         self._failure_logged: str | None = None
 
     @property
@@ -379,6 +372,7 @@ class BleSensorSource:
         if self._address is None:
             # from now on reconnect to this very band, not to whichever is nearest
             self._address = device.address.upper()
+            self._decoder.device = self.device
         if device.name and self.name in (cfg.name, cfg.address, "BLE band"):
             self.name = f"{device.name} {device.address.upper()}"
         return device
@@ -588,68 +582,16 @@ class BleSensorSource:
 
     def _reset_link_state(self) -> None:
         """Per-connection history: rates and step counts never span a link loss."""
-        self._last_rsc_t = None
-        self._csc.reset()
+        self._decoder.reset_link()
 
     def _decode(self, item: _Packet) -> Reading | None:
         try:
-            value = gatt.decode(item.uuid, item.data)
+            reading = self._decoder.decode(item.t, item.uuid, item.data)
         except MalformedPayloadError as exc:
             self._note_malformed(item.kind, exc)
             return None
         self.stats.notifications += 1
-        if isinstance(value, gatt.HeartRateMeasurement):
-            return HeartRateReading(
-                self.device, item.t, value.bpm, value.rr_intervals_s, value.contact
-            )
-        if isinstance(value, gatt.RSCMeasurement):
-            if self._last_rsc_t is not None:
-                self._steps += gatt.steps_from_cadence(
-                    value.cadence_spm, max(0.0, item.t - self._last_rsc_t)
-                )
-            self._last_rsc_t = item.t
-            return StrideReading(
-                self.device,
-                item.t,
-                cadence_spm=float(value.cadence_spm),
-                speed_mps=value.speed_mps,
-                total_distance_m=value.total_distance_m,
-                total_steps=self._steps,
-            )
-        if isinstance(value, gatt.CSCMeasurement):
-            rates = self._csc.update(value)
-            distance = self._wheel_distance(value.cumulative_wheel_revolutions)
-            if rates.crank_rpm is None and rates.wheel_speed_mps is None and distance is None:
-                return None
-            return StrideReading(
-                self.device,
-                item.t,
-                cadence_spm=rates.crank_rpm,
-                speed_mps=rates.wheel_speed_mps,
-                total_distance_m=distance,
-            )
-        if item.uuid == BATTERY_LEVEL and isinstance(value, int):
-            return BatteryReading(self.device, item.t, value)
-        return None
-
-    def _wheel_distance(self, revolutions: int | None) -> float | None:
-        """Distance this session from the sensor's cumulative wheel count; survives reconnects
-        (the count lives in the sensor) and sensor resets (the count starts again)."""
-        if revolutions is None:
-            return None if self._wheel_origin is None else self._wheel_metres()
-        if self._wheel_origin is None or (
-            self._wheel_last is not None and revolutions < self._wheel_last
-        ):
-            if self._wheel_origin is not None:
-                self._wheel_offset_m = self._wheel_metres()
-            self._wheel_origin = revolutions
-        self._wheel_last = revolutions
-        return self._wheel_metres()
-
-    def _wheel_metres(self) -> float:
-        assert self._wheel_origin is not None and self._wheel_last is not None
-        revolutions = self._wheel_last - self._wheel_origin
-        return self._wheel_offset_m + revolutions * self.config.wheel_circumference_m
+        return reading
 
     def _note_malformed(self, kind: str, exc: MalformedPayloadError) -> None:
         self.stats.malformed += 1

@@ -2,8 +2,9 @@
 
 Used by every backend that receives real characteristic bytes (BLE and the simulator), so a
 reading from the simulator has gone through exactly the decoding a band's would. Keeps the little
-state some profiles need: CSC rates come from two consecutive measurements, and a footpod that
-sends no step count gets one derived from its cadence.
+state some profiles need: CSC rates come from two consecutive measurements, CSC distance from the
+sensor's cumulative wheel count, and a footpod that sends no step count gets one derived from its
+cadence. Rates and steps never span a link loss (`reset_link`); totals carry over it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from firmware_bridge.gatt import uuids
 class NotificationDecoder:
     device: str
     wheel_circumference_m: float = 2.105
-    _steps: float = 0.0
-    _last_stride_t: float | None = None
 
     def __post_init__(self) -> None:
         self._csc = gatt.CSCTracker(self.wheel_circumference_m)
+        self._steps = 0.0
+        self._last_stride_t: float | None = None
+        self._wheel_origin: int | None = None
+        self._wheel_last: int | None = None
+        self._wheel_offset_m = 0.0
 
     def reset_link(self) -> None:
         """Forget per-link history after a reconnect, so old totals are not paired with new ones."""
@@ -42,9 +46,10 @@ class NotificationDecoder:
                                  value.total_distance_m, self._steps)
         if characteristic == uuids.CSC_MEASUREMENT:
             rates = self._csc.update(value)
-            if rates.crank_rpm is None and rates.wheel_speed_mps is None:
+            distance = self._wheel_distance(value.cumulative_wheel_revolutions)
+            if rates.crank_rpm is None and rates.wheel_speed_mps is None and distance is None:
                 return None  # the first measurement, or no new revolution: no rate yet
-            return StrideReading(self.device, t, rates.crank_rpm, rates.wheel_speed_mps)
+            return StrideReading(self.device, t, rates.crank_rpm, rates.wheel_speed_mps, distance)
         if characteristic == uuids.BATTERY_LEVEL:
             return BatteryReading(self.device, t, value)
         return None
@@ -54,3 +59,22 @@ class NotificationDecoder:
         if self._last_stride_t is not None and t > self._last_stride_t:
             self._steps += gatt.steps_from_cadence(cadence_spm, t - self._last_stride_t)
         self._last_stride_t = t
+
+    def _wheel_distance(self, revolutions: int | None) -> float | None:
+        """Distance this session from the sensor's cumulative wheel count; survives reconnects
+        (the count lives in the sensor) and sensor resets (the count starts again)."""
+        if revolutions is None:
+            return None if self._wheel_origin is None else self._wheel_metres()
+        if self._wheel_origin is None or (
+            self._wheel_last is not None and revolutions < self._wheel_last
+        ):
+            if self._wheel_origin is not None:
+                self._wheel_offset_m = self._wheel_metres()
+            self._wheel_origin = revolutions
+        self._wheel_last = revolutions
+        return self._wheel_metres()
+
+    def _wheel_metres(self) -> float:
+        assert self._wheel_origin is not None and self._wheel_last is not None
+        revolutions = self._wheel_last - self._wheel_origin
+        return self._wheel_offset_m + revolutions * self.wheel_circumference_m
