@@ -1,0 +1,155 @@
+"""The health model on the device: heart-rate forecasts from a window of the stream.
+
+`HealthModel.load` checks the ONNX file and its normalisation against the models manifest before
+ONNX Runtime sees a byte of them, then hands ONNX Runtime exactly the bytes it checked. Calls are
+blocking (about 85 us per window and 30 ms to load, measured on one x86 core of the export
+machine; a Pi will be slower): the daemon runs them in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from edge.artifacts import Manifest, default_models_dir
+from edge.errors import ModelError
+from edge.health.features import FEATURE_NAMES, OUTPUT_NAMES, Normalisation
+
+__all__ = [
+    "INPUT_NAME",
+    "MODEL_FILE",
+    "NORMALISATION_FILE",
+    "OUTPUT_NAME",
+    "Forecast",
+    "HealthModel",
+]
+
+log = logging.getLogger(__name__)
+
+#: File names inside the models folder, as the manifest lists them.
+MODEL_FILE = "health_forecast.onnx"
+NORMALISATION_FILE = "health_forecast.norm.json"
+#: Graph input (batch, time, features), normalised; graph output (batch, outputs), normalised.
+INPUT_NAME = "window"
+OUTPUT_NAME = "forecast"
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """Heart rate expected 10, 30 and 60 s from now, and the steady rate for the current effort."""
+
+    hr_10s: float
+    hr_30s: float
+    hr_60s: float
+    hr_expected: float
+
+
+class HealthModel:
+    """An ONNX Runtime session over the health LSTM, with its normalisation."""
+
+    def __init__(self, session: Any, normalisation: Normalisation, source: Path) -> None:
+        self._session: Any = session
+        self._norm = normalisation
+        self.source = source
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, models_dir: Path | None = None, *, threads: int = 1) -> HealthModel:
+        """Load the health model from `models_dir` (default: `default_models_dir()`).
+
+        Raises ModelMissingError, ModelIntegrityError or ModelError with a message saying what to
+        do.
+        """
+        import onnxruntime as ort
+
+        models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
+        manifest = Manifest.load(models_dir)
+        model_bytes = manifest.verified_bytes(MODEL_FILE)
+        norm_bytes = manifest.verified_bytes(NORMALISATION_FILE)
+        model_path = models_dir / MODEL_FILE
+        norm_path = models_dir / NORMALISATION_FILE
+        try:
+            norm = Normalisation.from_json(norm_bytes.decode("utf-8"))
+            norm.check_compatible()
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ModelError(
+                f"{norm_path} does not fit this edgecoach ({exc}); run `edgecoach export health`",
+                path=norm_path,
+            ) from exc
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, int(threads))
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(
+                model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except (
+            Exception
+        ) as exc:  # ONNX Runtime raises its own untyped errors (Fail, InvalidProtobuf...)
+            raise ModelError(
+                f"ONNX Runtime cannot load {model_path}: the file matches the manifest but is not "
+                f"a usable model ({type(exc).__name__}: {str(exc).strip()[:200]}); run "
+                f"`edgecoach export health`",
+                path=model_path,
+            ) from exc
+        inputs = [i.name for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+        if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
+            raise ModelError(
+                f"{model_path} has inputs {inputs} and outputs {outputs}; expected "
+                f"[{INPUT_NAME!r}] and [{OUTPUT_NAME!r}]: run `edgecoach export health`",
+                path=model_path,
+            )
+        log.info(
+            "health model loaded from %s (%d threads)", model_path, options.intra_op_num_threads
+        )
+        return cls(session, norm, model_path)
+
+    @property
+    def normalisation(self) -> Normalisation:
+        return self._norm
+
+    def predict(self, window: np.ndarray) -> Forecast:
+        """Forecast for one window from `build_window`: shape (time, n_features)."""
+        window = np.asarray(window)
+        if window.ndim != 2:
+            raise ValueError(f"a window has shape (time, {len(FEATURE_NAMES)}), got {window.shape}")
+        return self.predict_batch(window[None])[0]
+
+    def predict_batch(self, windows: np.ndarray) -> list[Forecast]:
+        """Forecasts for windows stacked as (batch, time, n_features)."""
+        bpm = self.predict_array(windows)
+        return [Forecast(*(float(v) for v in row)) for row in bpm]
+
+    def predict_array(self, windows: np.ndarray) -> np.ndarray:
+        """Like `predict_batch`, as a (batch, len(OUTPUT_NAMES)) float64 array in bpm."""
+        windows = np.asarray(windows, dtype=np.float32)
+        if windows.ndim != 3 or windows.shape[2] != len(FEATURE_NAMES) or windows.shape[1] < 1:
+            raise ValueError(
+                f"windows have shape (batch, time, {len(FEATURE_NAMES)}), got {windows.shape}"
+            )
+        if windows.shape[0] == 0:
+            return np.zeros((0, len(OUTPUT_NAMES)))
+        with self._lock:
+            if self._session is None:
+                raise ModelError("the health model was closed", path=self.source)
+            (z,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: self._norm.inputs(windows)})
+        return self._norm.outputs_to_bpm(np.asarray(z), windows)
+
+    def close(self) -> None:
+        """Release the ONNX Runtime session; later predictions raise ModelError."""
+        with self._lock:
+            self._session = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
