@@ -29,6 +29,17 @@ def _positive_or_zero(text: str) -> float:
     return value
 
 
+def _playback_flags(parser: argparse.ArgumentParser, *, default_speed: float) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object per event")
+    parser.add_argument("--speak-to", type=Path, metavar="FILE.wav",
+                        help="write speech into this WAV file instead of the audio device")
+    parser.add_argument("--mute", action="store_true", help="no speech")
+    parser.add_argument("--speed", type=_positive_or_zero, default=default_speed,
+                        help=f"workout seconds per second (default {default_speed:g}; "
+                        "0 = as fast as possible)")
+    parser.add_argument("--no-llm", action="store_true", help="word cues with templates only")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="edgecoach", description=(
         "On-device fitness coach: reads heart rate and cadence from BLE bands, forecasts with a "
@@ -45,14 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Play six simulated minutes (warm-up, a hard section "
                                "into zone 5, cool-down) as real GATT bytes through the health "
                                "model, the coach, the language model and speech.")
-    demo.add_argument("--json", action="store_true", help="print one JSON object per event")
-    demo.add_argument("--speak-to", type=Path, metavar="FILE.wav",
-                      help="write speech into this WAV file instead of the audio device")
-    demo.add_argument("--mute", action="store_true", help="no speech")
-    demo.add_argument("--speed", type=_positive_or_zero, default=30.0,
-                      help="simulated seconds per second (default 30; 0 = as fast as possible)")
+    _playback_flags(demo, default_speed=30.0)
     demo.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
-    demo.add_argument("--no-llm", action="store_true", help="word cues with templates only")
+
+    replay = commands.add_parser("replay", help="coach a recorded workout (FIT, TCX, GPX, CSV)",
+                                 description="Play a recording through the whole coach, as if "
+                                 "the band were sending it now.")
+    replay.add_argument("file", type=Path, help="the recording")
+    _playback_flags(replay, default_speed=1.0)
 
     export = commands.add_parser("export", help="build models on a workstation "
                                  "(needs the [export] extra)")
@@ -88,13 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     settings = load_settings(args.config)
-    if args.command == "demo":
-        from edge.demo import DemoOptions, run_demo
+    if args.command in ("demo", "replay"):
+        from edge.playback import PlaybackOptions, run_demo, run_replay
 
         if args.no_llm:
             settings = _without_llm(settings)
-        run_demo(settings, DemoOptions(json=args.json, speak_to=args.speak_to, mute=args.mute,
-                                       speed=args.speed, seed=args.seed))
+        options = PlaybackOptions(json=args.json, speak_to=args.speak_to, mute=args.mute,
+                                  speed=args.speed, seed=getattr(args, "seed", 1))
+        if args.command == "demo":
+            run_demo(settings, options)
+        else:
+            run_replay(settings, args.file, options)
         return 0
     if args.command == "export":
         if args.target is None:

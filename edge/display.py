@@ -38,9 +38,10 @@ class TerminalDisplay:
     def __call__(self, event: dict[str, object]) -> None:
         kind = event["event"]
         if kind == "start":
-            minutes = int(event["duration_s"]) // 60
             speed = f"{event['speed']:g}x" if event["speed"] else "full speed"
-            self._line(f"{event['source']}: {minutes} min of workout at {speed}")
+            length = f"{int(event['duration_s']) // 60} min of workout" if event["duration_s"] \
+                else "workout"
+            self._line(f"{event['source']}: {length} at {speed}")
             self._line(f"  health model   {event['health_model']}")
             self._line(f"  language model {event['language_model'] or 'none: templates only'}")
             self._line(f"  speech         {event['speech'] or 'muted'}")

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -34,7 +34,7 @@ from edge.narrator.narrator import Narration, Narrator
 from edge.profile import Profile
 from edge.sources.base import SensorSource
 from edge.stream.aligner import StreamAligner
-from edge.stream.readings import AlignedSample, LinkEvent
+from edge.stream.readings import AlignedSample, LinkEvent, Reading
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +76,21 @@ class CoachingSession:
         self.emit = emit
         self.coach = coach or Coach(profile)
         self._health_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-hr")
-        self._history: deque[AlignedSample] = deque(maxlen=WINDOW_S)
+        # Twice the window: a gap at the window's start carries the value from before it.
+        self._history: deque[AlignedSample] = deque(maxlen=2 * WINDOW_S)
         self._samples: list[AlignedSample] = []
         self._forecasts: dict[int, Forecast] = {}
         self._speech_failed = False
 
-    async def run(self, source: SensorSource) -> SessionResult:
+    async def run(self, *sources: SensorSource) -> SessionResult:
+        """Coach one person from one or more sources (a heart-rate band and a footpod, say)."""
         result = SessionResult(summary=None)  # type: ignore[arg-type]
         narration_queue: asyncio.Queue[tuple[Cue, float] | None] = asyncio.Queue()
         narrating = asyncio.create_task(self._narrate_loop(narration_queue, result),
                                         name="edgecoach-narrator")
         aligner = StreamAligner()
         try:
-            async for reading in source.readings():
+            async for reading in merge_readings(sources):
                 if isinstance(reading, LinkEvent):
                     self.emit({"event": "link", "device": reading.device, "t": reading.t,
                                "state": reading.state.value, "detail": reading.detail})
@@ -131,7 +133,7 @@ class CoachingSession:
     async def _forecast(self, sample: AlignedSample) -> Forecast | None:
         if self.health is None or sample.hr_bpm is None:
             return None
-        window = build_window(self._history, self.profile)
+        window = build_window(list(self._history), self.profile)
         loop = asyncio.get_running_loop()
         forecast = await loop.run_in_executor(self._health_thread, self.health.predict, window)
         self._forecasts[sample.t] = forecast
@@ -145,7 +147,9 @@ class CoachingSession:
             ready = time.perf_counter() - sample_arrived
             result.narrations.append(narration)
             result.timings.append(CueTiming(cue.id, cue.kind.value, narration.source, ready))
-            self.emit({"event": "spoken", "t": cue.t, **narration.as_dict(),
+            self.emit({"event": "spoken", "t": cue.t, "kind": cue.kind.value,
+                       "action": cue.action.value, "facts": dict(cue.facts),
+                       **narration.as_dict(),
                        "seconds_to_text": round(ready, 3),
                        "speech": None if self.speaker is None else self.speaker.destination})
             await self._speak(narration.text)
@@ -160,3 +164,41 @@ class CoachingSession:
             self._speech_failed = True
             log.warning("speech stopped: %s", exc)
             self.emit({"event": "warning", "message": f"speech stopped: {exc}"})
+
+
+async def merge_readings(sources: tuple[SensorSource, ...]) -> AsyncIterator[Reading]:
+    """Readings of several sources as one stream: one task per source, each feeding a queue.
+
+    A single source is iterated directly. With several, a source that ends leaves the others
+    running; an error in one is raised once the others are stopped.
+    """
+    if len(sources) == 1:
+        async for reading in sources[0].readings():
+            yield reading
+        return
+    queue: asyncio.Queue[Reading | BaseException | None] = asyncio.Queue()
+
+    async def pump(source: SensorSource) -> None:
+        try:
+            async for reading in source.readings():
+                await queue.put(reading)
+        except Exception as exc:  # handed to the consumer, which decides
+            await queue.put(exc)
+        finally:
+            await queue.put(None)
+
+    tasks = {asyncio.create_task(pump(s), name=f"edgecoach-source-{s.name}") for s in sources}
+    try:
+        running = len(tasks)
+        while running:
+            item = await queue.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

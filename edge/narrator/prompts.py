@@ -22,7 +22,8 @@ SYSTEM_PROMPT = (
 #: A reply ends at the first line break: a cue is one spoken sentence or two, never a list.
 STOP = ("\n", "<|im_end|>", "<|im_start|>")
 
-_LEAD_IN = re.compile(r"^\s*(rephras\w*|here'?s?|sure|coach|message)\b[^:\"]*:\s*", re.IGNORECASE)
+#: A short label before a colon ("Rephrased:", "The new challenge:"), which small models add.
+_LEAD_IN = re.compile(r"^[^\"\u201c:.!?\d]{0,40}:\s*")
 
 
 def cue_messages(cue: Cue) -> list[dict[str, str]]:
@@ -36,4 +37,6 @@ def cue_messages(cue: Cue) -> list[dict[str, str]]:
 def clean_reply(text: str) -> str:
     """Strip what small models wrap around the sentence: a lead-in label and quotation marks."""
     text = _LEAD_IN.sub("", text.strip())
-    return text.strip().strip('"').strip("\u201c\u201d").strip()
+    text = text.strip().strip('"').strip("\u201c\u201d").strip()
+    # A quotation left open or closed on one side only reads badly when spoken.
+    return text if text.count('"') % 2 == 0 else text.replace('"', "")
