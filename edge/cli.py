@@ -65,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path, help="the recording")
     _playback_flags(replay, default_speed=1.0)
 
+    run = commands.add_parser("run", help="the daemon: coach everyone in the config from their "
+                              "bands until stopped (what systemd runs)",
+                              description="Run the coaching daemon. SIGTERM or Ctrl-C stops it "
+                              "cleanly; every sample is stored as it arrives.")
+    run.add_argument("--json", action="store_true", help="print events as JSON lines")
+    run.add_argument("--source", choices=("ble", "simulator"),
+                     help="override [daemon] source from the config")
+    run.add_argument("--state-dir", type=Path, help="override [daemon] state_dir")
+    run.add_argument("--max-runtime", type=float, metavar="SECONDS",
+                     help="stop by itself after this long")
+
     export = commands.add_parser("export", help="build models on a workstation "
                                  "(needs the [export] extra)")
     export_targets = export.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
@@ -110,6 +121,19 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             run_demo(settings, options)
         else:
             run_replay(settings, args.file, options)
+        return 0
+    if args.command == "run":
+        import dataclasses
+
+        from edge.daemon import DaemonOptions, run_daemon
+
+        daemon = settings.daemon
+        if args.source:
+            daemon = dataclasses.replace(daemon, source=args.source)
+        if args.state_dir:
+            daemon = dataclasses.replace(daemon, state_dir=args.state_dir)
+        settings = dataclasses.replace(settings, daemon=daemon)
+        run_daemon(settings, DaemonOptions(json=args.json, max_runtime_s=args.max_runtime))
         return 0
     if args.command == "export":
         if args.target is None:

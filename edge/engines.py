@@ -39,10 +39,13 @@ def load_narrator(settings: Settings) -> Narrator:
 
 
 def make_speaker(settings: Settings, *, speak_to: Path | None, mute: bool,
-                 fallback_wav: Path) -> EspeakSpeaker | None:
-    """espeak-ng to `speak_to`, else to the audio device, else into `fallback_wav`."""
+                 fallback_wav: Path | None) -> EspeakSpeaker | None:
+    """espeak-ng to `speak_to`, else to the audio device, else into `fallback_wav`, else none."""
     if mute or not settings.speech.enabled:
         return None
     wav = speak_to if speak_to is not None else (None if has_audio_output() else fallback_wav)
+    if wav is None and speak_to is None and not has_audio_output():
+        log.warning("no audio device found: cues are shown and stored, not spoken")
+        return None
     return EspeakSpeaker(wav_path=wav, voice=settings.speech.voice,
                          words_per_minute=settings.speech.words_per_minute)

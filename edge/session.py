@@ -16,6 +16,7 @@ on the event loop: the health model has its own thread, the language model the n
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -39,6 +40,18 @@ from edge.stream.readings import AlignedSample, LinkEvent, Reading
 log = logging.getLogger(__name__)
 
 Event = dict[str, object]
+
+
+class Journal(Protocol):
+    """Where a session is recorded as it happens (the store, through its worker thread)."""
+
+    async def sample(self, sample: AlignedSample, forecast: Forecast | None) -> None: ...
+
+    async def cue(self, cue: Cue) -> None: ...
+
+    async def narration(self, narration: Narration) -> None: ...
+
+    async def finish(self, summary: SessionSummary) -> None: ...
 
 
 class Speaker(Protocol):
@@ -68,8 +81,14 @@ class SessionResult:
 class CoachingSession:
     def __init__(self, *, profile: Profile, health: HealthModel | None, narrator: Narrator,
                  speaker: Speaker | None, emit: Callable[[Event], None],
-                 coach: Coach | None = None) -> None:
+                 coach: Coach | None = None, journal: Journal | None = None,
+                 t_offset: int = 0) -> None:
         self.profile = profile
+        self.journal = journal
+        #: Seconds already recorded in this session before a restart; new samples follow them.
+        self.t_offset = t_offset
+        self._consuming: asyncio.Task[None] | None = None
+        self._stop_requested = False
         self.health = health
         self.narrator = narrator
         self.speaker = speaker
@@ -83,34 +102,59 @@ class CoachingSession:
         self._speech_failed = False
 
     async def run(self, *sources: SensorSource) -> SessionResult:
-        """Coach one person from one or more sources (a heart-rate band and a footpod, say)."""
+        """Coach one person from one or more sources (a heart-rate band and a footpod, say).
+
+        Returns when every source has ended, or when `stop()` is called: either way the last
+        second is flushed, every cue already decided is worded, and the summary is made.
+        """
         result = SessionResult(summary=None)  # type: ignore[arg-type]
         narration_queue: asyncio.Queue[tuple[Cue, float] | None] = asyncio.Queue()
         narrating = asyncio.create_task(self._narrate_loop(narration_queue, result),
                                         name="edgecoach-narrator")
         aligner = StreamAligner()
+        self._consuming = asyncio.create_task(
+            self._consume(sources, aligner, narration_queue, result), name="edgecoach-stream")
         try:
-            async for reading in merge_readings(sources):
-                if isinstance(reading, LinkEvent):
-                    self.emit({"event": "link", "device": reading.device, "t": reading.t,
-                               "state": reading.state.value, "detail": reading.detail})
-                for sample in aligner.push(reading):
-                    await self._on_sample(sample, narration_queue, result)
-            for sample in aligner.flush():
-                await self._on_sample(sample, narration_queue, result)
+            await self._consuming
+        except asyncio.CancelledError:
+            if not self._stop_requested:
+                raise
         finally:
+            if self._stop_requested or self._consuming.done():
+                for sample in aligner.flush():
+                    await self._on_sample(sample, narration_queue, result)
             await narration_queue.put(None)
             await narrating
             self._health_thread.shutdown(wait=True)
         result.summary = summarise(self._samples, self._forecasts, result.cues,
                                    result.narrations, self.coach.zones, aligner.gaps)
         self.emit({"event": "summary", **result.summary.as_dict()})
+        if self.journal is not None:
+            await self.journal.finish(result.summary)
         return result
+
+    def stop(self) -> None:
+        """End the session cleanly (SIGTERM): stop reading, keep what was read."""
+        self._stop_requested = True
+        if self._consuming is not None:
+            self._consuming.cancel()
+
+    async def _consume(self, sources: tuple[SensorSource, ...], aligner: StreamAligner,
+                       narration_queue: asyncio.Queue[tuple[Cue, float] | None],
+                       result: SessionResult) -> None:
+        async for reading in merge_readings(sources):
+            if isinstance(reading, LinkEvent):
+                self.emit({"event": "link", "device": reading.device, "t": reading.t,
+                           "state": reading.state.value, "detail": reading.detail})
+            for sample in aligner.push(reading):
+                await self._on_sample(sample, narration_queue, result)
 
     async def _on_sample(self, sample: AlignedSample,
                          narration_queue: asyncio.Queue[tuple[Cue, float] | None],
                          result: SessionResult) -> None:
         arrived = time.perf_counter()
+        if self.t_offset:
+            sample = dataclasses.replace(sample, t=sample.t + self.t_offset)
         self._samples.append(sample)
         self._history.append(sample)
         forecast = await self._forecast(sample)
@@ -125,8 +169,12 @@ class CoachingSession:
                 "hr_60s": round(forecast.hr_60s, 1), "hr_expected": round(forecast.hr_expected, 1),
             },
         })
+        if self.journal is not None:
+            await self.journal.sample(sample, forecast)
         for cue in self.coach.update(sample, forecast):
             result.cues.append(cue)
+            if self.journal is not None:
+                await self.journal.cue(cue)
             self.emit({"event": "cue", **cue.as_dict(), "template": cue.template_text})
             await narration_queue.put((cue, arrived))
 
@@ -146,6 +194,8 @@ class CoachingSession:
             narration = await self.narrator.narrate(cue)
             ready = time.perf_counter() - sample_arrived
             result.narrations.append(narration)
+            if self.journal is not None:
+                await self.journal.narration(narration)
             result.timings.append(CueTiming(cue.id, cue.kind.value, narration.source, ready))
             self.emit({"event": "spoken", "t": cue.t, "kind": cue.kind.value,
                        "action": cue.action.value, "facts": dict(cue.facts),

@@ -16,6 +16,7 @@ from typing import Any
 
 from edge.errors import ConfigError
 from edge.profile import Profile
+from edge.sources.ble import BleBandConfig
 
 CONFIG_ENV = "EDGECOACH_CONFIG"
 DEFAULT_CONFIG_PATHS = (Path("/etc/edgecoach/config.toml"),
@@ -55,17 +56,39 @@ class HealthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    #: Where the database and per-person state live (systemd's StateDirectory).
+    state_dir: Path = Path("/var/lib/edgecoach")
+    #: "ble" for real bands, "virtual" for the virtual bands of the demo, "simulator" for no BLE.
+    source: str = "ble"
+    #: Simulated seconds per second for the "virtual" and "simulator" sources.
+    speed: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone coached by this device, with the bands they wear."""
+
+    profile: Profile
+    bands: tuple[BleBandConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     profile: Profile = field(default_factory=Profile)
     llm: LlmSettings = field(default_factory=LlmSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    #: `[[people]]` tables; with none, the daemon coaches `profile` from any band it finds.
+    people: tuple[Person, ...] = ()
     #: Where the settings came from, for logs and `doctor`.
     source: str = "built-in defaults"
 
 
 _SECTIONS = {"profile": Profile, "llm": LlmSettings, "speech": SpeechSettings,
-             "health": HealthSettings}
+             "health": HealthSettings, "daemon": DaemonSettings}
+_SOURCES = ("ble", "virtual", "simulator")
 
 
 def find_config(explicit: Path | None) -> Path | None:
@@ -89,13 +112,38 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    unknown = set(data) - set(_SECTIONS)
+    unknown = set(data) - set(_SECTIONS) - {"people"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
-                          f"known: {', '.join(_SECTIONS)}")
+                          f"known: {', '.join(_SECTIONS)}, people")
     sections = {name: _build(cls, data.get(name, {}), f"{path} [{name}]")
                 for name, cls in _SECTIONS.items()}
-    return Settings(**sections, source=str(path))
+    if sections["daemon"].source not in _SOURCES:
+        raise ConfigError(f"{path} [daemon]: source must be one of {', '.join(_SOURCES)}, "
+                          f"got {sections['daemon'].source!r}")
+    people = _people(data.get("people", []), path)
+    return Settings(**sections, people=people, source=str(path))
+
+
+def _people(tables: Any, path: Path) -> tuple[Person, ...]:
+    if not isinstance(tables, list):
+        raise ConfigError(f"{path}: people must be an array of tables ([[people]])")
+    people = []
+    for index, table in enumerate(tables):
+        where = f"{path} [[people]] #{index + 1}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        table = dict(table)
+        bands = table.pop("bands", [])
+        if not isinstance(bands, list):
+            raise ConfigError(f"{where}: bands must be an array of tables ([[people.bands]])")
+        profile = _build(Profile, table, where)
+        people.append(Person(profile, tuple(
+            _build(BleBandConfig, band, f"{where} band #{n + 1}") for n, band in enumerate(bands))))
+    names = [p.profile.name for p in people]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: two [[people]] share a name; names must be unique")
+    return tuple(people)
 
 
 def _build(cls: type, values: Any, where: str) -> Any:
@@ -109,7 +157,9 @@ def _build(cls: type, values: Any, where: str) -> Any:
     converted = {}
     for name, value in values.items():
         kind = str(fields[name].type)
-        if "Path" in kind:
+        if kind.startswith("tuple") and isinstance(value, list):
+            converted[name] = tuple(value)
+        elif "Path" in kind:
             converted[name] = Path(value).expanduser() if value else None
         elif kind.startswith("float") and isinstance(value, int | float) and not isinstance(value, bool):
             converted[name] = float(value)
@@ -119,4 +169,7 @@ def _build(cls: type, values: Any, where: str) -> Any:
         if expected and not isinstance(converted[name], expected) or (
                 expected is int and isinstance(converted[name], bool)):
             raise ConfigError(f"{where}: {name} must be {expected.__name__}, got {value!r}")
-    return cls(**converted)
+    try:
+        return cls(**converted)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None

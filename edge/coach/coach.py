@@ -50,10 +50,12 @@ class CoachSettings:
 class Coach:
     profile: Profile
     settings: CoachSettings = field(default_factory=CoachSettings)
+    #: Id of the first cue; a resumed session continues after the cues it already has.
+    first_cue_id: int = 1
 
     def __post_init__(self) -> None:
         self.zones = ZoneModel.for_profile(self.profile)
-        self._next_id = 1
+        self._next_id = self.first_cue_id
         self._zone: int | None = None
         self._candidate: tuple[int, int] | None = None  # (zone, since_t)
         self._last_cue_t: dict[CueKind, int] = {}

@@ -58,7 +58,15 @@ class BatteryReading:
     percent: int
 
 
-Reading = HeartRateReading | StrideReading | LinkEvent | BatteryReading
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passing with nothing to say: lets the stream mark seconds of a silent sensor as gaps."""
+
+    device: str
+    t: float
+
+
+Reading = HeartRateReading | StrideReading | LinkEvent | BatteryReading | Tick
 
 
 @dataclass(frozen=True, slots=True)

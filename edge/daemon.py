@@ -1,0 +1,223 @@
+"""`edgecoach run`: the daemon. One coaching session per person, running until SIGTERM.
+
+Tasks: one per sensor (inside each person's session, with its own reconnect loop), one stream per
+person, the health model and the store in their worker threads, one language-model worker shared
+by everyone (llama.cpp calls never overlap), speech. systemd hears READY=1 once everything is
+loaded, a watchdog ping while the event loop is alive, and STOPPING=1 on SIGTERM; every session
+then flushes its last second, words the cues already decided, and is ended in the store.
+
+A session that was still open when the daemon died (a crash, kill -9, power loss) is resumed if
+it was recent: new samples continue after the last stored second, new cues after the last cue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from edge import sd_notify
+from edge.coach.coach import Coach
+from edge.display import JsonLines
+from edge.errors import SpeechError
+from edge.engines import load_health_model, load_narrator, make_speaker
+from edge.journal import StoreJournal
+from edge.session import CoachingSession, SessionResult
+from edge.settings import Person, Settings
+from edge.sources.base import SensorSource
+from edge.sources.ble import BleBandConfig, BleSensorSource
+from edge.sources.clock import ClockSource
+from edge.sources.simulator import SimulatorSource
+from edge.store import SessionStore
+from firmware_bridge.simulator import DEMO_WORKOUT, Athlete
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "edgecoach.db"
+#: A crashed session is continued only if its last sample is this recent.
+RESUME_WITHIN = timedelta(minutes=15)
+
+
+class DaemonState(enum.Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    json: bool = False
+    #: Stop by itself after this many seconds (tests, soak runs); None runs until SIGTERM.
+    max_runtime_s: float | None = None
+
+
+class Daemon:
+    def __init__(self, settings: Settings, options: DaemonOptions = DaemonOptions()) -> None:
+        self.settings = settings
+        self.options = options
+        self.state = DaemonState.STARTING
+        self._stop = asyncio.Event()
+        self._sessions: list[CoachingSession] = []
+        self.results: dict[str, SessionResult] = {}
+
+    def request_stop(self) -> None:
+        if self.state in (DaemonState.STOPPING, DaemonState.STOPPED):
+            return
+        log.info("stopping: finishing the sessions")
+        self.state = DaemonState.STOPPING
+        sd_notify.stopping("finishing sessions")
+        self._stop.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-store")
+        state_dir = self.settings.daemon.state_dir
+        health = narrator = store = None
+        try:
+            health = await asyncio.to_thread(load_health_model, self.settings)
+            narrator = await asyncio.to_thread(load_narrator, self.settings)
+            try:
+                speaker = make_speaker(self.settings, speak_to=None, mute=False, fallback_wav=None)
+            except SpeechError as exc:  # the coach still shows and stores every cue
+                log.warning("speech is off: %s", exc)
+                speaker = None
+            store = await loop.run_in_executor(
+                store_thread, lambda: SessionStore.open(state_dir / DATABASE_NAME))
+            emit = JsonLines() if self.options.json else _log_event
+            people = self.settings.people or (Person(self.settings.profile),)
+            tasks = []
+            for person in people:
+                session = await self._session_for(person, store, store_thread, health,
+                                                  narrator, speaker, emit)
+                sources = self._sources(person, session)
+                tasks.append(asyncio.create_task(
+                    self._run_session(person, session, sources),
+                    name=f"edgecoach-person-{person.profile.name}"))
+            self.state = DaemonState.RUNNING
+            sd_notify.ready(f"coaching {len(people)} person(s)")
+            log.info("running: %d person(s), source %s, state in %s", len(people),
+                     self.settings.daemon.source, state_dir)
+            watchdog = asyncio.create_task(self._watchdog(), name="edgecoach-watchdog")
+            stopper = asyncio.create_task(self._stop.wait())
+            timeout = self.options.max_runtime_s
+            await asyncio.wait([stopper, asyncio.gather(*tasks, return_exceptions=True)],
+                               timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            self.request_stop()
+            for session in self._sessions:
+                session.stop()
+            for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    log.error("a session ended with an error", exc_info=outcome)
+            watchdog.cancel()
+            stopper.cancel()
+        finally:
+            if store is not None:
+                await loop.run_in_executor(store_thread, store.close)
+            store_thread.shutdown(wait=True)
+            if narrator is not None:
+                narrator.close()
+            if health is not None:
+                health.close()
+            self.state = DaemonState.STOPPED
+            log.info("stopped")
+
+    async def _session_for(self, person, store, store_thread, health, narrator, speaker, emit):
+        loop = asyncio.get_running_loop()
+        name = person.profile.name
+        resume = await loop.run_in_executor(store_thread, _resumable, store, name)
+        if resume is not None:
+            session_id, next_t, last_cue = resume
+            log.info("%s: continuing session %d after a restart, from second %d",
+                     name, session_id, next_t)
+        else:
+            session_id = await loop.run_in_executor(
+                store_thread, store.start_session, name, self.settings.daemon.source,
+                person.profile, datetime.now(UTC))
+            next_t, last_cue = 0, 0
+        def emit_for_person(event: dict[str, object]) -> None:
+            emit({**event, "person": name})
+
+        session = CoachingSession(
+            profile=person.profile, health=health, narrator=narrator, speaker=speaker,
+            emit=emit_for_person,
+            coach=Coach(person.profile, first_cue_id=last_cue + 1),
+            journal=StoreJournal(store, session_id, store_thread), t_offset=next_t)
+        self._sessions.append(session)
+        return session
+
+    def _sources(self, person: Person, session: CoachingSession) -> list[SensorSource]:
+        kind = self.settings.daemon.source
+        if kind == "simulator":
+            profile = person.profile
+            athlete = Athlete(profile.age, profile.resting_hr, profile.effective_max_hr, 0.5)
+            return [SimulatorSource(DEMO_WORKOUT, athlete, speed=self.settings.daemon.speed,
+                                    device=f"simulated band of {profile.name}")]
+        started = time.monotonic()
+
+        def clock() -> float:
+            return time.monotonic() - started
+
+        bands = person.bands or (BleBandConfig(),)
+        return [*(BleSensorSource(band, clock=clock) for band in bands), ClockSource(clock)]
+
+    async def _run_session(self, person: Person, session: CoachingSession,
+                           sources: list[SensorSource]) -> None:
+        self.results[person.profile.name] = await session.run(*sources)
+
+    async def _watchdog(self) -> None:
+        interval = sd_notify.watchdog_interval_s()
+        if interval is None:
+            return
+        while True:
+            sd_notify.watchdog_ping()
+            await asyncio.sleep(interval / 2)
+
+
+def _resumable(store: SessionStore, person: str) -> tuple[int, int, int] | None:
+    """The person's open session to continue, if recent; older open ones are closed."""
+    candidate = None
+    now = datetime.now(UTC)
+    for row in store.open_sessions():
+        if row.person != person:
+            continue
+        last = row.started_at + timedelta(seconds=row.last_t or 0)
+        if now - last <= RESUME_WITHIN and (candidate is None or row.id > candidate.id):
+            candidate = row
+    for row in store.open_sessions():
+        if row.person == person and (candidate is None or row.id != candidate.id):
+            store.resume_session(row.id)
+            store.end_session(row.id, now, {"ended_by": "recovery after an unclean stop"})
+    if candidate is None:
+        return None
+    state = store.resume_session(candidate.id)
+    return candidate.id, state.next_t, state.last_cue_id or 0
+
+
+def _log_event(event: dict[str, object]) -> None:
+    # Info-level logs never hold health data: what happened, not the heart rate.
+    kind, person = event["event"], event.get("person")
+    if kind == "cue":
+        log.info("%s: cue %s (%s)", person, event["kind"], event["action"])
+    elif kind == "link":
+        log.info("%s: %s %s", person, event["device"], event["state"])
+    elif kind == "warning":
+        log.warning("%s: %s", person, event["message"])
+    elif kind == "summary":
+        log.info("%s: session ended after %s s, %s cues", person, event["duration_s"],
+                 event["cues"])
+    elif kind == "spoken":
+        log.debug("%s: spoken (%s): %s", person, event["source"], event["text"])
+
+
+def run_daemon(settings: Settings, options: DaemonOptions = DaemonOptions()) -> Daemon:
+    daemon = Daemon(settings, options)
+    asyncio.run(daemon.run())
+    return daemon

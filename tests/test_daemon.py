@@ -1,0 +1,129 @@
+"""`edgecoach run`: the daemon through the real CLI, stopped by SIGTERM and killed by SIGKILL."""
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+CONFIG = """
+[daemon]
+state_dir = "{state}"
+source = "simulator"
+speed = {speed}
+[speech]
+enabled = false
+[[people]]
+name = "sam"
+age = 40
+resting_hr = 60
+max_hr = 182
+[[people]]
+name = "alex"
+age = 30
+resting_hr = 55
+max_hr = 190
+"""
+
+
+def write_config(tmp_path, speed):
+    state = tmp_path / "state"
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG.format(state=state, speed=speed))
+    return path, state / "edgecoach.db"
+
+
+def query(db, sql):
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def start(edgecoach, config, env, *args):
+    return subprocess.Popen([*edgecoach, "--config", str(config), "run", "--json", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_daemon_coaches_two_people_and_stores_everything(edgecoach, clean_env, tmp_path):
+    config, db = write_config(tmp_path, speed=0)
+    result = subprocess.run([*edgecoach, "--config", str(config), "run", "--json"],
+                            capture_output=True, text=True, env=clean_env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    summaries = {e["person"]: e for e in events if e["event"] == "summary"}
+    assert set(summaries) == {"sam", "alex"}
+    rows = query(db, "SELECT p.name, s.ended_at IS NOT NULL, COUNT(x.t), MIN(x.t), MAX(x.t) "
+                     "FROM sessions s JOIN people p ON p.id = s.person_id "
+                     "JOIN samples x ON x.session_id = s.id GROUP BY s.id ORDER BY p.name")
+    assert rows == [("alex", 1, 360, 0, 359), ("sam", 1, 360, 0, 359)]
+    stored_cues = query(db, "SELECT COUNT(*) FROM cues")[0][0]
+    assert stored_cues == sum(s["cues"] for s in summaries.values()) > 0
+    assert query(db, "SELECT COUNT(*) FROM narrations")[0][0] == stored_cues
+
+
+def test_sigterm_stops_cleanly_and_ends_the_sessions(edgecoach, clean_env, tmp_path):
+    config, db = write_config(tmp_path, speed=20)
+    daemon = start(edgecoach, config, clean_env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if db.exists() and query(db, "SELECT COUNT(*) FROM samples")[0][0] > 20:
+            break
+        time.sleep(0.2)
+    daemon.send_signal(signal.SIGTERM)
+    stdout, stderr = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, stderr
+    assert query(db, "SELECT COUNT(*) FROM sessions WHERE ended_at IS NULL") == [(0,)]
+    assert 20 < query(db, "SELECT COUNT(*) FROM samples")[0][0] < 720
+    assert "summary" in stdout
+
+
+def test_sigkill_loses_at_most_the_last_second_and_the_session_continues(
+        edgecoach, clean_env, tmp_path):
+    speed = 4  # simulated seconds per wall second: one wall second is 4 samples
+    config, db = write_config(tmp_path, speed=speed)
+    daemon = start(edgecoach, config, clean_env)
+    printed: dict[str, int] = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and min(printed.values(), default=0) < 24:
+        event = json.loads(daemon.stdout.readline())
+        if event["event"] == "sample":
+            printed[event["person"]] = event["t"]
+    daemon.send_signal(signal.SIGKILL)
+    daemon.communicate(timeout=30)
+    stored = dict(query(db, "SELECT p.name, MAX(x.t) FROM samples x JOIN sessions s ON "
+                            "s.id = x.session_id JOIN people p ON p.id = s.person_id "
+                            "GROUP BY p.name"))
+    for person, last_printed in printed.items():
+        assert stored[person] >= last_printed - speed, (person, stored, printed)
+    sessions_before = query(db, "SELECT id FROM sessions ORDER BY id")
+
+    restarted = subprocess.run([*edgecoach, "--config", str(config), "run", "--json",
+                                "--max-runtime", "3"], capture_output=True, text=True,
+                               env=clean_env, timeout=120)
+    assert restarted.returncode == 0, restarted.stderr
+    assert query(db, "SELECT id FROM sessions ORDER BY id") == sessions_before  # continued
+    for (session_id,) in sessions_before:
+        ts = [t for (t,) in query(db, f"SELECT t FROM samples WHERE session_id = {session_id} "
+                                      "ORDER BY t")]
+        assert ts == list(range(len(ts))) and len(ts) > stored[_name(db, session_id)] + 1
+        assert query(db, f"SELECT ended_at IS NOT NULL FROM sessions WHERE id = {session_id}") \
+            == [(1,)]
+
+
+def _name(db, session_id):
+    return query(db, f"SELECT p.name FROM sessions s JOIN people p ON p.id = s.person_id "
+                     f"WHERE s.id = {session_id}")[0][0]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[daemon]\nsource = 'wifi'\n", "source must be one of"),
+    ("[[people]]\nname = 'a'\n[[people]]\nname = 'a'\n", "share a name"),
+])
+def test_bad_daemon_config_is_one_line(edgecoach, clean_env, tmp_path, text, message):
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    result = subprocess.run([*edgecoach, "--config", str(config), "run"], capture_output=True,
+                            text=True, env=clean_env, timeout=60)
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stderr.count("\n") == 1
