@@ -58,12 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
                                "model, the coach, the language model and speech.")
     _playback_flags(demo, default_speed=30.0)
     demo.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    demo.add_argument("--ble", action="store_true", help="play it through virtual bands over "
+                      "real bleak and a private D-Bus (at most 50x)")
 
     replay = commands.add_parser("replay", help="coach a recorded workout (FIT, TCX, GPX, CSV)",
                                  description="Play a recording through the whole coach, as if "
                                  "the band were sending it now.")
     replay.add_argument("file", type=Path, help="the recording")
     _playback_flags(replay, default_speed=1.0)
+
+    scan = commands.add_parser("scan", help="list nearby heart-rate, footpod and cycling "
+                               "sensors with signal strength and battery",
+                               description="Scan for BLE heart-rate (0x180D), running speed and "
+                               "cadence (0x1814) and cycling speed and cadence (0x1816) sensors.")
+    from edge.scan_command import configure_parser as configure_scan
+
+    configure_scan(scan)
 
     run = commands.add_parser("run", help="the daemon: coach everyone in the config from their "
                               "bands until stopped (what systemd runs)",
@@ -116,12 +126,17 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if args.no_llm:
             settings = _without_llm(settings)
         options = PlaybackOptions(json=args.json, speak_to=args.speak_to, mute=args.mute,
-                                  speed=args.speed, seed=getattr(args, "seed", 1))
+                                  speed=args.speed, seed=getattr(args, "seed", 1),
+                                  ble=getattr(args, "ble", False))
         if args.command == "demo":
             run_demo(settings, options)
         else:
             run_replay(settings, args.file, options)
         return 0
+    if args.command == "scan":
+        from edge.scan_command import run as run_scan
+
+        return run_scan(args)
     if args.command == "run":
         import dataclasses
 

@@ -9,7 +9,9 @@ times real time.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,8 @@ class PlaybackOptions:
     #: Workout seconds per wall second; 0 runs as fast as the engines allow.
     speed: float = 30.0
     seed: int = 1
+    #: Play the demo through the virtual bands over real bleak and D-Bus instead of directly.
+    ble: bool = False
 
 
 def demo_profile() -> Profile:
@@ -46,6 +50,18 @@ def demo_profile() -> Profile:
 
 
 def run_demo(settings: Settings, options: PlaybackOptions) -> SessionResult:
+    if options.ble:
+        from edge.sources.virtual_demo import ble_speed, run_ble_demo_session
+
+        def over_ble(session: CoachingSession) -> Awaitable[SessionResult]:
+            return run_ble_demo_session(session, DEMO_WORKOUT, DEMO_ATHLETE, seed=options.seed,
+                                        speed=options.speed)
+
+        label = f"virtual bands over BLE ({DEMO_WORKOUT.name})"
+        return play(settings, [], demo_profile(),
+                    dataclasses.replace(options, speed=ble_speed(options.speed)),
+                    duration_s=DEMO_WORKOUT.duration_s, fallback_wav=DEMO_WAV, runner=over_ble,
+                    label=label)
     source = SimulatorSource(DEMO_WORKOUT, DEMO_ATHLETE, seed=options.seed, speed=options.speed)
     return play(settings, [source], demo_profile(), options, duration_s=DEMO_WORKOUT.duration_s,
                 fallback_wav=DEMO_WAV)
@@ -58,13 +74,16 @@ def run_replay(settings: Settings, path: Path, options: PlaybackOptions) -> Sess
 
 
 def play(settings: Settings, sources: list[SensorSource], profile: Profile,
-         options: PlaybackOptions, *, duration_s: int | None, fallback_wav: Path) -> SessionResult:
+         options: PlaybackOptions, *, duration_s: int | None, fallback_wav: Path,
+         runner: Callable[[CoachingSession], Awaitable[SessionResult]] | None = None,
+         label: str | None = None) -> SessionResult:
     emit = JsonLines() if options.json else TerminalDisplay()
     health = load_health_model(settings)
     speaker = make_speaker(settings, speak_to=options.speak_to, mute=options.mute,
                            fallback_wav=fallback_wav)
     narrator = load_narrator(settings)
-    emit({"event": "start", "source": ", ".join(s.name for s in sources), "profile": profile.name,
+    emit({"event": "start", "source": label or ", ".join(s.name for s in sources),
+          "profile": profile.name,
           "duration_s": duration_s, "speed": options.speed,
           "health_model": str(health.source),
           "language_model": str(narrator.engine.path) if narrator.engine else None,
@@ -72,7 +91,7 @@ def play(settings: Settings, sources: list[SensorSource], profile: Profile,
     session = CoachingSession(profile=profile, health=health, narrator=narrator,
                               speaker=speaker, emit=emit)
     try:
-        result = asyncio.run(session.run(*sources))
+        result = asyncio.run(runner(session) if runner else session.run(*sources))
     finally:
         narrator.close()
         health.close()

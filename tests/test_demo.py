@@ -105,3 +105,24 @@ def test_a_tampered_health_model_is_refused_in_one_line(edgecoach, clean_env, tm
     result = run_demo(edgecoach, clean_env, "--mute", "--speed", "0")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "health_forecast.onnx" in result.stderr and "tampered" in result.stderr
+
+
+def test_demo_over_ble_gives_the_same_cues_as_the_direct_path(edgecoach, clean_env):
+    """`demo --ble`: the same workout through virtual bands, real bleak and a private D-Bus."""
+    runs = {}
+    for path, extra in (("direct", ()), ("ble", ("--ble",))):
+        result = run_demo(edgecoach, clean_env, "--json", "--speed", "0", "--mute", "--no-llm",
+                          *extra)
+        assert result.returncode == 0, result.stderr
+        runs[path] = events_of(result.stdout)
+
+    def cues(events):
+        return [(e["t"], e["kind"]) for e in events if e["event"] == "cue"]
+
+    ble, direct = cues(runs["ble"]), cues(runs["direct"])
+    # Over BLE a reading is stamped when it arrives (20 ms per simulated second at 50x), so a
+    # busy machine may move a cue by a second; the same cues must come, in the same order.
+    assert [k for _, k in ble] == [k for _, k in direct] and ble
+    assert all(abs(a - b) <= 2 for (a, _), (b, _) in zip(ble, direct, strict=True))
+    assert sum(e["event"] == "sample" for e in runs["ble"]) == 360
+    assert runs["ble"][0]["source"].startswith("virtual bands over BLE")

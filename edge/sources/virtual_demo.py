@@ -1,0 +1,366 @@
+"""The hardware-free BLE demo: a simulated workout played by virtual bands over the real BLE path.
+
+`virtual_demo_bands` starts a private D-Bus with the fake BlueZ (`firmware_bridge.virtual_band`)
+serving two virtual bands, a heart-rate strap and a footpod, whose scripts play the simulated
+workout as GATT notification bytes (`encode_second`, the same bytes `SimulatorSource` decodes).
+It yields one `BleSensorSource` per band, connected by address, as the daemon would use real
+ones; everything but the radio is real: bleak, its BlueZ backend, D-Bus, decoding, reconnects.
+
+Time. The bands send each simulated second at ``start + t / speed`` on the monotonic clock, and
+the sources stamp readings with a `SimulatedClock`, ``(monotonic() - start) * speed``, so the
+aligner's 1 Hz grid lines up with the simulated seconds (a reading arrives a few milliseconds of
+BLE round trip, times `speed`, after its second starts). The clock starts when both bands are
+connected and subscribed. `speed` 0 ("as fast as possible") means nothing over a link with a
+real round trip, so speeds of 0 or above `MAX_BLE_SPEED` (50x: 20 ms per simulated second, a
+few times the round trip) are clamped to it.
+
+End. A `BleSensorSource` reconnects for ever; each one is wrapped in a `ScriptedBandSource`
+that ends once its band has played the whole script and what it delivered has arrived (or
+`grace_s` has passed), so a session over these sources ends by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
+
+from edge.sources.base import SensorSource
+from edge.sources.ble import BleBandConfig, BleSensorSource, ReconnectBackoff
+from edge.sources.simulator import encode_second
+from edge.stream.readings import BatteryReading, LinkEvent, Reading
+from firmware_bridge.gatt.uuids import (
+    CSC_MEASUREMENT,
+    HEART_RATE_MEASUREMENT,
+    RSC_MEASUREMENT,
+)
+from firmware_bridge.simulator import Athlete, WorkoutPlan, simulate
+from firmware_bridge.virtual_band import (
+    FakeBluez,
+    Notification,
+    VirtualBand,
+    virtual_radio,
+)
+
+if TYPE_CHECKING:  # the session pulls in the engines; the demo bands do not need them
+    from edge.session import CoachingSession, SessionResult
+
+_LOGGER = logging.getLogger(__name__)
+
+#: What one band sends: (simulated second, characteristic, payload), in time order.
+_Timeline = tuple[tuple[float, str, bytes], ...]
+
+#: The fastest a simulated workout is played over BLE, in simulated seconds per wall second.
+MAX_BLE_SPEED = 50.0
+
+HEART_RATE_ADDRESS = "C0:FF:EE:DE:00:01"
+FOOTPOD_ADDRESS = "C0:FF:EE:DE:00:02"
+CADENCE_ADDRESS = "C0:FF:EE:DE:00:03"
+
+#: Reconnect quickly: the fake answers in milliseconds.
+DEMO_BACKOFF = ReconnectBackoff(first_s=0.05, factor=2.0, max_s=0.5, max_not_found_s=0.5)
+
+#: How long the bands wait for each other before the clock starts anyway.
+_START_TIMEOUT_S = 15.0
+
+
+def ble_speed(speed: float) -> float:
+    """`speed` as the BLE demo plays it: 0 (as fast as possible) and anything above
+    `MAX_BLE_SPEED` become `MAX_BLE_SPEED`."""
+    if speed <= 0 or speed > MAX_BLE_SPEED:
+        return MAX_BLE_SPEED
+    return float(speed)
+
+
+class SimulatedClock:
+    """Simulated seconds from wall time: ``(monotonic() - start) * speed``; 0 until started.
+
+    Give it to `BleSensorSource(clock=...)` so readings carry simulated time.
+    """
+
+    def __init__(self, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self.speed = speed
+        self.start: float | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.start is not None
+
+    def start_now(self) -> None:
+        """Start the clock (once; later calls keep the first start)."""
+        if self.start is None:
+            self.start = time.monotonic()
+
+    def wall_at(self, t: float) -> float:
+        """The monotonic time at which simulated second `t` happens."""
+        if self.start is None:
+            raise RuntimeError("the simulated clock has not started")
+        return self.start + t / self.speed
+
+    def __call__(self) -> float:
+        if self.start is None:
+            return 0.0
+        return (time.monotonic() - self.start) * self.speed
+
+
+class ScriptedBandSource:
+    """A `SensorSource` over a `BleSensorSource` that ends when its virtual band is done.
+
+    The BLE source runs in its own task, feeding a queue. Iteration stops once the band has
+    played its whole script and then either everything it delivered has arrived or `grace_s`
+    (wall seconds) has passed.
+    """
+
+    def __init__(self, source: BleSensorSource, band: VirtualBand, *, grace_s: float = 1.0) -> None:
+        self.source = source
+        self.band = band
+        self.grace_s = grace_s
+        #: Measurement notifications received (decoded or malformed), for the end condition.
+        self.received = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def device(self) -> str:
+        return self.source.device
+
+    async def readings(self) -> AsyncIterator[Reading]:
+        end = object()
+        queue: asyncio.Queue[Reading | BaseException | object] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for reading in self.source.readings():
+                    if not isinstance(reading, LinkEvent | BatteryReading):
+                        self.received += 1
+                    queue.put_nowait(reading)
+            except Exception as exc:  # handed to the consumer
+                queue.put_nowait(exc)
+
+        async def watch() -> None:
+            await self.band.wait_script_done(timeout_s=1e9)
+            with contextlib.suppress(TimeoutError):
+                await self.band.wait_until(self._all_arrived, timeout_s=self.grace_s)
+            queue.put_nowait(end)
+
+        tasks = {
+            asyncio.create_task(pump(), name=f"virtual-demo-source-{self.band.address}"),
+            asyncio.create_task(watch(), name=f"virtual-demo-watch-{self.band.address}"),
+        }
+        self._tasks |= tasks
+        try:
+            while (item := await queue.get()) is not end:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            await self._cancel(tasks)
+
+    async def stop(self) -> None:
+        """Stop the BLE source even where an iteration was abandoned without being closed."""
+        await self._cancel(set(self._tasks))
+
+    async def _cancel(self, tasks: set[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks -= tasks
+
+    def _all_arrived(self) -> bool:
+        delivered = sum(
+            1
+            for s in self.band.sent
+            if s.delivered and s.uuid in (HEART_RATE_MEASUREMENT, RSC_MEASUREMENT, CSC_MEASUREMENT)
+        )
+        return self.received + self.source.stats.malformed >= delivered
+
+
+class _DemoStart:
+    """Starts the clock once every band is connected and subscribed to its measurement."""
+
+    def __init__(self, clock: SimulatedClock, wanted: Sequence[tuple[VirtualBand, str]]) -> None:
+        self.clock = clock
+        self.wanted = wanted
+        self.bluez: FakeBluez | None = None
+
+    def _ready(self) -> bool:
+        if self.bluez is None:
+            return False
+        links = self.bluez.links
+        return all(
+            band.address in links and links[band.address].subscribed(uuid)
+            for band, uuid in self.wanted
+        )
+
+    async def wait(self, band: VirtualBand) -> None:
+        if not self.clock.started:
+            try:
+                await band.wait_until(self._ready, timeout_s=_START_TIMEOUT_S)
+            except TimeoutError:
+                _LOGGER.warning(
+                    "the virtual bands did not all connect within %g s; starting anyway",
+                    _START_TIMEOUT_S,
+                )
+            self.clock.start_now()
+
+
+async def _timed_script(
+    timeline: _Timeline, band: VirtualBand, start: _DemoStart
+) -> AsyncIterator[Notification]:
+    """Items at absolute times on the simulated clock, so the schedule never drifts."""
+    await start.wait(band)
+    for t, uuid, payload in timeline:
+        yield Notification(max(0.0, start.clock.wall_at(t) - time.monotonic()), uuid, payload)
+
+
+def _timelines(
+    plan: WorkoutPlan, athlete: Athlete, seed: int
+) -> tuple[_Timeline, _Timeline]:
+    heart: list[tuple[float, str, bytes]] = []
+    stride: list[tuple[float, str, bytes]] = []
+    for second in simulate(plan, athlete, seed=seed):
+        for item in encode_second(second):
+            (heart if item[1] == HEART_RATE_MEASUREMENT else stride).append(item)
+    return tuple(heart), tuple(stride)
+
+
+def demo_config(address: str, kind: str) -> BleBandConfig:
+    """How the demo's sources find their bands: by address, one kind each, patient enough for
+    a loaded machine, quick to retry."""
+    return BleBandConfig(
+        address=address,
+        kinds=(kind,),
+        scan_timeout_s=2.0,
+        connect_timeout_s=5.0,
+        connect_attempts=1,
+        disconnect_timeout_s=2.0,
+    )
+
+
+@contextlib.asynccontextmanager
+async def virtual_demo_bands(
+    plan: WorkoutPlan,
+    athlete: Athlete,
+    *,
+    seed: int,
+    speed: float,
+    grace_s: float = 1.0,
+) -> AsyncIterator[list[SensorSource]]:
+    """Virtual heart-rate band and footpod playing `plan` for `athlete`, and sources for them.
+
+    Yields ``[heart rate source, footpod source]``: BLE sources over the real bleak backend,
+    with readings on simulated time, that end by themselves when the workout is over. `speed`
+    is simulated seconds per wall second, clamped to `MAX_BLE_SPEED` (0 included). Iterate the
+    sources (``await session.run(*sources)``) inside the block; leaving it cancels whatever
+    still runs and stops the fake BlueZ and its bus.
+    """
+    played = ble_speed(speed)
+    if played != speed:
+        _LOGGER.info("BLE demo: playing at %gx (asked for %gx; %gx is the most)",
+                     played, speed, MAX_BLE_SPEED)
+    clock = SimulatedClock(played)
+    heart_line, stride_line = _timelines(plan, athlete, seed)
+    heart = VirtualBand(
+        HEART_RATE_ADDRESS,
+        "edgecoach Virtual HRM",
+        services=("heart_rate", "battery", "device_info"),
+        hold_until_subscribed=False,
+        battery_percent=87,
+    )
+    pod = VirtualBand(
+        FOOTPOD_ADDRESS,
+        "edgecoach Virtual Footpod",
+        services=("rsc", "battery", "device_info"),
+        hold_until_subscribed=False,
+        battery_percent=64,
+        model="virtual footpod",
+    )
+    start = _DemoStart(clock, [(heart, HEART_RATE_MEASUREMENT), (pod, RSC_MEASUREMENT)])
+    heart.script = _timed_script(heart_line, heart, start)
+    pod.script = _timed_script(stride_line, pod, start)
+    sources = [
+        ScriptedBandSource(
+            BleSensorSource(
+                demo_config(HEART_RATE_ADDRESS, "heart_rate"),
+                reconnect_backoff=DEMO_BACKOFF,
+                clock=clock,
+            ),
+            heart,
+            grace_s=grace_s,
+        ),
+        ScriptedBandSource(
+            BleSensorSource(
+                demo_config(FOOTPOD_ADDRESS, "rsc"), reconnect_backoff=DEMO_BACKOFF, clock=clock
+            ),
+            pod,
+            grace_s=grace_s,
+        ),
+    ]
+    async with virtual_radio(heart, pod, advertise_interval_s=0.05) as bluez:
+        start.bluez = bluez
+        try:
+            yield list(sources)
+        finally:
+            # bleak must be done with the fake before it and its bus go away
+            for source in sources:
+                await source.stop()
+
+
+async def run_ble_demo_session(
+    session: CoachingSession,
+    plan: WorkoutPlan,
+    athlete: Athlete,
+    *,
+    seed: int,
+    speed: float,
+) -> SessionResult:
+    """`edgecoach demo --ble`: the simulated workout through virtual bands, BLE and the coach."""
+    async with virtual_demo_bands(plan, athlete, seed=seed, speed=speed) as sources:
+        return await session.run(*sources)
+
+
+def demo_scan_bands() -> list[VirtualBand]:
+    """Three bands for `edgecoach scan --virtual`: a heart-rate strap, a footpod and a bike
+    cadence sensor, each with a battery."""
+    return [
+        VirtualBand(
+            HEART_RATE_ADDRESS,
+            "edgecoach Virtual HRM",
+            services=("heart_rate", "battery", "device_info"),
+            battery_percent=87,
+        ),
+        VirtualBand(
+            FOOTPOD_ADDRESS,
+            "edgecoach Virtual Footpod",
+            services=("rsc", "battery"),
+            battery_percent=64,
+        ),
+        VirtualBand(
+            CADENCE_ADDRESS,
+            "edgecoach Virtual Cadence",
+            services=("csc", "battery"),
+            battery_percent=45,
+        ),
+    ]
+
+
+__all__ = [
+    "CADENCE_ADDRESS",
+    "FOOTPOD_ADDRESS",
+    "HEART_RATE_ADDRESS",
+    "MAX_BLE_SPEED",
+    "ScriptedBandSource",
+    "SimulatedClock",
+    "ble_speed",
+    "demo_scan_bands",
+    "run_ble_demo_session",
+    "virtual_demo_bands",
+]
