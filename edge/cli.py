@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     configure_scan(scan)
 
+    doctor = commands.add_parser("doctor", help="check BlueZ, audio, models, disk, config and "
+                                 "clock, and say how to fix what is wrong")
+    from edge.doctor import configure_parser as configure_doctor
+
+    configure_doctor(doctor)
+
     run = commands.add_parser("run", help="the daemon: coach everyone in the config from their "
                               "bands until stopped (what systemd runs)",
                               description="Run the coaching daemon. SIGTERM or Ctrl-C stops it "
@@ -119,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.command == "doctor":  # before the config is loaded: a broken one is a finding
+        from edge.doctor import run as run_doctor
+
+        return run_doctor(args)
     settings = load_settings(args.config)
     if args.command in ("demo", "replay"):
         from edge.playback import PlaybackOptions, run_demo, run_replay
