@@ -92,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-runtime", type=float, metavar="SECONDS",
                      help="stop by itself after this long")
 
+    from edge.training.commands import configure_feedback_parser, configure_plan_parser
+
+    configure_plan_parser(commands.add_parser(
+        "plan", help="today's suggestion or this week's plan, with what it rests on"))
+    configure_feedback_parser(commands.add_parser(
+        "feedback", help="say how a session felt (RPE 1-10, too hard, too easy)"))
+
     export = commands.add_parser("export", help="build models on a workstation "
                                  "(needs the [export] extra)")
     export_targets = export.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
@@ -143,6 +150,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         else:
             run_replay(settings, args.file, options)
         return 0
+    if args.command in STORE_COMMANDS:
+        return _with_store(settings, args, STORE_COMMANDS[args.command])
     if args.command == "scan":
         from edge.scan_command import run as run_scan
 
@@ -171,6 +180,31 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
         return run(args)
     raise AssertionError(args.command)
+
+
+def _run_plan(args, settings, store):
+    from edge.training.commands import run_plan
+
+    return run_plan(args, settings, store)
+
+
+def _run_feedback(args, settings, store):
+    from edge.training.commands import run_feedback
+
+    return run_feedback(args, settings, store)
+
+
+#: Commands that read or write the person's recorded sessions.
+STORE_COMMANDS = {"plan": _run_plan, "feedback": _run_feedback}
+
+
+def _with_store(settings, args, command) -> int:
+    from edge.daemon import DATABASE_NAME
+    from edge.store import SessionStore
+
+    state_dir = getattr(args, "state_dir", None) or settings.daemon.state_dir
+    with SessionStore.open(state_dir / DATABASE_NAME) as store:
+        return command(args, settings, store)
 
 
 def _without_llm(settings):
