@@ -6,9 +6,10 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-# Debian packages edgecoach uses: speech, the private D-Bus of the BLE tests, sound tools.
-SYSTEM_PACKAGES := espeak-ng dbus-daemon sox
-SYSTEM_COMMANDS := espeak-ng dbus-daemon sox
+# Debian packages edgecoach uses: speech, the private D-Bus of the BLE tests, sound tools, and
+# the browser that tests the kiosk page and turns reports into pictures.
+SYSTEM_PACKAGES := espeak-ng dbus-daemon sox chromium
+SYSTEM_COMMANDS := espeak-ng dbus-daemon sox chromium
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 

@@ -1,0 +1,401 @@
+"""The gym's zone board: a small HTTP server on loopback, updated live by Server-Sent Events.
+
+    board = KioskBoard()                       # 127.0.0.1:8088; port=0 picks a free port
+    await board.start()
+    emit = fan_out(json_sink, board.emit)      # the session's sink, and the board's
+    ...
+    await board.stop()
+
+Routes: `/` the page (one tile per member), `/events` the SSE stream (a "snapshot" of every tile
+on connect, then one "member" event per change and a "ping" every few seconds), `/state.json` every
+tile now, `/healthz`.
+
+The board listens on loopback only: it shows heart rates, so it is for a screen attached to the
+device, never for the network. Requests whose Host header is not a loopback name are refused too,
+so a web page elsewhere cannot read the board through DNS rebinding.
+
+`emit` never blocks and never raises. Each browser has its own writer task and, between writes,
+the latest encoded update of each member waiting for it: a browser that reads slowly gets fewer
+in-between updates, never stale ones, and the memory it holds is one update per member. A browser
+that stops reading (a write not drained within `drain_timeout_s`) or has gone is dropped; its
+EventSource reconnects and starts again from a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from types import TracebackType
+from typing import Self
+
+from edge.coach.zones import ZoneModel
+from edge.errors import ConfigError
+from edge.kiosk.state import BoardState
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8088
+#: Browsers streaming at once; more are answered 503.
+MAX_CLIENTS = 32
+#: A "ping" event this often, so a browser can tell a quiet board from a dead one.
+PING_S = 5.0
+#: How long a request head may take to arrive.
+REQUEST_TIMEOUT_S = 10.0
+#: A browser whose writes do not drain for this long has stopped reading: it is dropped.
+DRAIN_TIMEOUT_S = 10.0
+#: Browser's reconnect delay after the stream ends, in ms (the SSE "retry" field).
+RETRY_MS = 2000
+
+_LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
+_HOST_HEADER_NAMES = {"localhost", "127.0.0.1", "[::1]"}
+
+
+class KioskConfigError(ConfigError, ValueError):
+    """The board was asked to listen where it must not (anything but loopback)."""
+
+
+def loopback_host(host: str) -> str:
+    """The address to bind for `host`, which must be a loopback address or "localhost"."""
+    if host in _LOOPBACK_NAMES:
+        return _LOOPBACK_NAMES[host]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is None or not address.is_loopback:
+        raise KioskConfigError(
+            f"kiosk host {host!r} is not a loopback address: the zone board shows heart rates "
+            f"and only listens on 127.0.0.1 (or ::1); open it in a browser on this device")
+    return str(address)
+
+
+def _check_port(port: int) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise KioskConfigError(f"kiosk port must be 0..65535 (0 picks a free one), got {port!r}")
+    return port
+
+
+@dataclass(frozen=True, slots=True)
+class KioskSettings:
+    """`[kiosk]`: the zone board for a screen attached to the device."""
+
+    #: Serve the zone board while the daemon runs.
+    enabled: bool = False
+    #: Loopback only (127.0.0.1, ::1 or localhost); anything else is refused.
+    host: str = DEFAULT_HOST
+    #: TCP port of the board; 0 picks a free one.
+    port: int = DEFAULT_PORT
+
+    def __post_init__(self) -> None:
+        loopback_host(self.host)
+        _check_port(self.port)
+
+
+_PING_KEY = "\0ping"
+
+
+@dataclass(eq=False, slots=True)
+class _Client:
+    writer: asyncio.StreamWriter
+    peer: str
+    #: What waits for the next write: the latest update of each member (and a ping), in order.
+    pending: dict[str, bytes] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: bool = False
+
+
+def _sse(event: str, payload: object) -> bytes:
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
+class KioskBoard:
+    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
+                 members: Sequence[str] = (), zones: Mapping[str, ZoneModel] | None = None,
+                 max_clients: int = MAX_CLIENTS, ping_s: float = PING_S,
+                 drain_timeout_s: float = DRAIN_TIMEOUT_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """A board on `host`:`port` (loopback only; port 0 picks a free one, see `.port`).
+
+        `members` are shown from the start, in that order (the daemon's people); others appear
+        when their first event arrives. `zones` (by person) give effort as % of heart-rate
+        reserve for samples that carry no "hrr_fraction".
+        """
+        self.host = loopback_host(host)
+        self._requested_port = _check_port(port)
+        self.state = BoardState.listing(members, zones)
+        self.max_clients = max_clients
+        self.ping_s = ping_s
+        self.drain_timeout_s = drain_timeout_s
+        self.clock = clock
+        self._page = resources.files("edge.kiosk").joinpath("page.html").read_bytes()
+        self._clients: set[_Client] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+        self._pinger: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        #: Updates written to browsers, updates replaced by a newer one of the same member before
+        #: a slow browser's next write, and browsers dropped for not reading.
+        self.updates_sent = 0
+        self.updates_coalesced = 0
+        self.clients_dropped = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the free one picked, when asked for port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self._requested_port
+        return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def clients(self) -> int:
+        """Browsers streaming now."""
+        return len(self._clients)
+
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        try:
+            self._server = await asyncio.start_server(
+                self._handle, self.host, self._requested_port, limit=16 * 1024,
+                reuse_address=True)
+        except OSError as exc:
+            raise KioskConfigError(
+                f"the zone board cannot listen on {self.host}:{self._requested_port}: "
+                f"{exc.strerror or exc}; choose another [kiosk] port") from exc
+        self._pinger = asyncio.create_task(self._ping_loop(), name="edgecoach-kiosk-ping")
+        log.info("zone board on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop listening, end every browser's stream, and wait for the connections to close."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pinger
+            self._pinger = None
+        for client in list(self._clients):
+            self._end(client)
+        handlers = list(self._handlers)
+        if handlers:
+            _, pending = await asyncio.wait(handlers, timeout=2.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await server.wait_closed()
+        self._loop = None
+        log.info("zone board stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    # -- the session's sink ---------------------------------------------------------------------
+
+    def emit(self, event: dict[str, object]) -> None:
+        """Take one session event: update its member's tile and tell every browser. Never blocks.
+
+        Safe to call from another thread: the update then happens on the board's event loop.
+        """
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is watching
+                loop.call_soon_threadsafe(self._apply, event)
+            return
+        self._apply(event)
+
+    def _apply(self, event: Mapping[str, object]) -> None:
+        try:
+            member = self.state.apply(event, self.clock())
+            if member is not None and self._clients:
+                self._broadcast(member.name, _sse("member", member.as_dict(self.clock())))
+        except Exception:  # a sink must not break the session that feeds it
+            log.exception("zone board: could not apply a %r event", event.get("event"))
+
+    def snapshot(self) -> dict[str, object]:
+        """Every tile as `/state.json` serves it."""
+        now = self.clock()
+        return {"members": [m.as_dict(now) for m in self.state.members.values()]}
+
+    def _broadcast(self, key: str, message: bytes) -> None:
+        for client in self._clients:
+            if key in client.pending:
+                self.updates_coalesced += 1
+            client.pending[key] = message
+            client.wake.set()
+
+    def _end(self, client: _Client) -> None:
+        """Have the client's stream end once what waits for it is written."""
+        self._clients.discard(client)
+        client.closing = True
+        client.wake.set()
+
+    async def _ping_loop(self) -> None:
+        ping = _sse("ping", {})
+        while True:
+            await asyncio.sleep(self.ping_s)
+            self._broadcast(_PING_KEY, ping)
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        peer = writer.get_extra_info("peername")
+        peer_name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "a browser"
+        try:
+            await self._serve(reader, writer, peer_name)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                TimeoutError):
+            pass  # the browser went, or sent nothing usable: nothing to answer
+        except Exception:
+            log.exception("zone board: request from %s failed", peer_name)
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     peer: str) -> None:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT_S)
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            await self._respond(writer, 400, "text/plain", b"bad request\n")
+            return
+        method, target, _ = parts
+        headers = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        if not _loopback_host_header(headers.get("host", "")):
+            await self._respond(writer, 421, "text/plain",
+                                b"the zone board answers only to 127.0.0.1 or localhost\n")
+            return
+        path = target.split("?", 1)[0]
+        if method not in ("GET", "HEAD"):
+            await self._respond(writer, 405, "text/plain", b"method not allowed\n",
+                                extra={"Allow": "GET, HEAD"}, head_only=False)
+            return
+        head_only = method == "HEAD"
+        if path in ("/", "/index.html"):
+            await self._respond(writer, 200, "text/html; charset=utf-8", self._page,
+                                head_only=head_only)
+        elif path == "/state.json":
+            body = json.dumps(self.snapshot(), ensure_ascii=False).encode()
+            await self._respond(writer, 200, "application/json", body, head_only=head_only)
+        elif path == "/healthz":
+            body = json.dumps({"status": "ok", "members": len(self.state.members),
+                               "clients": len(self._clients)}).encode()
+            await self._respond(writer, 200, "application/json", body, head_only=head_only)
+        elif path == "/events" and not head_only:
+            await self._stream(writer, peer)
+        else:
+            await self._respond(writer, 404, "text/plain", b"not found\n", head_only=head_only)
+
+    async def _respond(self, writer: asyncio.StreamWriter, status: int, content_type: str,
+                       body: bytes, *, extra: Mapping[str, str] | None = None,
+                       head_only: bool = False) -> None:
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+                  421: "Misdirected Request", 503: "Service Unavailable"}[status]
+        headers = {"Content-Type": content_type, "Content-Length": str(len(body)),
+                   **_COMMON_HEADERS, **(extra or {})}
+        writer.write(_head(status, reason, headers) + (b"" if head_only else body))
+        await asyncio.wait_for(writer.drain(), self.drain_timeout_s)
+
+    async def _stream(self, writer: asyncio.StreamWriter, peer: str) -> None:
+        if len(self._clients) >= self.max_clients:
+            await self._respond(writer, 503, "text/plain", b"too many browsers on the board\n",
+                                extra={"Retry-After": "10"})
+            return
+        client = _Client(writer, peer)
+        self._clients.add(client)
+        log.debug("zone board: %s connected", peer)
+        try:
+            headers = {"Content-Type": "text/event-stream; charset=utf-8", **_COMMON_HEADERS,
+                       "X-Accel-Buffering": "no"}
+            writer.write(_head(200, "OK", headers) + f"retry: {RETRY_MS}\n\n".encode()
+                         + _sse("snapshot", self.snapshot()))
+            await self._drain(client)
+            while not client.closing:
+                await client.wake.wait()
+                client.wake.clear()
+                if client.pending:
+                    messages = list(client.pending.values())
+                    client.pending.clear()
+                    writer.write(b"".join(messages))
+                    self.updates_sent += len(messages)
+                    await self._drain(client)
+        finally:
+            self._clients.discard(client)
+            log.debug("zone board: %s disconnected", peer)
+
+    async def _drain(self, client: _Client) -> None:
+        try:
+            await asyncio.wait_for(client.writer.drain(), self.drain_timeout_s)
+        except TimeoutError:
+            log.info("zone board: dropping %s, it stopped reading", client.peer)
+            self.clients_dropped += 1
+            client.writer.transport.abort()
+            raise
+
+
+# Nothing on the page is fetched from elsewhere, and it may not be framed or cached.
+_COMMON_HEADERS = {
+    "Cache-Control": "no-store",
+    "Connection": "close",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+                               "style-src 'unsafe-inline'; connect-src 'self'; "
+                               "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'none'",
+}
+
+
+def _head(status: int, reason: str, headers: Mapping[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _loopback_host_header(value: str) -> bool:
+    if not value:
+        return True  # HTTP/1.0 clients send none; the socket is loopback anyway
+    host = value.rsplit(":", 1)[0] if not value.endswith("]") else value
+    if host in _HOST_HEADER_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
