@@ -25,6 +25,25 @@ Errors. SQLite errors become a `StoreError` whose message says what to do. When 
 commit, so nothing recorded is lost while the process lives; `StoreFullError` marks the disk-full
 case. A file that is not an edgecoach database, or is damaged, is refused at `open` without being
 written to.
+
+Encryption. With a key, `open` goes through SQLCipher (the `sqlcipher3` module, the same API as
+sqlite3): every page of the file and of its -wal is AES-256 encrypted and authenticated; the
+-shm file holds only page numbers. The key is 32 random bytes, used as a raw key
+(`PRAGMA key = "x'<hex>'"`), so there is no passphrase derivation to pay for on a Pi; SQLCipher
+still derives a separate HMAC key from it. `edge.keys` finds the key (systemd's credential, a key
+file). An encrypted file looks like random bytes, so a file without the SQLite header is taken to
+be encrypted when its size is a whole number of pages; opening it without a key, or with a key
+that does not decrypt its first page, raises `StoreKeyError` and leaves it untouched. A plain
+edgecoach store opened with a key is encrypted once, in place: written anew through
+`sqlcipher_export`, renamed over the old file, and the old file's blocks overwritten with zeros
+(a best effort: flash storage may keep copies of the old blocks). Without a key the store is
+plain SQLite, as for tests and development.
+
+Erasing. Every connection runs with `secure_delete = ON` (deleted rows are overwritten with
+zeros) and `temp_store = MEMORY` (VACUUM's copy of the database never touches /tmp).
+`erase_person` deletes a person's rows, then checkpoints the -wal into the file and truncates it,
+then VACUUMs (no free pages left) and truncates the -wal again, so no copy of the rows remains in
+the file, its -wal or its free pages.
 """
 
 from __future__ import annotations
@@ -33,6 +52,8 @@ import dataclasses
 import json
 import logging
 import operator
+import os
+import re
 import sqlite3
 import threading
 import time
@@ -40,6 +61,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from edge.errors import EdgecoachError
@@ -53,12 +75,15 @@ if TYPE_CHECKING:  # only their attributes are read; importing them would pull i
 __all__ = [
     "APPLICATION_ID",
     "MIGRATIONS",
+    "MISSING_KEY_HINT",
     "FeedbackError",
+    "PersonRow",
     "ResumeState",
     "SessionRow",
     "SessionStore",
     "StoreError",
     "StoreFullError",
+    "StoreKeyError",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,6 +93,17 @@ T = TypeVar("T")
 #: Written into the SQLite header (PRAGMA application_id) so that edgecoach knows its own files.
 APPLICATION_ID = 0x45444743  # "EDGC"
 SQLITE_MAGIC = b"SQLite format 3\x00"
+#: SQLCipher writes pages of 4096 bytes (SQLCipher 3: 1024), so an encrypted file's size is a
+#: multiple of this; it is the only thing that tells an encrypted file from other bytes.
+_CIPHER_PAGE_MULTIPLE = 1024
+_HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
+
+#: Where the database key comes from; said whenever the key is missing.
+MISSING_KEY_HINT = (
+    "systemd's LoadCredential=edgecoach-db-key (edgecoach.service, from /etc/edgecoach/db.key) "
+    "hands the daemon its key as $CREDENTIALS_DIRECTORY/edgecoach-db-key; outside the service, "
+    "set [daemon] key_file to a file holding the key (64 hex digits)"
+)
 
 #: Forward migrations: entry N-1 takes the schema from version N-1 to N, in one transaction.
 #: Never edit a released entry; append a new one.
@@ -172,8 +208,23 @@ class StoreFullError(StoreError):
     """The disk (or the store's size limit) is full; the rows wait in memory for room."""
 
 
+class StoreKeyError(StoreError):
+    """The database key is missing, malformed, or does not open the store."""
+
+    #: Restarting will not bring the key (systemd: RestartPreventExitStatus=2).
+    exit_code = 2
+
+
 class FeedbackError(StoreError, ValueError):
     """Feedback that cannot be recorded as given (an RPE outside 1..10, an unknown session)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    id: int
+    name: str
+    #: When their first session was recorded.
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +274,8 @@ class SessionStore:
     """One SQLite file of sessions. Use `SessionStore.open(path)`; `close()` when done."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path, *, commit_interval_s: float,
-                 max_bytes: int | None) -> None:
+                 max_bytes: int | None,
+                 errors: tuple[type[Exception], ...] = (sqlite3.Error,)) -> None:
         self.path = path
         self.commit_interval_s = commit_interval_s
         self._conn: sqlite3.Connection | None = connection
@@ -235,17 +287,24 @@ class SessionStore:
         self._max_bytes = max_bytes
         self._page_size = 4096
         self._default_max_pages = 0
+        #: The driver's error classes: sqlite3's, and sqlcipher3's for an encrypted store.
+        self._errors = errors
+        #: Whether the file is encrypted (opened with a key through SQLCipher).
+        self.encrypted = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, synchronous: str = "FULL", commit_interval_s: float = 0.25,
-             max_bytes: int | None = None) -> SessionStore:
+    def open(cls, path: Path, *, key: str | bytes | None = None, synchronous: str = "FULL",
+             commit_interval_s: float = 0.25, max_bytes: int | None = None) -> SessionStore:
         """Open the store at `path`, creating the file, its folder and the schema as needed.
 
-        `synchronous` is "FULL" (survives power loss, the default) or "NORMAL" (survives a
-        killed process only; see the module docstring). `max_bytes` caps the file's size: past
-        it, commits fail as if the disk were full.
+        `key` encrypts the store with SQLCipher: 64 hex digits as text, or the 32 raw bytes
+        (`edge.keys.find_key` finds it); None keeps it plain SQLite. A wrong or missing key for
+        an encrypted file is a `StoreKeyError`, and the file is left untouched. `synchronous` is
+        "FULL" (survives power loss, the default) or "NORMAL" (survives a killed process only;
+        see the module docstring). `max_bytes` caps the file's size: past it, commits fail as
+        if the disk were full.
         """
         path = Path(path)
         synchronous = synchronous.upper()
@@ -253,31 +312,38 @@ class SessionStore:
             raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
         if commit_interval_s < 0:
             raise ValueError("commit_interval_s must not be negative")
+        literal = None if key is None else _key_literal(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             existing = path.exists() and path.stat().st_size > 0
         except OSError as exc:
             raise StoreError(f"cannot create the folder for {path}: {exc.strerror}; "
                              "choose a writable location for the store", path=path) from exc
-        if existing:
-            _check_existing(path)
+        driver = sqlite3 if literal is None else _sqlcipher(path)
+        errors = _errors_of(driver)
+        if existing and _check_existing(path, driver, literal) and literal is not None:
+            _encrypt_in_place(path, driver, literal)
         try:
-            connection = sqlite3.connect(path, timeout=5.0, isolation_level=None,
-                                         check_same_thread=False)
-        except sqlite3.Error as exc:
+            connection = driver.connect(str(path), timeout=5.0, isolation_level=None,
+                                        check_same_thread=False)
+        except errors as exc:
             raise StoreError(_problem(exc, path, max_bytes), path=path) from exc
-        store = cls(connection, path, commit_interval_s=commit_interval_s, max_bytes=max_bytes)
+        store = cls(connection, path, commit_interval_s=commit_interval_s, max_bytes=max_bytes,
+                    errors=errors)
         try:
-            store._prepare(synchronous)
+            store._prepare(synchronous, literal)
         except BaseException:
             connection.close()
             store._conn = None
             raise
         return store
 
-    def _prepare(self, synchronous: str) -> None:
+    def _prepare(self, synchronous: str, literal: str | None) -> None:
         conn = self._connection()
         try:
+            if literal is not None:
+                _unlock(conn, literal, self.path, self._errors)
+                self.encrypted = True
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"SQLite could not put {self.path} in WAL mode (it stays in "
@@ -285,11 +351,13 @@ class SessionStore:
                                  "share", path=self.path)
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("PRAGMA temp_store = MEMORY")
             self._page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             self._default_max_pages = conn.execute("PRAGMA max_page_count").fetchone()[0]
             self._apply_max_bytes()
             self._migrate()
-        except sqlite3.Error as exc:
+        except self._errors as exc:
             raise StoreError(_problem(exc, self.path, self._max_bytes), path=self.path) from exc
 
     def _migrate(self) -> None:
@@ -481,7 +549,7 @@ class SessionStore:
             self._max_bytes = max_bytes
             try:
                 self._apply_max_bytes()
-            except sqlite3.Error as exc:
+            except self._errors as exc:
                 raise StoreError(_problem(exc, self.path, max_bytes), path=self.path) from exc
 
     # -- resuming after a crash ----------------------------------------------------------------
@@ -554,6 +622,81 @@ class SessionStore:
         return [{"rpe": rpe, "text": text, "created_at": datetime.fromisoformat(created)}
                 for rpe, text, created in rows]
 
+    def people(self) -> list[PersonRow]:
+        """Everyone the store holds sessions for, in the order they were first seen."""
+        rows = self._query("SELECT id, name, created_at FROM people ORDER BY id", ())
+        return [PersonRow(id=pid, name=name, created_at=datetime.fromisoformat(created))
+                for pid, name, created in rows]
+
+    # -- erasing -------------------------------------------------------------------------------
+
+    def erase_person(self, person: str) -> dict[str, int]:
+        """Delete every row about `person` for good; returns the rows deleted per table.
+
+        Their samples, cues, narrations, feedback, sessions and their name go; then the -wal
+        is checkpointed and truncated, the file VACUUMed and the -wal truncated again, so no
+        copy of the rows stays in the file, the -wal or free pages (see the module docstring).
+        Rows pending for other people are written first. A person unknown to the store deletes
+        nothing, and the file is still cleaned. Refused (ValueError) while one of the person's
+        sessions is open in this store; StoreError when another connection (another edgecoach)
+        keeps the -wal from being emptied: stop it and erase again.
+        """
+        with self._lock:
+            conn = self._connection()
+            own = {row[0] for row in self._query(
+                "SELECT s.id FROM sessions s JOIN people p ON p.id = s.person_id"
+                " WHERE p.name = ?", (person,))}
+            if busy := sorted(own & self._open.keys()):
+                raise ValueError(f"session {busy[0]} of this person is still being recorded: "
+                                 "end it (stop edgecoach) before erasing their data")
+            self._checkpoint("before erasing")  # another writer: refuse before deleting
+
+            def delete(conn: sqlite3.Connection) -> dict[str, int]:
+                found = conn.execute("SELECT id FROM people WHERE name = ?",
+                                     (person,)).fetchone()
+                counts = dict.fromkeys(("samples", "cues", "narrations", "feedback",
+                                        "sessions", "people"), 0)
+                if found is None:
+                    return counts
+                theirs = "session_id IN (SELECT id FROM sessions WHERE person_id = ?)"
+                for table in ("narrations", "cues", "samples", "feedback"):
+                    counts[table] = conn.execute(f"DELETE FROM {table} WHERE {theirs}",
+                                                 found).rowcount
+                counts["sessions"] = conn.execute("DELETE FROM sessions WHERE person_id = ?",
+                                                  found).rowcount
+                counts["people"] = conn.execute("DELETE FROM people WHERE id = ?",
+                                                found).rowcount
+                return counts
+
+            counts = self._write(delete)
+            assert counts is not None
+            try:
+                self._checkpoint("after deleting the rows")
+                conn.execute("VACUUM")
+                self._checkpoint("after VACUUM")
+                free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            except self._errors as exc:
+                raise StoreError(_problem(exc, self.path, self._max_bytes) + "; the rows are "
+                                 "deleted but copies may remain in the file until the erase "
+                                 "is run again", path=self.path) from exc
+            if free:
+                raise StoreError(f"{self.path} still has {free} free pages after VACUUM; run "
+                                 "the erase again", path=self.path)
+            return counts
+
+    def _checkpoint(self, when: str) -> None:
+        """Copy the -wal into the file and truncate it to 0 bytes, or raise StoreError."""
+        try:
+            busy, _, _ = self._connection().execute(
+                "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except self._errors as exc:
+            raise StoreError(_problem(exc, self.path, self._max_bytes),
+                             path=self.path) from exc
+        if busy:
+            raise StoreError(f"cannot empty {self.path}-wal {when}: another program has the "
+                             "store open (edgecoach run?): stop it (sudo systemctl stop "
+                             "edgecoach) and try again", path=self.path)
+
     # -- internals -----------------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
@@ -580,7 +723,7 @@ class SessionStore:
             conn.execute("COMMIT")
         except BaseException as exc:
             self._rollback(conn)
-            if not isinstance(exc, sqlite3.Error):
+            if not isinstance(exc, self._errors):
                 raise
             problem = _problem(exc, self.path, self._max_bytes)
             kind = StoreFullError if _primary_code(exc) == sqlite3.SQLITE_FULL else StoreError
@@ -598,13 +741,12 @@ class SessionStore:
         self._pending.clear()
         return result
 
-    @staticmethod
-    def _rollback(conn: sqlite3.Connection) -> None:
+    def _rollback(self, conn: sqlite3.Connection) -> None:
         # SQLite rolls some failures (SQLITE_FULL among them) back by itself.
         if conn.in_transaction:
             try:
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
+            except self._errors:
                 log.exception("rollback failed")
 
     def _flush_for_read(self) -> None:
@@ -619,7 +761,7 @@ class SessionStore:
             self._flush_for_read()
             try:
                 return self._connection().execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
+            except self._errors as exc:
                 raise StoreError(_problem(exc, self.path, self._max_bytes),
                                  path=self.path) from exc
 
@@ -641,31 +783,47 @@ class SessionStore:
 
 # -- checks and conversions (pure, or reading only) --------------------------------------------
 
-def _check_existing(path: Path) -> None:
-    """Refuse a file that is not an edgecoach database, or is damaged, without writing to it."""
+def _check_existing(path: Path, driver: ModuleType, literal: str | None) -> bool:
+    """Refuse a file that is not an edgecoach database, is damaged, or that the key does not
+    open, without writing to it. True when it is a plain (unencrypted) SQLite file."""
     damaged = StoreError(f"{path} is not an edgecoach database or is damaged; it was left "
                          "untouched; move it aside and edgecoach will start a new one",
                          path=path)
     try:
+        size = path.stat().st_size
         with path.open("rb") as handle:
             head = handle.read(len(SQLITE_MAGIC))
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror}; check its permissions",
                          path=path) from exc
-    if head != SQLITE_MAGIC:
-        raise damaged
+    plain = head == SQLITE_MAGIC
+    if not plain:
+        if size % _CIPHER_PAGE_MULTIPLE:  # not whole pages: not an SQLCipher file either
+            raise damaged
+        if literal is None:
+            raise StoreKeyError(
+                f"no database key to open {path}: it is not a plain SQLite file, so either it "
+                f"is encrypted ({MISSING_KEY_HINT}), or it is not an edgecoach database or is "
+                "damaged; it was left untouched; move it aside only if it is not encrypted, "
+                "and edgecoach will start a new one", path=path)
+    # Read-only: this connection never writes the file, nor checkpoints a -wal into it.
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    reader = sqlite3 if plain else driver
+    errors = _errors_of(reader)
     try:
-        # Read-only: this connection never writes the file, nor checkpoints a -wal into it.
-        check = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
-    except sqlite3.Error as exc:
+        check = reader.connect(uri, uri=True, timeout=5.0)
+    except errors as exc:
         raise StoreError(_problem(exc, path, None), path=path) from exc
     try:
+        if not plain:
+            assert literal is not None
+            _unlock(check, literal, path, errors)
         verdict = check.execute("PRAGMA quick_check").fetchall()
         application_id = check.execute("PRAGMA application_id").fetchone()[0]
         tables = {row[0] for row in check.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
         version = _schema_version(check) if "schema_version" in tables else 0
-    except sqlite3.DatabaseError as exc:
+    except errors as exc:
         if _primary_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
             raise damaged from exc
         raise StoreError(_problem(exc, path, None), path=path) from exc
@@ -679,6 +837,126 @@ def _check_existing(path: Path) -> None:
         raise StoreError(f"{path} was written by a newer edgecoach (schema version {version}; "
                          f"this one knows up to {len(MIGRATIONS)}): upgrade edgecoach; the file "
                          "was left untouched", path=path)
+    return plain
+
+
+def _key_literal(key: str | bytes) -> str:
+    """The key as SQLCipher's raw-key literal, x'<64 hex digits>'; never shown in a message."""
+    if isinstance(key, bytes | bytearray):
+        if len(key) != 32:
+            raise StoreKeyError(f"a database key is 32 bytes (64 hex digits), not {len(key)} "
+                                "bytes")
+        return f"x'{bytes(key).hex()}'"
+    if isinstance(key, str):
+        text = key.strip()
+        if not _HEX_KEY.fullmatch(text):
+            raise StoreKeyError(f"a database key is 64 hex digits (32 bytes); this one has "
+                                f"{len(text)} characters"
+                                + ("" if len(text) != 64 else ", not all of them hex digits"))
+        return f"x'{text.lower()}'"
+    raise TypeError(f"a database key is str (hex) or bytes, not {type(key).__name__}")
+
+
+def _sqlcipher(path: Path) -> ModuleType:
+    try:
+        from sqlcipher3 import dbapi2
+    except ImportError as exc:
+        raise StoreError(f"{path} is to be encrypted but SQLCipher is not installed: "
+                         "pip install 'sqlcipher3>=0.6.2'", path=path) from exc
+    return dbapi2
+
+
+def _errors_of(driver: ModuleType) -> tuple[type[Exception], ...]:
+    return (sqlite3.Error,) if driver is sqlite3 else (sqlite3.Error, driver.Error)
+
+
+def _unlock(conn: Any, literal: str, path: Path, errors: tuple[type[Exception], ...]) -> None:
+    """Give an SQLCipher connection its key, before anything else, and check that it opens."""
+    conn.execute("PRAGMA cipher_log_level = NONE")  # our errors say it; no stderr noise
+    conn.execute(f'PRAGMA key = "{literal}"')
+    row = conn.execute("PRAGMA cipher_version").fetchone()
+    if not row or not row[0]:  # a plain SQLite under the sqlcipher3 name: it would not encrypt
+        raise StoreError(f"the sqlcipher3 module in use does not encrypt (no cipher_version), "
+                         f"so {path} is not opened; reinstall it: pip install --force-reinstall "
+                         "'sqlcipher3>=0.6.2'", path=path)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except errors as exc:
+        if _primary_code(exc) == sqlite3.SQLITE_NOTADB:
+            raise StoreKeyError(f"the database key does not open {path}: wrong key; the file "
+                                "was left untouched; give edgecoach the key it was created "
+                                "with (or move the file aside to start an empty store)",
+                                path=path) from exc
+        raise
+
+
+def _encrypt_in_place(path: Path, driver: ModuleType, literal: str) -> None:
+    """Turn the plain store at `path` into an encrypted one, crash-safe, and wipe the old file.
+
+    The encrypted copy is written beside it and renamed over it; the old file, no longer
+    linked, is then overwritten with zeros through a descriptor kept open across the rename.
+    """
+    errors = _errors_of(driver)
+    staging = path.with_name(path.name + ".encrypting")
+    for leftover in (staging, *_sidecars(staging)):
+        leftover.unlink(missing_ok=True)
+    log.warning("%s is not encrypted: encrypting it with the database key (once)", path)
+    try:
+        source = driver.connect(str(path), timeout=5.0, isolation_level=None)
+        try:
+            source.execute("ATTACH DATABASE ? AS encrypted KEY ?", (str(staging), literal))
+            source.execute("SELECT sqlcipher_export('encrypted')")
+            source.execute(f"PRAGMA encrypted.application_id = {APPLICATION_ID}")
+            source.execute("DETACH DATABASE encrypted")
+        finally:
+            source.close()
+    except errors as exc:
+        staging.unlink(missing_ok=True)
+        raise StoreError(_problem(exc, path, None) + "; it was left as it was",
+                         path=path) from exc
+    if any(p.exists() for p in _sidecars(path)):
+        staging.unlink(missing_ok=True)
+        raise StoreError(f"cannot encrypt {path} while another program has it open: stop it "
+                         "and open the store again; it was left as it was", path=path)
+    try:
+        with staging.open("rb+") as handle:
+            info = path.stat()  # keep the owner and mode: root may be running this
+            os.fchmod(handle.fileno(), info.st_mode & 0o7777)
+            if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+                os.fchown(handle.fileno(), info.st_uid, info.st_gid)
+            os.fsync(handle.fileno())
+        old = os.open(path, os.O_RDWR)
+        try:
+            os.replace(staging, path)
+            _fsync_folder(path.parent)
+            _zero(old)
+        finally:
+            os.close(old)
+    except OSError as exc:
+        raise StoreError(f"cannot replace {path} by its encrypted copy: {exc.strerror}; check "
+                         "the folder's permissions and free space", path=path) from exc
+
+
+def _sidecars(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _zero(fd: int) -> None:
+    size = os.fstat(fd).st_size
+    block = bytes(1 << 20)
+    os.lseek(fd, 0, os.SEEK_SET)
+    written = 0
+    while written < size:
+        written += os.write(fd, block[:min(len(block), size - written)])
+    os.fsync(fd)
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:

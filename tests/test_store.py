@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from importlib.util import find_spec
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,12 +23,20 @@ from edge.store import (
     SessionStore,
     StoreError,
     StoreFullError,
+    StoreKeyError,
 )
 from edge.stream.readings import AlignedSample
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2026, 5, 1, 7, 30, tzinfo=UTC)
 ANN = Profile(name="Ann", age=35, resting_hr=52.0, max_hr=188.0)
+#: A database key as install.sh writes it (without the newline).
+KEY = "5f1c0a3e9b7d2468ace013579bdf2468" * 2
+needs_sqlcipher = pytest.mark.skipif(find_spec("sqlcipher3") is None,
+                                     reason="sqlcipher3 is not installed")
+#: Each test marked with it runs on a plain store and on an encrypted one.
+plain_and_encrypted = pytest.mark.parametrize(
+    "key", [None, pytest.param(KEY, marks=needs_sqlcipher)], ids=["plain", "encrypted"])
 
 
 def sample(t: int) -> AlignedSample:
@@ -51,13 +60,14 @@ def db_bytes(path: Path) -> int:
         return pages * reader.execute("PRAGMA page_size").fetchone()[0]
 
 
-def test_round_trip_of_samples_cues_narrations_and_feedback(db):
+@plain_and_encrypted
+def test_round_trip_of_samples_cues_narrations_and_feedback(db, key):
     samples = [sample(t) for t in range(30)]
     cue = Cue(1, 12, CueKind.ZONE_CHANGE, Action.HOLD, Priority.ZONE,
               {"hr": 151, "zone": 3, "previous_zone": 2, "zone_name": "tempo"})
     silent = Cue(2, 20, CueKind.SENSOR_LOST, Action.CHECK_SENSOR, Priority.SENSOR, {})
     narration = Narration(1, "Zone 3, heart rate 151. Hold it.", "llm", "", 0.8124, 1)
-    with SessionStore.open(db) as store:
+    with SessionStore.open(db, key=key) as store:
         session_id = store.start_session("ann", "simulator", ANN, START)
         for s in samples:
             forecast = {"hr_10s": 150.5, "hr_60s": 160.0} if s.t == 12 else None
@@ -68,7 +78,7 @@ def test_round_trip_of_samples_cues_narrations_and_feedback(db):
         store.end_session(session_id, START + timedelta(seconds=30), {"duration_s": 30})
         store.add_feedback(session_id, 6, "  legs heavy ")
 
-    with SessionStore.open(db) as store:
+    with SessionStore.open(db, key=key) as store:
         assert store.samples(session_id) == samples
         assert store.forecasts(session_id) == {12: {"hr_10s": 150.5, "hr_60s": 160.0}}
         assert store.cues(session_id) == [
@@ -131,7 +141,7 @@ sys.path.insert(0, sys.argv[2])
 from tests.test_store import ANN, sample
 from edge.store import SessionStore
 
-store = SessionStore.open(Path(sys.argv[1]))
+store = SessionStore.open(Path(sys.argv[1]), key=sys.argv[3] or None)
 session_id = store.start_session("ann", "ble", ANN, datetime.now(UTC))
 print("S", session_id, flush=True)
 t = 0
@@ -145,8 +155,9 @@ while True:
 """
 
 
-def test_kill_9_mid_session_loses_at_most_the_last_second_and_resumes(db):
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(REPO)],
+@plain_and_encrypted
+def test_kill_9_mid_session_loses_at_most_the_last_second_and_resumes(db, key):
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(REPO), key or ""],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     deadline = time.monotonic() + 10
@@ -168,7 +179,7 @@ def test_kill_9_mid_session_loses_at_most_the_last_second_and_resumes(db):
     added = [int(line.split()[1]) for line in lines if line.startswith("A ")]
     committed = [int(line.split()[1]) for line in lines if line.startswith("C ")]
 
-    with SessionStore.open(db) as store:
+    with SessionStore.open(db, key=key) as store:
         kept = store.samples(session_id)
         assert kept == [sample(t) for t in range(len(kept))]  # in order, none damaged
         assert kept[-1].t >= committed[-1]  # everything reported committed survived
@@ -315,3 +326,74 @@ def test_calls_from_several_threads(db):
         for session_id in ids:
             assert store.samples(session_id) == [sample(t) for t in range(200)]
         assert [row.person for row in store.sessions()] == ["ann", "bob", "cy", "di"]
+
+
+@needs_sqlcipher
+def test_an_encrypted_store_keeps_wal_full_sync_and_secure_delete(db):
+    with SessionStore.open(db, key=KEY) as store:
+        assert store.encrypted
+        conn = store._connection()
+        assert conn.execute("PRAGMA cipher_version").fetchone()[0]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        session_id = store.start_session("ann", "ble", ANN, START)
+        store.add_sample(session_id, sample(0))
+        assert db.with_name(db.name + "-wal").stat().st_size > 0
+    assert not db.read_bytes().startswith(b"SQLite format 3")
+    with pytest.raises(StoreKeyError, match="LoadCredential=edgecoach-db-key"):
+        SessionStore.open(db)
+    with SessionStore.open(db, key=bytes.fromhex(KEY)) as store:  # raw bytes, the same key
+        assert store.samples(session_id) == [sample(0)]
+
+
+def test_a_plain_store_also_deletes_securely(db):
+    with SessionStore.open(db) as store:
+        assert not store.encrypted
+        conn = store._connection()
+        assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+        assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+
+
+@pytest.mark.parametrize("key", ["abc", KEY[:-1] + "g", b"short", 42])
+def test_a_malformed_key_is_refused_before_the_file_is_touched(db, key):
+    with pytest.raises((StoreKeyError, TypeError)) as caught:
+        SessionStore.open(db, key=key)
+    if isinstance(key, str):
+        assert "64 hex digits" in str(caught.value) and key not in str(caught.value)
+    assert not db.parent.exists()
+
+
+def test_erase_person_deletes_their_rows_and_keeps_the_others(db):
+    with SessionStore.open(db) as store:
+        ann = store.start_session("ann", "ble", ANN, START)
+        bob = store.start_session("bob", "ble", ANN, START)
+        for t in range(50):
+            store.add_sample(ann, sample(t))
+            store.add_sample(bob, sample(t))
+        store.add_cue(ann, Cue(1, 3, CueKind.SENSOR_LOST, Action.CHECK_SENSOR, Priority.SENSOR))
+        store.add_narration(ann, Narration(1, "Check the strap.", "template"))
+        with pytest.raises(ValueError, match="still being recorded"):
+            store.erase_person("ann")
+        store.end_session(ann, START, {})
+        store.add_feedback(ann, 7, "hard")
+        assert [p.name for p in store.people()] == ["ann", "bob"]
+        counts = store.erase_person("ann")
+        assert counts == {"samples": 50, "cues": 1, "narrations": 1, "feedback": 1,
+                          "sessions": 1, "people": 1}
+        assert store.erase_person("nobody") == dict.fromkeys(counts, 0)
+        assert [p.name for p in store.people()] == ["bob"]
+        assert [row.id for row in store.sessions()] == [bob]
+        assert store.samples(bob) == [sample(t) for t in range(50)]
+        assert store.samples(ann) == [] and store.cues(ann) == [] and store.feedback(ann) == []
+        assert db.with_name(db.name + "-wal").stat().st_size == 0
+        store.add_sample(bob, sample(50))  # bob's session goes on
+
+
+def test_a_key_without_sqlcipher_installed_says_what_to_install(db, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sqlcipher3", None)  # import sqlcipher3 now fails
+    with pytest.raises(StoreError, match=r"SQLCipher is not installed: pip install "
+                                         r"'sqlcipher3>=0.6.2'"):
+        SessionStore.open(db, key=KEY)
+    assert not db.exists()
