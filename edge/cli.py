@@ -99,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     configure_feedback_parser(commands.add_parser(
         "feedback", help="say how a session felt (RPE 1-10, too hard, too easy)"))
 
+    from edge.reports.commands import COMMANDS as REPORT_COMMANDS
+
+    for name, (help_text, configure, _) in REPORT_COMMANDS.items():
+        configure(commands.add_parser(name, help=help_text))
+
+    from edge.privacy import configure_export_parser, configure_forget_parser
+
+    configure_forget_parser(commands.add_parser(
+        "forget", help="erase everything held about a person, for good"))
+    configure_export_parser(commands.add_parser(
+        "export-data", help="everything held about a person, in open formats (JSON, CSV)"))
+
     export = commands.add_parser("export", help="build models on a workstation "
                                  "(needs the [export] extra)")
     export_targets = export.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
@@ -150,8 +162,16 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         else:
             run_replay(settings, args.file, options)
         return 0
+    if args.command in ("forget", "export-data"):
+        from edge.privacy import run_export, run_forget
+
+        return (run_forget if args.command == "forget" else run_export)(args, settings)
     if args.command in STORE_COMMANDS:
         return _with_store(settings, args, STORE_COMMANDS[args.command])
+    from edge.reports.commands import COMMANDS as REPORT_COMMANDS
+
+    if args.command in REPORT_COMMANDS:
+        return _with_store(settings, args, REPORT_COMMANDS[args.command][2])
     if args.command == "scan":
         from edge.scan_command import run as run_scan
 
@@ -203,7 +223,10 @@ def _with_store(settings, args, command) -> int:
     from edge.store import SessionStore
 
     state_dir = getattr(args, "state_dir", None) or settings.daemon.state_dir
-    with SessionStore.open(state_dir / DATABASE_NAME) as store:
+    from edge.keys import find_key
+
+    key = find_key(settings.daemon.key_file)
+    with SessionStore.open(state_dir / DATABASE_NAME, key=key) as store:
         return command(args, settings, store)
 
 

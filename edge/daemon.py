@@ -17,6 +17,7 @@ import enum
 import logging
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,10 @@ from edge.coach.coach import Coach
 from edge.display import JsonLines
 from edge.errors import SpeechError
 from edge.engines import load_health_model, load_narrator, make_speaker
+from edge.coach.zones import ZoneModel
 from edge.journal import StoreJournal
+from edge.keys import find_key
+from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
 from edge.settings import Person, Settings
 from edge.sources.base import SensorSource
@@ -80,7 +84,7 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop)
         store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-store")
         state_dir = self.settings.daemon.state_dir
-        health = narrator = store = None
+        health = narrator = store = board = None
         try:
             health = await asyncio.to_thread(load_health_model, self.settings)
             narrator = await asyncio.to_thread(load_narrator, self.settings)
@@ -89,10 +93,24 @@ class Daemon:
             except SpeechError as exc:  # the coach still shows and stores every cue
                 log.warning("speech is off: %s", exc)
                 speaker = None
+            key = find_key(self.settings.daemon.key_file,
+                           required=self.settings.daemon.require_key)
+            if key is None:
+                log.warning("no database key: health data is stored unencrypted "
+                            "(set LoadCredential=edgecoach-db-key or [daemon] key_file)")
             store = await loop.run_in_executor(
-                store_thread, lambda: SessionStore.open(state_dir / DATABASE_NAME))
-            emit = JsonLines() if self.options.json else _log_event
+                store_thread, lambda: SessionStore.open(state_dir / DATABASE_NAME, key=key))
             people = self.settings.people or (Person(self.settings.profile),)
+            sink = JsonLines() if self.options.json else _log_event
+            kiosk = self.settings.kiosk
+            if kiosk.enabled:  # listening before READY=1: the kiosk unit opens it then
+                board = KioskBoard(kiosk.host, kiosk.port,
+                                   members=[p.profile.name for p in people],
+                                   zones={p.profile.name: ZoneModel.for_profile(p.profile)
+                                          for p in people})
+                await board.start()
+                log.info("zone board on %s", board.url)
+            emit = sink if board is None else fan_out(sink, board.emit)
             tasks = []
             for person in people:
                 session = await self._session_for(person, store, store_thread, health,
@@ -119,6 +137,8 @@ class Daemon:
             watchdog.cancel()
             stopper.cancel()
         finally:
+            if board is not None:
+                await board.stop()
             if store is not None:
                 await loop.run_in_executor(store_thread, store.close)
             store_thread.shutdown(wait=True)
@@ -199,6 +219,15 @@ def _resumable(store: SessionStore, person: str) -> tuple[int, int, int] | None:
         return None
     state = store.resume_session(candidate.id)
     return candidate.id, state.next_t, state.last_cue_id or 0
+
+
+def fan_out(*sinks: Callable[[dict[str, object]], None]) -> Callable[[dict[str, object]], None]:
+    """One emit sink that hands every event to each of `sinks` in turn."""
+    def emit(event: dict[str, object]) -> None:
+        for sink in sinks:
+            sink(event)
+
+    return emit
 
 
 def _log_event(event: dict[str, object]) -> None:

@@ -161,6 +161,8 @@ class CoachingSession:
         zone = self.coach.zones.zone(sample.hr_bpm) if sample.hr_bpm is not None else None
         self.emit({
             "event": "sample", "t": sample.t, "hr": sample.hr_bpm, "zone": zone,
+            "hrr_fraction": None if sample.hr_bpm is None
+            else round(self.coach.zones.fraction_of_reserve(sample.hr_bpm), 3),
             "rr": list(sample.rr_intervals_s), "cadence": sample.cadence_spm,
             "speed": sample.speed_mps, "distance": sample.distance_m, "steps": sample.steps,
             "contact": sample.contact, "gap": sample.hr_gap,

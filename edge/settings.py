@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError
+from edge.kiosk.server import KioskSettings
 from edge.profile import Profile
 from edge.sources.ble import BleBandConfig
 
@@ -63,6 +64,10 @@ class DaemonSettings:
     source: str = "ble"
     #: Simulated seconds per second for the "virtual" and "simulator" sources.
     speed: float = 1.0
+    #: The database key (64 hex characters); systemd's LoadCredential=edgecoach-db-key wins.
+    key_file: Path | None = None
+    #: Refuse to run without a key, so health data is never written in the clear.
+    require_key: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,7 @@ class Settings:
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    kiosk: KioskSettings = field(default_factory=KioskSettings)
     #: `[[people]]` tables; with none, the daemon coaches `profile` from any band it finds.
     people: tuple[Person, ...] = ()
     #: Where the settings came from, for logs and `doctor`.
@@ -87,7 +93,7 @@ class Settings:
 
 
 _SECTIONS = {"profile": Profile, "llm": LlmSettings, "speech": SpeechSettings,
-             "health": HealthSettings, "daemon": DaemonSettings}
+             "health": HealthSettings, "daemon": DaemonSettings, "kiosk": KioskSettings}
 _SOURCES = ("ble", "virtual", "simulator")
 
 

@@ -127,3 +127,35 @@ def test_bad_daemon_config_is_one_line(edgecoach, clean_env, tmp_path, text, mes
                             text=True, env=clean_env, timeout=60)
     assert result.returncode == 2 and message in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_the_daemon_serves_the_zone_board_on_loopback(edgecoach, clean_env, tmp_path):
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config, db = write_config(tmp_path, speed=10)
+    config.write_text(config.read_text() + f"[kiosk]\nenabled = true\nport = {port}\n")
+    daemon = start(edgecoach, config, clean_env)
+    try:
+        state = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/state.json",
+                                            timeout=2) as reply:
+                    state = json.load(reply)
+                if all(m.get("hr") for m in state["members"]):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        assert state is not None
+        assert sorted(m["name"] for m in state["members"]) == ["alex", "sam"]
+        assert all(m["hr"] for m in state["members"])
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=60)
+    assert daemon.returncode == 0
