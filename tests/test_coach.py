@@ -84,3 +84,154 @@ def test_every_cue_carries_the_measurements_it_rests_on():
                + [178] * 20)
     assert cues and all("hr" in c.facts for c in cues)
     assert all(c.as_dict()["facts"] for c in cues)
+
+
+# -- priorities, drift and milestones -----------------------------------------------------------
+
+from edge.coach.coach import CoachSettings  # noqa: E402
+from edge.coach.cues import Cue, Priority  # noqa: E402
+from edge.narrator import guard  # noqa: E402
+
+EXPECTED = Forecast(hr_10s=150, hr_30s=150, hr_60s=150, hr_expected=140)
+
+
+def moving(t: int, bpm: float | None, cadence: float | None = 170.0,
+           speed: float | None = None, distance: float | None = None,
+           steps: float | None = None) -> AlignedSample:
+    return AlignedSample(t, bpm, (), cadence, speed, distance, steps, True if bpm else None,
+                         bpm is None)
+
+
+def test_priorities_run_from_safety_to_milestones():
+    order = [Priority.SAFETY, Priority.SENSOR, Priority.FORECAST, Priority.DRIFT,
+             Priority.WORKOUT, Priority.ZONE, Priority.MILESTONE]
+    assert sorted(order) == order and len(set(order)) == len(Priority)
+
+
+def test_drift_above_the_expected_rate_at_a_steady_effort_says_ease_off_and_drink():
+    coach = Coach(PROFILE)
+    cues = [c for t in range(400) for c in coach.update(moving(t, 152), EXPECTED)]
+    drift = [c for c in cues if c.kind is CueKind.DRIFT]
+    assert len(drift) == 1  # held two minutes, then not again within ten
+    cue = drift[0]
+    assert cue.t == 119 and cue.action is Action.EASE_OFF and cue.priority is Priority.DRIFT
+    assert dict(cue.facts) == {"hr": 152, "expected_hr": 140, "excess": 12, "held_s": 120}
+    assert cue.template_text == ("Your heart rate is 152, 12 above what this effort usually "
+                                 "needs: heat or fatigue. Ease off a little and drink.")
+    assert guard.check(cue.template_text, cue).ok
+    again = [c for t in range(400, 800) for c in coach.update(moving(t, 152), EXPECTED)]
+    assert [c.t for c in again if c.kind is CueKind.DRIFT] == [719]  # ten minutes later
+
+
+def test_no_drift_when_the_effort_changes_or_is_unknown():
+    # Cadence picking up every minute: a harder effort, not drift.
+    coach = Coach(PROFILE)
+    cues = [c for t in range(400) for c in
+            coach.update(moving(t, 152, cadence=150 + 15 * (t // 60)), EXPECTED)]
+    assert not [c for c in cues if c.kind is CueKind.DRIFT]
+    # No cadence or speed: nothing says what the effort is.
+    coach = Coach(PROFILE)
+    cues = [c for t in range(400) for c in coach.update(moving(t, 152, cadence=None), EXPECTED)]
+    assert not [c for c in cues if c.kind is CueKind.DRIFT]
+    # Standing still after a run: the heart is coming down, not drifting.
+    coach = Coach(PROFILE)
+    cues = [c for t in range(400) for c in coach.update(moving(t, 152, cadence=0), EXPECTED)]
+    assert not [c for c in cues if c.kind is CueKind.DRIFT]
+    # No health model: no expected rate.
+    coach = Coach(PROFILE)
+    assert not [c for t in range(400) for c in coach.update(moving(t, 152), None)]
+
+
+def test_a_heart_rate_still_coming_down_is_not_drift():
+    coach = Coach(PROFILE)
+    falling = [175 - 0.2 * t for t in range(120)]  # easing off after a hard effort
+    cues = [c for t, bpm in enumerate(falling) for c in coach.update(moving(t, bpm), EXPECTED)]
+    assert not [c for c in cues if c.kind is CueKind.DRIFT]
+
+
+def test_drift_needs_the_excess_to_last():
+    coach = Coach(PROFILE)
+    # 12 over for 90 s, back to 4 over for 20 s, 12 over for 90 s: never two minutes together.
+    bpms = [152] * 90 + [144] * 20 + [152] * 90
+    cues = [c for t, bpm in enumerate(bpms) for c in coach.update(moving(t, bpm), EXPECTED)]
+    assert not [c for c in cues if c.kind is CueKind.DRIFT]
+
+
+def test_milestones_every_ten_minutes_kilometre_and_thousand_steps():
+    coach = Coach(PROFILE)
+    cues = [c for t in range(1250) for c in
+            coach.update(moving(t, 115, distance=3.0 * t), None)]
+    assert all(c.kind is CueKind.MILESTONE and c.priority is Priority.MILESTONE
+               and c.action is Action.INFO for c in cues)
+    assert [(c.t, c.facts["measure"]) for c in cues] == [
+        (334, "distance"), (600, "time"), (667, "distance"), (1000, "distance"),
+        (1200, "time")]
+    first_km, ten_min = cues[0], cues[1]
+    assert first_km.template_text == ("1 kilometre done, that one in 5 minutes 34 seconds. "
+                                      "Heart rate 115, zone 0.")
+    assert first_km.facts["lap_s"] == 334 and first_km.facts["distance_km"] == 1
+    assert ten_min.template_text == "10 minutes done. Heart rate 115, zone 0."
+    assert all(guard.check(c.template_text, c).ok for c in cues)
+    # Steps only count when the distance is not known (walking with a step counter).
+    walker = Coach(PROFILE)
+    cues = [c for t in range(400) for c in walker.update(moving(t, 100, steps=2.8 * t), None)]
+    assert [(c.t, c.facts["total_steps"]) for c in cues] == [(358, 1000)]
+    assert cues[0].template_text == "1000 steps. Heart rate 100, zone 0."
+    runner = Coach(PROFILE, CoachSettings(milestone_distance_m=0))
+    cues = [c for t in range(400) for c in
+            runner.update(moving(t, 100, distance=3.0 * t, steps=2.8 * t), None)]
+    assert cues == []
+
+
+def test_distance_milestones_count_from_where_the_sensor_was_and_survive_its_reset():
+    coach = Coach(PROFILE)
+    # A footpod switched on earlier: its total starts at 5.3 km; reset to 0 at second 500.
+    total = lambda t: 5300 + 3.0 * t if t < 500 else 3.0 * (t - 500)  # noqa: E731
+    cues = [c for t in range(900) for c in coach.update(moving(t, 115, distance=total(t)), None)]
+    km = [(c.t, c.facts["distance_km"]) for c in cues if c.facts["measure"] == "distance"]
+    # 1497 m before the reset (the reset second itself is lost), then 2 km at 668.
+    assert km == [(334, 1), (668, 2)]
+
+
+def test_a_milestone_waits_for_quiet_and_is_dropped_when_it_cannot_have_it():
+    bpms = [130] * 590 + [150] * 20 + [150] * 40  # zone 1 -> 3, announced at 595
+    coach = Coach(PROFILE)
+    cues = [c for t, bpm in enumerate(bpms) for c in coach.update(moving(t, bpm), None)]
+    assert [(c.t, c.kind) for c in cues] == [(595, CueKind.ZONE_CHANGE),
+                                             (615, CueKind.MILESTONE)]
+    hurried = Coach(PROFILE, CoachSettings(milestone_max_delay_s=10))
+    cues = [c for t, bpm in enumerate(bpms) for c in hurried.update(moving(t, bpm), None)]
+    assert [c.kind for c in cues] == [CueKind.ZONE_CHANGE]
+
+
+def test_milestones_go_on_through_a_lost_signal_without_a_heart_rate():
+    coach = Coach(PROFILE)
+    cues = [c for t in range(560) for c in coach.update(moving(t, 115), None)]
+    cues += [c for t in range(560, 660) for c in coach.update(moving(t, None), None)]
+    assert [(c.t, c.kind) for c in cues] == [(564, CueKind.SENSOR_LOST),
+                                             (600, CueKind.MILESTONE)]
+    assert "hr" not in cues[1].facts and cues[1].template_text == "10 minutes done."
+
+
+def test_every_new_template_names_only_its_facts():
+    """What the guard asks of a model's words, the templates meet too."""
+    facts = {
+        CueKind.DRIFT: (Action.EASE_OFF, {"hr": 155, "expected_hr": 141, "excess": 14,
+                                          "held_s": 120}),
+        CueKind.MILESTONE: (Action.INFO, {"measure": "distance", "distance_km": 2,
+                                          "lap_s": 301, "spoken_min": 5, "spoken_s": 1,
+                                          "hr": 150, "zone": 3}),
+        CueKind.STEP_START: (Action.PUSH, {"step": 4, "steps": 10, "step_kind": "work",
+                                           "rep": 2, "reps": 4, "zone": 3, "top_zone": 4,
+                                           "target_low": 148, "target_high": 174,
+                                           "remaining_s": 90, "spoken_min": 1, "spoken_s": 30,
+                                           "hr": 139}),
+    }
+    for kind, (action, f) in facts.items():
+        cue = Cue(1, 0, kind, action, Priority.ZONE, f)
+        assert guard.check(cue.template_text, cue).ok, (cue.template_text,
+                                                        guard.check(cue.template_text, cue))
+    start = Cue(1, 0, CueKind.STEP_START, Action.PUSH, Priority.WORKOUT,
+                facts[CueKind.STEP_START][1])
+    assert start.template_text == ("Interval 2 of 4: 1 minute 30 seconds at zone 3 to 4. "
+                                   "Pick up the pace.")

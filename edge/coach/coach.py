@@ -3,15 +3,23 @@
 Rules, not the language model, decide what to say and when. Zone changes need the new zone to hold
 for a few seconds (hysteresis) and are rate-limited so that the coach is helpful, not chatty;
 safety cues skip the rate limits and always win; at most one cue is given per second, the most
-important one.
+important one (safety > sensor > forecast > drift > workout > zone > milestone).
+
+Besides the zones, the coach watches for drift (heart rate well above what the health model expects
+for an effort that has stayed the same: heat, fatigue, dehydration), follows a planned workout when
+it has one (`edge.coach.workouts`), and marks milestones (every 10 minutes, kilometre, 1000 steps).
+Milestones are the least important: they wait until no other cue has been given for a while, and
+are dropped if they cannot be given within a minute.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from edge.coach.cues import Action, Cue, CueKind, Priority
+from edge.coach.cues import Action, Cue, CueKind, Priority, duration_facts
+from edge.coach.workouts import PlannedWorkout, WorkoutSettings, WorkoutTracker
 from edge.coach.zones import ZoneModel
 from edge.health.model import Forecast
 from edge.profile import Profile
@@ -23,6 +31,8 @@ class _Due(NamedTuple):
     kind: CueKind
     action: Action
     facts: dict
+    #: Handed back to the workout tracker when this cue is chosen.
+    workout_key: tuple[object, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,33 @@ class CoachSettings:
     #: Seconds a jumped-to level must hold steady before it is believed.
     new_level_confirm_s: int = 3
     safety_cue_interval_s: int = 60
+    #: Heart rate this far above the health model's expected rate for the effort...
+    drift_excess_bpm: float = 10.0
+    #: ...held this long (falling back under `drift_excess_bpm - drift_hysteresis_bpm` restarts
+    #: the count) while the effort holds steady, is drift.
+    drift_hold_s: int = 120
+    drift_hysteresis_bpm: float = 3.0
+    #: Effort counts as steady while cadence stays within this fraction of where it was when the
+    #: excess began, and speed within `drift_speed_tolerance`; one of them must be known.
+    drift_cadence_tolerance: float = 0.06
+    drift_speed_tolerance: float = 0.10
+    #: Below these, the person is standing, not working: no drift is judged.
+    drift_min_cadence_spm: float = 40.0
+    drift_min_speed_mps: float = 0.5
+    #: Shortest time between two drift cues.
+    drift_cue_interval_s: int = 600
+    #: Milestones every this many seconds, metres and steps; 0 turns one off.
+    milestone_time_s: int = 600
+    milestone_distance_m: float = 1000.0
+    milestone_steps: int = 1000
+    #: Step milestones only when no distance is known (a footpod knows both: km are enough).
+    step_milestones_with_distance: bool = False
+    #: A milestone waits until no more important cue has been given for this long...
+    milestone_quiet_s: int = 20
+    #: ...and is dropped if it has waited this long.
+    milestone_max_delay_s: int = 60
+    #: How a planned workout is followed.
+    workout: WorkoutSettings = field(default_factory=WorkoutSettings)
 
 
 @dataclass
@@ -52,9 +89,17 @@ class Coach:
     settings: CoachSettings = field(default_factory=CoachSettings)
     #: Id of the first cue; a resumed session continues after the cues it already has.
     first_cue_id: int = 1
+    #: A planned workout to coach, or None for free training.
+    plan: PlannedWorkout | None = None
+    #: Session second the plan started (a resumed session keeps its place); None: the first
+    #: sample's second.
+    plan_start_t: int | None = None
 
     def __post_init__(self) -> None:
         self.zones = ZoneModel.for_profile(self.profile)
+        #: Follows `plan`; None without one.
+        self.workout: WorkoutTracker | None = None if self.plan is None else WorkoutTracker(
+            self.plan, self.zones, self.settings.workout, start_t=self.plan_start_t)
         self._next_id = self.first_cue_id
         self._zone: int | None = None
         self._candidate: tuple[int, int] | None = None  # (zone, since_t)
@@ -67,23 +112,48 @@ class Coach:
         self._last_plausible_hr: float | None = None
         self._last_raw_hr: float | None = None
         self._new_level_s = 0
+        # Drift: (since t, cadence and speed when it began, heart rates since), or None.
+        self._drift: tuple[int, float | None, float | None, deque[float]] | None = None
+        # Milestones: the next of each measure, those waiting, the last more important cue.
+        self._next_time_milestone: int | None = None
+        self._km_done = 0
+        self._km_done_t: int | None = None
+        self._steps_done = 0
+        # Sensors report totals since they were switched on: milestones count from the first
+        # value this coach sees (and go on counting across a sensor's reset).
+        self._distance_base: float | None = None
+        self._steps_base: float | None = None
+        self._distance = 0.0
+        self._steps = 0.0
+        self._waiting_milestones: list[tuple[int, _Due]] = []
+        self._last_important_t = -10**9
 
     def update(self, sample: AlignedSample, forecast: Forecast | None = None) -> list[Cue]:
         """Take one second; return at most one cue, the most important one due now."""
         t, hr = sample.t, sample.hr_bpm
+        believed: float | None = None
         if hr is None:
             self._last_plausible_hr = self._last_raw_hr = None  # no jump spans a gap
-            return self._choose(t, self._gap_cues(t))
-        self._gap_since = None
-        if not self._plausible(hr):
-            # A reading nobody should believe drives no zone or forecast rule.
-            return self._choose(t, self._implausible_cues(t, hr))
-        self._last_plausible_hr = hr
-        self._seen_hr = True
-        due = self._return_cues(hr)
-        due += self._safety_cues(t, hr)
-        due += self._forecast_cues(t, hr, forecast)
-        due += self._zone_cues(t, hr)
+            self._drift = None
+            due = self._gap_cues(t)
+        else:
+            self._gap_since = None
+            if not self._plausible(hr):
+                # A reading nobody should believe drives no zone, forecast or workout rule.
+                self._drift = None
+                due = self._implausible_cues(t, hr)
+            else:
+                believed = hr
+                self._last_plausible_hr = hr
+                self._seen_hr = True
+                due = self._return_cues(hr)
+                due += self._safety_cues(t, hr)
+                due += self._forecast_cues(t, hr, forecast)
+                due += self._drift_cues(t, sample, forecast)
+                due += self._zone_cues(t, hr)
+        # A plan and the clock go on through gaps: the step changes are still announced.
+        due += self._workout_cues(t, believed, forecast)
+        due += self._milestone_cues(t, sample, believed)
         return self._choose(t, due)
 
     # -- the rules ------------------------------------------------------------------------------
@@ -92,10 +162,12 @@ class Coach:
         if self._gap_since is None:
             self._gap_since = t
         lost_for = t - self._gap_since + 1
-        if not self._seen_hr or self._lost_announced or lost_for < self.settings.sensor_lost_after_s:
+        if (not self._seen_hr or self._lost_announced
+                or lost_for < self.settings.sensor_lost_after_s):
             return []
         self._lost_announced = True
-        return [_Due(Priority.SENSOR, CueKind.SENSOR_LOST, Action.CHECK_SENSOR, {"gap_s": lost_for})]
+        return [_Due(Priority.SENSOR, CueKind.SENSOR_LOST, Action.CHECK_SENSOR,
+                     {"gap_s": lost_for})]
 
     def _plausible(self, hr: float) -> bool:
         low, high = self.settings.plausible_bpm
@@ -142,14 +214,15 @@ class Coach:
         return []
 
     def _forecast_cues(self, t: int, hr: float, forecast: Forecast | None) -> list[_Due]:
-        if forecast is None:
-            return []
+        if forecast is None or self._step_targets(t, 5):
+            return []  # a planned zone-5 step means to get there
         threshold = self.zones.lower_bpm(5)
         if hr >= threshold:
             return []
         for horizon, predicted in ((10, forecast.hr_10s), (30, forecast.hr_30s)):
             if predicted >= threshold:
-                if not self._due(CueKind.FORECAST_OVERSHOOT, t, self.settings.forecast_cue_interval_s):
+                if not self._due(CueKind.FORECAST_OVERSHOOT, t,
+                                 self.settings.forecast_cue_interval_s):
                     return []
                 return [_Due(Priority.FORECAST, CueKind.FORECAST_OVERSHOOT, Action.EASE_OFF,
                          {"hr": round(hr), "forecast_hr": round(predicted), "horizon_s": horizon,
@@ -172,6 +245,13 @@ class Coach:
         if t - self._last_zone_cue_t < self.settings.zone_cue_interval_s and zone < 5:
             return []
         previous, self._zone, self._candidate = self._zone, zone, None
+        status = self.workout.status(t) if self.workout is not None else None
+        if status is not None:
+            # During a planned step the step's own cues lead: a zone is news only when it is
+            # the target (and zone 5 needs no warning when the plan asks for it).
+            low, high = status.step.zone_range
+            if (high >= 5) if zone == 5 else not low <= zone <= high:
+                return []
         self._last_zone_cue_t = t
         facts = {"hr": round(hr), "zone": zone, "previous_zone": previous}
         low, high = self.zones.bounds_bpm(zone) if zone >= 1 else (0, 0)
@@ -183,7 +263,108 @@ class Coach:
         action = Action.HOLD if zone > previous else Action.INFO
         return [_Due(Priority.ZONE, CueKind.ZONE_CHANGE, action, facts)]
 
+    def _drift_cues(self, t: int, sample: AlignedSample, forecast: Forecast | None) -> list[_Due]:
+        settings = self.settings
+        hr = sample.hr_bpm
+        assert hr is not None
+        cadence = sample.cadence_spm if sample.cadence_spm is not None and \
+            sample.cadence_spm >= settings.drift_min_cadence_spm else None
+        speed = sample.speed_mps if sample.speed_mps is not None and \
+            sample.speed_mps >= settings.drift_min_speed_mps else None
+        if forecast is None or (cadence is None and speed is None):
+            self._drift = None  # without a model or a measured effort there is no "expected"
+            return []
+        excess = hr - forecast.hr_expected
+        floor = settings.drift_excess_bpm - settings.drift_hysteresis_bpm
+        if self._drift is not None:
+            _, ref_cadence, ref_speed, _ = self._drift
+            if excess <= floor or not (
+                    _steady(cadence, ref_cadence, settings.drift_cadence_tolerance)
+                    and _steady(speed, ref_speed, settings.drift_speed_tolerance)):
+                self._drift = None  # the excess went, or the effort changed: start again
+        if self._drift is None:
+            if excess <= settings.drift_excess_bpm:
+                return []
+            self._drift = (t, cadence, speed, deque(maxlen=settings.drift_hold_s))
+        since, _, _, rates = self._drift
+        rates.append(hr)
+        held = t - since + 1
+        if held < settings.drift_hold_s or excess <= settings.drift_excess_bpm:
+            return []
+        # Drift creeps up; a heart rate still coming down after a harder effort is recovery.
+        quarter = max(1, len(rates) // 4)
+        early, late = list(rates)[:quarter], list(rates)[-quarter:]
+        if sum(late) / len(late) < sum(early) / len(early) - settings.drift_hysteresis_bpm:
+            return []
+        if not self._due(CueKind.DRIFT, t, settings.drift_cue_interval_s):
+            return []
+        return [_Due(Priority.DRIFT, CueKind.DRIFT, Action.EASE_OFF,
+                     {"hr": round(hr), "expected_hr": round(forecast.hr_expected),
+                      "excess": round(hr) - round(forecast.hr_expected), "held_s": held})]
+
+    def _workout_cues(self, t: int, hr: float | None, forecast: Forecast | None) -> list[_Due]:
+        if self.workout is None:
+            return []
+        return [_Due(Priority.WORKOUT, c.kind, c.action, c.facts, c.key)
+                for c in self.workout.update(t, hr, forecast)]
+
+    def _milestone_cues(self, t: int, sample: AlignedSample, hr: float | None) -> list[_Due]:
+        settings = self.settings
+        if self._next_time_milestone is None:
+            # Counted from the first second this coach sees (0 in a fresh session).
+            self._next_time_milestone = t - t % settings.milestone_time_s + \
+                settings.milestone_time_s if settings.milestone_time_s else 0
+            self._km_done_t = t
+        base: dict[str, float | int | str] = {}
+        if hr is not None:
+            base = {"hr": round(hr), "zone": self.zones.zone(hr)}
+        if settings.milestone_time_s and t >= self._next_time_milestone:
+            minutes = self._next_time_milestone // 60
+            while self._next_time_milestone <= t:
+                self._next_time_milestone += settings.milestone_time_s
+            self._wait(t, {"measure": "time", "elapsed_min": minutes, **base})
+        distance = steps = None
+        if sample.distance_m is not None:
+            self._distance_base = _base(self._distance_base, sample.distance_m, self._distance)
+            distance = self._distance = sample.distance_m - self._distance_base
+        if sample.steps is not None:
+            self._steps_base = _base(self._steps_base, sample.steps, self._steps)
+            steps = self._steps = sample.steps - self._steps_base
+        if settings.milestone_distance_m and distance is not None:
+            done = int(distance // settings.milestone_distance_m)
+            if done > self._km_done:
+                lap_s = t - (self._km_done_t if self._km_done_t is not None else t)
+                lap = duration_facts(lap_s) if done == self._km_done + 1 and lap_s > 0 else {}
+                self._km_done, self._km_done_t = done, t
+                km = done * settings.milestone_distance_m / 1000
+                self._wait(t, {"measure": "distance",
+                               "distance_km": int(km) if km == int(km) else round(km, 1),
+                               "lap_s": lap_s, **lap, **base})
+        steps_wanted = settings.milestone_steps and (
+            sample.distance_m is None or settings.step_milestones_with_distance)
+        if steps is not None:
+            done = int(steps // settings.milestone_steps) if settings.milestone_steps else 0
+            if done > self._steps_done:
+                self._steps_done = done
+                if steps_wanted:
+                    self._wait(t, {"measure": "steps",
+                                   "total_steps": done * settings.milestone_steps,
+                                   **base})
+        self._waiting_milestones = [(since, d) for since, d in self._waiting_milestones
+                                    if t - since <= settings.milestone_max_delay_s]
+        if not self._waiting_milestones or t - self._last_important_t < settings.milestone_quiet_s:
+            return []
+        return [self._waiting_milestones[0][1]]
+
+    def _wait(self, t: int, facts: dict[str, float | int | str]) -> None:
+        self._waiting_milestones.append(
+            (t, _Due(Priority.MILESTONE, CueKind.MILESTONE, Action.INFO, facts)))
+
     # -- bookkeeping ----------------------------------------------------------------------------
+
+    def _step_targets(self, t: int, zone: int) -> bool:
+        status = self.workout.status(t) if self.workout is not None else None
+        return status is not None and status.step.zone_range[1] >= zone
 
     def _due(self, kind: CueKind, t: int, interval_s: int) -> bool:
         return t - self._last_cue_t.get(kind, -10**9) >= interval_s
@@ -193,6 +374,28 @@ class Coach:
             return []
         best = min(due, key=lambda d: d.priority)
         self._last_cue_t[best.kind] = t
+        if best.priority < Priority.MILESTONE:
+            self._last_important_t = t
+        else:
+            self._waiting_milestones = [w for w in self._waiting_milestones if w[1] is not best]
+        if best.workout_key is not None and self.workout is not None:
+            self.workout.given(best.workout_key)
         cue = Cue(self._next_id, t, best.kind, best.action, best.priority, best.facts)
         self._next_id += 1
         return [cue]
+
+
+def _base(base: float | None, total: float, counted: float) -> float:
+    """Where a sensor total is counted from: its first value, moved when the total goes back
+    (a sensor reset) so that the `counted` so far stays counted."""
+    if base is None:
+        return total
+    return total - counted if total < base + counted - 1.0 else base
+
+
+def _steady(value: float | None, reference: float | None, tolerance: float) -> bool:
+    """True when `value` stayed within `tolerance` (a fraction) of `reference`, or neither is
+    measured; one appearing or going away counts as a change."""
+    if value is None or reference is None:
+        return value is None and reference is None
+    return abs(value - reference) <= tolerance * reference

@@ -22,6 +22,17 @@ class CueKind(StrEnum):
     IMPLAUSIBLE_READING = "implausible_reading"
     SENSOR_LOST = "sensor_lost"
     SENSOR_BACK = "sensor_back"
+    #: Heart rate well above what the health model expects for a steady effort (heat, fatigue).
+    DRIFT = "drift"
+    #: A planned workout's step begins, is half done, ends; the whole plan is done.
+    STEP_START = "step_start"
+    STEP_HALFWAY = "step_halfway"
+    STEP_END = "step_end"
+    WORKOUT_DONE = "workout_done"
+    #: Heart rate held outside the current step's target zone (action PUSH or EASE_OFF).
+    OFF_TARGET = "off_target"
+    #: Every 10 minutes, kilometre or 1000 steps (fact "measure": time, distance or steps).
+    MILESTONE = "milestone"
 
 
 class Action(StrEnum):
@@ -34,12 +45,18 @@ class Action(StrEnum):
 
 
 class Priority(IntEnum):
-    """Lower wins. Safety always comes first and is never rate-limited away by other cues."""
+    """Lower wins. Safety always comes first and is never rate-limited away by other cues.
+
+    Stored and shown by name; the numbers only order them.
+    """
 
     SAFETY = 0
     SENSOR = 1
     FORECAST = 2
-    ZONE = 3
+    DRIFT = 3
+    WORKOUT = 4
+    ZONE = 5
+    MILESTONE = 6
 
 
 #: Cues whose words are fixed: a language model never rephrases a safety instruction.
@@ -114,4 +131,102 @@ def template_text(cue: Cue) -> str:
             return "Heart rate signal lost. Check your strap; I will keep recording the rest."
         case CueKind.SENSOR_BACK:
             return f"Heart rate is back: {f['hr']}."
+        case CueKind.DRIFT:
+            return (
+                f"Your heart rate is {f['hr']}, {f['excess']} above what this effort usually "
+                "needs: heat or fatigue. Ease off a little and drink."
+            )
+        case CueKind.STEP_START:
+            return _step_start_text(cue)
+        case CueKind.STEP_HALFWAY:
+            left = (f"{f['spoken_min']} more minute{'' if f['spoken_min'] == 1 else 's'}"
+                    if "spoken_s" not in f and "spoken_min" in f
+                    else f"{spoken_duration(f)} to go")
+            return f"Halfway: {left} at {_zone_text(f)}. Keep it steady."
+        case CueKind.STEP_END:
+            done = f"{_step_label(f)} done"
+            return f"{done}, heart rate {f['hr']}." if "hr" in f else f"{done}."
+        case CueKind.WORKOUT_DONE:
+            done = f"Workout complete: {spoken_duration(f)}"
+            return f"{done}, heart rate {f['hr']}. Well done." if "hr" in f else \
+                f"{done}. Well done."
+        case CueKind.OFF_TARGET:
+            what = _STEP_NOUNS[str(f["step_kind"])]
+            if cue.action is Action.PUSH:
+                return (f"Heart rate {f['hr']}, under {_zone_text(f)} for this {what}. "
+                        f"Push a little, up to {f['target_low']} or more.")
+            return (f"Heart rate {f['hr']}, over {_zone_text(f)} for this {what}. "
+                    f"Ease off to below {f['target_high']}.")
+        case CueKind.MILESTONE:
+            return _milestone_text(f)
     raise ValueError(f"no template for cue kind {cue.kind!r}")
+
+
+#: What a step of each kind is called in speech.
+_STEP_NOUNS = {"warmup": "warm-up", "work": "interval", "recover": "recovery",
+               "cooldown": "cool-down"}
+
+
+def duration_facts(seconds: float) -> dict[str, int]:
+    """A duration as the facts it is spoken from: `spoken_min` whole minutes, `spoken_s`
+    seconds, or both ("1 minute 30 seconds"); past ten minutes, to the nearest minute."""
+    seconds = max(0, round(seconds))
+    minutes, rest = divmod(seconds, 60)
+    if minutes == 0:
+        return {"spoken_s": rest}
+    if minutes >= 10:
+        return {"spoken_min": minutes + (rest >= 30)}
+    if rest == 0:
+        return {"spoken_min": minutes}
+    return {"spoken_min": minutes, "spoken_s": rest}
+
+
+def spoken_duration(facts: Mapping[str, float | int | str]) -> str:
+    """ "3 minutes", "45 seconds", "1 minute 30 seconds" from `duration_facts` facts."""
+    parts = []
+    if "spoken_min" in facts:
+        parts.append(f"{facts['spoken_min']} minute" + ("" if facts["spoken_min"] == 1 else "s"))
+    if "spoken_s" in facts:
+        parts.append(f"{facts['spoken_s']} second" + ("" if facts["spoken_s"] == 1 else "s"))
+    return " ".join(parts)
+
+
+def _zone_text(f: Mapping[str, float | int | str]) -> str:
+    if "top_zone" in f:
+        return f"zone {f['zone']} to {f['top_zone']}"
+    return f"zone {f['zone']}"
+
+
+def _step_label(f: Mapping[str, float | int | str]) -> str:
+    """ "Interval 2 of 4", "Recovery", "Warm-up": counted only where there are several."""
+    noun = _STEP_NOUNS[str(f["step_kind"])]
+    if f["step_kind"] == "work" and f["reps"] > 1:
+        return f"Interval {f['rep']} of {f['reps']}"
+    return noun.capitalize()
+
+
+_START_ENDINGS = {Action.PUSH: " Pick up the pace.", Action.EASE_OFF: " Ease off.",
+                  Action.HOLD: " Hold it there.", Action.INFO: ""}
+
+
+def _step_start_text(cue: Cue) -> str:
+    f = cue.facts
+    return (f"{_step_label(f)}: {spoken_duration(f)} at {_zone_text(f)}."
+            + _START_ENDINGS.get(cue.action, ""))
+
+
+def _milestone_text(f: Mapping[str, float | int | str]) -> str:
+    match f["measure"]:
+        case "time":
+            head = f"{f['elapsed_min']} minutes done."
+        case "distance":
+            lap = spoken_duration(f)
+            km = f["distance_km"]
+            head = f"{km} kilometre{'' if km == 1 else 's'} done" + (
+                f", that one in {lap}." if lap else ".")
+        case _:
+            head = f"{f['total_steps']} steps."
+    if "hr" not in f:
+        return head
+    return f"{head} Heart rate {f['hr']}, zone {f['zone']}." if "zone" in f else \
+        f"{head} Heart rate {f['hr']}."
