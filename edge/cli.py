@@ -38,6 +38,8 @@ def _playback_flags(parser: argparse.ArgumentParser, *, default_speed: float) ->
                         help=f"workout seconds per second (default {default_speed:g}; "
                         "0 = as fast as possible)")
     parser.add_argument("--no-llm", action="store_true", help="word cues with templates only")
+    parser.add_argument("--plan", metavar="PLAN", help='coach through a planned workout, e.g. '
+                        '"10m z2, 4x(3m z4, 2m z1), 5m z1", or a file holding one')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,7 +158,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             settings = _without_llm(settings)
         options = PlaybackOptions(json=args.json, speak_to=args.speak_to, mute=args.mute,
                                   speed=args.speed, seed=getattr(args, "seed", 1),
-                                  ble=getattr(args, "ble", False))
+                                  ble=getattr(args, "ble", False), plan=args.plan)
         if args.command == "demo":
             run_demo(settings, options)
         else:

@@ -11,7 +11,8 @@ from edge.coach.zones import ZONE_NAMES
 _KIND_LABELS = {
     "zone_change": "ZONE", "high_zone": "HIGH", "forecast_overshoot": "AHEAD",
     "above_max_hr": "STOP", "implausible_reading": "SENSOR", "sensor_lost": "SENSOR",
-    "sensor_back": "SENSOR",
+    "sensor_back": "SENSOR", "drift": "DRIFT", "step_start": "STEP", "step_halfway": "STEP",
+    "step_end": "STEP", "workout_done": "PLAN", "off_target": "TARGET", "milestone": "MILE",
 }
 
 

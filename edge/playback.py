@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.coach.coach import Coach
+from edge.coach.workouts import PlannedWorkout, load_workout
 from edge.display import JsonLines, TerminalDisplay
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.profile import Profile
@@ -41,6 +43,15 @@ class PlaybackOptions:
     seed: int = 1
     #: Play the demo through the virtual bands over real bleak and D-Bus instead of directly.
     ble: bool = False
+    #: A planned workout to coach through, e.g. "10m z2, 4x(3m z4, 2m z1), 5m z1".
+    plan: str | None = None
+
+
+def load_workout_text(text: str) -> PlannedWorkout:
+    """`--plan` takes the plan itself or a file holding it."""
+    path = Path(text)
+    return load_workout(path) if path.suffix in (".toml", ".txt") or path.is_file() \
+        else PlannedWorkout.parse(text)
 
 
 def demo_profile() -> Profile:
@@ -88,8 +99,9 @@ def play(settings: Settings, sources: list[SensorSource], profile: Profile,
           "health_model": str(health.source),
           "language_model": str(narrator.engine.path) if narrator.engine else None,
           "speech": speaker.destination if speaker else None})
+    plan = load_workout_text(options.plan) if options.plan else None
     session = CoachingSession(profile=profile, health=health, narrator=narrator,
-                              speaker=speaker, emit=emit)
+                              speaker=speaker, emit=emit, coach=Coach(profile, plan=plan))
     try:
         result = asyncio.run(runner(session) if runner else session.run(*sources))
     finally:

@@ -28,12 +28,12 @@ from typing import Protocol
 from edge.coach.coach import Coach
 from edge.coach.cues import Cue
 from edge.coach.summary import SessionSummary, summarise
-from edge.errors import EdgecoachError
 from edge.health.features import WINDOW_S, build_window
 from edge.health.model import Forecast, HealthModel
 from edge.narrator.narrator import Narration, Narrator
 from edge.profile import Profile
 from edge.sources.base import SensorSource
+from edge.speech.queue import SpeechQueue
 from edge.stream.aligner import StreamAligner
 from edge.stream.readings import AlignedSample, LinkEvent, Reading
 
@@ -99,7 +99,9 @@ class CoachingSession:
         self._history: deque[AlignedSample] = deque(maxlen=2 * WINDOW_S)
         self._samples: list[AlignedSample] = []
         self._forecasts: dict[int, Forecast] = {}
-        self._speech_failed = False
+        self.speech = None if speaker is None else SpeechQueue(
+            speaker, on_error=lambda exc: self.emit(
+                {"event": "warning", "message": f"speech stopped: {exc}"}))
 
     async def run(self, *sources: SensorSource) -> SessionResult:
         """Coach one person from one or more sources (a heart-rate band and a footpod, say).
@@ -125,6 +127,9 @@ class CoachingSession:
                     await self._on_sample(sample, narration_queue, result)
             await narration_queue.put(None)
             await narrating
+            if self.speech is not None:
+                stats = await self.speech.close()
+                self.emit({"event": "speech", **stats.as_dict()})
             self._health_thread.shutdown(wait=True)
         result.summary = summarise(self._samples, self._forecasts, result.cues,
                                    result.narrations, self.coach.zones, aligner.gaps)
@@ -159,6 +164,7 @@ class CoachingSession:
         self._history.append(sample)
         forecast = await self._forecast(sample)
         zone = self.coach.zones.zone(sample.hr_bpm) if sample.hr_bpm is not None else None
+        status = self.coach.workout.status(sample.t) if self.coach.workout else None
         self.emit({
             "event": "sample", "t": sample.t, "hr": sample.hr_bpm, "zone": zone,
             "hrr_fraction": None if sample.hr_bpm is None
@@ -166,6 +172,7 @@ class CoachingSession:
             "rr": list(sample.rr_intervals_s), "cadence": sample.cadence_spm,
             "speed": sample.speed_mps, "distance": sample.distance_m, "steps": sample.steps,
             "contact": sample.contact, "gap": sample.hr_gap,
+            "workout": None if status is None else status.as_dict(),
             "forecast": None if forecast is None else {
                 "hr_10s": round(forecast.hr_10s, 1), "hr_30s": round(forecast.hr_30s, 1),
                 "hr_60s": round(forecast.hr_60s, 1), "hr_expected": round(forecast.hr_expected, 1),
@@ -204,18 +211,10 @@ class CoachingSession:
                        **narration.as_dict(),
                        "seconds_to_text": round(ready, 3),
                        "speech": None if self.speaker is None else self.speaker.destination})
-            await self._speak(narration.text)
-
-    async def _speak(self, text: str) -> None:
-        if self.speaker is None or self._speech_failed:
-            return
-        try:
-            await self.speaker.say(text)
-        except EdgecoachError as exc:
-            # Speech is one output of several: the session and its recording go on without it.
-            self._speech_failed = True
-            log.warning("speech stopped: %s", exc)
-            self.emit({"event": "warning", "message": f"speech stopped: {exc}"})
+            if self.speech is not None:
+                # The queue drops what has gone stale and never lets safety wait behind chatter.
+                await self.speech.put(narration.text, priority=int(cue.priority),
+                                      created=sample_arrived, cue_kind=cue.kind.value)
 
 
 async def merge_readings(sources: tuple[SensorSource, ...]) -> AsyncIterator[Reading]:
