@@ -49,29 +49,17 @@ from firmware_bridge import gatt
 from firmware_bridge.gatt.uuids import (
     BATTERY_LEVEL,
     BODY_SENSOR_LOCATION,
-    CSC_MEASUREMENT,
-    CSC_SERVICE,
-    HEART_RATE_MEASUREMENT,
-    HEART_RATE_SERVICE,
     MANUFACTURER_NAME,
     MODEL_NUMBER,
-    RSC_MEASUREMENT,
-    RSC_SERVICE,
+    SENSOR_MEASUREMENTS,
+    SENSOR_SERVICES,
 )
 
 _LOGGER = logging.getLogger(__name__)
 
 #: Sensor kinds, the service each is found by and the measurement each notifies.
-KIND_SERVICES: dict[str, str] = {
-    "heart_rate": HEART_RATE_SERVICE,
-    "rsc": RSC_SERVICE,
-    "csc": CSC_SERVICE,
-}
-KIND_MEASUREMENTS: dict[str, str] = {
-    "heart_rate": HEART_RATE_MEASUREMENT,
-    "rsc": RSC_MEASUREMENT,
-    "csc": CSC_MEASUREMENT,
-}
+KIND_SERVICES = SENSOR_SERVICES
+KIND_MEASUREMENTS = SENSOR_MEASUREMENTS
 _MEASUREMENT_KINDS = {uuid: kind for kind, uuid in KIND_MEASUREMENTS.items()}
 
 

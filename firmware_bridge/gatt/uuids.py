@@ -97,3 +97,16 @@ CHARACTERISTIC_NAMES: dict[str, str] = {
 def characteristic_name(uuid: str) -> str:
     """Return the human name for ``uuid``, or the UUID itself when it is not one we know."""
     return CHARACTERISTIC_NAMES.get(normalize_uuid(uuid), uuid)
+
+#: The sensor kinds edgecoach reads, by the service a band advertises for each.
+SENSOR_SERVICES: dict[str, str] = {
+    "heart_rate": HEART_RATE_SERVICE,
+    "rsc": RSC_SERVICE,
+    "csc": CSC_SERVICE,
+}
+#: The measurement characteristic each sensor kind notifies.
+SENSOR_MEASUREMENTS: dict[str, str] = {
+    "heart_rate": HEART_RATE_MEASUREMENT,
+    "rsc": RSC_MEASUREMENT,
+    "csc": CSC_MEASUREMENT,
+}

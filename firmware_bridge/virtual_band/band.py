@@ -41,14 +41,12 @@ from firmware_bridge.gatt.uuids import (
     BATTERY_SERVICE,
     BODY_SENSOR_LOCATION,
     CSC_MEASUREMENT,
-    CSC_SERVICE,
     DEVICE_INFORMATION_SERVICE,
     HEART_RATE_MEASUREMENT,
-    HEART_RATE_SERVICE,
     MANUFACTURER_NAME,
     MODEL_NUMBER,
     RSC_MEASUREMENT,
-    RSC_SERVICE,
+    SENSOR_SERVICES,
 )
 
 from .bluez import CharacteristicSpec, DeviceLink, ServiceSpec
@@ -57,9 +55,7 @@ _LOGGER = logging.getLogger(__name__)
 
 #: Service kinds a band can offer, and the service UUID of each.
 SERVICE_UUIDS: dict[str, str] = {
-    "heart_rate": HEART_RATE_SERVICE,
-    "rsc": RSC_SERVICE,
-    "csc": CSC_SERVICE,
+    **SENSOR_SERVICES,
     "battery": BATTERY_SERVICE,
     "device_info": DEVICE_INFORMATION_SERVICE,
 }
