@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import logging
 import time
 from collections import deque
@@ -99,8 +100,10 @@ class CoachingSession:
         self._history: deque[AlignedSample] = deque(maxlen=2 * WINDOW_S)
         self._samples: list[AlignedSample] = []
         self._forecasts: dict[int, Forecast] = {}
+        # Words written to a file are never late; words for a live ear go stale after 10 s.
+        recording = getattr(speaker, "wav_path", None) is not None
         self.speech = None if speaker is None else SpeechQueue(
-            speaker, on_error=lambda exc: self.emit(
+            speaker, max_age_s=math.inf if recording else 10.0, on_error=lambda exc: self.emit(
                 {"event": "warning", "message": f"speech stopped: {exc}"}))
 
     async def run(self, *sources: SensorSource) -> SessionResult:

@@ -58,8 +58,12 @@ def test_every_cue_is_worded_and_spoken(demo_run):
     assert {s["cue_id"] for s in spoken} == cues
     assert all(s["text"] and s["source"] in ("llm", "template") for s in spoken)
     assert any(s["source"] == "llm" for s in spoken)  # the real GGUF worded some of them
+    speech = next(e for e in events if e["event"] == "speech")
+    # Into a file nothing goes stale; a cue is only dropped when a newer one of its kind waits.
+    assert speech["spoken"] + sum(speech["dropped"].values()) == len(spoken)
+    assert set(speech["dropped"]) <= {"superseded"} and speech["spoken"] >= len(spoken) // 2
     with wave.open(str(wav)) as audio:
-        assert audio.getnframes() / audio.getframerate() > 2.0 * len(spoken)
+        assert audio.getnframes() / audio.getframerate() > 2.0 * speech["spoken"]
 
 
 def test_demo_ends_with_a_summary(demo_run):
