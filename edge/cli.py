@@ -94,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-runtime", type=float, metavar="SECONDS",
                      help="stop by itself after this long")
 
+    evaluate = commands.add_parser("eval", help="measure the models on your own data")
+    eval_targets = evaluate.add_subparsers(dest="target", metavar="TARGET", parser_class=_Parser)
+    from edge.health.evaluate import configure_parser as configure_eval_hr
+
+    configure_eval_hr(eval_targets.add_parser(
+        "hr", help="health model vs persistence on every FIT/TCX/GPX/CSV file in a folder"))
+    from edge.health.calibrate import configure_parser as configure_calibrate
+
+    configure_calibrate(commands.add_parser(
+        "calibrate", help="adapt the health model to you from your recorded sessions"))
+
     from edge.training.commands import configure_feedback_parser, configure_plan_parser
 
     configure_plan_parser(commands.add_parser(
@@ -164,6 +175,16 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         else:
             run_replay(settings, args.file, options)
         return 0
+    if args.command == "eval":
+        if args.target is None:
+            parser.parse_args(["eval", "--help"])
+        from edge.health.evaluate import run as run_eval_hr
+
+        return run_eval_hr(args, settings)
+    if args.command == "calibrate":
+        from edge.health.calibrate import run as run_calibrate
+
+        return run_calibrate(args, settings)
     if args.command in ("forget", "export-data"):
         from edge.privacy import run_export, run_forget
 

@@ -53,6 +53,7 @@ __all__ = [
     "random_athlete",
     "random_plan",
     "simulate",
+    "simulate_sessions",
     "target_hr",
     "to_aligned",
 ]
@@ -399,6 +400,37 @@ def random_plan(rng: np.random.Generator) -> WorkoutPlan:
     if rng.random() < 0.4:
         segs.append(_seg(rng, "recover", "rest", 60, 240, u(0.0, 0.08)))
     return WorkoutPlan(name=kind, segments=tuple(segs))
+
+
+def simulate_sessions(
+    athlete: Athlete,
+    n_sessions: int,
+    *,
+    seed: int = 0,
+    noise_bpm: float = 1.0,
+    max_duration_s: int | None = None,
+) -> list[list[AlignedSample]]:
+    """One person's history: `n_sessions` random workouts of `athlete`, oldest first.
+
+    Each session is a `random_plan` with some terrain and pacing (`variability` 0.02-0.1),
+    simulated and turned into aligned samples (`to_aligned`), cut to `max_duration_s` when
+    given. Deterministic in `seed`. For calibration tests and demos.
+    """
+    rng = np.random.default_rng([seed, 1])
+    sessions: list[list[AlignedSample]] = []
+    for _ in range(n_sessions):
+        plan = random_plan(rng)
+        seconds = simulate(
+            plan,
+            athlete,
+            seed=int(rng.integers(2**31)),
+            noise_bpm=noise_bpm,
+            variability=float(rng.uniform(0.02, 0.1)),
+        )
+        if max_duration_s is not None:
+            seconds = seconds[:max_duration_s]
+        sessions.append(to_aligned(seconds))
+    return sessions
 
 
 #: A 35-year-old recreational runner.

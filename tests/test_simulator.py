@@ -13,6 +13,7 @@ from firmware_bridge.simulator import (
     random_athlete,
     random_plan,
     simulate,
+    simulate_sessions,
     target_hr,
     to_aligned,
 )
@@ -240,3 +241,16 @@ def test_to_aligned_keeps_gaps_as_gaps():
         assert a.rr_intervals_s == sim.rr_intervals_s
     steps = [a.steps for a in aligned]
     assert steps == sorted(steps) and steps[-1] > 300
+
+
+def test_simulate_sessions_is_one_persons_deterministic_history():
+    athlete = Athlete(age=45, resting_hr=50.0, max_hr=195.0, fitness=0.7)
+    one = simulate_sessions(athlete, 3, seed=4, max_duration_s=900)
+    two = simulate_sessions(athlete, 3, seed=4, max_duration_s=900)
+    other = simulate_sessions(athlete, 3, seed=5, max_duration_s=900)
+    assert one == two and one != other
+    assert len(one) == 3 and all(0 < len(s) <= 900 for s in one)
+    for session in one:
+        assert [s.t for s in session] == list(range(len(session)))
+        hr = np.array([s.hr_bpm for s in session], dtype=float)
+        assert hr.min() >= athlete.resting_hr - 8 and hr.max() <= athlete.max_hr + 4

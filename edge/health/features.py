@@ -20,19 +20,32 @@ A window is the last `WINDOW_S` seconds of the 1 Hz stream, one row per second, 
   set to 1 where the stream has None. Relative on purpose: the same effort is 2 m/s for one
   runner and 4 m/s for another, and a bike's speed depends on the road, so absolute values
   mislead a model more than they help it; a change of pace within the window does not.
+* ``hr_delta_10s``: heart rate now minus 10 s earlier (bpm; 0 where there is no earlier second).
+* ``cadence_change`` and ``speed_change``: the mean over the last `CHANGE_RECENT_S` seconds
+  relative to the mean over the `CHANGE_BEFORE_S` seconds before them (``recent / before - 1``,
+  clipped to -1..1; 0 when either is unknown or zero). What precedes a heart-rate change is a
+  change of effort, and this is it, seen row by row.
+* ``effort_change_age``: seconds since the last effort change (a start or stop, or a cadence or
+  speed change above `EFFORT_CHANGE_FRAC`), over `EFFORT_AGE_CAP_S` and capped at 1: 0 right
+  after a change, 1 for a steady effort (or none seen).
 * ``age``, ``resting_hr``, ``max_hr`` (the profile's effective max) and ``max_hr_estimated``
   (1 when max is Tanaka's estimate from age), repeated on every row.
 
+Rows are computed from the history: the change columns of a row look back at most
+`LOOKBACK_S` seconds before it, so `build_window` reads at most ``WINDOW_S + LOOKBACK_S``
+seconds of history (what the coaching session keeps: twice the window).
+
 The model's inputs are normalised with `Normalisation` (saved as JSON beside the ONNX file and
-applied by the runtime, not baked into the graph); its outputs are changes from the window's
-last heart rate, in normalised units, turned back into bpm by `Normalisation.outputs_to_bpm`.
+applied by the runtime, not baked into the graph); its outputs are corrections to persistence
+(changes from the window's last heart rate), in normalised units, turned back into bpm by
+`Normalisation.outputs_to_bpm`: an output of 0 means "heart rate stays as it is".
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +57,7 @@ __all__ = [
     "FEATURE_NAMES",
     "FLAG_FEATURES",
     "HORIZONS_S",
+    "LOOKBACK_S",
     "HR_INDEX",
     "OUTPUT_NAMES",
     "WINDOW_S",
@@ -51,10 +65,21 @@ __all__ = [
     "build_window",
     "build_windows",
     "first_hr_index",
+    "with_profile",
 ]
 
 #: Seconds of stream the model looks at.
 WINDOW_S = 60
+#: Seconds before a row that its change columns may look at (see `build_window`).
+LOOKBACK_S = 60
+#: The change columns compare the mean of the last CHANGE_RECENT_S seconds with the
+#: CHANGE_BEFORE_S seconds before them.
+CHANGE_RECENT_S = 5
+CHANGE_BEFORE_S = 20
+#: A relative cadence or speed change above this is an effort change.
+EFFORT_CHANGE_FRAC = 0.15
+#: `effort_change_age` counts up to this many seconds.
+EFFORT_AGE_CAP_S = 30
 
 FEATURE_NAMES: tuple[str, ...] = (
     "hr_bpm",
@@ -66,6 +91,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "cadence_gap",
     "speed_rel",
     "speed_gap",
+    "hr_delta_10s",
+    "cadence_change",
+    "speed_change",
+    "effort_change_age",
     "age",
     "resting_hr",
     "max_hr",
@@ -137,7 +166,57 @@ def _rows(
     x[:, _COL["resting_hr"]] = profile.resting_hr
     x[:, _COL["max_hr"]] = profile.effective_max_hr
     x[:, _COL["max_hr_estimated"]] = 1.0 if profile.max_hr_is_estimated else 0.0
+    back = np.maximum(np.arange(n) - 10, 0)
+    x[:, _COL["hr_delta_10s"]] = hr - hr[back]
+    cadence_change = _change(cadence)
+    speed_change = _change(speed)
+    x[:, _COL["cadence_change"]] = cadence_change
+    x[:, _COL["speed_change"]] = speed_change
+    x[:, _COL["effort_change_age"]] = _effort_age(moving, cadence_change, speed_change)
     return x, cadence, speed
+
+
+def _span_mean(values: np.ndarray, end_offset: int, length: int) -> np.ndarray:
+    """Per row i: mean of the known values in rows ``i-end_offset-length+1 .. i-end_offset``.
+
+    NaN where that span holds no known value. Summed element by element over a sliding view
+    (not by differences of a running sum) so a row gets bit for bit the same value whatever
+    history precedes it: `build_window` and `build_windows` must agree exactly.
+    """
+    n = len(values)
+    pad = np.full(end_offset + length - 1, np.nan)
+    padded = np.concatenate([pad, values.astype(np.float64)])[: n + length - 1]
+    view = np.lib.stride_tricks.sliding_window_view(padded, length)
+    known = ~np.isnan(view)
+    k = known.sum(axis=1)
+    total = np.where(known, view, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(k > 0, total / k, np.nan)
+
+
+def _change(values: np.ndarray) -> np.ndarray:
+    """``recent / before - 1`` per row (see the module doc), clipped to -1..1, 0 when unknown."""
+    recent = _span_mean(values, 0, CHANGE_RECENT_S)
+    before = _span_mean(values, CHANGE_RECENT_S, CHANGE_BEFORE_S)
+    eps = 1e-3
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(before > eps, recent / before - 1.0, np.where(recent > eps, 1.0, 0.0))
+    rel = np.where(np.isnan(recent) | np.isnan(before), 0.0, rel)
+    return np.clip(rel, -1.0, 1.0).astype(np.float32)
+
+
+def _effort_age(
+    moving: np.ndarray, cadence_change: np.ndarray, speed_change: np.ndarray
+) -> np.ndarray:
+    n = len(moving)
+    event = (np.abs(cadence_change) > EFFORT_CHANGE_FRAC) | (
+        np.abs(speed_change) > EFFORT_CHANGE_FRAC
+    )
+    event[1:] |= moving[1:] != moving[:-1]
+    idx = np.where(event, np.arange(n), -(10**9))
+    last = np.maximum.accumulate(idx) if n else idx
+    age = np.minimum(np.arange(n) - last, EFFORT_AGE_CAP_S) / EFFORT_AGE_CAP_S
+    return age.astype(np.float32)
 
 
 def _relative(values: np.ndarray, moving: np.ndarray) -> np.ndarray:
@@ -171,12 +250,13 @@ def build_window(history: Sequence[AlignedSample], profile: Profile) -> np.ndarr
     """The model input for the newest second of `history`: shape (WINDOW_S, n_features), float32.
 
     `history` is the stream so far, oldest first (it may be longer than the window; only the last
-    WINDOW_S seconds are used, plus the last heart rate seen before them to carry into a gap).
+    WINDOW_S + LOOKBACK_S seconds are read, plus the last heart rate seen before them to carry
+    into a gap).
     Raises ValueError when the history is empty or holds no heart rate at all.
     """
     if not history:
         raise ValueError("empty history: the health model needs at least one second")
-    tail = history[-WINDOW_S:]
+    tail = history[-(WINDOW_S + LOOKBACK_S) :]
     carried: float | None = None
     for s in reversed(history[: len(history) - len(tail)]):
         if s.hr_bpm is not None:
@@ -206,12 +286,37 @@ def build_windows(
     return out
 
 
+def with_profile(windows: np.ndarray, profile: Profile) -> np.ndarray:
+    """Raw windows (..., W, F) as if they had been built with `profile`: a copy.
+
+    Rewrites the profile columns and ``hr_reserve_frac``; nothing else depends on the profile.
+    This is how a calibration's measured resting and max heart rate reach the model without the
+    caller rebuilding its windows.
+    """
+    out = np.array(windows, dtype=np.float32, copy=True)
+    reserve = max(profile.heart_rate_reserve, 1.0)
+    out[..., _COL["hr_reserve_frac"]] = (out[..., _COL["hr_bpm"]] - profile.resting_hr) / reserve
+    out[..., _COL["age"]] = profile.age
+    out[..., _COL["resting_hr"]] = profile.resting_hr
+    out[..., _COL["max_hr"]] = profile.effective_max_hr
+    out[..., _COL["max_hr_estimated"]] = 1.0 if profile.max_hr_is_estimated else 0.0
+    return out
+
+
+#: Version of the normalisation JSON this code writes and reads.
+NORMALISATION_VERSION = 2
+
+
 @dataclass(frozen=True, slots=True)
 class Normalisation:
     """How raw windows become model inputs and model outputs become bpm.
 
     Inputs: ``(x - input_mean) / input_std`` per feature (flags keep mean 0, std 1). Outputs: the
-    network gives z per output; the forecast is ``last_hr + output_mean + z * output_std``.
+    network gives z per output; the forecast is
+    ``last_hr + output_mean + z * output_std * output_gain``. The export centres nothing
+    (``output_mean`` 0), so z = 0 is persistence, and ``output_gain`` (0..1 per output, fitted
+    on validation data after training) shrinks the network's correction towards persistence
+    where it is less sure than it thinks.
     """
 
     feature_names: tuple[str, ...]
@@ -221,10 +326,21 @@ class Normalisation:
     input_std: tuple[float, ...]
     output_mean: tuple[float, ...]
     output_std: tuple[float, ...]
+    output_gain: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.output_gain:
+            object.__setattr__(self, "output_gain", tuple(1.0 for _ in self.output_names))
 
     @classmethod
-    def fit(cls, windows: np.ndarray, deltas: np.ndarray, mask: np.ndarray) -> Normalisation:
-        """Statistics from training windows (N, W, F) and targets (N, O) valid where `mask`."""
+    def fit(
+        cls, windows: np.ndarray, deltas: np.ndarray, mask: np.ndarray, *, center: bool = False
+    ) -> Normalisation:
+        """Statistics from training windows (N, W, F) and targets (N, O) valid where `mask`.
+
+        The output scale is the mean absolute change per output (robust to the heavy tails of
+        real heart rate); with `center` false (the default) the outputs are not centred.
+        """
         flat = windows.reshape(-1, windows.shape[-1]).astype(np.float64)
         mean = flat.mean(axis=0)
         std = flat.std(axis=0)
@@ -237,8 +353,8 @@ class Normalisation:
         for j in range(deltas.shape[1]):
             valid = deltas[mask[:, j], j].astype(np.float64)
             if valid.size:
-                out_mean[j] = valid.mean()
-                out_std[j] = max(valid.std(), 1e-3)
+                out_mean[j] = valid.mean() if center else 0.0
+                out_std[j] = max(float(np.abs(valid - out_mean[j]).mean()), 1e-3)
         return cls(
             feature_names=FEATURE_NAMES,
             output_names=OUTPUT_NAMES,
@@ -249,6 +365,12 @@ class Normalisation:
             output_std=tuple(float(v) for v in out_std),
         )
 
+    def with_gain(self, gain: Sequence[float]) -> Normalisation:
+        """The same statistics with another `output_gain`."""
+        if len(gain) != len(self.output_names):
+            raise ValueError("one gain per output")
+        return replace(self, output_gain=tuple(float(g) for g in gain))
+
     def inputs(self, windows: np.ndarray) -> np.ndarray:
         """Raw windows (..., W, F) to normalised model inputs, float32."""
         mean = np.asarray(self.input_mean, dtype=np.float32)
@@ -256,7 +378,7 @@ class Normalisation:
         return ((windows - mean) / std).astype(np.float32)
 
     def targets(self, deltas: np.ndarray) -> np.ndarray:
-        """Target changes in bpm (N, O) to the normalised values the network learns."""
+        """Target changes in bpm (N, O) to the normalised values the network learns (no gain)."""
         mean = np.asarray(self.output_mean, dtype=np.float32)
         std = np.asarray(self.output_std, dtype=np.float32)
         return ((deltas - mean) / std).astype(np.float32)
@@ -264,14 +386,16 @@ class Normalisation:
     def outputs_to_bpm(self, z: np.ndarray, windows: np.ndarray) -> np.ndarray:
         """Network outputs (N, O) for raw windows (N, W, F) to heart rates in bpm (N, O)."""
         mean = np.asarray(self.output_mean, dtype=np.float64)
-        std = np.asarray(self.output_std, dtype=np.float64)
+        scale = np.asarray(self.output_std, dtype=np.float64) * np.asarray(
+            self.output_gain, dtype=np.float64
+        )
         last_hr = windows[:, -1, HR_INDEX].astype(np.float64)[:, None]
-        return last_hr + mean + z.astype(np.float64) * std
+        return last_hr + mean + z.astype(np.float64) * scale
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
             "format": "edgecoach-health-normalisation",
-            "version": 1,
+            "version": NORMALISATION_VERSION,
             "feature_names": list(self.feature_names),
             "output_names": list(self.output_names),
             "window_s": self.window_s,
@@ -279,7 +403,8 @@ class Normalisation:
             "input_std": list(self.input_std),
             "output_mean": list(self.output_mean),
             "output_std": list(self.output_std),
-            "outputs_are": "change from the window's last hr_bpm: bpm = last + mean + z * std",
+            "output_gain": list(self.output_gain),
+            "outputs_are": "correction to persistence: bpm = last hr_bpm + mean + z * std * gain",
         }
         return json.dumps(data, indent=2) + "\n"
 
@@ -288,6 +413,10 @@ class Normalisation:
         """Parse the JSON written by `to_json`; raises ValueError when it is not that."""
         try:
             data = json.loads(text)
+            if data.get("version") != NORMALISATION_VERSION:
+                raise ValueError(
+                    f"version {data.get('version')!r}, this code reads {NORMALISATION_VERSION}"
+                )
             norm = cls(
                 feature_names=tuple(data["feature_names"]),
                 output_names=tuple(data["output_names"]),
@@ -296,13 +425,18 @@ class Normalisation:
                 input_std=tuple(float(v) for v in data["input_std"]),
                 output_mean=tuple(float(v) for v in data["output_mean"]),
                 output_std=tuple(float(v) for v in data["output_std"]),
+                output_gain=tuple(float(v) for v in data["output_gain"]),
             )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a health normalisation file: {exc}") from exc
         n_in, n_out = len(norm.feature_names), len(norm.output_names)
         if len(norm.input_mean) != n_in or len(norm.input_std) != n_in:
             raise ValueError("normalisation: input statistics do not match the feature names")
-        if len(norm.output_mean) != n_out or len(norm.output_std) != n_out:
+        if (
+            len(norm.output_mean) != n_out
+            or len(norm.output_std) != n_out
+            or len(norm.output_gain) != n_out
+        ):
             raise ValueError("normalisation: output statistics do not match the output names")
         return norm
 

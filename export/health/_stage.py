@@ -18,8 +18,11 @@ from edge.health.features import HR_INDEX, OUTPUT_NAMES
 
 #: The files each stage writes inside the work folder.
 WINDOWS_FILE = "windows.npz"
-CHECKPOINT_FILE = "health_lstm.pt"
+TEACHER_FILE = "teacher.pt"
+STUDENT_FILE = "student.pt"
+TEACHER_ONNX_FILE = "teacher.onnx"
 VERIFY_FILE = "verify.json"
+CROSSVAL_FILE = "crossval.json"
 
 
 def meta_path(output: Path) -> Path:
@@ -29,7 +32,7 @@ def meta_path(output: Path) -> Path:
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for dist in ("edgecoach", "numpy", "torch", "onnx", "onnxruntime"):
+    for dist in ("edgecoach", "numpy", "torch", "onnx", "onnxruntime", "optimum"):
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -1,17 +1,27 @@
-"""Stage 1: simulate workouts and cut them into training windows.
+"""Stage 1: simulate workouts, read real recordings, and cut both into training windows.
 
-Output: ``windows.npz`` with, per split (train / val / test, split by workout so no workout leaks
-across), ``x_<split>`` (N, WINDOW_S, n_features) raw windows from `edge.health.features`,
-``target_<split>`` (N, 4) heart rate in bpm at +10/+30/+60 s (as the band reported it) and the
-simulator's steady-state heart rate for the current effort, ``mask_<split>`` (N, 4) false where a
-target is unknown (a dropout at that second), and ``workout_<split>`` (N,) workout ids.
+Output: ``windows.npz`` with, per simulated split (train / val / test, split by workout so no
+workout leaks across), ``x_<split>`` (N, WINDOW_S, n_features) raw windows from
+`edge.health.features`, ``target_<split>`` (N, 4) heart rate in bpm at +10/+30/+60 s (as the
+band reported it) and the simulator's steady-state heart rate for the current effort,
+``mask_<split>`` (N, 4) false where a target is unknown (a dropout at that second), and
+``workout_<split>`` (N,) workout ids.
+
+With a folder of real recordings (``--data DIR``: the shared validation files, or a person's own
+history) the same file also holds split ``real``: windows every `PrepareSettings.real_stride_s`
+seconds cut by `edge.health.samples.recording_windows` from recordings read by
+`edge.sources.recordings` (the profile is the default one: the files carry none), targets at
++10/+30/+60 s (``hr_expected`` is unknown: masked), ``file_real`` (N,) the index of each window's
+file in ``real_files``, and ``real_skipped`` the files that could not be used, with the reason.
+Later stages split the real windows by file, never by window.
 
 Variety on purpose, so that the network does not learn the simulator's tidiness: random
 athletes and plans; hills and pacing (the effort wanders while speed does the opposite); speed
 scaled 0.6-1.5x and cadence shifted per workout (other people, bikes, wind); sensor noise
 0.2-1.5 bpm; dropouts in 40 % of workouts; 45 % without a full stride sensor (heart rate only,
 speed only, cadence only, or a cadence that reads 0); GPS-like speed wobble and spikes, cadence
-jitter and drops to 0; 15 % recorded "smart" (a reading every
+jitter and drops to 0 (in 35 % of workouts often and for up to 40 s: coasting, as real rides
+have, with no change of effort); 15 % recorded "smart" (a reading every
 1-6 s, gaps between, as FIT files from watches); and profiles as people fill them in: 45 %
 roughly right, 30 % age and a guessed resting HR (max from age), 25 % left at the defaults.
 """
@@ -25,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from edge.health.features import (
     FEATURE_NAMES,
@@ -34,7 +45,10 @@ from edge.health.features import (
     build_windows,
     first_hr_index,
 )
+from edge.errors import SourceFileError
+from edge.health.samples import recording_windows
 from edge.profile import Profile
+from edge.sources.recordings import iter_recordings
 from edge.stream.readings import AlignedSample
 from export.health._stage import WINDOWS_FILE, stopwatch, write_meta
 from firmware_bridge.simulator import (
@@ -54,14 +68,19 @@ SPLITS = ("train", "val", "test")
 @dataclass(frozen=True, slots=True)
 class PrepareSettings:
     #: Workouts to simulate, all splits together.
-    n_workouts: int = 320
+    n_workouts: int = 200
     #: Seconds between the ends of consecutive windows cut from one workout.
     stride_s: int = 12
     #: Workouts longer than this are cut short (seconds).
     max_duration_s: int = 2700
+    #: Seconds between the ends of consecutive windows cut from a real recording.
+    real_stride_s: int = 5
 
 
-QUICK = PrepareSettings(n_workouts=24, stride_s=20, max_duration_s=900)
+#: Share of simulated workouts whose cadence often reads 0 while the effort goes on.
+COASTING_SHARE = 0.35
+
+QUICK = PrepareSettings(n_workouts=20, stride_s=20, max_duration_s=600, real_stride_s=20)
 
 
 def split_of(workout: int) -> str:
@@ -86,6 +105,13 @@ def _stride_noise(samples: list[AlignedSample], rng: np.random.Generator) -> lis
     zero = np.zeros(n, dtype=bool)
     for start in np.flatnonzero(rng.random(n) < 0.01):
         zero[start : start + int(rng.integers(2, 11))] = True
+    if rng.random() < COASTING_SHARE:
+        # Coasting, freewheeling, a cadence sensor that drops out: cadence reads 0 for
+        # stretches of up to 40 s while the effort (and the heart) go on as before. Real rides
+        # are full of it; without it a model takes every 0 for a stop.
+        rate = float(rng.uniform(0.005, 0.04))
+        for start in np.flatnonzero(rng.random(n) < rate):
+            zero[start : start + int(rng.integers(2, 41))] = True
     out = []
     for i, s in enumerate(samples):
         cadence = s.cadence_spm
@@ -241,8 +267,51 @@ def workout_windows(workout: dict[str, Any], stride_s: int) -> tuple[np.ndarray,
     return x, np.nan_to_num(target).astype(np.float32), mask
 
 
-def prepare(out_dir: Path, *, seed: int = 0, settings: PrepareSettings | None = None) -> Path:
-    """Simulate, cut windows, write ``out_dir/windows.npz`` and its meta; return its path."""
+def real_windows(
+    data_dir: Path, stride_s: int
+) -> tuple[dict[str, np.ndarray], list[str], list[dict[str, str]]]:
+    """Windows of every usable recording in `data_dir`: arrays, file names, skipped files."""
+    xs, targets, files = [], [], []
+    names: list[str] = []
+    skipped: list[dict[str, str]] = []
+    for path, rec in iter_recordings(Path(data_dir)):
+        if isinstance(rec, SourceFileError):
+            skipped.append({"file": path.name, "reason": str(rec)})
+            continue
+        rw = recording_windows(rec, Profile(), stride_s=stride_s)
+        if len(rw) == 0:
+            skipped.append({"file": path.name, "reason": "not enough heart rate for a window"})
+            continue
+        xs.append(rw.x)
+        target = np.concatenate([rw.target, np.full((len(rw), 1), np.nan)], axis=1)
+        targets.append(target)
+        files.append(np.full(len(rw), len(names), dtype=np.int32))
+        names.append(path.name)
+    if not xs:
+        x = np.zeros((0, WINDOW_S, len(FEATURE_NAMES)), np.float32)
+        target = np.zeros((0, len(OUTPUT_NAMES)))
+        file_ids = np.zeros(0, np.int32)
+    else:
+        x, target, file_ids = np.concatenate(xs), np.concatenate(targets), np.concatenate(files)
+    mask = ~np.isnan(target)
+    arrays = {
+        "x_real": x.astype(np.float32),
+        "target_real": np.nan_to_num(target).astype(np.float32),
+        "mask_real": mask,
+        "file_real": file_ids,
+    }
+    return arrays, names, skipped
+
+
+def prepare(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    settings: PrepareSettings | None = None,
+    data_dir: Path | None = None,
+) -> Path:
+    """Simulate, read `data_dir` (if any), cut windows, write ``out_dir/windows.npz`` and its
+    meta; return its path."""
     settings = settings or PrepareSettings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -254,7 +323,9 @@ def prepare(out_dir: Path, *, seed: int = 0, settings: PrepareSettings | None = 
         kinds: dict[str, int] = {}
         variants: dict[str, int] = {}
         seconds = 0
-        for i in range(settings.n_workouts):
+        for i in tqdm(
+            range(settings.n_workouts), desc="simulate", unit="workout", disable=None, leave=False
+        ):
             workout = simulate_workout(seed, i, settings.max_duration_s)
             seconds += len(workout["samples"])
             kinds[workout["kind"]] = kinds.get(workout["kind"], 0) + 1
@@ -271,6 +342,18 @@ def prepare(out_dir: Path, *, seed: int = 0, settings: PrepareSettings | None = 
             arrays[f"target_{split}"] = np.concatenate(part["target"]).astype(np.float32)
             arrays[f"mask_{split}"] = np.concatenate(part["mask"]).astype(bool)
             arrays[f"workout_{split}"] = np.concatenate(part["workout"])
+        real_names: list[str] = []
+        skipped: list[dict[str, str]] = []
+        if data_dir is not None:
+            real, real_names, skipped = real_windows(Path(data_dir), settings.real_stride_s)
+            arrays.update(real)
+        else:
+            real, _, _ = real_windows_empty()
+            arrays.update(real)
+        arrays["real_files"] = np.array(real_names, dtype=str)
+        arrays["real_skipped"] = np.array(
+            [f"{s['file']}: {s['reason']}" for s in skipped], dtype=str
+        )
         arrays["feature_names"] = np.array(FEATURE_NAMES)
         arrays["output_names"] = np.array(OUTPUT_NAMES)
         tmp = out_dir / (WINDOWS_FILE + ".tmp.npz")
@@ -282,16 +365,25 @@ def prepare(out_dir: Path, *, seed: int = 0, settings: PrepareSettings | None = 
         simulated_seconds=seconds,
         window_s=WINDOW_S,
         n_features=len(FEATURE_NAMES),
+        windows_real=len(arrays["x_real"]),
+        real_files=len(real_names),
     )
+    inputs: dict[str, Any] = {
+        "simulator": "firmware_bridge.simulator",
+        "features": "edge.health.features",
+    }
+    if data_dir is not None:
+        inputs["real_data"] = {"dir": str(data_dir), "files": real_names, "skipped": skipped}
     write_meta(
         output,
         stage="prepare",
-        inputs={"simulator": "firmware_bridge.simulator", "features": "edge.health.features"},
+        inputs=inputs,
         seed=seed,
         settings={
             "n_workouts": settings.n_workouts,
             "stride_s": settings.stride_s,
             "max_duration_s": settings.max_duration_s,
+            "real_stride_s": settings.real_stride_s,
         },
         sizes=sizes,
         metrics={"workout_kinds": kinds, "sensor_variants": variants},
@@ -301,8 +393,21 @@ def prepare(out_dir: Path, *, seed: int = 0, settings: PrepareSettings | None = 
     return output
 
 
+def real_windows_empty() -> tuple[dict[str, np.ndarray], list[str], list[dict[str, str]]]:
+    return (
+        {
+            "x_real": np.zeros((0, WINDOW_S, len(FEATURE_NAMES)), np.float32),
+            "target_real": np.zeros((0, len(OUTPUT_NAMES)), np.float32),
+            "mask_real": np.zeros((0, len(OUTPUT_NAMES)), bool),
+            "file_real": np.zeros(0, np.int32),
+        },
+        [],
+        [],
+    )
+
+
 def load_windows(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, target, mask) of one split from a ``windows.npz``."""
+    """(x, target, mask) of one split ("train", "val", "test" or "real") from a windows.npz."""
     with np.load(path) as data:
         names = tuple(str(n) for n in data["feature_names"])
         if names != FEATURE_NAMES:
@@ -310,14 +415,24 @@ def load_windows(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.nda
         return data[f"x_{split}"], data[f"target_{split}"], data[f"mask_{split}"]
 
 
+def load_real(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(x, target, mask, file index, file names) of the real windows in a windows.npz."""
+    x, target, mask = load_windows(path, "real")
+    with np.load(path) as data:
+        return x, target, mask, data["file_real"], [str(n) for n in data["real_files"]]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--data", type=Path, help="folder of real recordings to add")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    prepare(args.out_dir, seed=args.seed, settings=QUICK if args.quick else None)
+    prepare(
+        args.out_dir, seed=args.seed, settings=QUICK if args.quick else None, data_dir=args.data
+    )
     return 0
 
 

@@ -1,10 +1,19 @@
-"""Stage 2: train the health LSTM on the prepared windows (torch, seeded, CPU).
+"""Stage 2: train the teacher LSTM on simulated and real windows (torch, seeded, CPU).
 
-Input: ``windows.npz`` from prepare. Output: ``health_lstm.pt`` (weights, network config and the
-normalisation as JSON; loads with ``torch.load(weights_only=True)``) and its meta. The
-normalisation is fitted on the training split; the network learns the change from the window's
-last heart rate, in normalised units, with a masked Huber loss. The epoch with the best
-validation MAE is kept.
+Input: ``windows.npz`` from prepare. Output: ``teacher.pt`` (weights, network config and the
+normalisation as JSON; loads with ``torch.load(weights_only=True)``) and its meta.
+
+What it learns: per output, the correction to persistence (the change from the window's last
+heart rate, scaled by the mean absolute change), with a masked L1 loss (the error the figures
+report; heavy real-world tails do not dominate it). Real windows, when prepare read some, are
+weighted so that together they carry `TrainSettings.real_share` of the loss, and are split by
+file: a quarter of the files (by windows) is held back for validation, never trained on. The
+epoch with the best validation score (mean over outputs of model MAE / persistence MAE, real
+windows for the horizons when there are any, simulated ones for ``hr_expected``) is kept; then
+per output a gain in 0..1 that shrinks the correction towards persistence is fitted on the same
+validation windows and stored in the normalisation (`Normalisation.output_gain`).
+
+`fit_network` is shared with stage 3 (`export.health.distil`), which adds a teacher.
 """
 
 from __future__ import annotations
@@ -12,153 +21,353 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from edge.health.features import FEATURE_NAMES, HR_INDEX, OUTPUT_NAMES, Normalisation
-from export.health._stage import (
-    CHECKPOINT_FILE,
-    describe_input,
-    mae_report,
-    stopwatch,
-    write_meta,
-)
-from export.health.net import DEFAULT_HIDDEN, HealthLSTM
-from export.health.prepare import load_windows
+from export.health._stage import TEACHER_FILE, describe_input, mae_report, stopwatch, write_meta
+from export.health.net import STUDENT, TEACHER, HealthLSTM
+from export.health.prepare import load_real, load_windows
 
 log = logging.getLogger(__name__)
+
+#: Gains tried for each output, from 0 (persistence) to 1 (the network as trained).
+GAIN_GRID = np.round(np.linspace(0.0, 1.0, 21), 3)
 
 
 @dataclass(frozen=True, slots=True)
 class TrainSettings:
-    epochs: int = 24
+    epochs: int = 6
     batch_size: int = 256
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
-    hidden: int = DEFAULT_HIDDEN
-    #: torch intra-op threads; the export machine here has 2 cores.
-    threads: int = 2
+    hidden: int = TEACHER["hidden"]
+    layers: int = TEACHER["layers"]
+    #: Share of the loss carried by real windows (when there are any).
+    real_share: float = 0.5
+    #: Share of the real windows (whole files) held back for validation.
+    val_share: float = 0.25
+    #: Student only: weight of the teacher's outputs in the loss (the rest: the ground truth).
+    distil_weight: float = 0.5
+    #: torch intra-op threads. One: on a shared 2-core machine two threads spin against other
+    #: work and ran 100x slower here; one thread is as fast for networks this small.
+    threads: int = 1
 
 
-QUICK = TrainSettings(epochs=3)
+TEACHER_SETTINGS = TrainSettings()
+STUDENT_SETTINGS = TrainSettings(
+    epochs=10, hidden=STUDENT["hidden"], layers=STUDENT["layers"], learning_rate=5e-3
+)
+QUICK_TEACHER = TrainSettings(epochs=2, hidden=16, layers=2)
+QUICK_STUDENT = TrainSettings(epochs=2, hidden=8, layers=1, learning_rate=5e-3)
 
 
-def _deltas(x: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def deltas(x: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
     delta = target - x[:, -1, HR_INDEX][:, None]
     return np.where(mask, delta, 0.0).astype(np.float32)
+
+
+def predict_z(net: HealthLSTM, norm: Normalisation, x: np.ndarray, batch: int = 2048) -> np.ndarray:
+    """The network's raw (normalised) outputs for raw windows (N, W, F)."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out.append(net(torch.from_numpy(norm.inputs(x[i : i + batch]))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(OUTPUT_NAMES)), np.float32)
 
 
 def predict_bpm(
     net: HealthLSTM, norm: Normalisation, x: np.ndarray, batch_size: int = 2048
 ) -> np.ndarray:
-    """The torch network's forecasts in bpm for raw windows (N, W, F)."""
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            xb = torch.from_numpy(norm.inputs(x[i : i + batch_size]))
-            out.append(net(xb).numpy())
-    z = np.concatenate(out) if out else np.zeros((0, len(OUTPUT_NAMES)), np.float32)
-    return norm.outputs_to_bpm(z, x)
+    """The torch network's forecasts in bpm for raw windows (N, W, F), gains applied."""
+    return norm.outputs_to_bpm(predict_z(net, norm, x, batch_size), x)
+
+
+def split_real_files(
+    file_ids: np.ndarray, allowed: Sequence[int], share: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """(train files, validation files) among `allowed`: whole files, about `share` of the
+    windows held back (at least one file when there are two or more)."""
+    allowed = sorted(int(f) for f in allowed)
+    if len(allowed) < 2:
+        return allowed, []
+    counts = {f: int(np.sum(file_ids == f)) for f in allowed}
+    order = list(np.random.default_rng([seed, 7]).permutation(allowed))
+    total = sum(counts.values())
+    val: list[int] = []
+    for f in order:
+        if sum(counts[v] for v in val) >= share * total:
+            break
+        if len(val) < len(allowed) - 1:
+            val.append(int(f))
+    return sorted(set(allowed) - set(val)), sorted(val)
+
+
+@dataclass
+class Data:
+    """Training and validation windows for one run (one CV fold, or the shipped model)."""
+
+    x: np.ndarray
+    target: np.ndarray
+    mask: np.ndarray
+    weight: np.ndarray
+    sim_val: tuple[np.ndarray, np.ndarray, np.ndarray]
+    real_val: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    real_train_files: list[str]
+    real_val_files: list[str]
+    n_real_train: int = 0
+
+
+def load_data(
+    windows_path: Path, *, real_files: Sequence[int] | None, settings: TrainSettings, seed: int
+) -> Data:
+    """Simulated train/val plus the real windows of `real_files` (None: all), split by file."""
+    x_tr, t_tr, m_tr = load_windows(windows_path, "train")
+    sim_val = load_windows(windows_path, "val")
+    xr, tr, mr, fr, names = load_real(windows_path)
+    allowed = list(range(len(names))) if real_files is None else list(real_files)
+    train_files, val_files = split_real_files(fr, allowed, settings.val_share, seed)
+    weight = np.ones(len(x_tr), np.float32)
+    xs, ts, ms = [x_tr], [t_tr], [m_tr]
+    keep = np.isin(fr, train_files)
+    if keep.any():
+        n_real, n_sim = int(keep.sum()), len(x_tr)
+        w_real = settings.real_share / (1 - settings.real_share) * n_sim / n_real
+        xs.append(xr[keep])
+        ts.append(tr[keep])
+        ms.append(mr[keep])
+        weight = np.concatenate([weight, np.full(n_real, w_real, np.float32)])
+    held = np.isin(fr, val_files)
+    return Data(
+        x=np.concatenate(xs),
+        target=np.concatenate(ts),
+        mask=np.concatenate(ms),
+        weight=weight,
+        sim_val=sim_val,
+        real_val=(xr[held], tr[held], mr[held]) if held.any() else None,
+        real_train_files=[names[f] for f in train_files],
+        real_val_files=[names[f] for f in val_files],
+        n_real_train=int(keep.sum()),
+    )
+
+
+def _val_sets(data: Data) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per output, the validation windows it is judged on."""
+    sets = []
+    for j in range(len(OUTPUT_NAMES)):
+        use_real = data.real_val is not None and j < 3 and data.real_val[2][:, j].any()
+        sets.append(data.real_val if use_real else data.sim_val)  # type: ignore[arg-type]
+    return sets
+
+
+def _ratio_score(
+    net: HealthLSTM, norm: Normalisation, data: Data, cache: dict[int, np.ndarray] | None = None
+) -> tuple[float, list[float]]:
+    ratios = []
+    preds: dict[int, np.ndarray] = cache if cache is not None else {}
+    for j, (x, t, m) in enumerate(_val_sets(data)):
+        if id(x) not in preds:
+            preds[id(x)] = predict_bpm(net, norm, x)
+        p = preds[id(x)]
+        ok = m[:, j]
+        if not ok.any():
+            continue
+        err = np.abs(p[ok, j] - t[ok, j]).mean()
+        base = np.abs(x[ok, -1, HR_INDEX] - t[ok, j]).mean()
+        ratios.append(float(err / max(base, 1e-6)))
+    return (float(np.mean(ratios)) if ratios else 0.0), ratios
+
+
+def fit_gains(net: HealthLSTM, norm: Normalisation, data: Data) -> list[float]:
+    """Per output, the gain in GAIN_GRID with the lowest validation MAE."""
+    gains = []
+    cache: dict[int, np.ndarray] = {}
+    plain = norm.with_gain([1.0] * len(OUTPUT_NAMES))
+    for j, (x, t, m) in enumerate(_val_sets(data)):
+        ok = m[:, j]
+        if not ok.any():
+            gains.append(1.0)
+            continue
+        if id(x) not in cache:
+            cache[id(x)] = predict_bpm(net, plain, x)
+        last = x[ok, -1, HR_INDEX].astype(np.float64)
+        change = cache[id(x)][ok, j] - last
+        errs = [np.abs(last + g * change - t[ok, j]).mean() for g in GAIN_GRID]
+        gains.append(float(GAIN_GRID[int(np.argmin(errs))]))
+    return gains
+
+
+def fit_network(
+    data: Data,
+    settings: TrainSettings,
+    *,
+    seed: int,
+    norm: Normalisation | None = None,
+    teacher: tuple[HealthLSTM, Normalisation] | None = None,
+    desc: str = "train",
+) -> tuple[HealthLSTM, Normalisation, dict[str, Any]]:
+    """Train one network; with `teacher`, distil from it (its outputs are soft targets)."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(settings.threads)
+    d = deltas(data.x, data.target, data.mask)
+    if norm is None:
+        norm = Normalisation.fit(data.x, d, data.mask)
+    norm = norm.with_gain([1.0] * len(OUTPUT_NAMES))
+    xs = torch.from_numpy(norm.inputs(data.x))
+    ys = torch.from_numpy(norm.targets(d))
+    ws = torch.from_numpy(data.mask.astype(np.float32) * data.weight[:, None])
+    soft = None
+    if teacher is not None:
+        t_net, t_norm = teacher
+        if t_norm.input_mean != norm.input_mean or t_norm.output_std != norm.output_std:
+            raise ValueError("the student must use its teacher's normalisation")
+        soft = torch.from_numpy(predict_z(t_net, norm, data.x))
+    net = HealthLSTM(len(FEATURE_NAMES), len(OUTPUT_NAMES), settings.hidden, settings.layers)
+    opt = torch.optim.AdamW(
+        net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    steps_per_epoch = max(1, -(-len(xs) // settings.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt,
+        max_lr=settings.learning_rate,
+        total_steps=settings.epochs * steps_per_epoch,
+        pct_start=0.2,
+    )
+    gen = torch.Generator().manual_seed(seed)
+    window_w = torch.from_numpy(data.weight)
+    alpha = settings.distil_weight if soft is not None else 0.0
+    history: list[dict[str, float]] = []
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    bar = tqdm(range(settings.epochs), desc=desc, unit="epoch", disable=None, leave=False)
+    for epoch in bar:
+        net.train()
+        order = torch.randperm(len(xs), generator=gen)
+        total, count = 0.0, 0.0
+        for i in range(0, len(xs), settings.batch_size):
+            idx = order[i : i + settings.batch_size]
+            pred = net(xs[idx])
+            w = ws[idx]
+            loss = (pred - ys[idx]).abs().mul(w).sum() / w.sum().clamp(min=1.0)
+            if soft is not None:
+                ww = window_w[idx][:, None]
+                distil = (pred - soft[idx]).abs().mul(ww).sum() / (ww.sum() * pred.shape[1])
+                loss = (1 - alpha) * loss + alpha * distil
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        net.eval()
+        score, ratios = _ratio_score(net, norm, data)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": round(total / max(count, 1), 5),
+                "val_score": round(score, 4),
+                "val_ratio_per_output": [round(r, 4) for r in ratios],
+            }
+        )
+        bar.set_postfix(loss=f"{total / max(count, 1):.4f}", val=f"{score:.3f}")
+        log.debug("%s epoch %d: %s", desc, epoch + 1, history[-1])
+        if best is None or score < best[0]:
+            best = (score, epoch + 1, copy.deepcopy(net.state_dict()))
+    bar.close()
+    assert best is not None
+    net.load_state_dict(best[2])
+    net.eval()
+    gains = fit_gains(net, norm, data)
+    norm = norm.with_gain(gains)
+    metrics: dict[str, Any] = {
+        "best_epoch": best[1],
+        "val_score": round(best[0], 4),
+        "gains": gains,
+        "history": history,
+        "val_sim": mae_report(
+            predict_bpm(net, norm, data.sim_val[0]), *data.sim_val[1:], data.sim_val[0]
+        ),
+    }
+    if data.real_val is not None:
+        xv, tv, mv = data.real_val
+        metrics["val_real"] = mae_report(predict_bpm(net, norm, xv), tv, mv, xv)
+    return net, norm, metrics
+
+
+def save_checkpoint(
+    output: Path,
+    net: HealthLSTM,
+    norm: Normalisation,
+    *,
+    seed: int,
+    role: str,
+    extra: dict[str, Any],
+) -> None:
+    torch.save(
+        {
+            "state_dict": net.state_dict(),
+            "config": net.config(),
+            "normalisation": norm.to_json(),
+            "seed": seed,
+            "role": role,
+            **extra,
+        },
+        output,
+    )
 
 
 def train(
-    windows_path: Path, out_dir: Path, *, seed: int = 0, settings: TrainSettings | None = None
+    windows_path: Path,
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    settings: TrainSettings | None = None,
+    real_files: Sequence[int] | None = None,
 ) -> Path:
-    """Train, write ``out_dir/health_lstm.pt`` and its meta; return the checkpoint path."""
-    settings = settings or TrainSettings()
+    """Train the teacher, write ``out_dir/teacher.pt`` and its meta; return the path.
+
+    `real_files` picks the real recordings (indices into ``real_files`` of the windows file) it
+    may see; None means all (cross-validation passes the training folds).
+    """
+    settings = settings or TEACHER_SETTINGS
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    output = out_dir / CHECKPOINT_FILE
+    output = out_dir / TEACHER_FILE
     with stopwatch() as took:
-        torch.manual_seed(seed)
-        torch.set_num_threads(settings.threads)
-        x_tr, t_tr, m_tr = load_windows(windows_path, "train")
-        x_va, t_va, m_va = load_windows(windows_path, "val")
-        d_tr = _deltas(x_tr, t_tr, m_tr)
-        norm = Normalisation.fit(x_tr, d_tr, m_tr)
-        xs = torch.from_numpy(norm.inputs(x_tr))
-        ys = torch.from_numpy(norm.targets(d_tr))
-        ms = torch.from_numpy(m_tr.astype(np.float32))
-
-        net = HealthLSTM(len(FEATURE_NAMES), len(OUTPUT_NAMES), settings.hidden)
-        opt = torch.optim.AdamW(
-            net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-        )
-        steps_per_epoch = max(1, -(-len(xs) // settings.batch_size))
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt,
-            max_lr=settings.learning_rate,
-            total_steps=settings.epochs * steps_per_epoch,
-            pct_start=0.15,
-        )
-        loss_fn = torch.nn.SmoothL1Loss(reduction="none", beta=1.0)
-        gen = torch.Generator().manual_seed(seed)
-        history: list[dict[str, float]] = []
-        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
-        bar = tqdm(
-            range(settings.epochs), desc="train health", unit="epoch", disable=None, leave=False
-        )
-        for epoch in bar:
-            net.train()
-            order = torch.randperm(len(xs), generator=gen)
-            total, count = 0.0, 0.0
-            for i in range(0, len(xs), settings.batch_size):
-                idx = order[i : i + settings.batch_size]
-                pred = net(xs[idx])
-                w = ms[idx]
-                loss = (loss_fn(pred, ys[idx]) * w).sum() / w.sum().clamp(min=1.0)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                total += loss.item() * float(w.sum())
-                count += float(w.sum())
-            net.eval()
-            val = mae_report(predict_bpm(net, norm, x_va), t_va, m_va, x_va)
-            val_mae = float(np.mean([v["model_mae_bpm"] for v in val.values()]))
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": round(total / max(count, 1), 5),
-                    "val_mean_mae_bpm": round(val_mae, 3),
-                }
-            )
-            bar.set_postfix(loss=f"{total / max(count, 1):.4f}", val_mae=f"{val_mae:.2f}")
-            log.debug("epoch %d: %s", epoch + 1, history[-1])
-            if best is None or val_mae < best[0]:
-                best = (val_mae, epoch + 1, copy.deepcopy(net.state_dict()))
-        bar.close()
-        assert best is not None
-        net.load_state_dict(best[2])
-        net.eval()
-        val = mae_report(predict_bpm(net, norm, x_va), t_va, m_va, x_va)
-        torch.save(
-            {
-                "state_dict": net.state_dict(),
-                "config": net.config(),
-                "normalisation": norm.to_json(),
-                "seed": seed,
-                "best_epoch": best[1],
-            },
-            output,
-        )
-    n_params = sum(p.numel() for p in net.parameters())
+        data = load_data(windows_path, real_files=real_files, settings=settings, seed=seed)
+        net, norm, metrics = fit_network(data, settings, seed=seed, desc="teacher")
+        extra = {
+            "best_epoch": metrics["best_epoch"],
+            "real_train_files": data.real_train_files,
+            "real_val_files": data.real_val_files,
+        }
+        save_checkpoint(output, net, norm, seed=seed, role="teacher", extra=extra)
     write_meta(
         output,
         stage="train",
-        inputs={"windows": describe_input(windows_path)},
+        inputs={"windows": describe_input(windows_path), **extra},
         seed=seed,
         settings=asdict(settings),
-        sizes={"windows_train": len(x_tr), "windows_val": len(x_va), "parameters": n_params},
-        metrics={"best_epoch": best[1], "val": val, "history": history},
+        sizes={
+            "windows_train": len(data.x),
+            "windows_train_real": data.n_real_train,
+            "parameters": net.n_parameters,
+        },
+        metrics=metrics,
         wall_s=took[0],
     )
-    log.info("train: best epoch %d, val %s, %.1f s -> %s", best[1], val, took[0], output)
+    log.info(
+        "train: teacher best epoch %d, gains %s, %.1f s",
+        metrics["best_epoch"],
+        metrics["gains"],
+        took[0],
+    )
     return output
 
 
@@ -170,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    train(args.windows, args.out_dir, seed=args.seed, settings=QUICK if args.quick else None)
+    train(
+        args.windows, args.out_dir, seed=args.seed, settings=QUICK_TEACHER if args.quick else None
+    )
     return 0
 
 

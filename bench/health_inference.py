@@ -1,0 +1,110 @@
+"""Health model inference latency, through `HealthModel` as the coaching session calls it.
+
+    python bench/health_inference.py [--models-dir DIR] [--calls 2000] [--threads 1] [--json]
+
+For the int8 and the float student: per-step latency of one band (`HealthModel.predict` on one
+window from `build_window`, normalisation and conversion to bpm included: p50 and p99 over
+`--calls` calls), and the batched path for ten bands (`predict_array` on ten windows at once:
+ms per batch and per band). The target is under 1 ms per step for one band on the export
+machine (2 x86 cores); a Raspberry Pi will be several times slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.health.features import build_window, build_windows  # noqa: E402
+from edge.health.model import VARIANTS, HealthModel  # noqa: E402
+from edge.profile import Profile  # noqa: E402
+from firmware_bridge.simulator import DEMO_ATHLETE, DEMO_WORKOUT, simulate, to_aligned  # noqa: E402
+
+TARGET_MS = 1.0
+BANDS = 10
+
+
+def _percentiles(times: np.ndarray) -> dict[str, float]:
+    return {
+        "p50_ms": round(float(np.percentile(times, 50)) * 1e3, 4),
+        "p99_ms": round(float(np.percentile(times, 99)) * 1e3, 4),
+    }
+
+
+def bench(models_dir: Path | None, calls: int, threads: int) -> dict[str, object]:
+    history = to_aligned(simulate(DEMO_WORKOUT, DEMO_ATHLETE, seed=0))
+    profile = Profile(age=DEMO_ATHLETE.age, resting_hr=DEMO_ATHLETE.resting_hr)
+    window = build_window(history[:200], profile)
+    ends = [150 + 17 * i for i in range(BANDS)]
+    batch = build_windows(history, profile, ends)
+    results: dict[str, object] = {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "threads": threads,
+        "calls": calls,
+        "target_ms": TARGET_MS,
+        "variants": {},
+    }
+    for variant in VARIANTS:
+        with HealthModel.load(models_dir, threads=threads, variant=variant) as model:
+            for _ in range(50):
+                model.predict(window)
+            one = np.empty(calls)
+            for i in range(calls):
+                start = time.perf_counter()
+                model.predict(window)
+                one[i] = time.perf_counter() - start
+            batched = np.empty(max(1, calls // 4))
+            for i in range(len(batched)):
+                start = time.perf_counter()
+                model.predict_array(batch)
+                batched[i] = time.perf_counter() - start
+            size = model.source.stat().st_size
+        per_batch = _percentiles(batched)
+        results["variants"][variant] = {  # type: ignore[index]
+            "file": model.source.name,
+            "bytes": size,
+            "one_band": _percentiles(one),
+            "ten_bands_per_batch": per_batch,
+            "ten_bands_per_band_p50_ms": round(per_batch["p50_ms"] / BANDS, 4),
+            "under_target": bool(np.percentile(one, 50) * 1e3 < TARGET_MS),
+        }
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = bench(args.models_dir, args.calls, args.threads)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"health model inference, {result['calls']} calls, {result['threads']} thread(s), "
+          f"{result['machine']}")
+    print("  variant  file                         bytes   one band p50 / p99   "
+          "ten bands: per batch p50 / p99, per band")
+    for variant, row in result["variants"].items():  # type: ignore[union-attr]
+        one, ten = row["one_band"], row["ten_bands_per_batch"]
+        print(
+            f"  {variant:7s}  {row['file']:27s} {row['bytes']:6d}   "
+            f"{one['p50_ms']:.3f} / {one['p99_ms']:.3f} ms    "
+            f"{ten['p50_ms']:.3f} / {ten['p99_ms']:.3f} ms, "
+            f"{row['ten_bands_per_band_p50_ms']:.3f} ms"
+        )
+    ok = all(r["under_target"] for r in result["variants"].values())  # type: ignore[union-attr]
+    print(f"  target: under {TARGET_MS} ms per step for one band: {'met' if ok else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,145 @@
+"""`edgecoach eval hr DIR`: the health model against persistence on a folder of recordings.
+
+Every recording in the folder (FIT, TCX, GPX, CSV, read by `edge.sources.recordings`) becomes
+one sample per second (`edge.health.samples`), split at long pauses, and is cut into windows
+every `STRIDE_S` seconds that have a heart rate. At each horizon the model's forecast and
+persistence ("heart rate stays as it is") are scored on exactly the same seconds: those whose
+heart rate is known at the horizon. Files that cannot be read, or that have too little heart
+rate for one window, are skipped with the reason. The model runs batched (`predict_array`).
+
+`evaluate_folder` returns::
+
+    {"files": N, "skipped": [{"file": name, "reason": "..."}],
+     "horizons": {"10": {"model": MAE, "persistence": MAE}, "30": {...}, "60": {...}}}
+
+MAE in bpm, pooled over all windows of all files (None at a horizon with no window).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge.errors import SourceFileError
+from edge.health.features import HORIZONS_S, HR_INDEX, WINDOW_S
+from edge.health.samples import STRIDE_S, recording_windows
+from edge.profile import Profile
+from edge.sources.recordings import iter_recordings
+
+if TYPE_CHECKING:
+    from edge.health.model import HealthModel
+    from edge.settings import Settings
+
+__all__ = ["configure_parser", "evaluate_folder", "format_report", "run"]
+
+log = logging.getLogger(__name__)
+
+#: Windows per call of the model.
+BATCH = 4096
+
+
+def evaluate_folder(
+    folder: Path,
+    model: HealthModel,
+    *,
+    profile: Profile | None = None,
+    stride_s: int = STRIDE_S,
+) -> dict[str, Any]:
+    """MAE per horizon of `model` and of persistence over the recordings in `folder`.
+
+    `profile` (default `Profile()`, what a new user has) is used for every file. Raises
+    SourceFileError only when `folder` is not a folder.
+    """
+    profile = profile or Profile()
+    err_model: list[np.ndarray] = []
+    err_base: list[np.ndarray] = []
+    skipped: list[dict[str, str]] = []
+    files = 0
+    for path, rec in iter_recordings(Path(folder)):
+        name = str(path.relative_to(folder)) if path.is_relative_to(folder) else path.name
+        if isinstance(rec, SourceFileError):
+            skipped.append({"file": name, "reason": str(rec)})
+            continue
+        rw = recording_windows(rec, profile, stride_s=stride_s)
+        if len(rw) == 0:
+            skipped.append(
+                {
+                    "file": name,
+                    "reason": f"not enough heart rate: no stretch of {max(HORIZONS_S) + 1} s "
+                    "or more with a reading at its start and end",
+                }
+            )
+            continue
+        pred = np.concatenate(
+            [model.predict_array(rw.x[i : i + BATCH]) for i in range(0, len(rw), BATCH)]
+        )[:, : len(HORIZONS_S)]
+        last = rw.x[:, -1, HR_INDEX].astype(np.float64)[:, None]
+        err_model.append(np.abs(pred - rw.target))
+        err_base.append(np.abs(last - rw.target))
+        files += 1
+    horizons: dict[str, dict[str, float | None]] = {}
+    em = np.concatenate(err_model) if err_model else np.zeros((0, len(HORIZONS_S)))
+    eb = np.concatenate(err_base) if err_base else np.zeros((0, len(HORIZONS_S)))
+    for j, h in enumerate(HORIZONS_S):
+        ok = ~np.isnan(em[:, j])
+        horizons[str(h)] = {
+            "model": round(float(em[ok, j].mean()), 4) if ok.any() else None,
+            "persistence": round(float(eb[ok, j].mean()), 4) if ok.any() else None,
+        }
+    return {"files": files, "skipped": skipped, "horizons": horizons}
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """`evaluate_folder`'s result as a small table for a person."""
+    lines = [f"heart-rate forecast on {result['files']} file(s) (window {WINDOW_S} s)"]
+    lines.append("  horizon   model MAE   persistence MAE   change")
+    for h, row in result["horizons"].items():
+        if row["model"] is None:
+            lines.append(f"  +{h:>3} s   -           -                 -")
+            continue
+        change = 100.0 * (row["model"] / row["persistence"] - 1.0) if row["persistence"] else 0.0
+        lines.append(
+            f"  +{h:>3} s   {row['model']:5.2f} bpm   {row['persistence']:5.2f} bpm"
+            f"         {change:+.1f} %"
+        )
+    for item in result["skipped"]:
+        lines.append(f"  skipped {item['file']}: {item['reason']}")
+    return "\n".join(lines)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``edgecoach eval hr DIR [--json] [--models-dir DIR]``."""
+    parser.description = (
+        "Score the heart-rate model against persistence (heart rate stays as it is) on a folder "
+        "of recordings (FIT, TCX, GPX, CSV), at 10, 30 and 60 s ahead."
+    )
+    parser.add_argument("folder", type=Path, help="folder of recordings (searched recursively)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--models-dir", type=Path, help="models folder (default: the installed)")
+    parser.add_argument("--variant", choices=("int8", "float"), default="int8")
+    parser.add_argument("--calibration", type=Path, help="a calibration.json to apply")
+
+
+def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Run ``edgecoach eval hr``; EdgecoachError subclasses reach the caller."""
+    from edge.health.model import HealthModel
+
+    profile = settings.profile if settings is not None else None
+    models_dir = args.models_dir
+    if models_dir is None and settings is not None:
+        models_dir = settings.health.models_dir
+    threads = settings.health.threads if settings is not None else 1
+    with HealthModel.load(
+        models_dir,
+        threads=threads,
+        variant=getattr(args, "variant", "int8"),
+        calibration=getattr(args, "calibration", None),
+    ) as model:
+        result = evaluate_folder(args.folder, model, profile=profile)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
