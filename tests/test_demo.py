@@ -6,13 +6,19 @@ import subprocess
 import wave
 
 import pytest
+from pathlib import Path
 
 from edge.artifacts import default_models_dir
 
 
 def run_demo(edgecoach, env, *args, wrap=()):
-    return subprocess.run([*wrap, *edgecoach, "demo", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    # A patient time limit: these tests check that the real model words cues, not how fast a
+    # shared CI core is (bench/demo.py measures that).
+    config = Path(env["HOME"]) / "patient.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[llm]\ntimeout_s = 60\n")
+    return subprocess.run([*wrap, *edgecoach, "--config", str(config), "demo", *args],
+                          capture_output=True, text=True, env=env, timeout=600)
 
 
 def events_of(stdout):
@@ -128,5 +134,6 @@ def test_demo_over_ble_gives_the_same_cues_as_the_direct_path(edgecoach, clean_e
     # busy machine may move a cue by a second; the same cues must come, in the same order.
     assert [k for _, k in ble] == [k for _, k in direct] and ble
     assert all(abs(a - b) <= 2 for (a, _), (b, _) in zip(ble, direct, strict=True))
-    assert sum(e["event"] == "sample" for e in runs["ble"]) == 360
+    # A last reading stamped just past 360.0 s can open one more second over BLE.
+    assert sum(e["event"] == "sample" for e in runs["ble"]) in (360, 361)
     assert runs["ble"][0]["source"].startswith("virtual bands over BLE")
