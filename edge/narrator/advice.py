@@ -1,0 +1,485 @@
+"""Rule-made advice: what the coach says, the facts it rests on, and how its words are checked.
+
+Everything the language model is asked to word is an `Advice`: a live cue (from the coach's
+rules in `edge.coach`), a session summary, a morning readiness call, a plan explanation, or the
+answer to a question. Each one carries
+
+- its facts (numbers and a few words), the only numbers its words may use;
+- the action it asks for (ease off, hold, rest...), which its words must ask for too;
+- its template: the rule-made wording, spoken whenever the model's is missing, slow or wrong.
+
+The rules here decide; a model only words what they decided. The same functions make the
+reference texts of the fine-tuning corpus (`export/llm/corpus.py`), so the model learns exactly
+what the runtime will ask of it. All pure: facts in, advice out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from edge.coach.cues import Action, Cue, CueKind, Priority
+
+Facts = Mapping[str, float | int | str]
+
+
+class Task(StrEnum):
+    CUE = "cue"
+    SUMMARY = "summary"
+    READINESS = "readiness"
+    PLAN = "plan"
+    QUESTION = "question"
+
+
+class Intent(StrEnum):
+    """What a question asks about, decided by keywords (`classify_question`)."""
+
+    SAFETY = "safety"
+    NO_DATA = "no_data"
+    UNKNOWN = "unknown"
+    LAST_SESSION = "last_session"
+    HEART_RATE = "heart_rate"
+    ZONES = "zones"
+    TREND = "trend"
+    READINESS = "readiness"
+    PLAN = "plan"
+
+
+#: Words an answer must use when it says it does not know.
+DONT_KNOW = (r"\b(don't know|do not know|don't have|do not have|can't tell|cannot tell|"
+             r"not sure|no data)")
+
+#: Facts the guard insists a live cue names at least one of.
+CUE_KEY_FACTS = ("hr", "zone", "zone5_lower", "forecast_hr")
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    task: Task
+    #: The cue kind (`CueKind` value) or the question's intent.
+    kind: str
+    #: What the words must ask for; None when the message is information only.
+    action: Action | None
+    facts: Facts
+    #: The rule-made wording: every number in it is a fact.
+    template: str
+    question: str = ""
+    #: Fixed words (safety, no data): never given to a model.
+    deterministic: bool = False
+    #: Facts of which the words must name at least one (empty: no such rule).
+    key_facts: tuple[str, ...] = ()
+    #: A regular expression the words must match (for "I don't know" answers).
+    require: str = ""
+    max_sentences: int = 3
+    max_chars: int = 400
+    #: Id of the cue this words, 0 for everything else.
+    cue_id: int = 0
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "facts", MappingProxyType(dict(self.facts)))
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+
+def cue_advice(cue: Cue) -> Advice:
+    """The advice of a live cue: its facts, action and template, one or two short sentences."""
+    return Advice(Task.CUE, cue.kind.value, cue.action, cue.facts, cue.template_text,
+                  deterministic=cue.deterministic, key_facts=CUE_KEY_FACTS,
+                  max_sentences=3, max_chars=220, cue_id=cue.id)
+
+
+def format_value(value: object) -> str:
+    """A fact as prompts, templates and the guard write it: 176, 7.4, easy."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        number = float(value)
+        return str(int(number)) if number == int(number) else f"{number:g}"
+    return str(value)
+
+
+def _numbers(text: str) -> set[str]:
+    return {_canonical(n) for n in re.findall(r"\d+(?:\.\d+)?", text)}
+
+
+def _canonical(number: str) -> str:
+    value = float(number)
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def _keys_in(template: str, facts: Facts) -> tuple[str, ...]:
+    """The facts a template names: words for it must name at least one of them."""
+    named = _numbers(template)
+    return tuple(k for k, v in facts.items()
+                 if isinstance(v, int | float) and not isinstance(v, bool)
+                 and _canonical(str(v)) in named)
+
+
+def _advice(task: Task, kind: str, action: Action | None, facts: Facts, template: str,
+            **kwargs: object) -> Advice:
+    kwargs.setdefault("key_facts", _keys_in(template, facts))
+    return Advice(task, kind, action, facts, template, **kwargs)  # type: ignore[arg-type]
+
+
+# -- session summary ------------------------------------------------------------------------------
+
+#: Minutes in zones 4 and 5 from which a session counts as hard.
+HARD_SESSION_MIN = 15
+
+
+def summary_facts(summary: Mapping[str, object], *, days_ago: int | None = None) -> dict:
+    """Facts of a stored `SessionSummary.as_dict()`: minutes, heart rates, main zone, distance."""
+    zones = {int(z): int(s) for z, s in dict(summary.get("time_in_zone_s") or {}).items()}
+    facts: dict[str, float | int | str] = {
+        "duration_min": max(1, round(int(summary.get("duration_s") or 0) / 60)),
+    }
+    if summary.get("mean_hr") is not None:
+        facts["mean_hr"] = round(float(summary["mean_hr"]))  # type: ignore[arg-type]
+        facts["max_hr"] = round(float(summary["max_hr"]))  # type: ignore[arg-type]
+    if zones and any(zones.values()):
+        main = max(zones, key=lambda z: (zones[z], z))
+        facts["main_zone"] = main
+        facts["main_zone_min"] = round(zones[main] / 60)
+        facts["hard_min"] = round((zones.get(4, 0) + zones.get(5, 0)) / 60)
+    if summary.get("distance_m"):
+        facts["distance_km"] = round(float(summary["distance_m"]) / 1000, 1)  # type: ignore[arg-type]
+    gaps = summary.get("gaps") or []
+    gap_s = sum(int(g["seconds"]) for g in gaps)  # type: ignore[index, union-attr]
+    if gap_s:
+        facts["gap_s"] = gap_s
+    if days_ago is not None:
+        facts["days_ago"] = days_ago
+    return facts
+
+
+def _when(days_ago: object) -> str:
+    if days_ago is None:
+        return "In your last session"
+    if days_ago == 0:
+        return "Today"
+    if days_ago == 1:
+        return "Yesterday"
+    return f"{days_ago} days ago"
+
+
+def summary_advice(facts: Facts, *, task: Task = Task.SUMMARY, kind: str = "summary",
+                   question: str = "") -> Advice:
+    """What a session was, in figures a person can check, and what it means for tomorrow."""
+    f = facts
+    parts = []
+    opening = "You" if task is Task.SUMMARY else f"{_when(f.get('days_ago'))} you"
+    if "mean_hr" in f:
+        parts.append(f"{opening} trained for {f['duration_min']} minutes at an average heart "
+                     f"rate of {f['mean_hr']}, peaking at {f['max_hr']}.")
+    else:
+        parts.append(f"{opening} trained for {f['duration_min']} minutes, with no heart rate "
+                     "recorded.")
+    if "main_zone" in f:
+        parts.append(f"Most of it, {f['main_zone_min']} minutes, was in zone {f['main_zone']}.")
+    if "distance_km" in f:
+        parts.append(f"You covered {format_value(f['distance_km'])} km.")
+    if f.get("gap_s"):
+        parts.append(f"The strap lost contact for {f['gap_s']} seconds.")
+    hard = int(f.get("hard_min", 0) or 0) >= HARD_SESSION_MIN
+    if hard:
+        parts.append(f"With {f['hard_min']} hard minutes, keep tomorrow easy.")
+        action = Action.EASE_OFF
+    else:
+        parts.append("A steady session: keep it up.")
+        action = Action.HOLD
+    return _advice(task, kind, action, f, " ".join(parts), question=question, max_sentences=6)
+
+
+# -- morning readiness ----------------------------------------------------------------------------
+
+def readiness_advice(facts: Facts, *, task: Task = Task.READINESS, kind: str = "readiness",
+                     question: str = "") -> Advice:
+    """Train, keep it easy, or rest: from resting heart rate, the last session and the week.
+
+    Facts (all optional): `resting_hr` and `baseline_resting_hr` (bpm), `hours_since_last`,
+    `last_hard_min` (minutes in zones 4-5 last time), `sessions_7d`.
+    """
+    f = dict(facts)
+    rise = (f["resting_hr"] - f["baseline_resting_hr"]  # type: ignore[operator]
+            if "resting_hr" in f and "baseline_resting_hr" in f else 0)
+    if rise >= 7:
+        text = (f"Take a rest day: your resting heart rate is {f['resting_hr']}, well above your "
+                f"usual {f['baseline_resting_hr']}.")
+        action, reason = Action.STOP, "resting_hr_up"
+    elif int(f.get("sessions_7d", 0) or 0) >= 6:
+        text = (f"You have trained {f['sessions_7d']} times this week. "
+                "Take a rest day today.")
+        action, reason = Action.STOP, "many_sessions"
+    elif (int(f.get("last_hard_min", 0) or 0) >= HARD_SESSION_MIN
+          and int(f.get("hours_since_last", 999) or 0) < 48):
+        text = (f"Keep today easy: your last session, {f['hours_since_last']} hours ago, had "
+                f"{f['last_hard_min']} hard minutes.")
+        action, reason = Action.EASE_OFF, "hard_last_session"
+    elif rise >= 4:
+        text = (f"Keep today easy: your resting heart rate is {f['resting_hr']}, a little above "
+                f"your usual {f['baseline_resting_hr']}.")
+        action, reason = Action.EASE_OFF, "resting_hr_a_little_up"
+    else:
+        text = "You look ready: keep to your plan today."
+        if "resting_hr" in f and "baseline_resting_hr" in f:
+            text = (f"You look ready: your resting heart rate is {f['resting_hr']}, close to "
+                    f"your usual {f['baseline_resting_hr']}. Keep to your plan today.")
+        action, reason = Action.HOLD, "ready"
+    # Which rule decided is a fact too: the model words the decision, it does not redo it.
+    f["reason"] = reason
+    return _advice(task, kind, action, f, text, question=question)
+
+
+# -- the plan -------------------------------------------------------------------------------------
+
+def plan_facts(*, hours_since_last: int | None, last_hard_min: int, sessions_7d: int,
+               hard_sessions_7d: int, zone_bounds: Mapping[int, tuple[int, int]]) -> dict:
+    """Today's session by the coach's simple rules: rest after a heavy week, easy after a hard
+    day, intervals after easy days, otherwise a long steady or easy run.
+
+    `zone_bounds` maps zone (1..5) to rounded (low, high) bpm (`ZoneModel.bounds_bpm`).
+    """
+    def session(kind: str, zone: int, **more: int) -> dict:
+        low, high = zone_bounds[zone]
+        return {"session": kind, "zone": zone, "zone_low": low, "zone_high": high, **more}
+
+    if sessions_7d >= 6 or (hours_since_last is not None and hours_since_last < 24
+                            and last_hard_min >= 25):
+        return {"session": "rest"}
+    if hours_since_last is not None and hours_since_last < 48 and last_hard_min >= HARD_SESSION_MIN:
+        return session("easy", 2, duration_min=30)
+    if hard_sessions_7d == 0 and sessions_7d >= 2:
+        return session("intervals", 4, reps=5, rep_min=3)
+    if sessions_7d >= 3:
+        return session("long", 2, duration_min=60)
+    return session("easy", 2, duration_min=40)
+
+
+def plan_advice(facts: Facts, *, task: Task = Task.PLAN, kind: str = "plan",
+                question: str = "") -> Advice:
+    f = facts
+    match f.get("session"):
+        case "rest":
+            text = "Today is a rest day: let your body recover from your last sessions."
+            action = Action.STOP
+        case "intervals":
+            text = (f"Today, {f['reps']} hard efforts of {f['rep_min']} minutes in zone "
+                    f"{f['zone']}, heart rate {f['zone_low']} to {f['zone_high']}, with easy "
+                    "jogging between. Push during the efforts and recover in between.")
+            action = Action.PUSH
+        case "long":
+            text = (f"Today, a long steady run of {f['duration_min']} minutes in zone {f['zone']}, "
+                    f"heart rate {f['zone_low']} to {f['zone_high']}. Hold a pace you could "
+                    "talk at.")
+            action = Action.HOLD
+        case "easy":
+            text = (f"Today, an easy {f['duration_min']} minutes in zone {f['zone']}, heart rate "
+                    f"{f['zone_low']} to {f['zone_high']}. Keep it relaxed so you recover while "
+                    "you build your base.")
+            action = Action.HOLD
+        case other:
+            raise ValueError(f"no plan wording for session {other!r}")
+    return _advice(task, kind, action, f, text, question=question)
+
+
+# -- questions ------------------------------------------------------------------------------------
+
+_SAFETY_WORDS = re.compile(
+    r"\b(chest|faint\w*|dizz\w*|pass(ed)? out|black(ed)? out|can't breathe|cannot breathe|"
+    r"short of breath|breathless|palpitation\w*|racing heart|heart (is )?racing|pain in my arm|"
+    r"collaps\w*|unwell|numb)", re.I)
+_UNKNOWN_WORDS = re.compile(
+    r"\b(sleep\w*|weight|weigh|calorie\w*|kcal|vo2\w*|blood pressure|glucose|sugar|diet|"
+    r"eat|food|weather|temperature|stress|hrv|oxygen|spo2|injur\w*|knee|race time|marathon time|"
+    r"pace per km|power|watts)\b", re.I)
+_INTENT_WORDS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
+    (Intent.READINESS, re.compile(r"\b(should i (train|run|ride|go)|ready|recovered|rest day|"
+                                  r"take a (day|break)|too tired|train today)\b", re.I)),
+    (Intent.PLAN, re.compile(r"\b(plan|what should i do|what to do|workout|next session|"
+                             r"what('s| is) next|today's session plan)\b", re.I)),
+    (Intent.TREND, re.compile(r"\b(fitter|fitness|improv\w*|progress\w*|trend|getting better|"
+                              r"last (few|weeks?|month)|lately)\b", re.I)),
+    (Intent.ZONES, re.compile(r"\b(zones?|threshold)\b", re.I)),
+    (Intent.HEART_RATE, re.compile(r"\b(max(imum)?|peak|highest|average|mean|heart rate|bpm)\b",
+                                   re.I)),
+    (Intent.LAST_SESSION, re.compile(r"\b(session|run|ride|workout|training|today|yesterday|"
+                                     r"how did|how was|went)\b", re.I)),
+)
+
+
+def classify_question(question: str) -> Intent:
+    """The question's intent by keywords; safety words win over everything, then unknown topics."""
+    if _SAFETY_WORDS.search(question):
+        return Intent.SAFETY
+    if _UNKNOWN_WORDS.search(question):
+        return Intent.UNKNOWN
+    for intent, words in _INTENT_WORDS:
+        if words.search(question):
+            return intent
+    return Intent.UNKNOWN
+
+
+SAFETY_ANSWER = ("Stop and rest now. If you have chest pain, feel faint or are very short of "
+                 "breath, call for medical help.")
+NO_DATA_ANSWER = ("I don't have any recorded sessions yet, so I can't answer that from your data. "
+                  "Record a session and ask me again.")
+UNKNOWN_ANSWER = ("I don't know that: I only have the heart rate, cadence and sessions "
+                  "recorded on this device.")
+
+
+def safety_answer(question: str = "") -> Advice:
+    return Advice(Task.QUESTION, Intent.SAFETY.value, Action.STOP, {}, SAFETY_ANSWER,
+                  question=question, deterministic=True)
+
+
+def no_data_answer(question: str = "") -> Advice:
+    return Advice(Task.QUESTION, Intent.NO_DATA.value, None, {}, NO_DATA_ANSWER,
+                  question=question, deterministic=True, require=DONT_KNOW)
+
+
+def unknown_answer(question: str = "", facts: Facts | None = None) -> Advice:
+    return Advice(Task.QUESTION, Intent.UNKNOWN.value, None, facts or {}, UNKNOWN_ANSWER,
+                  question=question, require=DONT_KNOW)
+
+
+def zones_answer(facts: Facts, question: str = "") -> Advice:
+    """Facts: `zone`, `zone_low`, `zone_high` for one zone, or `max_hr` and `resting_hr`."""
+    f = facts
+    if "zone" in f:
+        text = (f"Your zone {f['zone']} is heart rate {f['zone_low']} to {f['zone_high']}, "
+                f"from your resting {f['resting_hr']} and maximum {f['max_hr']}.")
+    else:
+        text = (f"Your zones come from your resting heart rate of {f['resting_hr']} and your "
+                f"maximum of {f['max_hr']}; the top zone starts at {f['zone5_lower']}.")
+    return _advice(Task.QUESTION, Intent.ZONES.value, None, f, text, question=question)
+
+
+def heart_rate_answer(facts: Facts, question: str = "") -> Advice:
+    f = facts
+    if "mean_hr" not in f:
+        return unknown_answer(question, f) if not f else Advice(
+            Task.QUESTION, Intent.HEART_RATE.value, None, f,
+            f"{_when(f.get('days_ago'))} I have no heart rate: the strap recorded nothing, so I "
+            "don't know.", question=question, require=DONT_KNOW)
+    text = (f"{_when(f.get('days_ago'))} your heart rate averaged {f['mean_hr']} and peaked at "
+            f"{f['max_hr']}, over {f['duration_min']} minutes.")
+    return _advice(Task.QUESTION, Intent.HEART_RATE.value, None, f, text, question=question)
+
+
+#: Sessions needed on each side of a trend comparison.
+TREND_SESSIONS = 3
+
+
+def trend_answer(facts: Facts, question: str = "") -> Advice:
+    """Facts: `sessions` (recorded), and when there are enough `mean_hr_recent`,
+    `mean_hr_before` (average heart rate of the last and the previous `TREND_SESSIONS`)."""
+    f = dict(facts)
+    if "mean_hr_recent" not in f:
+        if "sessions" in f:
+            f["sessions_needed"] = 2 * TREND_SESSIONS
+            text = (f"I can't tell yet: I have {f['sessions']} sessions with heart rate and "
+                    f"need {f['sessions_needed']} to compare.")
+        else:
+            text = "I can't tell yet: I need more sessions with heart rate to compare."
+        return Advice(Task.QUESTION, Intent.TREND.value, None, f, text, question=question,
+                      require=DONT_KNOW)
+    recent, before = f["mean_hr_recent"], f["mean_hr_before"]
+    f = dict(f)
+    f["trend"] = ("lower" if recent < before  # type: ignore[operator]
+                  else "higher" if recent > before else "same")  # type: ignore[operator]
+    if recent < before:  # type: ignore[operator]
+        trend = ("lower for similar training can be a sign of better fitness, though heart rate "
+                 "alone can't tell for sure.")
+    elif recent > before:  # type: ignore[operator]
+        trend = ("higher can mean tougher sessions, heat or tiredness; heart rate alone can't "
+                 "tell which.")
+    else:
+        trend = "about the same."
+    text = (f"Your average heart rate was {recent} over your last sessions and {before} over "
+            f"the ones before: {trend}")
+    return _advice(Task.QUESTION, Intent.TREND.value, None, f, text, question=question)
+
+
+def question_advice(question: str, intent: Intent, facts: Facts) -> Advice:
+    """The answer to `question` from the facts its intent needs (see `edge.ask`)."""
+    match intent:
+        case Intent.SAFETY:
+            return safety_answer(question)
+        case Intent.NO_DATA:
+            return no_data_answer(question)
+        case Intent.UNKNOWN:
+            return unknown_answer(question, facts)
+        case Intent.LAST_SESSION:
+            return summary_advice(facts, task=Task.QUESTION, kind=intent.value, question=question)
+        case Intent.HEART_RATE:
+            return heart_rate_answer(facts, question)
+        case Intent.ZONES:
+            return zones_answer(facts, question)
+        case Intent.TREND:
+            return trend_answer(facts, question)
+        case Intent.READINESS:
+            return readiness_advice(facts, task=Task.QUESTION, kind=intent.value,
+                                    question=question)
+        case Intent.PLAN:
+            return plan_advice(facts, task=Task.QUESTION, kind=intent.value, question=question)
+    raise ValueError(f"no answer for intent {intent!r}")
+
+
+# -- from a record (corpus line, scenario) --------------------------------------------------------
+
+_CUE_PRIORITY = {"above_max_hr": "SAFETY", "implausible_reading": "SAFETY",
+                 "sensor_lost": "SENSOR", "sensor_back": "SENSOR",
+                 "forecast_overshoot": "FORECAST", "drift": "DRIFT", "step_start": "WORKOUT",
+                 "step_halfway": "WORKOUT", "step_end": "WORKOUT", "workout_done": "WORKOUT",
+                 "off_target": "WORKOUT", "milestone": "MILESTONE"}
+
+
+def _priority(kind: CueKind) -> Priority:
+    name = _CUE_PRIORITY.get(kind.value, "ZONE")
+    return getattr(Priority, name, Priority.ZONE)
+
+
+def default_cue_action(kind: CueKind, facts: Facts) -> Action:
+    """The action the coach's rules give a cue of `kind` with these facts (`edge.coach`)."""
+    match kind.value:
+        case "high_zone" | "forecast_overshoot" | "drift":
+            return Action.EASE_OFF
+        case "above_max_hr":
+            return Action.STOP
+        case "implausible_reading" | "sensor_lost":
+            return Action.CHECK_SENSOR
+        case "zone_change":
+            return Action.HOLD if facts["zone"] > facts["previous_zone"] else Action.INFO
+        case "step_halfway":
+            return Action.HOLD
+        case "off_target":
+            return Action.PUSH if facts["hr"] < facts["target_low"] else Action.EASE_OFF
+    return Action.INFO
+
+
+def advice_for(task: str, facts: Facts, *, kind: str = "", action: str | None = None,
+               question: str = "", cue_id: int = 0) -> Advice:
+    """The advice a record describes: a cue (`kind` a CueKind, `action` or the rules' own),
+    a summary, readiness, plan, or a question (`kind` an Intent, or classified from `question`).
+    """
+    task = Task(task)
+    facts = dict(facts)
+    match task:
+        case Task.CUE:
+            cue_kind = CueKind(kind)
+            cue_action = Action(action) if action else default_cue_action(cue_kind, facts)
+            cue = Cue(cue_id, 0, cue_kind, cue_action, _priority(cue_kind), facts)
+            return cue_advice(cue)
+        case Task.SUMMARY:
+            return summary_advice(facts)
+        case Task.READINESS:
+            return readiness_advice(facts)
+        case Task.PLAN:
+            return plan_advice(facts)
+        case Task.QUESTION:
+            intent = Intent(kind) if kind else classify_question(question)
+            return question_advice(question, intent, facts)
+    raise ValueError(f"unknown task {task!r}")

@@ -1,0 +1,123 @@
+"""The whole language-model export on a TINY llama model made here: corpus, fine-tune, GGUF,
+quantise, llama.cpp, install, and the runtime picking it up. No network: the tokenizer is read
+from the packaged SmolLM2 GGUF and transformers runs offline."""
+
+import json
+import logging
+
+import pytest
+
+from edge.coach.cues import CueKind
+from edge.narrator import guard
+from edge.narrator.prompts import FACTS, advice_prompt
+from edge.narrator.llm import LLM_KIND, TUNED_GGUF_NAME, LlamaEngine, choose_gguf
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def offline():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("TRANSFORMERS_OFFLINE", "1")
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory, offline):
+    from export.llm.pipeline import run_pipeline
+
+    root = tmp_path_factory.mktemp("llm-export")
+    summary = run_pipeline(root / "work", root / "models", tiny=True, quants=("Q8_0", "Q4_0"))
+    return root, summary
+
+
+def test_every_stage_writes_its_output_and_metadata(tiny_export):
+    root, summary = tiny_export
+    work = root / "work"
+    for output in ("corpus/train.jsonl", "finetuned/config.json", "coach-f16.gguf",
+                   "coach-Q8_0.gguf", "coach-Q4_0.gguf", "verify.json"):
+        assert (work / output).is_file(), output
+        meta = json.loads((work / f"{output}.meta.json").read_text())
+        assert meta["seed"] == 0 and meta["output"]["sha256"] and "versions" in meta
+    finetune = json.loads((work / "finetuned/config.json.meta.json").read_text())
+    assert finetune["sizes"]["steps"] > 0
+    assert finetune["metrics"]["heldout_loss_after"] < finetune["metrics"]["heldout_loss_before"]
+    assert summary["quant"] in ("Q8_0", "Q4_0") and summary["tiny"]
+    assert set(summary["heldout"]["models"]) == {"Q8_0", "Q4_0"}
+    assert summary["corpus_sha256"] and summary["base"]["sha256"]
+
+
+def test_the_install_is_recorded_and_is_what_the_runtime_loads(tiny_export):
+    root, summary = tiny_export
+    models = root / "models"
+    manifest = json.loads((models / "manifest.json").read_text())
+    entry = manifest["artifacts"][TUNED_GGUF_NAME]
+    assert entry["kind"] == LLM_KIND and entry["sha256"] == summary["sha256"]
+    assert "corpus sha256" in entry["source"] and "held-out guard" in entry["source"]
+    record = json.loads((models / "llm_export.json").read_text())
+    assert record["sha256"] == summary["sha256"]
+    assert "TINY" in (models / "MODEL_CARD_llm.md").read_text()
+    choice = choose_gguf(models)
+    assert choice.tuned and choice.path == models / TUNED_GGUF_NAME
+    engine = LlamaEngine(choice.path, threads=2)
+    try:
+        assert engine.prompt_style == "facts"
+        generation = engine.generate([{"role": "user", "content": "cue high_zone | ease_off"}],
+                                     max_tokens=6, temperature=0.0)
+        assert generation.tokens > 0
+    finally:
+        engine.close()
+
+
+def test_a_tampered_install_falls_back_to_the_base_model(tiny_export, tmp_path, caplog):
+    import shutil
+
+    root, _ = tiny_export
+    models = tmp_path / "models"
+    shutil.copytree(root / "models", models)
+    data = bytearray((models / TUNED_GGUF_NAME).read_bytes())
+    data[-10] ^= 0xFF
+    (models / TUNED_GGUF_NAME).write_bytes(bytes(data))
+    with caplog.at_level(logging.INFO, logger="edge.narrator.llm"):
+        choice = choose_gguf(models)
+    assert not choice.tuned and choice.path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert "does not match the manifest" in choice.reason
+    assert any(r.levelno == logging.WARNING for r in caplog.records)
+    (models / TUNED_GGUF_NAME).unlink()
+    choice = choose_gguf(models)
+    assert not choice.tuned and "not on disk" in choice.reason
+
+
+def test_a_stage_can_be_rerun_alone(tiny_export):
+    from export.llm.pipeline import run_pipeline
+
+    root, first = tiny_export
+    again = run_pipeline(root / "work", root / "models", tiny=True, quants=("Q8_0", "Q4_0"),
+                         from_stage="install")
+    assert set(again["wall_s"]) == {"quantise", "install", "total"}
+    assert again["sha256"] == first["sha256"]
+
+
+def test_the_corpus_covers_every_cue_kind_and_every_reference_passes_the_guard(tmp_path):
+    from export.llm.corpus import GROUP_KINDS, QUICK, active_groups, advice_of, build_corpus
+    from export.llm.corpus import read_lines
+
+    assert {GROUP_KINDS[g] for g in active_groups() if g in GROUP_KINDS} == \
+        {k.value for k in CueKind}
+    train = build_corpus(tmp_path, seed=3, settings=QUICK)
+    lines = read_lines(train) + read_lines(train.with_name("heldout.jsonl"))
+    assert {x["task"] for x in lines} == {"cue", "summary", "readiness", "plan", "question"}
+    for line in lines:
+        advice = advice_of(line)
+        assert guard.check_advice(line["reference"], advice).ok, line
+        # Rebuilt from the file, the prompt reads exactly as the one the model learned from.
+        assert advice_prompt(advice, FACTS).messages == line["messages"][:-1]
+        assert line["messages"][-1] == {"role": "assistant", "content": line["reference"]}
+    heldout = {json.dumps(x, sort_keys=True) for x in read_lines(train.with_name("heldout.jsonl"))}
+    assert not heldout & {json.dumps(x, sort_keys=True) for x in read_lines(train)}
+    again = tmp_path / "again"
+    assert build_corpus(again, seed=3, settings=QUICK).read_bytes() == train.read_bytes()
