@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Run the coaching daemon. SIGTERM or Ctrl-C stops it "
                               "cleanly; every sample is stored as it arrives.")
     run.add_argument("--json", action="store_true", help="print events as JSON lines")
-    run.add_argument("--source", choices=("ble", "simulator"),
+    from edge.settings import _SOURCES as DAEMON_SOURCES
+
+    run.add_argument("--source", choices=DAEMON_SOURCES,
                      help="override [daemon] source from the config")
     run.add_argument("--state-dir", type=Path, help="override [daemon] state_dir")
     run.add_argument("--max-runtime", type=float, metavar="SECONDS",
@@ -100,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     configure_eval_hr(eval_targets.add_parser(
         "hr", help="health model vs persistence on every FIT/TCX/GPX/CSV file in a folder"))
+    from edge.advice_eval import configure_parser as configure_eval_advice
+
+    configure_eval_advice(eval_targets.add_parser(
+        "advice", help="tuned vs base language model on coaching scenarios (JSON lines)"))
+    from edge.ask import configure_parser as configure_ask
+
+    configure_ask(commands.add_parser(
+        "ask", help="ask about your own training; answered from your recorded data"))
     from edge.health.calibrate import configure_parser as configure_calibrate
 
     configure_calibrate(commands.add_parser(
@@ -134,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
         health.set_defaults(export_missing=True)
     else:
         configure_parser(health)
+    llm = export_targets.add_parser("llm", help="fine-tune the coaching language model and "
+                                    "export it to GGUF")
+    try:
+        from export.llm.cli import configure_parser as configure_llm_export
+    except ImportError:
+        llm.set_defaults(export_missing=True)
+    else:
+        configure_llm_export(llm)
     return parser
 
 
@@ -178,9 +196,17 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.command == "eval":
         if args.target is None:
             parser.parse_args(["eval", "--help"])
+        if args.target == "advice":
+            from edge.advice_eval import run as run_eval_advice
+
+            return run_eval_advice(args, settings)
         from edge.health.evaluate import run as run_eval_hr
 
         return run_eval_hr(args, settings)
+    if args.command == "ask":
+        from edge.ask import run as run_ask
+
+        return run_ask(args, settings)
     if args.command == "calibrate":
         from edge.health.calibrate import run as run_calibrate
 
@@ -219,6 +245,10 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print("edgecoach: the export stage needs its extra: pip install 'edgecoach[export]'",
                   file=sys.stderr)
             return 2
+        if args.target == "llm":
+            from export.llm.cli import run as run_llm_export
+
+            return run_llm_export(args, settings)
         from export.health.cli import run
 
         return run(args)

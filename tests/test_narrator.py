@@ -240,3 +240,27 @@ def test_real_model_under_the_grammar_writes_only_fact_numbers(engine):
     assert generation.text
     assert not guard.unknown_numbers(generation.text, ZONE4.facts)
     assert "\n" not in generation.text and "*" not in generation.text
+
+
+def test_a_cue_that_waited_too_long_skips_the_model():
+    engine = ScriptedEngine("Ease off now, 176 is zone 5.")
+    narrator = Narrator(engine, NarratorSettings(timeout_s=4.0, min_model_s=1.0))
+    waited = time.perf_counter() - 3.5  # its sample came 3.5 s ago, behind other cues
+    narration = asyncio.run(narrator.narrate(EASE, since=waited))
+    assert narration.source == "template" and narration.reason.startswith("late: 3.")
+    assert narration.text == EASE.template_text and engine.calls == []
+
+
+def test_a_cue_on_time_gets_the_model_within_what_is_left_of_its_limit():
+    seen = []
+
+    class DeadlineEngine(ScriptedEngine):
+        def generate(self, messages, **kwargs):
+            seen.append(kwargs["deadline"] - time.perf_counter())
+            return super().generate(messages, **kwargs)
+
+    narrator = Narrator(DeadlineEngine("Ease off now, 176 is zone 5."),
+                        NarratorSettings(timeout_s=4.0))
+    narration = asyncio.run(narrator.narrate(EASE, since=time.perf_counter() - 1.0))
+    assert narration.source == "llm"
+    assert 2.0 < seen[0] <= 3.0  # one of its four seconds was already spent waiting

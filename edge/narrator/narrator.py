@@ -82,6 +82,8 @@ class NarratorSettings:
     #: ...and of the retry, which must not simply repeat a rejected reply.
     retry_temperature: float = 0.6
     attempts: int = 2
+    #: A cue with less time than this left (it waited behind others) is worded by its template.
+    min_model_s: float = 1.0
     #: Constrain decoding with a GBNF grammar (plain sentences, numbers only from the facts).
     #: Off by default: it slows llama-cpp-python's decoding (see bench/llm_throughput.py).
     grammar: bool = False
@@ -162,14 +164,17 @@ class Narrator:
     def prompt_style(self) -> str:
         return getattr(self.engine, "prompt_style", prompts.REPHRASE)
 
-    async def narrate(self, cue: Cue, *, on_sentence: Callable[[str], None] | None = None
-                      ) -> Narration:
+    async def narrate(self, cue: Cue, *, on_sentence: Callable[[str], None] | None = None,
+                      since: float | None = None) -> Narration:
         """Words for `cue`. `on_sentence`, called on the event loop's thread, gets each sentence
-        that may be spoken as soon as it is known (see the module docstring)."""
-        return await self.narrate_advice(cue_advice(cue), on_sentence=on_sentence)
+        that may be spoken as soon as it is known (see the module docstring). `since` is the
+        `time.perf_counter()` of the sample that triggered the cue: the time limit counts from
+        there, so a cue that waited behind others gets less time, or none."""
+        return await self.narrate_advice(cue_advice(cue), on_sentence=on_sentence, since=since)
 
     async def narrate_advice(self, advice: Advice, *,
-                             on_sentence: Callable[[str], None] | None = None) -> Narration:
+                             on_sentence: Callable[[str], None] | None = None,
+                             since: float | None = None) -> Narration:
         loop = asyncio.get_running_loop()
         emit = None
         if on_sentence is not None:
@@ -179,14 +184,19 @@ class Narrator:
         if advice.deterministic or self.engine is None:
             reason = "safety cue: fixed words" if advice.deterministic else self._unavailable_reason
             return self._template(advice, reason, started, 0, on_sentence)
-        deadline = started + self.settings.timeout_s
+        deadline = (started if since is None else min(since, started)) + self.settings.timeout_s
+        if since is not None and deadline - started < self.settings.min_model_s:
+            # On a busy machine cues queue behind slow model calls; words that come late are
+            # worse than plain words now, so a late cue skips the model.
+            return self._template(advice, f"late: {started - since:.1f} s behind earlier cues",
+                                  started, 0, on_sentence)
         abandoned = threading.Event()
         try:
             return await asyncio.wait_for(
                 loop.run_in_executor(self._executor, self._word, advice, deadline, emit,
                                      abandoned, started),
                 # The worker stops itself at the deadline; this catches a stuck call.
-                timeout=self.settings.timeout_s + 1.0,
+                timeout=deadline - started + 1.0,
             )
         except TimeoutError:
             abandoned.set()  # the worker stops at its next token and hands nothing on

@@ -547,7 +547,9 @@ def question(rng: random.Random) -> tuple[Advice, str]:
     return advice, text
 
 
-#: Situation groups and how often each is drawn (per `per_group` units).
+#: Situation groups and how often each is drawn (per `per_group` units). The groups whose
+#: replies carry several numbers (drift, workout steps, plans, summaries) are drawn more: a
+#: first run failed the guard mostly there, by copying the wrong number into a slot.
 GROUPS: dict[str, tuple[Callable[[random.Random], tuple[Advice, str]], float]] = {
     "cue_zone_up": (cue_zone_up, 1.0),
     "cue_zone_down": (cue_zone_down, 1.0),
@@ -557,16 +559,16 @@ GROUPS: dict[str, tuple[Callable[[random.Random], tuple[Advice, str]], float]] =
     "cue_implausible": (cue_implausible, 0.25),
     "cue_sensor_lost": (cue_sensor_lost, 0.5),
     "cue_sensor_back": (cue_sensor_back, 0.5),
-    "cue_drift": (cue_drift, 0.4),
-    "cue_step_start": (cue_step_start, 0.5),
-    "cue_step_halfway": (cue_step_halfway, 0.3),
-    "cue_step_end": (cue_step_end, 0.3),
+    "cue_drift": (cue_drift, 0.8),
+    "cue_step_start": (cue_step_start, 0.7),
+    "cue_step_halfway": (cue_step_halfway, 0.6),
+    "cue_step_end": (cue_step_end, 0.5),
     "cue_off_target": (cue_off_target, 0.5),
     "cue_workout_done": (cue_workout_done, 0.2),
-    "cue_milestone": (cue_milestone, 0.4),
-    "summary": (session_summary, 1.0),
+    "cue_milestone": (cue_milestone, 0.6),
+    "summary": (session_summary, 1.3),
     "readiness": (readiness, 0.8),
-    "plan": (plan, 0.8),
+    "plan": (plan, 1.3),
     "question": (question, 2.2),
 }
 
