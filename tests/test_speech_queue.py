@@ -299,3 +299,41 @@ def test_an_unwritable_wav_stops_speech_through_the_queue(tmp_path):
     stats = run(fresh)
     assert stats.dropped == {"speech_failed": 1}
     assert len(errors) == 1 and "cannot write speech" in str(errors[0])
+
+
+def test_streamed_sentences_of_one_message_do_not_supersede_each_other():
+    clock = Clock()
+    speaker = SlowSpeaker(clock)
+    dropped = []
+
+    async def scenario():
+        queue = await busy_queue(speaker, clock,
+                                 on_dropped=lambda item, why: dropped.append((item.text, why)))
+        queue.put_nowait("Ease off now.", priority=Priority.ZONE, created=clock(),
+                         cue_kind="high_zone", utterance=7)
+        queue.put_nowait("You are at 176.", priority=Priority.ZONE, created=clock(),
+                         cue_kind="high_zone", utterance=7)
+        await queue.put("older kind", priority=Priority.MILESTONE, created=clock(),
+                        cue_kind="milestone")
+        return await queue.close()
+
+    stats = run(scenario)
+    assert speaker.texts == ["first", "Ease off now.", "You are at 176.", "older kind"]
+    assert not dropped and stats.spoken == 4
+
+
+def test_a_new_message_supersedes_every_waiting_sentence_of_an_older_one():
+    clock = Clock()
+    speaker = SlowSpeaker(clock)
+
+    async def scenario():
+        queue = await busy_queue(speaker, clock)
+        for sentence in ("Zone 3.", "Hold it."):
+            queue.put_nowait(sentence, priority=Priority.ZONE, created=clock(),
+                             cue_kind="zone_change", utterance=1)
+        queue.put_nowait("Zone 4.", priority=Priority.ZONE, created=clock(),
+                         cue_kind="zone_change", utterance=2)
+        return await queue.close()
+
+    stats = run(scenario)
+    assert speaker.texts == ["first", "Zone 4."] and stats.dropped == {"superseded": 2}

@@ -8,7 +8,9 @@ silence. So words wait here, and one worker task speaks them:
   among equals;
 - a waiting item is dropped when a newer one of the same cue kind arrives (superseded), or when
   it is older than `max_age_s` by the time its turn comes (stale);
-- safety items (`priority <= safety_priority`) are never dropped, however old.
+- safety items (`priority <= safety_priority`) are never dropped, however old;
+- the sentences of one message, streamed as the model writes them, share an `utterance` and
+  never supersede each other (a newer message of the kind supersedes them all).
 
 `put` never waits on the speaker. A speaker that fails with an `EdgecoachError` stops speech for
 the rest of the session (as the session does without a queue): what is waiting is dropped with
@@ -48,6 +50,8 @@ class SpeechItem:
     cue_kind: str
     #: Order of arrival.
     seq: int
+    #: Sentences of one streamed message share this (the cue's id); None: a message of its own.
+    utterance: object = None
 
 
 @dataclass
@@ -118,15 +122,24 @@ class SpeechQueue:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def put(self, text: str, *, priority: int, created: float, cue_kind: str) -> None:
-        """Queue words; returns at once. A waiting item of the same kind is superseded."""
+    async def put(self, text: str, *, priority: int, created: float, cue_kind: str,
+                  utterance: object = None) -> None:
+        """Queue words; returns at once. A waiting item of the same kind is superseded, unless
+        it is an earlier sentence of the same `utterance`."""
+        self.put_nowait(text, priority=priority, created=created, cue_kind=cue_kind,
+                        utterance=utterance)
+
+    def put_nowait(self, text: str, *, priority: int, created: float, cue_kind: str,
+                   utterance: object = None) -> None:
+        """`put` for a plain callback on the event loop's thread (the narrator's sentences)."""
         self._seq += 1
-        item = SpeechItem(text, int(priority), created, cue_kind, self._seq)
+        item = SpeechItem(text, int(priority), created, cue_kind, self._seq, utterance)
         if self._state in (_State.CLOSING, _State.CLOSED) or self.error is not None:
             self._drop(item, "closed" if self.error is None else "speech_failed")
             return
         self.start()
-        for old in [w for w in self._waiting if w.cue_kind == cue_kind and not self._safety(w)]:
+        for old in [w for w in self._waiting if w.cue_kind == cue_kind and not self._safety(w)
+                    and (utterance is None or w.utterance != utterance)]:
             self._waiting.remove(old)
             self._drop(old, "superseded")
         self._waiting.append(item)
