@@ -203,8 +203,21 @@ class CoachingSession:
                             result: SessionResult) -> None:
         while (item := await queue.get()) is not None:
             cue, sample_arrived = item
-            narration = await self.narrator.narrate(cue)
+            on_sentence = None
+            if self.speech is not None:
+                speech = self.speech
+
+                # Each sentence the guard passes is spoken while the model writes the next.
+                def on_sentence(text: str, cue: Cue = cue, created: float = sample_arrived
+                                ) -> None:
+                    speech.put_nowait(text, priority=int(cue.priority), created=created,
+                                      cue_kind=cue.kind.value, utterance=cue.id)
+            asked = time.perf_counter()
+            narration = await self.narrator.narrate(cue, on_sentence=on_sentence,
+                                                    since=sample_arrived)
             ready = time.perf_counter() - sample_arrived
+            first_words = (None if narration.first_words_s is None
+                           else round(asked - sample_arrived + narration.first_words_s, 3))
             result.narrations.append(narration)
             if self.journal is not None:
                 await self.journal.narration(narration)
@@ -213,11 +226,8 @@ class CoachingSession:
                        "action": cue.action.value, "facts": dict(cue.facts),
                        **narration.as_dict(),
                        "seconds_to_text": round(ready, 3),
+                       "seconds_to_first_words": first_words,
                        "speech": None if self.speaker is None else self.speaker.destination})
-            if self.speech is not None:
-                # The queue drops what has gone stale and never lets safety wait behind chatter.
-                await self.speech.put(narration.text, priority=int(cue.priority),
-                                      created=sample_arrived, cue_kind=cue.kind.value)
 
 
 async def merge_readings(sources: tuple[SensorSource, ...]) -> AsyncIterator[Reading]:
