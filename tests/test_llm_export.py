@@ -4,6 +4,7 @@ from the packaged SmolLM2 GGUF and transformers runs offline."""
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +72,24 @@ def test_the_install_is_recorded_and_is_what_the_runtime_loads(tiny_export):
         assert generation.tokens > 0
     finally:
         engine.close()
+
+
+def test_the_daemon_and_demo_narrator_load_the_installed_model(tiny_export):
+    import dataclasses
+
+    from edge.engines import load_narrator
+    from edge.settings import Settings
+
+    root, _ = tiny_export
+    settings = Settings()
+    settings = dataclasses.replace(
+        settings, health=dataclasses.replace(settings.health, models_dir=root / "models"))
+    narrator = load_narrator(settings)
+    try:
+        assert narrator.engine is not None and narrator.prompt_style == "facts"
+        assert Path(narrator.engine.path) == root / "models" / TUNED_GGUF_NAME
+    finally:
+        narrator.close()
 
 
 def test_a_tampered_install_falls_back_to_the_base_model(tiny_export, tmp_path, caplog):
