@@ -6,6 +6,13 @@ by everyone (llama.cpp calls never overlap), speech. systemd hears READY=1 once 
 loaded, a watchdog ping while the event loop is alive, and STOPPING=1 on SIGTERM; every session
 then flushes its last second, words the cues already decided, and is ended in the store.
 
+Sources (`[daemon] source`): "ble" (the configured bands, with a clock that ticks through
+silence), "virtual" (a virtual strap and footpod per person behind one fake BlueZ on a private
+D-Bus, through real bleak, as `edgecoach demo --ble`), "replay" (a recorded file per person)
+and "simulator" (GATT bytes without BLE). The sessions never know which they got; with the last
+three the daemon ends once everyone's workout has played. `[display]` adds an OLED or e-paper
+screen for one person, fed the same events as the zone board.
+
 A session that was still open when the daemon died (a crash, kill -9, power loss) is resumed if
 it was recent: new samples continue after the last stored second, new cues after the last cue.
 """
@@ -13,32 +20,35 @@ it was recent: new samples continue after the last stored second, new cues after
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from edge import sd_notify
 from edge.coach.coach import Coach
-from edge.display import JsonLines
-from edge.errors import SpeechError
-from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.coach.zones import ZoneModel
+from edge.display import JsonLines
+from edge.displays import DisplayError, open_display
+from edge.engines import load_health_model, load_narrator, make_speaker
+from edge.errors import SpeechError
 from edge.journal import StoreJournal
 from edge.keys import find_key
 from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
-from edge.settings import Person, Settings
+from edge.settings import Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
 from edge.sources.ble import BleBandConfig, BleSensorSource
 from edge.sources.clock import ClockSource
+from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
 from edge.store import SessionStore
-from firmware_bridge.simulator import DEMO_WORKOUT, Athlete
+from firmware_bridge.simulator import WORKOUTS, Athlete
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +79,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._sessions: list[CoachingSession] = []
         self.results: dict[str, SessionResult] = {}
+        #: Tasks the daemon spawned besides the sessions (the display's refresh).
+        self._background: set[asyncio.Task[None]] = set()
 
     def request_stop(self) -> None:
         if self.state in (DaemonState.STOPPING, DaemonState.STOPPED):
@@ -82,14 +94,17 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        check_daemon_sources(self.settings)  # again: `run --source` may have changed it
         store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-store")
         state_dir = self.settings.daemon.state_dir
-        health = narrator = store = board = None
+        health = narrator = store = board = display = speaker = None
+        radio = contextlib.AsyncExitStack()  # the virtual bands' fake BlueZ, when there is one
         try:
             health = await asyncio.to_thread(load_health_model, self.settings)
             narrator = await asyncio.to_thread(load_narrator, self.settings)
             try:
-                speaker = make_speaker(self.settings, speak_to=None, mute=False, fallback_wav=None)
+                speaker = make_speaker(self.settings, speak_to=self.settings.speech.wav_file,
+                                       mute=False, fallback_wav=None)
             except SpeechError as exc:  # the coach still shows and stores every cue
                 log.warning("speech is off: %s", exc)
                 speaker = None
@@ -110,12 +125,17 @@ class Daemon:
                                           for p in people})
                 await board.start()
                 log.info("zone board on %s", board.url)
-            emit = sink if board is None else fan_out(sink, board.emit)
+            display = self._open_display(people)
+            emit = fan_out(sink, *(s.emit for s in (board, display) if s is not None))
+            if display is not None:
+                self._background.add(asyncio.create_task(display.run(),
+                                                         name="edgecoach-display"))
             tasks = []
+            sources_of = await self._open_sources(people, radio)
             for person in people:
                 session = await self._session_for(person, store, store_thread, health,
                                                   narrator, speaker, emit)
-                sources = self._sources(person, session)
+                sources = sources_of[person.profile.name]
                 tasks.append(asyncio.create_task(
                     self._run_session(person, session, sources),
                     name=f"edgecoach-person-{person.profile.name}"))
@@ -137,11 +157,19 @@ class Daemon:
             watchdog.cancel()
             stopper.cancel()
         finally:
+            await radio.aclose()
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            if display is not None:
+                display.close()
             if board is not None:
                 await board.stop()
             if store is not None:
                 await loop.run_in_executor(store_thread, store.close)
             store_thread.shutdown(wait=True)
+            if speaker is not None:
+                speaker.close()  # a WAV file gets its header
             if narrator is not None:
                 narrator.close()
             if health is not None:
@@ -173,20 +201,50 @@ class Daemon:
         self._sessions.append(session)
         return session
 
-    def _sources(self, person: Person, session: CoachingSession) -> list[SensorSource]:
-        kind = self.settings.daemon.source
+    def _open_display(self, people: Sequence[Person]):  # -> OledDisplay | EpaperDisplay | None
+        """The `[display]` screen, showing `[display] person` (or the first person); a screen
+        that cannot be opened is logged and left off: coaching goes on without it."""
+        settings = self.settings.display
+        person = next((p for p in people if p.profile.name == settings.person), people[0])
+        try:
+            return open_display(settings, person.profile.name,
+                                ZoneModel.for_profile(person.profile))
+        except DisplayError as exc:
+            log.warning("the %s display is off: %s", settings.kind, exc)
+            return None
+
+    async def _open_sources(self, people: Sequence[Person],
+                            stack: contextlib.AsyncExitStack) -> dict[str, list[SensorSource]]:
+        """Each person's sensor sources, as `[daemon] source` says; the sessions never know
+        which kind they got. Virtual bands share one fake BlueZ, kept open by `stack`."""
+        daemon = self.settings.daemon
+        kind = daemon.source
+        if kind == "ble":
+            started = time.monotonic()
+
+            def clock() -> float:
+                return time.monotonic() - started
+
+            return {p.profile.name: [*(BleSensorSource(band, clock=clock)
+                                       for band in (p.bands or (BleBandConfig(),))),
+                                     ClockSource(clock)] for p in people}
+        if kind == "replay":
+            return {p.profile.name: [ReplaySource(
+                p.replay_file or daemon.replay_file,  # type: ignore[arg-type]  # checked
+                speed=daemon.speed)] for p in people}
         if kind == "simulator":
-            profile = person.profile
-            athlete = Athlete(profile.age, profile.resting_hr, profile.effective_max_hr, 0.5)
-            return [SimulatorSource(DEMO_WORKOUT, athlete, speed=self.settings.daemon.speed,
-                                    device=f"simulated band of {profile.name}")]
-        started = time.monotonic()
+            return {p.profile.name: [SimulatorSource(
+                WORKOUTS[p.workout or daemon.workout], _athlete(p), seed=daemon.seed + index,
+                speed=daemon.speed, device=f"simulated band of {p.profile.name}")]
+                for index, p in enumerate(people)}
+        from edge.sources.virtual_demo import VirtualWearer, virtual_bands
 
-        def clock() -> float:
-            return time.monotonic() - started
-
-        bands = person.bands or (BleBandConfig(),)
-        return [*(BleSensorSource(band, clock=clock) for band in bands), ClockSource(clock)]
+        wearers = [VirtualWearer(WORKOUTS[p.workout or daemon.workout], _athlete(p),
+                                 seed=daemon.seed + index, label=p.profile.name,
+                                 link_losses=daemon.virtual_link_losses)
+                   for index, p in enumerate(people)]
+        per_wearer = await stack.enter_async_context(virtual_bands(wearers, speed=daemon.speed))
+        return {p.profile.name: sources for p, sources in zip(people, per_wearer, strict=True)}
 
     async def _run_session(self, person: Person, session: CoachingSession,
                            sources: list[SensorSource]) -> None:
@@ -199,6 +257,12 @@ class Daemon:
         while True:
             sd_notify.watchdog_ping()
             await asyncio.sleep(interval / 2)
+
+
+def _athlete(person: Person) -> Athlete:
+    """The simulated athlete who plays a person's workout: their profile, middling fitness."""
+    profile = person.profile
+    return Athlete(profile.age, profile.resting_hr, profile.effective_max_hr, 0.5)
 
 
 def _resumable(store: SessionStore, person: str) -> tuple[int, int, int] | None:

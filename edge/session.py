@@ -132,7 +132,9 @@ class CoachingSession:
             await narrating
             if self.speech is not None:
                 stats = await self.speech.close()
-                self.emit({"event": "speech", **stats.as_dict()})
+                # waits_s: from each spoken cue's triggering sample to the start of its speech
+                self.emit({"event": "speech", **stats.as_dict(),
+                           "waits_s": [round(w, 3) for w in stats.waits_s]})
             self._health_thread.shutdown(wait=True)
         result.summary = summarise(self._samples, self._forecasts, result.cues,
                                    result.narrations, self.coach.zones, aligner.gaps)

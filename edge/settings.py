@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.displays import DISPLAY_KINDS, DisplaySettings
 from edge.errors import ConfigError
 from edge.kiosk.server import KioskSettings
 from edge.profile import Profile
@@ -46,6 +47,9 @@ class SpeechSettings:
     voice: str = "en-gb"
     #: Speaking rate.
     words_per_minute: int = 165
+    #: The daemon: speak into this WAV file instead of the audio device (a box without
+    #: speakers, a bench); empty means the audio device, or no speech without one.
+    wav_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +64,23 @@ class HealthSettings:
 class DaemonSettings:
     #: Where the database and per-person state live (systemd's StateDirectory).
     state_dir: Path = Path("/var/lib/edgecoach")
-    #: "ble" for real bands, "virtual" for the virtual bands of the demo, "simulator" for no BLE.
+    #: "ble" for real bands, "virtual" for virtual bands over a fake BlueZ (as `demo --ble`),
+    #: "replay" for recorded files, "simulator" for simulated bytes without BLE.
     source: str = "ble"
-    #: Simulated seconds per second for the "virtual" and "simulator" sources.
+    #: Workout seconds per wall second for "virtual", "simulator" and "replay" (0: as fast as
+    #: possible; "virtual" plays at most 50x).
     speed: float = 1.0
+    #: "virtual" and "simulator": the built-in workout each person plays ("demo" or "climb"),
+    #: unless their [[people]] entry names their own `workout`.
+    workout: str = "demo"
+    #: "virtual" and "simulator": the simulator's seed (each person adds their position).
+    seed: int = 1
+    #: "virtual": [[second, seconds], ...]: each heart-rate band goes out of range at that
+    #: workout second for that many seconds (a strap out of reach: the link drops).
+    virtual_link_losses: tuple[tuple[float, float], ...] = ()
+    #: "replay": the recording (FIT, TCX, GPX or CSV) for anyone without their own
+    #: `replay_file`; relative paths are from the config file's folder.
+    replay_file: Path | None = None
     #: The database key (64 hex characters); systemd's LoadCredential=edgecoach-db-key wins.
     key_file: Path | None = None
     #: Refuse to run without a key, so health data is never written in the clear.
@@ -76,6 +93,10 @@ class Person:
 
     profile: Profile
     bands: tuple[BleBandConfig, ...] = ()
+    #: "replay": this person's recording (overrides [daemon] replay_file).
+    replay_file: Path | None = None
+    #: "virtual" and "simulator": this person's built-in workout (overrides [daemon] workout).
+    workout: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +107,7 @@ class Settings:
     health: HealthSettings = field(default_factory=HealthSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     kiosk: KioskSettings = field(default_factory=KioskSettings)
+    display: DisplaySettings = field(default_factory=DisplaySettings)
     #: `[[people]]` tables; with none, the daemon coaches `profile` from any band it finds.
     people: tuple[Person, ...] = ()
     #: Where the settings came from, for logs and `doctor`.
@@ -93,8 +115,11 @@ class Settings:
 
 
 _SECTIONS = {"profile": Profile, "llm": LlmSettings, "speech": SpeechSettings,
-             "health": HealthSettings, "daemon": DaemonSettings, "kiosk": KioskSettings}
-_SOURCES = ("ble", "virtual", "simulator")
+             "health": HealthSettings, "daemon": DaemonSettings, "kiosk": KioskSettings,
+             "display": DisplaySettings}
+_SOURCES = ("ble", "virtual", "replay", "simulator")
+#: Keys of a [[people]] entry besides the profile's.
+_PERSON_KEYS = ("bands", "replay_file", "workout")
 
 
 def find_config(explicit: Path | None) -> Path | None:
@@ -124,11 +149,83 @@ def load_settings(path: Path | None = None) -> Settings:
                           f"known: {', '.join(_SECTIONS)}, people")
     sections = {name: _build(cls, data.get(name, {}), f"{path} [{name}]")
                 for name, cls in _SECTIONS.items()}
-    if sections["daemon"].source not in _SOURCES:
-        raise ConfigError(f"{path} [daemon]: source must be one of {', '.join(_SOURCES)}, "
-                          f"got {sections['daemon'].source!r}")
+    daemon = sections["daemon"]
+    sections["daemon"] = dataclasses.replace(
+        daemon, replay_file=_beside(daemon.replay_file, path),
+        virtual_link_losses=_link_losses(daemon.virtual_link_losses, f"{path} [daemon]"))
+    display = sections["display"]
+    if display.kind not in DISPLAY_KINDS:
+        raise ConfigError(f"{path} [display]: kind must be one of {', '.join(DISPLAY_KINDS)}, "
+                          f"got {display.kind!r}")
+    sections["display"] = dataclasses.replace(
+        display, preview_file=_beside(display.preview_file, path))
     people = _people(data.get("people", []), path)
-    return Settings(**sections, people=people, source=str(path))
+    if display.person and display.person not in {p.profile.name for p in people} | {
+            sections["profile"].name}:
+        raise ConfigError(f"{path} [display]: person {display.person!r} is not in [[people]]")
+    settings = Settings(**sections, people=people, source=str(path))
+    check_daemon_sources(settings)
+    return settings
+
+
+def check_daemon_sources(settings: Settings) -> None:
+    """Refuse, with what to do, a [daemon] source that cannot run: an unknown source or
+    workout, or "replay" without a recording for someone. The daemon checks again after
+    `edgecoach run --source` has had its say."""
+    daemon, where = settings.daemon, settings.source
+    if daemon.source not in _SOURCES:
+        raise ConfigError(f"{where} [daemon]: source must be one of {', '.join(_SOURCES)}, "
+                          f"got {daemon.source!r}")
+    from firmware_bridge.simulator import WORKOUTS
+
+    for name, owner in ((daemon.workout, "[daemon]"),
+                        *((p.workout, f"[[people]] {p.profile.name}") for p in settings.people)):
+        if name is not None and name not in WORKOUTS:
+            raise ConfigError(f"{where} {owner}: workout must be one of "
+                              f"{', '.join(WORKOUTS)}, got {name!r}")
+    if daemon.source != "replay":
+        return
+    from edge.sources.recordings import SUFFIXES
+
+    for person in settings.people or (Person(settings.profile),):
+        file = person.replay_file or daemon.replay_file
+        owner = f"[[people]] {person.profile.name}" if settings.people else "[daemon]"
+        if file is None:
+            place = ("their [[people]] entry or in [daemon]" if settings.people
+                     else "[daemon]")
+            raise ConfigError(
+                f"{where} {owner}: source \"replay\" needs a recording for "
+                f"{person.profile.name}: set replay_file (a FIT, TCX, GPX or CSV file) in "
+                f"{place}")
+        if file.suffix.lower() not in SUFFIXES:
+            raise ConfigError(
+                f"{where} {owner}: replay_file {file} is not a recording edgecoach reads; "
+                f"give a {', '.join(s.lstrip('.').upper() for s in SUFFIXES)} file")
+        if not file.is_file():
+            raise ConfigError(
+                f"{where} {owner}: replay_file {file} does not exist; record a session and "
+                "export it (edgecoach export-session last --format fit), or point replay_file "
+                "at an existing FIT, TCX, GPX or CSV file (relative paths are from the config "
+                "file's folder)")
+
+
+def _beside(file: Path | None, config: Path) -> Path | None:
+    """A path from the config file, relative ones taken from the config file's folder."""
+    if file is None or file.is_absolute():
+        return file
+    return config.parent / file
+
+
+def _link_losses(value: Any, where: str) -> tuple[tuple[float, float], ...]:
+    losses = []
+    for item in value:
+        if (not isinstance(item, list | tuple) or len(item) != 2 or any(
+                isinstance(x, bool) or not isinstance(x, int | float) or x < 0 for x in item)
+                or item[1] <= 0):
+            raise ConfigError(f"{where}: virtual_link_losses must be [[second, seconds], ...] "
+                              f"with a second >= 0 and a length > 0, got {item!r}")
+        losses.append((float(item[0]), float(item[1])))
+    return tuple(losses)
 
 
 def _people(tables: Any, path: Path) -> tuple[Person, ...]:
@@ -143,9 +240,18 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
         bands = table.pop("bands", [])
         if not isinstance(bands, list):
             raise ConfigError(f"{where}: bands must be an array of tables ([[people.bands]])")
+        extra = {key: table.pop(key) for key in _PERSON_KEYS[1:] if key in table}
+        for key, value in extra.items():
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{where}: {key} must be a non-empty string, got {value!r}")
         profile = _build(Profile, table, where)
-        people.append(Person(profile, tuple(
-            _build(BleBandConfig, band, f"{where} band #{n + 1}") for n, band in enumerate(bands))))
+        replay = extra.get("replay_file")
+        people.append(Person(
+            profile,
+            tuple(_build(BleBandConfig, band, f"{where} band #{n + 1}")
+                  for n, band in enumerate(bands)),
+            replay_file=None if replay is None else _beside(Path(replay).expanduser(), path),
+            workout=extra.get("workout")))
     names = [p.profile.name for p in people]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: two [[people]] share a name; names must be unique")

@@ -44,8 +44,10 @@ from edge.stream.readings import AlignedSample
 
 __all__ = [
     "ACTIVITIES",
+    "CLIMB_WORKOUT",
     "DEMO_ATHLETE",
     "DEMO_WORKOUT",
+    "WORKOUTS",
     "Athlete",
     "Segment",
     "SimulatedSecond",
@@ -448,3 +450,19 @@ DEMO_WORKOUT = WorkoutPlan(
         Segment("cool-down", 120, "walk", 0.3),
     ),
 )
+
+#: Six minutes: a warm-up walk, then straight into a hard run (above 100 % of reserve asked,
+#: as a sprint up a long hill) held for over two minutes, then a cool-down walk. The climb is
+#: sharp and sustained, so heart rate crosses into zone 5 about a minute and a half into it:
+#: what the coach's forecast-overshoot warning is for (the end-to-end daemon test plays it).
+CLIMB_WORKOUT = WorkoutPlan(
+    name="sharp climb",
+    segments=(
+        Segment("warm-up walk", 60, "walk", 0.35),
+        Segment("hard climb", 130, "run", 1.1),
+        Segment("cool-down walk", 170, "walk", 0.3),
+    ),
+)
+
+#: The built-in workouts by the names settings use (`[daemon] workout`).
+WORKOUTS: dict[str, WorkoutPlan] = {"demo": DEMO_WORKOUT, "climb": CLIMB_WORKOUT}

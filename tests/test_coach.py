@@ -52,6 +52,51 @@ def test_forecast_overshoot_warns_before_the_zone_is_crossed():
     assert len(cues) == 1  # rate-limited, not repeated every second
 
 
+def persistence(hr: float, expected: float) -> Forecast:
+    """A forecast as the committed model gives during a climb: the horizons near the current
+    rate (a little under it), the steady rate for the effort well above."""
+    return Forecast(hr_10s=hr - 0.3, hr_30s=hr - 1.2, hr_60s=hr - 2.5, hr_expected=expected)
+
+
+def climb(coach: Coach, bpms, expected: float) -> list:
+    cues = []
+    for t, bpm in enumerate(bpms):
+        cues += coach.update(sample(t, bpm), persistence(bpm, expected))
+    return cues
+
+
+def test_a_climb_towards_a_steady_rate_above_zone_5_is_warned_before_the_crossing():
+    bpms = [140] * 20 + ramp(140, 180, 50)  # 0.8 bpm/s, towards a steady 182
+    cues = climb(Coach(PROFILE), bpms, expected=182)
+    warning = next(c for c in cues if c.kind is CueKind.FORECAST_OVERSHOOT)
+    crossed = next(t for t, bpm in enumerate(bpms) if bpm >= 174.1)
+    assert warning.t < crossed and warning.facts["hr"] < 174.1
+    assert warning.facts["forecast_hr"] >= 174 and warning.facts["horizon_s"] in (10, 30)
+    assert warning.action is Action.EASE_OFF
+    assert [c.kind for c in cues].count(CueKind.FORECAST_OVERSHOOT) == 1
+
+
+def test_no_overshoot_warning_when_the_effort_settles_below_zone_5_or_is_not_climbing():
+    below = climb(Coach(PROFILE), [140] * 20 + ramp(140, 170, 40) + [170] * 30, expected=171)
+    flat = climb(Coach(PROFILE), [168] * 90, expected=182)  # steady rate high, no climb
+    falling = climb(Coach(PROFILE), ramp(172, 150, 40), expected=180)
+    for cues in (below, flat, falling):
+        assert CueKind.FORECAST_OVERSHOOT not in [c.kind for c in cues]
+
+
+def test_a_gap_restarts_the_climb_rate():
+    coach = Coach(PROFILE)
+    bpms = ramp(150, 160, 10) + [None] * 3 + ramp(160, 170, 8)  # never 12 s in a row
+    assert CueKind.FORECAST_OVERSHOOT not in [c.kind for c in climb_with_gaps(coach, bpms)]
+
+
+def climb_with_gaps(coach: Coach, bpms) -> list:
+    cues = []
+    for t, bpm in enumerate(bpms):
+        cues += coach.update(sample(t, bpm), None if bpm is None else persistence(bpm, 185))
+    return cues
+
+
 def test_far_above_maximum_says_stop_and_seek_help_deterministically():
     cues = run(Coach(PROFILE), [180, 185, 190, 194, 195, 196, 196])
     stop = [c for c in cues if c.kind is CueKind.ABOVE_MAX_HR]

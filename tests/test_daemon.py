@@ -40,6 +40,14 @@ def query(db, sql):
         return conn.execute(sql).fetchall()
 
 
+def stored_samples(db) -> int:
+    """Samples stored so far; 0 while the daemon is still creating the database."""
+    try:
+        return query(db, "SELECT COUNT(*) FROM samples")[0][0] if db.exists() else 0
+    except sqlite3.OperationalError:  # no such table yet, or the schema is being written
+        return 0
+
+
 def start(edgecoach, config, env, *args):
     return subprocess.Popen([*edgecoach, "--config", str(config), "run", "--json", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -67,7 +75,7 @@ def test_sigterm_stops_cleanly_and_ends_the_sessions(edgecoach, clean_env, tmp_p
     daemon = start(edgecoach, config, clean_env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if db.exists() and query(db, "SELECT COUNT(*) FROM samples")[0][0] > 20:
+        if stored_samples(db) > 20:
             break
         time.sleep(0.2)
     daemon.send_signal(signal.SIGTERM)
@@ -136,7 +144,7 @@ def test_the_daemon_serves_the_zone_board_on_loopback(edgecoach, clean_env, tmp_
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config, db = write_config(tmp_path, speed=10)
+    config, _ = write_config(tmp_path, speed=10)
     config.write_text(config.read_text() + f"[kiosk]\nenabled = true\nport = {port}\n")
     daemon = start(edgecoach, config, clean_env)
     try:
@@ -159,3 +167,91 @@ def test_the_daemon_serves_the_zone_board_on_loopback(edgecoach, clean_env, tmp_
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=60)
     assert daemon.returncode == 0
+
+
+REPLAY_CONFIG = """
+[daemon]
+state_dir = "{state}"
+source = "replay"
+speed = 0
+replay_file = "shared.csv"
+[speech]
+enabled = false
+[llm]
+enabled = false
+[[people]]
+name = "sam"
+age = 40
+resting_hr = 60
+max_hr = 182
+replay_file = "sam.csv"
+[[people]]
+name = "alex"
+age = 30
+resting_hr = 55
+max_hr = 190
+"""
+
+
+def recording(path, seconds: int, start_bpm: int) -> None:
+    rows = ["t,hr,cadence,speed,distance"]
+    rows += [f"{t},{start_bpm + t // 4},{160 + t % 5},3.0,{3.0 * t:.1f}" for t in range(seconds)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_the_daemon_replays_a_recording_per_person(edgecoach, clean_env, tmp_path):
+    recording(tmp_path / "sam.csv", 90, 110)
+    recording(tmp_path / "shared.csv", 60, 100)  # alex has none of their own
+    config = tmp_path / "config.toml"
+    config.write_text(REPLAY_CONFIG.format(state=tmp_path / "state"))
+    result = subprocess.run([*edgecoach, "--config", str(config), "run", "--json"],
+                            capture_output=True, text=True, env=clean_env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    first_hr = {}
+    for e in events:
+        if e["event"] == "sample" and e["hr"] is not None:
+            first_hr.setdefault(e["person"], e["hr"])
+    assert first_hr == {"sam": 110, "alex": 100}
+    db = tmp_path / "state" / "edgecoach.db"
+    rows = query(db, "SELECT p.name, s.source, COUNT(x.t) FROM sessions s JOIN people p ON "
+                     "p.id = s.person_id JOIN samples x ON x.session_id = s.id GROUP BY s.id "
+                     "ORDER BY p.name")
+    assert rows == [("alex", "replay", 60), ("sam", "replay", 90)]
+
+
+def test_a_missing_replay_file_is_one_line_naming_it(edgecoach, clean_env, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(REPLAY_CONFIG.format(state=tmp_path / "state"))
+    recording(tmp_path / "shared.csv", 10, 100)  # sam's own file is missing
+    result = subprocess.run([*edgecoach, "--config", str(config), "run"], capture_output=True,
+                            text=True, env=clean_env, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"replay_file {tmp_path / 'sam.csv'} does not exist" in result.stderr
+    assert "[[people]] sam" in result.stderr and "export-session" in result.stderr
+
+
+def test_run_source_replay_without_a_recording_says_what_to_set(edgecoach, clean_env, tmp_path):
+    config, _ = write_config(tmp_path, speed=0)
+    result = subprocess.run([*edgecoach, "--config", str(config), "run", "--source", "replay"],
+                            capture_output=True, text=True, env=clean_env, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert 'source "replay" needs a recording for sam: set replay_file' in result.stderr
+
+
+def test_the_daemon_draws_an_e_paper_preview_of_the_first_person(edgecoach, clean_env,
+                                                                 tmp_path):
+    from PIL import Image
+
+    pytest.importorskip("luma.core", reason="luma.oled is not installed")
+    config, _ = write_config(tmp_path, speed=0)
+    config.write_text(config.read_text() + '[display]\nkind = "epaper"\ndriver = "dummy"\n'
+                      'panel = "2.13"\nperson = "alex"\nmin_refresh_s = 0\n'
+                      'preview_file = "panel.png"\n')
+    result = subprocess.run([*edgecoach, "--config", str(config), "run"],
+                            capture_output=True, text=True, env=clean_env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "panel.png") as image:
+        assert image.size == (250, 122) and image.mode == "1"
+        black = image.convert("L").histogram()[0]
+    assert 0.01 < black / (250 * 122) < 0.6  # something is written on white paper

@@ -426,7 +426,8 @@ def _run(store: SessionStore, settings: Settings, *argv: str) -> int:
 def test_the_commands_report_list_export_and_import(filled, tmp_path, capsys):
     settings = Settings(people=(Person(PROFILE),))
     html_out = tmp_path / "last.html"
-    assert _run(filled.store, settings, "report", "last", "--out", str(html_out)) == 0
+    assert _run(filled.store, settings, "report", "last", "--out", str(html_out),
+                "--no-llm") == 0
     assert html_out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert _run(filled.store, settings, "history", "--json") == 0
     printed = capsys.readouterr().out
@@ -454,3 +455,54 @@ def _sample(t: int, hr: float | None):
 
     return AlignedSample(t=t, hr_bpm=hr, rr_intervals_s=(), cadence_spm=None, speed_mps=None,
                          distance_m=None, steps=None, contact=None, hr_gap=hr is None)
+
+
+# -- the summary's words ------------------------------------------------------------------------
+
+def test_report_no_llm_writes_the_template_summary_and_says_so(filled, tmp_path, capsys):
+    from edge.narrator.advice import summary_advice, summary_facts
+
+    out = tmp_path / "r.html"
+    settings = Settings(people=(Person(PROFILE),))
+    assert _run(filled.store, settings, "report", str(filled.session_id), "--out", str(out),
+                "--no-llm", "--json") == 0
+    answer = json.loads(capsys.readouterr().out)
+    template = summary_advice(summary_facts(load_session(filled.store, filled.session_id)
+                                            .summary.as_dict())).template
+    assert answer == {"path": str(out), "session": filled.session_id,
+                      "summary": {"text": template, "source": "template",
+                                  "reason": "asked for with --no-llm"}}
+    page = out.read_text(encoding="utf-8")
+    summary = page[page.index("<h2>Summary</h2>"):page.index("</section>",
+                                                             page.index("<h2>Summary</h2>"))]
+    assert html.escape(template) in summary and 'data-source="template"' in summary
+    assert "not by the language model (asked for with --no-llm)" in html.unescape(summary)
+
+
+def test_a_disabled_model_is_a_template_summary_too(filled, tmp_path, capsys):
+    settings = Settings(llm=dataclasses.replace(Settings().llm, enabled=False))
+    assert _run(filled.store, settings, "report", "last", "--out", str(tmp_path / "r.html"),
+                "--json") == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["reason"] == \
+        "language model turned off"
+
+
+def test_the_language_model_words_the_summary_through_the_narrator(filled, tmp_path, capsys):
+    """The real SmolLM2 GGUF through the narrator (the guard checks every number it writes);
+    on a loaded machine it may be too slow or refused, and then the page says so."""
+    from edge.narrator.llm import packaged_gguf_path
+
+    try:
+        packaged_gguf_path()
+    except Exception as exc:  # noqa: BLE001 - no model installed: nothing to test here
+        pytest.skip(f"no language model: {exc}")
+    out = tmp_path / "r.html"
+    assert _run(filled.store, Settings(), "report", "last", "--out", str(out), "--json") == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    page = html.unescape(out.read_text(encoding="utf-8"))
+    assert summary["text"].strip() and summary["text"].strip() in page
+    if summary["source"] == "llm":
+        assert "Written by the on-device language model" in page
+    else:
+        assert summary["source"] == "template" and summary["reason"]
+        assert f"not by the language model ({summary['reason']})" in page

@@ -35,3 +35,45 @@ def test_bad_config_names_the_problem(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_settings(path)
+
+
+def test_daemon_sources_and_their_settings(tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "sam.fit").write_bytes(b"")
+    path = tmp_path / "config.toml"
+    path.write_text('[daemon]\nsource = "replay"\nspeed = 5\nworkout = "climb"\n'
+                    'virtual_link_losses = [[250, 20], [300, 5.5]]\n'
+                    '[[people]]\nname = "sam"\nreplay_file = "runs/sam.fit"\nworkout = "demo"\n')
+    settings = load_settings(path)
+    assert settings.daemon.source == "replay" and settings.daemon.workout == "climb"
+    assert settings.daemon.virtual_link_losses == ((250.0, 20.0), (300.0, 5.5))
+    (sam,) = settings.people
+    assert sam.replay_file == tmp_path / "runs" / "sam.fit" and sam.workout == "demo"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[daemon]\nsource = "replay"\n', (r'source "replay" needs a recording for you: set '
+                                       r'replay_file \(a FIT, TCX, GPX or CSV file\) in '
+                                       r'\[daemon\]$')),
+    ('[daemon]\nsource = "replay"\nreplay_file = "gone.fit"\n',
+     r"\[daemon\]: replay_file .*gone.fit does not exist; record a session"),
+    ('[daemon]\nsource = "replay"\nreplay_file = "notes.txt"\n',
+     "notes.txt is not a recording edgecoach reads; give a FIT, TCX, GPX, CSV file"),
+    ('[daemon]\nsource = "replay"\n[[people]]\nname = "kim"\nreplay_file = "kim.tcx"\n',
+     r"\[\[people\]\] kim: replay_file .*kim.tcx does not exist"),
+    ('[daemon]\nworkout = "marathon"\n', "workout must be one of demo, climb"),
+    ('[[people]]\nname = "kim"\nworkout = "x"\n', r"\[\[people\]\] kim: workout must be one of"),
+    ('[daemon]\nvirtual_link_losses = [[250]]\n', r"virtual_link_losses must be \[\[second"),
+    ('[[people]]\nname = "kim"\nreplay_file = 3\n', "replay_file must be a non-empty string"),
+])
+def test_daemon_source_errors_say_what_to_do(tmp_path, text, message):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path)
+
+
+def test_a_replay_file_is_only_checked_when_replaying(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[daemon]\nsource = "ble"\nreplay_file = "gone.fit"\n')
+    assert load_settings(path).daemon.replay_file == tmp_path / "gone.fit"

@@ -14,6 +14,7 @@ are dropped if they cannot be given within a minute.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -43,6 +44,11 @@ class CoachSettings:
     zone_cue_interval_s: int = 20
     #: Shortest time between two forecast warnings.
     forecast_cue_interval_s: int = 60
+    #: The climb seen over this many seconds (a least-squares slope of believed heart rate)...
+    forecast_climb_window_s: int = 12
+    #: ...at least this steep (bpm per second), projected towards the health model's steady
+    #: rate for the effort, also warns of an overshoot (see `_forecast_cues`).
+    forecast_min_climb_bpm_per_s: float = 0.25
     #: Heart rate this far above the person's maximum, held `above_max_confirm_s`, means stop.
     above_max_margin_bpm: float = 5.0
     above_max_confirm_s: int = 3
@@ -109,6 +115,8 @@ class Coach:
         self._gap_since: int | None = None
         self._lost_announced = False
         self._seen_hr = False
+        #: Believed heart rates of the last seconds, (t, bpm), for the climb rate.
+        self._recent: deque[tuple[int, float]] = deque(maxlen=self.settings.forecast_climb_window_s)
         self._last_plausible_hr: float | None = None
         self._last_raw_hr: float | None = None
         self._new_level_s = 0
@@ -135,16 +143,21 @@ class Coach:
         if hr is None:
             self._last_plausible_hr = self._last_raw_hr = None  # no jump spans a gap
             self._drift = None
+            self._recent.clear()
             due = self._gap_cues(t)
         else:
             self._gap_since = None
             if not self._plausible(hr):
                 # A reading nobody should believe drives no zone, forecast or workout rule.
                 self._drift = None
+                self._recent.clear()
                 due = self._implausible_cues(t, hr)
             else:
                 believed = hr
                 self._last_plausible_hr = hr
+                if self._recent and self._recent[-1][0] != t - 1:
+                    self._recent.clear()  # a climb rate is measured over contiguous seconds
+                self._recent.append((t, hr))
                 self._seen_hr = True
                 due = self._return_cues(hr)
                 due += self._safety_cues(t, hr)
@@ -214,20 +227,54 @@ class Coach:
         return []
 
     def _forecast_cues(self, t: int, hr: float, forecast: Forecast | None) -> list[_Due]:
+        """Warn before heart rate crosses into zone 5, from the health model's forecast.
+
+        Two ways to see it coming, both resting on the model:
+
+        * the forecast itself: heart rate in 10 or 30 s at or above the zone-5 line;
+        * the model's steady rate for the effort (`hr_expected`) at or above the line while
+          heart rate is climbing: heart rate approaching the steady rate as hearts do (first
+          order, `_approach`), starting at the climb rate seen over the last
+          `forecast_climb_window_s` seconds, reaches the line within 10 or 30 s.
+
+        The second exists because the horizon forecasts are corrections to persistence learnt
+        from recordings where a high heart rate mostly holds or falls: during a sustained climb
+        they stay near the current rate (see the model card), so on their own they only warn
+        once the line is already crossed. The steady rate says where the effort leads, the
+        observed climb how soon; the facts name the projected rate and its horizon.
+        """
         if forecast is None or self._step_targets(t, 5):
             return []  # a planned zone-5 step means to get there
         threshold = self.zones.lower_bpm(5)
         if hr >= threshold:
             return []
-        for horizon, predicted in ((10, forecast.hr_10s), (30, forecast.hr_30s)):
-            if predicted >= threshold:
-                if not self._due(CueKind.FORECAST_OVERSHOOT, t,
-                                 self.settings.forecast_cue_interval_s):
-                    return []
-                return [_Due(Priority.FORECAST, CueKind.FORECAST_OVERSHOOT, Action.EASE_OFF,
-                         {"hr": round(hr), "forecast_hr": round(predicted), "horizon_s": horizon,
-                          "zone5_lower": round(threshold)})]
-        return []
+        found = next(((h, p) for h, p in ((10, forecast.hr_10s), (30, forecast.hr_30s))
+                      if p >= threshold), None)
+        if found is None and forecast.hr_expected >= threshold:
+            rate = self._climb_rate()
+            if rate is not None and rate >= self.settings.forecast_min_climb_bpm_per_s:
+                found = next(((h, p) for h in (10, 30)
+                              if (p := _approach(hr, forecast.hr_expected, rate, h))
+                              >= threshold), None)
+        if found is None or not self._due(CueKind.FORECAST_OVERSHOOT, t,
+                                          self.settings.forecast_cue_interval_s):
+            return []
+        horizon, predicted = found
+        return [_Due(Priority.FORECAST, CueKind.FORECAST_OVERSHOOT, Action.EASE_OFF,
+                     {"hr": round(hr), "forecast_hr": round(predicted), "horizon_s": horizon,
+                      "zone5_lower": round(threshold)})]
+
+    def _climb_rate(self) -> float | None:
+        """Least-squares slope (bpm/s) of the believed heart rate over the last seconds, once a
+        full window of contiguous seconds is known."""
+        points = self._recent
+        if len(points) < self.settings.forecast_climb_window_s or len(points) < 2:
+            return None
+        n = len(points)
+        mean_t = sum(p[0] for p in points) / n
+        mean_hr = sum(p[1] for p in points) / n
+        spread = sum((p[0] - mean_t) ** 2 for p in points)
+        return sum((p[0] - mean_t) * (p[1] - mean_hr) for p in points) / spread
 
     def _zone_cues(self, t: int, hr: float) -> list[_Due]:
         zone = self.zones.zone(hr)
@@ -383,6 +430,19 @@ class Coach:
         cue = Cue(self._next_id, t, best.kind, best.action, best.priority, best.facts)
         self._next_id += 1
         return [cue]
+
+
+def _approach(hr: float, steady: float, rate: float, horizon_s: float) -> float:
+    """Heart rate `horizon_s` from now, approaching `steady` at first order from `hr`, climbing
+    at `rate` bpm/s now: ``steady - (steady - hr) * exp(-rate * h / (steady - hr))``.
+
+    It never passes `steady`, and a fast climb far from it is not projected as a straight
+    line: the closer heart rate gets to the steady rate, the slower it climbs.
+    """
+    gap = steady - hr
+    if gap <= 0 or rate <= 0:
+        return hr
+    return steady - gap * math.exp(-rate * horizon_s / gap)
 
 
 def _base(base: float | None, total: float, counted: float) -> float:

@@ -2,13 +2,107 @@
 
 Each display is an event sink like `edge.display.TerminalDisplay`: a synchronous callable that
 takes the session's events (``{"event": "sample", ...}``). `edge.displays.oled` drives 128x64
-I2C OLEDs through luma.oled (``pip install luma.oled``).
+I2C OLEDs through luma.oled (``pip install luma.oled``); `edge.displays.epaper` lays out an
+e-paper panel that redraws only when the zone or the cue changes. `[display]` in the config
+chooses one for the daemon (`DisplaySettings`, `open_display`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from edge.errors import EdgecoachError
+
+if TYPE_CHECKING:
+    from edge.coach.zones import ZoneModel
+
+log = logging.getLogger(__name__)
+
+#: What `[display] kind` may be.
+DISPLAY_KINDS = ("none", "oled", "epaper")
 
 
 class DisplayError(EdgecoachError):
     """A screen that cannot be opened or written: not wired, I2C off, wrong address, no luma."""
+
+
+@dataclass(frozen=True, slots=True)
+class DisplaySettings:
+    #: "none", "oled" (SSD1306/SH1106 on I2C) or "epaper" (slow refresh: zone and cue changes).
+    kind: str = "none"
+    #: oled: "ssd1306", "sh1106" or "dummy"; epaper: "dummy" (luma has no e-paper driver).
+    driver: str = ""
+    #: epaper: the panel's diagonal ("2.13", "2.7", "2.9", "4.2", "7.5"), for its resolution.
+    panel: str = "2.9"
+    #: Pixels; 0 means the default (oled 128x64, epaper the panel's).
+    width: int = 0
+    height: int = 0
+    #: oled: the I2C bus and address (`i2cdetect -y 1` lists it).
+    i2c_port: int = 1
+    address: int = 0x3C
+    #: 0-3, quarter turns.
+    rotate: int = 0
+    #: Whose heart rate it shows; empty: the first person of the config.
+    person: str = ""
+    #: epaper: the shortest time between two refreshes, in seconds.
+    min_refresh_s: float = 10.0
+    #: dummy: also write every frame to this PNG file, to see what the panel would show.
+    preview_file: Path | None = None
+
+
+class _Preview:
+    """A luma dummy device that also writes each frame to a PNG file (atomically)."""
+
+    def __init__(self, device: Any, path: Path) -> None:
+        self.device, self.path = device, path
+        self.width, self.height, self.mode = device.width, device.height, device.mode
+
+    def display(self, image: Any) -> None:
+        self.device.display(image)
+        partial = self.path.with_name(self.path.name + ".part")
+        self.device.image.save(partial, format="PNG")
+        os.replace(partial, self.path)
+
+    def cleanup(self) -> None:
+        self.device.cleanup()
+
+    @property
+    def image(self) -> Any:
+        return self.device.image
+
+
+def open_display(settings: DisplaySettings, person: str, zones: ZoneModel | None = None
+                 ) -> Any | None:
+    """The display `settings` ask for, showing `person`'s events; None for kind "none".
+
+    Raises DisplayError saying what to check when it cannot be opened.
+    """
+    if settings.kind == "none":
+        return None
+    common: dict[str, Any] = {
+        "width": settings.width or (128 if settings.kind == "oled" else 0),
+        "height": settings.height or (64 if settings.kind == "oled" else 0),
+        "rotate": settings.rotate, "person": person}
+    if settings.kind == "oled":
+        from edge.displays.oled import from_config as oled
+
+        display = oled(settings.driver or "ssd1306", i2c_port=settings.i2c_port,
+                       address=settings.address, **common)
+    elif settings.kind == "epaper":
+        from edge.displays.epaper import from_config as epaper
+
+        display = epaper(settings.driver or "dummy", panel=settings.panel, zones=zones,
+                         min_refresh_s=settings.min_refresh_s, **common)
+    else:
+        raise DisplayError(f"unknown display kind {settings.kind!r}: choose one of "
+                           f"{', '.join(DISPLAY_KINDS)}")
+    if settings.preview_file is not None:
+        if not hasattr(display.device, "image"):
+            raise DisplayError("preview_file needs the dummy driver (an in-memory screen)")
+        display.device = _Preview(display.device, settings.preview_file)
+    log.info("%s display (%s) for %s", settings.kind, settings.driver or "default", person)
+    return display

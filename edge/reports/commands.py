@@ -76,15 +76,35 @@ def configure_report(parser: argparse.ArgumentParser) -> None:
                         help="where to write it (default: edgecoach-session-N.html here)")
     parser.add_argument("--open", action="store_true",
                         help="open it in the web browser when written")
+    parser.add_argument("--no-llm", action="store_true",
+                        help="the summary in the coach's template words, no language model")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON object (path, summary text and its source) instead "
+                        "of the path")
+
+
+#: A report is not spoken live: the language model may take this long for its summary.
+REPORT_LLM_TIMEOUT_S = 30.0
 
 
 def run_report(args: argparse.Namespace, settings: Settings, store: SessionStore) -> int:
-    from edge.reports.report import write_report
+    from edge.reports.metrics import load_session
+    from edge.reports.report import summary_words, write_report
 
     session_id = _resolve(store, args.session)
     out = args.out or Path(f"edgecoach-session-{session_id}.html")
-    path = write_report(store, session_id, out)
-    print(path)
+    data = load_session(store, session_id)  # an unknown session fails before a model loads
+    narrator = _report_narrator(settings, no_llm=args.no_llm)
+    try:
+        words = summary_words(data, narrator)
+    finally:
+        narrator.close()
+    path = write_report(store, session_id, out, words=words)
+    if args.json:
+        print(json.dumps({"path": str(path), "session": session_id,
+                          "summary": words.as_dict()}))
+    else:
+        print(path)
     if args.open:
         import webbrowser
 
@@ -92,6 +112,19 @@ def run_report(args: argparse.Namespace, settings: Settings, store: SessionStore
             print(f"edgecoach: no web browser found here; open {path} on a phone or computer",
                   file=sys.stderr)
     return 0
+
+
+def _report_narrator(settings: Settings, *, no_llm: bool):  # -> Narrator
+    """The narrator for a report's summary: the configured language model with a patient time
+    limit, or none (template words) with `--no-llm` or `[llm] enabled = false`."""
+    from edge.engines import load_narrator
+    from edge.narrator.narrator import Narrator, NarratorSettings
+
+    if no_llm:
+        return Narrator(None, NarratorSettings(), "asked for with --no-llm")
+    llm = dataclasses.replace(settings.llm,
+                              timeout_s=max(settings.llm.timeout_s, REPORT_LLM_TIMEOUT_S))
+    return load_narrator(dataclasses.replace(settings, llm=llm))
 
 
 # -- edgecoach history -------------------------------------------------------------------------

@@ -15,8 +15,10 @@ What it shows:
   without heart rate are their own row);
 * Banister's TRIMP, with the formula it was computed with (`edge.reports.metrics`);
 * every cue: its time, the words spoken and the measurements it rests on;
-* the language model's summary paragraph when one is given, else the summary lines that
-  `SessionSummary.lines()` prints at the end of a session.
+* the summary paragraph (`SummaryWords`: the language model's words through the narrator, or
+  the coach's template when there is no model or the guard refused its words), saying which
+  one wrote it; without one, the summary lines that `SessionSummary.lines()` prints at the end
+  of a session.
 
 Gaps are gaps: a stretch without heart rate (or cadence) breaks the line and is shaded; nothing
 is drawn across it.
@@ -30,13 +32,15 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge.coach.zones import ZONE_NAMES, ZoneModel
+from edge.narrator.advice import summary_advice, summary_facts
 from edge.reports.exchange import write_private
 from edge.reports.metrics import (
     BANISTER_A,
@@ -47,7 +51,10 @@ from edge.reports.metrics import (
 )
 from edge.store import SessionStore
 
-__all__ = ["render_report", "write_report"]
+if TYPE_CHECKING:
+    from edge.narrator.narrator import Narrator
+
+__all__ = ["SummaryWords", "render_report", "summary_words", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +99,45 @@ _FACT_LABELS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class SummaryWords:
+    """The report's summary paragraph and who wrote it."""
+
+    text: str
+    #: "llm" (the on-device language model) or "template" (the coach's own words).
+    source: str
+    #: Why the template was used, when it was ("language model turned off", "timed out", ...).
+    reason: str = ""
+
+    def note(self) -> str:
+        """One line for the page saying where the words came from."""
+        if self.source == "llm":
+            return ("Written by the on-device language model from the figures below; every "
+                    "number in it was checked against them.")
+        why = f" ({self.reason})" if self.reason else ""
+        return f"Written from the coach's template, not by the language model{why}."
+
+    def as_dict(self) -> dict[str, str]:
+        return {"text": self.text, "source": self.source, "reason": self.reason}
+
+
+def summary_words(data: SessionData, narrator: Narrator) -> SummaryWords:
+    """The session's summary paragraph through `narrator` (blocking: the model runs in this
+    thread): `summary_advice(summary_facts(...))`, the language model's words when it is there
+    and the guard passes them, the template otherwise."""
+    advice = summary_advice(summary_facts(data.summary.as_dict()))
+    narration = narrator.narrate_sync(advice)
+    return SummaryWords(narration.text, narration.source, narration.reason)
+
+
 def write_report(store: SessionStore, session_id: int, out_path: Path, *,
-                 llm_summary: str | None = None) -> Path:
+                 llm_summary: str | None = None, words: SummaryWords | None = None,
+                 narrator: Narrator | None = None) -> Path:
     """Write the HTML report of session `session_id` to `out_path` and return that path.
 
-    `llm_summary` is a paragraph from the language model; without it the page shows the
-    templated summary lines. The file is written next to `out_path` first and then renamed,
+    The summary paragraph: `words` when given, else `narrator`'s words for the session
+    (`summary_words`), else `llm_summary` (a paragraph from the language model); with none of
+    them the page shows the templated summary lines. The file is written next to `out_path` first and then renamed,
     so a reader never sees half a report; like the store, it is readable by its owner only.
     """
     try:
@@ -106,15 +146,22 @@ def write_report(store: SessionStore, session_id: int, out_path: Path, *,
         raise ReportError("the report's plots need matplotlib: pip install 'matplotlib>=3.7'"
                           ) from exc
     data = load_session(store, session_id)
-    page = render_report(data, llm_summary=llm_summary)
+    if words is None and narrator is not None:
+        words = summary_words(data, narrator)
+    if words is None and llm_summary and llm_summary.strip():
+        words = SummaryWords(llm_summary, "llm")
+    page = render_report(data, words=words)
     out_path = Path(out_path)
     write_private(out_path, page.encode("utf-8"))
     log.debug("report of session %d written", session_id)
     return out_path
 
 
-def render_report(data: SessionData, *, llm_summary: str | None = None) -> str:
+def render_report(data: SessionData, *, llm_summary: str | None = None,
+                  words: SummaryWords | None = None) -> str:
     """The report page of one session, as a string of HTML."""
+    if words is None and llm_summary and llm_summary.strip():
+        words = SummaryWords(llm_summary, "llm")
     row, summary = data.row, data.summary
     esc = html.escape
     started = row.started_at.astimezone() if row.started_at.tzinfo else row.started_at
@@ -131,9 +178,10 @@ def render_report(data: SessionData, *, llm_summary: str | None = None) -> str:
         f"{'' if row.ended else ' · never ended (the recording stopped early)'}</p></header>",
         _cards(data),
         '<section><h2>Summary</h2>',
-        (f'<p class="llm">{esc(llm_summary.strip())}</p>'
-         '<p class="note">Written by the on-device language model from the figures below.</p>'
-         if llm_summary and llm_summary.strip() else
+        (f'<p class="{"llm" if words.source == "llm" else "template"}" '
+         f'data-source="{esc(words.source)}">{esc(words.text.strip())}</p>'
+         f'<p class="note summary-source">{esc(words.note())}</p>'
+         if words is not None and words.text.strip() else
          "<ul class=\"lines\">" + "".join(f"<li>{esc(line)}</li>" for line in summary.lines())
          + "</ul>"),
         "</section>",
@@ -209,7 +257,7 @@ figure svg { display: block; width: 100%; height: auto; }
   .narrow { display: block; }
 }
 .lines { margin: 0; padding-left: 1.1rem; }
-.llm { font-size: 1.02rem; margin: 0 0 4px; }
+.llm, .template { font-size: 1.02rem; margin: 0 0 4px; }
 .big { font-size: 1.5rem; font-weight: 600; margin: 0 0 4px; }
 table { border-collapse: collapse; width: 100%; font-size: 0.92rem; margin-top: 8px; }
 th, td { text-align: left; padding: 5px 6px; border-bottom: 1px solid var(--line); }

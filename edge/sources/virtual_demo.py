@@ -14,6 +14,12 @@ connected and subscribed. `speed` 0 ("as fast as possible") means nothing over a
 real round trip, so speeds of 0 or above `MAX_BLE_SPEED` (50x: 20 ms per simulated second, a
 few times the round trip) are clamped to it.
 
+Several wearers. `virtual_bands` serves a strap and a footpod per `VirtualWearer` (the daemon's
+"virtual" source: one per person, addresses from `band_addresses`) on one fake BlueZ and one
+clock, and can take a strap out of range at given simulated seconds (`link_losses`): the link
+drops, the band is neither visible nor connectable for that long, and what it sends meanwhile
+is lost, so the session sees a real gap and a real reconnect.
+
 End. A `BleSensorSource` reconnects for ever; each one is wrapped in a `ScriptedBandSource`
 that ends once its band has played the whole script and what it delivered has arrived (or
 `grace_s` has passed), so a session over these sources ends by itself.
@@ -26,6 +32,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edge.sources.base import SensorSource
@@ -56,7 +63,7 @@ _Timeline = tuple[tuple[float, str, bytes], ...]
 #: The fastest a simulated workout is played over BLE, in simulated seconds per wall second.
 MAX_BLE_SPEED = 50.0
 
-HEART_RATE_ADDRESS = "C0:FF:EE:DE:00:01"
+HEART_RATE_ADDRESS = "C0:FF:EE:DE:00:01"  # band_addresses(0)
 FOOTPOD_ADDRESS = "C0:FF:EE:DE:00:02"
 CADENCE_ADDRESS = "C0:FF:EE:DE:00:03"
 
@@ -245,6 +252,122 @@ def demo_config(address: str, kind: str) -> BleBandConfig:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class VirtualWearer:
+    """Someone wearing a virtual heart-rate band and footpod: what they do, and band faults."""
+
+    plan: WorkoutPlan
+    athlete: Athlete
+    seed: int = 1
+    #: A name for the bands ("edgecoach Virtual HRM (sam)"); empty for the demo's names.
+    label: str = ""
+    #: (simulated second, simulated seconds): the heart-rate band goes out of range at that
+    #: second (the link drops, the band is neither visible nor connectable) for that long, and
+    #: what it would have sent meanwhile is lost, as with a real strap out of reach.
+    link_losses: tuple[tuple[float, float], ...] = ()
+
+
+def band_addresses(index: int) -> tuple[str, str]:
+    """Heart-rate band and footpod addresses of the `index`-th wearer (0: the demo's)."""
+    if not 0 <= index < 256:
+        raise ValueError(f"at most 256 virtual wearers, got index {index}")
+    return f"C0:FF:EE:DE:{index:02X}:01", f"C0:FF:EE:DE:{index:02X}:02"
+
+
+async def _lose_link(band: VirtualBand, clock: SimulatedClock,
+                     losses: Sequence[tuple[float, float]]) -> None:
+    """Take `band` out of range at each loss's simulated second, for its simulated length."""
+    await band.wait_until(lambda: clock.started, timeout_s=1e9)
+    for at_s, seconds in sorted(losses):
+        await asyncio.sleep(max(0.0, clock.wall_at(at_s) - time.monotonic()))
+        _LOGGER.info("%s: out of range for %g simulated seconds", band.address, seconds)
+        band.out_of_range(seconds / clock.speed)
+
+
+@contextlib.asynccontextmanager
+async def virtual_bands(
+    wearers: Sequence[VirtualWearer],
+    *,
+    speed: float,
+    grace_s: float = 1.0,
+) -> AsyncIterator[list[list[SensorSource]]]:
+    """One virtual heart-rate band and footpod per wearer on one fake BlueZ, and sources.
+
+    Yields, per wearer, ``[heart rate source, footpod source]``: BLE sources over the real
+    bleak backend, on one simulated clock (it starts when every band is connected and
+    subscribed), that end by themselves when the wearer's workout is over. `speed` is
+    simulated seconds per wall second, clamped to `MAX_BLE_SPEED` (0 included). Iterate the
+    sources inside the block; leaving it cancels whatever still runs and stops the fake BlueZ
+    and its bus.
+    """
+    played = ble_speed(speed)
+    if played != speed:
+        _LOGGER.info("virtual bands: playing at %gx (asked for %gx; %gx is the most)",
+                     played, speed, MAX_BLE_SPEED)
+    clock = SimulatedClock(played)
+    bands: list[VirtualBand] = []
+    wanted: list[tuple[VirtualBand, str]] = []
+    per_wearer: list[list[ScriptedBandSource]] = []
+    scripts = []
+    for index, wearer in enumerate(wearers):
+        heart_address, pod_address = band_addresses(index)
+        suffix = f" ({wearer.label})" if wearer.label else ""
+        heart_line, stride_line = _timelines(wearer.plan, wearer.athlete, wearer.seed)
+        heart = VirtualBand(
+            heart_address,
+            f"edgecoach Virtual HRM{suffix}",
+            services=("heart_rate", "battery", "device_info"),
+            hold_until_subscribed=False,
+            battery_percent=87,
+        )
+        pod = VirtualBand(
+            pod_address,
+            f"edgecoach Virtual Footpod{suffix}",
+            services=("rsc", "battery", "device_info"),
+            hold_until_subscribed=False,
+            battery_percent=64,
+            model="virtual footpod",
+        )
+        bands += [heart, pod]
+        wanted += [(heart, HEART_RATE_MEASUREMENT), (pod, RSC_MEASUREMENT)]
+        scripts += [(heart, heart_line), (pod, stride_line)]
+        per_wearer.append([
+            ScriptedBandSource(
+                BleSensorSource(demo_config(heart_address, "heart_rate"),
+                                reconnect_backoff=DEMO_BACKOFF, clock=clock),
+                heart,
+                grace_s=grace_s,
+            ),
+            ScriptedBandSource(
+                BleSensorSource(demo_config(pod_address, "rsc"),
+                                reconnect_backoff=DEMO_BACKOFF, clock=clock),
+                pod,
+                grace_s=grace_s,
+            ),
+        ])
+    start = _DemoStart(clock, wanted)
+    for band, line in scripts:
+        band.script = _timed_script(line, band, start)
+    faults: set[asyncio.Task[None]] = set()
+    async with virtual_radio(*bands, advertise_interval_s=0.05) as bluez:
+        start.bluez = bluez
+        for wearer, (heart, _) in zip(wearers, per_wearer, strict=True):
+            if wearer.link_losses:
+                faults.add(asyncio.create_task(
+                    _lose_link(heart.band, clock, wearer.link_losses),
+                    name=f"virtual-demo-faults-{heart.band.address}"))
+        try:
+            yield [list(sources) for sources in per_wearer]
+        finally:
+            for task in faults:
+                task.cancel()
+            await asyncio.gather(*faults, return_exceptions=True)
+            # bleak must be done with the fake before it and its bus go away
+            for sources in per_wearer:
+                for source in sources:
+                    await source.stop()
+
+
 @contextlib.asynccontextmanager
 async def virtual_demo_bands(
     plan: WorkoutPlan,
@@ -256,62 +379,12 @@ async def virtual_demo_bands(
 ) -> AsyncIterator[list[SensorSource]]:
     """Virtual heart-rate band and footpod playing `plan` for `athlete`, and sources for them.
 
-    Yields ``[heart rate source, footpod source]``: BLE sources over the real bleak backend,
-    with readings on simulated time, that end by themselves when the workout is over. `speed`
-    is simulated seconds per wall second, clamped to `MAX_BLE_SPEED` (0 included). Iterate the
-    sources (``await session.run(*sources)``) inside the block; leaving it cancels whatever
-    still runs and stops the fake BlueZ and its bus.
+    Yields ``[heart rate source, footpod source]`` (see `virtual_bands`, of which this is the
+    one-wearer case with the demo's band names and addresses).
     """
-    played = ble_speed(speed)
-    if played != speed:
-        _LOGGER.info("BLE demo: playing at %gx (asked for %gx; %gx is the most)",
-                     played, speed, MAX_BLE_SPEED)
-    clock = SimulatedClock(played)
-    heart_line, stride_line = _timelines(plan, athlete, seed)
-    heart = VirtualBand(
-        HEART_RATE_ADDRESS,
-        "edgecoach Virtual HRM",
-        services=("heart_rate", "battery", "device_info"),
-        hold_until_subscribed=False,
-        battery_percent=87,
-    )
-    pod = VirtualBand(
-        FOOTPOD_ADDRESS,
-        "edgecoach Virtual Footpod",
-        services=("rsc", "battery", "device_info"),
-        hold_until_subscribed=False,
-        battery_percent=64,
-        model="virtual footpod",
-    )
-    start = _DemoStart(clock, [(heart, HEART_RATE_MEASUREMENT), (pod, RSC_MEASUREMENT)])
-    heart.script = _timed_script(heart_line, heart, start)
-    pod.script = _timed_script(stride_line, pod, start)
-    sources = [
-        ScriptedBandSource(
-            BleSensorSource(
-                demo_config(HEART_RATE_ADDRESS, "heart_rate"),
-                reconnect_backoff=DEMO_BACKOFF,
-                clock=clock,
-            ),
-            heart,
-            grace_s=grace_s,
-        ),
-        ScriptedBandSource(
-            BleSensorSource(
-                demo_config(FOOTPOD_ADDRESS, "rsc"), reconnect_backoff=DEMO_BACKOFF, clock=clock
-            ),
-            pod,
-            grace_s=grace_s,
-        ),
-    ]
-    async with virtual_radio(heart, pod, advertise_interval_s=0.05) as bluez:
-        start.bluez = bluez
-        try:
-            yield list(sources)
-        finally:
-            # bleak must be done with the fake before it and its bus go away
-            for source in sources:
-                await source.stop()
+    async with virtual_bands([VirtualWearer(plan, athlete, seed)], speed=speed,
+                             grace_s=grace_s) as sources:
+        yield sources[0]
 
 
 async def run_ble_demo_session(
@@ -359,8 +432,11 @@ __all__ = [
     "MAX_BLE_SPEED",
     "ScriptedBandSource",
     "SimulatedClock",
+    "VirtualWearer",
+    "band_addresses",
     "ble_speed",
     "demo_scan_bands",
     "run_ble_demo_session",
+    "virtual_bands",
     "virtual_demo_bands",
 ]
