@@ -264,3 +264,22 @@ def test_a_cue_on_time_gets_the_model_within_what_is_left_of_its_limit():
     narration = asyncio.run(narrator.narrate(EASE, since=time.perf_counter() - 1.0))
     assert narration.source == "llm"
     assert 2.0 < seen[0] <= 3.0  # one of its four seconds was already spent waiting
+
+
+def test_a_live_cue_does_not_wait_for_the_model_busy_with_another():
+    engine = ScriptedEngine("Ease off now, 176 is zone 5.", "Ease off now, 176 is zone 5.",
+                            pause_s=0.2)
+    narrator = Narrator(engine, NarratorSettings(timeout_s=10.0))
+
+    async def two_at_once():
+        first = asyncio.create_task(narrator.narrate(EASE))
+        await asyncio.sleep(0.05)  # the worker has started on the first
+        second = await narrator.narrate(EASE)
+        return await first, second
+
+    first, second = asyncio.run(two_at_once())
+    assert first.source == "llm"
+    assert second.source == "template" and "busy" in second.reason and second.seconds < 0.5
+    assert len(engine.calls) == 1
+    # Once the worker is free again the model is used.
+    assert asyncio.run(narrator.narrate(EASE)).source == "llm"

@@ -3,7 +3,9 @@
 The model runs in a single worker thread owned by the narrator, so it never blocks the sensors or
 the event loop, and calls into llama.cpp never overlap. Each cue has a hard time budget; text the
 guard rejects is retried once if time is left, then the template is used. Safety cues are never
-rephrased.
+rephrased. A live cue never queues for the model: if the worker is still on another message (ten
+people share one model) or the cue has already waited most of its time limit, its template is
+spoken at once, because late words are worse than plain ones.
 
 Streaming to speech. With `on_sentence`, words reach the speaker a sentence at a time while the
 model is still writing, but only words the guard has passed:
@@ -84,6 +86,8 @@ class NarratorSettings:
     attempts: int = 2
     #: A cue with less time than this left (it waited behind others) is worded by its template.
     min_model_s: float = 1.0
+    #: A live cue arriving while the model is still on another message gets its template.
+    skip_when_busy: bool = True
     #: Constrain decoding with a GBNF grammar (plain sentences, numbers only from the facts).
     #: Off by default: it slows llama-cpp-python's decoding (see bench/llm_throughput.py).
     grammar: bool = False
@@ -159,6 +163,9 @@ class Narrator:
         self.settings = settings
         self._unavailable_reason = unavailable_reason
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-llm")
+        #: Messages handed to the worker and not finished by it (guarded by `_pending_lock`).
+        self._pending = 0
+        self._pending_lock = threading.Lock()
 
     @property
     def prompt_style(self) -> str:
@@ -190,10 +197,20 @@ class Narrator:
             # worse than plain words now, so a late cue skips the model.
             return self._template(advice, f"late: {started - since:.1f} s behind earlier cues",
                                   started, 0, on_sentence)
+        with self._pending_lock:
+            busy = self._pending > 0
+            if not (busy and advice.task is Task.CUE and self.settings.skip_when_busy):
+                self._pending += 1
+                busy = False
+        if busy:
+            # One model serves everyone: a live cue does not wait its turn behind another
+            # person's (or its own earlier) words, it is spoken from its template now.
+            return self._template(advice, "model busy with another message", started, 0,
+                                  on_sentence)
         abandoned = threading.Event()
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, self._word, advice, deadline, emit,
+                loop.run_in_executor(self._executor, self._counted_word, advice, deadline, emit,
                                      abandoned, started),
                 # The worker stops itself at the deadline; this catches a stuck call.
                 timeout=deadline - started + 1.0,
@@ -201,6 +218,15 @@ class Narrator:
         except TimeoutError:
             abandoned.set()  # the worker stops at its next token and hands nothing on
             return self._template(advice, "timed out", started, 1, on_sentence)
+
+    def _counted_word(self, advice: Advice, deadline: float,
+                      emit: Callable[[str], None] | None, abandoned: threading.Event,
+                      started: float) -> Narration:
+        try:
+            return self._word(advice, deadline, emit, abandoned, started)
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
 
     def narrate_sync(self, advice: Advice, *,
                      on_sentence: Callable[[str], None] | None = None) -> Narration:
