@@ -220,7 +220,11 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     engine = None
     if settings.llm.enabled and not args.no_llm:
         engine = _load_engine(settings)
-    store = SessionStore.open(database) if database.is_file() else None
+    from edge.keys import find_key
+
+    # An encrypted store (SQLCipher) opens with the daemon's key, as every other command does.
+    store = (SessionStore.open(database, key=find_key(settings.daemon.key_file))
+             if database.is_file() else None)
     try:
         answer = answer_question(question, store, settings.profile, engine,
                                  settings=NarratorSettings(
