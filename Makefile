@@ -13,7 +13,7 @@ SYSTEM_COMMANDS := espeak-ng dbus-daemon sox chromium
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test system-packages clean
+.PHONY: demo test system-packages clean pi-bundle pi-check
 
 demo: system-packages $(VENV)/.device-installed
 	$(BIN)/edgecoach demo $(DEMO_ARGS)
@@ -51,3 +51,13 @@ $(VENV)/.all-installed: pyproject.toml | $(VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info edgecoach-demo.wav
+
+# The Raspberry Pi bundle (README "Raspberry Pi bundle"): an offline arm64 / cp311 install tar in
+# build/, and its check under qemu in a cached arm64 Debian bookworm root (root, network for the
+# first run; the tools: apt-get install -y qemu-user-static binfmt-support debootstrap
+# gcc-aarch64-linux-gnu g++-aarch64-linux-gnu). Neither is part of `make test`.
+pi-bundle: $(VENV)/.device-installed
+	$(BIN)/python -m export.bundle build
+
+pi-check: $(VENV)/.device-installed
+	$(BIN)/python -m export.bundle check
