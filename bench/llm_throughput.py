@@ -13,7 +13,7 @@ live cue; peak RSS with the model loaded.
   of `--repeat` is reported, and the ratio is narrator / bare (1.0 = no overhead);
 - first spoken words: `Narrator.narrate(cue, on_sentence=...)` on a high-zone cue with a new
   heart rate each time, from the call to the first guarded sentence handed to the speaker;
-- RSS: a fresh process loads the model and generates once; its peak resident set (ru_maxrss),
+- RSS: a fresh process loads the model and generates once; its peak resident set (VmHWM),
   and the interpreter's own before loading.
 """
 
@@ -133,16 +133,22 @@ def first_words(engine: LlamaEngine, repeat: int) -> dict:
             "spoken_by_model": sources.count("llm"), "cues": repeat}
 
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child started by this process
+# would report this process's peak (the model already loaded here) as its own.
 RSS_PROBE = """
-import resource, sys, json
+import sys, json
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
 sys.path.insert(0, {repo!r})
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 from edge.narrator.llm import LlamaEngine
 from pathlib import Path
+before = hwm()
 engine = LlamaEngine(Path({path!r}), threads={threads})
-loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+loaded = hwm()
 engine.generate([{{"role": "user", "content": "Say hello to a runner."}}], max_tokens=16)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 print(json.dumps({{"python_kib": before, "loaded_kib": loaded, "peak_kib": peak}}))
 """
 

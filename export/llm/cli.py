@@ -43,9 +43,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="from_stage", choices=STAGES, default="corpus",
                         help="start at this stage, reusing the earlier stages' files")
     parser.add_argument("--per-group", type=int, default=None,
-                        help="corpus examples per situation group (default 90)")
+                        help="corpus examples per situation group (default 130)")
     parser.add_argument("--train-layers", type=int, default=None,
-                        help="top decoder layers to fine-tune (default 8; 99: all)")
+                        help="top decoder layers to fine-tune (default 10; 99: all)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 3)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="AdamW learning rate (default 3e-4)")
@@ -53,9 +53,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch threads for the fine-tune (default 1: on a machine shared "
                         "with other work one thread trains fastest; 0: every core)")
-    parser.add_argument("--verify-limit", type=int, default=0,
-                        help="score only this many held-out examples (default: all)")
-    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads")
+    parser.add_argument("--verify-limit", type=int, default=None,
+                        help="score this many held-out examples per model (default 120; 0: all)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="llama.cpp threads while scoring (default 1: with more, llama.cpp "
+                        "slows badly when another job takes a core)")
     parser.add_argument("--min-guard-pass", type=float, default=0.0,
                         help="fail if the best quantisation passes the guard on fewer of the "
                         "held-out examples (0..1)")
@@ -89,7 +91,8 @@ def run(args: argparse.Namespace, settings: Any = None) -> int:
             args.work_dir, models_dir, base=args.base, seed=args.seed, tiny=args.tiny,
             quants=quants, ship=args.ship, from_stage=args.from_stage,
             corpus_settings=corpus_settings, finetune_settings=finetune_settings,
-            verify_limit=args.verify_limit, threads=args.threads,
+            verify_limit=(args.verify_limit if args.verify_limit is not None
+                          else 0 if args.tiny else 120), threads=args.threads,
             min_guard_pass=args.min_guard_pass)
     except EdgecoachError:
         raise

