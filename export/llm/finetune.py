@@ -25,7 +25,7 @@ from typing import Any
 
 from edge.errors import ExportError
 from export.llm._stage import stopwatch, write_meta
-from export.llm.base import BaseModel, load_base
+from export.llm.base import END_OF_TURN_TOKENS, BaseModel, load_base
 from export.llm.corpus import HELDOUT_FILE, corpus_sha256, read_lines
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,19 @@ class FinetuneSettings:
     #: every small op waits for the descheduled second thread (measured 135-267 tokens/s with 2
     #: threads against 490-550 with 1, 6 layers, batch 4-16).
     threads: int = 1
+    #: "auto": a CUDA GPU when torch sees one (a lent GPU box), else the CPU; or "cpu", "cuda".
+    device: str = "auto"
+
+
+def pick_device(wanted: str) -> str:
+    import torch
+
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise ExportError("--device cuda: torch sees no CUDA GPU here (a CPU build of torch, "
+                          "or no driver); use --device auto or cpu")
+    return wanted
 
 
 QUICK = FinetuneSettings(train_layers=99, epochs=1, batch_size=4, learning_rate=1e-3,
@@ -66,15 +79,14 @@ def encode(tokenizer: Any, line: dict[str, Any]) -> tuple[list[int], list[int]]:
     generation, then the reply and the end-of-turn token; labels -100 on the prompt."""
     prompt = tokenizer.apply_chat_template(line["messages"][:-1], add_generation_prompt=True,
                                            tokenize=True, return_dict=False)
-    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if end is None or end == tokenizer.unk_token_id:
-        end = tokenizer.eos_token_id
+    vocab = tokenizer.get_vocab()
+    end = next((vocab[t] for t in END_OF_TURN_TOKENS if t in vocab), tokenizer.eos_token_id)
     reply = tokenizer.encode(line["reference"], add_special_tokens=False) + [end]
     return list(prompt) + reply, [-100] * len(prompt) + reply
 
 
 def _bottom_states(model: Any, ids: list[list[int]], first_trained: int, batch: int,
-                   desc: str) -> list[Any]:
+                   desc: str, device: str = "cpu") -> list[Any]:
     """The input of layer `first_trained` for every example (frozen layers run once)."""
     import torch
     from tqdm import tqdm
@@ -104,7 +116,8 @@ def _bottom_states(model: Any, ids: list[list[int]], first_trained: int, batch: 
                     mask[row, :len(ids[i])] = 1
                 captured.clear()
                 try:
-                    model.model(input_ids=input_ids, attention_mask=mask, use_cache=False)
+                    model.model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                                use_cache=False)
                 except _Stop:
                     pass
                 hidden = captured[0]
@@ -147,14 +160,15 @@ def _batch_loss(top: Any, states: list[Any], labels: list[list[int]], chunk: lis
     import torch
 
     width = max(states[i].shape[0] for i in chunk)
-    hidden = torch.zeros((len(chunk), width, states[chunk[0]].shape[1]))
-    mask = torch.zeros((len(chunk), width), dtype=torch.long)
-    target = torch.full((len(chunk), width), -100, dtype=torch.long)
+    device = states[chunk[0]].device
+    hidden = torch.zeros((len(chunk), width, states[chunk[0]].shape[1]), device=device)
+    mask = torch.zeros((len(chunk), width), dtype=torch.long, device=device)
+    target = torch.full((len(chunk), width), -100, dtype=torch.long, device=device)
     for row, i in enumerate(chunk):
         n = states[i].shape[0]
         hidden[row, :n] = states[i]
         mask[row, :n] = 1
-        target[row, :n] = torch.tensor(labels[i])
+        target[row, :n] = torch.tensor(labels[i], device=device)
     out = top.model(inputs_embeds=hidden, attention_mask=mask, use_cache=False)
     last = out.last_hidden_state[:, :-1]
     wanted = target[:, 1:]
@@ -194,6 +208,8 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
         with stopwatch() as t_load:
             loaded = loaded or load_base(base)
         model, tokenizer = loaded.model, loaded.tokenizer
+        device = pick_device(settings.device)
+        model.to(device)
         train_lines = read_lines(corpus_path)
         heldout_lines = read_lines(heldout_path) if heldout_path.exists() else []
         if settings.max_examples:
@@ -215,9 +231,9 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
             p.requires_grad_(True)
         with stopwatch() as t_cache:
             train_states = _bottom_states(model, [x[0] for x in train], first, 16,
-                                          "frozen layers (train)")
+                                          "frozen layers (train)", device)
             held_states = _bottom_states(model, [x[0] for x in held], first, 16,
-                                         "frozen layers (held-out)") if held else []
+                                         "frozen layers (held-out)", device) if held else []
         top = _top_model(model, first)
         train_labels = [x[1] for x in train]
         held_labels = [x[1] for x in held]
@@ -255,6 +271,7 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
         for p in model.parameters():
             p.requires_grad_(False)
         # The trained layers are the full model's own (shared), so it is merged already.
+        model.to("cpu")
         model.config.use_cache = True
         out.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(str(out), safe_serialization=True)
@@ -273,7 +290,7 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
         "first_losses": losses[:5], "last_losses": losses[-5:],
         "loss_curve": losses[:: max(1, len(losses) // 50)],
         "train_s": round(t_train[0], 1), "frozen_pass_s": round(t_cache[0], 1),
-        "load_s": round(t_load[0], 1),
+        "load_s": round(t_load[0], 1), "device": device,
         "train_tokens_per_s": round(tokens / max(t_train[0], 1e-9), 1),
     }
     write_meta(out / "config.json", stage="finetune", inputs=record, seed=seed,

@@ -54,7 +54,7 @@ def choose_quant(models: dict[str, dict[str, Any]], tolerance: float = SHIP_TOLE
     return min((n for n, m in tuned.items() if close(m)), key=lambda n: tuned[n]["bytes"])
 
 
-def run_pipeline(work_dir: Path, models_dir: Path, *, base: Path | None = None, seed: int = 0,
+def run_pipeline(work_dir: Path, models_dir: Path, *, base: str | Path | None = None, seed: int = 0,
                  tiny: bool = False, quants: tuple[str, ...] = quantise_stage.DEFAULT_QUANTS,
                  ship: str | None = None, from_stage: str = "corpus",
                  corpus_settings: corpus_stage.CorpusSettings | None = None,
