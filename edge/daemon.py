@@ -41,6 +41,7 @@ from edge.journal import StoreJournal
 from edge.keys import find_key
 from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
+from edge.speech.quiet import QuietHours
 from edge.settings import Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
 from edge.sources.ble import BleBandConfig, BleSensorSource
@@ -197,7 +198,8 @@ class Daemon:
             profile=person.profile, health=health, narrator=narrator, speaker=speaker,
             emit=emit_for_person,
             coach=Coach(person.profile, first_cue_id=last_cue + 1),
-            journal=StoreJournal(store, session_id, store_thread), t_offset=next_t)
+            journal=StoreJournal(store, session_id, store_thread), t_offset=next_t,
+            quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker())
         self._sessions.append(session)
         return session
 

@@ -83,7 +83,7 @@ class CoachingSession:
     def __init__(self, *, profile: Profile, health: HealthModel | None, narrator: Narrator,
                  speaker: Speaker | None, emit: Callable[[Event], None],
                  coach: Coach | None = None, journal: Journal | None = None,
-                 t_offset: int = 0) -> None:
+                 t_offset: int = 0, quiet: Callable[[], bool] | None = None) -> None:
         self.profile = profile
         self.journal = journal
         #: Seconds already recorded in this session before a restart; new samples follow them.
@@ -104,7 +104,7 @@ class CoachingSession:
         recording = getattr(speaker, "wav_path", None) is not None
         self.speech = None if speaker is None else SpeechQueue(
             speaker, max_age_s=math.inf if recording else 10.0, on_error=lambda exc: self.emit(
-                {"event": "warning", "message": f"speech stopped: {exc}"}))
+                {"event": "warning", "message": f"speech stopped: {exc}"}), quiet=quiet)
 
     async def run(self, *sources: SensorSource) -> SessionResult:
         """Coach one person from one or more sources (a heart-rate band and a footpod, say).

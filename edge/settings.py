@@ -50,6 +50,17 @@ class SpeechSettings:
     #: The daemon: speak into this WAV file instead of the audio device (a box without
     #: speakers, a bench); empty means the audio device, or no speech without one.
     wav_file: Path | None = None
+    #: Spans of the day ("22:00-07:00", local time) when only safety cues are spoken; every cue
+    #: is still shown and stored.
+    quiet_hours: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        from edge.speech.quiet import QuietHours
+
+        try:  # a bad span is refused when the file is read, naming the file
+            QuietHours.parse(self.quiet_hours, "quiet_hours")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,9 @@ silence. So words wait here, and one worker task speaks them:
   it is older than `max_age_s` by the time its turn comes (stale);
 - safety items (`priority <= safety_priority`) are never dropped, however old;
 - the sentences of one message, streamed as the model writes them, share an `utterance` and
-  never supersede each other (a newer message of the kind supersedes them all).
+  never supersede each other (a newer message of the kind supersedes them all);
+- while `quiet()` says so (quiet hours), only safety items are queued; the rest are dropped with
+  reason "quiet_hours" (they are still shown and stored by the session).
 
 `put` never waits on the speaker. A speaker that fails with an `EdgecoachError` stops speech for
 the rest of the session (as the session does without a queue): what is waiting is dropped with
@@ -57,7 +59,8 @@ class SpeechItem:
 @dataclass
 class SpeechStats:
     spoken: int = 0
-    #: Dropped items by reason: "stale", "superseded", "closed", "cancelled", "speech_failed".
+    #: Dropped items by reason: "stale", "superseded", "closed", "cancelled", "speech_failed",
+    #: "quiet_hours".
     dropped: Counter[str] = field(default_factory=Counter)
     #: Speaker errors that were not EdgecoachError (logged, speech goes on).
     errors: int = 0
@@ -83,8 +86,10 @@ class SpeechQueue:
                  clock: Callable[[], float] = time.perf_counter,
                  on_spoken: Callable[[SpeechItem], None] | None = None,
                  on_dropped: Callable[[SpeechItem, str], None] | None = None,
-                 on_error: Callable[[EdgecoachError], None] | None = None) -> None:
+                 on_error: Callable[[EdgecoachError], None] | None = None,
+                 quiet: Callable[[], bool] | None = None) -> None:
         self.speaker = speaker
+        self.quiet = quiet
         self.max_age_s = max_age_s
         self.safety_priority = safety_priority
         self.clock = clock
@@ -136,6 +141,9 @@ class SpeechQueue:
         item = SpeechItem(text, int(priority), created, cue_kind, self._seq, utterance)
         if self._state in (_State.CLOSING, _State.CLOSED) or self.error is not None:
             self._drop(item, "closed" if self.error is None else "speech_failed")
+            return
+        if self.quiet is not None and not self._safety(item) and self.quiet():
+            self._drop(item, "quiet_hours")
             return
         self.start()
         for old in [w for w in self._waiting if w.cue_kind == cue_kind and not self._safety(w)
