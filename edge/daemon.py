@@ -25,7 +25,7 @@ import enum
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,14 +41,15 @@ from edge.journal import StoreJournal
 from edge.keys import find_key
 from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
-from edge.speech.quiet import QuietHours
 from edge.settings import Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
 from edge.sources.ble import BleBandConfig, BleSensorSource
 from edge.sources.clock import ClockSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
+from edge.speech.quiet import QuietHours
 from edge.store import SessionStore
+from edge.training.commands import latest_session_id, record_feedback
 from firmware_bridge.simulator import WORKOUTS, Athlete
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class Daemon:
         self.results: dict[str, SessionResult] = {}
         #: Tasks the daemon spawned besides the sessions (the display's refresh).
         self._background: set[asyncio.Task[None]] = set()
+        #: Each person's session in the store now (the zone board's feedback goes there).
+        self.session_ids: dict[str, int] = {}
 
     def request_stop(self) -> None:
         if self.state in (DaemonState.STOPPING, DaemonState.STOPPED):
@@ -123,7 +126,9 @@ class Daemon:
                 board = KioskBoard(kiosk.host, kiosk.port,
                                    members=[p.profile.name for p in people],
                                    zones={p.profile.name: ZoneModel.for_profile(p.profile)
-                                          for p in people})
+                                          for p in people},
+                                   on_feedback=feedback_recorder(store, store_thread,
+                                                                 self.session_ids))
                 await board.start()
                 log.info("zone board on %s", board.url)
             display = self._open_display(people)
@@ -191,6 +196,8 @@ class Daemon:
                 store_thread, store.start_session, name, self.settings.daemon.source,
                 person.profile, datetime.now(UTC))
             next_t, last_cue = 0, 0
+        self.session_ids[name] = session_id
+
         def emit_for_person(event: dict[str, object]) -> None:
             emit({**event, "person": name})
 
@@ -285,6 +292,27 @@ def _resumable(store: SessionStore, person: str) -> tuple[int, int, int] | None:
         return None
     state = store.resume_session(candidate.id)
     return candidate.id, state.next_t, state.last_cue_id or 0
+
+
+def feedback_recorder(store: SessionStore, executor: ThreadPoolExecutor,
+                      session_ids: Mapping[str, int],
+                      ) -> Callable[[str, int | None, str | None], Awaitable[dict[str, object]]]:
+    """The zone board's `on_feedback`: how a person's session felt, recorded in the store (in
+    its thread) on their current session (`session_ids`, filled as sessions start), else their
+    latest one, with the labels `edgecoach feedback` stores, so the next plan reads it alike."""
+    async def on_feedback(person: str, rpe: int | None,
+                          verdict: str | None) -> dict[str, object]:
+        def record() -> dict[str, object]:
+            session_id = session_ids.get(person)
+            if session_id is None:
+                session_id = latest_session_id(store, person)
+            return record_feedback(store, session_id, rpe, verdict)
+
+        recorded = await asyncio.get_running_loop().run_in_executor(executor, record)
+        log.info("%s: feedback on session %s", person, recorded["session_id"])
+        return recorded
+
+    return on_feedback
 
 
 def fan_out(*sinks: Callable[[dict[str, object]], None]) -> Callable[[dict[str, object]], None]:

@@ -8,11 +8,17 @@
 
 Routes: `/` the page (one tile per member), `/events` the SSE stream (a "snapshot" of every tile
 on connect, then one "member" event per change and a "ping" every few seconds), `/state.json` every
-tile now, `/healthz`.
+tile now, `/healthz`, and `POST /feedback`: how a member's session felt, from the tile's "How did
+it feel?" buttons, `{"person": NAME, "rpe": 1..10}` and/or `{"person": NAME, "verdict": "too_hard"
+| "too_easy"}` (JSON, at most 2 KB), handed to the board's `on_feedback` (the daemon records it in
+the store, as `edgecoach feedback` does). Errors are answered with one plain line a person can act
+on.
 
 The board listens on loopback only: it shows heart rates, so it is for a screen attached to the
 device, never for the network. Requests whose Host header is not a loopback name are refused too,
-so a web page elsewhere cannot read the board through DNS rebinding.
+so a web page elsewhere cannot read the board through DNS rebinding; feedback must come as JSON
+(which a page elsewhere cannot send without a CORS preflight the board never allows) and, when the
+browser names an Origin, from a loopback one.
 
 `emit` never blocks and never raises. Each browser has its own writer task and, between writes,
 the latest encoded update of each member waiting for it: a browser that reads slowly gets fewer
@@ -25,16 +31,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import ipaddress
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from types import TracebackType
 from typing import Self
+from urllib.parse import urlsplit
 
 from edge.coach.zones import ZoneModel
 from edge.errors import ConfigError
@@ -54,6 +62,19 @@ REQUEST_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 10.0
 #: Browser's reconnect delay after the stream ends, in ms (the SSE "retry" field).
 RETRY_MS = 2000
+#: The largest `POST /feedback` body accepted, in bytes.
+MAX_FEEDBACK_BYTES = 2048
+#: How long recording one feedback may take before the browser is told to try again.
+FEEDBACK_TIMEOUT_S = 10.0
+#: The verdicts a tile can send.
+VERDICTS = ("too_hard", "too_easy")
+
+#: `on_feedback(person, rpe, verdict)`: record how the person's session felt (rpe 1..10 or None,
+#: verdict "too_hard", "too_easy" or None, at least one given) and return what was recorded, as
+#: JSON-able values (the daemon's: session_id, rpe, text, signal). Async, or a plain function run
+#: in a worker thread. A ValueError is the person's mistake: its message is shown on the tile.
+FeedbackHandler = Callable[[str, int | None, str | None],
+                           Mapping[str, object] | Awaitable[Mapping[str, object]]]
 
 _LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
 _HOST_HEADER_NAMES = {"localhost", "127.0.0.1", "[::1]"}
@@ -123,12 +144,15 @@ class KioskBoard:
                  members: Sequence[str] = (), zones: Mapping[str, ZoneModel] | None = None,
                  max_clients: int = MAX_CLIENTS, ping_s: float = PING_S,
                  drain_timeout_s: float = DRAIN_TIMEOUT_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_feedback: FeedbackHandler | None = None) -> None:
         """A board on `host`:`port` (loopback only; port 0 picks a free one, see `.port`).
 
         `members` are shown from the start, in that order (the daemon's people); others appear
         when their first event arrives. `zones` (by person) give effort as % of heart-rate
-        reserve for samples that carry no "hrr_fraction".
+        reserve for samples that carry no "hrr_fraction". `on_feedback` records what a tile's
+        "How did it feel?" sends (see `FeedbackHandler`); without it `POST /feedback` is
+        answered 503.
         """
         self.host = loopback_host(host)
         self._requested_port = _check_port(port)
@@ -137,6 +161,7 @@ class KioskBoard:
         self.ping_s = ping_s
         self.drain_timeout_s = drain_timeout_s
         self.clock = clock
+        self.on_feedback = on_feedback
         self._page = resources.files("edge.kiosk").joinpath("page.html").read_bytes()
         self._clients: set[_Client] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -303,9 +328,13 @@ class KioskBoard:
                                 b"the zone board answers only to 127.0.0.1 or localhost\n")
             return
         path = target.split("?", 1)[0]
-        if method not in ("GET", "HEAD"):
+        allowed = ("POST",) if path == "/feedback" else ("GET", "HEAD")
+        if method not in allowed:
             await self._respond(writer, 405, "text/plain", b"method not allowed\n",
-                                extra={"Allow": "GET, HEAD"}, head_only=False)
+                                extra={"Allow": ", ".join(allowed)}, head_only=False)
+            return
+        if method == "POST":
+            await self._feedback(reader, writer, headers)
             return
         head_only = method == "HEAD"
         if path in ("/", "/index.html"):
@@ -323,11 +352,111 @@ class KioskBoard:
         else:
             await self._respond(writer, 404, "text/plain", b"not found\n", head_only=head_only)
 
+    async def _feedback(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        headers: Mapping[str, str]) -> None:
+        """`POST /feedback`: check, read and validate the body, record it, say what was."""
+        async def refuse(status: int, reason: str) -> None:
+            await self._respond(writer, status, "text/plain; charset=utf-8",
+                                reason.encode() + b"\n")
+
+        if not _loopback_origin(headers.get("origin")):
+            await refuse(403, "feedback is taken only from the zone board's own page")
+            return
+        if "transfer-encoding" in headers:
+            await refuse(400, "send the feedback with a Content-Length, not chunked")
+            return
+        length_text = headers.get("content-length", "")
+        if not length_text.isascii() or not length_text.isdigit():
+            await refuse(400, "send the feedback with a Content-Length")
+            return
+        length = int(length_text)
+        if length > MAX_FEEDBACK_BYTES:
+            # Read what was sent (up to a limit), so the answer is not lost to a reset.
+            with contextlib.suppress(asyncio.IncompleteReadError, TimeoutError):
+                await asyncio.wait_for(reader.readexactly(min(length, 64 * 1024)), 2.0)
+            await refuse(413, f"feedback is at most {MAX_FEEDBACK_BYTES} bytes of JSON")
+            return
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            await refuse(415, "send the feedback as JSON (Content-Type: application/json)")
+            return
+        if headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = await asyncio.wait_for(reader.readexactly(length), REQUEST_TIMEOUT_S)
+        if self.on_feedback is None:
+            await refuse(503, "feedback is not available")
+            return
+        try:
+            person, rpe, verdict = self._parse_feedback(body)
+        except ValueError as exc:
+            await refuse(400, str(exc))
+            return
+        try:
+            recorded = await asyncio.wait_for(self._record(person, rpe, verdict),
+                                              FEEDBACK_TIMEOUT_S)
+        except TimeoutError:
+            await refuse(503, "the coach is busy: try again in a moment")
+            return
+        except ValueError as exc:  # the store's FeedbackError: no session yet, say
+            await refuse(400, _one_line(str(exc)))
+            return
+        except Exception:
+            log.exception("zone board: could not record feedback for %s", person)
+            await refuse(500, "the feedback could not be recorded; the coach's log says why")
+            return
+        body = json.dumps({"person": person, **recorded}, ensure_ascii=False,
+                          default=str).encode()
+        await self._respond(writer, 200, "application/json", body)
+
+    def _parse_feedback(self, body: bytes) -> tuple[str, int | None, str | None]:
+        """(person, rpe, verdict) from a `POST /feedback` body; ValueError says what is wrong."""
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ValueError('the feedback is not valid JSON: send {"person": NAME, '
+                             '"rpe": 1..10} or {"person": NAME, "verdict": "too_hard"}') from None
+        if not isinstance(data, dict):  # a reason for the tile, like every other here
+            raise ValueError(  # noqa: TRY004
+                'the feedback must be a JSON object: {"person": NAME, "rpe": 1..10}')
+        unknown = sorted(set(data) - {"person", "rpe", "verdict"})
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}: send person, rpe and/or verdict")
+        person = data.get("person")
+        if not isinstance(person, str) or not person.strip():
+            raise ValueError('say whose session it was: "person" is a name shown on the board')
+        if person not in self.state.members:
+            raise ValueError(f"unknown member {_one_line(person)[:60]!r}: "
+                             "choose a name shown on the board")
+        rpe = data.get("rpe")
+        if rpe is not None and (isinstance(rpe, bool) or not isinstance(rpe, int)
+                                or not 1 <= rpe <= 10):
+            raise ValueError("RPE must be a whole number from 1 (very easy) to 10 (all-out)")
+        verdict = data.get("verdict")
+        if verdict is not None and verdict not in VERDICTS:
+            raise ValueError('verdict must be "too_hard" or "too_easy"')
+        if rpe is None and verdict is None:
+            raise ValueError("say how it felt: an RPE from 1 to 10, too hard or too easy")
+        return person, rpe, verdict
+
+    async def _record(self, person: str, rpe: int | None,
+                      verdict: str | None) -> Mapping[str, object]:
+        handler = self.on_feedback
+        assert handler is not None
+        if inspect.iscoroutinefunction(handler):
+            result = await handler(person, rpe, verdict)
+        else:  # a plain function may block (a store): never on the board's loop
+            result = await asyncio.to_thread(handler, person, rpe, verdict)
+            if inspect.isawaitable(result):
+                result = await result
+        return dict(result)
+
     async def _respond(self, writer: asyncio.StreamWriter, status: int, content_type: str,
                        body: bytes, *, extra: Mapping[str, str] | None = None,
                        head_only: bool = False) -> None:
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-                  421: "Misdirected Request", 503: "Service Unavailable"}[status]
+        reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+                  405: "Method Not Allowed", 413: "Content Too Large",
+                  415: "Unsupported Media Type", 421: "Misdirected Request",
+                  500: "Internal Server Error", 503: "Service Unavailable"}[status]
         headers = {"Content-Type": content_type, "Content-Length": str(len(body)),
                    **_COMMON_HEADERS, **(extra or {})}
         writer.write(_head(status, reason, headers) + (b"" if head_only else body))
@@ -387,6 +516,22 @@ _COMMON_HEADERS = {
 def _head(status: int, reason: str, headers: Mapping[str, str]) -> bytes:
     lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers.items())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _loopback_origin(value: str | None) -> bool:
+    """A request's Origin is loopback (or absent: not a browser, or not a cross-site one)."""
+    if value is None:
+        return True
+    try:
+        parts = urlsplit(value)
+        netloc = parts.netloc
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(netloc) and _loopback_host_header(netloc)
 
 
 def _loopback_host_header(value: str) -> bool:

@@ -36,7 +36,10 @@ __all__ = [
     "configure_feedback_parser",
     "configure_plan_parser",
     "default_person",
+    "feedback_text",
+    "latest_session_id",
     "load_inputs",
+    "record_feedback",
     "run_feedback",
     "run_plan",
 ]
@@ -307,20 +310,48 @@ def run_plan(args: argparse.Namespace, settings: Any, store: SessionStore) -> in
     return 0
 
 
+#: What `--too-hard` / `--too-easy` (the zone board's "too_hard" / "too_easy") store as the
+#: feedback's text: `Feedback.label` reads them back.
+VERDICT_LABELS = {"too_hard": "too hard", "too_easy": "too easy"}
+
+
+def feedback_text(verdict: str | None, note: str | None = None) -> str | None:
+    """The stored text of a verdict ("too_hard", "too_easy" or None) and an optional note:
+    "too hard", "too hard: legs heavy", the note alone, or None."""
+    if verdict is not None and verdict not in VERDICT_LABELS:
+        raise FeedbackError(f"a verdict is \"too_hard\" or \"too_easy\", not {verdict!r}")
+    label = VERDICT_LABELS.get(verdict) if verdict is not None else None
+    note = note.strip() if note and note.strip() else None
+    return f"{label}: {note}" if label and note else label or note
+
+
+def latest_session_id(store: SessionStore, person: str) -> int:
+    """The person's latest session (by start, then number); FeedbackError if there is none."""
+    rows = store.sessions(person)
+    if not rows:
+        raise FeedbackError(f"{person} has no sessions in {store.path}: record one first, "
+                            "or give the session's number", path=store.path)
+    return max(rows, key=lambda r: (r.started_at, r.id)).id
+
+
+def record_feedback(store: SessionStore, session_id: int, rpe: int | None,
+                    verdict: str | None = None, note: str | None = None) -> dict[str, object]:
+    """Record how session `session_id` felt, as `edgecoach feedback` does; what was recorded:
+    `{"session_id", "rpe", "text", "signal"}` (the signal the next plan reads from it)."""
+    text = feedback_text(verdict, note)
+    store.add_feedback(session_id, rpe, text)
+    return {"session_id": session_id, "rpe": rpe, "text": text,
+            "signal": Feedback(session_id, rpe, text).signal}
+
+
 def run_feedback(args: argparse.Namespace, settings: Any, store: SessionStore) -> int:
     """`edgecoach feedback`: record how a session felt; the next plan takes it into account."""
     if args.session is not None:
         session_id = args.session
     else:
-        person = args.person or default_person(settings)
-        rows = store.sessions(person)
-        if not rows:
-            raise FeedbackError(f"{person} has no sessions in {store.path}: record one first, "
-                                "or give the session's number", path=store.path)
-        session_id = max(rows, key=lambda r: (r.started_at, r.id)).id
-    label = "too hard" if args.too_hard else "too easy" if args.too_easy else None
-    note = args.note.strip() if args.note and args.note.strip() else None
-    text = f"{label}: {note}" if label and note else label or note
+        session_id = latest_session_id(store, args.person or default_person(settings))
+    verdict = "too_hard" if args.too_hard else "too_easy" if args.too_easy else None
+    text = feedback_text(verdict, args.note)
     if args.rpe is None and text is None:
         raise FeedbackError("say how it felt: --rpe N (1 very easy to 10 all-out), --too-hard or "
                             "--too-easy, with an optional --note", path=store.path)
