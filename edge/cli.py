@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     configure_plan_parser(commands.add_parser(
         "plan", help="today's suggestion or this week's plan, with what it rests on"))
+    from edge.training.morning import configure_parser as configure_morning
+
+    configure_morning(commands.add_parser(
+        "morning", help="a resting reading (heart rate, HRV) and today's readiness"))
     configure_feedback_parser(commands.add_parser(
         "feedback", help="say how a session felt (RPE 1-10, too hard, too easy)"))
 
@@ -203,6 +207,10 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from edge.health.evaluate import run as run_eval_hr
 
         return run_eval_hr(args, settings)
+    if args.command == "morning":
+        from edge.training.morning import run as run_morning
+
+        return run_morning(args, settings)
     if args.command == "ask":
         from edge.ask import run as run_ask
 

@@ -71,6 +71,11 @@ class DaemonOptions:
     json: bool = False
     #: Stop by itself after this many seconds (tests, soak runs); None runs until SIGTERM.
     max_runtime_s: float | None = None
+    #: Stored as the sessions' source instead of [daemon] source ("morning/ble": a resting
+    #: reading, which readiness trusts to be still without a footpod).
+    session_source: str | None = None
+    #: Continue a session left open by a crash (off for a resting reading: always its own).
+    resume: bool = True
 
 
 class Daemon:
@@ -186,14 +191,16 @@ class Daemon:
     async def _session_for(self, person, store, store_thread, health, narrator, speaker, emit):
         loop = asyncio.get_running_loop()
         name = person.profile.name
-        resume = await loop.run_in_executor(store_thread, _resumable, store, name)
+        resume = (await loop.run_in_executor(store_thread, _resumable, store, name)
+                  if self.options.resume else None)
         if resume is not None:
             session_id, next_t, last_cue = resume
             log.info("%s: continuing session %d after a restart, from second %d",
                      name, session_id, next_t)
         else:
             session_id = await loop.run_in_executor(
-                store_thread, store.start_session, name, self.settings.daemon.source,
+                store_thread, store.start_session, name,
+                self.options.session_source or self.settings.daemon.source,
                 person.profile, datetime.now(UTC))
             next_t, last_cue = 0, 0
         self.session_ids[name] = session_id

@@ -47,6 +47,7 @@ __all__ = [
     "CLIMB_WORKOUT",
     "DEMO_ATHLETE",
     "DEMO_WORKOUT",
+    "MORNING_REST",
     "WORKOUTS",
     "Athlete",
     "Segment",
@@ -464,5 +465,12 @@ CLIMB_WORKOUT = WorkoutPlan(
     ),
 )
 
+#: A morning resting reading (`edgecoach morning` on a simulated or virtual band): lying still.
+MORNING_REST = WorkoutPlan(
+    name="morning rest",
+    segments=(Segment("lying still", 150, "rest", 0.0),),
+)
+
 #: The built-in workouts by the names settings use (`[daemon] workout`).
-WORKOUTS: dict[str, WorkoutPlan] = {"demo": DEMO_WORKOUT, "climb": CLIMB_WORKOUT}
+WORKOUTS: dict[str, WorkoutPlan] = {"demo": DEMO_WORKOUT, "climb": CLIMB_WORKOUT,
+                                    "morning": MORNING_REST}

@@ -166,6 +166,10 @@ class TrainingInputs:
     goal_minutes: float
 
 
+#: Sessions recorded by `edgecoach morning` are stored with this source prefix ("morning/ble").
+MORNING_SOURCE = "morning/"
+
+
 def load_inputs(store: SessionStore, settings: Any, person: str, today: date) -> TrainingInputs:
     """Sessions of the last `history_days` up to `today`: measured profile, loads, feedback and
     today's readiness (from the still period that starts today's first session, if any)."""
@@ -186,7 +190,8 @@ def load_inputs(store: SessionStore, settings: Any, person: str, today: date) ->
     for r in with_samples:
         day = _local_day(r.started_at)
         if day not in readings:
-            found = reading_from_samples(day, samples[r.id])
+            found = reading_from_samples(day, samples[r.id],
+                                         declared_still=r.source.startswith(MORNING_SOURCE))
             if found is not None:
                 readings[day] = found
     todays = readings.pop(today, None)

@@ -149,13 +149,19 @@ def _is_still(sample: AlignedSample) -> bool:
     return (sample.cadence_spm or 0.0) <= 0.5 and (sample.speed_mps or 0.0) <= 0.05
 
 
-def still_runs(samples: Sequence[AlignedSample], *, min_s: int = 60) -> list[list[AlignedSample]]:
-    """Runs of at least `min_s` consecutive seconds with a heart rate and no movement."""
+def still_runs(samples: Sequence[AlignedSample], *, min_s: int = 60,
+               no_sensor_is_still: bool = False) -> list[list[AlignedSample]]:
+    """Runs of at least `min_s` consecutive seconds with a heart rate and no movement.
+
+    `no_sensor_is_still`: a second without any stride data counts as still (the person said so).
+    """
     runs = []
     for run in _hr_runs(samples):
         current: list[AlignedSample] = []
         for sample in [*run, None]:
-            if sample is not None and _is_still(sample):
+            if sample is not None and (_is_still(sample) or (
+                    no_sensor_is_still and sample.cadence_spm is None
+                    and sample.speed_mps is None)):
                 current.append(sample)
                 continue
             if len(current) >= min_s:

@@ -151,7 +151,8 @@ def readiness(history: Sequence[MorningReading], today: MorningReading) -> Readi
 
 
 def reading_from_samples(day: date, samples: Sequence[AlignedSample], *, min_s: int = 60,
-                         settle_s: int = 10, max_s: int = 300) -> MorningReading | None:
+                         settle_s: int = 10, max_s: int = 300,
+                         declared_still: bool = False) -> MorningReading | None:
     """A resting reading from the still period at the start of a session, or None.
 
     The first run of at least `min_s` still seconds (no cadence, no speed) that begins within the
@@ -159,8 +160,11 @@ def reading_from_samples(day: date, samples: Sequence[AlignedSample], *, min_s: 
     heart rate is its mean, RMSSD its `rmssd_from_samples`. A reading taken before a session is
     a stand-in for a true waking reading (Plews et al. used 1 min lying on waking): compare only
     like with like, at the same time of day and position.
+
+    `declared_still`: the person said they were lying still (`edgecoach morning`), so seconds
+    without any stride sensor count as still too; a footpod that reports movement still wins.
     """
-    runs = still_runs(samples, min_s=min_s)
+    runs = still_runs(samples, min_s=min_s, no_sensor_is_still=declared_still)
     if not runs or runs[0][0].t - samples[0].t > 30:
         return None
     run = runs[0][settle_s:settle_s + max_s]
