@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,6 +41,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from edge.coach.zones import ZoneModel
 from edge.displays import DisplayError
+from edge.displays.frames import FrameWriter
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,6 @@ class EpaperDisplay:
                  words_wait_s: float = 5.0, person: str | None = None,
                  zones: ZoneModel | None = None, font_path: Path | None = None, background: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.device = device
         self.width, self.height = device.width, device.height
         self.min_refresh_s = min_refresh_s
         self.zone_confirm_s = zone_confirm_s
@@ -118,7 +117,6 @@ class EpaperDisplay:
         self.refreshes = 0
         #: Why each frame was drawn ("zone", "cue", "signal", "summary", "first"), in order.
         self.reasons: list[str] = []
-        self.error: Exception | None = None
         # What the screen shows, and what it should show.
         self._shown: tuple[object, ...] | None = None
         self._zone: int | None = None
@@ -136,15 +134,23 @@ class EpaperDisplay:
         self._big = _font(max(14, int(band * 0.62)), font_path)
         self._small = _font(max(11, self.height // 11), font_path)
         self._text = _font(max(12, min(self.height // 7, 40)), font_path)
-        # The writer thread, when there is one: the latest frame waits in one slot.
-        self._pending: Image.Image | None = None
-        self._wake = threading.Condition()
-        self._closing = False
-        self._writer: threading.Thread | None = None
-        if background:
-            self._writer = threading.Thread(target=self._write_loop, name="edgecoach-epaper",
-                                            daemon=True)
-            self._writer.start()
+        self._frames = FrameWriter(device, background=background, name="edgecoach-epaper",
+                                   what="e-paper display",
+                                   prepare=lambda image: image.convert(device.mode))
+
+    @property
+    def device(self) -> Any:
+        """The luma device frames go to (replaceable, e.g. by a preview that saves each one)."""
+        return self._frames.device
+
+    @device.setter
+    def device(self, device: Any) -> None:
+        self._frames.device = device
+
+    @property
+    def error(self) -> Exception | None:
+        """The error that turned the screen off, if one did."""
+        return self._frames.error
 
     # -- the event sink -------------------------------------------------------------------------
 
@@ -199,16 +205,9 @@ class EpaperDisplay:
     def close(self, *, clear: bool = False) -> None:
         """Stop the writer thread. E-paper keeps its last frame without power, so by default
         it stays (the session's summary); `clear` blanks the panel."""
-        with self._wake:
-            self._closing = True
-            self._wake.notify()
-        if self._writer is not None:
-            self._writer.join(timeout=30)
-        if clear and self.error is None:
-            try:
-                self.device.cleanup()
-            except Exception as exc:  # a screen going away at the end is no news
-                log.debug("display cleanup failed: %s", exc)
+        self._frames.close(timeout_s=30)
+        if clear:
+            self._frames.cleanup()
 
     # -- what changes the picture -----------------------------------------------------------------
 
@@ -284,31 +283,7 @@ class EpaperDisplay:
         self._show(image)
 
     def _show(self, image: Image.Image) -> None:
-        if self._writer is None:
-            self._write(image)
-            return
-        with self._wake:
-            self._pending = image
-            self._wake.notify()
-
-    def _write_loop(self) -> None:
-        while True:
-            with self._wake:
-                while self._pending is None and not self._closing:
-                    self._wake.wait()
-                image, self._pending = self._pending, None
-                if image is None:
-                    return
-            self._write(image)
-
-    def _write(self, image: Image.Image) -> None:
-        if self.error is not None:
-            return
-        try:
-            self.device.display(image.convert(self.device.mode))
-        except Exception as exc:  # SPI errors are OSError; a driver may raise its own
-            self.error = exc
-            log.warning("e-paper display stopped: %s: %s", type(exc).__name__, exc)
+        self._frames.show(image)
 
 
 def from_config(kind: str = "dummy", *, panel: str = "2.9", width: int = 0, height: int = 0,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from edge.displays import DisplayError
+from edge.displays.frames import FrameWriter
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,6 @@ class OledDisplay:
                  scroll_pause_s: float = 1.5, cue_shown_s: float = 60.0,
                  person: str | None = None, font_path: Path | None = None,
                  background: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
-        self.device = device
         self.width, self.height = device.width, device.height
         self.min_interval_s = 1.0 / max_fps
         self.scroll_px_per_s = scroll_px_per_s
@@ -88,8 +87,6 @@ class OledDisplay:
         #: The last frame rendered (what the screen shows, or is about to).
         self.image: Image.Image | None = None
         self.renders = 0
-        #: The error that turned the screen off, if one did.
-        self.error: Exception | None = None
         # What is shown.
         self._hr: float | None = None
         self._zone: int | None = None
@@ -106,15 +103,22 @@ class OledDisplay:
         self._big = self._fit(font_path, "188", int(self.width * 0.62), top - 2)
         self._mid = _font(max(10, min(20, top // 3 + 2)), font_path)
         self._small = _font(max(9, self._cue_h - 2), font_path)
-        # The writer thread, when there is one: the latest frame waits in one slot.
-        self._pending: Image.Image | None = None
-        self._wake = threading.Condition()
-        self._closing = False
-        self._writer: threading.Thread | None = None
-        if background:
-            self._writer = threading.Thread(target=self._write_loop, name="edgecoach-oled",
-                                            daemon=True)
-            self._writer.start()
+        self._frames = FrameWriter(device, background=background, name="edgecoach-oled",
+                                   what="display")
+
+    @property
+    def device(self) -> Any:
+        """The luma device frames go to (replaceable, e.g. by a preview that saves each one)."""
+        return self._frames.device
+
+    @device.setter
+    def device(self, device: Any) -> None:
+        self._frames.device = device
+
+    @property
+    def error(self) -> Exception | None:
+        """The error that turned the screen off, if one did."""
+        return self._frames.error
 
     # -- the event sink -------------------------------------------------------------------------
 
@@ -168,16 +172,9 @@ class OledDisplay:
 
     def close(self, *, clear: bool = True) -> None:
         """Stop the writer thread; switch the screen off (`clear`) or leave the last frame."""
-        with self._wake:
-            self._closing = True
-            self._wake.notify()
-        if self._writer is not None:
-            self._writer.join(timeout=5)
-        if clear and self.error is None:
-            try:
-                self.device.cleanup()
-            except Exception as exc:  # a screen going away at the end is no news
-                log.debug("display cleanup failed: %s", exc)
+        self._frames.close(timeout_s=5)
+        if clear:
+            self._frames.cleanup()
 
     # -- drawing --------------------------------------------------------------------------------
 
@@ -237,31 +234,7 @@ class OledDisplay:
         self._show(image)
 
     def _show(self, image: Image.Image) -> None:
-        if self._writer is None:
-            self._write(image)
-            return
-        with self._wake:
-            self._pending = image
-            self._wake.notify()
-
-    def _write_loop(self) -> None:
-        while True:
-            with self._wake:
-                while self._pending is None and not self._closing:
-                    self._wake.wait()
-                image, self._pending = self._pending, None
-                if image is None:
-                    return
-            self._write(image)
-
-    def _write(self, image: Image.Image) -> None:
-        if self.error is not None:
-            return
-        try:
-            self.device.display(image)
-        except Exception as exc:  # I2C errors are OSError; luma may raise its own
-            self.error = exc
-            log.warning("display stopped: %s: %s", type(exc).__name__, exc)
+        self._frames.show(image)
 
     @staticmethod
     def _text_width(text: str, font: Font) -> float:
