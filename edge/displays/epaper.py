@@ -30,7 +30,6 @@ blocks for seconds.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -41,7 +40,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from edge.coach.zones import ZoneModel
 from edge.displays import DisplayError
-from edge.displays.frames import FrameWriter
+from edge.displays.frames import FrameWriter, LumaScreen
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +95,11 @@ def wrap(text: str, font: Font, width: float, max_lines: int) -> list[str]:
     return lines
 
 
-class EpaperDisplay:
+class EpaperDisplay(LumaScreen):
     """Zone, zone range and the latest cue, redrawn only when one of them changes."""
+
+    tick_s = 1.0
+    close_timeout_s = 30.0
 
     def __init__(self, device: Any, *, min_refresh_s: float = 10.0, zone_confirm_s: int = 5,
                  words_wait_s: float = 5.0, person: str | None = None,
@@ -138,28 +140,11 @@ class EpaperDisplay:
                                    what="e-paper display",
                                    prepare=lambda image: image.convert(device.mode))
 
-    @property
-    def device(self) -> Any:
-        """The luma device frames go to (replaceable, e.g. by a preview that saves each one)."""
-        return self._frames.device
-
-    @device.setter
-    def device(self, device: Any) -> None:
-        self._frames.device = device
-
-    @property
-    def error(self) -> Exception | None:
-        """The error that turned the screen off, if one did."""
-        return self._frames.error
-
     # -- the event sink -------------------------------------------------------------------------
-
-    def __call__(self, event: Mapping[str, Any]) -> None:
-        self.emit(event)
 
     def emit(self, event: Mapping[str, Any]) -> None:
         """Take one session event; redraw if it changed what the screen should show."""
-        if self.person is not None and event.get("person", self.person) != self.person:
+        if not self._mine(event):
             return
         kind = event.get("event")
         now = self.clock()
@@ -196,18 +181,10 @@ class EpaperDisplay:
         self._render(now)
         return True
 
-    async def run(self, period_s: float = 1.0) -> None:
-        """Draw what waited for the refresh interval, until cancelled (a daemon task)."""
-        while True:
-            self.tick()
-            await asyncio.sleep(period_s)
-
     def close(self, *, clear: bool = False) -> None:
         """Stop the writer thread. E-paper keeps its last frame without power, so by default
         it stays (the session's summary); `clear` blanks the panel."""
-        self._frames.close(timeout_s=30)
-        if clear:
-            self._frames.cleanup()
+        self._close(clear)
 
     # -- what changes the picture -----------------------------------------------------------------
 

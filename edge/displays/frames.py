@@ -8,9 +8,10 @@ off for good and is kept in `error`: coaching goes on without it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PIL import Image
@@ -77,3 +78,52 @@ class FrameWriter:
         except Exception as exc:  # bus errors are OSError; a driver may raise its own
             self.error = exc
             log.warning("%s stopped: %s: %s", self.what, type(exc).__name__, exc)
+
+
+class LumaScreen:
+    """What both screens share: they take session events (`__call__`), draw on their own
+    schedule (`tick`, driven by `run` as a daemon task), and put frames out through one
+    `FrameWriter`. A screen shows one person's events when `person` is set."""
+
+    #: Seconds between ticks of `run`, and how long `close` waits for the last frame.
+    tick_s: float = 0.1
+    close_timeout_s: float = 5.0
+    person: str | None = None
+    _frames: FrameWriter
+
+    @property
+    def device(self) -> Any:
+        """The luma device frames go to (replaceable, e.g. by a preview that saves each one)."""
+        return self._frames.device
+
+    @device.setter
+    def device(self, device: Any) -> None:
+        self._frames.device = device
+
+    @property
+    def error(self) -> Exception | None:
+        """The error that turned the screen off, if one did."""
+        return self._frames.error
+
+    def __call__(self, event: Mapping[str, Any]) -> None:
+        self.emit(event)
+
+    def emit(self, event: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def tick(self, now: float | None = None) -> bool:
+        raise NotImplementedError
+
+    def _mine(self, event: Mapping[str, Any]) -> bool:
+        return self.person is None or event.get("person", self.person) == self.person
+
+    async def run(self, period_s: float | None = None) -> None:
+        """Tick until cancelled (a daemon task)."""
+        while True:
+            self.tick()
+            await asyncio.sleep(self.tick_s if period_s is None else period_s)
+
+    def _close(self, clear: bool) -> None:
+        self._frames.close(timeout_s=self.close_timeout_s)
+        if clear:
+            self._frames.cleanup()

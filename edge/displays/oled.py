@@ -17,7 +17,6 @@ the session goes on without it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +26,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from edge.displays import DisplayError
-from edge.displays.frames import FrameWriter
+from edge.displays.frames import FrameWriter, LumaScreen
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +68,11 @@ def _place(draw: ImageDraw.ImageDraw, x: float, y: float, text: str, font: Font,
 _STEP_LABELS = {"warmup": "Wu", "work": "Int", "recover": "Rec", "cooldown": "Cd"}
 
 
-class OledDisplay:
+class OledDisplay(LumaScreen):
     """Heart rate, zone and the latest cue on a luma device."""
+
+    tick_s = 0.1
+    close_timeout_s = 5.0
 
     def __init__(self, device: Any, *, max_fps: float = 4.0, scroll_px_per_s: float = 30.0,
                  scroll_pause_s: float = 1.5, cue_shown_s: float = 60.0,
@@ -106,28 +108,11 @@ class OledDisplay:
         self._frames = FrameWriter(device, background=background, name="edgecoach-oled",
                                    what="display")
 
-    @property
-    def device(self) -> Any:
-        """The luma device frames go to (replaceable, e.g. by a preview that saves each one)."""
-        return self._frames.device
-
-    @device.setter
-    def device(self, device: Any) -> None:
-        self._frames.device = device
-
-    @property
-    def error(self) -> Exception | None:
-        """The error that turned the screen off, if one did."""
-        return self._frames.error
-
     # -- the event sink -------------------------------------------------------------------------
-
-    def __call__(self, event: Mapping[str, Any]) -> None:
-        self.emit(event)
 
     def emit(self, event: Mapping[str, Any]) -> None:
         """Take one session event; render now if the last render is old enough."""
-        if self.person is not None and event.get("person", self.person) != self.person:
+        if not self._mine(event):
             return
         kind = event.get("event")
         now = self.clock()
@@ -164,17 +149,9 @@ class OledDisplay:
         self._render(now)
         return True
 
-    async def run(self, period_s: float = 0.1) -> None:
-        """Keep scrolling and catching up skipped renders until cancelled (a daemon task)."""
-        while True:
-            self.tick()
-            await asyncio.sleep(period_s)
-
     def close(self, *, clear: bool = True) -> None:
         """Stop the writer thread; switch the screen off (`clear`) or leave the last frame."""
-        self._frames.close(timeout_s=5)
-        if clear:
-            self._frames.cleanup()
+        self._close(clear)
 
     # -- drawing --------------------------------------------------------------------------------
 
