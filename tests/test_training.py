@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from edge.coach.zones import ZoneModel
 from edge.errors import ConfigError
 from edge.profile import Profile
 from edge.settings import Person, Settings
@@ -619,3 +620,25 @@ def test_plan_for_someone_without_sessions_starts_gently(store, capsys):
                           MONDAY.isoformat()), SETTINGS, store) == 0
     out = capsys.readouterr().out
     assert "No sessions recorded for dee" in out and "0 hard" in out
+
+
+def test_the_plan_is_explained_in_guarded_words_resting_on_its_facts(month_store, capsys):
+    from edge.narrator import guard
+    from edge.training.commands import explain_suggestion, load_inputs, suggestion_advice
+
+    inputs = load_inputs(month_store, SETTINGS, "ann", MONDAY)
+    suggestion = daily_suggestion(inputs.loads, inputs.readiness, inputs.feedback, MONDAY,
+                                  inputs.goal_minutes, k=inputs.k)
+    advice = suggestion_advice(suggestion, ZoneModel.for_profile(inputs.profile))
+    assert advice.facts["session"] == suggestion.kind and advice.template == suggestion.text
+    if suggestion.kind != "rest":
+        assert advice.facts["duration_min"] == suggestion.minutes
+        assert advice.facts["zone_low"] < advice.facts["zone_high"]
+    rules = explain_suggestion(suggestion, inputs, SETTINGS, use_llm=False)
+    assert rules["source"] == "template" and rules["text"] == suggestion.text
+    # With the real model: its words pass the guard, or the rules' words are said.
+    words = explain_suggestion(suggestion, inputs, SETTINGS)
+    assert words["source"] == "template" or guard.check_advice(words["text"], advice).ok
+    assert run_plan(parse(configure_plan_parser, "--date", MONDAY.isoformat()), SETTINGS,
+                    month_store) == 0
+    assert "In words (" in capsys.readouterr().out

@@ -124,6 +124,13 @@ def _advice(task: Task, kind: str, action: Action | None, facts: Facts, template
     return Advice(task, kind, action, facts, template, **kwargs)  # type: ignore[arg-type]
 
 
+def rules_advice(task: Task, kind: str, action: Action | None, facts: Facts,
+                 template: str) -> Advice:
+    """Advice whose words the rules wrote elsewhere (`edgecoach plan`'s suggestion): the
+    template is those words, the key facts the numbers it names."""
+    return _advice(task, kind, action, facts, template)
+
+
 # -- session summary ------------------------------------------------------------------------------
 
 #: Minutes in zones 4 and 5 from which a session counts as hard.

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from edge.coach.cues import Action
 from edge.coach.zones import ZoneModel
 from edge.errors import ConfigError
+from edge.narrator.advice import Advice, Task, rules_advice
 from edge.profile import Profile
 from edge.store import FeedbackError, SessionRow, SessionStore
 from edge.stream.readings import AlignedSample
@@ -89,6 +91,8 @@ def configure_plan_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--date", type=_day, metavar="YYYY-MM-DD",
                         help="plan as if today were this day (default: today)")
+    parser.add_argument("--no-llm", action="store_true",
+                        help="the rules' words only (no language-model explanation)")
 
 
 def configure_feedback_parser(parser: argparse.ArgumentParser) -> None:
@@ -298,7 +302,10 @@ def run_plan(args: argparse.Namespace, settings: Any, store: SessionStore) -> in
     else:
         suggestion = daily_suggestion(inputs.loads, inputs.readiness, inputs.feedback, today,
                                       inputs.goal_minutes, k=inputs.k)
-        result = {"suggestion": {**suggestion.as_dict(), "facts": suggestion.facts()}}
+        words = explain_suggestion(suggestion, inputs, settings,
+                                   use_llm=not getattr(args, "no_llm", False))
+        result = {"suggestion": {**suggestion.as_dict(), "facts": suggestion.facts()},
+                  "words": words}
     if args.json:
         print(json.dumps({"person": person, "date": today.isoformat(),
                           "sessions": len(inputs.loads), "profile": _profile_dict(inputs),
@@ -312,7 +319,48 @@ def run_plan(args: argparse.Namespace, settings: Any, store: SessionStore) -> in
         _print_week(plan, inputs)
     else:
         _print_suggestion(suggestion, inputs)
+        said_by = ("the on-device language model" if words["source"] == "llm"
+                   else f"the rules ({words['reason']})")
+        print(f"In words ({said_by}):\n  {words['text']}")
     return 0
+
+
+def suggestion_advice(suggestion: Suggestion, zones: ZoneModel) -> Advice:
+    """Today's suggestion for the narrator: its kind, minutes and heart-rate range as facts,
+    the rules' own text as the template (what is said when the model's words fail the guard)."""
+    # The shape the coaching model learned plans in (`edge.narrator.advice.plan_facts`).
+    facts: dict[str, object] = {"session": suggestion.kind}
+    if suggestion.kind != "rest":
+        facts["duration_min"] = suggestion.minutes
+    if suggestion.zones:
+        low, _ = zones.bounds_bpm(min(suggestion.zones))
+        _, high = zones.bounds_bpm(max(suggestion.zones))
+        facts.update(zone=max(suggestion.zones), zone_low=low, zone_high=high)
+    for key in ("readiness_level", "readiness_score"):
+        if key in suggestion.basis:
+            facts[key] = suggestion.basis[key]
+    action = {"rest": Action.STOP, "hard": Action.PUSH}.get(suggestion.kind, Action.HOLD)
+    return rules_advice(Task.PLAN, "plan", action, facts, suggestion.text)
+
+
+def explain_suggestion(suggestion: Suggestion, inputs: TrainingInputs, settings: Any, *,
+                       use_llm: bool = True) -> dict[str, object]:
+    """The suggestion in the language model's words, guarded like any cue, or the rules'."""
+    import dataclasses
+
+    from edge.engines import load_narrator
+
+    llm = getattr(settings, "llm", None)
+    if llm is not None and not use_llm:
+        settings = dataclasses.replace(settings, llm=dataclasses.replace(llm, enabled=False))
+    narrator = load_narrator(settings)
+    try:
+        narration = narrator.narrate_sync(
+            suggestion_advice(suggestion, ZoneModel.for_profile(inputs.profile)))
+    finally:
+        narrator.close()
+    return {"text": narration.text, "source": narration.source,
+            "reason": narration.reason or ("" if narration.source == "llm" else "template")}
 
 
 #: What `--too-hard` / `--too-easy` (the zone board's "too_hard" / "too_easy") store as the
