@@ -175,17 +175,27 @@ def gather_facts(intent: Intent, question: str, sessions: Sequence[_Session],
 
 def answer_question(question: str, store: SessionStore | None, profile: Profile,
                     engine: Any, *, now: datetime | None = None,
-                    settings: NarratorSettings | None = None) -> Answer:
+                    settings: NarratorSettings | None = None,
+                    app_settings: Any = None) -> Answer:
     """Answer `question` from the store's sessions (None: there is no store yet).
 
     `engine` is a `LlamaEngine` or None (the rules' words only). Blocking: call it from a
     worker thread in async code.
     """
+    # With the app's settings a plan question gets exactly `edgecoach plan`'s suggestion
+    # (measured profile, load, readiness, feedback); without, the simple rules below.
     now = _aware(now) if now is not None else datetime.now(UTC)
     intent = classify_question(question)
     sessions = recorded_sessions(store, profile.name) if intent not in _WITHOUT_DATA else []
     if intent not in _WITHOUT_DATA and not sessions:
         advice = no_data_answer(question)
+    elif intent is Intent.PLAN and store is not None and app_settings is not None:
+        from edge.training.commands import suggestion_advice, todays_suggestion
+
+        suggestion, inputs = todays_suggestion(store, app_settings, profile.name,
+                                               now.astimezone().date())
+        advice = suggestion_advice(suggestion, ZoneModel.for_profile(inputs.profile),
+                                   question=question)
     else:
         facts = gather_facts(intent, question, sessions, profile, now)
         advice = question_advice(question, intent, facts)
@@ -229,7 +239,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         answer = answer_question(question, store, settings.profile, engine,
                                  settings=NarratorSettings(
                                      timeout_s=max(settings.llm.timeout_s, 8.0),
-                                     max_tokens=settings.llm.max_tokens))
+                                     max_tokens=settings.llm.max_tokens),
+                                 app_settings=settings)
     finally:
         if store is not None:
             store.close()

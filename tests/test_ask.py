@@ -161,3 +161,16 @@ def test_the_command_reads_the_state_dir_and_prints_json(tmp_path, capsys):
     assert run(args, settings) == 0
     assert capsys.readouterr().out.startswith("I don't have any recorded sessions yet")
     assert not (tmp_path / "empty" / "edgecoach.db").exists()  # asking creates no store
+
+
+def test_a_plan_question_gets_the_same_suggestion_as_edgecoach_plan(store):
+    from edge.training.commands import todays_suggestion
+
+    for day in range(6, 0, -1):
+        _session(store, NOW - timedelta(days=day), [130 + day] * 1800)
+    settings = Settings(profile=PROFILE)
+    answer = answer_question("What should I do today?", store, PROFILE, None, now=NOW,
+                             app_settings=settings)
+    suggestion, _ = todays_suggestion(store, settings, "sam", NOW.astimezone().date())
+    assert answer.intent == "plan" and answer.text == suggestion.text
+    assert dict(answer.facts_used)["session"] == suggestion.kind

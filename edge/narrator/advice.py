@@ -125,10 +125,10 @@ def _advice(task: Task, kind: str, action: Action | None, facts: Facts, template
 
 
 def rules_advice(task: Task, kind: str, action: Action | None, facts: Facts,
-                 template: str) -> Advice:
+                 template: str, *, question: str = "") -> Advice:
     """Advice whose words the rules wrote elsewhere (`edgecoach plan`'s suggestion): the
     template is those words, the key facts the numbers it names."""
-    return _advice(task, kind, action, facts, template)
+    return _advice(task, kind, action, facts, template, question=question)
 
 
 # -- session summary ------------------------------------------------------------------------------

@@ -300,8 +300,7 @@ def run_plan(args: argparse.Namespace, settings: Any, store: SessionStore) -> in
                            inputs.goal_minutes, k=inputs.k)
         result: dict[str, object] = {"week": plan.as_dict()}
     else:
-        suggestion = daily_suggestion(inputs.loads, inputs.readiness, inputs.feedback, today,
-                                      inputs.goal_minutes, k=inputs.k)
+        suggestion, _ = todays_suggestion(store, settings, person, today)
         words = explain_suggestion(suggestion, inputs, settings,
                                    use_llm=not getattr(args, "no_llm", False))
         result = {"suggestion": {**suggestion.as_dict(), "facts": suggestion.facts()},
@@ -325,7 +324,8 @@ def run_plan(args: argparse.Namespace, settings: Any, store: SessionStore) -> in
     return 0
 
 
-def suggestion_advice(suggestion: Suggestion, zones: ZoneModel) -> Advice:
+def suggestion_advice(suggestion: Suggestion, zones: ZoneModel, *, question: str = ""
+                      ) -> Advice:
     """Today's suggestion for the narrator: its kind, minutes and heart-rate range as facts,
     the rules' own text as the template (what is said when the model's words fail the guard)."""
     # The shape the coaching model learned plans in (`edge.narrator.advice.plan_facts`).
@@ -340,7 +340,18 @@ def suggestion_advice(suggestion: Suggestion, zones: ZoneModel) -> Advice:
         if key in suggestion.basis:
             facts[key] = suggestion.basis[key]
     action = {"rest": Action.STOP, "hard": Action.PUSH}.get(suggestion.kind, Action.HOLD)
+    if question:  # `edgecoach ask "what should I do today?"`: the same plan, as an answer
+        return rules_advice(Task.QUESTION, "plan", action, facts, suggestion.text,
+                            question=question)
     return rules_advice(Task.PLAN, "plan", action, facts, suggestion.text)
+
+
+def todays_suggestion(store: SessionStore, settings: Any, person: str, today: date
+                      ) -> tuple[Suggestion, TrainingInputs]:
+    """What `edgecoach plan` suggests for `today` (also what `ask` answers with)."""
+    inputs = load_inputs(store, settings, person, today)
+    return daily_suggestion(inputs.loads, inputs.readiness, inputs.feedback, today,
+                            inputs.goal_minutes, k=inputs.k), inputs
 
 
 def explain_suggestion(suggestion: Suggestion, inputs: TrainingInputs, settings: Any, *,
