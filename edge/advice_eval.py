@@ -219,11 +219,11 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def _matches(patterns: Iterable[str], text: str) -> bool:
-    return all(re.search(p, text, re.I) for p in patterns)
+    return all(re.search(p, text, re.IGNORECASE) for p in patterns)
 
 
 def _misses(patterns: Iterable[str], text: str) -> bool:
-    return not any(re.search(p, text, re.I) for p in patterns)
+    return not any(re.search(p, text, re.IGNORECASE) for p in patterns)
 
 
 def evaluate_one(narrator: Narrator, recorder: _Recorder | None, scenario: Scenario
@@ -397,25 +397,3 @@ def run(args: argparse.Namespace, settings: Any) -> int:
                     why = r["guard_reason"] or ("action" if not r["action_ok"] else "must")
                     print(f"  {row['id']} [{name}] {why}: {r['text']!r}")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m edge.advice_eval FILE.jsonl`` (the same as ``edgecoach eval advice``)."""
-    import sys
-
-    from edge.settings import load_settings
-
-    parser = argparse.ArgumentParser(prog="python -m edge.advice_eval")
-    parser.add_argument("--config", type=Path, help="settings file (TOML)")
-    configure_parser(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args, load_settings(args.config))
-    except EdgecoachError as exc:
-        print(f"edgecoach: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

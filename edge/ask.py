@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 DATABASE_NAME = "edgecoach.db"
 #: Intents answered from the profile or fixed words, without any recorded session.
 _WITHOUT_DATA = (Intent.SAFETY, Intent.UNKNOWN, Intent.ZONES)
-_ZONE_ASKED = re.compile(r"\bzone\s*([1-5])\b", re.I)
+_ZONE_ASKED = re.compile(r"\bzone\s*([1-5])\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,25 +262,3 @@ def _load_engine(settings: Any) -> Any:
     except EdgecoachError as exc:
         log.warning("answering with the rules' words only: %s", exc)
         return None
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m edge.ask "QUESTION"`` (the same as ``edgecoach ask``)."""
-    import sys
-
-    from edge.settings import load_settings
-
-    parser = argparse.ArgumentParser(prog="python -m edge.ask")
-    parser.add_argument("--config", type=Path, help="settings file (TOML)")
-    configure_parser(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args, load_settings(args.config))
-    except EdgecoachError as exc:
-        print(f"edgecoach: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -36,11 +36,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from edge.coach.zones import ZoneModel
 from edge.displays import DisplayError
-from edge.displays.frames import FrameWriter, LumaScreen
+from edge.displays.frames import Font, FrameWriter, LumaScreen, clock_text, load_font
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +56,8 @@ PANELS: dict[str, tuple[int, int]] = {
 _ZONE_WORDS = {0: "very light", 1: "recovery", 2: "easy", 3: "steady", 4: "threshold",
                5: "maximum"}
 
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
-def _font(size: int, path: Path | None) -> Font:
-    if path is not None:
-        try:
-            return ImageFont.truetype(str(path), size)
-        except OSError as exc:
-            raise DisplayError(f"cannot load the display font {path}: {exc}") from exc
-    try:
-        return ImageFont.load_default(size=size)
-    except ImportError:  # a Pillow built without FreeType
-        return ImageFont.load_default()
-
-
-def _clock(seconds: object) -> str:
-    minutes, rest = divmod(max(0, int(seconds)), 60)  # type: ignore[call-overload]
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes:02d}:{rest:02d}"
 
 
 def wrap(text: str, font: Font, width: float, max_lines: int) -> list[str]:
@@ -133,9 +116,9 @@ class EpaperDisplay(LumaScreen):
         # Layout, in proportion to the panel.
         band = max(24, self.height // 4)
         self._band_h = band
-        self._big = _font(max(14, int(band * 0.62)), font_path)
-        self._small = _font(max(11, self.height // 11), font_path)
-        self._text = _font(max(12, min(self.height // 7, 40)), font_path)
+        self._big = load_font(max(14, int(band * 0.62)), font_path)
+        self._small = load_font(max(11, self.height // 11), font_path)
+        self._text = load_font(max(12, min(self.height // 7, 40)), font_path)
         self._frames = FrameWriter(device, background=background, name="edgecoach-epaper",
                                    what="e-paper display",
                                    prepare=lambda image: image.convert(device.mode))
@@ -161,7 +144,7 @@ class EpaperDisplay(LumaScreen):
                 self._set_cue(str(event.get("text") or self._waiting[1]), self._waiting[0])
         elif kind == "summary":
             mean = event.get("mean_hr")
-            self._set_cue(f"Done: {_clock(event.get('duration_s', 0))}"
+            self._set_cue(f"Done: {clock_text(event.get('duration_s', 0))}"
                           + (f", average {mean:.0f} bpm." if mean is not None else "."),
                           "summary", reason="summary")
             self._last_refresh = -1e9  # the last frame stays on the panel: draw it now
@@ -239,7 +222,7 @@ class EpaperDisplay(LumaScreen):
             draw.text((margin, line_y), f"{low}-{high} bpm", font=self._small, fill=0,
                       anchor="lm")
         if self._hr is not None and self._t is not None:
-            draw.text((self.width - margin, line_y), f"{self._hr:.0f} @ {_clock(self._t)}",
+            draw.text((self.width - margin, line_y), f"{self._hr:.0f} @ {clock_text(self._t)}",
                       font=self._small, fill=0, anchor="rm")
         rule = int(line_y + small_h)
         draw.line((0, rule, self.width - 1, rule), fill=0)

@@ -12,11 +12,36 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageFont
+
+from edge.displays import DisplayError
 
 log = logging.getLogger(__name__)
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+def load_font(size: int, path: Path | None) -> Font:
+    """`path` (a TrueType file) at `size`, or Pillow's own font; a bad file is a DisplayError."""
+    if path is not None:
+        try:
+            return ImageFont.truetype(str(path), size)
+        except OSError as exc:
+            raise DisplayError(f"cannot load the display font {path}: {exc}") from exc
+    try:
+        return ImageFont.load_default(size=size)
+    except ImportError:  # a Pillow built without FreeType: one small bitmap font
+        return ImageFont.load_default()
+
+
+def clock_text(seconds: object) -> str:
+    """Seconds as "mm:ss", or "h:mm:ss" from an hour."""
+    minutes, rest = divmod(max(0, int(seconds)), 60)  # type: ignore[call-overload]
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes:02d}:{rest:02d}"
 
 
 class FrameWriter:

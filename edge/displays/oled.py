@@ -23,10 +23,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from edge.displays import DisplayError
-from edge.displays.frames import FrameWriter, LumaScreen
+from edge.displays.frames import Font, FrameWriter, LumaScreen, clock_text, load_font
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +35,8 @@ __all__ = ["KINDS", "OledDisplay", "from_config"]
 #: Screens `from_config` knows; "dummy" keeps the image in memory (tests, no hardware).
 KINDS = ("ssd1306", "sh1106", "dummy")
 
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
-def _font(size: int, path: Path | None) -> Font:
-    if path is not None:
-        try:
-            return ImageFont.truetype(str(path), size)
-        except OSError as exc:
-            raise DisplayError(f"cannot load the display font {path}: {exc}") from exc
-    try:
-        return ImageFont.load_default(size=size)
-    except ImportError:  # a Pillow built without FreeType: one small bitmap font
-        return ImageFont.load_default()
-
-
-def _clock(seconds: object) -> str:
-    minutes, rest = divmod(max(0, int(seconds)), 60)  # type: ignore[call-overload]
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes:02d}:{rest:02d}"
 
 
 def _place(draw: ImageDraw.ImageDraw, x: float, y: float, text: str, font: Font, fill: str,
@@ -103,8 +86,8 @@ class OledDisplay(LumaScreen):
         self._cue_h = 13 if self.height >= 48 else 11
         top = self.height - self._cue_h
         self._big = self._fit(font_path, "188", int(self.width * 0.62), top - 2)
-        self._mid = _font(max(10, min(20, top // 3 + 2)), font_path)
-        self._small = _font(max(9, self._cue_h - 2), font_path)
+        self._mid = load_font(max(10, min(20, top // 3 + 2)), font_path)
+        self._small = load_font(max(9, self._cue_h - 2), font_path)
         self._frames = FrameWriter(device, background=background, name="edgecoach-oled",
                                    what="display")
 
@@ -129,7 +112,7 @@ class OledDisplay(LumaScreen):
                 self._cue = str(event["text"])
         elif kind == "summary":
             mean = event.get("mean_hr")
-            text = f"Done: {_clock(event.get('duration_s', 0))}"
+            text = f"Done: {clock_text(event.get('duration_s', 0))}"
             self._show_cue(text + (f", mean {mean:.0f} bpm" if mean is not None else ""),
                            "summary", now)
         else:
@@ -188,7 +171,7 @@ class OledDisplay(LumaScreen):
             if self._text_width(f"{label} {line}", self._small) <= self.width - column:
                 line = f"{label} {line}"
         else:
-            line = _clock(self._t) if self._t is not None else ""
+            line = clock_text(self._t) if self._t is not None else ""
         if line:
             _place(draw, (column + self.width) / 2, (box_h + top) / 2 + 1, line, self._small,
                    "white", centre=True)
@@ -222,12 +205,12 @@ class OledDisplay(LumaScreen):
         """The largest font whose `sample` fits in width x height."""
         size = max(8, height)
         while size > 8:
-            font = _font(size, path)
+            font = load_font(size, path)
             left, top, right, bottom = font.getbbox(sample)
             if right - left <= width and bottom - top <= height:
                 return font
             size -= 2
-        return _font(8, path)
+        return load_font(8, path)
 
 
 def from_config(kind: str = "ssd1306", *, i2c_port: int = 1, address: int = 0x3C,

@@ -99,19 +99,3 @@ def run(args: argparse.Namespace) -> int:
                 f"{row['persistence']:.2f}) on real recordings, {cv['folds']}-fold CV by file"
             )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.health.cli")
-    configure_parser(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        return run(args)
-    except EdgecoachError as exc:
-        print(f"error: {exc}")
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

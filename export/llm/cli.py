@@ -111,19 +111,3 @@ def run(args: argparse.Namespace, settings: Any = None) -> int:
               f"{m['decode_tokens_per_s'] or 0:.0f} tokens/s, {m['bytes'] / 2**20:.1f} MiB "
               f"on {summary['heldout']['examples']} held-out examples")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.llm.cli")
-    configure_parser(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        return run(args)
-    except EdgecoachError as exc:
-        print(f"error: {exc}")
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
