@@ -156,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
         llm.set_defaults(export_missing=True)
     else:
         configure_llm_export(llm)
+    headroom = export_targets.add_parser(
+        "headroom", help="how far any forecaster could beat persistence on a folder of "
+        "recordings (by file cross-validation, with oracles)")
+    try:
+        from export.health.headroom import configure_parser as configure_headroom
+    except ImportError:
+        headroom.set_defaults(export_missing=True)
+    else:
+        configure_headroom(headroom)
     return parser
 
 
@@ -257,6 +266,10 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             from export.llm.cli import run as run_llm_export
 
             return run_llm_export(args, settings)
+        if args.target == "headroom":
+            from export.health.headroom import run as run_headroom
+
+            return run_headroom(args)
         from export.health.cli import run
 
         return run(args)

@@ -15,6 +15,7 @@ from edge.health.model import FLOAT_MODEL_FILE, MODEL_FILE, NORMALISATION_FILE, 
 from export.health import cli
 from export.health._stage import (
     CROSSVAL_FILE,
+    HEADROOM_FILE,
     STUDENT_FILE,
     TEACHER_FILE,
     TEACHER_ONNX_FILE,
@@ -352,5 +353,11 @@ def test_real_data_and_file_level_cross_validation(shared_workouts, tmp_path):
         for role in ("teacher", "student_float", "student_int8", "persistence"):
             assert 0 < row[role] < 20
     assert summary["crossval"]["pooled"] == cv["pooled"]
-    assert "cross-validation **by file**" in (tmp_path / "m" / MODEL_CARD).read_text()
+    card = (tmp_path / "m" / MODEL_CARD).read_text()
+    assert "cross-validation **by file**" in card
+    room = json.loads((work / HEADROOM_FILE).read_text())
+    assert room["files"] == 3 and room["folds"] == 2 and meta_path(work / HEADROOM_FILE).is_file()
+    assert [s["file"] for s in room["skipped"]] == ["broken.fit"]
+    assert summary["headroom"]["horizons"] == room["horizons"]
+    assert "| +60 s | " + str(room["horizons"]["60"]["windows"]) in card
     assert "real" in summary["int8_vs_float"]
