@@ -147,3 +147,21 @@ def test_the_corpus_covers_every_cue_kind_and_every_reference_passes_the_guard(t
     assert not heldout & {json.dumps(x, sort_keys=True) for x in read_lines(train)}
     again = tmp_path / "again"
     assert build_corpus(again, seed=3, settings=QUICK).read_bytes() == train.read_bytes()
+
+
+def test_plan_examples_are_the_device_planners_suggestions_in_every_kind():
+    """The corpus teaches plans in the shape `edgecoach plan` and `ask` send on the device."""
+    import random
+
+    from export.llm.corpus import plan
+
+    rng = random.Random(0)
+    seen: dict[str, set[str]] = {}
+    for _ in range(400):
+        advice, reference = plan(rng)
+        assert guard.check_advice(reference, advice).ok, (reference, advice.facts)
+        if "reason" in advice.facts:
+            seen.setdefault(str(advice.facts["session"]), set()).add(str(advice.facts["reason"]))
+    assert set(seen) == {"rest", "easy", "moderate", "hard", "long"}
+    assert {"already_trained", "load_reached", "seven_day_rest"} <= seen["rest"]
+    assert "low_readiness" in seen["easy"] and "too_hard" in seen["moderate"]

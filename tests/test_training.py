@@ -44,6 +44,7 @@ from edge.training.plan import (
     MAX_WEEKLY_INCREASE,
     Feedback,
     daily_suggestion,
+    reason_token,
     weekly_plan,
 )
 from edge.training.readiness import MorningReading, Readiness, readiness, reading_from_samples
@@ -631,6 +632,7 @@ def test_the_plan_is_explained_in_guarded_words_resting_on_its_facts(month_store
                                   inputs.goal_minutes, k=inputs.k)
     advice = suggestion_advice(suggestion, ZoneModel.for_profile(inputs.profile))
     assert advice.facts["session"] == suggestion.kind and advice.template == suggestion.text
+    assert advice.facts["reason"] == reason_token(str(suggestion.basis["rule"]))
     if suggestion.kind != "rest":
         assert advice.facts["duration_min"] == suggestion.minutes
         assert advice.facts["zone_low"] < advice.facts["zone_high"]
@@ -642,3 +644,40 @@ def test_the_plan_is_explained_in_guarded_words_resting_on_its_facts(month_store
     assert run_plan(parse(configure_plan_parser, "--date", MONDAY.isoformat()), SETTINGS,
                     month_store) == 0
     assert "In words (" in capsys.readouterr().out
+
+
+#: A week of training before the rolling week, so this week's load target leaves room.
+_WEEK_BEFORE = [(8, "easy", 45), (9, "moderate", 45), (10, "long", 75), (12, "hard", 45),
+                (13, "easy", 45)]
+
+
+@pytest.mark.parametrize("case", [
+    ("already trained", [(0, "easy", 40)], None),
+    ("seven day rest", [(d, "easy", 30) for d in range(1, 7)], None),
+    ("after hard", [(1, "hard", 40), *_WEEK_BEFORE], None),
+    ("after hard, low readiness", [(1, "hard", 40)], Readiness(25, "low")),
+    ("low readiness", [(3, "easy", 30)], Readiness(25, "low")),
+    ("hard", [(3, "easy", 30), (5, "long", 60), *_WEEK_BEFORE], None),
+])
+def test_each_rule_reaches_the_model_as_a_reason_it_can_word(case):
+    """The language model is told why (the rule), and the facts rebuild the rules' own words."""
+    from edge.narrator.advice import advice_for
+    from edge.training.commands import suggestion_advice
+    from edge.training.load import SessionLoad
+    from edge.training.plan import rule_of, trimp_per_minute
+
+    rule, days, ready = case
+    history = [SessionLoad(i + 1, MONDAY - timedelta(days=back), minutes * trimp_per_minute(kind),
+                           minutes * 60, minutes * 60, kind)
+               for i, (back, kind, minutes) in enumerate(days)]
+    suggestion = daily_suggestion(history, ready, [], MONDAY, 150)
+    assert suggestion.basis["rule"] == rule
+    advice = suggestion_advice(suggestion, ZoneModel.for_profile(Profile(age=40)))
+    assert rule_of(str(advice.facts["reason"])) == rule
+    if ready is not None:
+        assert advice.facts["readiness_score"] == 25
+    if suggestion.kind == "hard":
+        assert advice.facts["reps"] >= 3 and advice.facts["warmup_min"] == 10
+    # What a corpus line or a scenario rebuilds from the facts alone reads as `edgecoach plan`.
+    assert advice_for("plan", advice.facts).template == suggestion.text
+    assert advice.action.value == {"rest": "stop", "hard": "push"}.get(suggestion.kind, "hold")

@@ -22,6 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from edge.coach.cues import Action, Cue, CueKind, Priority
+from edge.training.plan import rule_of, suggestion_text
 
 Facts = Mapping[str, float | int | str]
 
@@ -122,13 +123,6 @@ def _advice(task: Task, kind: str, action: Action | None, facts: Facts, template
             **kwargs: object) -> Advice:
     kwargs.setdefault("key_facts", _keys_in(template, facts))
     return Advice(task, kind, action, facts, template, **kwargs)  # type: ignore[arg-type]
-
-
-def rules_advice(task: Task, kind: str, action: Action | None, facts: Facts,
-                 template: str, *, question: str = "") -> Advice:
-    """Advice whose words the rules wrote elsewhere (`edgecoach plan`'s suggestion): the
-    template is those words, the key facts the numbers it names."""
-    return _advice(task, kind, action, facts, template, question=question)
 
 
 # -- session summary ------------------------------------------------------------------------------
@@ -265,9 +259,21 @@ def plan_facts(*, hours_since_last: int | None, last_hard_min: int, sessions_7d:
     return session("easy", 2, duration_min=40)
 
 
+#: What each kind of day the planner (`edge.training.plan`) suggests asks of the person.
+_PLAN_ACTIONS = {"rest": Action.STOP, "hard": Action.PUSH, "intervals": Action.PUSH}
+
+
 def plan_advice(facts: Facts, *, task: Task = Task.PLAN, kind: str = "plan",
-                question: str = "") -> Advice:
+                question: str = "", template: str | None = None) -> Advice:
+    """A day's plan: the planner's suggestion (`edgecoach plan`, facts with a ``reason``; its
+    own text as `template`), or the simple rules of `plan_facts`."""
     f = facts
+    if "reason" in f:
+        session = str(f["session"])
+        minutes = int(f.get("duration_min", 0))  # type: ignore[call-overload]
+        text = template or suggestion_text(session, minutes, rule_of(str(f["reason"])))  # type: ignore[arg-type]
+        return _advice(task, kind, _PLAN_ACTIONS.get(session, Action.HOLD), f, text,
+                       question=question)
     match f.get("session"):
         case "rest":
             text = "Today is a rest day: let your body recover from your last sessions."

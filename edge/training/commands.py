@@ -21,16 +21,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from edge.coach.cues import Action
 from edge.coach.zones import ZoneModel
 from edge.errors import ConfigError
-from edge.narrator.advice import Advice, Task, rules_advice
+from edge.narrator.advice import Advice, Task, plan_advice
 from edge.profile import Profile
 from edge.store import FeedbackError, SessionRow, SessionStore
 from edge.stream.readings import AlignedSample
 from edge.training.load import BANISTER_K_FEMALE, BANISTER_K_MALE, SessionLoad, session_load
 from edge.training.physiology import measured_profile
-from edge.training.plan import Feedback, Suggestion, WeeklyPlan, daily_suggestion, weekly_plan
+from edge.training.plan import (
+    Feedback,
+    Suggestion,
+    WeeklyPlan,
+    daily_suggestion,
+    hard_reps,
+    reason_token,
+    weekly_plan,
+)
 from edge.training.readiness import MorningReading, Readiness, readiness, reading_from_samples
 
 __all__ = [
@@ -324,26 +331,40 @@ def run_plan(args: argparse.Namespace, settings: Any, store: SessionStore) -> in
     return 0
 
 
-def suggestion_advice(suggestion: Suggestion, zones: ZoneModel, *, question: str = ""
-                      ) -> Advice:
-    """Today's suggestion for the narrator: its kind, minutes and heart-rate range as facts,
-    the rules' own text as the template (what is said when the model's words fail the guard)."""
-    # The shape the coaching model learned plans in (`edge.narrator.advice.plan_facts`).
-    facts: dict[str, object] = {"session": suggestion.kind}
+def suggestion_facts(suggestion: Suggestion, zones: ZoneModel) -> dict[str, object]:
+    """What the language model is told of a suggestion: kind, the rule that chose it, minutes,
+    the heart-rate range, the structure of a hard or steady day, and readiness when known.
+    The corpus of `edgecoach export llm` is made with this same function."""
+    facts: dict[str, object] = {"session": suggestion.kind,
+                                "reason": reason_token(str(suggestion.basis.get("rule", "")))}
     if suggestion.kind != "rest":
         facts["duration_min"] = suggestion.minutes
+    if "cut_to_easy_from" in suggestion.basis:
+        facts["instead_of"] = suggestion.basis["cut_to_easy_from"]
+        facts["load_left"] = suggestion.basis["load_left"]
+    if suggestion.kind in ("moderate", "hard"):
+        facts.update(warmup_min=10, warmup_zone=2)
+    if suggestion.kind == "hard":
+        facts.update(reps=hard_reps(suggestion.minutes), rep_min=3, easy_min=2)
     if suggestion.zones:
         low, _ = zones.bounds_bpm(min(suggestion.zones))
         _, high = zones.bounds_bpm(max(suggestion.zones))
         facts.update(zone=max(suggestion.zones), zone_low=low, zone_high=high)
     for key in ("readiness_level", "readiness_score"):
-        if key in suggestion.basis:
+        if suggestion.basis.get(key) is not None:
             facts[key] = suggestion.basis[key]
-    action = {"rest": Action.STOP, "hard": Action.PUSH}.get(suggestion.kind, Action.HOLD)
+    return facts
+
+
+def suggestion_advice(suggestion: Suggestion, zones: ZoneModel, *, question: str = ""
+                      ) -> Advice:
+    """Today's suggestion for the narrator: `suggestion_facts`, and the rules' own text as the
+    template (what is said when the model's words fail the guard)."""
+    facts = suggestion_facts(suggestion, zones)
     if question:  # `edgecoach ask "what should I do today?"`: the same plan, as an answer
-        return rules_advice(Task.QUESTION, "plan", action, facts, suggestion.text,
-                            question=question)
-    return rules_advice(Task.PLAN, "plan", action, facts, suggestion.text)
+        return plan_advice(facts, task=Task.QUESTION, kind="plan", question=question,
+                           template=suggestion.text)
+    return plan_advice(facts, template=suggestion.text)
 
 
 def todays_suggestion(store: SessionStore, settings: Any, person: str, today: date

@@ -31,6 +31,7 @@ are training suggestions, not medical advice: nothing here diagnoses anything.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -333,12 +334,12 @@ def _week_rules(history: Sequence[SessionLoad], feedback: Sequence[Feedback], st
 
 _REASONS = {
     "already trained": "You have already trained today.",
-    "seven day rest": "Six days of training in a row: one day in seven is a rest day.",
+    "seven day rest": "You have trained every day for almost a week: take a day off to recover.",
     "after hard": "Yesterday was hard, so today is easy: a hard day is always followed by an "
                   "easy one or rest.",
     "after hard, low readiness": "Yesterday was hard and readiness is low, so today is rest.",
-    "low readiness": "Your resting heart-rate variability or heart rate is off your own 7-day "
-                     "normal, so today stays easy. This is a training suggestion, not a medical "
+    "low readiness": "Your resting heart-rate variability or heart rate is off your own normal "
+                     "of the last week, so today stays easy. This is a training suggestion, not a medical "
                      "assessment; if you feel unwell, rest.",
     "load reached": "This week's load target is reached.",
     "hard": "A hard day is due: there has been none in the last two days and the week allows it.",
@@ -360,19 +361,44 @@ def _text(kind: Kind, minutes: int, reason: str, zones: tuple[int, ...],
         head = "Rest day: no training; an easy walk is fine."
     elif kind == "easy":
         where = "zone 1" if zones == (1,) else "zones 1-2"
-        head = f"Easy {minutes} min in {where}: a pace at which you can talk in full sentences."
+        head = (f"Easy {minutes} min in {where}: keep to a pace at which you can talk in full "
+                "sentences.")
     elif kind == "moderate":
         head = f"Moderate {minutes} min: 10 min easy in zone 2, then steady in zone 3."
     elif kind == "hard":
-        reps = min(max((minutes - 20) // 5, 3), 8)
-        head = (f"Hard {minutes} min: warm up 10 min in zone 2, then {reps} x 3 min in zone 4 "
-                "with 2 min easy between, and cool down.")
+        reps = hard_reps(minutes)
+        head = (f"Hard {minutes} min: warm up 10 min in zone 2, then push through {reps} x 3 min "
+                "in zone 4 with 2 min easy between, and cool down.")
     else:
         head = f"Long {minutes} min, steady in zone 2."
     sentence = _REASONS.get(reason)
     if sentence is None:
         sentence = reason[:1].upper() + reason[1:] + "."
     return " ".join(part for part in (head, sentence, note) if part)
+
+
+def hard_reps(minutes: int) -> int:
+    """The 3-minute efforts of a hard day of `minutes` (10 min warm-up, 2 min easy between)."""
+    return min(max((minutes - 20) // 5, 3), 8)
+
+
+def reason_token(rule: str) -> str:
+    """A rule ("after hard, low readiness") as one word for the language model's facts."""
+    return "_".join(re.findall(r"[a-z0-9]+", rule.lower()))
+
+
+def rule_of(token: str) -> str:
+    """The rule a `reason_token` stands for."""
+    return {reason_token(rule): rule for rule in _REASONS}.get(token, token.replace("_", " "))
+
+
+def suggestion_text(kind: Kind, minutes: int, rule: str) -> str:
+    """The rules' words for a suggestion of `kind` and `minutes` made by `rule`."""
+    if kind == "rest":
+        zones: tuple[int, ...] = ()
+    else:
+        zones = (1,) if rule == "low readiness" else SPECS[kind].zones
+    return _text(kind, minutes, rule, zones)
 
 
 def _suggestion(kind: Kind, minutes: int, reason: str, basis: dict[str, object],
@@ -585,7 +611,8 @@ def daily_suggestion(history: Sequence[SessionLoad], readiness: Readiness | None
             if kind == "easy":
                 return _suggestion("rest", 0, "load reached", basis, today)
             extra["cut_to_easy_from"] = kind
-            note = (f"Only {max(remaining, 0):.0f} TRIMP of this week's load target is left, "
+            extra["load_left"] = round(max(remaining, 0.0))
+            note = (f"Only {extra['load_left']} TRIMP of this week's load target is left, "
                     f"so it is an easy session instead of a {kind} one.")
             kind, minutes = "easy", float(SPECS["easy"].minutes)
 

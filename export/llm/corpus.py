@@ -9,7 +9,9 @@ one of several paraphrases of it, chosen by a seeded generator. Situations:
   implausible readings, signal lost and back), some with the session's plan as context;
 - session summaries from `SessionSummary`-like facts;
 - morning readiness (resting heart rate against the usual, the last session, the week);
-- plan explanations (rest, easy, long, intervals);
+- plan explanations: the device planner's suggestions for random fortnights of training
+  (rest, easy, moderate, hard, long, with the rule that chose them and readiness), and the
+  simple rules' plans (rest, easy, long, intervals);
 - questions and answers: the last session, heart rate, zones, trend, readiness, plan, and the
   answers that say "stop" (safety words) or "I don't know" (no data, topics the device does not
   measure, too few sessions for a trend).
@@ -30,6 +32,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,10 @@ from edge.narrator.advice import (
 )
 from edge.narrator.prompts import FACTS, advice_prompt, format_value
 from edge.profile import Profile
+from edge.training.commands import suggestion_advice
+from edge.training.load import SessionLoad
+from edge.training.plan import Feedback, daily_suggestion, trimp_per_minute
+from edge.training.readiness import Readiness
 from export.llm._stage import stopwatch, write_meta
 
 log = logging.getLogger(__name__)
@@ -454,6 +461,11 @@ def _plan_inputs(rng: random.Random) -> dict[str, Any]:
 
 
 def plan(rng: random.Random) -> tuple[Advice, str]:
+    # Mostly the planner's own suggestions (what `edgecoach plan` and `ask` word on the
+    # device), sometimes the simple rules' plan (what `ask` uses without the app's settings).
+    if rng.random() < 0.75:
+        advice = suggestion_advice(*_planned_day(rng))
+        return advice, _suggestion_text(rng, advice)
     facts = plan_facts(**_plan_inputs(rng), zone_bounds=_zone_bounds(_person(rng)))
     advice = advice_for("plan", facts)
     variants = [advice.template]
@@ -470,6 +482,91 @@ def plan(rng: random.Random) -> tuple[Advice, str]:
         case "rest":
             variants += ["Rest today. Recovery is where the training pays off."]
     return advice, _pick(rng, variants, **facts)
+
+
+_PLANNED_KINDS = ("easy", "easy", "moderate", "hard", "long")
+
+
+def _planned_day(rng: random.Random) -> tuple[Suggestion, ZoneModel]:
+    """Today's suggestion of the device's planner for a random fortnight of training."""
+    zones = _person(rng)
+    today = date(2026, 3, 2) + timedelta(days=rng.randint(0, 300))
+    rate = rng.choice((0.2, 0.35, 0.5, 0.7))
+    history = []
+    for back in range(13, -1, -1):
+        if rng.random() >= (rate if back else 0.15):
+            continue
+        kind = rng.choice(_PLANNED_KINDS)
+        minutes = rng.choice((25, 30, 40, 45, 60, 75))
+        history.append(SessionLoad(len(history) + 1, today - timedelta(days=back),
+                                   minutes * trimp_per_minute(kind), minutes * 60, minutes * 60,
+                                   kind))  # type: ignore[arg-type]
+    ready = None
+    if rng.random() < 0.7:
+        level = rng.choice(("low", "normal", "normal", "high"))
+        score = {"low": rng.randint(15, 39), "normal": rng.randint(40, 60),
+                 "high": rng.randint(61, 90)}[level]
+        ready = Readiness(score, level)  # type: ignore[arg-type]
+    feedback = []
+    if history and rng.random() < 0.3:
+        feedback.append(Feedback(history[-1].session_id or 0,
+                                 text=rng.choice(("too hard", "too easy"))))
+    suggestion = daily_suggestion(history, ready, feedback, today,
+                                  goal_minutes=rng.choice((150, 150, 200, 300)))
+    # Short random histories reach their load target often; keep every kind of day well seen.
+    if suggestion.basis.get("rule") == "load reached" and rng.random() < 0.6:
+        return _planned_day(rng)
+    return suggestion, zones
+
+
+#: Why a day is what it is, in the words of several replies (the rule names are the planner's).
+_WHY = {
+    "already_trained": ["You have already trained today."],
+    "seven_day_rest": ["You have trained every day this week, so today is for recovery.",
+                       "After a week of training every day, rest is where you get fitter."],
+    "after_hard_low_readiness": ["Yesterday was hard and your readiness is low, at "
+                                 "{readiness_score}."],
+    "load_reached": ["You have reached this week's training load."],
+    "after_hard": ["Yesterday was hard, so today stays easy.",
+                   "After yesterday's hard session, recovery comes first."],
+    "low_readiness": ["Your readiness is low today, at {readiness_score}, so keep it short and "
+                      "gentle."],
+    "after_moderate": ["Yesterday was a steady session, so today is easy."],
+    "too_hard": ["Your recent sessions felt too hard, so nothing harder than steady today."],
+    "hard": ["A hard day is due this week."],
+    "long": ["You have had no long session this week yet."],
+    "moderate": ["It fits this week's load."],
+}
+
+
+def _suggestion_text(rng: random.Random, advice: Advice) -> str:
+    f = advice.facts
+    candidates = []
+    if guard.check_advice(advice.template, advice).ok:
+        candidates.append(advice.template)
+    why = rng.choice(_WHY.get(str(f["reason"]), [""]))
+    if "instead_of" in f:
+        why = "This week's load leaves room for an easy session only, not {instead_of}."
+    match f["session"]:
+        case "rest":
+            heads = ["Rest today.", "Take today off and rest.", "Today is a rest day."]
+            tails = ["An easy walk is fine.", "Let your body recover.", ""]
+            text = " ".join(p for p in (rng.choice(heads), why, rng.choice(tails)) if p)
+        case "easy":
+            text = ("Keep it easy today: {duration_min} minutes in zone {zone}, heart rate "
+                    "{zone_low} to {zone_high}. " + why)
+        case "moderate":
+            text = ("A steady {duration_min} minutes today: {warmup_min} easy, then hold zone "
+                    "{zone}, heart rate {zone_low} to {zone_high}. " + why)
+        case "hard":
+            text = ("A hard day: warm up {warmup_min} minutes, then {reps} efforts of {rep_min} minutes "
+                    "in zone {zone}, heart rate {zone_low} to {zone_high}. Push in each one and "
+                    "jog easy between.")
+        case _:
+            text = ("Go long today: {duration_min} steady minutes in zone {zone}, heart rate "
+                    "{zone_low} to {zone_high}. Hold a pace you could talk at. " + why)
+    candidates.append(text.strip())
+    return _pick(rng, candidates, **f)
 
 
 # -- questions ---------------------------------------------------------------------------------
@@ -530,6 +627,9 @@ def question(rng: random.Random) -> tuple[Advice, str]:
                 facts |= {"mean_hr_recent": before + rng.randint(-8, 8), "mean_hr_before": before}
         case Intent.READINESS:
             facts = _readiness_facts(rng)
+        case Intent.PLAN if rng.random() < 0.75:
+            advice = suggestion_advice(*_planned_day(rng), question=q)
+            return advice, _suggestion_text(rng, advice)
         case Intent.PLAN:
             facts = plan_facts(**_plan_inputs(rng), zone_bounds=_zone_bounds(zones))
         case Intent.UNKNOWN:
@@ -568,7 +668,7 @@ GROUPS: dict[str, tuple[Callable[[random.Random], tuple[Advice, str]], float]] =
     "cue_milestone": (cue_milestone, 0.6),
     "summary": (session_summary, 1.3),
     "readiness": (readiness, 0.8),
-    "plan": (plan, 1.3),
+    "plan": (plan, 1.8),
     "question": (question, 2.2),
 }
 
