@@ -128,6 +128,11 @@ def test_guard_checks_units_against_the_facts():
     verdict = guard.check("Ease off now, you'll pass 174 in about 30 minutes.", FORECAST)
     assert not verdict.ok and "30 is not a fact in minutes" in verdict.reason
     assert not guard.check("Ease off: 176 bpm in about 174 seconds.", FORECAST).ok
+    # A readiness score is never a duration: the old tuned model said "Rest today: 38 minutes."
+    rest = {"session": "rest", "reason": "after_hard_low_readiness", "readiness_score": 38}
+    verdict = guard.check_text("Rest today: 38 minutes.", rest, action=Action.STOP)
+    assert not verdict.ok and "38 is not a fact in minutes" in verdict.reason
+    assert guard.check_text("Rest today: your readiness is 38.", rest, action=Action.STOP).ok
 
 
 def test_guard_allows_a_negated_contradiction():
@@ -161,8 +166,9 @@ def test_action_agreement():
 def test_fact_units_come_from_fact_names():
     assert [guard.fact_unit(k) for k in ("horizon_s", "duration_min", "max_hr", "zone",
                                          "previous_zone", "zone5_lower", "distance_km",
-                                         "sessions_7d", "session")] == [
-        "s", "min", "bpm", "zone", "zone", "bpm", "km", "count", None]
+                                         "sessions_7d", "session", "readiness_score",
+                                         "warmup_zone")] == [
+        "s", "min", "bpm", "zone", "zone", "bpm", "km", "count", None, "points", "zone"]
 
 
 # -- the grammar ------------------------------------------------------------------------------

@@ -97,6 +97,8 @@ def fact_unit(key: str) -> str | None:
         return "pct"
     if key in ("days_ago",):
         return "day"
+    if key.endswith(("_score", "load_left")):
+        return "points"  # a readiness score or a training load is never minutes or bpm
     if key.startswith("sessions") or key in ("reps",):
         return "count"
     if key == "zone" or key.endswith("_zone"):
