@@ -7,7 +7,13 @@ import pytest
 
 from edge.cli import main
 from edge.errors import ExportError
-from export.health.headroom import Recorded, headroom, segment_rows, segments_of
+from export.health.headroom import (
+    Recorded,
+    format_report,
+    headroom,
+    segment_rows,
+    segments_of,
+)
 from firmware_bridge.simulator import random_athlete, random_plan, simulate, to_aligned
 
 pytest.importorskip("torch")
@@ -82,3 +88,4 @@ def test_cli_prints_json_and_skips_a_corrupt_file(tmp_path, capsys):
     assert result["files"] == 4
     assert [s["file"] for s in result["skipped"]] == ["broken.fit"]
     assert set(result["horizons"]) == {"30", "60"}
+    assert "skipped broken.fit: " in format_report(result)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +37,6 @@ from edge.health.samples import STRIDE_S, hr_array, recording_to_samples, split_
 from edge.sources.recordings import iter_recordings
 from edge.stream.readings import AlignedSample
 from export.health.crossval import assign_folds
-
-log = logging.getLogger(__name__)
 
 HORIZONS = (30, 60)
 HISTORY_S = 120
@@ -270,6 +267,7 @@ def format_report(result: dict[str, Any]) -> str:
         )
         lines.append(f"{'+' + horizon + ' s':>6} {row['persistence']:>12.2f}{cells}")
     lines.append("oracle_* know the coming seconds' cadence and speed; no device can.")
+    lines += [f"skipped {item['file']}: {item['reason']}" for item in result.get("skipped", [])]
     return "\n".join(lines)
 
 
@@ -300,8 +298,6 @@ def run(args: argparse.Namespace) -> int:
         recorded, skipped = read_folder(folder)
     except SourceFileError as exc:
         raise ExportError(str(exc)) from exc
-    for item in skipped:
-        log.warning("skipped %s: %s", item["file"], item["reason"])
     result = headroom(recorded, folds=args.folds, seed=args.seed, progress=not args.json)
     result["skipped"] = skipped
     print(json.dumps(result, indent=2) if args.json else format_report(result))
