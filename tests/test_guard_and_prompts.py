@@ -259,3 +259,28 @@ def test_safety_and_no_data_answers_are_fixed_words():
     assert rules.safety_answer().deterministic and "Stop" in rules.safety_answer().template
     assert rules.no_data_answer().deterministic
     assert rules.no_data_answer().template.startswith("I don't have any recorded sessions yet")
+
+
+def test_a_plan_worded_with_another_rules_reason_is_refused():
+    """The tuned model once explained a moderate day after "too hard" feedback with "A hard day
+    is due": the numbers were right, the reason was not."""
+    facts = {"session": "moderate", "reason": "too_hard", "duration_min": 30, "warmup_min": 10,
+             "warmup_zone": 2, "zone": 3, "zone_low": 132, "zone_high": 156}
+    advice = rules.plan_advice(facts)
+    assert guard.check_advice(advice.template, advice).ok
+    wrong = ("Moderate 30 min: 10 min easy in zone 2, then steady in zone 3. A hard day is due: "
+             "there has been none in the last two days.")
+    verdict = guard.check_advice(wrong, advice)
+    assert not verdict.ok and "says what the facts do not" in verdict.reason
+    assert guard.check_advice("Keep it steady today: 30 minutes in zone 3, heart rate 132 to "
+                              "156. Your recent sessions felt too hard.", advice).ok
+    # Each sentence is checked as it streams, so the wrong reason is never spoken.
+    assert not guard.check_sentence("A hard day is due this week.", facts,
+                                    action=advice.action, forbid=advice.forbid).ok
+    # A rule that is two reasons together allows both.
+    both = rules.plan_advice({"session": "rest", "reason": "after_hard_low_readiness",
+                              "readiness_score": 25})
+    assert guard.check_advice("Rest today: yesterday was hard and your readiness is low, at 25.",
+                              both).ok
+    assert not guard.check_advice("Rest today: you have reached this week's training load.",
+                                  both).ok

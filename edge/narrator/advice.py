@@ -22,7 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from edge.coach.cues import Action, Cue, CueKind, Priority
-from edge.training.plan import rule_of, suggestion_text
+from edge.training.plan import rule_of, suggestion_text, untrue_reasons
 
 Facts = Mapping[str, float | int | str]
 
@@ -74,6 +74,8 @@ class Advice:
     key_facts: tuple[str, ...] = ()
     #: A regular expression the words must match (for "I don't know" answers).
     require: str = ""
+    #: A regular expression the words must not match: what the rules know to be untrue here.
+    forbid: str = ""
     max_sentences: int = 3
     max_chars: int = 400
     #: Id of the cue this words, 0 for everything else.
@@ -269,11 +271,11 @@ def plan_advice(facts: Facts, *, task: Task = Task.PLAN, kind: str = "plan",
     own text as `template`), or the simple rules of `plan_facts`."""
     f = facts
     if "reason" in f:
-        session = str(f["session"])
+        session, rule = str(f["session"]), rule_of(str(f["reason"]))
         minutes = int(f.get("duration_min", 0))  # type: ignore[call-overload]
-        text = template or suggestion_text(session, minutes, rule_of(str(f["reason"])))  # type: ignore[arg-type]
+        text = template or suggestion_text(session, minutes, rule)  # type: ignore[arg-type]
         return _advice(task, kind, _PLAN_ACTIONS.get(session, Action.HOLD), f, text,
-                       question=question)
+                       question=question, forbid=untrue_reasons(rule))
     match f.get("session"):
         case "rest":
             text = "Today is a rest day: let your body recover from your last sessions."

@@ -120,13 +120,13 @@ def check_advice(text: str, advice: Advice, *, min_chars: int = 8,
     """Whether `text` may be spoken for `advice` (a cue, a summary, an answer...)."""
     return check_text(
         text, advice.facts, action=advice.action, key_facts=advice.key_facts,
-        require=advice.require, max_sentences=advice.max_sentences,
+        require=advice.require, forbid=advice.forbid, max_sentences=advice.max_sentences,
         min_chars=min_chars, max_chars=advice.max_chars if max_chars is None else max_chars)
 
 
 def check_text(text: str, facts: Mapping[str, object], *, action: Action | None = None,
-               key_facts: tuple[str, ...] = (), require: str = "", max_sentences: int = 3,
-               min_chars: int = 8, max_chars: int = 400) -> Verdict:
+               key_facts: tuple[str, ...] = (), require: str = "", forbid: str = "",
+               max_sentences: int = 3, min_chars: int = 8, max_chars: int = 400) -> Verdict:
     stripped = text.strip()
     if len(stripped) < min_chars:
         return Verdict(False, "too short")
@@ -135,7 +135,7 @@ def check_text(text: str, facts: Mapping[str, object], *, action: Action | None 
     sentences = split_sentences(stripped)
     if len(sentences) > max_sentences:
         return Verdict(False, f"{len(sentences)} sentences (at most {max_sentences})")
-    partial = check_sentence(stripped, facts, action=action)
+    partial = check_sentence(stripped, facts, action=action, forbid=forbid)
     if not partial.ok:
         return partial
     wanted = ACTION_WORDS.get(action) if action is not None else None
@@ -151,12 +151,16 @@ def check_text(text: str, facts: Mapping[str, object], *, action: Action | None 
 
 
 def check_sentence(sentence: str, facts: Mapping[str, object], *,
-                   action: Action | None = None) -> Verdict:
+                   action: Action | None = None, forbid: str = "") -> Verdict:
     """The checks a piece of text fails on its own: claims, numbers, units, contradictions,
-    speakability. Passing them does not make a whole message (see `check_text`)."""
+    speakability, and `forbid` (words the rules know to be untrue here, such as another
+    reason for today's plan). Passing them does not make a whole message (see `check_text`)."""
     banned = BANNED.search(sentence)
     if banned:
         return Verdict(False, f"banned claim: {banned.group(0)!r}")
+    untrue = re.search(forbid, sentence, re.I) if forbid else None
+    if untrue:
+        return Verdict(False, f"says what the facts do not: {untrue.group(0)!r}")
     odd = _UNSPEAKABLE.search(sentence)
     if odd:
         return Verdict(False, f"not speakable: {odd.group(0)!r}")

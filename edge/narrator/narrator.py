@@ -127,7 +127,8 @@ class _Streamer:
             else:
                 self.holding = True  # checked as a whole when the reply is finished
             return
-        verdict = guard.check_sentence(text, self.advice.facts, action=self.advice.action)
+        verdict = guard.check_sentence(text, self.advice.facts, action=self.advice.action,
+                                       forbid=self.advice.forbid)
         total = len(" ".join(self.spoken)) + 1 + len(text)
         if not verdict.ok:
             self.cut = verdict.reason

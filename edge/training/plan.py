@@ -377,6 +377,29 @@ def _text(kind: Kind, minutes: int, reason: str, zones: tuple[int, ...],
     return " ".join(part for part in (head, sentence, note) if part)
 
 
+#: How a reply would state each rule's reason: a reply that states another rule's is untrue.
+REASON_CLAIMS = {
+    "already trained": r"already trained",
+    "seven day rest": r"every day|in a row|six days|days straight",
+    "after hard": r"yesterday(?:'s| was)? (?:a )?hard|after (?:a |yesterday's )?hard",
+    "low readiness": r"readiness (?:is )?(?:low|down)|low readiness",
+    "load reached": r"load (?:target )?(?:is )?(?:reached|done)|reached (?:this|the) week's",
+    "after moderate": r"yesterday was (?:a )?steady|after (?:a |yesterday's )?steady",
+    "too hard": r"too hard",
+    "hard": r"hard day is due|due (?:for )?a hard",
+    "long": r"no long session",
+    "moderate": r"fits (?:in )?this week's load",
+}
+#: Rules whose reason is two others' together.
+_BOTH = {"after hard, low readiness": ("after hard", "low readiness")}
+
+
+def untrue_reasons(rule: str) -> str:
+    """A regular expression for the reasons that `rule` does not give (for the guard)."""
+    true = {rule, *_BOTH.get(rule, ())}
+    return "|".join(f"(?:{claim})" for name, claim in REASON_CLAIMS.items() if name not in true)
+
+
 def hard_reps(minutes: int) -> int:
     """The 3-minute efforts of a hard day of `minutes` (10 min warm-up, 2 min easy between)."""
     return min(max((minutes - 20) // 5, 3), 8)
