@@ -284,3 +284,13 @@ def test_a_plan_worded_with_another_rules_reason_is_refused():
                               both).ok
     assert not guard.check_advice("Rest today: you have reached this week's training load.",
                                   both).ok
+
+
+def test_a_reply_that_reads_the_request_back_is_refused():
+    """The base model once answered "What's my VO2max?" with the prompt itself."""
+    unknown = rules.unknown_answer("What's my VO2max?")
+    echo = ("The runner asked: What's my VO2max? Rephrase the answer for them: I don't know that: "
+            "I only have the heart rate.")
+    verdict = guard.check_advice(echo, unknown)
+    assert not verdict.ok and "reads the request back" in verdict.reason
+    assert not guard.check_sentence("Here's a rewritten version of the coach's answer:", {}).ok

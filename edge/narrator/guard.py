@@ -70,6 +70,10 @@ _UNIT_OF_WORD = {"sec": "s", "second": "s", "s": "s", "minute": "min", "min": "m
                  "hour": "h", "hr": "h", "h": "h", "bpm": "bpm", "beat": "bpm", "km": "km",
                  "kilometre": "km", "kilometer": "km", "%": "pct", "percent": "pct",
                  "day": "day", "time": "count", "session": "count"}
+#: The request read back instead of answered ("The runner asked: ...", "Here's a rewritten
+#: version"): the base model does this with its rephrase prompt.
+_ECHO = re.compile(r"\b(rephras\w*|the runner asked|rewritten|coach's answer|the new phrase)\b",
+                   re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 #: Facts that carry a cue's point: a text naming none of them has lost the message.
@@ -158,6 +162,9 @@ def check_sentence(sentence: str, facts: Mapping[str, object], *,
     banned = BANNED.search(sentence)
     if banned:
         return Verdict(False, f"banned claim: {banned.group(0)!r}")
+    echo = _ECHO.search(sentence)
+    if echo:
+        return Verdict(False, f"reads the request back: {echo.group(0)!r}")
     untrue = re.search(forbid, sentence, re.I) if forbid else None
     if untrue:
         return Verdict(False, f"says what the facts do not: {untrue.group(0)!r}")
