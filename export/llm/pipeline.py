@@ -257,8 +257,8 @@ no medical claims) or the template is spoken. Safety cues are never given to it.
 `export/llm/corpus.py`, seed {s['seed']}, sha256 `{s['corpus_sha256'][:16]}...`: facts drawn the
 way the coach's rules make them (zones of random people, the facts each cue carries), the rules'
 decision (`edge.narrator.advice`) and a reference text (the template or a paraphrase), for live
-cues of every kind, session summaries, morning readiness, plan explanations and questions
-(including "stop" and "I don't know" answers). {sizes['train']} training and {sizes['heldout']}
+cues of every kind, session summaries, morning readiness, plan explanations (the device
+planner's own suggestions, each of its daily rules equally often) and questions (including "stop" and "I don't know" answers). {sizes['train']} training and {sizes['heldout']}
 held-out examples, split by example; {sizes['distinct_references']} distinct reference texts.
 Every reference passes the runtime guard.
 
