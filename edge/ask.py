@@ -217,6 +217,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("question", nargs="+", help="the question, e.g. \"How did my run go?\"")
     parser.add_argument("--state-dir", type=Path,
                         help="where the session store is (default: [daemon] state_dir)")
+    parser.add_argument("--person", help="whose sessions to answer from (default: the one "
+                        "person in the config)")
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     parser.add_argument("--no-llm", action="store_true", help="the rules' words only")
 
@@ -225,6 +227,11 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     question = " ".join(args.question).strip()
     if not question:
         raise EdgecoachError("ask needs a question, e.g. edgecoach ask \"How did my run go?\"")
+    from edge.training.commands import default_person, profile_for
+
+    # The person `edgecoach plan` would plan for, with their own profile: before, ask used the
+    # [profile] section even when [[people]] named someone, so its zones differed from plan's.
+    person = args.person or default_person(settings)
     state_dir = args.state_dir or settings.daemon.state_dir
     database = Path(state_dir) / DATABASE_NAME
     engine = None
@@ -236,7 +243,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     store = (SessionStore.open(database, key=find_key(settings.daemon.key_file))
              if database.is_file() else None)
     try:
-        answer = answer_question(question, store, settings.profile, engine,
+        answer = answer_question(question, store, profile_for(person, settings), engine,
                                  settings=NarratorSettings(
                                      timeout_s=max(settings.llm.timeout_s, 8.0),
                                      max_tokens=settings.llm.max_tokens),

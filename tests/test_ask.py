@@ -174,3 +174,28 @@ def test_a_plan_question_gets_the_same_suggestion_as_edgecoach_plan(store):
     suggestion, _ = todays_suggestion(store, settings, "sam", NOW.astimezone().date())
     assert answer.intent == "plan" and answer.text == suggestion.text
     assert dict(answer.facts_used)["session"] == suggestion.kind
+
+
+def test_the_command_answers_for_the_configured_person_with_their_profile(tmp_path, capsys):
+    """With [[people]] in the config, ask plans for that person with their own zones, as
+    `edgecoach plan` does (it used to take the [profile] section's, another set of zones)."""
+    from edge.settings import Person
+    from edge.training.commands import suggestion_facts, todays_suggestion
+
+    with SessionStore.open(tmp_path / "edgecoach.db") as opened:
+        _session(opened, datetime.now(UTC) - timedelta(days=2), [140] * 1800)
+    ann = Profile(name="sam", age=30, resting_hr=48, max_hr=196)
+    settings = Settings(profile=Profile(name="you"), people=(Person(ann),),
+                        llm=LlmSettings(enabled=False),
+                        daemon=DaemonSettings(state_dir=tmp_path))
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    assert run(parser.parse_args(["What should I do today?", "--json"]), settings) == 0
+    facts = json.loads(capsys.readouterr().out)["facts_used"]
+    with SessionStore.open(tmp_path / "edgecoach.db") as opened:
+        suggestion, inputs = todays_suggestion(opened, settings, "sam",
+                                               datetime.now(UTC).astimezone().date())
+    from edge.coach.zones import ZoneModel
+
+    assert facts == suggestion_facts(suggestion, ZoneModel.for_profile(inputs.profile))
+    assert inputs.profile.max_hr == 196

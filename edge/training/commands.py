@@ -45,6 +45,7 @@ __all__ = [
     "configure_feedback_parser",
     "configure_plan_parser",
     "default_person",
+    "profile_for",
     "feedback_text",
     "latest_session_id",
     "load_inputs",
@@ -143,7 +144,9 @@ def default_person(settings: Any) -> str:
     return settings.profile.name
 
 
-def _profile_for(person: str, settings: Any, rows: Sequence[SessionRow]) -> Profile:
+def profile_for(person: str, settings: Any, rows: Sequence[SessionRow] = ()) -> Profile:
+    """The person's configured profile (`[[people]]`, else `[profile]`), else the one their
+    latest session was recorded with (`rows`), else the defaults under their name."""
     for configured in getattr(settings, "people", ()):
         if configured.profile.name == person:
             return configured.profile
@@ -190,7 +193,7 @@ def load_inputs(store: SessionStore, settings: Any, person: str, today: date) ->
     first_day = today - timedelta(days=history_days)
     rows = [r for r in all_rows if first_day <= _local_day(r.started_at) <= today]
     samples: dict[int, list[AlignedSample]] = {r.id: store.samples(r.id) for r in rows}
-    profile = _profile_for(person, settings, all_rows)
+    profile = profile_for(person, settings, all_rows)
     k = _trimp_k(settings, profile)
     with_samples = [r for r in rows if samples[r.id]]
     measured, profile_basis = measured_profile(profile, [samples[r.id] for r in with_samples])
