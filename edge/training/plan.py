@@ -339,8 +339,8 @@ _REASONS = {
                   "easy one or rest.",
     "after hard, low readiness": "Yesterday was hard and readiness is low, so today is rest.",
     "low readiness": "Your resting heart-rate variability or heart rate is off your own normal "
-                     "of the last week, so today stays easy. This is a training suggestion, not a medical "
-                     "assessment; if you feel unwell, rest.",
+                     "of the last week, so today stays easy. This is a training suggestion, not "
+                     "a medical assessment; if you feel unwell, rest.",
     "load reached": "This week's load target is reached.",
     "hard": "A hard day is due: there has been none in the last two days and the week allows it.",
     "too hard": "Recent sessions felt too hard, so no hard session today.",

@@ -226,7 +226,8 @@ def headroom(recorded: Sequence[Recorded], *, folds: int = 4, seed: int = 0,
         for name in FORECASTERS:
             mae = float(np.abs(y - pred[name]).mean())
             row[name] = round(mae, 3)
-            row[f"{name}_vs_persistence"] = round(mae / persistence - 1.0, 4) if persistence else None
+            ratio = mae / persistence - 1.0 if persistence else None
+            row[f"{name}_vs_persistence"] = None if ratio is None else round(ratio, 4)
         result["horizons"][str(horizon)] = row
     steps.close()
     return result

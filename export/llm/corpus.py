@@ -50,7 +50,7 @@ from edge.narrator.prompts import FACTS, advice_prompt, format_value
 from edge.profile import Profile
 from edge.training.commands import suggestion_advice
 from edge.training.load import SessionLoad
-from edge.training.plan import Feedback, daily_suggestion, trimp_per_minute
+from edge.training.plan import Feedback, Suggestion, daily_suggestion, trimp_per_minute
 from edge.training.readiness import Readiness
 from export.llm._stage import stopwatch, write_meta
 
@@ -574,9 +574,9 @@ def _suggestion_text(rng: random.Random, advice: Advice) -> str:
             text = ("A steady {duration_min} minutes today: {warmup_min} easy, then hold zone "
                     "{zone}, heart rate {zone_low} to {zone_high}. " + why)
         case "hard":
-            text = ("A hard day: warm up {warmup_min} minutes, then {reps} efforts of {rep_min} minutes "
-                    "in zone {zone}, heart rate {zone_low} to {zone_high}. Push in each one and "
-                    "jog easy between.")
+            text = ("A hard day: warm up {warmup_min} minutes, then {reps} efforts of {rep_min} "
+                    "minutes in zone {zone}, heart rate {zone_low} to {zone_high}. Push in each "
+                    "one and jog easy between.")
         case _:
             text = ("Go long today: {duration_min} steady minutes in zone {zone}, heart rate "
                     "{zone_low} to {zone_high}. Hold a pace you could talk at. " + why)
