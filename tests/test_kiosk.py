@@ -693,6 +693,20 @@ def gym_events() -> list[dict]:
     ]
 
 
+async def open_gym_board(board: KioskBoard, tmp_path: Path, timeout: float = 8.0) -> Browser:
+    """The gym's events on `board`, the board open in Chromium, its three tiles live."""
+    for event in gym_events():
+        board.emit(event)
+    browser = await Browser.launch(board.url, tmp_path / "profile", tmp_path / "chromium.log")
+    try:
+        await browser.wait_for("document.querySelectorAll('article.tile').length === 3"
+                               " && document.getElementById('connection').hidden", timeout)
+    except BaseException:
+        await browser.close()
+        raise
+    return browser
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
                     "(apt-get install -y chromium)")
 def test_a_real_browser_shows_every_member_live(tmp_path: Path) -> None:
@@ -701,13 +715,7 @@ def test_a_real_browser_shows_every_member_live(tmp_path: Path) -> None:
         await board.start()
         browser = None
         try:
-            for event in gym_events():
-                board.emit(event)
-            browser = await Browser.launch(board.url, tmp_path / "profile",
-                                           tmp_path / "chromium.log")
-            await browser.wait_for(
-                "document.querySelectorAll('article.tile').length === 3"
-                " && document.getElementById('connection').hidden")
+            browser = await open_gym_board(board, tmp_path)
             dom = await browser.evaluate("document.documentElement.outerHTML")
             (tmp_path / "board.html").write_text(dom)
             png = await browser.screenshot()

@@ -23,7 +23,7 @@ from edge.profile import Profile
 from edge.store import FeedbackError, SessionStore
 from edge.training.commands import load_inputs
 from edge.training.plan import Feedback
-from tests.test_kiosk import CHROMIUM, Browser, gym_events, http_get, run, sample
+from tests.test_kiosk import CHROMIUM, http_get, open_gym_board, run, sample
 
 #: Generous: these run beside other work on two shared cores.
 TIMEOUT = 60.0
@@ -304,13 +304,7 @@ def test_a_member_rates_the_session_from_the_board(tmp_path: Path) -> None:
         await board.start()
         browser = None
         try:
-            for event in gym_events():
-                board.emit(event)
-            browser = await Browser.launch(board.url, tmp_path / "profile",
-                                           tmp_path / "chromium.log")
-            await browser.wait_for(
-                "document.querySelectorAll('article.tile').length === 3"
-                " && document.getElementById('connection').hidden", timeout=30.0)
+            browser = await open_gym_board(board, tmp_path, timeout=30.0)
             assert await browser.evaluate(
                 f"{tile('kim', '.feel-ask')}.textContent") == "How did it feel?"
 

@@ -35,6 +35,7 @@ from importlib import metadata
 from pathlib import Path
 
 from export.bundle.llama_cross import FLAVOURS, build_flavour
+from export.stages import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,6 @@ def llama_version() -> str:
         return metadata.version("llama-cpp-python")
     except metadata.PackageNotFoundError:
         return DEFAULT_LLAMA_VERSION
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _run(cmd: list[str], **kw) -> None:
