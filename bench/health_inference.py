@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from edge.health.features import build_window, build_windows  # noqa: E402
 from edge.health.model import VARIANTS, HealthModel  # noqa: E402
 from edge.profile import Profile  # noqa: E402
-from firmware_bridge.simulator import DEMO_ATHLETE, DEMO_WORKOUT, simulate, to_aligned  # noqa: E402
+from edge.sources.simulator import to_aligned  # noqa: E402
+from firmware_bridge.simulator import DEMO_ATHLETE, DEMO_WORKOUT, simulate  # noqa: E402
 
 TARGET_MS = 1.0
 BANDS = 10

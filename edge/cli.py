@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge.errors import EdgecoachError
+from edge.errors import USER_ERRORS
 from edge.settings import load_settings
 
 log = logging.getLogger("edgecoach")
@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return _dispatch(args, parser)
-    except EdgecoachError as exc:
+    except USER_ERRORS as exc:
         print(f"edgecoach: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -8,6 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from firmware_bridge.errors import BridgeError, MalformedPayloadError, VirtualBusError
+
+__all__ = [
+    "USER_ERRORS",
+    "BridgeError",
+    "ConfigError",
+    "EdgecoachError",
+    "ExportError",
+    "MalformedPayloadError",
+    "ModelError",
+    "ModelIntegrityError",
+    "ModelMissingError",
+    "SensorError",
+    "SourceFileError",
+    "SpeechError",
+    "VirtualBusError",
+]
+
 
 class EdgecoachError(Exception):
     """Base of every error edgecoach raises on purpose."""
@@ -20,17 +38,6 @@ class ConfigError(EdgecoachError):
     """The configuration file or a command-line flag is not usable."""
 
     exit_code = 2
-
-
-class MalformedPayloadError(EdgecoachError):
-    """A BLE characteristic value that does not follow its GATT specification."""
-
-    def __init__(self, characteristic: str, payload: bytes, reason: str) -> None:
-        self.characteristic = characteristic
-        self.payload = bytes(payload)
-        self.reason = reason
-        shown = self.payload.hex(" ") if self.payload else "(empty)"
-        super().__init__(f"{characteristic}: {reason} (bytes: {shown})")
 
 
 class SensorError(EdgecoachError):
@@ -71,3 +78,8 @@ class SpeechError(EdgecoachError):
 
 class ExportError(EdgecoachError):
     """An export stage failed or produced a model that drifts from its source."""
+
+
+#: Every error raised on purpose, the band side's included: the command line prints these as
+#: one line instead of a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (EdgecoachError, BridgeError)

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.stream.readings import AlignedSample
 
 __all__ = [
     "ACTIVITIES",
@@ -56,9 +55,7 @@ __all__ = [
     "random_athlete",
     "random_plan",
     "simulate",
-    "simulate_sessions",
     "target_hr",
-    "to_aligned",
 ]
 
 ACTIVITIES = ("rest", "walk", "run", "cycle", "strength")
@@ -286,34 +283,6 @@ def simulate(
     return out
 
 
-def to_aligned(seconds: Sequence[SimulatedSecond]) -> list[AlignedSample]:
-    """The simulator's seconds as the aligner would hand them to the daemon.
-
-    Steps are counted from cadence for walking and running (cycling cadence is crank rpm, so no
-    steps); a dropout becomes a heart-rate gap with no invented value.
-    """
-    steps = 0.0
-    out: list[AlignedSample] = []
-    for s in seconds:
-        is_stride = s.cadence_spm >= 100.0  # walk and run cadences; cycling stays below 100 rpm
-        if is_stride:
-            steps += s.cadence_spm / 60.0
-        out.append(
-            AlignedSample(
-                t=s.t,
-                hr_bpm=s.hr_bpm,
-                rr_intervals_s=s.rr_intervals_s,
-                cadence_spm=s.cadence_spm,
-                speed_mps=s.speed_mps,
-                distance_m=s.distance_m,
-                steps=round(float(steps), 1),
-                contact=s.contact,
-                hr_gap=s.hr_bpm is None,
-            )
-        )
-    return out
-
-
 def random_athlete(rng: np.random.Generator) -> Athlete:
     """A plausible adult: age 18-70, max HR around Tanaka's estimate, fitter means lower rest."""
     age = int(rng.integers(18, 71))
@@ -403,37 +372,6 @@ def random_plan(rng: np.random.Generator) -> WorkoutPlan:
     if rng.random() < 0.4:
         segs.append(_seg(rng, "recover", "rest", 60, 240, u(0.0, 0.08)))
     return WorkoutPlan(name=kind, segments=tuple(segs))
-
-
-def simulate_sessions(
-    athlete: Athlete,
-    n_sessions: int,
-    *,
-    seed: int = 0,
-    noise_bpm: float = 1.0,
-    max_duration_s: int | None = None,
-) -> list[list[AlignedSample]]:
-    """One person's history: `n_sessions` random workouts of `athlete`, oldest first.
-
-    Each session is a `random_plan` with some terrain and pacing (`variability` 0.02-0.1),
-    simulated and turned into aligned samples (`to_aligned`), cut to `max_duration_s` when
-    given. Deterministic in `seed`. For calibration tests and demos.
-    """
-    rng = np.random.default_rng([seed, 1])
-    sessions: list[list[AlignedSample]] = []
-    for _ in range(n_sessions):
-        plan = random_plan(rng)
-        seconds = simulate(
-            plan,
-            athlete,
-            seed=int(rng.integers(2**31)),
-            noise_bpm=noise_bpm,
-            variability=float(rng.uniform(0.02, 0.1)),
-        )
-        if max_duration_s is not None:
-            seconds = seconds[:max_duration_s]
-        sessions.append(to_aligned(seconds))
-    return sessions
 
 
 #: A 35-year-old recreational runner.

@@ -19,7 +19,8 @@ from edge.health.calibrate import (
 from edge.health.features import FEATURE_NAMES, OUTPUT_NAMES, build_windows
 from edge.health.model import HealthModel
 from edge.profile import Profile
-from firmware_bridge.simulator import Athlete, simulate_sessions
+from edge.sources.simulator import simulate_sessions
+from firmware_bridge.simulator import Athlete
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "models"

@@ -14,7 +14,8 @@ from export.health.headroom import (
     segment_rows,
     segments_of,
 )
-from firmware_bridge.simulator import random_athlete, random_plan, simulate, to_aligned
+from edge.sources.simulator import to_aligned
+from firmware_bridge.simulator import random_athlete, random_plan, simulate
 
 pytest.importorskip("torch")
 

@@ -28,7 +28,8 @@ from edge.health.model import (
 )
 from edge.profile import Profile
 from edge.stream.readings import AlignedSample
-from firmware_bridge.simulator import DEMO_ATHLETE, DEMO_WORKOUT, simulate, to_aligned
+from edge.sources.simulator import to_aligned
+from firmware_bridge.simulator import DEMO_ATHLETE, DEMO_WORKOUT, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "models"

@@ -42,14 +42,8 @@ from edge.reports.report import HR_COLOUR, write_report
 from edge.settings import Person, Settings
 from edge.sources.recordings import RecordPoint, read_recording
 from edge.store import SessionStore
-from firmware_bridge.simulator import (
-    DEMO_ATHLETE,
-    Segment,
-    WorkoutPlan,
-    simulate,
-    target_hr,
-    to_aligned,
-)
+from edge.sources.simulator import to_aligned
+from firmware_bridge.simulator import DEMO_ATHLETE, Segment, WorkoutPlan, simulate, target_hr
 
 PROFILE = Profile(name="ana", age=35, resting_hr=58.0, max_hr=187.0)
 STARTED = datetime(2024, 5, 1, 7, 30, tzinfo=UTC)

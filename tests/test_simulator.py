@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from edge.sources.simulator import simulate_sessions, to_aligned
 from firmware_bridge.simulator import (
     ACTIVITIES,
     DEMO_ATHLETE,
@@ -13,9 +14,7 @@ from firmware_bridge.simulator import (
     random_athlete,
     random_plan,
     simulate,
-    simulate_sessions,
     target_hr,
-    to_aligned,
 )
 
 

@@ -48,7 +48,8 @@ from edge.training.plan import (
     weekly_plan,
 )
 from edge.training.readiness import MorningReading, Readiness, readiness, reading_from_samples
-from firmware_bridge.simulator import Athlete, Segment, WorkoutPlan, simulate, to_aligned
+from edge.sources.simulator import to_aligned
+from firmware_bridge.simulator import Athlete, Segment, WorkoutPlan, simulate
 
 ATHLETE = Athlete(age=35, resting_hr=55.0, max_hr=176.0, fitness=0.6)
 TANAKA_35 = 208 - 0.7 * 35  # 183.5: the estimate is 7.5 bpm above the athlete's true maximum

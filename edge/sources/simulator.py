@@ -9,13 +9,21 @@ per wall second (0 means as fast as possible).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+
+import numpy as np
 
 from edge.sources.notifications import NotificationDecoder
-from edge.stream.readings import LinkEvent, LinkState, Reading
+from edge.stream.readings import AlignedSample, LinkEvent, LinkState, Reading
 from firmware_bridge import gatt
 from firmware_bridge.gatt import uuids
-from firmware_bridge.simulator import Athlete, SimulatedSecond, WorkoutPlan, simulate
+from firmware_bridge.simulator import (
+    Athlete,
+    SimulatedSecond,
+    WorkoutPlan,
+    random_plan,
+    simulate,
+)
 
 #: Footpods notify a little after the heart-rate band; the offset keeps the two interleaved.
 STRIDE_OFFSET_S = 0.5
@@ -74,3 +82,62 @@ class SimulatorSource:
             return
         delay = started + t / self.speed - loop.time()
         await asyncio.sleep(max(0.0, delay))
+
+
+def to_aligned(seconds: Sequence[SimulatedSecond]) -> list[AlignedSample]:
+    """The simulator's seconds as the aligner would hand them to the daemon.
+
+    Steps are counted from cadence for walking and running (cycling cadence is crank rpm, so no
+    steps); a dropout becomes a heart-rate gap with no invented value.
+    """
+    steps = 0.0
+    out: list[AlignedSample] = []
+    for s in seconds:
+        is_stride = s.cadence_spm >= 100.0  # walk and run cadences; cycling stays below 100 rpm
+        if is_stride:
+            steps += s.cadence_spm / 60.0
+        out.append(
+            AlignedSample(
+                t=s.t,
+                hr_bpm=s.hr_bpm,
+                rr_intervals_s=s.rr_intervals_s,
+                cadence_spm=s.cadence_spm,
+                speed_mps=s.speed_mps,
+                distance_m=s.distance_m,
+                steps=round(float(steps), 1),
+                contact=s.contact,
+                hr_gap=s.hr_bpm is None,
+            )
+        )
+    return out
+
+
+def simulate_sessions(
+    athlete: Athlete,
+    n_sessions: int,
+    *,
+    seed: int = 0,
+    noise_bpm: float = 1.0,
+    max_duration_s: int | None = None,
+) -> list[list[AlignedSample]]:
+    """One person's history: `n_sessions` random workouts of `athlete`, oldest first.
+
+    Each session is a `random_plan` with some terrain and pacing (`variability` 0.02-0.1),
+    simulated and turned into aligned samples (`to_aligned`), cut to `max_duration_s` when
+    given. Deterministic in `seed`. For calibration tests and demos.
+    """
+    rng = np.random.default_rng([seed, 1])
+    sessions: list[list[AlignedSample]] = []
+    for _ in range(n_sessions):
+        plan = random_plan(rng)
+        seconds = simulate(
+            plan,
+            athlete,
+            seed=int(rng.integers(2**31)),
+            noise_bpm=noise_bpm,
+            variability=float(rng.uniform(0.02, 0.1)),
+        )
+        if max_duration_s is not None:
+            seconds = seconds[:max_duration_s]
+        sessions.append(to_aligned(seconds))
+    return sessions

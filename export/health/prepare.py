@@ -51,14 +51,8 @@ from edge.profile import Profile
 from edge.sources.recordings import iter_recordings
 from edge.stream.readings import AlignedSample
 from export.health._stage import WINDOWS_FILE, stopwatch, write_meta
-from firmware_bridge.simulator import (
-    Athlete,
-    random_athlete,
-    random_plan,
-    simulate,
-    target_hr,
-    to_aligned,
-)
+from edge.sources.simulator import to_aligned
+from firmware_bridge.simulator import Athlete, random_athlete, random_plan, simulate, target_hr
 
 log = logging.getLogger(__name__)
 

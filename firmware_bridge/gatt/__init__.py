@@ -2,7 +2,7 @@
 
 Nothing here touches a BLE client. The BLE backend hands ``decode`` the UUID and bytes it got
 from a notification or read; tests and the virtual band feed it bytes written out by hand.
-Every malformed payload raises ``edge.errors.MalformedPayloadError``, never anything else.
+Every malformed payload raises ``firmware_bridge.errors.MalformedPayloadError``, never anything else.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from edge.errors import MalformedPayloadError
+from firmware_bridge.errors import MalformedPayloadError
 
 from .cycling_speed import (
     CSCMeasurement,

@@ -19,7 +19,7 @@ import math
 import struct
 from dataclasses import dataclass, replace
 
-from edge.errors import MalformedPayloadError
+from firmware_bridge.errors import MalformedPayloadError
 
 from .uuids import CHARACTERISTIC_NAMES, CSC_MEASUREMENT
 

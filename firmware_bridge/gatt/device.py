@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from edge.errors import MalformedPayloadError
+from firmware_bridge.errors import MalformedPayloadError
 
 from .uuids import (
     BATTERY_LEVEL,

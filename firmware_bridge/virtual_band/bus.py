@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from edge.errors import SensorError
+from firmware_bridge.errors import VirtualBusError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class PrivateSystemBus:
             return self.address
         exe = shutil.which(self._dbus_daemon)
         if exe is None:
-            raise SensorError(
+            raise VirtualBusError(
                 f"{self._dbus_daemon} not found: install the 'dbus' package to run the virtual band"
             )
         # a few small files, written off the event loop all the same
@@ -122,7 +122,7 @@ class PrivateSystemBus:
             address = line.decode().strip()
             if not address:
                 said = await asyncio.to_thread(log_path.read_text, errors="replace")
-                raise SensorError(f"dbus-daemon exited without printing its address: {said}")
+                raise VirtualBusError(f"dbus-daemon exited without printing its address: {said}")
         except BaseException:
             await self.stop()
             raise
