@@ -27,9 +27,12 @@ from edge.errors import EdgecoachError
 from edge.narrator.advice import (
     HARD_SESSION_MIN,
     TREND_SESSIONS,
+    MAX_WEEKLY_INCREASE_PCT,
     Intent,
     classify_question,
     no_data_answer,
+    Task,
+    plan_advice,
     plan_facts,
     question_advice,
     summary_facts,
@@ -37,13 +40,18 @@ from edge.narrator.advice import (
 from edge.narrator.narrator import Narrator, NarratorSettings
 from edge.profile import Profile
 from edge.store import SessionRow, SessionStore
+from edge.training.readiness import is_morning_reading
 
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "edgecoach.db"
 #: Intents answered from the profile or fixed words, without any recorded session.
-_WITHOUT_DATA = (Intent.SAFETY, Intent.UNKNOWN, Intent.ZONES)
+_WITHOUT_DATA = (Intent.SAFETY, Intent.MEDICAL, Intent.UNKNOWN, Intent.ZONES)
 _ZONE_ASKED = re.compile(r"\bzone\s*([1-5])\b", re.IGNORECASE)
+#: Minutes (or hours) a volume question asks about: "Can I train 200 minutes next week?"
+_MINUTES_ASKED = re.compile(r"\b(\d+(?:\.\d+)?)\s*(minutes?|mins?|hours?|hrs?|h)\b",
+                            re.IGNORECASE)
+_DOUBLING = re.compile(r"\b(doubl\w*|twice)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +106,16 @@ def _summary_of(store: SessionStore, row: SessionRow) -> dict[str, Any] | None:
 
 
 def recorded_sessions(store: SessionStore | None, person: str | None = None) -> list[_Session]:
-    """Sessions with samples, oldest first: `person`'s when they have any, else everyone's."""
+    """Training sessions with samples, oldest first: `person`'s when they have any, else
+    everyone's. Morning readings (`edgecoach morning`) are not training and are left out."""
     if store is None:
         return []
     rows = store.sessions(person) if person else []
     rows = rows or store.sessions()
     found = []
     for row in rows:
+        if is_morning_reading(row.source):
+            continue
         summary = _summary_of(store, row)
         if summary is None:
             continue
@@ -170,7 +181,35 @@ def gather_facts(intent: Intent, question: str, sessions: Sequence[_Session],
         case Intent.PLAN:
             load = _load_facts(sessions, now)
             return plan_facts(**load, zone_bounds={z: zones.bounds_bpm(z) for z in range(1, 6)})
+        case Intent.VOLUME:
+            return volume_facts(question, sessions, now)
     return {}
+
+
+def volume_facts(question: str, sessions: Sequence[_Session], now: datetime) -> dict[str, Any]:
+    """Facts for "Can I train 200 minutes next week?", "Is it fine to double my long run?":
+    the minutes trained in the last 7 days, 10 % more as next week's most, the minutes asked
+    about, and for a doubling the longest session of the last 14 days."""
+    def minutes(s: _Session) -> float:
+        return int(s.summary.get("duration_s") or 0) / 60
+
+    def within(days: int) -> list[_Session]:
+        return [s for s in sessions if (now - s.started).total_seconds() <= days * 86400]
+
+    last = round(sum(minutes(s) for s in within(7)))
+    facts: dict[str, Any] = {"last_week_min": last, "increase_pct": MAX_WEEKLY_INCREASE_PCT,
+                             "next_week_max_min": round(last * (1 + MAX_WEEKLY_INCREASE_PCT
+                                                                / 100))}
+    asked = _MINUTES_ASKED.search(question)
+    if asked:
+        value = float(asked.group(1)) * (60 if asked.group(2).lower().startswith("h") else 1)
+        facts["asked_min"] = round(value)
+    recent = within(14)
+    if _DOUBLING.search(question) and recent:
+        longest = round(max(minutes(s) for s in recent))
+        facts.update(doubling="yes", longest_min=longest,
+                     longest_next_max_min=round(longest * (1 + MAX_WEEKLY_INCREASE_PCT / 100)))
+    return facts
 
 
 def answer_question(question: str, store: SessionStore | None, profile: Profile,
@@ -196,6 +235,21 @@ def answer_question(question: str, store: SessionStore | None, profile: Profile,
                                                now.astimezone().date())
         advice = suggestion_advice(suggestion, ZoneModel.for_profile(inputs.profile),
                                    question=question)
+    elif intent is Intent.READINESS and store is not None and app_settings is not None:
+        # "Am I ready to train today?": the one readiness (today's morning reading against the
+        # last week's, as `edgecoach plan` reads it) and what the plan makes of it.
+        from edge.training.commands import suggestion_facts, todays_suggestion
+
+        suggestion, inputs = todays_suggestion(store, app_settings, profile.name,
+                                               now.astimezone().date())
+        facts = suggestion_facts(suggestion, ZoneModel.for_profile(inputs.profile))
+        state = inputs.readiness
+        if state.known:
+            said = f"Your readiness is {state.level} today (score {state.score})."
+        else:
+            said = "I have no morning reading today, so I can't tell your readiness."
+        advice = plan_advice(facts, task=Task.QUESTION, kind=intent.value, question=question,
+                             template=f"{said} {suggestion.text}", max_sentences=6)
     else:
         facts = gather_facts(intent, question, sessions, profile, now)
         advice = question_advice(question, intent, facts)

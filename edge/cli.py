@@ -38,8 +38,10 @@ def _playback_flags(parser: argparse.ArgumentParser, *, default_speed: float) ->
                         help=f"workout seconds per second (default {default_speed:g}; "
                         "0 = as fast as possible)")
     parser.add_argument("--no-llm", action="store_true", help="word cues with templates only")
-    parser.add_argument("--plan", metavar="PLAN", help='coach through a planned workout, e.g. '
-                        '"10m z2, 4x(3m z4, 2m z1), 5m z1", or a file holding one')
+    parser.add_argument("--plan", metavar="PLAN", help="today's session (default: the one "
+                        "`edgecoach plan` suggests); a name such as \"tempo\" or \"easy 45\"; "
+                        'a workout, e.g. "10m z2, 4x(3m z4, 2m z1), 5m z1", or a file holding '
+                        'one; or "none" for free training')
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,7 @@ from edge.coach.zones import ZoneModel
 from edge.display import JsonLines
 from edge.displays import DisplayError, open_display
 from edge.engines import load_health_model, load_narrator, make_speaker
-from edge.errors import SpeechError
+from edge.errors import EdgecoachError, SpeechError
 from edge.journal import StoreJournal
 from edge.keys import find_key
 from edge.kiosk.server import KioskBoard
@@ -50,6 +50,8 @@ from edge.sources.simulator import SimulatorSource
 from edge.speech.quiet import QuietHours
 from edge.store import SessionStore
 from edge.training.commands import latest_session_id, record_feedback
+from edge.training.readiness import MORNING_SOURCE
+from edge.training.today import TodaysSession, todays_session
 from firmware_bridge.simulator import WORKOUTS, Athlete
 
 log = logging.getLogger(__name__)
@@ -198,6 +200,14 @@ class Daemon:
             log.info("%s: continuing session %d after a restart, from second %d",
                      name, session_id, next_t)
         else:
+            session_id = None
+        # Today's session from the planner (or the one named), read before this session is
+        # stored, so that it does not count as "already trained today"; a resting reading
+        # coaches nothing.
+        today = None if (self.options.session_source or "").startswith(MORNING_SOURCE) else \
+            await loop.run_in_executor(store_thread, _todays_session, store, self.settings,
+                                       person)
+        if session_id is None:
             session_id = await loop.run_in_executor(
                 store_thread, store.start_session, name,
                 self.options.session_source or self.settings.daemon.source,
@@ -208,10 +218,15 @@ class Daemon:
         def emit_for_person(event: dict[str, object]) -> None:
             emit({**event, "person": name})
 
+        if today is not None:
+            emit_for_person({"event": "plan", "source": today.source,
+                             "description": today.description})
+        plan = today.workout if today is not None else None
         session = CoachingSession(
             profile=person.profile, health=health, narrator=narrator, speaker=speaker,
             emit=emit_for_person,
-            coach=Coach(person.profile, first_cue_id=last_cue + 1),
+            coach=Coach(person.profile, first_cue_id=last_cue + 1, plan=plan,
+                        plan_start_t=0 if plan is not None else None),
             journal=StoreJournal(store, session_id, store_thread), t_offset=next_t,
             quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker())
         self._sessions.append(session)
@@ -279,6 +294,18 @@ def _athlete(person: Person) -> Athlete:
     """The simulated athlete who plays a person's workout: their profile, middling fitness."""
     profile = person.profile
     return Athlete(profile.age, profile.resting_hr, profile.effective_max_hr, 0.5)
+
+
+def _todays_session(store: SessionStore, settings: Settings,
+                    person: Person) -> TodaysSession | None:
+    """The person's session for today (`edge.training.today`); None, with a warning, when
+    their `session` setting names nothing coachable: they are coached without a plan."""
+    try:
+        return todays_session(person.session, store=store, settings=settings,
+                              person=person.profile.name)
+    except EdgecoachError as exc:
+        log.warning("%s: coaching without a planned session: %s", person.profile.name, exc)
+        return None
 
 
 def _resumable(store: SessionStore, person: str) -> tuple[int, int, int] | None:

@@ -13,6 +13,7 @@ _KIND_LABELS = {
     "above_max_hr": "STOP", "implausible_reading": "SENSOR", "sensor_lost": "SENSOR",
     "sensor_back": "SENSOR", "drift": "DRIFT", "step_start": "STEP", "step_halfway": "STEP",
     "step_end": "STEP", "workout_done": "PLAN", "off_target": "TARGET", "milestone": "MILE",
+    "on_target": "ON",
 }
 
 
@@ -57,6 +58,8 @@ class TerminalDisplay:
                        f"{event['seconds_to_text']:.2f} s)")
         elif kind == "warning":
             self._line(f"warning: {event['message']}")
+        elif kind == "plan":
+            self._line(f"  session        {event['description']}")
         elif kind == "link" and event["state"] == "disconnected":
             self._line(f"{_clock(event['t'])}  {event['device']} disconnected {event['detail']}")
 

@@ -25,6 +25,7 @@ from edge.settings import Settings
 from edge.sources.base import SensorSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
+from edge.training.today import PLANNED, TodaysSession, todays_session
 from firmware_bridge.simulator import DEMO_ATHLETE, DEMO_WORKOUT
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ class PlaybackOptions:
     seed: int = 1
     #: Play the demo through the virtual bands over real bleak and D-Bus instead of directly.
     ble: bool = False
-    #: A planned workout to coach through, e.g. "10m z2, 4x(3m z4, 2m z1), 5m z1".
+    #: Today's session (`edge.training.today`): None or "today" for the planner's, a name
+    #: ("tempo", "easy 45"), a workout ("10m z2, 4x(3m z4, 2m z1), 5m z1") or file, "none".
     plan: str | None = None
 
 
@@ -52,6 +54,22 @@ def load_workout_text(text: str) -> PlannedWorkout:
     path = Path(text)
     return load_workout(path) if path.suffix in (".toml", ".txt") or path.is_file() \
         else PlannedWorkout.parse(text)
+
+
+def todays_plan(settings: Settings, profile: Profile, spec: str | None, *,
+                own_history: bool) -> TodaysSession:
+    """Today's session for `profile`: with `own_history`, planned from their sessions in the
+    store (when there is one yet); otherwise as for a person with none (the demo's runner)."""
+    from edge.daemon import DATABASE_NAME
+    from edge.keys import find_key
+    from edge.store import SessionStore
+
+    database = Path(settings.daemon.state_dir) / DATABASE_NAME
+    if not own_history or (spec or "today").strip().lower() not in PLANNED \
+            or not database.is_file():
+        return todays_session(spec, settings=settings, person=profile.name)
+    with SessionStore.open(database, key=find_key(settings.daemon.key_file)) as store:
+        return todays_session(spec, store=store, settings=settings, person=profile.name)
 
 
 def demo_profile() -> Profile:
@@ -81,13 +99,13 @@ def run_demo(settings: Settings, options: PlaybackOptions) -> SessionResult:
 def run_replay(settings: Settings, path: Path, options: PlaybackOptions) -> SessionResult:
     source = ReplaySource(path, speed=options.speed)
     return play(settings, [source], settings.profile, options, duration_s=None,
-                fallback_wav=REPLAY_WAV)
+                fallback_wav=REPLAY_WAV, own_history=True)
 
 
 def play(settings: Settings, sources: list[SensorSource], profile: Profile,
          options: PlaybackOptions, *, duration_s: int | None, fallback_wav: Path,
          runner: Callable[[CoachingSession], Awaitable[SessionResult]] | None = None,
-         label: str | None = None) -> SessionResult:
+         label: str | None = None, own_history: bool = False) -> SessionResult:
     emit = JsonLines() if options.json else TerminalDisplay()
     health = load_health_model(settings)
     speaker = make_speaker(settings, speak_to=options.speak_to, mute=options.mute,
@@ -99,9 +117,13 @@ def play(settings: Settings, sources: list[SensorSource], profile: Profile,
           "health_model": str(health.source),
           "language_model": str(narrator.engine.path) if narrator.engine else None,
           "speech": speaker.destination if speaker else None})
-    plan = load_workout_text(options.plan) if options.plan else None
+    # The demo's runner is simulated: their day is planned as for someone with no history.
+    today = todays_plan(settings, profile, options.plan, own_history=own_history)
+    emit({"event": "plan", "source": today.source, "description": today.description})
+    plan = today.workout
     session = CoachingSession(profile=profile, health=health, narrator=narrator,
-                              speaker=speaker, emit=emit, coach=Coach(profile, plan=plan))
+                              speaker=speaker, emit=emit,
+                              coach=Coach(profile, plan=plan, plan_start_t=0 if plan else None))
     try:
         result = asyncio.run(runner(session) if runner else session.run(*sources))
     finally:

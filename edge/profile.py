@@ -4,19 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The values `sex` takes; HR-max formulas and Banister's TRIMP factor differ by sex.
+SEXES = ("female", "male")
+
 
 @dataclass(frozen=True, slots=True)
 class Profile:
     name: str = "you"
     age: int = 40
     resting_hr: float = 60.0
-    #: None means "estimate from age" (Tanaka: 208 - 0.7 x age).
+    #: None means "estimate from age": Tanaka (208 - 0.7 x age), or for a woman Gulati
+    #: (206 - 0.88 x age, Gulati et al. 2010, measured on 5437 women).
     max_hr: float | None = None
+    #: "female" or "male"; None (unsaid) uses the formulas made on mixed or male groups.
+    sex: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.sex is not None:
+            sex = self.sex.strip().lower()
+            if sex not in SEXES:
+                raise ValueError(f"sex must be \"female\" or \"male\" (or left out), "
+                                 f"not {self.sex!r}")
+            object.__setattr__(self, "sex", sex)
 
     @property
     def effective_max_hr(self) -> float:
         if self.max_hr is not None:
             return self.max_hr
+        if self.sex == "female":
+            return 206.0 - 0.88 * self.age
         return 208.0 - 0.7 * self.age
 
     @property

@@ -108,6 +108,9 @@ class Person:
     replay_file: Path | None = None
     #: "virtual" and "simulator": this person's built-in workout (overrides [daemon] workout).
     workout: str | None = None
+    #: Today's session for live coaching (`edge.training.today`): empty for the one
+    #: `edgecoach plan` suggests, a name ("tempo", "easy 45"), a workout, or "none".
+    session: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,7 @@ _SECTIONS = {"profile": Profile, "llm": LlmSettings, "speech": SpeechSettings,
              "display": DisplaySettings}
 _SOURCES = ("ble", "virtual", "replay", "simulator")
 #: Keys of a [[people]] entry besides the profile's.
-_PERSON_KEYS = ("bands", "replay_file", "workout")
+_PERSON_KEYS = ("bands", "replay_file", "workout", "session")
 
 
 def find_config(explicit: Path | None) -> Path | None:
@@ -262,7 +265,7 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
             tuple(_build(BleBandConfig, band, f"{where} band #{n + 1}")
                   for n, band in enumerate(bands)),
             replay_file=None if replay is None else _beside(Path(replay).expanduser(), path),
-            workout=extra.get("workout")))
+            workout=extra.get("workout"), session=extra.get("session")))
     names = [p.profile.name for p in people]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: two [[people]] share a name; names must be unique")

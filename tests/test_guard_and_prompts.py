@@ -149,7 +149,7 @@ def test_guard_allows_harmless_counts_and_requires_dont_know_words():
 
 def test_check_sentence_is_the_part_one_sentence_can_fail_alone():
     facts = dict(EASE.facts)
-    assert guard.check_sentence("It will pass soon.", facts, action=Action.EASE_OFF).ok
+    assert guard.check_sentence("Your heart will settle soon.", facts, action=Action.EASE_OFF).ok
     assert not guard.check_sentence("It is 190 now.", facts, action=Action.EASE_OFF).ok
     assert not guard.check_sentence("Now sprint.", facts, action=Action.EASE_OFF).ok
 

@@ -554,13 +554,15 @@ def test_plan_command_prints_todays_suggestion_with_its_basis(month_store, capsy
     assert suggestion["facts"]["kind"] == suggestion["kind"]
 
 
-def test_plan_command_reads_readiness_from_todays_session(today_store, capsys):
+def test_plan_command_takes_no_readiness_from_a_training_session(today_store, capsys):
+    """Readiness comes from morning readings only (`edgecoach morning`): the still minute at
+    the start of today's session is no reading (it used to be one)."""
     store = today_store  # the last session is on MONDAY itself
     run_plan(parse(configure_plan_parser, "--json", "--date", MONDAY.isoformat()), SETTINGS,
              store)
     result = json.loads(capsys.readouterr().out)
-    assert result["readiness"]["level"] in ("low", "normal", "high")
-    assert result["readiness"]["basis"]["baseline_days"] >= 3
+    assert result["readiness"]["level"] == "unknown"
+    assert "edgecoach morning" in result["readiness"]["basis"]["reason"]
     assert result["suggestion"]["basis"]["rule"] == "already trained"
 
 

@@ -5,11 +5,16 @@ for a few seconds (hysteresis) and are rate-limited so that the coach is helpful
 safety cues skip the rate limits and always win; at most one cue is given per second, the most
 important one (safety > sensor > forecast > drift > workout > zone > milestone).
 
-Besides the zones, the coach watches for drift (heart rate well above what the health model expects
-for an effort that has stayed the same: heat, fatigue, dehydration), follows a planned workout when
-it has one (`edge.coach.workouts`), and marks milestones (every 10 minutes, kilometre, 1000 steps).
-Milestones are the least important: they wait until no other cue has been given for a while, and
-are dropped if they cannot be given within a minute.
+Besides the zones, the coach watches for drift (heart rate creeping up at a steady pace or power:
+aerobic decoupling, `edge.coach.drift`; heat, fatigue, dehydration), follows a planned workout when
+it has one (`edge.coach.workouts`; by default today's session from the planner), and marks
+milestones (every 10 minutes, kilometre, 1000 steps). Milestones and the "on target" word are the
+least important: they wait until no other cue has been given for a while; a milestone is dropped
+if it cannot be given within a minute, "on target" comes at most every five minutes.
+
+A reading is believed by its value, its rate of change and the stride: a jump no heart makes
+(per second, or over a few seconds), or a walking person over their maximum, is the sensor's,
+and gets "check the strap" before any safety rule sees it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from edge.coach.cues import Action, Cue, CueKind, Priority, duration_facts
+from edge.coach.cues import CUE_SPECS, Action, Cue, CueKind, Priority, duration_facts
+from edge.coach.drift import DecouplingSettings, DecouplingTracker
 from edge.coach.workouts import PlannedWorkout, WorkoutSettings, WorkoutTracker
 from edge.coach.zones import ZoneModel
 from edge.health.model import Forecast
@@ -57,22 +63,22 @@ class CoachSettings:
     #: Readings outside this range, or jumping faster than this per second, are not believed.
     plausible_bpm: tuple[float, float] = (30.0, 230.0)
     plausible_jump_bpm_per_s: float = 35.0
-    #: Seconds a jumped-to level must hold steady before it is believed.
+    #: Nor a change of more than this over `plausible_window_s` seconds (a 100 bpm jump spread
+    #: over a few seconds is no heart either: hearts climb a few beats per minute a second).
+    plausible_window_s: int = 5
+    plausible_window_change_bpm: float = 40.0
+    #: Seconds a jumped-to level must hold steady before it is believed; a jumped-to level at or
+    #: over the maximum (+ `above_max_margin_bpm`) is never believed: no heart gets there by a
+    #: jump, a strap that slipped or locked on to the stride does.
     new_level_confirm_s: int = 3
+    #: Walking (cadence in this range, steps per minute, and speed, where known, under
+    #: `walking_max_speed_mps`) does not take a heart over its maximum: such a reading is the
+    #: sensor's, and gets "check the strap" (with "if you feel unwell, stop"), not "stop".
+    walking_cadence_spm: tuple[float, float] = (60.0, 140.0)
+    walking_max_speed_mps: float = 2.2
     safety_cue_interval_s: int = 60
-    #: Heart rate this far above the health model's expected rate for the effort...
-    drift_excess_bpm: float = 10.0
-    #: ...held this long (falling back under `drift_excess_bpm - drift_hysteresis_bpm` restarts
-    #: the count) while the effort holds steady, is drift.
-    drift_hold_s: int = 120
-    drift_hysteresis_bpm: float = 3.0
-    #: Effort counts as steady while cadence stays within this fraction of where it was when the
-    #: excess began, and speed within `drift_speed_tolerance`; one of them must be known.
-    drift_cadence_tolerance: float = 0.06
-    drift_speed_tolerance: float = 0.10
-    #: Below these, the person is standing, not working: no drift is judged.
-    drift_min_cadence_spm: float = 40.0
-    drift_min_speed_mps: float = 0.5
+    #: Drift: aerobic decoupling at a steady pace or power (`edge.coach.drift`).
+    drift: DecouplingSettings = field(default_factory=DecouplingSettings)
     #: Shortest time between two drift cues.
     drift_cue_interval_s: int = 600
     #: Milestones every this many seconds, metres and steps; 0 turns one off.
@@ -87,6 +93,11 @@ class CoachSettings:
     milestone_max_delay_s: int = 60
     #: How a planned workout is followed.
     workout: WorkoutSettings = field(default_factory=WorkoutSettings)
+    #: "On target" (`CueKind.ON_TARGET`): after this long inside the step's target...
+    on_target_hold_s: int = 120
+    #: ...with no other cue for this long, and at most one this often.
+    on_target_quiet_s: int = 120
+    on_target_interval_s: int = 300
 
 
 @dataclass
@@ -120,8 +131,12 @@ class Coach:
         self._last_plausible_hr: float | None = None
         self._last_raw_hr: float | None = None
         self._new_level_s = 0
-        # Drift: (since t, cadence and speed when it began, heart rates since), or None.
-        self._drift: tuple[int, float | None, float | None, deque[float]] | None = None
+        self._drift = DecouplingTracker(self.settings.drift)
+        #: Believed heart rates of the last `plausible_window_s` seconds, (t, bpm).
+        self._believed: deque[tuple[int, float]] = deque()
+        self._on_target_since: int | None = None
+        self._implausible_over_max = False
+        self._last_any_cue_t = -10**9
         # Milestones: the next of each measure, those waiting, the last more important cue.
         self._next_time_milestone: int | None = None
         self._km_done = 0
@@ -142,19 +157,19 @@ class Coach:
         believed: float | None = None
         if hr is None:
             self._last_plausible_hr = self._last_raw_hr = None  # no jump spans a gap
-            self._drift = None
+            self._believed.clear()
             self._recent.clear()
             due = self._gap_cues(t)
         else:
             self._gap_since = None
-            if not self._plausible(hr):
+            if not self._plausible(hr, sample):
                 # A reading nobody should believe drives no zone, forecast or workout rule.
-                self._drift = None
                 self._recent.clear()
                 due = self._implausible_cues(t, hr)
             else:
                 believed = hr
                 self._last_plausible_hr = hr
+                self._believed.append((t, hr))
                 if self._recent and self._recent[-1][0] != t - 1:
                     self._recent.clear()  # a climb rate is measured over contiguous seconds
                 self._recent.append((t, hr))
@@ -162,11 +177,12 @@ class Coach:
                 due = self._return_cues(hr)
                 due += self._safety_cues(t, hr)
                 due += self._forecast_cues(t, hr, forecast)
-                due += self._drift_cues(t, sample, forecast)
                 due += self._zone_cues(t, hr)
+        due += self._drift_cues(t, sample, believed)
         # A plan and the clock go on through gaps: the step changes are still announced.
         due += self._workout_cues(t, believed, forecast)
         due += self._milestone_cues(t, sample, believed)
+        due += self._on_target_cues(t, believed)
         return self._choose(t, due)
 
     # -- the rules ------------------------------------------------------------------------------
@@ -182,28 +198,46 @@ class Coach:
         return [_Due(Priority.SENSOR, CueKind.SENSOR_LOST, Action.CHECK_SENSOR,
                      {"gap_s": lost_for})]
 
-    def _plausible(self, hr: float) -> bool:
-        low, high = self.settings.plausible_bpm
-        limit = self.settings.plausible_jump_bpm_per_s
+    def _plausible(self, hr: float, sample: AlignedSample) -> bool:
+        """Whether to believe a reading: by its value, its rate of change (per second and over
+        a few seconds), and what the stride says (a walking heart is not over its maximum)."""
+        settings = self.settings
+        low, high = settings.plausible_bpm
+        limit = settings.plausible_jump_bpm_per_s
         previous_raw, self._last_raw_hr = self._last_raw_hr, hr
-        if not low <= hr <= high:
+        while self._believed and sample.t - self._believed[0][0] > settings.plausible_window_s:
+            self._believed.popleft()
+        over_max = hr >= self.zones.max_hr + settings.above_max_margin_bpm
+        self._implausible_over_max = over_max
+        if not low <= hr <= high or (over_max and self._walking(sample)):
             self._new_level_s = 0
             return False
         baseline = self._last_plausible_hr
-        if baseline is None or abs(hr - baseline) <= limit:
+        jumped = baseline is not None and (
+            abs(hr - baseline) > limit
+            or any(abs(hr - v) > settings.plausible_window_change_bpm for _, v in self._believed))
+        if not jumped:
             self._new_level_s = 0
             return True
         # A jump: a spike if it does not last; a real new level (a strap settling after a
-        # loose start) once it holds steady for a few seconds.
+        # loose start) once it holds steady for a few seconds, unless it is over the maximum.
         steady = previous_raw is not None and abs(hr - previous_raw) <= limit
         self._new_level_s = self._new_level_s + 1 if steady else 1
-        return self._new_level_s >= self.settings.new_level_confirm_s
+        return self._new_level_s >= settings.new_level_confirm_s and not over_max
+
+    def _walking(self, sample: AlignedSample) -> bool:
+        low, high = self.settings.walking_cadence_spm
+        cadence, speed = sample.cadence_spm, sample.speed_mps
+        return (cadence is not None and low <= cadence < high
+                and (speed is None or speed < self.settings.walking_max_speed_mps))
 
     def _implausible_cues(self, t: int, hr: float) -> list[_Due]:
         if not self._due(CueKind.IMPLAUSIBLE_READING, t, self.settings.safety_cue_interval_s):
             return []
-        return [_Due(Priority.SAFETY, CueKind.IMPLAUSIBLE_READING, Action.CHECK_SENSOR,
-                     {"hr": round(hr)})]
+        facts: dict[str, float | int | str] = {"hr": round(hr)}
+        if self._implausible_over_max:
+            facts["max_hr"] = round(self.zones.max_hr)
+        return [_Due(Priority.SAFETY, CueKind.IMPLAUSIBLE_READING, Action.CHECK_SENSOR, facts)]
 
     def _return_cues(self, hr: float) -> list[_Due]:
         if not self._lost_announced:
@@ -310,44 +344,46 @@ class Coach:
         action = Action.HOLD if zone > previous else Action.INFO
         return [_Due(Priority.ZONE, CueKind.ZONE_CHANGE, action, facts)]
 
-    def _drift_cues(self, t: int, sample: AlignedSample, forecast: Forecast | None) -> list[_Due]:
-        settings = self.settings
-        hr = sample.hr_bpm
-        assert hr is not None
-        cadence = sample.cadence_spm if sample.cadence_spm is not None and \
-            sample.cadence_spm >= settings.drift_min_cadence_spm else None
-        speed = sample.speed_mps if sample.speed_mps is not None and \
-            sample.speed_mps >= settings.drift_min_speed_mps else None
-        if forecast is None or (cadence is None and speed is None):
-            self._drift = None  # without a model or a measured effort there is no "expected"
-            return []
-        excess = hr - forecast.hr_expected
-        floor = settings.drift_excess_bpm - settings.drift_hysteresis_bpm
-        if self._drift is not None:
-            _, ref_cadence, ref_speed, _ = self._drift
-            if excess <= floor or not (
-                    _steady(cadence, ref_cadence, settings.drift_cadence_tolerance)
-                    and _steady(speed, ref_speed, settings.drift_speed_tolerance)):
-                self._drift = None  # the excess went, or the effort changed: start again
-        if self._drift is None:
-            if excess <= settings.drift_excess_bpm:
-                return []
-            self._drift = (t, cadence, speed, deque(maxlen=settings.drift_hold_s))
-        since, _, _, rates = self._drift
-        rates.append(hr)
-        held = t - since + 1
-        if held < settings.drift_hold_s or excess <= settings.drift_excess_bpm:
-            return []
-        # Drift creeps up; a heart rate still coming down after a harder effort is recovery.
-        quarter = max(1, len(rates) // 4)
-        early, late = list(rates)[:quarter], list(rates)[-quarter:]
-        if sum(late) / len(late) < sum(early) / len(early) - settings.drift_hysteresis_bpm:
-            return []
-        if not self._due(CueKind.DRIFT, t, settings.drift_cue_interval_s):
+    def _drift_cues(self, t: int, sample: AlignedSample, hr: float | None) -> list[_Due]:
+        """Heart rate creeping up at a steady pace or power: aerobic decoupling
+        (`edge.coach.drift`), not an excess over the health model's expectation, which follows
+        heart rate up during a long effort and so never saw drift."""
+        finding = self._drift.update(t, hr, speed_mps=sample.speed_mps,
+                                     power_w=getattr(sample, "power_w", None))
+        if finding is None or hr is None or not self._due(
+                CueKind.DRIFT, t, self.settings.drift_cue_interval_s):
             return []
         return [_Due(Priority.DRIFT, CueKind.DRIFT, Action.EASE_OFF,
-                     {"hr": round(hr), "expected_hr": round(forecast.hr_expected),
-                      "excess": round(hr) - round(forecast.hr_expected), "held_s": held})]
+                     {"hr": round(hr), "start_hr": round(finding.start_hr),
+                      "decoupling_pct": round(finding.decoupling_pct),
+                      "steady_min": round(finding.steady_s / 60),
+                      "measure": "pace" if finding.measure == "speed" else "power"})]
+
+    def _on_target_cues(self, t: int, hr: float | None) -> list[_Due]:
+        """A short "on target" every few minutes at most, while heart rate has held inside the
+        planned step's target and nothing else has been said for a while; quiet without a
+        target, and quiet when anything more useful is due."""
+        settings = self.settings
+        status = self.workout.status(t) if self.workout is not None else None
+        if hr is None or status is None or not (
+                status.target_low <= hr <= status.target_high):
+            self._on_target_since = None
+            return []
+        if self._on_target_since is None:
+            self._on_target_since = t
+        if (t - self._on_target_since < settings.on_target_hold_s
+                or t - self._last_any_cue_t < settings.on_target_quiet_s
+                or not self._due(CueKind.ON_TARGET, t, settings.on_target_interval_s)
+                or status.remaining_s < settings.on_target_quiet_s):
+            return []
+        low, high = status.step.zone_range
+        facts: dict[str, float | int | str] = {
+            "hr": round(hr), "zone": low, "target_low": status.target_low,
+            "target_high": status.target_high}
+        if high != low:
+            facts["top_zone"] = high
+        spec = CUE_SPECS[CueKind.ON_TARGET]
+        return [_Due(spec.priority, CueKind.ON_TARGET, spec.action, facts)]
 
     def _workout_cues(self, t: int, hr: float | None, forecast: Forecast | None) -> list[_Due]:
         if self.workout is None:
@@ -421,6 +457,7 @@ class Coach:
             return []
         best = min(due, key=lambda d: d.priority)
         self._last_cue_t[best.kind] = t
+        self._last_any_cue_t = t
         if best.priority < Priority.MILESTONE:
             self._last_important_t = t
         else:
@@ -451,11 +488,3 @@ def _base(base: float | None, total: float, counted: float) -> float:
     if base is None:
         return total
     return total - counted if total < base + counted - 1.0 else base
-
-
-def _steady(value: float | None, reference: float | None, tolerance: float) -> bool:
-    """True when `value` stayed within `tolerance` (a fraction) of `reference`, or neither is
-    measured; one appearing or going away counts as a change."""
-    if value is None or reference is None:
-        return value is None and reference is None
-    return abs(value - reference) <= tolerance * reference

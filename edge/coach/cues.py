@@ -33,6 +33,9 @@ class CueKind(StrEnum):
     OFF_TARGET = "off_target"
     #: Every 10 minutes, kilometre or 1000 steps (fact "measure": time, distance or steps).
     MILESTONE = "milestone"
+    #: A short word, every few minutes at most, that the person is where today's plan wants
+    #: them: heart rate held inside the target for a while and nothing else said lately.
+    ON_TARGET = "on_target"
 
 
 class Action(StrEnum):
@@ -59,8 +62,25 @@ class Priority(IntEnum):
     MILESTONE = 6
 
 
+@dataclass(frozen=True, slots=True)
+class CueSpec:
+    """What a kind of cue is, as data: its priority, the action it asks for, and whether a
+    language model may word it."""
+
+    priority: Priority
+    action: Action
+    reworded: bool = True
+
+
+#: Cue kinds described by one row each (kinds older than this table are still described by the
+#: coach's rules and `edge.narrator.advice`; the rows move into one table with them).
+CUE_SPECS: Mapping[CueKind, CueSpec] = MappingProxyType({
+    CueKind.ON_TARGET: CueSpec(Priority.MILESTONE, Action.HOLD, reworded=True),
+})
+
 #: Cues whose words are fixed: a language model never rephrases a safety instruction.
-DETERMINISTIC_KINDS = frozenset({CueKind.ABOVE_MAX_HR, CueKind.IMPLAUSIBLE_READING})
+DETERMINISTIC_KINDS = frozenset({CueKind.ABOVE_MAX_HR, CueKind.IMPLAUSIBLE_READING} | {
+    kind for kind, spec in CUE_SPECS.items() if not spec.reworded})
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +143,20 @@ def template_text(cue: Cue) -> str:
                 "call for medical help."
             )
         case CueKind.IMPLAUSIBLE_READING:
-            return (
-                f"The heart rate reading of {f['hr']} does not look right. "
-                "Check that the strap is snug and its contacts are moist."
-            )
+            text = (f"The heart rate reading of {f['hr']} does not look right. "
+                    "Check that the strap is snug and its contacts are moist.")
+            if "max_hr" in f:  # over the maximum: a sensor, most likely; say when to stop
+                text += " If you feel unwell, stop and rest."
+            return text
         case CueKind.SENSOR_LOST:
             return "Heart rate signal lost. Check your strap; I will keep recording the rest."
         case CueKind.SENSOR_BACK:
             return f"Heart rate is back: {f['hr']}."
         case CueKind.DRIFT:
+            if "start_hr" in f:  # aerobic decoupling (`edge.coach.drift`)
+                return (f"Your heart rate has crept up from {f['start_hr']} to {f['hr']} at the "
+                        f"same {f['measure']} over {f['steady_min']} minutes: heat or fatigue. "
+                        "Ease off a little and drink.")
             return (
                 f"Your heart rate is {f['hr']}, {f['excess']} above what this effort usually "
                 "needs: heat or fatigue. Ease off a little and drink."
@@ -151,7 +176,8 @@ def template_text(cue: Cue) -> str:
             return f"{done}, heart rate {f['hr']}. Well done." if "hr" in f else \
                 f"{done}. Well done."
         case CueKind.OFF_TARGET:
-            what = _STEP_NOUNS[str(f["step_kind"])]
+            what = "session" if f["step_kind"] == "work" and f["reps"] == 1 \
+                else _STEP_NOUNS[str(f["step_kind"])]
             if cue.action is Action.PUSH:
                 return (f"Heart rate {f['hr']}, under {_zone_text(f)} for this {what}. "
                         f"Push a little, up to {f['target_low']} or more.")
@@ -159,6 +185,9 @@ def template_text(cue: Cue) -> str:
                     f"Ease off to below {f['target_high']}.")
         case CueKind.MILESTONE:
             return _milestone_text(f)
+        case CueKind.ON_TARGET:
+            return (f"On target: heart rate {f['hr']}, {_zone_text(f)}. "
+                    "Keep it steady.")
     raise ValueError(f"no template for cue kind {cue.kind!r}")
 
 
@@ -200,6 +229,8 @@ def _zone_text(f: Mapping[str, float | int | str]) -> str:
 def _step_label(f: Mapping[str, float | int | str]) -> str:
     """ "Interval 2 of 4", "Recovery", "Warm-up": counted only where there are several."""
     noun = _STEP_NOUNS[str(f["step_kind"])]
+    if f["step_kind"] == "work" and f["reps"] == 1:
+        return "Main set"  # one continuous effort (an easy, long or tempo run): no interval
     if f["step_kind"] == "work" and f["reps"] > 1:
         return f"Interval {f['rep']} of {f['reps']}"
     return noun.capitalize()

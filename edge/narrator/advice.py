@@ -39,6 +39,10 @@ class Intent(StrEnum):
     """What a question asks about, decided by keywords (`classify_question`)."""
 
     SAFETY = "safety"
+    #: Heart rhythm, conditions, medication: the fixed "I can't diagnose; ask a doctor".
+    MEDICAL = "medical"
+    #: How much to train: answered from the person's weekly minutes with the ~10 %/week rule.
+    VOLUME = "volume"
     NO_DATA = "no_data"
     UNKNOWN = "unknown"
     LAST_SESSION = "last_session"
@@ -266,7 +270,8 @@ _PLAN_ACTIONS = {"rest": Action.STOP, "hard": Action.PUSH, "intervals": Action.P
 
 
 def plan_advice(facts: Facts, *, task: Task = Task.PLAN, kind: str = "plan",
-                question: str = "", template: str | None = None) -> Advice:
+                question: str = "", template: str | None = None,
+                max_sentences: int = 3) -> Advice:
     """A day's plan: the planner's suggestion (`edgecoach plan`, facts with a ``reason``; its
     own text as `template`), or the simple rules of `plan_facts`."""
     f = facts
@@ -275,7 +280,8 @@ def plan_advice(facts: Facts, *, task: Task = Task.PLAN, kind: str = "plan",
         minutes = int(f.get("duration_min", 0))  # type: ignore[call-overload]
         text = template or suggestion_text(session, minutes, rule)  # type: ignore[arg-type]
         return _advice(task, kind, _PLAN_ACTIONS.get(session, Action.HOLD), f, text,
-                       question=question, forbid=untrue_reasons(rule))
+                       question=question, forbid=untrue_reasons(rule),
+                       max_sentences=max_sentences)
     match f.get("session"):
         case "rest":
             text = "Today is a rest day: let your body recover from your last sessions."
@@ -306,6 +312,20 @@ _SAFETY_WORDS = re.compile(
     r"\b(chest|faint\w*|dizz\w*|pass(ed)? out|black(ed)? out|can't breathe|cannot breathe|"
     r"short of breath|breathless|palpitation\w*|racing heart|heart (is )?racing|pain in my arm|"
     r"collaps\w*|unwell|numb)", re.I)
+_MEDICAL_WORDS = re.compile(
+    r"\b(arrhythmi\w*|afib|a-fib|atrial|fibrillation|flutter|irregular\w*|rhythm\w*|"
+    r"skipp?(ed|ing)? (a )?beats?|missed beats?|extra beats?|ectopic\w*|murmur\w*|"
+    r"(heart|cardiac) (condition|disease|problem|failure|attack|issue)s?|"
+    r"(a|any|my) (medical )?condition|disease|"
+    r"illness|disorder|syndrome|diagnos\w*|medic(ation|ine)s?|meds|pills?|drugs?|"
+    r"beta.?blockers?|blood thinners?|statins?|dos(e|es|age)|prescri\w*|tablets?|"
+    r"side effects?|symptoms?|cardiologist|ecg|ekg|is (my|this) heart (ok|okay|normal|healthy)|"
+    r"something wrong with my heart)\b", re.I)
+_VOLUME_WORDS = re.compile(
+    r"\b(next week|per week|a week|each week|every week|weekly|double|doubling|twice as (much|long)|"
+    r"how (much|long|many minutes|many hours) (should|can|could|may) i|increase|add (more )?"
+    r"(minutes|time|km|distance)|train (more|longer)|run (more|longer)|longer (run|ride|session)s?|"
+    r"mileage|volume|\d+ (minutes|mins|hours|km))\b", re.I)
 _UNKNOWN_WORDS = re.compile(
     r"\b(sleep\w*|weight|weigh|calorie\w*|kcal|vo2\w*|blood pressure|glucose|sugar|diet|"
     r"eat|food|weather|temperature|stress|hrv|oxygen|spo2|injur\w*|knee|race time|marathon time|"
@@ -329,8 +349,12 @@ def classify_question(question: str) -> Intent:
     """The question's intent by keywords; safety words win over everything, then unknown topics."""
     if _SAFETY_WORDS.search(question):
         return Intent.SAFETY
+    if _MEDICAL_WORDS.search(question):
+        return Intent.MEDICAL
     if _UNKNOWN_WORDS.search(question):
         return Intent.UNKNOWN
+    if _VOLUME_WORDS.search(question):
+        return Intent.VOLUME
     for intent, words in _INTENT_WORDS:
         if words.search(question):
             return intent
@@ -341,6 +365,9 @@ SAFETY_ANSWER = ("Stop and rest now. If you have chest pain, feel faint or are v
                  "breath, call for medical help.")
 NO_DATA_ANSWER = ("I don't have any recorded sessions yet, so I can't answer that from your data. "
                   "Record a session and ask me again.")
+MEDICAL_ANSWER = ("I can't diagnose anything or advise on medication: please ask a doctor. If "
+                  "you have chest pain, feel faint or are very short of breath, stop and call "
+                  "for medical help.")
 UNKNOWN_ANSWER = ("I don't know that: I only have the heart rate, cadence and sessions "
                   "recorded on this device.")
 
@@ -348,6 +375,54 @@ UNKNOWN_ANSWER = ("I don't know that: I only have the heart rate, cadence and se
 def safety_answer(question: str = "") -> Advice:
     return Advice(Task.QUESTION, Intent.SAFETY.value, Action.STOP, {}, SAFETY_ANSWER,
                   question=question, deterministic=True)
+
+
+def medical_answer(question: str = "") -> Advice:
+    """Rhythm, conditions, medication: fixed words, never a model's (a coach diagnoses nothing)."""
+    return Advice(Task.QUESTION, Intent.MEDICAL.value, None, {}, MEDICAL_ANSWER,
+                  question=question, deterministic=True)
+
+
+#: The gradual rule for training volume: at most about this much more than last week.
+MAX_WEEKLY_INCREASE_PCT = 10
+
+
+def volume_answer(facts: Facts, question: str = "") -> Advice:
+    """How much more to train, from the person's own weeks and the ~10 %/week rule.
+
+    Facts: `last_week_min` (minutes trained in the last 7 days), `next_week_max_min` (10 % more),
+    `increase_pct` (10); with a number of minutes in the question `asked_min`; when it asks to
+    double something, `doubling` ("yes") and the longest recent session `longest_min` with
+    `longest_next_max_min`.
+    """
+    f = dict(facts)
+    last, cap, pct = f.get("last_week_min", 0), f.get("next_week_max_min", 0), f["increase_pct"]
+    if not last:
+        text = (f"I have no training in your last week to build on: start gently and add about "
+                f"{pct} % a week. Keep it easy while you build up.")
+        return _advice(Task.QUESTION, Intent.VOLUME.value, Action.HOLD, f, text,
+                       question=question, key_facts=("increase_pct",))
+    if f.get("doubling") and "longest_min" in f:
+        text = (f"Doubling is too big a step: your longest recent session was "
+                f"{f['longest_min']} minutes. Ease into it: about {f['longest_next_max_min']} "
+                f"minutes next time, adding about {pct} % a week.")
+        return _advice(Task.QUESTION, Intent.VOLUME.value, Action.EASE_OFF, f, text,
+                       question=question)
+    asked = f.get("asked_min")
+    if asked is not None and asked > cap:  # type: ignore[operator]
+        text = (f"{asked} minutes is more than {pct} % above the {last} minutes you trained in "
+                f"the last week. Ease into it: about {cap} minutes next week, then build up "
+                "gradually.")
+        action = Action.EASE_OFF
+    elif asked is not None:
+        text = (f"Yes: {asked} minutes is within about {pct} % of the {last} minutes you trained "
+                "in the last week. Keep building gradually.")
+        action = Action.HOLD
+    else:
+        text = (f"You trained {last} minutes in the last week. Keep the increase gradual: about "
+                f"{pct} % a week, so up to {cap} minutes next week.")
+        action = Action.HOLD
+    return _advice(Task.QUESTION, Intent.VOLUME.value, action, f, text, question=question)
 
 
 def no_data_answer(question: str = "") -> Advice:
@@ -423,6 +498,10 @@ def question_advice(question: str, intent: Intent, facts: Facts) -> Advice:
     match intent:
         case Intent.SAFETY:
             return safety_answer(question)
+        case Intent.MEDICAL:
+            return medical_answer(question)
+        case Intent.VOLUME:
+            return volume_answer(facts, question)
         case Intent.NO_DATA:
             return no_data_answer(question)
         case Intent.UNKNOWN:

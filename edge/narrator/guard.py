@@ -8,6 +8,9 @@ A model's text is spoken only if
 - it asks for what the rules decided (ease off, hold, stop, check the strap...) and says nothing
   that contradicts it ("push on" when the cue says ease off);
 - it makes no diagnosis or other medical claim a coach must not make;
+- every sentence speaks to the person about the training: none talks about the model itself or
+  its instructions ("I'm ready", "You're asked to"), none is about something else ("This is not
+  a lie."); action words count as whole words ("resting" does not ask to rest);
 - it is speakable: plain words, no markup or emoji, no numbers written as words (which could not
   be checked), within length and sentence bounds.
 
@@ -36,24 +39,52 @@ BANNED = re.compile(
 #: Numbers a sentence may use without them being facts ("take 2 deep breaths").
 HARMLESS_NUMBERS = frozenset({"1", "2", "3"})
 #: Words at least one of which must appear, so that the text asks for what the coach decided.
+#: Whole words only: "resting heart rate" is no advice to rest, "bandwidth" no strap.
 ACTION_WORDS = {
-    Action.EASE_OFF: re.compile(r"\b(ease|easy|slow|back off|easier|reduce|lower|relax|calm)",
-                                re.I),
-    Action.STOP: re.compile(r"\b(stop|rest)", re.I),
-    Action.CHECK_SENSOR: re.compile(r"\b(strap|sensor|band|check)", re.I),
-    Action.HOLD: re.compile(r"\b(hold|keep|steady|stay|maintain|sustain)", re.I),
-    Action.PUSH: re.compile(r"\b(push|pick up|speed up|harder|faster|hard effort|work hard)",
-                            re.I),
+    Action.EASE_OFF: re.compile(r"\b(ease|eases|easing|easy|easier|slow|slower|slowly|slowing|"
+                                r"back off|reduce|lower|relax|relaxed|calm|calmer)\b", re.I),
+    Action.STOP: re.compile(r"\b(stop|stopping|rest)\b(?! of)", re.I),
+    Action.CHECK_SENSOR: re.compile(r"\b(straps?|sensors?|bands?|check|checking)\b", re.I),
+    Action.HOLD: re.compile(r"\b(hold|holding|keep|keeping|steady|steadily|stay|staying|"
+                            r"maintain|maintaining|sustain)\b", re.I),
+    Action.PUSH: re.compile(r"\b(push|pushing|pick up|speed up|harder|faster|hard efforts?|"
+                            r"work hard)\b", re.I),
 }
 #: Words that ask for the opposite of the action.
 CONTRADICTING_WORDS = {
-    Action.EASE_OFF: re.compile(r"\b(push|speed up|pick up|faster|harder|go for it|sprint|"
-                                r"keep going hard|increase)", re.I),
-    Action.STOP: re.compile(r"\b(keep going|carry on|push|faster|harder|speed up|continue)",
-                            re.I),
-    Action.HOLD: re.compile(r"\b(stop|sprint|speed up|slow down|ease off)", re.I),
-    Action.PUSH: re.compile(r"\b(stop|slow down|ease off|rest now)", re.I),
+    Action.EASE_OFF: re.compile(r"\b(push|pushing|speed up|pick up|faster|harder|go for it|"
+                                r"sprint|keep going hard|increase)\b", re.I),
+    Action.STOP: re.compile(r"\b(keep going|carry on|push|pushing|faster|harder|speed up|"
+                            r"continue)\b", re.I),
+    Action.HOLD: re.compile(r"\b(stop|sprint|speed up|slow down|ease off)\b", re.I),
+    Action.PUSH: re.compile(r"\b(stop|slow down|ease off|rest now)\b", re.I),
 }
+#: The model talking about itself or its instructions instead of to the person: "I'm ready",
+#: "You're asked to train...", "As an AI...". A coach's words never describe the coach.
+_SELF_TALK = re.compile(
+    r"\b(i(?:'m|\u2019m| am)\b|you(?:'re|\u2019re| are) (?:being )?(?:asked|told|instructed|"
+    r"supposed to (?:answer|reply|rephrase|write|say))\b|your (?:task|job|role|instructions?) "
+    r"(?:is|are)\b|as (?:an? |your )?(?:ai|assistant|language model|chatbot)\b|"
+    r"the (?:user|assistant|system|prompt)\b|(?:user|assistant|system|coach|runner)\s*:|"
+    r"let me\b|i(?:'ll|\u2019ll| will) (?:now |try to )?(?:rephrase|rewrite|answer|respond|reply)\b|"
+    r"here(?:'s|\u2019s| is) (?:a|an|the|your|my) (?:answer|response|reply|version)\b|"
+    r"i hope this helps|certainly[,!]|of course[,!]|sure[,!])", re.I)
+#: A sentence must be about the training: name a fact, or use one of these words. "This is not
+#: a lie." (added by a prompt injection) names neither and is refused.
+_ON_TOPIC = re.compile(
+    r"\b(heart|hr|bpm|beats?|pulse|zones?|effort\w*|pace\w*|speed|cadence|steps?|strides?|"
+    r"minutes?|mins?|seconds?|hours?|km|kilomet\w+|distance|sessions?|train\w*|workouts?|"
+    r"exercis\w*|run|runs|running|ran|jog\w*|ride|rides|riding|cycl\w*|walk\w*|swim\w*|"
+    r"rest\w*|recover\w*|eas\w*|slow\w*|hard\w*|steady|steadily|hold\w*|keep\w*|stay\w*|"
+    r"maintain\w*|sustain\w*|push\w*|faster|relax\w*|calm\w*|straps?|sensors?|bands?|contacts?|"
+    r"signal|reading\w*|record\w*|breath\w*|drink\w*|water|heat|hot|fatigue\w*|tired\w*|legs?|"
+    r"body|plan\w*|today|tomorrow|yesterday|tonight|morning|weeks?|weekly|days?|intervals?|"
+    r"warm\w*|cool\w*|load|readiness|ready|hrv|rmssd|doctor|medical|help|stop\w*|intens\w*|"
+    r"aerobic|fitness|fitter|fit|max\w*|average\w*|peak\w*|laps?|target|range|limit|sprint\w*|"
+    r"goal|progress\w*|build\w*|increase\w*|gradual\w*|volume|long|longer|short|done|"
+    r"complete\w*|well|great|nice|good|job|work\w*|data|know|tell|sure|pain|faint|chest|dizzy|"
+    r"unwell|safe\w*|injur\w*|health\w*|strong|tempo|base|level|higher|up|down|back|more|less|"
+    r"normal|usual|careful\w*)\b", re.I)
 _NEGATION = re.compile(r"\b(don't|do not|not|no|never|without|avoid)\s+(\w+\s+)?$", re.I)
 #: Number words beyond the harmless ones: the guard cannot check them, so they are refused.
 _NUMBER_WORDS = re.compile(
@@ -165,6 +196,9 @@ def check_sentence(sentence: str, facts: Mapping[str, object], *,
     echo = _ECHO.search(sentence)
     if echo:
         return Verdict(False, f"reads the request back: {echo.group(0)!r}")
+    self_talk = _SELF_TALK.search(sentence)
+    if self_talk:
+        return Verdict(False, f"talks about itself or its instructions: {self_talk.group(0)!r}")
     untrue = re.search(forbid, sentence, re.I) if forbid else None
     if untrue:
         return Verdict(False, f"says what the facts do not: {untrue.group(0)!r}")
@@ -181,6 +215,9 @@ def check_sentence(sentence: str, facts: Mapping[str, object], *,
     unit_problem = _unit_problem(sentence, facts)
     if unit_problem:
         return Verdict(False, unit_problem)
+    off_topic = _off_topic(sentence, facts)
+    if off_topic:
+        return Verdict(False, off_topic)
     against = CONTRADICTING_WORDS.get(action) if action is not None else None
     if against is not None:
         for match in against.finditer(sentence):
@@ -190,7 +227,7 @@ def check_sentence(sentence: str, facts: Mapping[str, object], *,
     return Verdict(True)
 
 
-_ASKS_STOP = re.compile(r"\b(stop|rest)\b(?! of)", re.I)
+_ASKS_STOP = ACTION_WORDS[Action.STOP]
 
 
 def action_agrees(text: str, action: Action | None) -> bool:
@@ -213,6 +250,20 @@ def unknown_numbers(text: str, facts: Mapping[str, object]) -> list[str]:
     """Numbers in `text` that are neither facts nor harmless counts (the "fact errors")."""
     allowed = {_canonical(str(v)) for v in facts.values()} | HARMLESS_NUMBERS
     return sorted({_canonical(n) for n in _NUMBER.findall(text)} - allowed)
+
+
+def _off_topic(text: str, facts: Mapping[str, object]) -> str:
+    """A reason when some sentence of `text` is about neither the facts nor the training."""
+    words = {str(v).lower() for v in facts.values() if isinstance(v, str)}
+    numbers = {_canonical(str(v)) for v in facts.values()}
+    for sentence in split_sentences(text):
+        if _ON_TOPIC.search(sentence) or numbers & {_canonical(n)
+                                                   for n in _NUMBER.findall(sentence)}:
+            continue
+        if any(w and re.search(rf"\b{re.escape(w)}\b", sentence, re.I) for w in words):
+            continue
+        return f"not about the facts: {sentence.strip()[:40]!r}"
+    return ""
 
 
 def split_sentences(text: str) -> list[str]:

@@ -38,9 +38,17 @@ from edge.training.plan import (
     reason_token,
     weekly_plan,
 )
-from edge.training.readiness import MorningReading, Readiness, readiness, reading_from_samples
+from edge.training.readiness import (
+    MORNING_SOURCE,
+    MorningReading,
+    Readiness,
+    is_morning_reading,
+    readiness,
+    reading_from_samples,
+)
 
 __all__ = [
+    "MORNING_SOURCE",
     "TrainingInputs",
     "configure_feedback_parser",
     "configure_plan_parser",
@@ -180,13 +188,15 @@ class TrainingInputs:
     goal_minutes: float
 
 
-#: Sessions recorded by `edgecoach morning` are stored with this source prefix ("morning/ble").
-MORNING_SOURCE = "morning/"
-
-
 def load_inputs(store: SessionStore, settings: Any, person: str, today: date) -> TrainingInputs:
     """Sessions of the last `history_days` up to `today`: measured profile, loads, feedback and
-    today's readiness (from the still period that starts today's first session, if any)."""
+    today's readiness.
+
+    Readiness comes from the morning readings (`edgecoach morning`, source `morning/...`) only,
+    never from a training session; and a morning reading is never training: it adds no load,
+    no minutes and no "already trained today". `plan`, `ask` and the daemon's planned session
+    all read readiness from here, so they cannot disagree.
+    """
     history_days = int(_training_setting(settings, "history_days", DEFAULT_HISTORY_DAYS))
     goal = float(_training_setting(settings, "goal_minutes", DEFAULT_GOAL_MINUTES))
     all_rows = sorted(store.sessions(person), key=lambda r: (r.started_at, r.id))
@@ -196,23 +206,26 @@ def load_inputs(store: SessionStore, settings: Any, person: str, today: date) ->
     profile = profile_for(person, settings, all_rows)
     k = _trimp_k(settings, profile)
     with_samples = [r for r in rows if samples[r.id]]
+    training = [r for r in with_samples if not is_morning_reading(r.source)]
+    # A morning reading is no training, but it is the best measure of resting heart rate.
     measured, profile_basis = measured_profile(profile, [samples[r.id] for r in with_samples])
     loads = [session_load(samples[r.id], measured, day=_local_day(r.started_at), session_id=r.id,
-                          started_at=r.started_at, k=k) for r in with_samples]
+                          started_at=r.started_at, k=k) for r in training]
     feedback = [Feedback.from_store(r.id, row) for r in rows for row in store.feedback(r.id)]
     readings: dict[date, MorningReading] = {}
     for r in with_samples:
-        day = _local_day(r.started_at)
-        if day not in readings:
-            found = reading_from_samples(day, samples[r.id],
-                                         declared_still=r.source.startswith(MORNING_SOURCE))
-            if found is not None:
-                readings[day] = found
+        if not is_morning_reading(r.source):
+            continue
+        # The day's latest reading: a second try after a restless first one replaces it.
+        found = reading_from_samples(_local_day(r.started_at), samples[r.id],
+                                     declared_still=True)
+        if found is not None:
+            readings[found.date] = found
     todays = readings.pop(today, None)
     if todays is None:
         state = Readiness(None, "unknown", {
-            "reason": "no resting reading today: sit or lie still for 2 minutes with the band on "
-                      "before a session to measure one"}, today)
+            "reason": "no morning reading today: `edgecoach morning` takes one (2 minutes lying "
+                      "or sitting still with the band on)"}, today)
     else:
         state = readiness(list(readings.values()), todays)
     return TrainingInputs(person, today, measured, profile_basis, loads, feedback, state, k, goal)

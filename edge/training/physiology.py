@@ -283,7 +283,9 @@ def measured_profile(profile: Profile, sessions_samples: Sequence[Sequence[Align
                            "measured_peak": measured_max}
     else:
         basis["max_hr"] = {"value": round(profile.effective_max_hr, 1), "source": "estimated",
-                           "method": f"Tanaka: 208 - 0.7 x age ({profile.age})",
+                           "method": (f"Gulati: 206 - 0.88 x age ({profile.age}), for women"
+                                      if profile.sex == "female"
+                                      else f"Tanaka: 208 - 0.7 x age ({profile.age})"),
                            "reason": "no session reached a hard effort"}
     if (max_hr if max_hr is not None else profile.effective_max_hr) <= resting + 20:
         log.warning("measured maximum and resting heart rates (%s, %.0f) are implausibly close; "

@@ -29,9 +29,11 @@ from edge.training.physiology import rmssd_from_samples, still_runs
 
 __all__ = [
     "BASELINE_DAYS",
+    "MORNING_SOURCE",
     "MIN_BASELINE_DAYS",
     "MorningReading",
     "Readiness",
+    "is_morning_reading",
     "readiness",
     "reading_from_samples",
 ]
@@ -53,6 +55,15 @@ LOW_BELOW = 30
 HIGH_ABOVE = 70
 
 Level = Literal["low", "normal", "high", "unknown"]
+
+#: Sessions recorded by `edgecoach morning` are stored with this source prefix ("morning/ble").
+MORNING_SOURCE = "morning/"
+
+
+def is_morning_reading(source: str) -> bool:
+    """Whether a stored session of this source is a resting reading (`edgecoach morning`):
+    readiness comes from these only, and none of them is training (no load, no minutes)."""
+    return source.startswith(MORNING_SOURCE)
 
 
 @dataclass(frozen=True, slots=True)
