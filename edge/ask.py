@@ -31,8 +31,6 @@ from edge.narrator.advice import (
     Intent,
     classify_question,
     no_data_answer,
-    Task,
-    plan_advice,
     plan_facts,
     question_advice,
     summary_facts,
@@ -236,20 +234,13 @@ def answer_question(question: str, store: SessionStore | None, profile: Profile,
         advice = suggestion_advice(suggestion, ZoneModel.for_profile(inputs.profile),
                                    question=question)
     elif intent is Intent.READINESS and store is not None and app_settings is not None:
-        # "Am I ready to train today?": the one readiness (today's morning reading against the
-        # last week's, as `edgecoach plan` reads it) and what the plan makes of it.
-        from edge.training.commands import suggestion_facts, todays_suggestion
+        # "Am I ready to train today?": the one readiness and today's plan, as `plan` says.
+        from edge.training.commands import readiness_advice_for, todays_suggestion
 
         suggestion, inputs = todays_suggestion(store, app_settings, profile.name,
                                                now.astimezone().date())
-        facts = suggestion_facts(suggestion, ZoneModel.for_profile(inputs.profile))
-        state = inputs.readiness
-        if state.known:
-            said = f"Your readiness is {state.level} today (score {state.score})."
-        else:
-            said = "I have no morning reading today, so I can't tell your readiness."
-        advice = plan_advice(facts, task=Task.QUESTION, kind=intent.value, question=question,
-                             template=f"{said} {suggestion.text}", max_sentences=6)
+        advice = readiness_advice_for(suggestion, ZoneModel.for_profile(inputs.profile),
+                                      question)
     else:
         facts = gather_facts(intent, question, sessions, profile, now)
         advice = question_advice(question, intent, facts)

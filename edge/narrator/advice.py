@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from edge.coach.cues import Action, Cue, CueKind, Priority
+from edge.coach.cues import CUE_SPECS, Action, Cue, CueKind, Priority
 from edge.training.plan import rule_of, suggestion_text, untrue_reasons
 
 Facts = Mapping[str, float | int | str]
@@ -532,12 +532,16 @@ _CUE_PRIORITY = {"above_max_hr": "SAFETY", "implausible_reading": "SAFETY",
 
 
 def _priority(kind: CueKind) -> Priority:
+    if kind in CUE_SPECS:
+        return CUE_SPECS[kind].priority
     name = _CUE_PRIORITY.get(kind.value, "ZONE")
     return getattr(Priority, name, Priority.ZONE)
 
 
 def default_cue_action(kind: CueKind, facts: Facts) -> Action:
     """The action the coach's rules give a cue of `kind` with these facts (`edge.coach`)."""
+    if kind in CUE_SPECS:
+        return CUE_SPECS[kind].action
     match kind.value:
         case "high_zone" | "forecast_overshoot" | "drift":
             return Action.EASE_OFF

@@ -62,7 +62,7 @@ CONTRADICTING_WORDS = {
 #: The model talking about itself or its instructions instead of to the person: "I'm ready",
 #: "You're asked to train...", "As an AI...". A coach's words never describe the coach.
 _SELF_TALK = re.compile(
-    r"\b(i(?:'m|\u2019m| am)\b|you(?:'re|\u2019re| are) (?:being )?(?:asked|told|instructed|"
+    r"\b(i(?:'m|\u2019m| am)\b(?! not sure| not able)|you(?:'re|\u2019re| are) (?:being )?(?:asked|told|instructed|"
     r"supposed to (?:answer|reply|rephrase|write|say))\b|your (?:task|job|role|instructions?) "
     r"(?:is|are)\b|as (?:an? |your )?(?:ai|assistant|language model|chatbot)\b|"
     r"the (?:user|assistant|system|prompt)\b|(?:user|assistant|system|coach|runner)\s*:|"

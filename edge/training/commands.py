@@ -14,6 +14,7 @@ factor, 1.92; a profile's `sex` of "female"/"male", where there is one, takes pr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from edge.training.plan import (
     daily_suggestion,
     hard_reps,
     reason_token,
+    untrue_reasons,
     weekly_plan,
 )
 from edge.training.readiness import (
@@ -57,6 +59,7 @@ __all__ = [
     "latest_session_id",
     "load_inputs",
     "profile_for",
+    "readiness_advice_for",
     "record_feedback",
     "run_feedback",
     "run_plan",
@@ -381,6 +384,25 @@ def suggestion_advice(suggestion: Suggestion, zones: ZoneModel, *, question: str
         return plan_advice(facts, task=Task.QUESTION, kind="plan", question=question,
                            template=suggestion.text)
     return plan_advice(facts, template=suggestion.text)
+
+
+def readiness_advice_for(suggestion: Suggestion, zones: ZoneModel, question: str) -> Advice:
+    """ "Am I ready to train today?": the one readiness (the morning reading against the last
+    week's, as `edgecoach plan` reads it) and what today's plan makes of it, in one answer.
+    The corpus of `edgecoach export llm` is made with this same function."""
+    facts = suggestion_facts(suggestion, zones)
+    level, score = suggestion.basis.get("readiness_level"), suggestion.basis.get(
+        "readiness_score")
+    if score is not None:
+        said = f"Your readiness is {level} today (score {score})."
+    else:
+        said = "I have no morning reading today, so I can't tell your readiness."
+    advice = plan_advice(facts, task=Task.QUESTION, kind="readiness", question=question,
+                         template=f"{said} {suggestion.text}", max_sentences=6)
+    # Saying that readiness is low is true when it is, whichever rule chose the day.
+    rule = str(suggestion.basis.get("rule", ""))
+    return dataclasses.replace(advice, forbid=untrue_reasons(
+        rule, ("low readiness",) if level == "low" else ()))
 
 
 def todays_suggestion(store: SessionStore, settings: Any, person: str, today: date

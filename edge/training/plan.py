@@ -394,9 +394,10 @@ REASON_CLAIMS = {
 _BOTH = {"after hard, low readiness": ("after hard", "low readiness")}
 
 
-def untrue_reasons(rule: str) -> str:
-    """A regular expression for the reasons that `rule` does not give (for the guard)."""
-    true = {rule, *_BOTH.get(rule, ())}
+def untrue_reasons(rule: str, also_true: Iterable[str] = ()) -> str:
+    """A regular expression for the reasons that `rule` does not give (for the guard); those
+    in `also_true` may be said all the same (a low readiness, stated as a fact)."""
+    true = {rule, *_BOTH.get(rule, ()), *also_true}
     return "|".join(f"(?:{claim})" for name, claim in REASON_CLAIMS.items() if name not in true)
 
 

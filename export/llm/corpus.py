@@ -48,7 +48,7 @@ from edge.narrator.advice import (
 )
 from edge.narrator.prompts import FACTS, advice_prompt, format_value
 from edge.profile import Profile
-from edge.training.commands import suggestion_advice
+from edge.training.commands import readiness_advice_for, suggestion_advice
 from edge.training.load import SessionLoad
 from edge.training.plan import Feedback, Suggestion, daily_suggestion, trimp_per_minute
 from edge.training.readiness import Readiness
@@ -243,17 +243,38 @@ def _duration_facts(seconds: int) -> dict[str, int]:
 
 
 def cue_drift(rng: random.Random) -> tuple[Advice, str]:
-    expected = rng.randint(125, 160)
-    excess = rng.randint(10, 22)
-    facts = {"hr": expected + excess, "expected_hr": expected, "excess": excess,
-             "held_s": rng.randint(120, 400)}
+    """Aerobic decoupling (`edge.coach.drift`): heart rate crept up at the same pace or power."""
+    start = rng.randint(125, 160)
+    rise = rng.randint(7, 18)
+    facts = {"hr": start + rise + rng.randint(0, 3), "start_hr": start,
+             "decoupling_pct": rng.randint(5, 12), "steady_min": 30,
+             "measure": rng.choice(("pace", "pace", "power"))}
     advice = advice_for("cue", facts, kind="drift")
     return advice, _pick(rng, [
         advice.template,
-        "Heart rate {hr} is {excess} above what this effort needs, likely heat or fatigue. "
-        "Ease off a little and drink.",
-        "You're drifting: {hr} for an effort that usually takes {expected_hr}. Slow down a "
-        "touch and drink.",
+        "Heart rate up from {start_hr} to {hr} at the same {measure}: heat or fatigue. Ease off "
+        "a little and drink.",
+        "You're drifting: {hr} now, {start_hr} earlier at this {measure}. Slow down a touch and "
+        "drink.",
+    ], **facts)
+
+
+def cue_on_target(rng: random.Random) -> tuple[Advice, str]:
+    """The steady-state word: heart rate held inside the planned step's target."""
+    zones = _person(rng)
+    zone = rng.randint(1, 4)
+    top = min(zone + rng.choice((0, 0, 1)), 5)
+    low, high = zones.bounds_bpm(zone)[0], zones.bounds_bpm(top)[1]
+    facts: dict[str, Any] = {"hr": rng.randint(low + 1, high - 1), "zone": zone,
+                             "target_low": low, "target_high": high}
+    if top != zone:
+        facts["top_zone"] = top
+    advice = advice_for("cue", facts, kind="on_target")
+    where = "zone {zone}" if top == zone else "zone {zone} to {top_zone}"
+    return advice, _pick(rng, [
+        advice.template,
+        "Right where you should be: {hr}, " + where + ". Keep it steady.",
+        "Nice and steady at {hr}. Hold this effort.",
     ], **facts)
 
 
@@ -614,8 +635,32 @@ def _question(rng: random.Random, intent: Intent) -> str:
     return rng.choice(QUESTIONS[intent])
 
 
+def _volume_question(rng: random.Random) -> tuple[str, dict[str, Any]]:
+    """ "Can I train 200 minutes next week?" with the facts `edge.ask.volume_facts` gives."""
+    last = rng.randint(6, 40) * 10
+    facts: dict[str, Any] = {"last_week_min": last, "increase_pct": 10,
+                             "next_week_max_min": round(last * 1.1)}
+    if rng.random() < 0.3:
+        longest = rng.randint(30, 120)
+        facts |= {"doubling": "yes", "longest_min": longest,
+                  "longest_next_max_min": round(longest * 1.1)}
+        return rng.choice(("Is it fine to double my long run?",
+                           "Can I double my longest session?")), facts
+    if rng.random() < 0.2:
+        return "How much more can I train next week?", facts
+    asked = rng.choice((last + rng.randint(1, max(last // 10, 2)), round(last * 1.5), 2 * last))
+    facts["asked_min"] = asked
+    return rng.choice((f"Can I train {asked} minutes next week?",
+                       f"Is {asked} minutes next week too much?")), facts
+
+
 def question(rng: random.Random) -> tuple[Advice, str]:
-    intent = rng.choice(list(QUESTIONS) + [Intent.NO_DATA, Intent.UNKNOWN, Intent.TREND])
+    intent = rng.choice(list(QUESTIONS) + [Intent.NO_DATA, Intent.UNKNOWN, Intent.TREND,
+                                           Intent.VOLUME])
+    if intent is Intent.VOLUME:
+        q, facts = _volume_question(rng)
+        advice = advice_for("question", facts, kind=intent.value, question=q)
+        return advice, advice.template
     q = _question(rng, intent if intent is not Intent.NO_DATA else rng.choice(
         (Intent.LAST_SESSION, Intent.TREND, Intent.READINESS)))
     zones = _person(rng)
@@ -640,6 +685,10 @@ def question(rng: random.Random) -> tuple[Advice, str]:
             if sessions >= 6:
                 before = rng.randint(130, 160)
                 facts |= {"mean_hr_recent": before + rng.randint(-8, 8), "mean_hr_before": before}
+        case Intent.READINESS if rng.random() < 0.6:
+            # As `edgecoach ask` answers it: the morning readiness and today's plan.
+            advice = readiness_advice_for(*_planned_day(rng), q)
+            return advice, advice.template
         case Intent.READINESS:
             facts = _readiness_facts(rng)
         case Intent.PLAN if rng.random() < 0.75:
@@ -681,6 +730,7 @@ GROUPS: dict[str, tuple[Callable[[random.Random], tuple[Advice, str]], float]] =
     "cue_off_target": (cue_off_target, 0.5),
     "cue_workout_done": (cue_workout_done, 0.2),
     "cue_milestone": (cue_milestone, 0.6),
+    "cue_on_target": (cue_on_target, 0.5),
     "summary": (session_summary, 1.3),
     "readiness": (readiness, 0.8),
     "plan": (plan, 2.2),
@@ -696,7 +746,7 @@ GROUP_KINDS = {"cue_zone_up": "zone_change", "cue_zone_down": "zone_change",
                "cue_drift": "drift", "cue_step_start": "step_start",
                "cue_step_halfway": "step_halfway", "cue_step_end": "step_end",
                "cue_off_target": "off_target", "cue_workout_done": "workout_done",
-               "cue_milestone": "milestone"}
+               "cue_milestone": "milestone", "cue_on_target": "on_target"}
 
 
 def active_groups() -> dict[str, tuple[Callable[[random.Random], tuple[Advice, str]], float]]:
