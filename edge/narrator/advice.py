@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -306,6 +306,27 @@ def plan_advice(facts: Facts, *, task: Task = Task.PLAN, kind: str = "plan",
     return _advice(task, kind, action, f, text, question=question)
 
 
+def readiness_plan_advice(facts: Facts, *, question: str = "",
+                          template: str | None = None) -> Advice:
+    """ "Am I ready to train today?" answered with the one readiness (the morning reading, in
+    the plan's facts `readiness_level` and `readiness_score`) and today's plan (`template`:
+    the planner's own words for it). Saying that readiness is low is true when it is, whichever
+    rule chose the day."""
+    f = facts
+    if f.get("readiness_score") is not None:
+        said = f"Your readiness is {f['readiness_level']} today (score {f['readiness_score']})."
+    else:
+        said = "I have no morning reading today, so I can't tell your readiness."
+    rule = rule_of(str(f["reason"]))
+    if template is None:
+        template = suggestion_text(str(f["session"]), int(f.get("duration_min", 0)),  # type: ignore[arg-type]
+                                   rule)
+    advice = plan_advice(f, task=Task.QUESTION, kind=Intent.READINESS.value, question=question,
+                         template=f"{said} {template}", max_sentences=6)
+    low = ("low readiness",) if f.get("readiness_level") == "low" else ()
+    return replace(advice, forbid=untrue_reasons(rule, low))
+
+
 # -- questions ------------------------------------------------------------------------------------
 
 _SAFETY_WORDS = re.compile(
@@ -514,6 +535,8 @@ def question_advice(question: str, intent: Intent, facts: Facts) -> Advice:
             return zones_answer(facts, question)
         case Intent.TREND:
             return trend_answer(facts, question)
+        case Intent.READINESS if "reason" in facts and "session" in facts:
+            return readiness_plan_advice(facts, question=question)
         case Intent.READINESS:
             return readiness_advice(facts, task=Task.QUESTION, kind=intent.value,
                                     question=question)

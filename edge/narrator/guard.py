@@ -68,7 +68,7 @@ _SELF_TALK = re.compile(
     r"the (?:user|assistant|system|prompt)\b|(?:user|assistant|system|coach|runner)\s*:|"
     r"let me\b|i(?:'ll|\u2019ll| will) (?:now |try to )?(?:rephrase|rewrite|answer|respond|reply)\b|"
     r"here(?:'s|\u2019s| is) (?:a|an|the|your|my) (?:answer|response|reply|version)\b|"
-    r"i hope this helps|certainly[,!]|of course[,!]|sure[,!])", re.I)
+    r"i hope this helps|(?:^|(?<=[.!?] ))(?:sure|certainly|of course|okay)[,!])", re.I)
 #: A sentence must be about the training: name a fact, or use one of these words. "This is not
 #: a lie." (added by a prompt injection) names neither and is refused.
 _ON_TOPIC = re.compile(

@@ -14,7 +14,6 @@ factor, 1.92; a profile's `sex` of "female"/"male", where there is one, takes pr
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from typing import Any
 
 from edge.coach.zones import ZoneModel
 from edge.errors import ConfigError
-from edge.narrator.advice import Advice, Task, plan_advice
+from edge.narrator.advice import Advice, Task, plan_advice, readiness_plan_advice
 from edge.profile import Profile
 from edge.store import FeedbackError, SessionRow, SessionStore
 from edge.stream.readings import AlignedSample
@@ -37,7 +36,6 @@ from edge.training.plan import (
     daily_suggestion,
     hard_reps,
     reason_token,
-    untrue_reasons,
     weekly_plan,
 )
 from edge.training.readiness import (
@@ -388,21 +386,10 @@ def suggestion_advice(suggestion: Suggestion, zones: ZoneModel, *, question: str
 
 def readiness_advice_for(suggestion: Suggestion, zones: ZoneModel, question: str) -> Advice:
     """ "Am I ready to train today?": the one readiness (the morning reading against the last
-    week's, as `edgecoach plan` reads it) and what today's plan makes of it, in one answer.
-    The corpus of `edgecoach export llm` is made with this same function."""
-    facts = suggestion_facts(suggestion, zones)
-    level, score = suggestion.basis.get("readiness_level"), suggestion.basis.get(
-        "readiness_score")
-    if score is not None:
-        said = f"Your readiness is {level} today (score {score})."
-    else:
-        said = "I have no morning reading today, so I can't tell your readiness."
-    advice = plan_advice(facts, task=Task.QUESTION, kind="readiness", question=question,
-                         template=f"{said} {suggestion.text}", max_sentences=6)
-    # Saying that readiness is low is true when it is, whichever rule chose the day.
-    rule = str(suggestion.basis.get("rule", ""))
-    return dataclasses.replace(advice, forbid=untrue_reasons(
-        rule, ("low readiness",) if level == "low" else ()))
+    week's, as `edgecoach plan` reads it) and what today's plan makes of it, in one answer
+    (`readiness_plan_advice`). The corpus of `edgecoach export llm` is made with it too."""
+    return readiness_plan_advice(suggestion_facts(suggestion, zones), question=question,
+                                 template=suggestion.text)
 
 
 def todays_suggestion(store: SessionStore, settings: Any, person: str, today: date
