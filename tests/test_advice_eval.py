@@ -31,7 +31,10 @@ def test_the_hand_written_scenarios_load_and_their_templates_pass():
     assert any(re.search(p, "slow down") for p in easy.must)
     for scenario in scenarios:  # the rules' own words meet every scenario
         advice = scenario.advice()
-        assert guard.check_advice(advice.template, advice).ok, scenario.id
+        # Fixed words never reach a model, so the model's guard is not theirs to pass: the
+        # no-diagnosis answer says "diagnose" and "medication", which a model may never say.
+        assert advice.deterministic or guard.check_advice(advice.template, advice).ok, \
+            scenario.id
         assert all(re.search(p, advice.template, re.I) for p in scenario.must), scenario.id
         assert not any(re.search(p, advice.template, re.I) for p in scenario.must_not), \
             scenario.id

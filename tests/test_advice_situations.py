@@ -132,7 +132,7 @@ def test_after_edgecoach_morning_the_plan_is_not_a_rest_day_and_ask_agrees(home,
         for days_ago in (6, 5, 4, 3, 2, 1):  # a rested person: a reading every morning...
             record(store, now - timedelta(days=days_ago, hours=2), still(), "morning/ble")
         weeks_of_running(store, now)  # ...who runs every other day
-    edgecoach(config, capsys, "morning", "--json")
+    reading = edgecoach(config, capsys, "morning", "--json")
     plan = edgecoach(config, capsys, "plan", "--json", "--no-llm")
     assert plan["suggestion"]["basis"]["rule"] != "already trained"
     assert plan["suggestion"]["kind"] != "rest", json.dumps(plan["suggestion"]["basis"])
@@ -142,6 +142,7 @@ def test_after_edgecoach_morning_the_plan_is_not_a_rest_day_and_ask_agrees(home,
     assert f"readiness is {plan['readiness']['level']}" in answer["text"]
     assert plan["suggestion"]["text"] in answer["text"]
     assert "times this week" not in answer["text"] and "rest day" not in answer["text"].lower()
+    assert reading["words"]["text"] == answer["text"]  # `morning` says what `ask` says
 
 
 def test_readiness_never_comes_from_the_still_start_of_a_training_session(home, capsys):

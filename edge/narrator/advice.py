@@ -400,7 +400,7 @@ def safety_answer(question: str = "") -> Advice:
 
 def medical_answer(question: str = "") -> Advice:
     """Rhythm, conditions, medication: fixed words, never a model's (a coach diagnoses nothing)."""
-    return Advice(Task.QUESTION, Intent.MEDICAL.value, None, {}, MEDICAL_ANSWER,
+    return Advice(Task.QUESTION, Intent.MEDICAL.value, Action.STOP, {}, MEDICAL_ANSWER,
                   question=question, deterministic=True)
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "configure_feedback_parser",
     "configure_plan_parser",
     "default_person",
+    "explain_advice",
     "feedback_text",
     "latest_session_id",
     "load_inputs",
@@ -403,6 +404,12 @@ def todays_suggestion(store: SessionStore, settings: Any, person: str, today: da
 def explain_suggestion(suggestion: Suggestion, inputs: TrainingInputs, settings: Any, *,
                        use_llm: bool = True) -> dict[str, object]:
     """The suggestion in the language model's words, guarded like any cue, or the rules'."""
+    return explain_advice(suggestion_advice(suggestion, ZoneModel.for_profile(inputs.profile)),
+                          settings, use_llm=use_llm)
+
+
+def explain_advice(advice: Advice, settings: Any, *, use_llm: bool = True) -> dict[str, object]:
+    """`advice` in the language model's words (`[llm]` settings, guarded), or the rules'."""
     import dataclasses
 
     from edge.engines import load_narrator
@@ -412,8 +419,7 @@ def explain_suggestion(suggestion: Suggestion, inputs: TrainingInputs, settings:
         settings = dataclasses.replace(settings, llm=dataclasses.replace(llm, enabled=False))
     narrator = load_narrator(settings)
     try:
-        narration = narrator.narrate_sync(
-            suggestion_advice(suggestion, ZoneModel.for_profile(inputs.profile)))
+        narration = narrator.narrate_sync(advice)
     finally:
         narrator.close()
     return {"text": narration.text, "source": narration.source,

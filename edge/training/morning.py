@@ -46,6 +46,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         "person)")
     parser.add_argument("--state-dir", type=Path, help="override [daemon] state_dir")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--no-llm", action="store_true",
+                        help="the rules' words only (no language-model wording of the day)")
 
 
 def _person(settings: Settings, name: str | None) -> Person:
@@ -83,7 +85,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from edge.daemon import DATABASE_NAME, DaemonOptions, run_daemon
     from edge.keys import find_key
     from edge.store import SessionStore
-    from edge.training.commands import MORNING_SOURCE, load_inputs
+    from edge.coach.zones import ZoneModel
+    from edge.training.commands import (
+        MORNING_SOURCE,
+        explain_advice,
+        readiness_advice_for,
+        todays_suggestion,
+    )
     from edge.training.readiness import reading_from_samples
 
     if args.seconds < MIN_SECONDS:
@@ -114,13 +122,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 f"session {session.id} has no still minute at its start ({len(samples)} s "
                 "recorded): the band must report heart rate (and a footpod, if worn, no "
                 "movement) for at least 70 s. Lie still and try again.")
-        inputs = load_inputs(store, reading, name, today)
+        suggestion, inputs = todays_suggestion(store, reading, name, today)
     state = inputs.readiness
+    # What the reading means for today, as `ask "Am I ready to train today?"` says it: the
+    # language model's words when it has them in time and the guard passes them.
+    words = explain_advice(
+        readiness_advice_for(suggestion, ZoneModel.for_profile(inputs.profile),
+                             "Am I ready to train today?"),
+        settings, use_llm=not getattr(args, "no_llm", False))
     result: dict[str, Any] = {
         "person": name, "session_id": session.id, "seconds": len(samples),
         "resting_hr_bpm": found.resting_hr,
         "rmssd_ms": None if found.rmssd_ms is None else round(found.rmssd_ms, 1),
         "readiness": {"level": state.level, "score": state.score, "basis": state.basis},
+        "words": words,
     }
     if args.json:
         print(json.dumps(result, default=str))
@@ -132,6 +147,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if state.score is None:
         print(f"Readiness: {state.level} ({state.basis.get('reason', 'not enough readings')}).")
     else:
-        print(f"Readiness: {state.level} ({state.score}/100 against your normal). "
-              "`edgecoach plan` turns it into today's suggestion.")
+        print(f"Readiness: {state.level} ({state.score}/100 against your normal).")
+    said_by = ("the on-device language model" if words["source"] == "llm"
+               else f"the rules ({words['reason']})")
+    print(f"Today ({said_by}):\n  {words['text']}")
     return 0
