@@ -376,3 +376,42 @@ def test_a_real_climb_past_the_maximum_while_running_still_says_stop(home, capsy
     run = [(t, min(120 + t // 4, 175), 172, 3.6) for t in range(400)]  # a climb, 0.25 bpm/s
     events = replay(config, str(write_csv(tmp_path / "climb.csv", run)), "--plan", "none")
     assert cues(events, "above_max_hr")
+
+
+def test_the_daemon_coaches_each_persons_session_for_today(home):
+    """`edgecoach run`: sam said "tempo" in the config, ann left it to the planner."""
+    config = home / "edgecoach.toml"
+    config.write_text(f"""
+[daemon]
+source = "simulator"
+speed = 50
+state_dir = "{home / 'state'}"
+[speech]
+enabled = false
+[llm]
+enabled = false
+[[people]]
+name = "sam"
+age = 40
+resting_hr = 55
+max_hr = 185
+session = "tempo"
+[[people]]
+name = "ann"
+age = 35
+resting_hr = 50
+max_hr = 190
+""")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "edge", "--config", str(config), "run",
+                             "--json"], capture_output=True, text=True, env=env, timeout=600,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    plans = {e["person"]: e for e in events if e["event"] == "plan"}
+    assert plans["sam"]["source"] == "named" and "tempo" in plans["sam"]["description"]
+    assert plans["ann"]["source"] == "planner"
+    first = {p: next(e for e in events if e["event"] == "cue" and e["person"] == p)
+             for p in ("sam", "ann")}
+    assert first["sam"]["template"] == "Warm-up: 10 minutes at zone 2."
+    assert first["ann"]["kind"] == "step_start"
