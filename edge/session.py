@@ -36,7 +36,7 @@ from edge.profile import Profile
 from edge.sources.base import SensorSource
 from edge.speech.queue import SpeechQueue
 from edge.stream.aligner import StreamAligner
-from edge.stream.readings import AlignedSample, LinkEvent, Reading
+from edge.stream.readings import AlignedSample, LinkEvent, Reading, effort_dict
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class CoachingSession:
         forecast = await self._forecast(sample)
         zone = self.coach.zones.zone(sample.hr_bpm) if sample.hr_bpm is not None else None
         status = self.coach.workout.status(sample.t) if self.coach.workout else None
-        self.emit({
+        event: Event = {
             "event": "sample", "t": sample.t, "hr": sample.hr_bpm, "zone": zone,
             "hrr_fraction": None if sample.hr_bpm is None
             else round(self.coach.zones.fraction_of_reserve(sample.hr_bpm), 3),
@@ -182,7 +182,10 @@ class CoachingSession:
                 "hr_10s": round(forecast.hr_10s, 1), "hr_30s": round(forecast.hr_30s, 1),
                 "hr_60s": round(forecast.hr_60s, 1), "hr_expected": round(forecast.hr_expected, 1),
             },
-        })
+        }
+        if sample.has_effort:  # only where a power meter or machine speaks: plain runs unchanged
+            event["effort"] = effort_dict(sample)
+        self.emit(event)
         if self.journal is not None:
             await self.journal.sample(sample, forecast)
         for cue in self.coach.update(sample, forecast):
