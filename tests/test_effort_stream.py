@@ -1,0 +1,206 @@
+"""Effort through the files: power read from FIT, TCX and CSV, replayed into the stream, stored,
+exported to FIT and CSV and imported back."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import fitdecode
+import pytest
+
+from edge.profile import Profile
+from edge.reports.exchange import CSV_COLUMNS, export_csv, export_fit, import_recordings
+from edge.sources.recordings import read_recording
+from edge.sources.replay import ReplaySource
+from edge.store import SessionStore
+from edge.stream.aligner import StreamAligner
+from edge.stream.readings import AlignedSample, PowerReading
+from tests.test_recordings import (
+    MANIFEST,
+    TCX,
+    UINT8,
+    UINT16,
+    UINT32,
+    WORKOUTS,
+    file_id,
+    fit_bytes,
+    fit_timestamp,
+    needs_workouts,
+    sport,
+    write,
+)
+
+PROFILE = Profile(name="Ana", age=40, resting_hr=55.0, max_hr=182.0)
+STARTED = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+
+
+def ride_record(t: float, hr: int, cadence: int, power: int | None) -> tuple:
+    return 20, [(253, UINT32, fit_timestamp(t)), (3, UINT8, hr), (4, UINT8, cadence),
+                (7, UINT16, 0xFFFF if power is None else power)]
+
+
+def test_fit_power_is_read_in_watts_and_an_invalid_value_is_none(tmp_path):
+    data = fit_bytes(file_id(), sport(2), ride_record(0, 120, 85, 210), ride_record(1, 121, 86, 0),
+                     ride_record(2, 122, 86, None))
+    recording = read_recording(write(tmp_path, "ride.fit", data))
+    assert [p.power_w for p in recording.points] == [210.0, 0.0, None]
+
+
+def test_tcx_watts_from_the_activity_extension(tmp_path):
+    text = TCX.format(sport="Biking", cadence="90",
+                      run_cadence="<ns3:Watts>245</ns3:Watts>")
+    recording = read_recording(write(tmp_path, "ride.tcx", text))
+    assert recording.points[0].power_w == 245.0
+    assert recording.points[1].power_w is None
+
+
+def test_tcx_watts_that_are_not_a_number_are_left_out_with_a_warning(tmp_path):
+    text = TCX.format(sport="Biking", cadence="90", run_cadence="<ns3:Watts>lots</ns3:Watts>")
+    recording = read_recording(write(tmp_path, "ride.tcx", text))
+    assert recording.points[0].power_w is None
+    assert any("a power that is not a number" in w for w in recording.warnings)
+
+
+def test_csv_power_column(tmp_path):
+    path = write(tmp_path, "ride.csv", "t,hr,Power (W)\n0,120,200\n1,121,\n2,122,215.5\n")
+    assert [p.power_w for p in read_recording(path).points] == [200.0, None, 215.5]
+
+
+def test_replay_turns_power_into_readings_and_the_stream_into_watts(tmp_path):
+    path = write(tmp_path, "ride.csv", "t,hr,cadence,power\n0,120,85,200\n1,121,86,210\n"
+                                       "2,122,86,\n")
+
+    async def play() -> list:
+        return [r async for r in ReplaySource(path, speed=0).readings()]
+
+    readings = asyncio.run(play())
+    assert [(r.t, r.power_w) for r in readings if isinstance(r, PowerReading)] == [
+        (0.0, 200.0), (1.0, 210.0)]
+    aligner = StreamAligner()
+    samples = [s for r in readings for s in aligner.push(r)] + aligner.flush()
+    assert [s.power_w for s in samples] == [200.0, 210.0, 210.0]  # held, as heart rate is
+
+
+def effort_samples() -> list[AlignedSample]:
+    out = []
+    for t in range(40):
+        power = None if 20 <= t < 25 else 150.0 + 2.5 * t  # the meter dropped out
+        out.append(AlignedSample(t, 110.0 + t, (0.5,), 85.0, None, None, None, True, False,
+                                 power_w=power, machine_speed_mps=8.0 + 0.1 * t,
+                                 incline_pct=None, resistance=10.0, stroke_rate_spm=None,
+                                 machine_distance_m=8.0 * t))
+    return out
+
+
+@pytest.fixture
+def ride(tmp_path):
+    store = SessionStore.open(tmp_path / "edgecoach.db")
+    session_id = store.start_session("ana", "ble", PROFILE, STARTED)
+    for sample in effort_samples():
+        store.add_sample(session_id, sample)
+    store.end_session(session_id, STARTED + timedelta(seconds=40), {"duration_s": 40})
+    yield store, session_id
+    store.close()
+
+
+def test_the_store_keeps_effort(ride):
+    store, session_id = ride
+    assert store.samples(session_id) == effort_samples()
+
+
+def test_fit_export_writes_power_per_second_and_the_session_average(ride, tmp_path):
+    store, session_id = ride
+    out = export_fit(store, session_id, tmp_path / "ride.fit")
+    with fitdecode.FitReader(out) as reader:
+        frames = [f for f in reader if isinstance(f, fitdecode.FitDataMessage)]
+    records = [f for f in frames if f.name == "record"]
+    assert [r.get_value("power", fallback=None) for r in records] == [
+        None if s.power_w is None else round(s.power_w) for s in effort_samples()]
+    (session,) = [f for f in frames if f.name == "session"]
+    watts = [s.power_w for s in effort_samples() if s.power_w is not None]
+    assert session.get_value("avg_power") == round(sum(watts) / len(watts))
+    assert session.get_value("max_power") == round(max(watts))
+    # Replayed, the power comes back.
+    recording = read_recording(out)
+    assert [p.power_w for p in recording.points] == [
+        None if s.power_w is None else round(s.power_w) for s in effort_samples()]
+
+
+def test_csv_export_round_trips_every_effort_field(ride, tmp_path):
+    store, session_id = ride
+    out = export_csv(store, session_id, tmp_path / "ride.csv")
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert rows[0]["power"] == "150" and rows[20]["power"] == ""
+    assert rows[3]["machine_speed"] == "8.3" and rows[3]["resistance"] == "10"
+    with SessionStore.open(tmp_path / "other.db") as other:
+        (result,) = import_recordings(other, [out], "ana", PROFILE)
+        assert result.imported, result.reason
+        assert other.samples(result.session_id) == effort_samples()
+
+
+def test_a_csv_exported_before_effort_still_imports_exactly(tmp_path):
+    header = "t,timestamp,hr,rr,cadence,speed,distance,steps,contact,gap\n"
+    rows = "".join(f"{t},{(STARTED + timedelta(seconds=t)).isoformat()},{120 + t},0.5,160,3.0,"
+                   f"{3 * t},{2.7 * t},1,0\n" for t in range(5))
+    path = write(tmp_path, "old.csv", header + rows)
+    with SessionStore.open(tmp_path / "other.db") as other:
+        (result,) = import_recordings(other, [path], "ana", PROFILE)
+        assert result.imported, result.reason
+        samples = other.samples(result.session_id)
+    assert [s.hr_bpm for s in samples] == [120.0 + t for t in range(5)]
+    assert not any(s.has_effort for s in samples)
+
+
+def test_import_of_a_fit_ride_keeps_its_power(tmp_path):
+    data = fit_bytes(file_id(), sport(2), *(ride_record(t, 120 + t, 85, 200 + t)
+                                             for t in range(10)))
+    path = write(tmp_path, "ride.fit", data)
+    with SessionStore.open(tmp_path / "other.db") as other:
+        (result,) = import_recordings(other, [path], "ana", PROFILE)
+        assert result.imported, result.reason
+        samples = other.samples(result.session_id)
+    assert [s.power_w for s in samples] == [200.0 + t for t in range(10)]
+
+
+# -- the shared recordings --------------------------------------------------------------------
+
+#: The shared FIT files that carry power (4 of the 16).
+WITH_POWER = ("2019-02-17-062644-ELEMNT-297E-195-0.fit", "Edge810-Vector-2013-08-16-15-35-10.fit",
+              "coros-pace-2-cycling-misaligned-fields.fit", "sample-activity-indoor-trainer.fit")
+
+
+@pytest.mark.shared_data
+@needs_workouts
+def test_exactly_four_shared_recordings_carry_power_in_a_plausible_range():
+    with_power = {}
+    for row in MANIFEST:
+        recording = read_recording(WORKOUTS / row["file"])
+        watts = [p.power_w for p in recording.points if p.power_w]
+        if watts:
+            with_power[row["file"]] = watts
+    assert sorted(with_power) == sorted(WITH_POWER)
+    for name, watts in with_power.items():
+        assert len(watts) > 100, name
+        assert 0 < sum(watts) / len(watts) < 600 and max(watts) < 2500, name
+
+
+@pytest.mark.shared_data
+@needs_workouts
+def test_a_shared_ride_replays_with_power_in_the_stream():
+    path = WORKOUTS / "Edge810-Vector-2013-08-16-15-35-10.fit"
+
+    async def play() -> list:
+        aligner = StreamAligner()
+        samples = [s async for r in ReplaySource(path, speed=0).readings()
+                   for s in aligner.push(r)]
+        return samples + aligner.flush()
+
+    samples = asyncio.run(play())
+    with_power = [s for s in samples if s.power_w is not None]
+    assert len(with_power) > 0.5 * len(samples)
+    assert 50 < sum(s.power_w for s in with_power) / len(with_power) < 400
+
