@@ -170,7 +170,7 @@ def test_import_of_a_fit_ride_keeps_its_power(tmp_path):
 
 #: The shared FIT files that carry power (4 of the 16).
 WITH_POWER = ("2019-02-17-062644-ELEMNT-297E-195-0.fit", "Edge810-Vector-2013-08-16-15-35-10.fit",
-              "coros-pace-2-cycling-misaligned-fields.fit", "sample-activity-indoor-trainer.fit")
+              "developer-types-sample.fit", "sample-activity-indoor-trainer.fit")
 
 
 @pytest.mark.shared_data
