@@ -204,3 +204,65 @@ def test_a_shared_ride_replays_with_power_in_the_stream():
     assert len(with_power) > 0.5 * len(samples)
     assert 50 < sum(s.power_w for s in with_power) / len(with_power) < 400
 
+
+
+def test_the_report_plots_power_only_when_there_is_some(ride, tmp_path):
+    from edge.reports.report import write_report
+
+    store, session_id = ride
+    page = write_report(store, session_id, tmp_path / "ride.html").read_text(encoding="utf-8")
+    section = page[page.index('<section id="power">'):]
+    section = section[:section.index("</section>")]
+    watts = [s.power_w for s in effort_samples() if s.power_w is not None]
+    assert 'aria-label="Power over time"' in section
+    assert f"Average {sum(watts) / len(watts):.0f} W over the {len(watts)} seconds" in section
+    plain = store.start_session("ana", "ble", PROFILE, STARTED + timedelta(hours=1))
+    for t in range(30):
+        store.add_sample(plain, AlignedSample(t, 120.0, (), None, None, None, None, True, False))
+    store.end_session(plain, STARTED + timedelta(hours=1, seconds=30), {"duration_s": 30})
+    page = write_report(store, plain, tmp_path / "plain.html").read_text(encoding="utf-8")
+    assert 'id="power"' not in page
+
+
+# -- the zone board -----------------------------------------------------------------------------
+
+def test_the_board_state_carries_power_only_while_it_is_reported():
+    from edge.kiosk import BoardState
+    from tests.test_kiosk import sample as board_sample
+
+    board = BoardState()
+    effort = {"power": 212.4, "machine_speed": 8.1, "incline": None, "resistance": 12.0,
+              "stroke_rate": None, "machine_distance": 100.0}
+    state = board.apply(board_sample("ann", 1, 140, 3, effort=effort), now=1.0).as_dict(1.0)
+    assert state["power_w"] == 212
+    state = board.apply(board_sample("ann", 2, 141, 3), now=2.0).as_dict(2.0)
+    assert state["power_w"] is None
+
+
+@pytest.mark.skipif(__import__("shutil").which("chromium") is None,
+                    reason="chromium is not installed (apt-get install -y chromium)")
+def test_a_real_browser_shows_power_on_the_tile(tmp_path):
+    from edge.kiosk import KioskBoard
+    from tests.test_kiosk import Browser, run
+    from tests.test_kiosk import sample as board_sample
+
+    async def body() -> None:
+        board = KioskBoard(port=0, members=["ann"])
+        await board.start()
+        browser = None
+        try:
+            board.emit(board_sample("ann", 1, 140, 3, effort={"power": 231.0}))
+            browser = await Browser.launch(board.url, tmp_path / "profile",
+                                           tmp_path / "chromium.log")
+            await browser.wait_for("(document.querySelector('[data-person=ann] .power') || {})"
+                                   ".textContent === '231W'", 8.0)
+            board.emit(board_sample("ann", 2, 141, 3))  # the meter went quiet: nothing shown
+            await browser.wait_for(
+                "document.querySelector('[data-person=ann] .power').textContent === ''", 8.0)
+            assert browser.errors == []
+        finally:
+            if browser is not None:
+                await browser.close()
+            await board.stop()
+
+    run(body(), timeout=30.0)

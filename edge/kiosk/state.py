@@ -51,6 +51,8 @@ class MemberState:
     hr: int | None = None
     zone: int | None = None
     effort_pct: int | None = None
+    #: Watts from the person's power meter or machine this second; None when none reports.
+    power_w: int | None = None
     gap: bool = False
     last_sample_at: float | None = None
     cue: CueState | None = None
@@ -74,6 +76,7 @@ class MemberState:
             "zone": self.zone,
             "zone_name": None if self.zone is None else zone_label(self.zone),
             "effort_pct": self.effort_pct,
+            "power_w": self.power_w,
             "gap": self.gap,
             "sample_age_s": age,
             "no_signal": self.gap or age is None or age > NO_SIGNAL_AFTER_S,
@@ -143,6 +146,9 @@ class BoardState:
             fraction = self.zones[member.name].fraction_of_reserve(hr)
         member.effort_pct = None if fraction is None or member.hr is None \
             else max(0, round(100 * fraction))
+        effort = event.get("effort")
+        watts = _number(effort.get("power")) if isinstance(effort, Mapping) else None
+        member.power_w = None if watts is None else round(watts)
         if not member.gap:
             # A heart rate again: the band is back even if the "sensor back" cue is not due.
             member.sensor_lost = False
