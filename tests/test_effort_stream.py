@@ -266,3 +266,52 @@ def test_a_real_browser_shows_power_on_the_tile(tmp_path):
             await board.stop()
 
     run(body(), timeout=30.0)
+
+
+# -- notifications to readings ------------------------------------------------------------------
+
+def test_power_meter_and_machine_notifications_become_readings():
+    from edge.errors import MalformedPayloadError
+    from edge.sources.notifications import NotificationDecoder
+    from edge.stream.readings import MachineReading
+    from firmware_bridge import gatt
+    from firmware_bridge.gatt import uuids
+
+    decoder = NotificationDecoder("trainer")
+    bike = gatt.IndoorBikeData(instantaneous_speed_kmh=36.0, instantaneous_cadence_rpm=90.0,
+                               resistance_level=12, instantaneous_power_w=215,
+                               total_distance_m=1500)
+    reading = decoder.decode(3.0, uuids.INDOOR_BIKE_DATA, gatt.encode_indoor_bike_data(bike))
+    assert reading == MachineReading("trainer", 3.0, power_w=215.0, speed_mps=10.0,
+                                     resistance=12.0, distance_m=1500.0, cadence_rpm=90.0)
+    first = gatt.CyclingPowerMeasurement(instantaneous_power_w=240,
+                                         cumulative_crank_revolutions=100,
+                                         last_crank_event_time=0)
+    second = gatt.CyclingPowerMeasurement(instantaneous_power_w=250,
+                                          cumulative_crank_revolutions=101,
+                                          last_crank_event_time=683)  # 1024ths of a second
+    assert decoder.decode(4.0, "2a63", gatt.encode_cycling_power_measurement(first)) == \
+        PowerReading("trainer", 4.0, 240.0, None)
+    again = decoder.decode(4.7, "2a63", gatt.encode_cycling_power_measurement(second))
+    assert again.power_w == 250.0 and again.cadence_rpm == pytest.approx(89.96, abs=0.05)
+    with pytest.raises(MalformedPayloadError):
+        decoder.decode(5.0, uuids.INDOOR_BIKE_DATA, b"\x40\x00\x01")  # power flag, 1 byte
+
+
+def test_a_machine_record_split_over_notifications_is_one_reading():
+    from edge.sources.notifications import NotificationDecoder
+    from firmware_bridge import gatt
+    from firmware_bridge.gatt import uuids
+
+    decoder = NotificationDecoder("treadmill")
+    part = gatt.TreadmillData(total_distance_m=420, inclination_percent=2.0,  # no speed: more
+                              ramp_angle_deg=1.1)
+    last = gatt.TreadmillData(instantaneous_speed_kmh=9.0)
+    assert decoder.decode(1.0, uuids.TREADMILL_DATA, gatt.encode_treadmill_data(part)) is None
+    reading = decoder.decode(1.1, uuids.TREADMILL_DATA, gatt.encode_treadmill_data(last))
+    assert (reading.speed_mps, reading.incline_pct, reading.distance_m) == (2.5, 2.0, 420.0)
+    # After a reconnect a half record is dropped, not joined to the next link's parts.
+    decoder.decode(2.0, uuids.TREADMILL_DATA, gatt.encode_treadmill_data(part))
+    decoder.reset_link()
+    reading = decoder.decode(3.0, uuids.TREADMILL_DATA, gatt.encode_treadmill_data(last))
+    assert reading.distance_m is None and reading.speed_mps == 2.5
