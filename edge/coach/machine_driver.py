@@ -1,0 +1,97 @@
+"""The machine coach wired to the session: samples and cues in, words and commands out.
+
+`MachineDriver` is what a `CoachingSession` is given as an observer: each aligned second goes to
+`MachineCoach.tick`, each safety cue to `MachineCoach.safety_cue`, and each event of the machine
+link (`on_event`, called by `edge.sources.machine.MachineLink`) to `MachineCoach.on_event`. What
+the coach decides is carried out in order: the words first (a treadmill's speed-up is announced
+before it is made), then the commands, handed to `send` (the link's queue). Every decision is
+also emitted as a ``machine`` event for displays and the JSON stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edge.coach.cues import Cue, Priority
+from edge.coach.machine_coach import Decision, MachineCoach
+from edge.stream.machine import (
+    MachineCommand,
+    MachineEvent,
+    ReleaseControl,
+    RequestControl,
+    SetTargetIncline,
+    SetTargetPower,
+    SetTargetResistance,
+    SetTargetSpeed,
+    StartMachine,
+)
+from edge.stream.readings import AlignedSample
+
+__all__ = ["MachineDriver", "command_dict"]
+
+Event = dict[str, object]
+
+
+def command_dict(command: MachineCommand) -> dict[str, object]:
+    """A command as JSON: its name and its one value."""
+    if isinstance(command, SetTargetPower):
+        return {"command": "set_power", "watts": command.watts}
+    if isinstance(command, SetTargetSpeed):
+        return {"command": "set_speed", "kmh": command.kmh}
+    if isinstance(command, SetTargetIncline):
+        return {"command": "set_incline", "percent": command.percent}
+    if isinstance(command, SetTargetResistance):
+        return {"command": "set_resistance", "level": command.level}
+    if isinstance(command, StartMachine):
+        return {"command": "start"}
+    if isinstance(command, RequestControl):
+        return {"command": "request_control"}
+    if isinstance(command, ReleaseControl):
+        return {"command": "release", "reason": command.reason,
+                "safe": None if command.safe is None else command_dict(command.safe)}
+    raise TypeError(f"not a machine command: {command!r}")
+
+
+class MachineDriver:
+    """One machine coach, its link's `send`, and a way to say things."""
+
+    def __init__(self, coach: MachineCoach, *, send: Callable[[MachineCommand], None],
+                 say: Callable[[str], None] = lambda text: None,
+                 emit: Callable[[Event], None] = lambda event: None,
+                 device: str = "machine") -> None:
+        self.coach = coach
+        self.send = send
+        self.say = say
+        self.emit = emit
+        self.device = device
+        #: Every decision that did something, with its session second: for tests and reports.
+        self.log: list[tuple[float, Decision]] = []
+        self._t = 0.0
+
+    def on_sample(self, sample: AlignedSample) -> None:
+        self._t = sample.t
+        self._apply(self.coach.tick(sample))
+
+    def on_cue(self, cue: Cue) -> None:
+        if cue.priority is Priority.SAFETY:
+            self._apply(self.coach.safety_cue(cue.template_text.rstrip(".") or cue.kind.value))
+
+    def on_event(self, event: MachineEvent) -> None:
+        self.emit({"event": "machine", "t": self._t, "device": self.device,
+                   "status": event.kind.value, "value": event.value, "detail": event.detail})
+        self._apply(self.coach.on_event(event))
+
+    def person_stop(self) -> None:
+        self._apply(self.coach.person_stop())
+
+    def _apply(self, decision: Decision) -> None:
+        if not (decision.say or decision.commands):
+            return
+        self.log.append((self._t, decision))
+        for text in decision.say:
+            self.emit({"event": "machine", "t": self._t, "device": self.device, "say": text})
+            self.say(text)
+        for command in decision.commands:
+            self.emit({"event": "machine", "t": self._t, "device": self.device,
+                       **command_dict(command)})
+            self.send(command)
