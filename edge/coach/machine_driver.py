@@ -14,6 +14,11 @@ from collections.abc import Callable
 
 from edge.coach.cues import Cue, Priority
 from edge.coach.machine_coach import Decision, MachineCoach
+from edge.coach.workouts import WorkoutError, parse_workout
+from edge.coach.zones import ZoneModel
+from edge.errors import ConfigError
+from edge.settings import MachineSettings
+from edge.sources.machine import MachineLink
 from edge.stream.machine import (
     MachineCommand,
     MachineEvent,
@@ -27,7 +32,7 @@ from edge.stream.machine import (
 )
 from edge.stream.readings import AlignedSample
 
-__all__ = ["MachineDriver", "command_dict"]
+__all__ = ["MachineDriver", "command_dict", "machine_drivers"]
 
 Event = dict[str, object]
 
@@ -95,3 +100,25 @@ class MachineDriver:
             self.emit({"event": "machine", "t": self._t, "device": self.device,
                        **command_dict(command)})
             self.send(command)
+
+
+def machine_drivers(machines: tuple[MachineSettings, ...], zones: ZoneModel, *,
+                    clock: Callable[[], float]) -> list[tuple[MachineLink, MachineDriver | None]]:
+    """A link per `[[people.machines]]` entry, and a driver for those the coach may drive.
+
+    A driver's `say` and `emit` are the session's, set once the session exists.
+    """
+    out: list[tuple[MachineLink, MachineDriver | None]] = []
+    for settings in machines:
+        link = MachineLink(settings, clock=clock)
+        driver = None
+        if settings.drive and (settings.plan or settings.hold_zone):
+            try:
+                plan = parse_workout(settings.plan, "machine plan") if settings.plan else None
+            except WorkoutError as exc:
+                raise ConfigError(f"[[people.machines]] {link.name}: {exc}") from None
+            driver = MachineDriver(MachineCoach(settings, zones, plan), send=link.send,
+                                   device=link.name)
+            link.on_event = driver.on_event
+        out.append((link, driver))
+    return out
