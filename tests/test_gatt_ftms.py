@@ -534,3 +534,46 @@ def test_every_status_code_is_decodable() -> None:
             fm.decode_fitness_machine_status(bytes([code, tail]))
         except MalformedPayloadError:
             pass
+
+
+def test_split_for_the_mtu_then_assemble_is_the_identity() -> None:
+    record = fm.IndoorBikeData(
+        instantaneous_speed_kmh=30.0,
+        average_speed_kmh=28.0,
+        instantaneous_cadence_rpm=90.0,
+        total_distance_m=5000,
+        resistance_level=5,
+        instantaneous_power_w=200,
+        average_power_w=180,
+        total_energy_kcal=100,
+        energy_per_hour_kcal=700,
+        energy_per_minute_kcal=12,
+        elapsed_time_s=600,
+    )
+    assert len(fm.encode_indoor_bike_data(record)) > 20
+    parts = fm.split_fitness_machine_record(record, 20)
+    assert [p.more_data for p in parts] == [True] * (len(parts) - 1) + [False]
+    assert all(len(fm.encode_indoor_bike_data(p)) <= 20 for p in parts)
+    assembler: fm.FitnessMachineRecordAssembler[fm.IndoorBikeData] = (
+        fm.FitnessMachineRecordAssembler()
+    )
+    assert [r for p in parts for r in assembler.feed(p)] == [record]
+    assert fm.split_fitness_machine_record(fm.IndoorBikeData(instantaneous_speed_kmh=1.0)) == (
+        fm.IndoorBikeData(instantaneous_speed_kmh=1.0),
+    )
+
+
+@pytest.mark.parametrize("uuid", list(LAYOUTS))
+def test_split_then_merge_properties(uuid: str) -> None:
+    _, encode = CODECS[uuid]
+
+    @fast
+    @given(records(RECORD_TYPES[uuid]), st.integers(10, 30))
+    def check(record: Any, room: int) -> None:
+        if record.more_data:
+            return  # a part, not a record
+        parts = fm.split_fitness_machine_record(record, room)
+        assert all(len(encode(p)) <= room for p in parts)
+        assert fm.merge_fitness_machine_records(parts) == record
+
+    check()

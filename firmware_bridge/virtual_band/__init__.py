@@ -24,8 +24,19 @@ from .band import (
     heart_rate_script,
     rsc_script,
 )
-from .bluez import FakeBluez
+from .bluez import AttError, FakeBluez
 from .bus import PrivateSystemBus, release_bleak_bluez_manager
+from .machines import (
+    BIKE_ADDRESS,
+    TREADMILL_ADDRESS,
+    MachineSample,
+    MachineState,
+    ReceivedRequest,
+    VirtualFitnessMachine,
+    VirtualIndoorBike,
+    VirtualTreadmill,
+    virtual_gym,
+)
 
 
 @asynccontextmanager
@@ -53,15 +64,25 @@ async def virtual_radio(
 
 
 __all__ = [
+    "BIKE_ADDRESS",
     "SERVICE_UUIDS",
+    "TREADMILL_ADDRESS",
+    "AttError",
     "FakeBluez",
+    "MachineSample",
+    "MachineState",
     "Notification",
     "PrivateSystemBus",
+    "ReceivedRequest",
     "SentNotification",
     "VirtualBand",
+    "VirtualFitnessMachine",
+    "VirtualIndoorBike",
+    "VirtualTreadmill",
     "csc_script",
     "heart_rate_script",
     "release_bleak_bluez_manager",
     "rsc_script",
+    "virtual_gym",
     "virtual_radio",
 ]

@@ -49,7 +49,7 @@ from firmware_bridge.gatt.uuids import (
     SENSOR_SERVICES,
 )
 
-from .bluez import CharacteristicSpec, DeviceLink, ServiceSpec
+from .bluez import AttError, CharacteristicSpec, DeviceLink, ServiceSpec
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -205,6 +205,10 @@ class VirtualBand:
         if uuid == BATTERY_LEVEL:
             return self._battery_bytes()
         return None
+
+    def write_value(self, uuid: str, value: bytes, with_response: bool) -> None:
+        # a band has no writable characteristic: the fake refuses by the flags before this
+        raise AttError(AttError.WRITE_NOT_PERMITTED)
 
     def link_up(self, link: DeviceLink) -> None:
         self._link = link

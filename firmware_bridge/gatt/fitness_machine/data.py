@@ -291,6 +291,48 @@ def merge_fitness_machine_records(parts: Sequence[R]) -> R:
     return merged
 
 
+_LAYOUTS: dict[type, FlaggedLayout[Any]] = {
+    IndoorBikeData: _INDOOR_BIKE,
+    TreadmillData: _TREADMILL,
+    CrossTrainerData: _CROSS_TRAINER,
+    RowerData: _ROWER,
+}
+
+
+def split_fitness_machine_record(record: R, max_payload: int = 20) -> tuple[R, ...]:
+    """Split ``record`` into notifications of at most `max_payload` bytes, as a machine must
+    when a record outgrows the ATT MTU (20 bytes of value at the default MTU of 23): every part
+    but the last has More Data set, the last carries the first field. The inverse of
+    `merge_fitness_machine_records`. A record that fits is returned whole."""
+    layout = _LAYOUTS[type(record)]
+    if len(layout.encode(record)) <= max_payload:
+        return (record,)
+    first, *rest = layout.groups
+    room = max_payload - layout.flags_size
+    if first.size > room or any(g.size > room for g in rest):
+        raise ValueError(f"a field group does not fit {max_payload} bytes")
+    chunks: list[list[str]] = [[]]
+    used = 0
+    for group in rest:
+        if all(getattr(record, f.name) is None for f in group.fields):
+            continue
+        if used + group.size > room:
+            chunks.append([])
+            used = 0
+        chunks[-1].extend(f.name for f in group.fields)
+        used += group.size
+    if used + first.size > room:
+        chunks.append([])
+    empty = {f.name: None for g in layout.groups for f in g.fields}
+    parts: list[R] = [
+        replace(record, **{**empty, **{n: getattr(record, n) for n in names}})
+        for names in chunks[:-1]
+    ]
+    last = chunks[-1] + [f.name for f in first.fields]
+    parts.append(replace(record, **{**empty, **{n: getattr(record, n) for n in last}}))
+    return tuple(parts)
+
+
 class FitnessMachineRecordAssembler(Generic[R]):
     """Joins the notifications of split records, one ``feed`` per notification.
 
@@ -359,4 +401,5 @@ __all__ = [
     "encode_rower_data",
     "encode_treadmill_data",
     "merge_fitness_machine_records",
+    "split_fitness_machine_record",
 ]
