@@ -127,6 +127,18 @@ def test_a_change_at_the_machine_is_the_persons_and_is_followed_for_the_step():
     assert powers([coach.tick(sample(61))]) == [145]  # next step: from their 120 W, bounded
 
 
+def test_our_own_confirmation_arriving_after_the_persons_change_is_not_taken_for_theirs():
+    coach = MachineCoach(BIKE, ZONES, parse_workout("60s 150W, 60s 200W"))
+    t = started(coach)
+    sent = powers(coach.tick(sample(u)) for u in range(t, t + 6))
+    assert sent[-1] == 115
+    # The person set 100 W just after the coach's 115 W went out; the statuses cross.
+    assert coach.on_event(event(6.1, MachineEventKind.TARGET_POWER_CHANGED, 100.0)).say
+    assert coach.on_event(event(6.2, MachineEventKind.TARGET_POWER_CHANGED, 115.0)).say == ()
+    assert powers(coach.tick(sample(u)) for u in range(7, 61)) == []
+    assert powers([coach.tick(sample(61))]) == [125]  # from their 100 W, not from 115 W
+
+
 def test_resistance_set_at_the_machine_ends_erg_for_the_step():
     coach = MachineCoach(BIKE, ZONES, parse_workout("60s 150W, 60s 200W"))
     t = started(coach)

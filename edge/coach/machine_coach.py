@@ -106,6 +106,26 @@ class MachineCoach:
     _override_step: int | None = None
     _override_until_t: float = -1.0
     _pending: _Pending | None = None
+    #: Targets sent whose "target changed" status has not come back yet, oldest first: a
+    #: status naming one of them is the machine confirming the coach, even when the person's
+    #: own change overtook it on the way.
+    _unconfirmed: dict[str, list[float]] | None = None
+
+    def _sent(self, what: str, value: float) -> None:
+        if self._unconfirmed is None:
+            self._unconfirmed = {}
+        queue = self._unconfirmed.setdefault(what, [])
+        queue.append(value)
+        del queue[:-8]
+
+    def _confirms(self, what: str, value: float, tolerance: float) -> bool:
+        """True (and forgotten) when `value` is one the coach sent and is still waiting on."""
+        queue = (self._unconfirmed or {}).get(what, [])
+        for index, sent in enumerate(queue):
+            if abs(sent - value) <= tolerance:
+                del queue[:index + 1]
+                return True
+        return False
 
     def __post_init__(self) -> None:
         if self.settings.hold_zone and self.controller is None:
@@ -140,15 +160,14 @@ class MachineCoach:
             self._belt_kmh = event.value
         if not self.driving:
             return Decision()
-        if kind is MachineEventKind.TARGET_POWER_CHANGED and event.value is not None:
-            if self._power is None or abs(event.value - self._power) > _POWER_TOLERANCE_W:
-                return self._follow(event, "power", event.value)
-        if kind is MachineEventKind.TARGET_SPEED_CHANGED and event.value is not None:
-            if self._speed is None or abs(event.value - self._speed) > _SPEED_TOLERANCE_KMH:
-                return self._follow(event, "speed", event.value)
-        if kind is MachineEventKind.TARGET_INCLINE_CHANGED and event.value is not None:
-            if self._incline is None or abs(event.value - self._incline) > _INCLINE_TOLERANCE_PCT:
-                return self._follow(event, "incline", event.value)
+        for what, event_kind, tolerance in (
+                ("power", MachineEventKind.TARGET_POWER_CHANGED, _POWER_TOLERANCE_W),
+                ("speed", MachineEventKind.TARGET_SPEED_CHANGED, _SPEED_TOLERANCE_KMH),
+                ("incline", MachineEventKind.TARGET_INCLINE_CHANGED, _INCLINE_TOLERANCE_PCT)):
+            if kind is event_kind and event.value is not None:
+                if self._confirms(what, event.value, tolerance):
+                    return Decision()
+                return self._follow(event, what, event.value)
         if kind is MachineEventKind.TARGET_RESISTANCE_CHANGED and self._power is not None \
                 and self.settings.kind == "bike":
             # A resistance set at the machine ends ERG: the person rides by feel now.
@@ -209,6 +228,7 @@ class MachineCoach:
                                              or abs(step.incline_pct - self._incline) > 1e-6):
             commands.append(SetTargetIncline(step.incline_pct))
             self._incline = step.incline_pct
+            self._sent("incline", step.incline_pct)
         return Decision(tuple(say), tuple(commands))
 
     # -- heart-rate mode ------------------------------------------------------------------------
@@ -250,6 +270,7 @@ class MachineCoach:
             return []
         self._power = float(watts)
         self._last_power_change_t = t
+        self._sent("power", float(watts))
         return [SetTargetPower(watts)]
 
     def _speed_towards(self, t: float, wanted: float) -> tuple[list[str], list[MachineCommand]]:
@@ -259,6 +280,7 @@ class MachineCoach:
         if wanted < current - 1e-6:
             self._pending = None
             self._speed = wanted  # slowing down is always allowed, at once
+            self._sent("speed", round(wanted, 2))
             return [], [SetTargetSpeed(round(wanted, 2))]
         if wanted <= current + 1e-6:
             return [], []
@@ -270,6 +292,7 @@ class MachineCoach:
             pending, self._pending = self._pending, None
             commands: list[MachineCommand] = [StartMachine()] if pending.start_belt else []
             self._speed = pending.kmh
+            self._sent("speed", round(pending.kmh, 2))
             return [], [*commands, SetTargetSpeed(round(pending.kmh, 2))]
         step_to = min(wanted, current + s.max_speed_step_kmh)
         start_belt = current <= 0.0

@@ -141,6 +141,9 @@ class MachineLink(BleSensorSource):
         self._writer: asyncio.Task[None] | None = None
         self._responses: asyncio.Queue[ftms.ControlPointResponse] = asyncio.Queue()
         self._in_control = False
+        self._stopping = False
+        #: True while the writer carries out a command (a response may be owed).
+        self._busy = False
 
     def send(self, command: MachineCommand) -> None:
         """Queue a command; it is written once the machine is connected, in order."""
@@ -193,19 +196,50 @@ class MachineLink(BleSensorSource):
                               address=self._address) from exc
         return None
 
-    async def _disconnect(self, client: BleakClient) -> None:
+    async def _stop_writer(self) -> None:
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+
+    async def _disconnect(self, client: BleakClient) -> None:
+        await self._stop_writer()
         while not self._commands.empty():  # commands for a link that is gone are void
             self._commands.get_nowait()
-        if self._in_control:
+        if self._in_control and not self._stopping:
             self._in_control = False
             self.on_event(MachineEvent(self.device, self.clock(), MachineEventKind.CONTROL_LOST,
                                        detail="the link to the machine was lost"))
         await super()._disconnect(client)
+
+    async def _teardown(self, client: BleakClient,
+                        subscribed: list[BleakGATTCharacteristic]) -> None:
+        """Stopping (the daemon ends, the task is cancelled) while in control: leave the machine
+        safe and give control back before the link goes, as a release would."""
+        self._stopping = True
+        try:
+            # Let the writer finish what it has (a release on its way), within a bound.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2 * self.response_timeout_s):
+                    while client.is_connected and self._writer is not None and (
+                            self._busy or not self._commands.empty()):
+                        await asyncio.sleep(0.01)
+            await self._stop_writer()
+            point = next((c for c in subscribed if c.uuid == FITNESS_MACHINE_CONTROL_POINT),
+                         None)
+            if self._in_control and client.is_connected and point is not None:
+                safe = (SetTargetResistance(self.machine.safe_resistance)
+                        if self.machine.kind == "bike" else None)
+                for request in requests_for(ReleaseControl("edgecoach is stopping", safe)):
+                    try:
+                        await self._request(client, point, request)
+                    except MachineControlError as exc:
+                        _LOGGER.warning("%s", exc)
+                self._in_control = False
+            await super()._teardown(client, subscribed)
+        finally:
+            self._stopping = False
 
     def _on_status(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         t = self.clock()
@@ -234,7 +268,9 @@ class MachineLink(BleSensorSource):
     async def _write_commands(self, client: BleakClient,
                               point: BleakGATTCharacteristic) -> None:
         while True:
+            self._busy = False
             command = await self._commands.get()
+            self._busy = True
             for request in requests_for(command):
                 try:
                     await self._request(client, point, request)
