@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
     demo.add_argument("--ble", action="store_true", help="play it through virtual bands over "
                       "real bleak and a private D-Bus (at most 50x)")
+    demo.add_argument("--machine", action="store_true", help="a virtual bike in ERG, driven by "
+                      "the coach through the BLE path (FTMS), with a simulated rider's heart; "
+                      "--plan gives its power targets (\"4x(3m 250W, 2m 120W)\")")
 
     replay = commands.add_parser("replay", help="coach a recorded workout (FIT, TCX, GPX, CSV)",
                                  description="Play a recording through the whole coach, as if "
@@ -200,7 +203,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             settings = _without_llm(settings)
         options = PlaybackOptions(json=args.json, speak_to=args.speak_to, mute=args.mute,
                                   speed=args.speed, seed=getattr(args, "seed", 1),
-                                  ble=getattr(args, "ble", False), plan=args.plan)
+                                  ble=getattr(args, "ble", False), plan=args.plan,
+                                  machine=getattr(args, "machine", False))
         if args.command == "demo":
             run_demo(settings, options)
         else:

@@ -57,6 +57,9 @@ class TerminalDisplay:
                        f"{event['seconds_to_text']:.2f} s)")
         elif kind == "warning":
             self._line(f"warning: {event['message']}")
+        elif kind == "machine" and ("say" in event or event.get("command") == "release"):
+            words = event.get("say") or f"machine released: {event.get('reason')}"
+            self._line(f"{_clock(event['t'])}  BIKE   {words}")
         elif kind == "link" and event["state"] == "disconnected":
             self._line(f"{_clock(event['t'])}  {event['device']} disconnected {event['detail']}")
 
@@ -69,7 +72,11 @@ class TerminalDisplay:
             forecast = event["forecast"]
             ahead = f"  in 30 s: {forecast['hr_30s']:.0f}" if forecast else ""
             cadence = f"  cadence {event['cadence']:.0f}" if event["cadence"] else ""
-            text = (f"{_clock(event['t'])}  HR {hr:3.0f}  {ZONE_NAMES[zone]:<22}{cadence}{ahead}")
+            effort = event.get("effort")
+            power = effort.get("power") if isinstance(effort, dict) else None
+            watts = f"  {power:.0f} W" if power is not None else ""
+            text = (f"{_clock(event['t'])}  HR {hr:3.0f}  {ZONE_NAMES[zone]:<22}{cadence}{watts}"
+                    f"{ahead}")
         if self.live:
             self.stream.write("\r\x1b[2K" + text)
             self.stream.flush()

@@ -436,3 +436,33 @@ def test_an_allowed_treadmill_start_is_announced_then_made_in_small_steps(allowe
     start = next(r for r in ride.bike.requests if isinstance(r.request, fm.StartOrResume))
     said_at = next(e["t"] for e in ride.events if e.get("say", "").startswith("The belt"))
     assert start.t >= said_at + 5
+
+
+# -- the demo -----------------------------------------------------------------------------------
+
+def test_demo_machine_runs_a_bike_in_erg_through_the_ble_path(tmp_path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "config.toml").write_text("", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(root),
+           "EDGECOACH_CONFIG": str(tmp_path / "config.toml")}
+    done = subprocess.run(
+        [sys.executable, "-m", "edge", "demo", "--machine", "--plan", "40s 150W, 40s 220W",
+         "--json", "--speed", "50", "--no-llm", "--mute"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    machine = [e for e in events if e["event"] == "machine"]
+    commands = [e["command"] for e in machine if "command" in e]
+    assert commands[0] == "request_control" and commands[-1] == "release"
+    watts = [e["watts"] for e in machine if e.get("command") == "set_power"]
+    assert 150 in watts and watts[-1] == 220
+    assert any(e.get("status") == "control_granted" for e in machine)
+    powers = [e["effort"]["power"] for e in events if e["event"] == "sample" and "effort" in e]
+    assert max(powers) >= 200
+    assert events[-1]["event"] == "summary"
