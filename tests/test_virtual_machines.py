@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from ble_fixtures import fast_radio, needs_dbus, run
+from ble_fixtures import fast_radio, needs_dbus, open_fds, run
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakGATTProtocolError, BleakGATTProtocolErrorCode
 
@@ -462,5 +462,44 @@ def test_treadmill_speed_and_signed_incline_targets() -> None:
             treadmill.press_safety_key()
             await ftms.wait_status(treadmill, fm.StatusCode.STOPPED_BY_SAFETY_KEY)
             assert treadmill.belt_speed_kmh == 0.0 and treadmill.target_speed_kmh is None
+
+    run(body())
+
+
+def test_data_by_acquire_notify_and_responses_by_indication_together() -> None:
+    # bleak's AcquireNotify path for the data, StartNotify for the indicate-only control point
+    bike = VirtualIndoorBike(BIKE, **FAST)
+
+    async def body() -> None:
+        async with fast_radio(bike) as bluez, connected(bike) as ftms:
+            records: list[fm.IndoorBikeData] = []
+            await ftms.client.start_notify(
+                INDOOR_BIKE_DATA,
+                lambda _c, d: records.append(fm.decode_indoor_bike_data(bytes(d))),
+                bluez={"use_start_notify": False},
+            )
+            chars = bluez.links[BIKE]._chars
+            assert chars[INDOOR_BIKE_DATA].acquired is not None
+            assert chars[FITNESS_MACHINE_CONTROL_POINT].notifying
+            assert (await ftms.request(fm.RequestControl())).ok
+            assert (await ftms.request(fm.SetTargetPower(150))).ok
+            await bike.wait_until(lambda: any(r.instantaneous_power_w == 150 for r in records), 5)
+
+    run(body())
+
+
+def test_repeated_sessions_leave_no_file_descriptors_behind() -> None:
+    bike = VirtualIndoorBike(BIKE, **FAST)
+
+    async def body() -> None:
+        async with fast_radio(bike):
+            counts = []
+            for _ in range(8):
+                async with connected(bike, INDOOR_BIKE_DATA) as ftms:
+                    assert (await ftms.request(fm.RequestControl())).ok
+                    assert (await ftms.request(fm.SetTargetPower(100))).ok
+                    assert (await ftms.request(fm.Reset())).ok
+                counts.append(open_fds())
+            assert counts[-1] <= counts[1], counts
 
     run(body())
