@@ -46,8 +46,10 @@ from firmware_bridge.gatt.cycling_power import (
     CyclingPowerFeature,
     CyclingPowerFeatureBits,
     CyclingPowerMeasurement,
+    SensorLocation,
     encode_cycling_power_feature,
     encode_cycling_power_measurement,
+    encode_sensor_location,
 )
 from firmware_bridge.gatt.fitness_machine import (
     ControlOpCode,
@@ -115,9 +117,6 @@ _LOGGER = logging.getLogger(__name__)
 #: (a phone at the gym) that the fault `take_control_by_other_app` stands for.
 CENTRAL = "central"
 OTHER_APP = "other app"
-
-#: Sensor Location value for the Cycling Power Service: rear hub, where a trainer measures.
-REAR_HUB = 13
 
 
 class MachineState(Enum):
@@ -562,7 +561,9 @@ class VirtualIndoorBike(VirtualFitnessMachine):
                     CharacteristicSpec(
                         CYCLING_POWER_FEATURE, ("read",), encode_cycling_power_feature(feature)
                     ),
-                    CharacteristicSpec(SENSOR_LOCATION, ("read",), bytes([REAR_HUB])),
+                    CharacteristicSpec(
+                        SENSOR_LOCATION, ("read",), encode_sensor_location(SensorLocation.REAR_HUB)
+                    ),
                 ),
             )
         ]
