@@ -5,7 +5,7 @@ Prints a table (address, name, signal strength, what it measures, battery, featu
 `--json`, one JSON object per device. Bands come from `edge.sources.ble.scan`; power meters and
 machines from a second listen here, each connected briefly to read its feature characteristic
 (0x2A65 / 0x2ACC), which says what it measures and which targets it takes. `--virtual` scans the
-virtual demo bands, a virtual bike and a virtual treadmill served by the fake BlueZ on a private
+virtual demo bands, a virtual bike, treadmill and power meter served by the fake BlueZ on a private
 D-Bus (`firmware_bridge.virtual_band`), so the command can be seen working without a Bluetooth
 adapter. Errors that mean "no Bluetooth here" become one `SensorError` line that says what to
 check.
@@ -108,8 +108,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--virtual",
         action="store_true",
-        help="scan the virtual demo bands (heart rate, footpod, cadence), a virtual bike and a "
-        "virtual treadmill on a private D-Bus instead of the radio: no adapter needed",
+        help="scan the virtual demo bands (heart rate, footpod, cadence), a virtual bike, "
+        "treadmill and power meter on a private D-Bus instead of the radio: no adapter needed",
     )
 
 
@@ -138,9 +138,10 @@ async def scan_all(
     discovery at a time per D-Bus connection, as bluetoothd wants)."""
     if virtual:
         from edge.sources.virtual_demo import demo_scan_bands
-        from firmware_bridge.virtual_band import virtual_gym, virtual_radio
+        from firmware_bridge.virtual_band import virtual_gym, virtual_power_meter, virtual_radio
 
-        async with virtual_radio(*demo_scan_bands(), *virtual_gym(), advertise_interval_s=0.05):
+        virtual = (*demo_scan_bands(), *virtual_gym(), virtual_power_meter())
+        async with virtual_radio(*virtual, advertise_interval_s=0.05):
             return await _scan(timeout_s, read_details), await _scan_effort(timeout_s, read_details)
     return await _scan(timeout_s, read_details), await _scan_effort(timeout_s, read_details)
 

@@ -30,7 +30,7 @@ from edge.sources.virtual_demo import (
 )
 from edge.stream.readings import HeartRateReading, LinkEvent, LinkState, Reading, StrideReading
 from firmware_bridge.simulator import DEMO_ATHLETE, Segment, WorkoutPlan, simulate
-from firmware_bridge.virtual_band import BIKE_ADDRESS, TREADMILL_ADDRESS
+from firmware_bridge.virtual_band import BIKE_ADDRESS, POWER_METER_ADDRESS, TREADMILL_ADDRESS
 
 #: 40 simulated seconds: a walk, then a hard run (heart rate climbs, cadence jumps).
 SHORT = WorkoutPlan("short", (Segment("walk", 20, "walk", 0.5), Segment("run", 20, "run", 0.9)))
@@ -171,6 +171,7 @@ def test_scan_virtual_prints_the_demo_bands_and_machines(
         CADENCE_ADDRESS,
         BIKE_ADDRESS,
         TREADMILL_ADDRESS,
+        POWER_METER_ADDRESS,
     }
     # the features come from the machines' own feature characteristics (0x2ACC, 0x2A65)
     assert "indoor bike, power meter" in rows[BIKE_ADDRESS]
@@ -178,6 +179,8 @@ def test_scan_virtual_prints_the_demo_bands_and_machines(
     assert "crank revolution data" in rows[BIKE_ADDRESS]
     assert "treadmill" in rows[TREADMILL_ADDRESS]
     assert "targets speed, inclination" in rows[TREADMILL_ADDRESS]
+    assert "power meter" in rows[POWER_METER_ADDRESS] and "72 %" in rows[POWER_METER_ADDRESS]
+    assert "pedal power balance" in rows[POWER_METER_ADDRESS]
     assert "heart rate" in rows[HEART_RATE_ADDRESS] and "87 %" in rows[HEART_RATE_ADDRESS]
     assert "footpod" in rows[FOOTPOD_ADDRESS] and "64 %" in rows[FOOTPOD_ADDRESS]
     assert "cycling" in rows[CADENCE_ADDRESS] and "45 %" in rows[CADENCE_ADDRESS]
@@ -195,6 +198,7 @@ def test_scan_virtual_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
         CADENCE_ADDRESS,
         BIKE_ADDRESS,
         TREADMILL_ADDRESS,
+        POWER_METER_ADDRESS,
     }
     assert by_address[BIKE_ADDRESS]["kinds"] == ["cycling_power", "fitness_machine"]
     assert by_address[BIKE_ADDRESS]["features"] == []  # --no-battery: no connection at all

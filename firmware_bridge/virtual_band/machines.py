@@ -108,7 +108,7 @@ from firmware_bridge.gatt.uuids import (
     TREADMILL_DATA,
 )
 
-from .band import VirtualBand
+from .band import VirtualBand, cycling_power_script
 from .bluez import DEFAULT_MTU, AttError, CharacteristicSpec, DeviceLink, ServiceSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -844,9 +844,10 @@ class VirtualTreadmill(VirtualFitnessMachine):
         self._notify_record(self.treadmill_data(), encode_treadmill_data)
 
 
-#: Addresses of the virtual gym machines (`virtual_gym`).
+#: Addresses of the virtual gym machines (`virtual_gym`) and power meter.
 BIKE_ADDRESS = "C0:FF:EE:61:4B:01"
 TREADMILL_ADDRESS = "C0:FF:EE:61:4B:02"
+POWER_METER_ADDRESS = "C0:FF:EE:61:4B:03"
 
 
 def virtual_gym(**kwargs: Any) -> Sequence[VirtualFitnessMachine]:
@@ -858,10 +859,25 @@ def virtual_gym(**kwargs: Any) -> Sequence[VirtualFitnessMachine]:
     )
 
 
+def virtual_power_meter(
+    powers_w: Sequence[int] = (), *, address: str = POWER_METER_ADDRESS, **kwargs: Any
+) -> VirtualBand:
+    """A crank power meter on its own (Cycling Power Service and battery) playing `powers_w`
+    through `cycling_power_script`; `kwargs` go to the script (crank_rpm, interval_s, step_s)."""
+    return VirtualBand(
+        address,
+        "edgecoach Virtual Power",
+        services=("cycling_power", "battery"),
+        script=cycling_power_script(powers_w, **kwargs),
+        battery_percent=72,
+    )
+
+
 __all__ = [
     "BIKE_ADDRESS",
     "CENTRAL",
     "OTHER_APP",
+    "POWER_METER_ADDRESS",
     "TREADMILL_ADDRESS",
     "MachineSample",
     "MachineState",
@@ -870,4 +886,5 @@ __all__ = [
     "VirtualIndoorBike",
     "VirtualTreadmill",
     "virtual_gym",
+    "virtual_power_meter",
 ]
