@@ -37,8 +37,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.settings import MachineSettings
-from edge.sources.ble import BleBandConfig, BleSensorSource, ReconnectBackoff
+from edge.settings import BleBandConfig, MachineSettings
+from edge.sources.ble import BleSensorSource, ReconnectBackoff
 from edge.sources.machine import MachineLink
 from edge.stream.readings import (
     HeartRateReading,

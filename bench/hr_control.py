@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 import numpy as np
 
 from edge.coach.hr_control import ControlInput, PidPowerController, PidSettings
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
 from edge.profile import Profile
 from firmware_bridge.power_kinetics import SimulatedRider, random_rider
 from firmware_bridge.simulator import random_athlete

@@ -19,11 +19,11 @@ from collections.abc import AsyncIterator
 from edge.coach.machine_coach import DriveState, MachineCoach
 from edge.coach.machine_driver import MachineDriver
 from edge.coach.workouts import parse_workout
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
 from edge.profile import Profile
 from edge.session import CoachingSession, SessionResult
-from edge.settings import MachineSettings
-from edge.sources.ble import BleBandConfig, BleSensorSource, ReconnectBackoff
+from edge.settings import BleBandConfig, MachineSettings
+from edge.sources.ble import BleSensorSource, ReconnectBackoff
 from edge.sources.machine import MachineLink
 from firmware_bridge.gatt import HeartRateMeasurement, encode_heart_rate_measurement
 from firmware_bridge.gatt.uuids import HEART_RATE_MEASUREMENT

@@ -226,14 +226,20 @@ def test_the_report_plots_power_only_when_there_is_some(ride, tmp_path):
 
 # -- the zone board -----------------------------------------------------------------------------
 
+def powered(event, watts: float):
+    """A zone-board sample event with power from the person's meter or machine."""
+    import dataclasses
+
+    return dataclasses.replace(event, sample=dataclasses.replace(
+        event.sample, power_w=watts, machine_speed_mps=8.1, resistance=12.0))
+
+
 def test_the_board_state_carries_power_only_while_it_is_reported():
     from edge.kiosk import BoardState
     from tests.test_kiosk import sample as board_sample
 
     board = BoardState()
-    effort = {"power": 212.4, "machine_speed": 8.1, "incline": None, "resistance": 12.0,
-              "stroke_rate": None, "machine_distance": 100.0}
-    state = board.apply(board_sample("ann", 1, 140, 3, effort=effort), now=1.0).as_dict(1.0)
+    state = board.apply(powered(board_sample("ann", 1, 140, 3), 212.4), now=1.0).as_dict(1.0)
     assert state["power_w"] == 212
     state = board.apply(board_sample("ann", 2, 141, 3), now=2.0).as_dict(2.0)
     assert state["power_w"] is None
@@ -251,7 +257,7 @@ def test_a_real_browser_shows_power_on_the_tile(tmp_path):
         await board.start()
         browser = None
         try:
-            board.emit(board_sample("ann", 1, 140, 3, effort={"power": 231.0}))
+            board.emit(powered(board_sample("ann", 1, 140, 3), 231.0))
             browser = await Browser.launch(board.url, tmp_path / "profile",
                                            tmp_path / "chromium.log")
             await browser.wait_for("(document.querySelector('[data-person=ann] .power') || {})"

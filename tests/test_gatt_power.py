@@ -19,13 +19,20 @@ from firmware_bridge.gatt.cycling_power import (
     CyclingPowerFeatureBits,
     CyclingPowerMeasurement,
     CyclingPowerTracker,
+    SensorLocation,
     cycling_power_rates,
     decode_cycling_power_feature,
     decode_cycling_power_measurement,
+    decode_sensor_location,
     encode_cycling_power_feature,
     encode_cycling_power_measurement,
+    encode_sensor_location,
 )
-from firmware_bridge.gatt.uuids import CYCLING_POWER_FEATURE, CYCLING_POWER_MEASUREMENT
+from firmware_bridge.gatt.uuids import (
+    CYCLING_POWER_FEATURE,
+    CYCLING_POWER_MEASUREMENT,
+    SENSOR_LOCATION,
+)
 
 fast = settings(deadline=None)
 
@@ -296,3 +303,26 @@ def test_tracker_pairs_crank_and_wheel_notifications_apart() -> None:
     assert tracker.update(wheel2).wheel_speed_mps == pytest.approx(10.0)
     tracker.reset()
     assert tracker.update(_crank(2, 2048)).crank_rpm is None
+
+
+# --- sensor location ----------------------------------------------------------------------------
+
+
+@fast
+@given(st.binary(max_size=3))
+def test_sensor_location_decoder_is_total(data: bytes) -> None:
+    try:
+        location = gatt.decode(SENSOR_LOCATION, data)
+    except MalformedPayloadError:
+        assert len(data) != 1 or data[0] > 16
+        return
+    assert encode_sensor_location(location) == data  # type: ignore[arg-type]
+
+
+def test_sensor_location() -> None:
+    assert decode_sensor_location(b"\x0d") is SensorLocation.REAR_HUB
+    assert decode_sensor_location(b"\x05") is SensorLocation.LEFT_CRANK
+    with pytest.raises(MalformedPayloadError, match="reserved"):
+        decode_sensor_location(b"\x11")
+    with pytest.raises(ValueError):
+        encode_sensor_location(17)

@@ -23,7 +23,8 @@ from ble_fixtures import FAST_BACKOFF, fast_radio, needs_dbus, run
 from edge.coach.machine_coach import DriveState, MachineCoach
 from edge.coach.machine_driver import MachineDriver
 from edge.coach.workouts import parse_workout
-from edge.coach.zones import ZoneModel
+from edge.core.events import SessionEvent, event_json
+from edge.core.zones import ZoneModel
 from edge.journal import StoreJournal
 from edge.narrator.narrator import Narrator
 from edge.profile import Profile
@@ -88,7 +89,7 @@ class Ride:
         coach = MachineCoach(settings, ZONES, None if plan is None else parse_workout(plan))
         self.said: list[str] = []
         self.driver = MachineDriver(coach, send=self.link.send, say=self.said.append,
-                                    emit=self.events.append, device=self.link.name)
+                                    emit=self.record, device=self.link.name)
         self.link.on_event = self.driver.on_event
         self.heart = heart
         self.executor = ThreadPoolExecutor(max_workers=1)
@@ -97,8 +98,12 @@ class Ride:
             self.session_id = store.start_session("ann", "ble", PROFILE, datetime.now(UTC))
             journal = StoreJournal(store, self.session_id, self.executor)
         self.session = CoachingSession(profile=PROFILE, health=None, narrator=Narrator(None),
-                                       speaker=None, emit=self.events.append, journal=journal,
+                                       speaker=None, emit=self.record, journal=journal,
                                        observers=(self.driver,))
+
+    def record(self, event: SessionEvent) -> None:
+        """Events as the JSON lines `--json` prints: what a reader of the stream sees."""
+        self.events.append(event_json(event))
 
     @property
     def coach(self) -> MachineCoach:

@@ -10,7 +10,7 @@ import pytest
 from edge.coach.hr_control import ControlInput, PidPowerController, PidSettings
 from edge.coach.machine_coach import DriveState, MachineCoach
 from edge.coach.workouts import PlannedWorkout, WorkoutError, parse_workout
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
 from edge.profile import Profile
 from edge.settings import MachineSettings, load_settings

@@ -11,15 +11,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from ble_fixtures import fast_radio, needs_dbus, run
+from ble_fixtures import fast_radio, needs_dbus, open_fds, run
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakGATTProtocolError, BleakGATTProtocolErrorCode
 
 from firmware_bridge.gatt import fitness_machine as fm
 from firmware_bridge.gatt.cycling_power import (
     CyclingPowerFeatureBits,
+    CyclingPowerMeasurement,
+    CyclingPowerTracker,
+    SensorLocation,
     decode_cycling_power_feature,
     decode_cycling_power_measurement,
+    decode_sensor_location,
 )
 from firmware_bridge.gatt.uuids import (
     CYCLING_POWER_FEATURE,
@@ -30,6 +34,7 @@ from firmware_bridge.gatt.uuids import (
     FITNESS_MACHINE_SERVICE,
     FITNESS_MACHINE_STATUS,
     INDOOR_BIKE_DATA,
+    SENSOR_LOCATION,
     SUPPORTED_INCLINATION_RANGE,
     SUPPORTED_POWER_RANGE,
     TRAINING_STATUS,
@@ -38,15 +43,18 @@ from firmware_bridge.gatt.uuids import (
 from firmware_bridge.virtual_band import (
     AttError,
     MachineState,
+    VirtualBand,
     VirtualFitnessMachine,
     VirtualIndoorBike,
     VirtualTreadmill,
+    cycling_power_script,
 )
 
 pytestmark = needs_dbus
 
 BIKE = "C0:FF:EE:61:4B:11"
 TREADMILL = "C0:FF:EE:61:4B:12"
+METER = "C0:FF:EE:61:4B:13"
 
 #: Model seconds per 20 ms tick: a minute of riding takes 0.4 s.
 FAST = {"tick_s": 0.02, "model_step_s": 0.5}
@@ -462,5 +470,89 @@ def test_treadmill_speed_and_signed_incline_targets() -> None:
             treadmill.press_safety_key()
             await ftms.wait_status(treadmill, fm.StatusCode.STOPPED_BY_SAFETY_KEY)
             assert treadmill.belt_speed_kmh == 0.0 and treadmill.target_speed_kmh is None
+
+    run(body())
+
+
+def test_data_by_acquire_notify_and_responses_by_indication_together() -> None:
+    # bleak's AcquireNotify path for the data, StartNotify for the indicate-only control point
+    bike = VirtualIndoorBike(BIKE, **FAST)
+
+    async def body() -> None:
+        async with fast_radio(bike) as bluez, connected(bike) as ftms:
+            records: list[fm.IndoorBikeData] = []
+            await ftms.client.start_notify(
+                INDOOR_BIKE_DATA,
+                lambda _c, d: records.append(fm.decode_indoor_bike_data(bytes(d))),
+                bluez={"use_start_notify": False},
+            )
+            chars = bluez.links[BIKE]._chars
+            assert chars[INDOOR_BIKE_DATA].acquired is not None
+            assert chars[FITNESS_MACHINE_CONTROL_POINT].notifying
+            assert (await ftms.request(fm.RequestControl())).ok
+            assert (await ftms.request(fm.SetTargetPower(150))).ok
+            await bike.wait_until(lambda: any(r.instantaneous_power_w == 150 for r in records), 5)
+
+    run(body())
+
+
+def test_repeated_sessions_leave_no_file_descriptors_behind() -> None:
+    bike = VirtualIndoorBike(BIKE, **FAST)
+
+    async def body() -> None:
+        async with fast_radio(bike):
+            counts = []
+            for _ in range(8):
+                async with connected(bike, INDOOR_BIKE_DATA) as ftms:
+                    assert (await ftms.request(fm.RequestControl())).ok
+                    assert (await ftms.request(fm.SetTargetPower(100))).ok
+                    assert (await ftms.request(fm.Reset())).ok
+                counts.append(open_fds())
+            assert counts[-1] <= counts[1], counts
+
+    run(body())
+
+
+# --- a power meter on its own ------------------------------------------------------------------
+
+
+def test_power_meter_band_cadence_and_mean_power_from_its_counters() -> None:
+    meter = VirtualBand(
+        METER,
+        "Virtual Power",
+        services=("cycling_power", "battery"),
+        script=cycling_power_script([200] * 12, crank_rpm=90.0, interval_s=0.01, step_s=1.0),
+    )
+
+    async def body() -> None:
+        async with fast_radio(meter):
+            found = await BleakScanner.discover(
+                timeout=0.3, return_adv=True, service_uuids=[CYCLING_POWER_SERVICE]
+            )
+            device, adv = found[METER]
+            assert adv.service_uuids == [CYCLING_POWER_SERVICE]
+            got: list[CyclingPowerMeasurement] = []
+            async with BleakClient(device) as client:
+                feature = decode_cycling_power_feature(
+                    await client.read_gatt_char(CYCLING_POWER_FEATURE)
+                )
+                assert feature.supports(CyclingPowerFeatureBits.ACCUMULATED_TORQUE)
+                location = decode_sensor_location(await client.read_gatt_char(SENSOR_LOCATION))
+                assert location is SensorLocation.LEFT_CRANK
+                await client.start_notify(
+                    CYCLING_POWER_MEASUREMENT,
+                    lambda _c, d: got.append(decode_cycling_power_measurement(bytes(d))),
+                )
+                await meter.wait_delivered(12)
+                await asyncio.sleep(0.02)
+            tracker = CyclingPowerTracker()
+            rates = [tracker.update(m) for m in got]
+            assert all(m.instantaneous_power_w == 200 for m in got)
+            assert all(m.pedal_power_balance_percent == 50.0 for m in got)
+            cadences = [r.crank_rpm for r in rates if r.crank_rpm is not None]
+            powers = [r.mean_crank_power_w for r in rates if r.mean_crank_power_w is not None]
+            assert cadences and all(abs(c - 90.0) < 1.0 for c in cadences)
+            # from the accumulated torque: within its 1/32 N m resolution of the 200 W sent
+            assert powers and all(abs(p - 200.0) < 2.0 for p in powers)
 
     run(body())

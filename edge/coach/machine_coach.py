@@ -30,7 +30,7 @@ from enum import Enum
 
 from edge.coach.hr_control import ControlInput, PidPowerController, PowerController
 from edge.coach.workouts import PlannedStep, PlannedWorkout
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
 from edge.settings import MachineSettings
 from edge.stream.machine import (
     MachineCommand,

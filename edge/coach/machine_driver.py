@@ -5,17 +5,18 @@
 link (`on_event`, called by `edge.sources.machine.MachineLink`) to `MachineCoach.on_event`. What
 the coach decides is carried out in order: the words first (a treadmill's speed-up is announced
 before it is made), then the commands, handed to `send` (the link's queue). Every decision is
-also emitted as a ``machine`` event for displays and the JSON stream.
+also emitted as a `MachineUpdate` event (``machine`` in JSON) for displays and the store's log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from edge.coach.cues import Cue, Priority
+from edge.core.cues import Cue, Priority
+from edge.core.events import MachineUpdate
 from edge.coach.machine_coach import Decision, MachineCoach
 from edge.coach.workouts import WorkoutError, parse_workout
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
 from edge.settings import MachineSettings
 from edge.sources.machine import MachineLink
@@ -33,8 +34,6 @@ from edge.stream.machine import (
 from edge.stream.readings import AlignedSample
 
 __all__ = ["MachineDriver", "command_dict", "machine_drivers"]
-
-Event = dict[str, object]
 
 
 def command_dict(command: MachineCommand) -> dict[str, object]:
@@ -62,7 +61,7 @@ class MachineDriver:
 
     def __init__(self, coach: MachineCoach, *, send: Callable[[MachineCommand], None],
                  say: Callable[[str], None] = lambda text: None,
-                 emit: Callable[[Event], None] = lambda event: None,
+                 emit: Callable[[MachineUpdate], None] = lambda event: None,
                  device: str = "machine") -> None:
         self.coach = coach
         self.send = send
@@ -82,8 +81,8 @@ class MachineDriver:
             self._apply(self.coach.safety_cue(cue.template_text.rstrip(".") or cue.kind.value))
 
     def on_event(self, event: MachineEvent) -> None:
-        self.emit({"event": "machine", "t": self._t, "device": self.device,
-                   "status": event.kind.value, "value": event.value, "detail": event.detail})
+        self.emit(MachineUpdate(self.device, self._t, {
+            "status": event.kind.value, "value": event.value, "detail": event.detail}))
         self._apply(self.coach.on_event(event))
 
     def person_stop(self) -> None:
@@ -94,11 +93,10 @@ class MachineDriver:
             return
         self.log.append((self._t, decision))
         for text in decision.say:
-            self.emit({"event": "machine", "t": self._t, "device": self.device, "say": text})
+            self.emit(MachineUpdate(self.device, self._t, {"say": text}))
             self.say(text)
         for command in decision.commands:
-            self.emit({"event": "machine", "t": self._t, "device": self.device,
-                       **command_dict(command)})
+            self.emit(MachineUpdate(self.device, self._t, command_dict(command)))
             self.send(command)
 
 

@@ -30,8 +30,8 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.exc import BleakError
 
 from edge.errors import MalformedPayloadError, SensorError
-from edge.settings import MachineSettings
-from edge.sources.ble import BleBandConfig, BleSensorSource, ReconnectBackoff, _notify_args
+from edge.settings import BleBandConfig, MachineSettings
+from edge.sources.ble import BleSensorSource, ReconnectBackoff, _notify_args
 from edge.stream.machine import (
     MachineCommand,
     MachineEvent,

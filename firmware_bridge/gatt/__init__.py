@@ -19,11 +19,14 @@ from .cycling_power import (
     CyclingPowerMeasurement,
     CyclingPowerRates,
     CyclingPowerTracker,
+    SensorLocation,
     cycling_power_rates,
     decode_cycling_power_feature,
     decode_cycling_power_measurement,
+    decode_sensor_location,
     encode_cycling_power_feature,
     encode_cycling_power_measurement,
+    encode_sensor_location,
 )
 from .cycling_speed import (
     CSCMeasurement,
@@ -113,6 +116,7 @@ from .uuids import (
     INDOOR_BIKE_DATA,
     ROWER_DATA,
     RSC_MEASUREMENT,
+    SENSOR_LOCATION,
     SUPPORTED_HEART_RATE_RANGE,
     SUPPORTED_INCLINATION_RANGE,
     SUPPORTED_POWER_RANGE,
@@ -133,6 +137,7 @@ Decoded = (
     | BodySensorLocation
     | CyclingPowerMeasurement
     | CyclingPowerFeature
+    | SensorLocation
     | IndoorBikeData
     | TreadmillData
     | CrossTrainerData
@@ -159,6 +164,7 @@ _DECODERS: dict[str, Callable[[bytes], Decoded]] = {
     BATTERY_LEVEL: decode_battery_level,
     CYCLING_POWER_MEASUREMENT: decode_cycling_power_measurement,
     CYCLING_POWER_FEATURE: decode_cycling_power_feature,
+    SENSOR_LOCATION: decode_sensor_location,
     FITNESS_MACHINE_FEATURE: decode_fitness_machine_feature,
     TREADMILL_DATA: decode_treadmill_data,
     CROSS_TRAINER_DATA: decode_cross_trainer_data,
@@ -186,6 +192,7 @@ _ENCODERS: dict[str, Callable[[Any], bytes]] = {
     BATTERY_LEVEL: encode_battery_level,
     CYCLING_POWER_MEASUREMENT: encode_cycling_power_measurement,
     CYCLING_POWER_FEATURE: encode_cycling_power_feature,
+    SENSOR_LOCATION: encode_sensor_location,
     FITNESS_MACHINE_FEATURE: encode_fitness_machine_feature,
     TREADMILL_DATA: encode_treadmill_data,
     CROSS_TRAINER_DATA: encode_cross_trainer_data,
@@ -253,6 +260,7 @@ __all__ = [
     "IndoorBikeData",
     "RSCMeasurement",
     "RowerData",
+    "SensorLocation",
     "SupportedHeartRateRange",
     "SupportedInclinationRange",
     "SupportedPowerRange",
@@ -278,6 +286,7 @@ __all__ = [
     "decode_indoor_bike_data",
     "decode_rower_data",
     "decode_rsc_measurement",
+    "decode_sensor_location",
     "decode_supported_heart_rate_range",
     "decode_supported_inclination_range",
     "decode_supported_power_range",
@@ -300,6 +309,7 @@ __all__ = [
     "encode_indoor_bike_data",
     "encode_rower_data",
     "encode_rsc_measurement",
+    "encode_sensor_location",
     "encode_supported_heart_rate_range",
     "encode_supported_inclination_range",
     "encode_supported_power_range",

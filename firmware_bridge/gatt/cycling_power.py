@@ -43,12 +43,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from enum import IntFlag
+from enum import IntEnum, IntFlag
 
 from firmware_bridge.errors import MalformedPayloadError
 
 from ._wire import FlaggedLayout, as_payload, flag_bit, wire
-from .uuids import CHARACTERISTIC_NAMES, CYCLING_POWER_FEATURE, CYCLING_POWER_MEASUREMENT
+from .uuids import (
+    CHARACTERISTIC_NAMES,
+    CYCLING_POWER_FEATURE,
+    CYCLING_POWER_MEASUREMENT,
+    SENSOR_LOCATION,
+)
 
 #: Event time resolutions: wheel events in 1/2048 s, crank events in 1/1024 s.
 WHEEL_EVENT_UNITS_PER_SECOND = 2048
@@ -327,6 +332,56 @@ def encode_cycling_power_feature(feature: CyclingPowerFeature) -> bytes:
     return value.to_bytes(4, "little")
 
 
+# --- Sensor Location (0x2A5D) ------------------------------------------------------------------
+
+
+class SensorLocation(IntEnum):
+    """Where a cycling sensor sits (Sensor Location, shared by the CSC and Cycling Power
+    services); one uint8, 17-255 reserved."""
+
+    OTHER = 0
+    TOP_OF_SHOE = 1
+    IN_SHOE = 2
+    HIP = 3
+    FRONT_WHEEL = 4
+    LEFT_CRANK = 5
+    RIGHT_CRANK = 6
+    LEFT_PEDAL = 7
+    RIGHT_PEDAL = 8
+    FRONT_HUB = 9
+    REAR_DROPOUT = 10
+    CHAINSTAY = 11
+    REAR_WHEEL = 12
+    REAR_HUB = 13
+    CHEST = 14
+    SPIDER = 15
+    CHAIN_RING = 16
+
+
+_LOCATION_NAME = CHARACTERISTIC_NAMES[SENSOR_LOCATION]
+
+
+def decode_sensor_location(data: bytes) -> SensorLocation:
+    """Decode a Sensor Location; a reserved value is malformed (we cannot say where it is)."""
+    payload = as_payload(data)
+    if len(payload) != 1:
+        raise MalformedPayloadError(
+            _LOCATION_NAME, payload, f"expected exactly 1 byte (uint8), got {len(payload)}"
+        )
+    try:
+        return SensorLocation(payload[0])
+    except ValueError:
+        raise MalformedPayloadError(
+            _LOCATION_NAME, payload, f"location {payload[0]} is reserved (0..16 defined)"
+        ) from None
+
+
+def encode_sensor_location(location: SensorLocation | int) -> bytes:
+    if not isinstance(location, int) or isinstance(location, bool):
+        raise TypeError(f"location must be a SensorLocation, got {type(location).__name__}")
+    return bytes([SensorLocation(location)])  # ValueError for reserved values
+
+
 __all__ = [
     "CRANK_EVENT_UNITS_PER_SECOND",
     "WHEEL_EVENT_UNITS_PER_SECOND",
@@ -335,9 +390,12 @@ __all__ = [
     "CyclingPowerMeasurement",
     "CyclingPowerRates",
     "CyclingPowerTracker",
+    "SensorLocation",
     "cycling_power_rates",
     "decode_cycling_power_feature",
     "decode_cycling_power_measurement",
+    "decode_sensor_location",
     "encode_cycling_power_feature",
     "encode_cycling_power_measurement",
+    "encode_sensor_location",
 ]

@@ -21,6 +21,7 @@ from .band import (
     SentNotification,
     VirtualBand,
     csc_script,
+    cycling_power_script,
     heart_rate_script,
     rsc_script,
 )
@@ -28,6 +29,7 @@ from .bluez import AttError, FakeBluez
 from .bus import PrivateSystemBus, release_bleak_bluez_manager
 from .machines import (
     BIKE_ADDRESS,
+    POWER_METER_ADDRESS,
     TREADMILL_ADDRESS,
     MachineSample,
     MachineState,
@@ -36,6 +38,7 @@ from .machines import (
     VirtualIndoorBike,
     VirtualTreadmill,
     virtual_gym,
+    virtual_power_meter,
 )
 
 
@@ -65,6 +68,7 @@ async def virtual_radio(
 
 __all__ = [
     "BIKE_ADDRESS",
+    "POWER_METER_ADDRESS",
     "SERVICE_UUIDS",
     "TREADMILL_ADDRESS",
     "AttError",
@@ -80,9 +84,11 @@ __all__ = [
     "VirtualIndoorBike",
     "VirtualTreadmill",
     "csc_script",
+    "cycling_power_script",
     "heart_rate_script",
     "release_bleak_bluez_manager",
     "rsc_script",
     "virtual_gym",
+    "virtual_power_meter",
     "virtual_radio",
 ]

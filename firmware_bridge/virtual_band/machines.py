@@ -46,8 +46,10 @@ from firmware_bridge.gatt.cycling_power import (
     CyclingPowerFeature,
     CyclingPowerFeatureBits,
     CyclingPowerMeasurement,
+    SensorLocation,
     encode_cycling_power_feature,
     encode_cycling_power_measurement,
+    encode_sensor_location,
 )
 from firmware_bridge.gatt.fitness_machine import (
     ControlOpCode,
@@ -106,7 +108,7 @@ from firmware_bridge.gatt.uuids import (
     TREADMILL_DATA,
 )
 
-from .band import VirtualBand
+from .band import VirtualBand, cycling_power_script
 from .bluez import DEFAULT_MTU, AttError, CharacteristicSpec, DeviceLink, ServiceSpec
 
 _LOGGER = logging.getLogger(__name__)
@@ -115,9 +117,6 @@ _LOGGER = logging.getLogger(__name__)
 #: (a phone at the gym) that the fault `take_control_by_other_app` stands for.
 CENTRAL = "central"
 OTHER_APP = "other app"
-
-#: Sensor Location value for the Cycling Power Service: rear hub, where a trainer measures.
-REAR_HUB = 13
 
 
 class MachineState(Enum):
@@ -562,7 +561,9 @@ class VirtualIndoorBike(VirtualFitnessMachine):
                     CharacteristicSpec(
                         CYCLING_POWER_FEATURE, ("read",), encode_cycling_power_feature(feature)
                     ),
-                    CharacteristicSpec(SENSOR_LOCATION, ("read",), bytes([REAR_HUB])),
+                    CharacteristicSpec(
+                        SENSOR_LOCATION, ("read",), encode_sensor_location(SensorLocation.REAR_HUB)
+                    ),
                 ),
             )
         ]
@@ -843,9 +844,10 @@ class VirtualTreadmill(VirtualFitnessMachine):
         self._notify_record(self.treadmill_data(), encode_treadmill_data)
 
 
-#: Addresses of the virtual gym machines (`virtual_gym`).
+#: Addresses of the virtual gym machines (`virtual_gym`) and power meter.
 BIKE_ADDRESS = "C0:FF:EE:61:4B:01"
 TREADMILL_ADDRESS = "C0:FF:EE:61:4B:02"
+POWER_METER_ADDRESS = "C0:FF:EE:61:4B:03"
 
 
 def virtual_gym(**kwargs: Any) -> Sequence[VirtualFitnessMachine]:
@@ -857,10 +859,25 @@ def virtual_gym(**kwargs: Any) -> Sequence[VirtualFitnessMachine]:
     )
 
 
+def virtual_power_meter(
+    powers_w: Sequence[int] = (), *, address: str = POWER_METER_ADDRESS, **kwargs: Any
+) -> VirtualBand:
+    """A crank power meter on its own (Cycling Power Service and battery) playing `powers_w`
+    through `cycling_power_script`; `kwargs` go to the script (crank_rpm, interval_s, step_s)."""
+    return VirtualBand(
+        address,
+        "edgecoach Virtual Power",
+        services=("cycling_power", "battery"),
+        script=cycling_power_script(powers_w, **kwargs),
+        battery_percent=72,
+    )
+
+
 __all__ = [
     "BIKE_ADDRESS",
     "CENTRAL",
     "OTHER_APP",
+    "POWER_METER_ADDRESS",
     "TREADMILL_ADDRESS",
     "MachineSample",
     "MachineState",
@@ -869,4 +886,5 @@ __all__ = [
     "VirtualIndoorBike",
     "VirtualTreadmill",
     "virtual_gym",
+    "virtual_power_meter",
 ]
