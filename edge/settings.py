@@ -253,8 +253,6 @@ class MachineSettings:
     announce_lead_s: float = 5.0
     #: Treadmill: the belt speed the coach slows to when it lets go (km/h).
     safe_speed_kmh: float = 4.0
-    #: Show this machine's effort on the person's zone-board tile.
-    on_tile: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in MACHINE_KINDS:

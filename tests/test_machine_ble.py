@@ -471,3 +471,70 @@ def test_demo_machine_runs_a_bike_in_erg_through_the_ble_path(tmp_path) -> None:
     powers = [e["effort"]["power"] for e in events if e["event"] == "sample" and "effort" in e]
     assert max(powers) >= 200
     assert events[-1]["event"] == "summary"
+
+
+# -- the daemon ----------------------------------------------------------------------------------
+
+def test_the_daemon_drives_a_configured_machine_and_stores_its_power(tmp_path) -> None:
+    """`[[people.machines]]` with drive = true: the daemon (source ble) reads the strap and the
+    bike, runs the plan on the bike and stores the power. Real time: a 14-second plan."""
+    from edge.daemon import DATABASE_NAME, Daemon, DaemonOptions
+    from edge.settings import load_settings
+    from firmware_bridge.virtual_band import VirtualBand, heart_rate_script
+
+    bike = VirtualIndoorBike(BIKE, tick_s=0.25, model_step_s=0.25)
+    strap = VirtualBand("C0:FF:EE:61:4B:23", "Daemon strap", services=("heart_rate",),
+                        script=heart_rate_script([120 + i % 5 for i in range(120)], 0.5))
+    config = tmp_path / "config.toml"
+    config.write_text(f"""
+[daemon]
+state_dir = "{tmp_path / 'state'}"
+source = "ble"
+[llm]
+enabled = false
+[speech]
+enabled = false
+[kiosk]
+enabled = false
+[[people]]
+name = "ann"
+age = 40
+resting_hr = 55
+max_hr = 185
+[[people.bands]]
+address = "C0:FF:EE:61:4B:23"
+kinds = ["heart_rate"]
+scan_timeout_s = 2.0
+[[people.machines]]
+address = "{BIKE}"
+kind = "bike"
+drive = true
+plan = "6s 100W, 8s 150W"
+max_power_w = 200
+max_step_w = 50
+step_interval_s = 1.0
+""", encoding="utf-8")
+    settings = load_settings(config)
+
+    async def body() -> None:
+        async with fast_radio(bike, strap):
+            daemon = Daemon(settings, DaemonOptions(max_runtime_s=40))
+            task = asyncio.create_task(daemon.run())
+            try:
+                await bike.wait_until(lambda: any(isinstance(r.request, fm.Reset)
+                                                  for r in bike.requests), 35)
+                await asyncio.sleep(1.5)  # the last seconds reach the store
+            finally:
+                daemon.request_stop()
+                await task
+
+    run(body(), timeout_s=60)
+    targets = [r.request.power_w for r in bike.requests
+               if isinstance(r.request, fm.SetTargetPower)]
+    assert targets == [90, 100, 150]  # from the 40 W floor in steps of at most 50 W
+    assert all(r.result is fm.ResultCode.SUCCESS for r in bike.requests)
+    with SessionStore.open(tmp_path / "state" / DATABASE_NAME) as store:
+        (session,) = store.sessions("ann")
+        samples = store.samples(session.id)
+    assert any(s.power_w is not None and s.power_w >= 140 for s in samples)
+    assert any(s.hr_bpm is not None for s in samples)
