@@ -334,11 +334,11 @@ def report(f: Figures, mix: bool) -> list[str]:
         f" = {100 * per_band / f.wall_s:.2f} % of a core each",
         f"  not counted above: fake radio (child) {f.radio_cpu_s:.2f} CPU s,"
         f" dbus-daemon {f.dbus_cpu_s:.2f} CPU s (BlueZ's own cost on a real device differs)",
-        *([f"  machines: {f.machines} virtual indoor bikes at {f.rate:g} records/s,"
-           f" {f.machine_readings} readings; last part sent -> consuming task:"
-           f" p50 {percentile(list(f.machine_ms), 50):.2f} ms,"
-           f" p99 {percentile(list(f.machine_ms), 99):.2f} ms,"
-           f" max {max(f.machine_ms):.2f} ms"] if f.machine_ms else []),
+        *([(f"  machines: {f.machines} virtual indoor bikes at {f.rate:g} records/s,"
+            f" {f.machine_readings} readings; last part sent -> consuming task:"
+            f" p50 {percentile(list(f.machine_ms), 50):.2f} ms,"
+            f" p99 {percentile(list(f.machine_ms), 99):.2f} ms,"
+            f" max {max(f.machine_ms):.2f} ms")] if f.machine_ms else []),
     ]
 
 

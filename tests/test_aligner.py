@@ -1,5 +1,12 @@
 from edge.stream.aligner import Gap, StreamAligner
-from edge.stream.readings import HeartRateReading, LinkEvent, LinkState, StrideReading
+from edge.stream.readings import (
+    HeartRateReading,
+    LinkEvent,
+    LinkState,
+    MachineReading,
+    PowerReading,
+    StrideReading,
+)
 
 
 def hr(t: float, bpm: int, rr=()) -> HeartRateReading:
@@ -30,7 +37,7 @@ def test_holds_a_value_a_few_seconds_then_reports_a_gap_instead_of_inventing():
     aligner = StreamAligner(max_hold_s=3.0)
     samples = feed(aligner, [hr(0.5, 120), hr(10.5, 130)])
     by_t = {s.t: s for s in samples}
-    assert [by_t[t].hr_bpm for t in range(0, 3)] == [120, 120, 120]
+    assert [by_t[t].hr_bpm for t in range(3)] == [120, 120, 120]
     assert all(by_t[t].hr_bpm is None and by_t[t].hr_gap for t in range(3, 10))
     assert by_t[10].hr_bpm == 130
     assert aligner.gaps == (Gap(3, 10),)
@@ -53,8 +60,6 @@ def test_contact_is_carried_with_the_reading():
 
 
 # -- effort: power meters and fitness machines ------------------------------------------------
-
-from edge.stream.readings import MachineReading, PowerReading  # noqa: E402
 
 
 def test_power_and_machine_values_join_the_sample_and_the_meter_wins_over_the_machine():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import fitdecode
@@ -245,7 +246,7 @@ def test_the_board_state_carries_power_only_while_it_is_reported():
     assert state["power_w"] is None
 
 
-@pytest.mark.skipif(__import__("shutil").which("chromium") is None,
+@pytest.mark.skipif(shutil.which("chromium") is None,
                     reason="chromium is not installed (apt-get install -y chromium)")
 def test_a_real_browser_shows_power_on_the_tile(tmp_path):
     from edge.kiosk import KioskBoard

@@ -4,6 +4,8 @@ against a virtual machine in test_machine_ble.py."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -96,11 +98,11 @@ def test_an_erg_plan_ramps_to_each_target_in_bounded_steps_and_hands_back_at_the
     decisions = {u: coach.tick(sample(u)) for u in range(t, t + 81)}
     sent = powers(decisions.values())
     assert sent[:5] == [65, 90, 115, 140, 150]  # from the floor (40 W), 25 W at a time
-    assert max(abs(b - a) for a, b in zip(sent, sent[1:], strict=False)) <= 25
+    assert max(abs(b - a) for a, b in pairwise(sent)) <= 25
     assert 250 in sent and sent[-1] == 100
     times = [u for u, d in decisions.items() if any(isinstance(c, SetTargetPower)
                                                     for c in d.commands)]
-    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 2
+    assert min(b - a for a, b in pairwise(times)) >= 2
     (last,) = [d for d in decisions.values() if any(isinstance(c, ReleaseControl)
                                                     for c in d.commands)]
     assert last.commands == (ReleaseControl("the workout is done", SetTargetResistance(5.0)),)
@@ -272,9 +274,9 @@ def test_the_pid_never_leaves_its_limits_and_steps_boundedly():
     outputs = [pid.update(ControlInput(t, 80.0, 140, 150, max_power_w=180, min_power_w=60))
                for t in range(600)]
     assert max(outputs) == 180 and min(outputs) >= 100
-    assert max(abs(b - a) for a, b in zip(outputs, outputs[1:], strict=False)) <= 20
+    assert max(abs(b - a) for a, b in pairwise(outputs)) <= 20
     changes = [t for t in range(1, 600) if outputs[t] != outputs[t - 1]]
-    assert min(b - a for a, b in zip(changes, changes[1:], strict=False)) >= 10
+    assert min(b - a for a, b in pairwise(changes)) >= 10
 
 
 def test_the_pid_does_not_wind_up_against_the_cap():

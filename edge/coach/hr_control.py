@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["ControlInput", "PidSettings", "PidPowerController", "PowerController"]
+__all__ = ["ControlInput", "PidPowerController", "PidSettings", "PowerController"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,22 +111,6 @@ class MachineCoach:
     #: own change overtook it on the way.
     _unconfirmed: dict[str, list[float]] | None = None
 
-    def _sent(self, what: str, value: float) -> None:
-        if self._unconfirmed is None:
-            self._unconfirmed = {}
-        queue = self._unconfirmed.setdefault(what, [])
-        queue.append(value)
-        del queue[:-8]
-
-    def _confirms(self, what: str, value: float, tolerance: float) -> bool:
-        """True (and forgotten) when `value` is one the coach sent and is still waiting on."""
-        queue = (self._unconfirmed or {}).get(what, [])
-        for index, sent in enumerate(queue):
-            if abs(sent - value) <= tolerance:
-                del queue[:index + 1]
-                return True
-        return False
-
     def __post_init__(self) -> None:
         if self.settings.hold_zone and self.controller is None:
             self.controller = PidPowerController(start_power_w=self._floor())
@@ -265,7 +249,7 @@ class MachineCoach:
                 return []
             change = max(-s.max_step_w, min(s.max_step_w, wanted - self._power))
             step_to = self._power + change
-        watts = int(round(min(step_to, s.max_power_w)))
+        watts = round(min(step_to, s.max_power_w))
         if self._power is not None and watts == round(self._power):
             return []
         self._power = float(watts)
@@ -319,6 +303,22 @@ class MachineCoach:
         shown = "" if value is None else f" ({value:g})"
         log.info("machine: the person set the %s%s; following it", what, shown)
         return Decision((f"Following your change of {what}.",), ())
+
+    def _sent(self, what: str, value: float) -> None:
+        if self._unconfirmed is None:
+            self._unconfirmed = {}
+        queue = self._unconfirmed.setdefault(what, [])
+        queue.append(value)
+        del queue[:-8]
+
+    def _confirms(self, what: str, value: float, tolerance: float) -> bool:
+        """True (and forgotten) when `value` is one the coach sent and is still waiting on."""
+        queue = (self._unconfirmed or {}).get(what, [])
+        for index, sent in enumerate(queue):
+            if abs(sent - value) <= tolerance:
+                del queue[:index + 1]
+                return True
+        return False
 
     def _safe_command(self) -> SetTargetResistance | SetTargetSpeed | None:
         if self.settings.kind == "treadmill":

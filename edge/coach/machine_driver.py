@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edge.core.cues import Cue, Priority
-from edge.core.events import MachineUpdate
 from edge.coach.machine_coach import Decision, MachineCoach
 from edge.coach.workouts import WorkoutError, parse_workout
+from edge.core.cues import Cue, Priority
+from edge.core.events import MachineUpdate
 from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
 from edge.settings import MachineSettings

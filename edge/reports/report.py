@@ -514,11 +514,10 @@ def _power_section(data: SessionData) -> list[str]:
     if not watts:
         return []
     average = sum(watts) / len(watts)
+    note = (f'<p class="note">Average {average:.0f} W over the {len(watts)} seconds with power, '
+            f"highest {max(watts):.0f} W. Nothing is drawn where no power was reported.</p>")
     return ['<section id="power"><h2>Power</h2>',
-            _figure(data, _plot_power, "Power over time"),
-            f'<p class="note">Average {average:.0f} W over the {len(watts)} seconds with power, '
-            f"highest {max(watts):.0f} W. Nothing is drawn where no power was reported.</p>",
-            "</section>"]
+            _figure(data, _plot_power, "Power over time"), note, "</section>"]
 
 
 def _plot_power(data: SessionData, narrow: bool) -> Any:

@@ -73,6 +73,9 @@ _STATUS_EVENTS = {
 }
 
 
+_BACKOFF = ReconnectBackoff()
+
+
 class MachineControlError(SensorError):
     """A command the machine refused or did not answer; carries the machine's address."""
 
@@ -123,7 +126,7 @@ class MachineLink(BleSensorSource):
         machine: MachineSettings,
         *,
         on_event: Callable[[MachineEvent], None] = lambda event: None,
-        reconnect_backoff: Callable[[int, BaseException | None], float] = ReconnectBackoff(),
+        reconnect_backoff: Callable[[int, BaseException | None], float] = _BACKOFF,
         clock: Callable[[], float] = time.monotonic,
         response_timeout_s: float = 3.0,
     ) -> None:
@@ -194,7 +197,6 @@ class MachineLink(BleSensorSource):
         except BleakError as exc:
             raise SensorError(f"{self.name}: the link failed while subscribing: {exc}",
                               address=self._address) from exc
-        return None
 
     async def _stop_writer(self) -> None:
         writer, self._writer = self._writer, None
