@@ -105,11 +105,15 @@ def format_value(value: object) -> str:
 
 
 def _numbers(text: str) -> set[str]:
-    return {_canonical(n) for n in re.findall(r"\d+(?:\.\d+)?", text)}
+    return {canonical_number(n) for n in re.findall(r"\d+(?:\.\d+)?", text)}
 
 
-def _canonical(number: str) -> str:
-    value = float(number)
+def canonical_number(number: str) -> str:
+    """A number as the guard compares them: "176.0" and "176" are the same, "7.50" is "7.5"."""
+    try:
+        value = float(number)
+    except ValueError:
+        return number
     return str(int(value)) if value == int(value) else str(value)
 
 
@@ -118,7 +122,7 @@ def _keys_in(template: str, facts: Facts) -> tuple[str, ...]:
     named = _numbers(template)
     return tuple(k for k, v in facts.items()
                  if isinstance(v, int | float) and not isinstance(v, bool)
-                 and _canonical(str(v)) in named)
+                 and canonical_number(str(v)) in named)
 
 
 def _advice(task: Task, kind: str, action: Action | None, facts: Facts, template: str,
