@@ -43,8 +43,14 @@ def ride(seed: int, minutes: int, zone: int, settings: PidSettings) -> dict[str,
     athlete = random_athlete(rng)
     response = random_rider(rng, athlete)
     rider = SimulatedRider(response, seed=seed)
-    zones = ZoneModel.for_profile(Profile(name=f"rider{seed}", age=athlete.age,
-                              resting_hr=athlete.resting_hr, max_hr=athlete.max_hr))
+    zones = ZoneModel.for_profile(
+        Profile(
+            name=f"rider{seed}",
+            age=athlete.age,
+            resting_hr=athlete.resting_hr,
+            max_hr=athlete.max_hr,
+        )
+    )
     low, high = zones.bounds_bpm(zone)
     # The person's configured cap: what an integrator would set, about their zone-5 power.
     cap = round(response.power_for(athlete.max_hr - 5) / 10) * 10
@@ -57,8 +63,9 @@ def ride(seed: int, minutes: int, zone: int, settings: PidSettings) -> dict[str,
     over_cap = False
     hr = rider.step(power)
     for t in range(minutes * 60):
-        new = controller.update(ControlInput(t, hr, low, high, max_power_w=cap,
-                                             min_power_w=min(40.0, cap)))
+        new = controller.update(
+            ControlInput(t, hr, low, high, max_power_w=cap, min_power_w=min(40.0, cap))
+        )
         if new != power:
             changes += 1
             largest_step = max(largest_step, abs(new - power))
@@ -69,10 +76,17 @@ def ride(seed: int, minutes: int, zone: int, settings: PidSettings) -> dict[str,
             counted += 1
             inside += low <= hr < high
             overshoot += max(0.0, hr - high)
-    return {"in_zone": inside / counted, "overshoot_bpm_s": overshoot,
-            "changes_per_min": changes / minutes, "largest_step_w": largest_step,
-            "over_cap": float(over_cap), "gain": response.gain_bpm_per_w,
-            "tau_s": response.time_constant_s, "delay_s": response.delay_s, "cap_w": cap}
+    return {
+        "in_zone": inside / counted,
+        "overshoot_bpm_s": overshoot,
+        "changes_per_min": changes / minutes,
+        "largest_step_w": largest_step,
+        "over_cap": float(over_cap),
+        "gain": response.gain_bpm_per_w,
+        "tau_s": response.time_constant_s,
+        "delay_s": response.delay_s,
+        "cap_w": cap,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,13 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object instead of text")
     args = parser.parse_args(argv)
     settings = PidSettings()
-    results = [ride(args.seed * 1000 + i, args.minutes, args.zone, settings)
-               for i in range(args.riders)]
+    results = [
+        ride(args.seed * 1000 + i, args.minutes, args.zone, settings) for i in range(args.riders)
+    ]
     in_zone = [r["in_zone"] for r in results]
     overshoot = [r["overshoot_bpm_s"] for r in results]
     changes = [r["changes_per_min"] for r in results]
     figures = {
-        "riders": args.riders, "minutes": args.minutes, "zone": args.zone,
+        "riders": args.riders,
+        "minutes": args.minutes,
+        "zone": args.zone,
         "in_zone_mean": round(statistics.fmean(in_zone), 3),
         "in_zone_median": round(statistics.median(in_zone), 3),
         "in_zone_worst": round(min(in_zone), 3),
@@ -104,20 +121,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures))
         return 0
-    print(f"{args.riders} riders, {args.minutes} min each, zone {args.zone} "
-          f"(after the first {SETTLE_S // 60} min):")
-    print(f"  time in zone        mean {figures['in_zone_mean']:.1%}, median "
-          f"{figures['in_zone_median']:.1%}, worst {figures['in_zone_worst']:.1%}")
-    print(f"  overshoot above     mean {figures['overshoot_bpm_s_mean']} bpm-s, worst "
-          f"{figures['overshoot_bpm_s_worst']} bpm-s")
-    print(f"  power changes       mean {figures['power_changes_per_min_mean']}/min, worst "
-          f"{figures['power_changes_per_min_worst']}/min; largest step "
-          f"{figures['largest_step_w']:.0f} W")
+    print(
+        f"{args.riders} riders, {args.minutes} min each, zone {args.zone} "
+        f"(after the first {SETTLE_S // 60} min):"
+    )
+    print(
+        f"  time in zone        mean {figures['in_zone_mean']:.1%}, median "
+        f"{figures['in_zone_median']:.1%}, worst {figures['in_zone_worst']:.1%}"
+    )
+    print(
+        f"  overshoot above     mean {figures['overshoot_bpm_s_mean']} bpm-s, worst "
+        f"{figures['overshoot_bpm_s_worst']} bpm-s"
+    )
+    print(
+        f"  power changes       mean {figures['power_changes_per_min_mean']}/min, worst "
+        f"{figures['power_changes_per_min_worst']}/min; largest step "
+        f"{figures['largest_step_w']:.0f} W"
+    )
     print(f"  riders over cap     {figures['riders_over_cap']}")
     worst = sorted(results, key=lambda r: r["in_zone"])[:3]
     for r in worst:
-        print(f"  hardest: gain {r['gain']:.2f} bpm/W, tau {r['tau_s']:.0f} s, delay "
-              f"{r['delay_s']} s, cap {r['cap_w']} W: {r['in_zone']:.1%} in zone")
+        print(
+            f"  hardest: gain {r['gain']:.2f} bpm/W, tau {r['tau_s']:.0f} s, delay "
+            f"{r['delay_s']} s, cap {r['cap_w']} W: {r['in_zone']:.1%} in zone"
+        )
     return 0
 
 

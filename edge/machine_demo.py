@@ -49,22 +49,30 @@ _FAST_RETRY = ReconnectBackoff(first_s=0.05, max_s=0.5, max_not_found_s=0.5)
 class MachineDemo:
     """The bike, the strap, the link and the driver of one `demo --machine` run."""
 
-    def __init__(self, profile: Profile, *, speed: float, seed: int = 1,
-                 plan: str = DEMO_MACHINE_PLAN) -> None:
+    def __init__(
+        self, profile: Profile, *, speed: float, seed: int = 1, plan: str = DEMO_MACHINE_PLAN
+    ) -> None:
         self.speed = speed
         self.plan = parse_workout(plan, "demo machine plan")
         self.bike = VirtualIndoorBike(BIKE_ADDRESS, tick_s=1.0 / speed, model_step_s=1.0)
         self.rider = SimulatedRider(DEMO_RESPONSE, seed=seed)
         self._beats: asyncio.Queue[Notification] = asyncio.Queue()
-        self.strap = VirtualBand(STRAP_ADDRESS, "edgecoach Virtual HRM (rider)",
-                                 services=("heart_rate",), script=self._heart_script())
+        self.strap = VirtualBand(
+            STRAP_ADDRESS,
+            "edgecoach Virtual HRM (rider)",
+            services=("heart_rate",),
+            script=self._heart_script(),
+        )
         self.bike.on_sample = self._on_bike_sample
-        settings = MachineSettings(address=BIKE_ADDRESS, kind="bike", drive=True, plan=plan,
-                                   max_power_w=300.0)
+        settings = MachineSettings(
+            address=BIKE_ADDRESS, kind="bike", drive=True, plan=plan, max_power_w=300.0
+        )
         self.link = MachineLink(settings, clock=self._clock, reconnect_backoff=_FAST_RETRY)
         self.driver = MachineDriver(
             MachineCoach(settings, ZoneModel.for_profile(profile), self.plan),
-            send=self.link.send, device=self.link.name)
+            send=self.link.send,
+            device=self.link.name,
+        )
         self.link.on_event = self.driver.on_event
 
     @property
@@ -76,8 +84,9 @@ class MachineDemo:
 
     def _on_bike_sample(self, sample: MachineSample) -> None:
         bpm = round(self.rider.step(sample.power_w))
-        payload = encode_heart_rate_measurement(HeartRateMeasurement(
-            bpm=bpm, contact_supported=True, contact_detected=True))
+        payload = encode_heart_rate_measurement(
+            HeartRateMeasurement(bpm=bpm, contact_supported=True, contact_detected=True)
+        )
         self._beats.put_nowait(Notification(0.0, HEART_RATE_MEASUREMENT, payload))
 
     async def _heart_script(self) -> AsyncIterator[Notification]:
@@ -88,16 +97,29 @@ class MachineDemo:
         """Play the plan through `session` (made with this demo's driver as its observer)."""
         self.driver.say, self.driver.emit = session.announce, session.emit
         strap = BleSensorSource(
-            BleBandConfig(address=STRAP_ADDRESS, kinds=("heart_rate",), scan_timeout_s=2.0,
-                          connect_timeout_s=5.0, connect_attempts=1),
-            clock=self._clock, reconnect_backoff=_FAST_RETRY)
-        async with virtual_radio(self.bike, self.strap, advertise_interval_s=0.02,
-                                 resolve_delay_s=0.005):
+            BleBandConfig(
+                address=STRAP_ADDRESS,
+                kinds=("heart_rate",),
+                scan_timeout_s=2.0,
+                connect_timeout_s=5.0,
+                connect_attempts=1,
+            ),
+            clock=self._clock,
+            reconnect_backoff=_FAST_RETRY,
+        )
+        async with virtual_radio(
+            self.bike, self.strap, advertise_interval_s=0.02, resolve_delay_s=0.005
+        ):
             task = asyncio.create_task(session.run(strap, self.link), name="machine-demo")
             try:
                 # The plan ends with control handed back; a few more seconds show the spin out.
-                while not (self.driver.coach.state in (DriveState.DONE, DriveState.RELEASED)
-                           and not self.link.in_control) and not task.done():
+                while (
+                    not (
+                        self.driver.coach.state in (DriveState.DONE, DriveState.RELEASED)
+                        and not self.link.in_control
+                    )
+                    and not task.done()
+                ):
                     await asyncio.sleep(0.05)
                 if not task.done():
                     await self.bike.wait_model_time(5, timeout_s=30)

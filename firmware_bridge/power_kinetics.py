@@ -83,8 +83,7 @@ class SimulatedRider:
         # AR(1) noise: beat-to-beat wander, not white noise on every second.
         self._noise = 0.8 * self._noise + self._rng.normal(0.0, response.noise_bpm * 0.6)
         measured = self.hr + self._noise
-        return float(min(max(measured, response.athlete.resting_hr - 5.0),
-                         response.athlete.max_hr))
+        return float(min(max(measured, response.athlete.resting_hr - 5.0), response.athlete.max_hr))
 
 
 def random_rider(rng: np.random.Generator, athlete: Athlete) -> PowerResponse:

@@ -39,20 +39,28 @@ STARTED = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
 def ride_record(t: float, hr: int, cadence: int, power: int | None) -> tuple:
-    return 20, [(253, UINT32, fit_timestamp(t)), (3, UINT8, hr), (4, UINT8, cadence),
-                (7, UINT16, 0xFFFF if power is None else power)]
+    return 20, [
+        (253, UINT32, fit_timestamp(t)),
+        (3, UINT8, hr),
+        (4, UINT8, cadence),
+        (7, UINT16, 0xFFFF if power is None else power),
+    ]
 
 
 def test_fit_power_is_read_in_watts_and_an_invalid_value_is_none(tmp_path):
-    data = fit_bytes(file_id(), sport(2), ride_record(0, 120, 85, 210), ride_record(1, 121, 86, 0),
-                     ride_record(2, 122, 86, None))
+    data = fit_bytes(
+        file_id(),
+        sport(2),
+        ride_record(0, 120, 85, 210),
+        ride_record(1, 121, 86, 0),
+        ride_record(2, 122, 86, None),
+    )
     recording = read_recording(write(tmp_path, "ride.fit", data))
     assert [p.power_w for p in recording.points] == [210.0, 0.0, None]
 
 
 def test_tcx_watts_from_the_activity_extension(tmp_path):
-    text = TCX.format(sport="Biking", cadence="90",
-                      run_cadence="<ns3:Watts>245</ns3:Watts>")
+    text = TCX.format(sport="Biking", cadence="90", run_cadence="<ns3:Watts>245</ns3:Watts>")
     recording = read_recording(write(tmp_path, "ride.tcx", text))
     assert recording.points[0].power_w == 245.0
     assert recording.points[1].power_w is None
@@ -71,15 +79,18 @@ def test_csv_power_column(tmp_path):
 
 
 def test_replay_turns_power_into_readings_and_the_stream_into_watts(tmp_path):
-    path = write(tmp_path, "ride.csv", "t,hr,cadence,power\n0,120,85,200\n1,121,86,210\n"
-                                       "2,122,86,\n")
+    path = write(
+        tmp_path, "ride.csv", "t,hr,cadence,power\n0,120,85,200\n1,121,86,210\n2,122,86,\n"
+    )
 
     async def play() -> list:
         return [r async for r in ReplaySource(path, speed=0).readings()]
 
     readings = asyncio.run(play())
     assert [(r.t, r.power_w) for r in readings if isinstance(r, PowerReading)] == [
-        (0.0, 200.0), (1.0, 210.0)]
+        (0.0, 200.0),
+        (1.0, 210.0),
+    ]
     aligner = StreamAligner()
     samples = [s for r in readings for s in aligner.push(r)] + aligner.flush()
     assert [s.power_w for s in samples] == [200.0, 210.0, 210.0]  # held, as heart rate is
@@ -89,10 +100,25 @@ def effort_samples() -> list[AlignedSample]:
     out = []
     for t in range(40):
         power = None if 20 <= t < 25 else 150.0 + 2.5 * t  # the meter dropped out
-        out.append(AlignedSample(t, 110.0 + t, (0.5,), 85.0, None, None, None, True, False,
-                                 power_w=power, machine_speed_mps=8.0 + 0.1 * t,
-                                 incline_pct=None, resistance=10.0, stroke_rate_spm=None,
-                                 machine_distance_m=8.0 * t))
+        out.append(
+            AlignedSample(
+                t,
+                110.0 + t,
+                (0.5,),
+                85.0,
+                None,
+                None,
+                None,
+                True,
+                False,
+                power_w=power,
+                machine_speed_mps=8.0 + 0.1 * t,
+                incline_pct=None,
+                resistance=10.0,
+                stroke_rate_spm=None,
+                machine_distance_m=8.0 * t,
+            )
+        )
     return out
 
 
@@ -119,7 +145,8 @@ def test_fit_export_writes_power_per_second_and_the_session_average(ride, tmp_pa
         frames = [f for f in reader if isinstance(f, fitdecode.FitDataMessage)]
     records = [f for f in frames if f.name == "record"]
     assert [r.get_value("power", fallback=None) for r in records] == [
-        None if s.power_w is None else round(s.power_w) for s in effort_samples()]
+        None if s.power_w is None else round(s.power_w) for s in effort_samples()
+    ]
     (session,) = [f for f in frames if f.name == "session"]
     watts = [s.power_w for s in effort_samples() if s.power_w is not None]
     assert session.get_value("avg_power") == round(sum(watts) / len(watts))
@@ -127,7 +154,8 @@ def test_fit_export_writes_power_per_second_and_the_session_average(ride, tmp_pa
     # Replayed, the power comes back.
     recording = read_recording(out)
     assert [p.power_w for p in recording.points] == [
-        None if s.power_w is None else round(s.power_w) for s in effort_samples()]
+        None if s.power_w is None else round(s.power_w) for s in effort_samples()
+    ]
 
 
 def test_csv_export_round_trips_every_effort_field(ride, tmp_path):
@@ -145,8 +173,11 @@ def test_csv_export_round_trips_every_effort_field(ride, tmp_path):
 
 def test_a_csv_exported_before_effort_still_imports_exactly(tmp_path):
     header = "t,timestamp,hr,rr,cadence,speed,distance,steps,contact,gap\n"
-    rows = "".join(f"{t},{(STARTED + timedelta(seconds=t)).isoformat()},{120 + t},0.5,160,3.0,"
-                   f"{3 * t},{2.7 * t},1,0\n" for t in range(5))
+    rows = "".join(
+        f"{t},{(STARTED + timedelta(seconds=t)).isoformat()},{120 + t},0.5,160,3.0,"
+        f"{3 * t},{2.7 * t},1,0\n"
+        for t in range(5)
+    )
     path = write(tmp_path, "old.csv", header + rows)
     with SessionStore.open(tmp_path / "other.db") as other:
         (result,) = import_recordings(other, [path], "ana", PROFILE)
@@ -157,8 +188,9 @@ def test_a_csv_exported_before_effort_still_imports_exactly(tmp_path):
 
 
 def test_import_of_a_fit_ride_keeps_its_power(tmp_path):
-    data = fit_bytes(file_id(), sport(2), *(ride_record(t, 120 + t, 85, 200 + t)
-                                             for t in range(10)))
+    data = fit_bytes(
+        file_id(), sport(2), *(ride_record(t, 120 + t, 85, 200 + t) for t in range(10))
+    )
     path = write(tmp_path, "ride.fit", data)
     with SessionStore.open(tmp_path / "other.db") as other:
         (result,) = import_recordings(other, [path], "ana", PROFILE)
@@ -170,8 +202,12 @@ def test_import_of_a_fit_ride_keeps_its_power(tmp_path):
 # -- the shared recordings --------------------------------------------------------------------
 
 #: The shared FIT files that carry power (4 of the 16).
-WITH_POWER = ("2019-02-17-062644-ELEMNT-297E-195-0.fit", "Edge810-Vector-2013-08-16-15-35-10.fit",
-              "developer-types-sample.fit", "sample-activity-indoor-trainer.fit")
+WITH_POWER = (
+    "2019-02-17-062644-ELEMNT-297E-195-0.fit",
+    "Edge810-Vector-2013-08-16-15-35-10.fit",
+    "developer-types-sample.fit",
+    "sample-activity-indoor-trainer.fit",
+)
 
 
 @pytest.mark.shared_data
@@ -196,8 +232,7 @@ def test_a_shared_ride_replays_with_power_in_the_stream():
 
     async def play() -> list:
         aligner = StreamAligner()
-        samples = [s async for r in ReplaySource(path, speed=0).readings()
-                   for s in aligner.push(r)]
+        samples = [s async for r in ReplaySource(path, speed=0).readings() for s in aligner.push(r)]
         return samples + aligner.flush()
 
     samples = asyncio.run(play())
@@ -206,14 +241,13 @@ def test_a_shared_ride_replays_with_power_in_the_stream():
     assert 50 < sum(s.power_w for s in with_power) / len(with_power) < 400
 
 
-
 def test_the_report_plots_power_only_when_there_is_some(ride, tmp_path):
     from edge.reports.report import write_report
 
     store, session_id = ride
     page = write_report(store, session_id, tmp_path / "ride.html").read_text(encoding="utf-8")
-    section = page[page.index('<section id="power">'):]
-    section = section[:section.index("</section>")]
+    section = page[page.index('<section id="power">') :]
+    section = section[: section.index("</section>")]
     watts = [s.power_w for s in effort_samples() if s.power_w is not None]
     assert 'aria-label="Power over time"' in section
     assert f"Average {sum(watts) / len(watts):.0f} W over the {len(watts)} seconds" in section
@@ -227,12 +261,17 @@ def test_the_report_plots_power_only_when_there_is_some(ride, tmp_path):
 
 # -- the zone board -----------------------------------------------------------------------------
 
+
 def powered(event, watts: float):
     """A zone-board sample event with power from the person's meter or machine."""
     import dataclasses
 
-    return dataclasses.replace(event, sample=dataclasses.replace(
-        event.sample, power_w=watts, machine_speed_mps=8.1, resistance=12.0))
+    return dataclasses.replace(
+        event,
+        sample=dataclasses.replace(
+            event.sample, power_w=watts, machine_speed_mps=8.1, resistance=12.0
+        ),
+    )
 
 
 def test_the_board_state_carries_power_only_while_it_is_reported():
@@ -246,8 +285,10 @@ def test_the_board_state_carries_power_only_while_it_is_reported():
     assert state["power_w"] is None
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None,
-                    reason="chromium is not installed (apt-get install -y chromium)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="chromium is not installed (apt-get install -y chromium)",
+)
 def test_a_real_browser_shows_power_on_the_tile(tmp_path):
     from edge.kiosk import KioskBoard
     from tests.test_kiosk import Browser, run
@@ -259,13 +300,17 @@ def test_a_real_browser_shows_power_on_the_tile(tmp_path):
         browser = None
         try:
             board.emit(powered(board_sample("ann", 1, 140, 3), 231.0))
-            browser = await Browser.launch(board.url, tmp_path / "profile",
-                                           tmp_path / "chromium.log")
-            await browser.wait_for("(document.querySelector('[data-person=ann] .power') || {})"
-                                   ".textContent === '231W'", 8.0)
+            browser = await Browser.launch(
+                board.url, tmp_path / "profile", tmp_path / "chromium.log"
+            )
+            await browser.wait_for(
+                "(document.querySelector('[data-person=ann] .power') || {}).textContent === '231W'",
+                8.0,
+            )
             board.emit(board_sample("ann", 2, 141, 3))  # the meter went quiet: nothing shown
             await browser.wait_for(
-                "document.querySelector('[data-person=ann] .power').textContent === ''", 8.0)
+                "document.querySelector('[data-person=ann] .power').textContent === ''", 8.0
+            )
             assert browser.errors == []
         finally:
             if browser is not None:
@@ -277,6 +322,7 @@ def test_a_real_browser_shows_power_on_the_tile(tmp_path):
 
 # -- notifications to readings ------------------------------------------------------------------
 
+
 def test_power_meter_and_machine_notifications_become_readings():
     from edge.errors import MalformedPayloadError
     from edge.sources.notifications import NotificationDecoder
@@ -285,20 +331,32 @@ def test_power_meter_and_machine_notifications_become_readings():
     from firmware_bridge.gatt import uuids
 
     decoder = NotificationDecoder("trainer")
-    bike = gatt.IndoorBikeData(instantaneous_speed_kmh=36.0, instantaneous_cadence_rpm=90.0,
-                               resistance_level=12, instantaneous_power_w=215,
-                               total_distance_m=1500)
+    bike = gatt.IndoorBikeData(
+        instantaneous_speed_kmh=36.0,
+        instantaneous_cadence_rpm=90.0,
+        resistance_level=12,
+        instantaneous_power_w=215,
+        total_distance_m=1500,
+    )
     reading = decoder.decode(3.0, uuids.INDOOR_BIKE_DATA, gatt.encode_indoor_bike_data(bike))
-    assert reading == MachineReading("trainer", 3.0, power_w=215.0, speed_mps=10.0,
-                                     resistance=12.0, distance_m=1500.0, cadence_rpm=90.0)
-    first = gatt.CyclingPowerMeasurement(instantaneous_power_w=240,
-                                         cumulative_crank_revolutions=100,
-                                         last_crank_event_time=0)
-    second = gatt.CyclingPowerMeasurement(instantaneous_power_w=250,
-                                          cumulative_crank_revolutions=101,
-                                          last_crank_event_time=683)  # 1024ths of a second
-    assert decoder.decode(4.0, "2a63", gatt.encode_cycling_power_measurement(first)) == \
-        PowerReading("trainer", 4.0, 240.0, None)
+    assert reading == MachineReading(
+        "trainer",
+        3.0,
+        power_w=215.0,
+        speed_mps=10.0,
+        resistance=12.0,
+        distance_m=1500.0,
+        cadence_rpm=90.0,
+    )
+    first = gatt.CyclingPowerMeasurement(
+        instantaneous_power_w=240, cumulative_crank_revolutions=100, last_crank_event_time=0
+    )
+    second = gatt.CyclingPowerMeasurement(
+        instantaneous_power_w=250, cumulative_crank_revolutions=101, last_crank_event_time=683
+    )  # 1024ths of a second
+    assert decoder.decode(
+        4.0, "2a63", gatt.encode_cycling_power_measurement(first)
+    ) == PowerReading("trainer", 4.0, 240.0, None)
     again = decoder.decode(4.7, "2a63", gatt.encode_cycling_power_measurement(second))
     assert again.power_w == 250.0 and again.cadence_rpm == pytest.approx(89.96, abs=0.05)
     with pytest.raises(MalformedPayloadError):
@@ -311,8 +369,11 @@ def test_a_machine_record_split_over_notifications_is_one_reading():
     from firmware_bridge.gatt import uuids
 
     decoder = NotificationDecoder("treadmill")
-    part = gatt.TreadmillData(total_distance_m=420, inclination_percent=2.0,  # no speed: more
-                              ramp_angle_deg=1.1)
+    part = gatt.TreadmillData(
+        total_distance_m=420,
+        inclination_percent=2.0,  # no speed: more
+        ramp_angle_deg=1.1,
+    )
     last = gatt.TreadmillData(instantaneous_speed_kmh=9.0)
     assert decoder.decode(1.0, uuids.TREADMILL_DATA, gatt.encode_treadmill_data(part)) is None
     reading = decoder.decode(1.1, uuids.TREADMILL_DATA, gatt.encode_treadmill_data(last))

@@ -58,9 +58,13 @@ class RiderHeart:
 
     name = "rider's strap"
 
-    def __init__(self, machine: VirtualIndoorBike, seed: int = 1,
-                 response: PowerResponse | None = None,
-                 silent: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self,
+        machine: VirtualIndoorBike,
+        seed: int = 1,
+        response: PowerResponse | None = None,
+        silent: tuple[float, float] | None = None,
+    ) -> None:
         self.rider = SimulatedRider(response or PowerResponse(ATHLETE, 0.3, 40.0, 4), seed=seed)
         self.silent = silent
         self.queue: asyncio.Queue[Reading] = asyncio.Queue()
@@ -80,17 +84,28 @@ class RiderHeart:
 class Ride:
     """A real coaching session with a bike, its link and its driver; `run_until` plays it."""
 
-    def __init__(self, bike: VirtualIndoorBike | VirtualTreadmill, settings: MachineSettings,
-                 store: SessionStore | None = None, heart: RiderHeart | None = None,
-                 plan: str | None = None) -> None:
+    def __init__(
+        self,
+        bike: VirtualIndoorBike | VirtualTreadmill,
+        settings: MachineSettings,
+        store: SessionStore | None = None,
+        heart: RiderHeart | None = None,
+        plan: str | None = None,
+    ) -> None:
         self.bike = bike
         self.events: list[dict[str, object]] = []
-        self.link = MachineLink(settings, clock=lambda: bike.t, reconnect_backoff=FAST_BACKOFF,
-                                response_timeout_s=2.0)
+        self.link = MachineLink(
+            settings, clock=lambda: bike.t, reconnect_backoff=FAST_BACKOFF, response_timeout_s=2.0
+        )
         coach = MachineCoach(settings, ZONES, None if plan is None else parse_workout(plan))
         self.said: list[str] = []
-        self.driver = MachineDriver(coach, send=self.link.send, say=self.said.append,
-                                    emit=self.record, device=self.link.name)
+        self.driver = MachineDriver(
+            coach,
+            send=self.link.send,
+            say=self.said.append,
+            emit=self.record,
+            device=self.link.name,
+        )
         self.link.on_event = self.driver.on_event
         self.heart = heart
         self.executor = ThreadPoolExecutor(max_workers=1)
@@ -98,9 +113,15 @@ class Ride:
         if store is not None:
             self.session_id = store.start_session("ann", "ble", PROFILE, datetime.now(UTC))
             journal = StoreJournal(store, self.session_id, self.executor)
-        self.session = CoachingSession(profile=PROFILE, health=None, narrator=Narrator(None),
-                                       speaker=None, emit=self.record, journal=journal,
-                                       observers=(self.driver,))
+        self.session = CoachingSession(
+            profile=PROFILE,
+            health=None,
+            narrator=Narrator(None),
+            speaker=None,
+            emit=self.record,
+            journal=journal,
+            observers=(self.driver,),
+        )
 
     def record(self, event: SessionEvent) -> None:
         """Events as the JSON lines `--json` prints: what a reader of the stream sees."""
@@ -129,9 +150,14 @@ class Ride:
 
 
 def bike_settings(**overrides: object) -> MachineSettings:
-    values: dict[str, object] = {"address": BIKE, "kind": "bike", "drive": True,
-                                 "max_power_w": 260.0, "max_step_w": 25.0,
-                                 "step_interval_s": 2.0}
+    values: dict[str, object] = {
+        "address": BIKE,
+        "kind": "bike",
+        "drive": True,
+        "max_power_w": 260.0,
+        "max_step_w": 25.0,
+        "step_interval_s": 2.0,
+    }
     values.update(overrides)
     return MachineSettings(**values)  # type: ignore[arg-type]
 
@@ -142,17 +168,27 @@ def written(machine: VirtualIndoorBike | VirtualTreadmill, kind: type) -> list[o
 
 # -- a planned ERG workout, end to end ----------------------------------------------------------
 
+
 def test_a_planned_erg_workout_runs_on_the_bike_end_to_end(tmp_path) -> None:
     bike = VirtualIndoorBike(BIKE, **FAST)
 
     async def body() -> None:
         with SessionStore.open(tmp_path / "edgecoach.db") as store:
             async with fast_radio(bike):
-                ride = Ride(bike, bike_settings(), store, RiderHeart(bike),
-                            plan="40s 150W, 2x(30s 250W, 20s 120W)")
-                await ride.run_until(lambda: ride.coach.state is DriveState.DONE
-                                     and bike.controller is None
-                                     and len(ride.link.answers) == len(bike.requests))
+                ride = Ride(
+                    bike,
+                    bike_settings(),
+                    store,
+                    RiderHeart(bike),
+                    plan="40s 150W, 2x(30s 250W, 20s 120W)",
+                )
+                await ride.run_until(
+                    lambda: (
+                        ride.coach.state is DriveState.DONE
+                        and bike.controller is None
+                        and len(ride.link.answers) == len(bike.requests)
+                    )
+                )
             stored = store.samples(ride.session_id)
         # Targets written in bounded steps, never above the cap; every answer was a success.
         targets = [r.power_w for r in written(bike, fm.SetTargetPower)]
@@ -184,8 +220,11 @@ def test_heart_rate_mode_holds_a_simulated_rider_in_the_zone() -> None:
 
     async def body() -> Ride:
         async with fast_radio(bike):
-            ride = Ride(bike, bike_settings(hold_zone=3, max_power_w=320.0),
-                        heart=RiderHeart(bike, seed=4, response=response))
+            ride = Ride(
+                bike,
+                bike_settings(hold_zone=3, max_power_w=320.0),
+                heart=RiderHeart(bike, seed=4, response=response),
+            )
             await ride.run_until(lambda: bike.t >= 900, timeout_s=60)
         return ride
 
@@ -200,6 +239,7 @@ def test_heart_rate_mode_holds_a_simulated_rider_in_the_zone() -> None:
 
 # -- the safety paths ---------------------------------------------------------------------------
 
+
 def driving(ride: Ride) -> Callable[[], bool]:
     return lambda: ride.coach.driving and len(written(ride.bike, fm.SetTargetPower)) >= 3
 
@@ -209,8 +249,9 @@ def test_the_cap_holds_against_a_plan_that_asks_for_more() -> None:
 
     async def body() -> None:
         async with fast_radio(bike):
-            ride = Ride(bike, bike_settings(max_power_w=200.0), heart=RiderHeart(bike),
-                        plan="3m 400W")
+            ride = Ride(
+                bike, bike_settings(max_power_w=200.0), heart=RiderHeart(bike), plan="3m 400W"
+            )
             await ride.run_until(lambda: bike.t >= 60)
         targets = [r.power_w for r in written(bike, fm.SetTargetPower)]
         assert max(targets) == 200 and targets[-1] == 200
@@ -224,10 +265,12 @@ def test_heart_rate_loss_releases_the_bike_at_once() -> None:
 
     async def body() -> None:
         async with fast_radio(bike):
-            ride = Ride(bike, bike_settings(), heart=RiderHeart(bike, silent=(30, 10_000)),
-                        plan="5m 200W")
-            await ride.run_until(lambda: ride.coach.state is DriveState.RELEASED
-                                 and bike.controller is None)
+            ride = Ride(
+                bike, bike_settings(), heart=RiderHeart(bike, silent=(30, 10_000)), plan="5m 200W"
+            )
+            await ride.run_until(
+                lambda: ride.coach.state is DriveState.RELEASED and bike.controller is None
+            )
         assert ride.coach.released_reason == "the heart-rate signal was lost"
         assert isinstance(bike.requests[-2].request, fm.SetTargetResistanceLevel)
         assert isinstance(bike.requests[-1].request, fm.Reset)
@@ -252,8 +295,10 @@ def test_a_safety_cue_releases_the_bike_at_once() -> None:
 
             await ride.run_until(cue_then_done)
         assert "heart rate above your maximum" in ride.said[-1]
-        assert [type(r.request) for r in bike.requests[-2:]] == [fm.SetTargetResistanceLevel,
-                                                                  fm.Reset]
+        assert [type(r.request) for r in bike.requests[-2:]] == [
+            fm.SetTargetResistanceLevel,
+            fm.Reset,
+        ]
 
     run(body())
 
@@ -266,15 +311,23 @@ def test_a_real_above_max_cue_reaches_the_bike() -> None:
 
     async def body() -> None:
         async with fast_radio(bike):
-            ride = Ride(bike, bike_settings(max_power_w=300.0),
-                        heart=RiderHeart(bike, response=runaway), plan="10m 300W")
-            await ride.run_until(lambda: ride.coach.state is DriveState.RELEASED
-                                 and bike.controller is None, timeout_s=30)
+            ride = Ride(
+                bike,
+                bike_settings(max_power_w=300.0),
+                heart=RiderHeart(bike, response=runaway),
+                plan="10m 300W",
+            )
+            await ride.run_until(
+                lambda: ride.coach.state is DriveState.RELEASED and bike.controller is None,
+                timeout_s=30,
+            )
         (cue,) = [e for e in ride.events if e["event"] == "cue" and e["priority"] == "safety"]
         assert cue["kind"] == "above_max_hr"
         assert ride.coach.released_reason == cue["template"].rstrip(".")
-        assert [type(r.request) for r in bike.requests[-2:]] == [fm.SetTargetResistanceLevel,
-                                                                  fm.Reset]
+        assert [type(r.request) for r in bike.requests[-2:]] == [
+            fm.SetTargetResistanceLevel,
+            fm.Reset,
+        ]
         released = bike.requests[-1].t
         assert released - cue["t"] <= 2  # the same second, give or take the write
 
@@ -321,11 +374,17 @@ def test_the_person_changing_the_power_at_the_bike_is_followed() -> None:
 
             await ride.run_until(change_then_done)
         assert "Following your change of power." in ride.said
-        during = [r.request.power_w for r in bike.requests if r.t > changed[0] and r.t < 120
-                  and isinstance(r.request, fm.SetTargetPower)]
+        during = [
+            r.request.power_w
+            for r in bike.requests
+            if r.t > changed[0] and r.t < 120 and isinstance(r.request, fm.SetTargetPower)
+        ]
         assert during == []  # the rest of the step is theirs
-        after = [r.request.power_w for r in bike.requests if r.t >= 120
-                 and isinstance(r.request, fm.SetTargetPower)]
+        after = [
+            r.request.power_w
+            for r in bike.requests
+            if r.t >= 120 and isinstance(r.request, fm.SetTargetPower)
+        ]
         assert after[0] == 145  # the next step starts from their 170 W, in a bounded step
         assert ride.said.count("Following your change of power.") == 1
 
@@ -385,8 +444,11 @@ def test_a_link_lost_mid_workout_is_control_lost_and_the_stream_shows_the_gap() 
                 return bool(lost) and bike.t > lost[0] + 20
 
             await ride.run_until(drop_then_done)
-        assert ride.coach.released_reason == "control was taken by another app" or \
-            "link" in ride.coach.released_reason or ride.coach.state is DriveState.RELEASED
+        assert (
+            ride.coach.released_reason == "control was taken by another app"
+            or "link" in ride.coach.released_reason
+            or ride.coach.state is DriveState.RELEASED
+        )
         statuses = [e for e in ride.events if e.get("status") == "control_lost"]
         assert statuses and "link" in str(statuses[0]["detail"])
         assert bike.target_power_w is None  # the machine dropped ERG with its client
@@ -395,6 +457,7 @@ def test_a_link_lost_mid_workout_is_control_lost_and_the_stream_shows_the_gap() 
 
 
 # -- a treadmill ---------------------------------------------------------------------------------
+
 
 def test_a_treadmill_belt_is_never_started_by_the_coach() -> None:
     treadmill = VirtualTreadmill(TREADMILL, **FAST)
@@ -407,7 +470,8 @@ def test_a_treadmill_belt_is_never_started_by_the_coach() -> None:
             heart.silent = None
             heart.queue = asyncio.Queue()
             treadmill.on_sample = lambda s: heart.queue.put_nowait(
-                HeartRateReading("strap", s.t, 120, (), True))
+                HeartRateReading("strap", s.t, 120, (), True)
+            )
             ride = Ride(treadmill, settings, heart=heart, plan="5m 9.5kmh 2%")
             await ride.run_until(lambda: treadmill.t >= 60)
         kinds = {type(r.request) for r in treadmill.requests}
@@ -423,19 +487,26 @@ def test_an_allowed_treadmill_start_is_announced_then_made_in_small_steps(allowe
 
     async def body() -> Ride:
         async with fast_radio(treadmill):
-            settings = MachineSettings(address=TREADMILL, kind="treadmill", drive=True,
-                                       treadmill_may_speed_up=allowed, max_speed_step_kmh=1.0)
+            settings = MachineSettings(
+                address=TREADMILL,
+                kind="treadmill",
+                drive=True,
+                treadmill_may_speed_up=allowed,
+                max_speed_step_kmh=1.0,
+            )
             heart = RiderHeart.__new__(RiderHeart)
             heart.queue = asyncio.Queue()
             treadmill.on_sample = lambda s: heart.queue.put_nowait(
-                HeartRateReading("strap", s.t, 110, (), True))
+                HeartRateReading("strap", s.t, 110, (), True)
+            )
             ride = Ride(treadmill, settings, heart=heart, plan="5m 3kmh")
             await ride.run_until(lambda: treadmill.t >= 40)
         return ride
 
     ride = run(body())
-    speeds = [r.request.speed_kmh for r in ride.bike.requests
-              if isinstance(r.request, fm.SetTargetSpeed)]
+    speeds = [
+        r.request.speed_kmh for r in ride.bike.requests if isinstance(r.request, fm.SetTargetSpeed)
+    ]
     assert speeds == [1.0, 2.0, 3.0]
     assert ride.said[0].startswith("The belt starts in 5 seconds")
     start = next(r for r in ride.bike.requests if isinstance(r.request, fm.StartOrResume))
@@ -444,6 +515,7 @@ def test_an_allowed_treadmill_start_is_announced_then_made_in_small_steps(allowe
 
 
 # -- the demo -----------------------------------------------------------------------------------
+
 
 def test_demo_machine_runs_a_bike_in_erg_through_the_ble_path(tmp_path) -> None:
     import json
@@ -454,12 +526,29 @@ def test_demo_machine_runs_a_bike_in_erg_through_the_ble_path(tmp_path) -> None:
 
     root = Path(__file__).resolve().parents[1]
     (tmp_path / "config.toml").write_text("", encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(root),
-           "EDGECOACH_CONFIG": str(tmp_path / "config.toml")}
+    env = {**os.environ, "PYTHONPATH": str(root), "EDGECOACH_CONFIG": str(tmp_path / "config.toml")}
     done = subprocess.run(
-        [sys.executable, "-m", "edge", "demo", "--machine", "--plan", "40s 150W, 40s 220W",
-         "--json", "--speed", "50", "--no-llm", "--mute"],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path, check=False)
+        [
+            sys.executable,
+            "-m",
+            "edge",
+            "demo",
+            "--machine",
+            "--plan",
+            "40s 150W, 40s 220W",
+            "--json",
+            "--speed",
+            "50",
+            "--no-llm",
+            "--mute",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
     machine = [e for e in events if e["event"] == "machine"]
@@ -475,6 +564,7 @@ def test_demo_machine_runs_a_bike_in_erg_through_the_ble_path(tmp_path) -> None:
 
 # -- the daemon ----------------------------------------------------------------------------------
 
+
 def test_the_daemon_drives_a_configured_machine_and_stores_its_power(tmp_path) -> None:
     """`[[people.machines]]` with drive = true: the daemon (source ble) reads the strap and the
     bike, runs the plan on the bike and stores the power. Real time: a 14-second plan."""
@@ -483,12 +573,17 @@ def test_the_daemon_drives_a_configured_machine_and_stores_its_power(tmp_path) -
     from firmware_bridge.virtual_band import VirtualBand, heart_rate_script
 
     bike = VirtualIndoorBike(BIKE, tick_s=0.25, model_step_s=0.25)
-    strap = VirtualBand("C0:FF:EE:61:4B:23", "Daemon strap", services=("heart_rate",),
-                        script=heart_rate_script([120 + i % 5 for i in range(120)], 0.5))
+    strap = VirtualBand(
+        "C0:FF:EE:61:4B:23",
+        "Daemon strap",
+        services=("heart_rate",),
+        script=heart_rate_script([120 + i % 5 for i in range(120)], 0.5),
+    )
     config = tmp_path / "config.toml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 [daemon]
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 source = "ble"
 [llm]
 enabled = false
@@ -513,7 +608,9 @@ plan = "6s 100W, 8s 150W"
 max_power_w = 200
 max_step_w = 50
 step_interval_s = 1.0
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     settings = load_settings(config)
 
     async def body() -> None:
@@ -521,16 +618,16 @@ step_interval_s = 1.0
             daemon = Daemon(settings, DaemonOptions(max_runtime_s=40))
             task = asyncio.create_task(daemon.run())
             try:
-                await bike.wait_until(lambda: any(isinstance(r.request, fm.Reset)
-                                                  for r in bike.requests), 35)
+                await bike.wait_until(
+                    lambda: any(isinstance(r.request, fm.Reset) for r in bike.requests), 35
+                )
                 await asyncio.sleep(1.5)  # the last seconds reach the store
             finally:
                 daemon.request_stop()
                 await task
 
     run(body(), timeout_s=60)
-    targets = [r.request.power_w for r in bike.requests
-               if isinstance(r.request, fm.SetTargetPower)]
+    targets = [r.request.power_w for r in bike.requests if isinstance(r.request, fm.SetTargetPower)]
     assert targets == [90, 100, 150]  # from the 40 W floor in steps of at most 50 W
     assert all(r.result is fm.ResultCode.SUCCESS for r in bike.requests)
     with SessionStore.open(tmp_path / "state" / DATABASE_NAME) as store:

@@ -33,13 +33,15 @@ from firmware_bridge.simulator import Athlete
 
 PROFILE = Profile(name="Ann", age=40, resting_hr=55.0, max_hr=185.0)
 ZONES = ZoneModel.for_profile(PROFILE)
-BIKE = MachineSettings(kind="bike", drive=True, max_power_w=260.0, max_step_w=25.0,
-                       step_interval_s=2.0)
+BIKE = MachineSettings(
+    kind="bike", drive=True, max_power_w=260.0, max_step_w=25.0, step_interval_s=2.0
+)
 
 
 def sample(t: int, hr: float | None = 130.0, power: float | None = None) -> AlignedSample:
-    return AlignedSample(t, hr, (), None, None, None, None, None if hr is None else True,
-                         hr is None, power_w=power)
+    return AlignedSample(
+        t, hr, (), None, None, None, None, None if hr is None else True, hr is None, power_w=power
+    )
 
 
 def event(t: float, kind: MachineEventKind, value: float | None = None) -> MachineEvent:
@@ -60,6 +62,7 @@ def powers(decisions) -> list[int]:
 
 # -- plans with effort targets -----------------------------------------------------------------
 
+
 def test_power_and_speed_targets_parse_with_kinds_inferred():
     plan = parse_workout("10m 120W, 4x(3m 250W, 2m 120W), 5m 100W")
     assert [s.kind for s in plan.steps[:3]] == ["warmup", "work", "recover"]
@@ -71,19 +74,23 @@ def test_power_and_speed_targets_parse_with_kinds_inferred():
     assert parse_workout("3m 250W, 2m 120W").describe() == "3m 250W work, 2m 120W cooldown"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("3m 2%", "an incline needs a speed"),
-    ("3m 250W 260W", "two power targets"),
-    ("3m 3000W", "power must be 1..2000 W"),
-    ("3m 40kmh", "speed must be above 0 and at most 30"),
-    ("3m 250W sprint", "'sprint' is not a step kind"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("3m 2%", "an incline needs a speed"),
+        ("3m 250W 260W", "two power targets"),
+        ("3m 3000W", "power must be 1..2000 W"),
+        ("3m 40kmh", "speed must be above 0 and at most 30"),
+        ("3m 250W sprint", "'sprint' is not a step kind"),
+    ],
+)
 def test_bad_effort_targets_say_what_is_wrong(text, message):
     with pytest.raises(WorkoutError, match=message):
         parse_workout(text)
 
 
 # -- ERG plan ----------------------------------------------------------------------------------
+
 
 def test_no_control_is_taken_before_there_is_a_heart_rate():
     coach = MachineCoach(BIKE, ZONES, parse_workout("1m 150W"))
@@ -100,11 +107,13 @@ def test_an_erg_plan_ramps_to_each_target_in_bounded_steps_and_hands_back_at_the
     assert sent[:5] == [65, 90, 115, 140, 150]  # from the floor (40 W), 25 W at a time
     assert max(abs(b - a) for a, b in pairwise(sent)) <= 25
     assert 250 in sent and sent[-1] == 100
-    times = [u for u, d in decisions.items() if any(isinstance(c, SetTargetPower)
-                                                    for c in d.commands)]
+    times = [
+        u for u, d in decisions.items() if any(isinstance(c, SetTargetPower) for c in d.commands)
+    ]
     assert min(b - a for a, b in pairwise(times)) >= 2
-    (last,) = [d for d in decisions.values() if any(isinstance(c, ReleaseControl)
-                                                    for c in d.commands)]
+    (last,) = [
+        d for d in decisions.values() if any(isinstance(c, ReleaseControl) for c in d.commands)
+    ]
     assert last.commands == (ReleaseControl("the workout is done", SetTargetResistance(5.0)),)
     assert coach.state is DriveState.DONE
 
@@ -152,6 +161,7 @@ def test_resistance_set_at_the_machine_ends_erg_for_the_step():
 
 # -- the safety paths ---------------------------------------------------------------------------
 
+
 def drive_a_while(coach: MachineCoach) -> int:
     t = started(coach)
     for u in range(t, t + 30):
@@ -163,8 +173,9 @@ def test_a_safety_cue_releases_at_once_to_a_safe_low_resistance():
     coach = MachineCoach(BIKE, ZONES, parse_workout("10m 200W"))
     t = drive_a_while(coach)
     decision = coach.safety_cue("heart rate above your maximum")
-    assert decision.commands == (ReleaseControl("heart rate above your maximum",
-                                                SetTargetResistance(5.0)),)
+    assert decision.commands == (
+        ReleaseControl("heart rate above your maximum", SetTargetResistance(5.0)),
+    )
     assert "heart rate above your maximum" in decision.say[0]
     assert coach.state is DriveState.RELEASED
     assert all(coach.tick(sample(u)).commands == () for u in range(t, t + 60))  # never retaken
@@ -174,16 +185,18 @@ def test_heart_rate_signal_loss_releases_at_once():
     coach = MachineCoach(BIKE, ZONES, parse_workout("10m 200W"))
     t = drive_a_while(coach)
     decision = coach.tick(sample(t, hr=None))
-    assert decision.commands == (ReleaseControl("the heart-rate signal was lost",
-                                                SetTargetResistance(5.0)),)
+    assert decision.commands == (
+        ReleaseControl("the heart-rate signal was lost", SetTargetResistance(5.0)),
+    )
     assert coach.tick(sample(t + 1)).commands == ()  # the signal is back: control is not
 
 
 def test_the_persons_stop_releases_at_once():
     coach = MachineCoach(BIKE, ZONES, parse_workout("10m 200W"))
     drive_a_while(coach)
-    assert coach.person_stop().commands == (ReleaseControl("you asked to stop",
-                                                           SetTargetResistance(5.0)),)
+    assert coach.person_stop().commands == (
+        ReleaseControl("you asked to stop", SetTargetResistance(5.0)),
+    )
 
 
 def test_stopped_at_the_machine_gives_control_back_without_touching_it():
@@ -205,8 +218,9 @@ def test_control_taken_by_another_app_is_not_fought_for():
 def test_control_refused_is_reported_and_not_asked_again():
     coach = MachineCoach(BIKE, ZONES, parse_workout("10m 200W"))
     coach.tick(sample(0))
-    refused = MachineEvent("bike", 0.5, MachineEventKind.COMMAND_FAILED, None,
-                           "control not permitted")
+    refused = MachineEvent(
+        "bike", 0.5, MachineEventKind.COMMAND_FAILED, None, "control not permitted"
+    )
     assert "refused control" in coach.on_event(refused).say[0]
     assert all(coach.tick(sample(u)).commands == () for u in range(1, 30))
 
@@ -234,8 +248,13 @@ def test_slowing_a_treadmill_is_always_allowed():
 
 
 def test_an_allowed_speed_up_comes_in_small_steps_each_announced_first():
-    allowed = MachineSettings(kind="treadmill", drive=True, treadmill_may_speed_up=True,
-                              max_speed_step_kmh=0.5, announce_lead_s=5.0)
+    allowed = MachineSettings(
+        kind="treadmill",
+        drive=True,
+        treadmill_may_speed_up=True,
+        max_speed_step_kmh=0.5,
+        announce_lead_s=5.0,
+    )
     coach = MachineCoach(allowed, ZONES, parse_workout("5m 9.5kmh"))
     coach.on_event(event(0, MachineEventKind.TARGET_SPEED_CHANGED, 8.0))
     t = started(coach)
@@ -263,16 +282,20 @@ def test_a_treadmill_released_is_slowed_to_a_walk():
     coach.on_event(event(0, MachineEventKind.TARGET_SPEED_CHANGED, 10.0))
     t = started(coach)
     coach.tick(sample(t))
-    assert coach.safety_cue("stop now").commands == (ReleaseControl("stop now",
-                                                                    SetTargetSpeed(4.0)),)
+    assert coach.safety_cue("stop now").commands == (
+        ReleaseControl("stop now", SetTargetSpeed(4.0)),
+    )
 
 
 # -- heart-rate mode ----------------------------------------------------------------------------
 
+
 def test_the_pid_never_leaves_its_limits_and_steps_boundedly():
     pid = PidPowerController(PidSettings(max_step_w=20, min_interval_s=10), start_power_w=100)
-    outputs = [pid.update(ControlInput(t, 80.0, 140, 150, max_power_w=180, min_power_w=60))
-               for t in range(600)]
+    outputs = [
+        pid.update(ControlInput(t, 80.0, 140, 150, max_power_w=180, min_power_w=60))
+        for t in range(600)
+    ]
     assert max(outputs) == 180 and min(outputs) >= 100
     assert max(abs(b - a) for a, b in pairwise(outputs)) <= 20
     changes = [t for t in range(1, 600) if outputs[t] != outputs[t - 1]]
@@ -285,8 +308,7 @@ def test_the_pid_does_not_wind_up_against_the_cap():
     for t in range(600):
         pid.update(ControlInput(t, 90.0, 150, 160, max_power_w=200))
     assert pid.power_w == 200
-    falls = [pid.update(ControlInput(t, 175.0, 150, 160, max_power_w=200))
-             for t in range(600, 660)]
+    falls = [pid.update(ControlInput(t, 175.0, 150, 160, max_power_w=200)) for t in range(600, 660)]
     assert falls[-1] < 150  # with windup the integral would hold it at the cap for minutes
 
 
@@ -334,28 +356,34 @@ def test_heart_rate_mode_follows_the_persons_change_then_resumes_from_it():
 
 # -- settings -----------------------------------------------------------------------------------
 
+
 def test_machines_in_the_config(tmp_path):
     path = tmp_path / "config.toml"
-    path.write_text('[[people]]\nname = "ann"\nage = 40\n[[people.machines]]\n'
-                    'name = "KICKR"\nkind = "bike"\ndrive = true\nhold_zone = 2\n'
-                    'max_power_w = 220\n', encoding="utf-8")
+    path.write_text(
+        '[[people]]\nname = "ann"\nage = 40\n[[people.machines]]\n'
+        'name = "KICKR"\nkind = "bike"\ndrive = true\nhold_zone = 2\n'
+        "max_power_w = 220\n",
+        encoding="utf-8",
+    )
     (person,) = load_settings(path).people
     (machine,) = person.machines
     assert (machine.name, machine.hold_zone, machine.max_power_w) == ("KICKR", 2, 220.0)
     assert machine.treadmill_may_speed_up is False  # never unless said
 
 
-@pytest.mark.parametrize("table, message", [
-    ('kind = "rocket"', "kind must be one of"),
-    ('hold_zone = 3\nkind = "treadmill"', "hold_zone sets a bike's power"),
-    ('hold_zone = 3\nplan = "10m 150W"', "either a plan or hold_zone"),
-    ('max_power_w = 3000', "power limits"),
-    ('speed = 3', "unknown setting"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ('kind = "rocket"', "kind must be one of"),
+        ('hold_zone = 3\nkind = "treadmill"', "hold_zone sets a bike's power"),
+        ('hold_zone = 3\nplan = "10m 150W"', "either a plan or hold_zone"),
+        ("max_power_w = 3000", "power limits"),
+        ("speed = 3", "unknown setting"),
+    ],
+)
 def test_bad_machine_settings_name_the_problem(tmp_path, table, message):
     path = tmp_path / "config.toml"
-    path.write_text(f'[[people]]\nname = "ann"\n[[people.machines]]\n{table}\n',
-                    encoding="utf-8")
+    path.write_text(f'[[people]]\nname = "ann"\n[[people.machines]]\n{table}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_settings(path)
 

@@ -86,8 +86,14 @@ class PidSettings:
     integral_limit_w: float = 250.0
 
     def __post_init__(self) -> None:
-        for name in ("kp_w_per_bpm", "ki_w_per_bpm_s", "kd_w_per_bpm_per_s", "max_step_w",
-                     "deadband_w", "integral_limit_w"):
+        for name in (
+            "kp_w_per_bpm",
+            "ki_w_per_bpm_s",
+            "kd_w_per_bpm_per_s",
+            "max_step_w",
+            "deadband_w",
+            "integral_limit_w",
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"PID {name} must be a finite number >= 0, got {value!r}")
@@ -100,8 +106,9 @@ class PidSettings:
 class PidPowerController:
     """The PID of the module docstring: `update` once a second."""
 
-    def __init__(self, settings: PidSettings | None = None, *, start_power_w: float = 100.0,
-                 t: int = 0) -> None:
+    def __init__(
+        self, settings: PidSettings | None = None, *, start_power_w: float = 100.0, t: int = 0
+    ) -> None:
         self.settings = settings or PidSettings()
         self.reset(start_power_w, t)
 
@@ -125,8 +132,11 @@ class PidPowerController:
             return self.power_w
         hr = float(control.hr_bpm)
         error = self.set_point(control) - hr
-        if self._last_hr is not None and self._last_hr_t is not None \
-                and control.t > self._last_hr_t:
+        if (
+            self._last_hr is not None
+            and self._last_hr_t is not None
+            and control.t > self._last_hr_t
+        ):
             raw = (hr - self._last_hr) / (control.t - self._last_hr_t)
             alpha = 1.0 / (1.0 + s.derivative_filter_s)
             self._slope += alpha * (raw - self._slope)
@@ -140,8 +150,9 @@ class PidPowerController:
         pushing_up = unclamped > high and error > 0
         pushing_down = unclamped < low and error < 0
         if not (pushing_up or pushing_down):  # conditional integration: no windup at a limit
-            self._integral_w = min(max(candidate_integral, low - s.integral_limit_w),
-                                   high + s.integral_limit_w)
+            self._integral_w = min(
+                max(candidate_integral, low - s.integral_limit_w), high + s.integral_limit_w
+            )
         wanted = min(max(proportional + self._integral_w + derivative, low), high)
 
         if control.t - self._last_change_t < s.min_interval_s:

@@ -130,13 +130,15 @@ class MachineCoach:
             self.state = DriveState.DRIVING
             return Decision()
         if kind is MachineEventKind.COMMAND_FAILED and self.state is DriveState.REQUESTING:
-            return self._release(f"the machine refused control ({event.detail})",
-                                 give_back=False)
+            return self._release(f"the machine refused control ({event.detail})", give_back=False)
         if kind in (MachineEventKind.CONTROL_LOST, MachineEventKind.RESET):
             # Someone else has it (another app) or it was reset: not ours to fight for.
-            return self._release("control was taken by another app" if kind is
-                                 MachineEventKind.CONTROL_LOST else "the machine was reset",
-                                 give_back=False)
+            return self._release(
+                "control was taken by another app"
+                if kind is MachineEventKind.CONTROL_LOST
+                else "the machine was reset",
+                give_back=False,
+            )
         if kind is MachineEventKind.STOPPED_BY_USER:
             # Stopped already: give control back without touching the load, never restart it.
             return self._release("you stopped the machine", make_safe=False)
@@ -145,15 +147,19 @@ class MachineCoach:
         if not self.driving:
             return Decision()
         for what, event_kind, tolerance in (
-                ("power", MachineEventKind.TARGET_POWER_CHANGED, _POWER_TOLERANCE_W),
-                ("speed", MachineEventKind.TARGET_SPEED_CHANGED, _SPEED_TOLERANCE_KMH),
-                ("incline", MachineEventKind.TARGET_INCLINE_CHANGED, _INCLINE_TOLERANCE_PCT)):
+            ("power", MachineEventKind.TARGET_POWER_CHANGED, _POWER_TOLERANCE_W),
+            ("speed", MachineEventKind.TARGET_SPEED_CHANGED, _SPEED_TOLERANCE_KMH),
+            ("incline", MachineEventKind.TARGET_INCLINE_CHANGED, _INCLINE_TOLERANCE_PCT),
+        ):
             if kind is event_kind and event.value is not None:
                 if self._confirms(what, event.value, tolerance):
                     return Decision()
                 return self._follow(event, what, event.value)
-        if kind is MachineEventKind.TARGET_RESISTANCE_CHANGED and self._power is not None \
-                and self.settings.kind == "bike":
+        if (
+            kind is MachineEventKind.TARGET_RESISTANCE_CHANGED
+            and self._power is not None
+            and self.settings.kind == "bike"
+        ):
             # A resistance set at the machine ends ERG: the person rides by feel now.
             return self._follow(event, "resistance", event.value)
         return Decision()
@@ -194,8 +200,10 @@ class MachineCoach:
         index, step = _step_at(self.plan, elapsed)
         if step is None:
             self.state = DriveState.DONE
-            return Decision(("The workout is done: the machine is yours.",),
-                            (ReleaseControl("the workout is done", self._safe_command()),))
+            return Decision(
+                ("The workout is done: the machine is yours.",),
+                (ReleaseControl("the workout is done", self._safe_command()),),
+            )
         if self._override_step is not None:
             if self._override_step == index:
                 return Decision()  # the person chose this step's effort: follow it
@@ -208,8 +216,9 @@ class MachineCoach:
             words, speed = self._speed_towards(t, step.speed_kmh)
             say += words
             commands += speed
-        if step.incline_pct is not None and (self._incline is None
-                                             or abs(step.incline_pct - self._incline) > 1e-6):
+        if step.incline_pct is not None and (
+            self._incline is None or abs(step.incline_pct - self._incline) > 1e-6
+        ):
             commands.append(SetTargetIncline(step.incline_pct))
             self._incline = step.incline_pct
             self._sent("incline", step.incline_pct)
@@ -225,9 +234,17 @@ class MachineCoach:
             self._override_until_t = -1.0
             self.controller.reset(self._power if self._power is not None else self._floor(), t)
         low, high = self.zones.bounds_bpm(self.settings.hold_zone)
-        wanted = self.controller.update(ControlInput(
-            t, sample.hr_bpm, low, high, power_w=sample.power_w,
-            max_power_w=self.settings.max_power_w, min_power_w=self._floor()))
+        wanted = self.controller.update(
+            ControlInput(
+                t,
+                sample.hr_bpm,
+                low,
+                high,
+                power_w=sample.power_w,
+                max_power_w=self.settings.max_power_w,
+                min_power_w=self._floor(),
+            )
+        )
         return Decision(commands=tuple(self._power_towards(t, wanted)))
 
     # -- the safety layer -----------------------------------------------------------------------
@@ -281,9 +298,11 @@ class MachineCoach:
         step_to = min(wanted, current + s.max_speed_step_kmh)
         start_belt = current <= 0.0
         self._pending = _Pending(t + s.announce_lead_s, step_to, start_belt)
-        words = (f"The belt starts in {s.announce_lead_s:.0f} seconds, at {step_to:.1f} km/h."
-                 if start_belt else
-                 f"Speeding up to {step_to:.1f} km/h in {s.announce_lead_s:.0f} seconds.")
+        words = (
+            f"The belt starts in {s.announce_lead_s:.0f} seconds, at {step_to:.1f} km/h."
+            if start_belt
+            else f"Speeding up to {step_to:.1f} km/h in {s.announce_lead_s:.0f} seconds."
+        )
         return [words], []
 
     def _follow(self, event: MachineEvent, what: str, value: float | None) -> Decision:
@@ -316,7 +335,7 @@ class MachineCoach:
         queue = (self._unconfirmed or {}).get(what, [])
         for index, sent in enumerate(queue):
             if abs(sent - value) <= tolerance:
-                del queue[:index + 1]
+                del queue[: index + 1]
                 return True
         return False
 
@@ -328,8 +347,7 @@ class MachineCoach:
             return None
         return SetTargetResistance(self.settings.safe_resistance)
 
-    def _release(self, reason: str, *, give_back: bool = True,
-                 make_safe: bool = True) -> Decision:
+    def _release(self, reason: str, *, give_back: bool = True, make_safe: bool = True) -> Decision:
         """Let go at once. `give_back`: control is still ours to hand back (after making the
         machine safe, with `make_safe`)."""
         if self.state in (DriveState.RELEASED, DriveState.DONE):
@@ -342,8 +360,9 @@ class MachineCoach:
         words = (f"Machine control stopped: {reason}.",)
         if not (give_back and had_control):
             return Decision(words, ())
-        return Decision(words, (ReleaseControl(reason, self._safe_command() if make_safe
-                                               else None),))
+        return Decision(
+            words, (ReleaseControl(reason, self._safe_command() if make_safe else None),)
+        )
 
 
 def _step_at(plan: PlannedWorkout, elapsed: int) -> tuple[int, PlannedStep | None]:

@@ -51,18 +51,26 @@ def command_dict(command: MachineCommand) -> dict[str, object]:
     if isinstance(command, RequestControl):
         return {"command": "request_control"}
     if isinstance(command, ReleaseControl):
-        return {"command": "release", "reason": command.reason,
-                "safe": None if command.safe is None else command_dict(command.safe)}
+        return {
+            "command": "release",
+            "reason": command.reason,
+            "safe": None if command.safe is None else command_dict(command.safe),
+        }
     raise TypeError(f"not a machine command: {command!r}")
 
 
 class MachineDriver:
     """One machine coach, its link's `send`, and a way to say things."""
 
-    def __init__(self, coach: MachineCoach, *, send: Callable[[MachineCommand], None],
-                 say: Callable[[str], None] = lambda text: None,
-                 emit: Callable[[MachineUpdate], None] = lambda event: None,
-                 device: str = "machine") -> None:
+    def __init__(
+        self,
+        coach: MachineCoach,
+        *,
+        send: Callable[[MachineCommand], None],
+        say: Callable[[str], None] = lambda text: None,
+        emit: Callable[[MachineUpdate], None] = lambda event: None,
+        device: str = "machine",
+    ) -> None:
         self.coach = coach
         self.send = send
         self.say = say
@@ -81,8 +89,13 @@ class MachineDriver:
             self._apply(self.coach.safety_cue(cue.template_text.rstrip(".") or cue.kind.value))
 
     def on_event(self, event: MachineEvent) -> None:
-        self.emit(MachineUpdate(self.device, self._t, {
-            "status": event.kind.value, "value": event.value, "detail": event.detail}))
+        self.emit(
+            MachineUpdate(
+                self.device,
+                self._t,
+                {"status": event.kind.value, "value": event.value, "detail": event.detail},
+            )
+        )
         self._apply(self.coach.on_event(event))
 
     def person_stop(self) -> None:
@@ -100,8 +113,9 @@ class MachineDriver:
             self.send(command)
 
 
-def machine_drivers(machines: tuple[MachineSettings, ...], zones: ZoneModel, *,
-                    clock: Callable[[], float]) -> list[tuple[MachineLink, MachineDriver | None]]:
+def machine_drivers(
+    machines: tuple[MachineSettings, ...], zones: ZoneModel, *, clock: Callable[[], float]
+) -> list[tuple[MachineLink, MachineDriver | None]]:
     """A link per `[[people.machines]]` entry, and a driver for those the coach may drive.
 
     A driver's `say` and `emit` are the session's, set once the session exists.
@@ -115,8 +129,9 @@ def machine_drivers(machines: tuple[MachineSettings, ...], zones: ZoneModel, *,
                 plan = parse_workout(settings.plan, "machine plan") if settings.plan else None
             except WorkoutError as exc:
                 raise ConfigError(f"[[people.machines]] {link.name}: {exc}") from None
-            driver = MachineDriver(MachineCoach(settings, zones, plan), send=link.send,
-                                   device=link.name)
+            driver = MachineDriver(
+                MachineCoach(settings, zones, plan), send=link.send, device=link.name
+            )
             link.on_event = driver.on_event
         out.append((link, driver))
     return out

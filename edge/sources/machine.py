@@ -55,10 +55,12 @@ from firmware_bridge.gatt.uuids import (
 _LOGGER = logging.getLogger(__name__)
 
 #: The data record each machine kind of the config notifies.
-DATA_BY_KIND = {"bike": FITNESS_MACHINE_DATA["indoor_bike"],
-                "treadmill": FITNESS_MACHINE_DATA["treadmill"],
-                "rower": FITNESS_MACHINE_DATA["rower"],
-                "cross_trainer": FITNESS_MACHINE_DATA["cross_trainer"]}
+DATA_BY_KIND = {
+    "bike": FITNESS_MACHINE_DATA["indoor_bike"],
+    "treadmill": FITNESS_MACHINE_DATA["treadmill"],
+    "rower": FITNESS_MACHINE_DATA["rower"],
+    "cross_trainer": FITNESS_MACHINE_DATA["cross_trainer"],
+}
 
 _STATUS_EVENTS = {
     ftms.StatusCode.RESET: MachineEventKind.RESET,
@@ -130,8 +132,11 @@ class MachineLink(BleSensorSource):
         clock: Callable[[], float] = time.monotonic,
         response_timeout_s: float = 3.0,
     ) -> None:
-        super().__init__(BleBandConfig(address=machine.address, name=machine.name),
-                         reconnect_backoff=reconnect_backoff, clock=clock)
+        super().__init__(
+            BleBandConfig(address=machine.address, name=machine.name),
+            reconnect_backoff=reconnect_backoff,
+            clock=clock,
+        )
         self.machine = machine
         if self.name == "BLE band":
             self.name = f"fitness machine ({machine.kind})"
@@ -161,16 +166,19 @@ class MachineLink(BleSensorSource):
     def _service_uuids(self) -> list[str]:
         return [FITNESS_MACHINE_SERVICE]
 
-    async def _setup(self, client: BleakClient, inbox: Any,
-                     subscribed: list[BleakGATTCharacteristic]) -> None:
+    async def _setup(
+        self, client: BleakClient, inbox: Any, subscribed: list[BleakGATTCharacteristic]
+    ) -> None:
         chars: dict[str, BleakGATTCharacteristic] = {}
         for char in client.services.characteristics.values():
             chars.setdefault(char.uuid, char)
         data = chars.get(DATA_BY_KIND[self.machine.kind])
         if data is None:
-            raise SensorError(f"{self.name}: offers no {self.machine.kind} data; is it a "
-                              f"{self.machine.kind}? (kind = in [[people.machines]])",
-                              address=self._address)
+            raise SensorError(
+                f"{self.name}: offers no {self.machine.kind} data; is it a "
+                f"{self.machine.kind}? (kind = in [[people.machines]])",
+                address=self._address,
+            )
         self.kinds = (self.machine.kind,)
         self._reset_link_state()
         while not self._responses.empty():
@@ -186,17 +194,21 @@ class MachineLink(BleSensorSource):
             point = chars.get(FITNESS_MACHINE_CONTROL_POINT)
             if point is not None and self.machine.drive:
                 # Indications: BlueZ acknowledges each; StartNotify is the only way to get them.
-                await client.start_notify(point, self._on_response,
-                                          bluez={"use_start_notify": True})
+                await client.start_notify(
+                    point, self._on_response, bluez={"use_start_notify": True}
+                )
                 subscribed.append(point)
-                self._writer = asyncio.create_task(self._write_commands(client, point),
-                                                   name=f"machine-commands-{self.device}")
+                self._writer = asyncio.create_task(
+                    self._write_commands(client, point), name=f"machine-commands-{self.device}"
+                )
             elif self.machine.drive:
-                _LOGGER.warning("%s: no control point: the machine can be read, not driven",
-                                self.name)
+                _LOGGER.warning(
+                    "%s: no control point: the machine can be read, not driven", self.name
+                )
         except BleakError as exc:
-            raise SensorError(f"{self.name}: the link failed while subscribing: {exc}",
-                              address=self._address) from exc
+            raise SensorError(
+                f"{self.name}: the link failed while subscribing: {exc}", address=self._address
+            ) from exc
 
     async def _stop_writer(self) -> None:
         writer, self._writer = self._writer, None
@@ -211,12 +223,19 @@ class MachineLink(BleSensorSource):
             self._commands.get_nowait()
         if self._in_control and not self._stopping:
             self._in_control = False
-            self.on_event(MachineEvent(self.device, self.clock(), MachineEventKind.CONTROL_LOST,
-                                       detail="the link to the machine was lost"))
+            self.on_event(
+                MachineEvent(
+                    self.device,
+                    self.clock(),
+                    MachineEventKind.CONTROL_LOST,
+                    detail="the link to the machine was lost",
+                )
+            )
         await super()._disconnect(client)
 
-    async def _teardown(self, client: BleakClient,
-                        subscribed: list[BleakGATTCharacteristic]) -> None:
+    async def _teardown(
+        self, client: BleakClient, subscribed: list[BleakGATTCharacteristic]
+    ) -> None:
         """Stopping (the daemon ends, the task is cancelled) while in control: leave the machine
         safe and give control back before the link goes, as a release would."""
         self._stopping = True
@@ -224,15 +243,20 @@ class MachineLink(BleSensorSource):
             # Let the writer finish what it has (a release on its way), within a bound.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2 * self.response_timeout_s):
-                    while client.is_connected and self._writer is not None and (
-                            self._busy or not self._commands.empty()):
+                    while (
+                        client.is_connected
+                        and self._writer is not None
+                        and (self._busy or not self._commands.empty())
+                    ):
                         await asyncio.sleep(0.01)
             await self._stop_writer()
-            point = next((c for c in subscribed if c.uuid == FITNESS_MACHINE_CONTROL_POINT),
-                         None)
+            point = next((c for c in subscribed if c.uuid == FITNESS_MACHINE_CONTROL_POINT), None)
             if self._in_control and client.is_connected and point is not None:
-                safe = (SetTargetResistance(self.machine.safe_resistance)
-                        if self.machine.kind == "bike" else None)
+                safe = (
+                    SetTargetResistance(self.machine.safe_resistance)
+                    if self.machine.kind == "bike"
+                    else None
+                )
                 for request in requests_for(ReleaseControl("edgecoach is stopping", safe)):
                     try:
                         await self._request(client, point, request)
@@ -267,8 +291,7 @@ class MachineLink(BleSensorSource):
 
     # -- commands -------------------------------------------------------------------------------
 
-    async def _write_commands(self, client: BleakClient,
-                              point: BleakGATTCharacteristic) -> None:
+    async def _write_commands(self, client: BleakClient, point: BleakGATTCharacteristic) -> None:
         while True:
             self._busy = False
             command = await self._commands.get()
@@ -278,20 +301,21 @@ class MachineLink(BleSensorSource):
                     await self._request(client, point, request)
                 except MachineControlError as exc:
                     self._failed(command, request, exc)
-                    if not isinstance(request, ftms.Reset) and isinstance(command,
-                                                                          ReleaseControl):
+                    if not isinstance(request, ftms.Reset) and isinstance(command, ReleaseControl):
                         continue  # the safe load was refused: still give control back
                     break
             if isinstance(command, ReleaseControl):
                 self._in_control = False
 
-    async def _request(self, client: BleakClient, point: BleakGATTCharacteristic,
-                       request: ftms.ControlPointRequest) -> None:
+    async def _request(
+        self, client: BleakClient, point: BleakGATTCharacteristic, request: ftms.ControlPointRequest
+    ) -> None:
         op = ftms.op_code_of(request)
         what = op.name.lower().replace("_", " ")
         try:
-            await client.write_gatt_char(point, ftms.encode_fitness_machine_control_point(request),
-                                         response=True)
+            await client.write_gatt_char(
+                point, ftms.encode_fitness_machine_control_point(request), response=True
+            )
             async with asyncio.timeout(self.response_timeout_s):
                 while True:
                     response = await self._responses.get()
@@ -299,34 +323,40 @@ class MachineLink(BleSensorSource):
                         break
                     _LOGGER.debug("%s: an answer to another request: %s", self.name, response)
         except TimeoutError:
-            raise MachineControlError(f"{self.name}: no answer to {what} within "
-                                      f"{self.response_timeout_s:g} s", address=self._address)
+            raise MachineControlError(
+                f"{self.name}: no answer to {what} within {self.response_timeout_s:g} s",
+                address=self._address,
+            ) from None
         except BleakError as exc:
-            raise MachineControlError(f"{self.name}: could not write {what}: {exc}",
-                                      address=self._address) from exc
+            raise MachineControlError(
+                f"{self.name}: could not write {what}: {exc}", address=self._address
+            ) from exc
         self.answers.append((what, response.result))
         if not response.ok:
             code = response.result_code
             name = code.name.lower().replace("_", " ") if code else f"{response.result:#04x}"
-            raise MachineControlError(f"{self.name}: {what} refused: {name}",
-                                      address=self._address)
+            raise MachineControlError(f"{self.name}: {what} refused: {name}", address=self._address)
         if isinstance(request, ftms.RequestControl):
             self._in_control = True
-            self.on_event(MachineEvent(self.device, self.clock(),
-                                       MachineEventKind.CONTROL_GRANTED))
+            self.on_event(MachineEvent(self.device, self.clock(), MachineEventKind.CONTROL_GRANTED))
         elif isinstance(request, ftms.Reset):
             self._in_control = False
 
-    def _failed(self, command: MachineCommand, request: ftms.ControlPointRequest,
-                exc: MachineControlError) -> None:
+    def _failed(
+        self, command: MachineCommand, request: ftms.ControlPointRequest, exc: MachineControlError
+    ) -> None:
         _LOGGER.warning("%s", exc)
         detail = str(exc).split(": ", 1)[-1]
         not_permitted = "control not permitted" in detail
         if not_permitted and self._in_control:
             # Driving, and the machine says we may not: someone else has control now.
             self._in_control = False
-            self.on_event(MachineEvent(self.device, self.clock(), MachineEventKind.CONTROL_LOST,
-                                       detail=detail))
+            self.on_event(
+                MachineEvent(
+                    self.device, self.clock(), MachineEventKind.CONTROL_LOST, detail=detail
+                )
+            )
             return
-        self.on_event(MachineEvent(self.device, self.clock(), MachineEventKind.COMMAND_FAILED,
-                                   detail=detail))
+        self.on_event(
+            MachineEvent(self.device, self.clock(), MachineEventKind.COMMAND_FAILED, detail=detail)
+        )

@@ -12,6 +12,7 @@ from enum import Enum
 
 # -- commands: coach -> machine -----------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class RequestControl:
     """Ask the machine for control (FTMS Request Control); it must be granted before targets."""
@@ -57,11 +58,19 @@ class ReleaseControl:
     safe: SetTargetResistance | SetTargetSpeed | None = None
 
 
-MachineCommand = (RequestControl | SetTargetPower | SetTargetSpeed | SetTargetIncline
-                  | SetTargetResistance | StartMachine | ReleaseControl)
+MachineCommand = (
+    RequestControl
+    | SetTargetPower
+    | SetTargetSpeed
+    | SetTargetIncline
+    | SetTargetResistance
+    | StartMachine
+    | ReleaseControl
+)
 
 
 # -- events: machine -> coach -------------------------------------------------------------------
+
 
 class MachineEventKind(Enum):
     CONTROL_GRANTED = "control_granted"
