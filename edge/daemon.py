@@ -103,6 +103,11 @@ class Daemon:
         #: The machines the coach drives, by person (`[[people.machines]]` with drive = true).
         self._drivers: dict[str, list[MachineDriver]] = {}
 
+    def stop_machines(self, person: str) -> bool:
+        """The person asked to stop (their tile's "Stop machine"): let go of their machines."""
+        released = [driver.person_stop() for driver in self._drivers.get(person, ())]
+        return any(released)
+
     def request_stop(self) -> None:
         if self.state in (DaemonState.STOPPING, DaemonState.STOPPED):
             return
@@ -145,7 +150,8 @@ class Daemon:
                                    zones={p.profile.name: ZoneModel.for_profile(p.profile)
                                           for p in people},
                                    on_feedback=feedback_recorder(store, store_thread,
-                                                                 self.session_ids))
+                                                                 self.session_ids),
+                                   on_stop=self.stop_machines)
                 await board.start()
                 log.info("zone board on %s", board.url)
             display = self._open_display(people)

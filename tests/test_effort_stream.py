@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 
@@ -383,3 +385,120 @@ def test_a_machine_record_split_over_notifications_is_one_reading():
     decoder.reset_link()
     reading = decoder.decode(3.0, uuids.TREADMILL_DATA, gatt.encode_treadmill_data(last))
     assert reading.distance_m is None and reading.speed_mps == 2.5
+
+
+# -- "Stop machine" on the tile -----------------------------------------------------------------
+
+
+def machine_update(person: str, **detail):
+    from edge.core.events import MachineUpdate
+
+    return MachineUpdate("bike", 10.0, detail, person=person)
+
+
+def test_the_tile_knows_when_the_coach_drives_a_machine():
+    from edge.kiosk import BoardState
+
+    board = BoardState.listing(["ann"])
+    assert board.members["ann"].as_dict(0.0)["machine_driving"] is False
+    assert board.apply(machine_update("ann", status="control_granted"), 1.0) is not None
+    assert board.members["ann"].machine_driving is True
+    assert board.apply(machine_update("ann", command="set_power", watts=150), 2.0) is None
+    board.apply(machine_update("ann", command="release", reason="stop", safe=None), 3.0)
+    assert board.members["ann"].machine_driving is False
+    board.apply(machine_update("ann", status="control_granted"), 4.0)
+    board.apply(machine_update("ann", status="stopped_by_user"), 5.0)
+    assert board.members["ann"].machine_driving is False
+
+
+def test_post_stop_lets_go_of_the_persons_machine():
+    from edge.kiosk import KioskBoard
+    from tests.test_kiosk import run
+    from tests.test_kiosk_feedback import http_post
+
+    stops: list[str] = []
+
+    async def body() -> None:
+        board = KioskBoard(
+            port=0, members=["ann", "bob"], on_stop=lambda p: stops.append(p) or p == "ann"
+        )
+        await board.start()
+        origin = {"Origin": f"http://127.0.0.1:{board.port}"}
+        try:
+            status, _, answer = await http_post(
+                board.port, "/stop", {"person": "ann"}, headers=origin
+            )
+            assert status == 200 and json.loads(answer) == {"person": "ann", "released": True}
+            status, _, answer = await http_post(
+                board.port, "/stop", {"person": "bob"}, headers=origin
+            )
+            assert json.loads(answer)["released"] is False
+            status, _, answer = await http_post(
+                board.port, "/stop", {"person": "eve"}, headers=origin
+            )
+            assert status == 400 and b"name shown on the board" in answer
+            status, _, answer = await http_post(
+                board.port, "/stop", {"person": "ann"}, headers={"Origin": "http://evil.example"}
+            )
+            assert status == 403 and b"stop is taken only from the zone board" in answer
+        finally:
+            await board.stop()
+
+    run(body(), timeout=30.0)
+    assert stops == ["ann", "bob"]
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="chromium is not installed (apt-get install -y chromium)",
+)
+def test_stop_machine_on_the_tile_releases_a_real_coach(tmp_path):
+    """The button, the board, a driver and its coach: one press, the machine is let go of."""
+    from edge.coach.machine_coach import DriveState, MachineCoach
+    from edge.coach.machine_driver import MachineDriver
+    from edge.coach.workouts import parse_workout
+    from edge.core.zones import ZoneModel
+    from edge.kiosk import KioskBoard
+    from edge.settings import MachineSettings
+    from edge.stream.machine import MachineEvent, MachineEventKind, ReleaseControl
+    from tests.test_kiosk import Browser, run
+    from tests.test_kiosk import sample as board_sample
+
+    sent: list[object] = []
+
+    async def body() -> None:
+        board = KioskBoard(port=0, members=["ann"])
+        coach = MachineCoach(
+            MachineSettings(kind="bike", drive=True),
+            ZoneModel.for_profile(PROFILE),
+            parse_workout("10m 150W"),
+        )
+        driver = MachineDriver(
+            coach,
+            send=sent.append,
+            device="bike",
+            emit=lambda e: board.emit(dataclasses.replace(e, person="ann")),
+        )
+        board.on_stop = lambda person: driver.person_stop()
+        await board.start()
+        browser = None
+        try:
+            board.emit(board_sample("ann", 1, 140, 3))
+            driver.on_sample(AlignedSample(1, 140.0, (), None, None, None, None, True, False))
+            driver.on_event(MachineEvent("bike", 1.5, MachineEventKind.CONTROL_GRANTED))
+            browser = await Browser.launch(
+                board.url, tmp_path / "profile", tmp_path / "chromium.log"
+            )
+            button = "document.querySelector('[data-person=ann] .machine-stop')"
+            await browser.wait_for(f"{button} !== null && !{button}.hidden", 15.0)
+            await browser.evaluate(f"{button}.click()")
+            await browser.wait_for(f"{button}.hidden", 15.0)
+            assert coach.state is DriveState.RELEASED
+            assert browser.errors == []
+        finally:
+            if browser is not None:
+                await browser.close()
+            await board.stop()
+
+    run(body(), timeout=60.0)
+    assert isinstance(sent[-1], ReleaseControl) and sent[-1].reason == "you asked to stop"

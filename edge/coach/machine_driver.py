@@ -98,8 +98,12 @@ class MachineDriver:
         )
         self._apply(self.coach.on_event(event))
 
-    def person_stop(self) -> None:
-        self._apply(self.coach.person_stop())
+    def person_stop(self) -> bool:
+        """The person asked to stop (the zone board's "Stop machine"); True if control was let
+        go of now."""
+        decision = self.coach.person_stop()
+        self._apply(decision)
+        return bool(decision.commands)
 
     def _apply(self, decision: Decision) -> None:
         if not (decision.say or decision.commands):

@@ -15,6 +15,7 @@ from edge.core.events import (
     CueDecided,
     CueSpoken,
     LinkChanged,
+    MachineUpdate,
     SampleTaken,
     SessionEnded,
     SessionEvent,
@@ -62,6 +63,8 @@ class MemberState:
     effort_pct: int | None = None
     #: Watts from the person's power meter or machine this second; None when none reports.
     power_w: int | None = None
+    #: True while the coach drives a machine for the person (the tile offers "Stop machine").
+    machine_driving: bool = False
     gap: bool = False
     last_sample_at: float | None = None
     cue: CueState | None = None
@@ -86,6 +89,7 @@ class MemberState:
             "zone_name": None if self.zone is None else zone_label(self.zone),
             "effort_pct": self.effort_pct,
             "power_w": self.power_w,
+            "machine_driving": self.machine_driving,
             "gap": self.gap,
             "sample_age_s": age,
             "no_signal": self.gap or age is None or age > NO_SIGNAL_AFTER_S,
@@ -136,6 +140,12 @@ class BoardState:
                 self.members[name] = member = MemberState(name, seq=member.seq)
             case SessionEnded():
                 member.ended = True
+                member.machine_driving = False
+            case MachineUpdate(detail=detail):
+                driving = _machine_driving(member.machine_driving, detail)
+                if driving == member.machine_driving and known:
+                    return None  # a target changed: nothing on the tile
+                member.machine_driving = driving
             case _ if known:
                 return None  # warnings and anything new: nothing on the tile
         member.seq += 1
@@ -190,3 +200,13 @@ class BoardState:
         if event.cue.kind is CueKind.SENSOR_LOST:
             member.sensor_lost = True
         return True
+
+
+def _machine_driving(was: bool, detail: Mapping[str, object]) -> bool:
+    """Whether the coach drives the member's machine after this update."""
+    if detail.get("status") == "control_granted":
+        return True
+    if detail.get("command") == "release" or detail.get("status") in (
+            "control_lost", "stopped_by_user", "reset"):
+        return False
+    return was
