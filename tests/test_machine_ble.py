@@ -508,7 +508,8 @@ def test_an_allowed_treadmill_start_is_announced_then_made_in_small_steps(allowe
         r.request.speed_kmh for r in ride.bike.requests if isinstance(r.request, fm.SetTargetSpeed)
     ]
     assert speeds == [1.0, 2.0, 3.0]
-    assert ride.said[0].startswith("The belt starts in 5 seconds")
+    assert ride.said[0] == "Interval: 3 km/h for 5 minutes."
+    assert ride.said[1].startswith("The belt starts in 5 seconds")
     start = next(r for r in ride.bike.requests if isinstance(r.request, fm.StartOrResume))
     said_at = next(e["t"] for e in ride.events if e.get("say", "").startswith("The belt"))
     assert start.t >= said_at + 5

@@ -105,6 +105,13 @@ def test_an_erg_plan_ramps_to_each_target_in_bounded_steps_and_hands_back_at_the
     decisions = {u: coach.tick(sample(u)) for u in range(t, t + 81)}
     sent = powers(decisions.values())
     assert sent[:5] == [65, 90, 115, 140, 150]  # from the floor (40 W), 25 W at a time
+    said = [w for d in decisions.values() for w in d.say]
+    assert said == [
+        "Warm-up: 150 watts for 30 seconds.",
+        "Interval: 250 watts for 30 seconds.",
+        "Cool-down: 100 watts for 20 seconds.",
+        "The workout is done: the machine is yours.",
+    ]
     assert max(abs(b - a) for a, b in pairwise(sent)) <= 25
     assert 250 in sent and sent[-1] == 100
     times = [
@@ -233,7 +240,12 @@ TREADMILL = MachineSettings(kind="treadmill", drive=True)
 def test_a_treadmill_is_never_started_or_sped_up_unless_allowed():
     coach = MachineCoach(TREADMILL, ZONES, parse_workout("5m 9.5kmh 2%"))
     t = started(coach)
-    commands = [c for u in range(t, t + 60) for c in coach.tick(sample(u)).commands]
+    first = coach.tick(sample(t))
+    assert first.say == (
+        "Interval: 9.5 km/h at 2 percent for 5 minutes. Set the speed yourself when you are ready.",
+    )
+    commands = [*first.commands]
+    commands += [c for u in range(t + 1, t + 60) for c in coach.tick(sample(u)).commands]
     assert commands == [SetTargetIncline(2.0)]  # the incline, never the belt
     coach.on_event(event(61, MachineEventKind.TARGET_SPEED_CHANGED, 8.0))  # the person's start
     commands = [c for u in range(62, 120) for c in coach.tick(sample(u)).commands]
@@ -259,7 +271,8 @@ def test_an_allowed_speed_up_comes_in_small_steps_each_announced_first():
     coach.on_event(event(0, MachineEventKind.TARGET_SPEED_CHANGED, 8.0))
     t = started(coach)
     log = [(u, coach.tick(sample(u))) for u in range(t, t + 60)]
-    said = [(u, d.say[0]) for u, d in log if d.say]
+    said = [(u, w) for u, d in log for w in d.say if w.startswith("Speeding up")]
+    assert log[0][1].say[0] == "Interval: 9.5 km/h for 5 minutes."
     speeds = [(u, c.kmh) for u, d in log for c in d.commands if isinstance(c, SetTargetSpeed)]
     assert [k for _, k in speeds] == [8.5, 9.0, 9.5]
     assert said[0] == (1, "Speeding up to 8.5 km/h in 5 seconds.")
@@ -272,7 +285,8 @@ def test_an_allowed_belt_start_is_announced_before_the_belt_moves():
     coach = MachineCoach(allowed, ZONES, parse_workout("5m 5kmh"))
     t = started(coach)
     first = coach.tick(sample(t))
-    assert first.commands == () and first.say[0].startswith("The belt starts in 5 seconds")
+    assert first.commands == () and first.say[0] == "Interval: 5 km/h for 5 minutes."
+    assert first.say[1].startswith("The belt starts in 5 seconds")
     later = [c for u in range(t + 1, t + 7) for c in coach.tick(sample(u)).commands]
     assert later[:2] == [StartMachine(), SetTargetSpeed(0.5)]
 

@@ -106,6 +106,7 @@ class MachineCoach:
     _override_step: int | None = None
     _override_until_t: float = -1.0
     _pending: _Pending | None = None
+    _announced_step: int = -1
     #: Targets sent whose "target changed" status has not come back yet, oldest first: a
     #: status naming one of them is the machine confirming the coach, even when the person's
     #: own change overtook it on the way.
@@ -209,6 +210,9 @@ class MachineCoach:
                 return Decision()  # the person chose this step's effort: follow it
             self._override_step = None
         say: list[str] = []
+        if index != self._announced_step:
+            self._announced_step = index
+            say.append(self._step_words(step))
         commands: list[MachineCommand] = []
         if step.power_w is not None and self.settings.kind != "treadmill":
             commands += self._power_towards(t, float(step.power_w))
@@ -223,6 +227,21 @@ class MachineCoach:
             self._incline = step.incline_pct
             self._sent("incline", step.incline_pct)
         return Decision(tuple(say), tuple(commands))
+
+    def _step_words(self, step: PlannedStep) -> str:
+        """A step as it starts: "Interval 2: 250 watts for 3 minutes." A treadmill the coach may
+        not speed up is told what the plan asks, and that the belt's speed is the person's."""
+        length = _duration_words(step.duration_s)
+        if step.power_w is not None and self.settings.kind != "treadmill":
+            return f"{step.name}: {step.power_w} watts for {length}."
+        if step.speed_kmh is not None:
+            incline = "" if step.incline_pct is None else f" at {step.incline_pct:g} percent"
+            words = f"{step.name}: {step.speed_kmh:g} km/h{incline} for {length}."
+            current = self._speed if self._speed is not None else self._belt_kmh
+            if step.speed_kmh > current + 1e-6 and not self.settings.treadmill_may_speed_up:
+                words += " Set the speed yourself when you are ready."
+            return words
+        return f"{step.name} for {length}."
 
     # -- heart-rate mode ------------------------------------------------------------------------
 
@@ -363,6 +382,14 @@ class MachineCoach:
         return Decision(
             words, (ReleaseControl(reason, self._safe_command() if make_safe else None),)
         )
+
+
+def _duration_words(seconds: int) -> str:
+    minutes, rest = divmod(seconds, 60)
+    parts = [f"{minutes} minute{'s' if minutes != 1 else ''}"] if minutes else []
+    if rest:
+        parts.append(f"{rest} second{'s' if rest != 1 else ''}")
+    return " ".join(parts)
 
 
 def _step_at(plan: PlannedWorkout, elapsed: int) -> tuple[int, PlannedStep | None]:
