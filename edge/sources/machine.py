@@ -214,8 +214,7 @@ class MachineLink(BleSensorSource):
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            await asyncio.wait({writer})  # its end, without swallowing our own cancellation
 
     async def _disconnect(self, client: BleakClient) -> None:
         await self._stop_writer()
