@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     configure_feedback_parser(commands.add_parser(
         "feedback", help="say how a session felt (RPE 1-10, too hard, too easy)"))
 
+    from edge.commands import board as board_command
+    from edge.commands import fleet as fleet_command
+
+    board_command.configure_parser(commands.add_parser(
+        "board", help="the gym's zone board: every member of every Pi, from the gym's broker"))
+    fleet_command.configure_parser(commands.add_parser(
+        "fleet", help="the gym fleet's CA, broker config and ACL, a certificate per Pi"))
+
     from edge.reports.commands import COMMANDS as REPORT_COMMANDS
 
     for name, (help_text, configure, _) in REPORT_COMMANDS.items():
@@ -232,6 +240,10 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from edge.privacy import run_export, run_forget
 
         return (run_forget if args.command == "forget" else run_export)(args, settings)
+    if args.command in ("board", "fleet"):
+        from edge.commands import board, fleet
+
+        return {"board": board, "fleet": fleet}[args.command].run(args, settings)
     if args.command in STORE_COMMANDS:
         return _with_store(settings, args, STORE_COMMANDS[args.command])
     from edge.reports.commands import COMMANDS as REPORT_COMMANDS

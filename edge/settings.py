@@ -99,6 +99,67 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FleetSettings:
+    """`[fleet]`: this Pi on the gym's MQTT broker (README "Gym fleet"); `edgecoach board`
+    reads the site, the broker and the files from here too."""
+
+    #: Publish this Pi's members to the gym's broker; off, nothing leaves the Pi.
+    enabled: bool = False
+    #: The gym's name: a topic level (lowercase letters, digits and dashes).
+    site: str = "gym"
+    #: This Pi's name: its topic prefix and its certificate's common name.
+    pi: str = ""
+    #: The room this Pi coaches in; the board groups tiles by room.
+    room: str = ""
+    #: The broker's IP address; the daemon's firewall admits exactly it (and loopback).
+    broker_host: str = "127.0.0.1"
+    #: The broker's MQTT-over-TLS port.
+    broker_port: int = 8883
+    #: The gym CA's certificate (`edgecoach fleet init` makes it).
+    ca_file: Path | None = None
+    #: This Pi's (or the board's) certificate and key (`edgecoach fleet add-pi`).
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: Seconds between MQTT keepalives; a Pi cut off shows offline after 1.5 of them.
+    keepalive_s: int = 5
+    #: "name": the board shows people's names; "pseudonym": a stable "Member 3F9A".
+    names: str = "name"
+    #: Fields to send beyond the tile's, each named: rr, cadence, speed, distance, forecast,
+    #: gaps. None by default: raw samples and RR intervals stay on the Pi.
+    share: tuple[str, ...] = ()
+    #: Finished sessions' summaries kept on disk while the broker is away, at most.
+    outbox_limit: int = 1000
+    #: A member's live state goes out at most this often, in seconds.
+    live_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        from edge.fleet.schema import (
+            check_broker_address,
+            check_name,
+            check_pi_name,
+            check_share,
+        )
+
+        check_name("site", self.site)
+        check_broker_address(self.broker_host)
+        check_share(self.share)
+        if self.names not in ("name", "pseudonym"):
+            raise ValueError(f'names must be "name" or "pseudonym", got {self.names!r}')
+        if not 1 <= self.broker_port <= 65535:
+            raise ValueError(f"broker_port must be 1..65535, got {self.broker_port}")
+        if not 2 <= self.keepalive_s <= 60:
+            raise ValueError(f"keepalive_s must be 2..60 seconds, got {self.keepalive_s}")
+        if self.outbox_limit < 1 or self.live_interval_s <= 0:
+            raise ValueError("outbox_limit must be 1 or more and live_interval_s above 0")
+        if self.enabled:
+            check_pi_name(self.pi)
+            missing = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"fleet mode needs {', '.join(missing)}: the files "
+                                 f"`edgecoach fleet add-pi {self.pi}` made for this Pi")
+
+
+@dataclass(frozen=True, slots=True)
 class Person:
     """Someone coached by this device, with the bands they wear."""
 
@@ -119,6 +180,7 @@ class Settings:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     kiosk: KioskSettings = field(default_factory=KioskSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
     #: `[[people]]` tables; with none, the daemon coaches `profile` from any band it finds.
     people: tuple[Person, ...] = ()
     #: Where the settings came from, for logs and `doctor`.
@@ -127,7 +189,7 @@ class Settings:
 
 _SECTIONS = {"profile": Profile, "llm": LlmSettings, "speech": SpeechSettings,
              "health": HealthSettings, "daemon": DaemonSettings, "kiosk": KioskSettings,
-             "display": DisplaySettings}
+             "display": DisplaySettings, "fleet": FleetSettings}
 _SOURCES = ("ble", "virtual", "replay", "simulator")
 #: Keys of a [[people]] entry besides the profile's.
 _PERSON_KEYS = ("bands", "replay_file", "workout")
@@ -170,6 +232,10 @@ def load_settings(path: Path | None = None) -> Settings:
                           f"got {display.kind!r}")
     sections["display"] = dataclasses.replace(
         display, preview_file=_beside(display.preview_file, path))
+    fleet = sections["fleet"]
+    sections["fleet"] = dataclasses.replace(
+        fleet, **{key: _beside(getattr(fleet, key), path)
+                  for key in ("ca_file", "cert_file", "key_file")})
     people = _people(data.get("people", []), path)
     if display.person and display.person not in {p.profile.name for p in people} | {
             sections["profile"].name}:

@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from edge.coach.zones import ZoneModel
@@ -145,24 +145,27 @@ class KioskBoard:
                  max_clients: int = MAX_CLIENTS, ping_s: float = PING_S,
                  drain_timeout_s: float = DRAIN_TIMEOUT_S,
                  clock: Callable[[], float] = time.monotonic,
-                 on_feedback: FeedbackHandler | None = None) -> None:
+                 on_feedback: FeedbackHandler | None = None,
+                 state: Any = None, page: bytes | None = None) -> None:
         """A board on `host`:`port` (loopback only; port 0 picks a free one, see `.port`).
 
         `members` are shown from the start, in that order (the daemon's people); others appear
         when their first event arrives. `zones` (by person) give effort as % of heart-rate
         reserve for samples that carry no "hrr_fraction". `on_feedback` records what a tile's
         "How did it feel?" sends (see `FeedbackHandler`); without it `POST /feedback` is
-        answered 503.
+        answered 503. `state` and `page` replace the tiles and the page (the gym fleet's board:
+        its `apply(event, now)` returns the tile, or the list of tiles, that changed).
         """
         self.host = loopback_host(host)
         self._requested_port = _check_port(port)
-        self.state = BoardState.listing(members, zones)
+        self.state = state if state is not None else BoardState.listing(members, zones)
         self.max_clients = max_clients
         self.ping_s = ping_s
         self.drain_timeout_s = drain_timeout_s
         self.clock = clock
         self.on_feedback = on_feedback
-        self._page = resources.files("edge.kiosk").joinpath("page.html").read_bytes()
+        self._page = page if page is not None else \
+            resources.files("edge.kiosk").joinpath("page.html").read_bytes()
         self._clients: set[_Client] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -257,11 +260,13 @@ class KioskBoard:
 
     def _apply(self, event: Mapping[str, object]) -> None:
         try:
-            member = self.state.apply(event, self.clock())
-            if member is not None and self._clients:
-                self._broadcast(member.name, _sse("member", member.as_dict(self.clock())))
+            changed = self.state.apply(event, self.clock())
+            if changed is not None and self._clients:
+                for member in changed if isinstance(changed, list) else (changed,):
+                    self._broadcast(member.name, _sse("member", member.as_dict(self.clock())))
         except Exception:  # a sink must not break the session that feeds it
-            log.exception("zone board: could not apply a %r event", event.get("event"))
+            log.exception("zone board: could not apply %r", event.get("event")
+                          if isinstance(event, Mapping) else type(event).__name__)
 
     def snapshot(self) -> dict[str, object]:
         """Every tile as `/state.json` serves it."""
