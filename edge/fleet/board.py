@@ -94,6 +94,8 @@ class Tile:
     live: MemberLive | None = None
     received_at: float | None = None
     summary: Mapping[str, Any] | None = None
+    #: The Pi's wall time the session ended (its summary's `ended_at`).
+    summary_at: float = 0.0
 
     def as_dict(self, now: float) -> dict[str, object]:
         live = self.live
@@ -115,7 +117,7 @@ class Tile:
             "effort_pct": None if live is None else live.effort_pct,
             "signal": signal, "sample_age_s": age, "cue": cue,
             "at": None if live is None else live.at,
-            "ended": signal == "ended" or self.summary is not None and signal != "ok",
+            "ended": signal == "ended" or self.summary is not None,
             "summary": None if self.summary is None else dict(self.summary),
         }
 
@@ -157,12 +159,12 @@ class FleetBoardState:
                     item.body.at <= tile.live.at:
                 return []  # an older state arriving late
             tile.live, tile.received_at = item.body, now
-            if item.body.signal == "ok":
-                tile.summary = None  # a new session
+            if item.body.signal == "ok" and item.body.at > tile.summary_at:
+                tile.summary = None  # a new session since the summary
             changed = [tile]
         else:
             tile = self.tile(item.topic.pi, item.body.member)
-            tile.summary = item.body.summary
+            tile.summary, tile.summary_at = item.body.summary, item.body.ended_at
             changed = [tile]
         for tile in changed:
             tile.seq += 1

@@ -9,6 +9,7 @@ call it in a thread.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import ssl
@@ -24,6 +25,8 @@ from cryptography.x509.oid import NameOID
 from edge.errors import ConfigError
 from edge.fleet.connection import tls_context
 
+#: How long to listen for the broker's verdict on our certificate before speaking MQTT.
+_ALERT_WAIT_S = 1.0
 #: A certificate that ends sooner than this is a warning.
 RENEW_WITHIN = dt.timedelta(days=30)
 
@@ -128,6 +131,14 @@ def probe_broker(settings: Any, *, timeout_s: float = 3.0) -> Finding:
                        "IPAddressAllow= (install.sh --fleet-broker ADDRESS)")
     try:
         with context.wrap_socket(raw, server_hostname=settings.broker_host) as tls:
+            # TLS 1.3: the broker judges our certificate after the handshake, and its alert
+            # is lost if we write meanwhile (our bytes then meet a closed socket: a reset).
+            # So listen first: the alert, or nothing (session tickets are read silently).
+            tls.settimeout(_ALERT_WAIT_S)
+            with contextlib.suppress(TimeoutError):
+                if tls.recv(1) == b"":
+                    raise ssl.SSLEOFError("the broker closed the connection")
+            tls.settimeout(timeout_s)
             tls.sendall(_connect_packet(f"{settings.pi}-doctor"))
             reply = tls.recv(64)
             if reply[:1] == b"\x20" and len(reply) >= 4:
@@ -154,8 +165,23 @@ def probe_broker(settings: Any, *, timeout_s: float = 3.0) -> Finding:
             if needle in reason:
                 return Finding(False, f"{text} ({reason})",
                                f"make a new one: edgecoach fleet add-pi {settings.pi}")
+        if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return _closed_during_tls(settings, where)
         return Finding(False, f"TLS with {where} failed: {reason}",
                        "check the broker's TLS settings (the mosquitto.conf fleet init made)")
+    except ConnectionResetError:
+        return _closed_during_tls(settings, where)
     except (TimeoutError, OSError) as exc:
         return Finding(False, f"{where} stopped answering: {exc}",
                        "check the broker's log")
+
+
+def _closed_during_tls(settings: Any, where: str) -> Finding:
+    """The broker hung up without a readable alert: say why if this Pi's files show it."""
+    offline = certificate_finding(settings)
+    if not offline.ok:
+        return Finding(False, f"the broker refused this Pi's certificate: {offline.detail}",
+                       offline.fix)
+    return Finding(False, f"{where} closed the connection during TLS: it refused this Pi's "
+                   "certificate, or is not the gym's broker",
+                   "check the broker's log, and that ca_file is the gym CA's")

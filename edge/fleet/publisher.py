@@ -144,7 +144,7 @@ class FleetPublisher:
                 await task
             log.info("fleet: the broker did not answer in %g s; %d summaries wait on disk "
                      "for the next start", flush_s, len(self.outbox or ()))
-        except Exception:
+        except Exception:  # stopping: logged, never raised into the daemon
             log.exception("fleet: stopping failed")
 
     # -- the session's sink ---------------------------------------------------------------------
@@ -266,7 +266,7 @@ class FleetPublisher:
                 later = []
                 for person in list(self._dirty):
                     last = self._last_sent.get(person)
-                    if last is not None and now - last < spacing:
+                    if last is not None and now - last < spacing and not self._stopping:
                         later.append(last + spacing)
                         continue
                     self._dirty.discard(person)
