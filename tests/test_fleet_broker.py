@@ -21,7 +21,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import aiomqtt
 import pytest
 from fleet_fixtures import SITE, Broker, free_port, make_broker, needs_mosquitto
 from test_kiosk import CHROMIUM, Browser
@@ -318,8 +317,11 @@ def test_three_pis_one_board_a_dead_pi_and_a_broker_restart(broker: Broker,
             await browser.wait_for(
                 "document.querySelector('article[data-pi=\"pi-a\"] .status').textContent"
                 ".includes('stopped')", 10)
-            with urllib.request.urlopen(f"{url}state.json", timeout=5) as reply:
-                state = json.loads(reply.read())
+            def fetch() -> dict:
+                with urllib.request.urlopen(f"{url}state.json", timeout=5) as reply:
+                    return json.loads(reply.read())
+
+            state = await asyncio.to_thread(fetch)
             assert len(state["members"]) == 5
             assert browser.errors == []
         finally:
