@@ -8,11 +8,13 @@ import asyncio
 import datetime as dt
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from test_kiosk import CHROMIUM, Browser
 
 from edge.errors import ConfigError
 from edge.fleet.board import BrokerLink, FleetBoardState, Received, SummaryLog
@@ -362,3 +364,60 @@ def test_bad_fleet_settings_are_refused_by_name(tmp_path: Path, body: str, says:
     with pytest.raises(ConfigError, match="fleet") as caught:
         load_settings(config)
     assert says in str(caught.value)
+
+
+# -- the board page, 60 members in a real browser -----------------------------------------------
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
+                    "(apt-get install -y chromium)")
+def test_sixty_members_fit_one_screen_grouped_by_room(tmp_path: Path) -> None:
+    from edge.fleet.board import fleet_board
+
+    rooms = {"pi-1": "Studio", "pi-2": "Studio", "pi-3": "Floor", "pi-4": "Floor",
+             "pi-5": "Annex", "pi-6": "Annex"}
+
+    async def body() -> None:
+        board = fleet_board(FleetSettings(), host="127.0.0.1", port=0)
+        await board.start()
+        browser = None
+        try:
+            board.emit(BrokerLink(True, "connected"))
+            now = time.time()
+            for pi, room in rooms.items():
+                members = tuple(f"{pi[-1]}-member {n:02d}" for n in range(10))
+                board.emit(Received(Topic("gym", pi, "presence"),
+                                    Presence(pi != "pi-6", room, members), now))
+                for n, member in enumerate(members):
+                    board.emit(Received(Topic("gym", pi, "live"),
+                                        MemberLive(member, 1, 60, 120 + n * 6, n % 6, 50 + n,
+                                                   "ok", None, now), now))
+            browser = await Browser.launch(board.url, tmp_path / "profile",
+                                           tmp_path / "chrome.log")
+            await browser.wait_for("document.querySelectorAll('article.tile').length === 60")
+            layout = await browser.evaluate("""(() => {
+                const tiles = [...document.querySelectorAll('article.tile')];
+                const boxes = tiles.map(t => t.getBoundingClientRect());
+                return {
+                  rooms: [...document.querySelectorAll('h1.room')].map(h => h.dataset.room),
+                  bottom: Math.max(...boxes.map(b => b.bottom)), height: innerHeight,
+                  minHeight: Math.min(...boxes.map(b => b.height)),
+                  hrFont: parseFloat(getComputedStyle(tiles[0].querySelector('.hr')).fontSize),
+                  offline: tiles.filter(t => t.dataset.state === 'pi_offline').length,
+                  live: tiles.filter(t => t.dataset.state === 'ok').length,
+                  firstRoom: tiles[0].dataset.room,
+                };
+            })()""")
+            assert layout["rooms"] == ["Annex", "Floor", "Studio"]
+            assert layout["firstRoom"] == "Annex"
+            assert layout["bottom"] <= layout["height"], json.dumps(layout)  # one screen
+            assert layout["minHeight"] >= 90 and layout["hrFont"] >= 28, layout
+            assert layout["offline"] == 10 and layout["live"] == 50
+            png = await browser.screenshot()
+            (tmp_path / "board.png").write_bytes(png)
+            assert browser.errors == []
+        finally:
+            if browser is not None:
+                await browser.close()
+            await board.stop()
+
+    asyncio.run(asyncio.wait_for(body(), 60))
