@@ -14,9 +14,14 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from session_events import cue_event, sample_event, spoken_event
 from test_kiosk import CHROMIUM, Browser
 
-from edge.errors import ConfigError
+from edge.core.cues import CueKind
+from edge.core.events import SampleTaken, SessionEnded, WarningRaised
+from edge.core.forecast import Forecast
+from edge.core.summary import SessionSummary
+from edge.errors import ConfigError, FleetConfigError
 from edge.fleet.board import BrokerLink, FleetBoardState, Received, SummaryLog
 from edge.fleet.connection import backoff_s
 from edge.fleet.doctor import certificate_finding
@@ -27,7 +32,6 @@ from edge.fleet.pki import FleetLayout, acl_text, add_pi, init_fleet
 from edge.fleet.publisher import FleetPublisher
 from edge.fleet.schema import (
     CueLine,
-    FleetConfigError,
     FleetPayloadError,
     MemberLive,
     Presence,
@@ -45,21 +49,25 @@ from edge.fleet.schema import (
     site_filters,
 )
 from edge.settings import FleetSettings, load_settings
+from edge.stream.aligner import Gap
+from edge.stream.readings import AlignedSample
 
 
-def sample(person: str, t: int, hr: float | None, zone: int | None = 3, **extra) -> dict:
-    return {"event": "sample", "person": person, "t": t, "hr": hr, "zone": zone,
-            "hrr_fraction": None if hr is None else 0.71, "rr": [0.41, 0.42], "cadence": 164,
-            "speed": 3.1, "distance": 812.5, "steps": 900, "contact": True, "gap": hr is None,
-            "workout": None, "forecast": {"hr_10s": 150.0, "hr_30s": 152.0, "hr_60s": 155.0,
-                                          "hr_expected": 149.0}, **extra}
+def sample(person: str, t: int, hr: float | None, zone: int | None = 3) -> SampleTaken:
+    """A second as a session emits it, with every raw field filled in."""
+    return SampleTaken(
+        AlignedSample(t=t, hr_bpm=hr, rr_intervals_s=(0.41, 0.42), cadence_spm=164,
+                      speed_mps=3.1, distance_m=812.5, steps=900, contact=True,
+                      hr_gap=hr is None),
+        zone, hrr_fraction=None if hr is None else 0.71,
+        forecast=Forecast(150.0, 152.0, 155.0, 149.0), person=person)
 
 
-SUMMARY = {"event": "summary", "person": "sam", "duration_s": 1800, "seconds_with_hr": 1790,
-           "mean_hr": 141.2, "max_hr": 178.0, "time_in_zone_s": {"3": 900}, "distance_m": 5012.3,
-           "steps": 5400, "gaps": [{"start_t": 10, "seconds": 4}], "cues": 7,
-           "cue_kinds": {"zone_change": 7}, "spoken_by_model": 3, "spoken_by_template": 4,
-           "forecast_mae_30s": 3.2, "forecast_checked": 1700}
+SUMMARY = SessionEnded(SessionSummary(
+    duration_s=1800, seconds_with_hr=1790, mean_hr=141.2, max_hr=178.0,
+    time_in_zone_s={3: 900}, distance_m=5012.3, steps=5400, gaps=(Gap(10, 4),), cues=7,
+    spoken_by_model=3, spoken_by_template=4, forecast_mae_30s=3.2, forecast_checked=1700,
+    cue_kinds={"zone_change": 7}), person="sam")
 
 
 # -- topics and payloads ------------------------------------------------------------------------
@@ -123,7 +131,7 @@ def test_only_the_tile_leaves_a_pi_by_default() -> None:
                          "at"}
     assert sent["hr"] == 151 and sent["zone"] == 3 and sent["effort_pct"] == 71
     assert sent["signal"] == "ok" and sent["at"] == 100.0
-    summary = tracker.summary_fields(SUMMARY)
+    summary = tracker.summary_fields(read_event(SUMMARY).summary)
     assert set(summary) == {"duration_s", "mean_hr", "max_hr", "time_in_zone_s", "cues"}
 
 
@@ -133,7 +141,7 @@ def test_raw_fields_leave_only_when_shared_field_by_field() -> None:
     sent = json.loads(encode_live(tracker.payload("sam")))
     assert sent["rr"] == [0.41, 0.42] and sent["distance"] == 812.5
     assert "cadence" not in sent and "forecast" not in sent and "speed" not in sent
-    summary = tracker.summary_fields(SUMMARY)
+    summary = tracker.summary_fields(read_event(SUMMARY).summary)
     assert summary["distance_m"] == 5012.3 and summary["steps"] == 5400 and "gaps" not in summary
 
 
@@ -150,20 +158,22 @@ def test_signal_cues_and_the_end_of_a_session() -> None:
     tracker = LiveTracker()
     tracker.apply(read_event(sample("sam", 1, None, None)), at=1.0)
     assert tracker.payload("sam").signal == "no_signal"
-    tracker.apply(read_event({"event": "cue", "person": "sam", "id": 4, "t": 2,
-                              "kind": "sensor_lost", "template": "Check the strap."}), at=2.0)
+    tracker.apply(read_event(cue_event(4, CueKind.SENSOR_LOST, person="sam")), at=2.0)
     assert tracker.payload("sam").signal == "sensor_lost"
-    tracker.apply(read_event({"event": "cue", "person": "sam", "id": 5, "t": 3,
-                              "kind": "above_max_hr", "template": "Stop now."}), at=3.0)
-    tracker.apply(read_event({"event": "spoken", "person": "sam", "cue_id": 4, "t": 2,
-                              "kind": "sensor_lost", "text": "older words"}), at=3.5)
-    assert tracker.payload("sam").cue == CueLine("above_max_hr", "Stop now.", True)
+    stop = cue_event(5, CueKind.ABOVE_MAX_HR, person="sam")
+    tracker.apply(read_event(stop), at=3.0)
+    tracker.apply(read_event(spoken_event(4, "older words", kind=CueKind.SENSOR_LOST,
+                                          person="sam")), at=3.5)
+    assert tracker.payload("sam").cue == CueLine("above_max_hr", stop.cue.template_text, True)
+    tracker.apply(read_event(spoken_event(5, "Stop and rest now.", kind=CueKind.ABOVE_MAX_HR,
+                                          person="sam")), at=3.6)
+    assert tracker.payload("sam").cue.text == "Stop and rest now."
     tracker.apply(read_event(sample("sam", 4, 170)), at=4.0)
     assert tracker.payload("sam").signal == "ok"
     tracker.apply(read_event(SUMMARY), at=5.0)
     assert tracker.payload("sam").signal == "ended"
-    assert read_event({"event": "warning", "person": "sam", "message": "x"}) is None
-    assert read_event({"event": "sample", "t": 1}) is None  # no person: not the daemon's
+    assert read_event(WarningRaised("speech stopped", person="sam")) is None
+    assert read_event(sample_event(1, 120, 2)) is None  # no person: not the daemon's
 
 
 # -- the outbox ---------------------------------------------------------------------------------

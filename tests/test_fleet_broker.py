@@ -25,7 +25,7 @@ import pytest
 from fleet_fixtures import SITE, Broker, free_port, make_broker, needs_mosquitto
 from test_kiosk import CHROMIUM, Browser
 
-from edge.doctor import fleet_checks
+from edge.commands.doctor import fleet_checks
 from edge.fleet.connection import make_client
 from edge.fleet.doctor import certificate_finding, probe_broker
 from edge.fleet.pki import add_pi, init_fleet

@@ -14,11 +14,16 @@ import signal
 from pathlib import Path
 
 from edge.errors import ConfigError
+from edge.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+NAME = "board"
+HELP = "the gym's zone board: every member of every Pi, from the gym's broker"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="the page's port on loopback "
                         "(default: [kiosk] port)")
     parser.add_argument("--state-dir", type=Path, help="where the board records summaries "
@@ -27,7 +32,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="stop by itself after this long")
 
 
-def run(args: argparse.Namespace, settings) -> int:
+def run(args: argparse.Namespace, settings: Settings | None) -> int:
+    assert settings is not None
     fleet = settings.fleet
     missing = [k for k in ("ca_file", "cert_file", "key_file") if getattr(fleet, k) is None]
     if missing:

@@ -11,9 +11,13 @@ import os
 from pathlib import Path
 
 from edge.errors import ConfigError
+from edge.settings import Settings
+
+NAME = "fleet"
+HELP = "the gym fleet's CA, broker config and ACL, a certificate per Pi"
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="fleet_action", metavar="ACTION", required=True)
     init = actions.add_parser("init", help="make the gym CA, the broker's and the board's "
                               "certificates, mosquitto.conf and the ACL")
@@ -33,7 +37,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--days", type=int, default=825, help="certificate lifetime (825)")
 
 
-def run(args: argparse.Namespace, settings) -> int:
+def run(args: argparse.Namespace, settings: Settings | None) -> int:
+    assert settings is not None
     from edge.fleet.pki import add_pi, init_fleet
 
     if args.fleet_action == "init":

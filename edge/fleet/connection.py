@@ -14,7 +14,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.fleet.schema import FleetConfigError
+from edge.errors import FleetConfigError
 
 #: Longest wait between reconnection tries, in seconds.
 MAX_BACKOFF_S = 5.0

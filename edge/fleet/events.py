@@ -1,11 +1,20 @@
-"""The one place the fleet reads session events: dicts today (`"event": "sample"`, ...), with the
-daemon's "person" key. When events become typed, this function is all that changes."""
+"""The one place the fleet reads session events (`edge.core.events`, marked with the daemon's
+person): what the fleet needs of them, as one small flat record."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from edge.core.events import (
+    CueDecided,
+    CueSpoken,
+    LinkChanged,
+    SampleTaken,
+    SessionEnded,
+    SessionEvent,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,44 +39,30 @@ class FleetEvent:
     summary: Mapping[str, Any] = field(default_factory=dict)
 
 
-_KINDS = ("sample", "cue", "spoken", "link", "summary")
-
-
-def read_event(event: Mapping[str, Any]) -> FleetEvent | None:
-    """The fleet's view of a session event, or None for events it has no use for."""
-    kind = event.get("event")
-    person = event.get("person")
-    if kind not in _KINDS or not isinstance(person, str) or not person:
+def read_event(event: SessionEvent) -> FleetEvent | None:
+    """The fleet's view of a session event, or None for events it has no use for (and for
+    events without a person: the daemon marks every event with one)."""
+    person = event.person
+    if not person:
         return None
-    if kind == "sample":
-        return FleetEvent(kind, person, t=_int(event.get("t")), hr=_number(event.get("hr")),
-                          zone=_int(event.get("zone")),
-                          hrr_fraction=_number(event.get("hrr_fraction")),
-                          gap=bool(event.get("gap")),
-                          raw={"rr": event.get("rr"), "cadence": event.get("cadence"),
-                               "speed": event.get("speed"), "distance": event.get("distance"),
-                               "forecast": event.get("forecast")})
-    if kind == "cue":
-        return FleetEvent(kind, person, t=_int(event.get("t")), cue_id=_int(event.get("id")),
-                          cue_kind=str(event.get("kind") or ""),
-                          text=str(event.get("template") or ""))
-    if kind == "spoken":
-        return FleetEvent(kind, person, t=_int(event.get("t")),
-                          cue_id=_int(event.get("cue_id")),
-                          cue_kind=str(event.get("kind") or ""),
-                          text=str(event.get("text") or ""))
-    if kind == "link":
-        return FleetEvent(kind, person, t=_int(event.get("t")))
-    summary = {key: value for key, value in event.items() if key not in ("event", "person")}
-    return FleetEvent(kind, person, summary=summary)
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _int(value: object) -> int | None:
-    number = _number(value)
-    return None if number is None else int(number)
+    match event:
+        case SampleTaken(sample=sample):
+            return FleetEvent("sample", person, t=sample.t, hr=sample.hr_bpm, zone=event.zone,
+                              hrr_fraction=event.hrr_fraction,
+                              gap=sample.hr_gap or sample.hr_bpm is None,
+                              raw={"rr": list(sample.rr_intervals_s),
+                                   "cadence": sample.cadence_spm, "speed": sample.speed_mps,
+                                   "distance": sample.distance_m,
+                                   "forecast": None if event.forecast is None
+                                   else event.forecast.as_dict()})
+        case CueDecided(cue=cue):
+            return FleetEvent("cue", person, t=cue.t, cue_id=cue.id, cue_kind=cue.kind.value,
+                              text=cue.template_text)
+        case CueSpoken(cue=cue, narration=narration):
+            return FleetEvent("spoken", person, t=cue.t, cue_id=cue.id,
+                              cue_kind=cue.kind.value, text=narration.text)
+        case LinkChanged(link=link):
+            return FleetEvent("link", person, t=int(link.t))
+        case SessionEnded(summary=summary):
+            return FleetEvent("summary", person, summary=summary.as_dict())
+    return None

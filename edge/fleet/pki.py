@@ -32,10 +32,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from edge.errors import FleetConfigError
 from edge.fleet.schema import (
     ROOT,
     VERSION,
-    FleetConfigError,
     check_broker_address,
     check_name,
     check_pi_name,

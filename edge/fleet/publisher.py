@@ -34,6 +34,7 @@ from typing import Any
 
 import aiomqtt
 
+from edge.core.events import SessionEvent
 from edge.fleet.connection import backoff_s, explain, make_client, message_expiry
 from edge.fleet.events import read_event
 from edge.fleet.live import LiveTracker
@@ -149,7 +150,7 @@ class FleetPublisher:
 
     # -- the session's sink ---------------------------------------------------------------------
 
-    def emit(self, event: Mapping[str, Any]) -> None:
+    def emit(self, event: SessionEvent) -> None:
         try:
             fleet_event = read_event(event)
             if fleet_event is None:
@@ -161,7 +162,7 @@ class FleetPublisher:
                 self._dirty.add(person)
                 self._wake.set()
         except Exception:  # a sink must not break the session that feeds it
-            log.exception("fleet: could not take a %r event", event.get("event"))
+            log.exception("fleet: could not take a %s event", type(event).__name__)
 
     def summary_id(self, person: str) -> str:
         session = self.session_ids.get(person)

@@ -24,85 +24,45 @@ Presence payload: state ("online" or "offline"), room, members, reason (why offl
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.errors import ConfigError, EdgecoachError
+from edge.errors import EdgecoachError
+from edge.settings import (
+    FLEET_NAME,
+    FLEET_RESERVED_NAMES,
+    FLEET_SHAREABLE,
+    broker_address,
+    fleet_name,
+    fleet_pi_name,
+    fleet_share,
+)
 
 ROOT = "edgecoach"
 VERSION = 1
-#: Site and Pi names: what a topic level and a certificate's common name may safely hold.
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
-#: Names a Pi may not take: the board's certificate and the broker's.
-RESERVED_NAMES = frozenset({"board", "broker"})
+#: Site and Pi names, the names a Pi may not take, and what a config may share: the settings
+#: check them when the config is read.
+NAME_PATTERN = FLEET_NAME
+RESERVED_NAMES = FLEET_RESERVED_NAMES
+SHAREABLE = FLEET_SHAREABLE
+check_name = fleet_name
+check_pi_name = fleet_pi_name
+check_share = fleet_share
+check_broker_address = broker_address
 #: The largest payload a board accepts (a live message is about 200 bytes, a summary < 1 KB).
 MAX_PAYLOAD_BYTES = 16 * 1024
 #: Longest member name shown on the board.
 MAX_MEMBER_CHARS = 40
 SIGNALS = ("ok", "no_signal", "sensor_lost", "ended")
-#: Fields a Pi's config may choose to share, per field ([fleet] share); none is by default.
-SHAREABLE = {
-    "rr": "RR intervals of each second (live)",
-    "cadence": "cadence in steps per minute (live)",
-    "speed": "speed in m/s (live)",
-    "distance": "distance so far (live), distance and steps (summary)",
-    "forecast": "the health model's +10/+30/+60 s heart-rate forecast (live)",
-    "gaps": "where the heart rate was missing (summary)",
-}
 #: Summary figures that leave a Pi by default.
 SUMMARY_FIELDS = ("duration_s", "mean_hr", "max_hr", "time_in_zone_s", "cues")
 
 
-class FleetConfigError(ConfigError, ValueError):
-    """A fleet name or setting that cannot be used."""
-
-
 class FleetPayloadError(EdgecoachError, ValueError):
     """A message on a fleet topic that is not a version 1 payload."""
-
-
-def check_name(kind: str, value: object) -> str:
-    """`value` as a site or Pi name, or FleetConfigError saying what a name may hold."""
-    if not isinstance(value, str) or NAME_PATTERN.fullmatch(value) is None:
-        raise FleetConfigError(
-            f"{kind} name {value!r} is not usable: use 1 to 32 lowercase letters, digits and "
-            f"dashes, starting with a letter or digit (it is a topic level and a certificate "
-            f"name)")
-    return value
-
-
-def check_pi_name(value: object) -> str:
-    name = check_name("Pi", value)
-    if name in RESERVED_NAMES:
-        raise FleetConfigError(f"Pi name {name!r} is reserved for the {name}; choose another")
-    return name
-
-
-def check_share(fields: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [f for f in fields if f not in SHAREABLE]
-    if unknown:
-        raise FleetConfigError(f"share: unknown field {unknown[0]!r}; fields that can be "
-                               f"shared: {', '.join(SHAREABLE)}")
-    return fields
-
-
-def check_broker_address(address: str) -> str:
-    """An IP address (the Pi's firewall admits exactly it: systemd's IPAddressAllow= takes no
-    host names, and a Pi resolves none) or "localhost"."""
-    if address == "localhost":
-        return address
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        raise FleetConfigError(
-            f"broker address {address!r} is not an IP address: give the broker's address on "
-            f"the gym network (e.g. 192.168.1.10); a Pi's firewall admits exactly that "
-            f"address and resolves no names") from None
 
 
 # --- topics ------------------------------------------------------------------------------------
