@@ -431,3 +431,12 @@ def test_sixty_members_fit_one_screen_grouped_by_room(tmp_path: Path) -> None:
             await board.stop()
 
     asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_a_missing_certificate_stops_the_publisher_at_start_with_the_file_named(
+        tmp_path: Path) -> None:
+    settings = FleetSettings(enabled=True, pi="pi-a", ca_file=tmp_path / "ca.crt",
+                             cert_file=tmp_path / "pi-a.crt", key_file=tmp_path / "pi-a.key")
+    publisher = FleetPublisher(settings, state_dir=tmp_path)
+    with pytest.raises(FleetConfigError, match=r"ca\.crt does not exist: copy the files"):
+        asyncio.run(publisher.start())

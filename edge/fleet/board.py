@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any
 
 import aiomqtt
 
-from edge.fleet.connection import backoff_s, explain, make_client
+from edge.fleet.connection import backoff_s, explain, make_client, settings_context
 from edge.fleet.schema import (
     FleetPayloadError,
     MemberLive,
@@ -224,14 +225,18 @@ class FleetSubscriber:
         self.clock = clock
         self.connected = asyncio.Event()
         self.rejected = 0
+        #: The TLS context, made once (`serve_board` makes it first: a bad file ends it there).
+        self.context: ssl.SSLContext | None = None
 
     async def run(self) -> None:
         """Subscribe and feed the board, reconnecting with backoff, until cancelled."""
         attempt = 0
         identifier = f"board-{os.getpid()}"
+        context = self.context or await settings_context(self.settings)
         while True:
             try:
-                async with make_client(self.settings, identifier=identifier) as client:
+                async with make_client(self.settings, identifier=identifier,
+                                       context=context) as client:
                     for topic_filter in site_filters(self.settings.site):
                         qos = 0 if topic_filter.endswith("/live") else 1
                         await client.subscribe(topic_filter, qos=qos)
@@ -289,6 +294,7 @@ async def serve_board(settings: Any, *, host: str, port: int, state_dir: Path,
     summaries = await asyncio.to_thread(SummaryLog, state_dir / SUMMARY_LOG_NAME)
     board = fleet_board(settings, host=host, port=port)
     subscriber = FleetSubscriber(settings, board, summaries)
+    subscriber.context = await settings_context(settings)
     await board.start()
     task = asyncio.create_task(subscriber.run(), name="edgecoach-board-subscriber")
     try:

@@ -7,8 +7,10 @@ that says what to fix.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Mapping
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -50,15 +52,22 @@ def message_expiry(seconds: int) -> Properties:
     return properties
 
 
-def make_client(settings: object, *, identifier: str, will: aiomqtt.Will | None = None,
-                ) -> aiomqtt.Client:
-    """An MQTT 5 client for `[fleet]` `settings` (not yet connected: `async with` it)."""
+async def settings_context(settings: Any) -> ssl.SSLContext:
+    """`tls_context` for `[fleet]` `settings`, its files read in a worker thread."""
+    return await asyncio.to_thread(tls_context, settings.ca_file, settings.cert_file,
+                                   settings.key_file)
+
+
+def make_client(settings: Any, *, identifier: str, will: aiomqtt.Will | None = None,
+                context: ssl.SSLContext | None = None) -> aiomqtt.Client:
+    """An MQTT 5 client for `[fleet]` `settings` (not yet connected: `async with` it), with
+    `context` (from `settings_context`, made once) or one made here."""
+    if context is None:
+        context = tls_context(settings.ca_file, settings.cert_file, settings.key_file)
     return aiomqtt.Client(
-        hostname=settings.broker_host, port=settings.broker_port,  # type: ignore[attr-defined]
-        identifier=identifier, protocol=aiomqtt.ProtocolVersion.V5, will=will,
-        keepalive=settings.keepalive_s, timeout=10.0,  # type: ignore[attr-defined]
-        tls_context=tls_context(settings.ca_file, settings.cert_file,  # type: ignore[attr-defined]
-                                settings.key_file))  # type: ignore[attr-defined]
+        hostname=settings.broker_host, port=settings.broker_port, identifier=identifier,
+        protocol=aiomqtt.ProtocolVersion.V5, will=will, keepalive=settings.keepalive_s,
+        timeout=10.0, tls_context=context)
 
 
 _HINTS: Mapping[str, str] = {

@@ -35,7 +35,13 @@ from typing import Any
 import aiomqtt
 
 from edge.core.events import SessionEvent
-from edge.fleet.connection import backoff_s, explain, make_client, message_expiry
+from edge.fleet.connection import (
+    backoff_s,
+    explain,
+    make_client,
+    message_expiry,
+    settings_context,
+)
 from edge.fleet.events import read_event
 from edge.fleet.live import LiveTracker
 from edge.fleet.outbox import Outbox
@@ -107,6 +113,7 @@ class FleetPublisher:
         #: The outbox may hold summaries not yet handed to the broker (on each connect, too).
         self._summaries_waiting = True
         self._client: aiomqtt.Client | None = None
+        self._context: ssl.SSLContext | None = None
         self.connected = asyncio.Event()
         #: Messages handed to the broker, and connection attempts that failed.
         self.live_sent = 0
@@ -116,6 +123,9 @@ class FleetPublisher:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Read the certificate files (a FleetConfigError says which is missing or wrong),
+        then connect in the background."""
+        self._context = await settings_context(self.settings)
         secret = await asyncio.to_thread(fleet_secret, self.folder)
         self.tracker.secret = secret
         self._epoch = hmac.new(secret, b"summary-epoch", hashlib.sha256).hexdigest()[:8]
@@ -201,11 +211,13 @@ class FleetPublisher:
         topic = presence_topic(settings.site, settings.pi)
         attempt = 0
         last_error = ""
+        context = self._context
         while not self._stopping:
             will = aiomqtt.Will(topic, self._presence(False, "connection lost"), qos=1,
                                 retain=True)
             try:
-                async with make_client(settings, identifier=settings.pi, will=will) as client:
+                async with make_client(settings, identifier=settings.pi, will=will,
+                                       context=context) as client:
                     self._client = client
                     await client.publish(topic, self._presence(True), qos=1, retain=True,
                                          timeout=5.0)
