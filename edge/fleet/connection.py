@@ -8,6 +8,7 @@ that says what to fix.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,13 @@ def backoff_s(attempt: int) -> float:
 
 def tls_context(ca_file: object, cert_file: object, key_file: object) -> ssl.SSLContext:
     """Trust the gym CA only, present this node's certificate, check the broker's address."""
+    for path in (ca_file, cert_file, key_file):  # ssl's own errors do not name the file
+        if not os.path.isfile(str(path)):
+            raise FleetConfigError(f"fleet file {path} does not exist: copy the files "
+                                   "`edgecoach fleet add-pi` made for this node")
+        if not os.access(str(path), os.R_OK):
+            raise FleetConfigError(f"fleet file {path} is not readable by this user: make it "
+                                   "readable by the service (root:edgecoach 0640)")
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
         context.load_cert_chain(str(cert_file), str(key_file))
