@@ -440,3 +440,24 @@ def test_a_missing_certificate_stops_the_publisher_at_start_with_the_file_named(
     publisher = FleetPublisher(settings, state_dir=tmp_path)
     with pytest.raises(FleetConfigError, match=r"ca\.crt does not exist: copy the files"):
         asyncio.run(publisher.start())
+
+
+def test_a_sample_goes_at_once_and_a_cue_waits_for_the_next_sample() -> None:
+    now = [100.0]
+    publisher = FleetPublisher(FleetSettings(), state_dir=Path("/nonexistent"),
+                               monotonic=lambda: now[0])
+    publisher.emit(sample("sam", 1, 150))
+    assert publisher._due == {"sam": 100.0}
+    publisher._due.clear()  # as the publishing loop does when it sends
+    publisher._with_sample.clear()
+    publisher._last_sample_sent["sam"] = 100.0
+    publisher.emit(cue_event(3, CueKind.HIGH_ZONE, t=1, person="sam"))
+    assert publisher._due == {"sam": 101.0}  # alone only if no sample comes within a second
+    now[0] = 100.98
+    publisher.emit(sample("sam", 2, 151))
+    assert publisher._due == {"sam": 100.98}  # the next sample: at once, with the cue
+    publisher._due.clear()
+    publisher._last_sample_sent["sam"] = 100.98
+    now[0] = 101.2  # a burst (a simulation faster than real time): held to ~1 Hz
+    publisher.emit(sample("sam", 3, 152))
+    assert publisher._due["sam"] == pytest.approx(100.98 + 0.9)

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import math
 import os
 import secrets
 import ssl
@@ -92,7 +93,8 @@ def fleet_secret(folder: Path) -> bytes:
 class FleetPublisher:
     def __init__(self, settings: Any, *, state_dir: Path,
                  session_ids: Mapping[str, int] | None = None, members: Sequence[str] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         """`settings`: `[fleet]`; `session_ids`: each person's session in the store (the
         daemon's, filled as sessions start), for summary ids; `members`: shown as soon as
         the Pi is online, before their first sample."""
@@ -100,12 +102,15 @@ class FleetPublisher:
         self.folder = state_dir / "fleet"
         self.session_ids = session_ids if session_ids is not None else {}
         self.clock = clock
+        self.monotonic = monotonic
         self._members = tuple(members)
         self.tracker = LiveTracker(share=settings.share, names=settings.names)
         self.outbox: Outbox | None = None
         self._epoch = ""
-        self._dirty: set[str] = set()
-        self._last_sent: dict[str, float] = {}
+        #: Who has state to send, and when (monotonic); whose state holds a new sample.
+        self._due: dict[str, float] = {}
+        self._with_sample: set[str] = set()
+        self._last_sample_sent: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._writes: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -169,10 +174,26 @@ class FleetPublisher:
                 self._queue_summary(fleet_event.person, fleet_event.summary)
             person = self.tracker.apply(fleet_event, self.clock())
             if person is not None:
-                self._dirty.add(person)
-                self._wake.set()
+                self._schedule(person, sample=fleet_event.kind == "sample")
         except Exception:  # a sink must not break the session that feeds it
             log.exception("fleet: could not take a %s event", type(event).__name__)
+
+    def _schedule(self, person: str, *, sample: bool) -> None:
+        """When the person's state goes out. A new sample goes at once, unless their last
+        sample went less than 0.9 interval ago (then when that has passed): at 1 Hz, each
+        sample as it comes. A cue or its words ride with the next sample; only if none comes
+        within an interval do they go alone (a band that went quiet)."""
+        now = self.monotonic()
+        interval = self.settings.live_interval_s
+        if sample:
+            self._with_sample.add(person)
+            due = self._last_sample_sent.get(person, -math.inf) + _SPACING * interval
+            due = max(now, due)
+        else:
+            due = now + interval
+        if due < self._due.get(person, math.inf):
+            self._due[person] = due
+        self._wake.set()
 
     def summary_id(self, person: str) -> str:
         session = self.session_ids.get(person)
@@ -190,7 +211,11 @@ class FleetPublisher:
             return
 
         async def write() -> None:
-            await asyncio.to_thread(outbox.put, message.id, encode_summary(message))
+            try:
+                await asyncio.to_thread(outbox.put, message.id, encode_summary(message))
+            except OSError:  # a full or broken disk: the session is in the store regardless
+                log.exception("fleet: could not keep summary %s for the board", message.id)
+                return
             self._summaries_waiting = True
             self._wake.set()
 
@@ -226,7 +251,8 @@ class FleetPublisher:
                     attempt, last_error = 0, ""
                     self.connected.set()
                     self._summaries_waiting = True
-                    self._dirty.update(self.tracker.people)  # the board may have missed them
+                    for person in self.tracker.people:  # the board may have missed them
+                        self._due.setdefault(person, 0.0)
                     await self._publish_loop(client)
                     with contextlib.suppress(aiomqtt.MqttError):
                         await client.publish(topic, self._presence(False, "stopped"), qos=1,
@@ -246,6 +272,11 @@ class FleetPublisher:
                     last_error = reason
                 await asyncio.sleep(backoff_s(attempt))
                 attempt += 1
+            except Exception:  # a bug must not end publishing for good: logged, then retried
+                self.connected.clear()
+                log.exception("fleet: publishing failed; trying again")
+                await asyncio.sleep(backoff_s(attempt))
+                attempt += 1
             finally:
                 self._client = None
 
@@ -262,9 +293,7 @@ class FleetPublisher:
             return explain(exc)
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
-        settings = self.settings
-        live = live_topic(settings.site, settings.pi)
-        spacing = _SPACING * settings.live_interval_s
+        live = live_topic(self.settings.site, self.settings.pi)
         expiry = message_expiry(LIVE_EXPIRY_S)
         loop = asyncio.get_running_loop()
         timer: asyncio.TimerHandle | None = None
@@ -275,27 +304,25 @@ class FleetPublisher:
         try:
             while True:
                 await self._send_summaries(client)
-                now = time.monotonic()
-                later = []
-                for person in list(self._dirty):
-                    last = self._last_sent.get(person)
-                    if last is not None and now - last < spacing and not self._stopping:
-                        later.append(last + spacing)
+                now = self.monotonic()
+                for person, due in list(self._due.items()):
+                    if due > now and not self._stopping:
                         continue
-                    self._dirty.discard(person)
+                    del self._due[person]
+                    if person in self._with_sample:
+                        self._with_sample.discard(person)
+                        self._last_sample_sent[person] = now
                     await client.publish(live, encode_live(self.tracker.payload(person)),
                                          qos=0, properties=expiry)
-                    self._last_sent[person] = now
                     self.live_sent += 1
                 if self._stopping:
                     return
-                if later and timer is None:
-                    def wake() -> None:
-                        nonlocal timer
-                        timer = None
-                        self._wake.set()
-
-                    timer = loop.call_at(loop.time() + max(0.0, min(later) - now), wake)
+                if timer is not None:
+                    timer.cancel()
+                    timer = None
+                if self._due:
+                    timer = loop.call_at(loop.time() + max(0.0, min(self._due.values()) - now),
+                                         self._wake.set)
                 waiter = asyncio.ensure_future(self._wake.wait())
                 done, _ = await asyncio.wait({waiter, watcher},
                                              return_when=asyncio.FIRST_COMPLETED)
