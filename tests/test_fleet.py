@@ -461,3 +461,22 @@ def test_a_sample_goes_at_once_and_a_cue_waits_for_the_next_sample() -> None:
     now[0] = 101.2  # a burst (a simulation faster than real time): held to ~1 Hz
     publisher.emit(sample("sam", 3, 152))
     assert publisher._due["sam"] == pytest.approx(100.98 + 0.9)
+
+
+def test_the_fleet_command_makes_a_fleet_and_a_pi_whose_config_loads(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.cli import main
+
+    folder = tmp_path / "gym"
+    assert main(["fleet", "init", "--dir", str(folder), "--broker-address", "10.0.0.5"]) == 0
+    assert main(["fleet", "add-pi", "studio-1", "--dir", str(folder), "--room",
+                 'Studio "A"']) == 0
+    out = capsys.readouterr().out
+    assert "mosquitto -c" in out and "kill -HUP" in out
+    config = tmp_path / "config.toml"
+    config.write_text((folder / "pis/studio-1/fleet.toml").read_text())
+    fleet = load_settings(config).fleet
+    assert fleet.enabled and fleet.pi == "studio-1" and fleet.room == 'Studio "A"'
+    assert fleet.broker_host == "10.0.0.5" and fleet.broker_port == 8883
+    assert main(["fleet", "add-pi", "Studio 1", "--dir", str(folder)]) == 2
+    assert "lowercase letters" in capsys.readouterr().err

@@ -7,7 +7,6 @@ the CA key stays there. `add-pi` prints where the Pi's files are and what to do 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from edge.errors import ConfigError
@@ -56,6 +55,5 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
     print(f"{args.name}: certificate, key and [fleet] settings in {folder}")
     print(f"  copy {folder}/{{ca.crt,{args.name}.crt,{args.name}.key}} to the Pi's "
           "/etc/edgecoach/fleet/ and add fleet.toml to its config.toml")
-    print("  reload the broker for the new ACL:  kill -HUP $(pidof mosquitto)"
-          if os.name == "posix" else "  restart the broker for the new ACL")
+    print("  reload the broker for the new ACL:  kill -HUP $(pidof mosquitto)")
     return 0

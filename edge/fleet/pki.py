@@ -253,7 +253,7 @@ def pi_config_text(layout: FleetLayout, name: str, room: str, installed_in: str)
         "enabled = true",
         f'site = "{layout.site}"',
         f'pi = "{name}"',
-        f'room = "{room}"',
+        f"room = {json.dumps(room)}",
         f'broker_host = "{broker}"',
         f"broker_port = {layout.port}",
         f'ca_file = "{installed_in}/ca.crt"',
