@@ -480,3 +480,21 @@ def test_the_fleet_command_makes_a_fleet_and_a_pi_whose_config_loads(
     assert fleet.broker_host == "10.0.0.5" and fleet.broker_port == 8883
     assert main(["fleet", "add-pi", "Studio 1", "--dir", str(folder)]) == 2
     assert "lowercase letters" in capsys.readouterr().err
+
+
+def test_doctor_says_when_the_units_firewall_would_block_the_broker(tmp_path: Path) -> None:
+    from edge.fleet.doctor import firewall_finding
+
+    fleet = FleetSettings(broker_host="192.168.1.10")
+    assert firewall_finding(fleet, tmp_path).ok  # no unit installed: nothing limits it
+    (tmp_path / "edgecoach.service").write_text("[Service]\nIPAddressAllow=localhost\n")
+    blocked = firewall_finding(fleet, tmp_path)
+    assert not blocked.ok and "admits loopback only" in blocked.detail
+    assert "install.sh --fleet-broker 192.168.1.10" in blocked.fix
+    (tmp_path / "edgecoach.service.d").mkdir()
+    dropin = tmp_path / "edgecoach.service.d" / "fleet.conf"
+    dropin.write_text("[Service]\nIPAddressAllow=192.168.1.9\n")
+    assert "not the broker 192.168.1.10" in firewall_finding(fleet, tmp_path).detail
+    dropin.write_text("# written by install.sh\n[Service]\nIPAddressAllow=192.168.1.10\n")
+    assert firewall_finding(fleet, tmp_path).ok
+    assert firewall_finding(FleetSettings(broker_host="127.0.0.1"), tmp_path).ok

@@ -445,15 +445,18 @@ def run_checks(settings: Settings, *, state_dir: Path | None = None,
     guarded(["disk-space"], lambda: _check_disk(state_dir))
     guarded(["clock"], check_clock)
     if settings.fleet.enabled:
-        guarded(["fleet-certificate", "fleet-broker"], lambda: fleet_checks(settings))
+        guarded(["fleet-certificate", "fleet-firewall", "fleet-broker"],
+                lambda: fleet_checks(settings))
     return checks
 
 
 def fleet_checks(settings: Settings) -> list[Check]:
-    """Fleet mode: this Pi's certificate (offline), then the broker, connected to as this Pi."""
-    from edge.fleet.doctor import certificate_finding, probe_broker
+    """Fleet mode: this Pi's certificate (offline), the unit's firewall, then the broker,
+    connected to as this Pi."""
+    from edge.fleet.doctor import certificate_finding, firewall_finding, probe_broker
 
     found = [("fleet-certificate", certificate_finding(settings.fleet)),
+             ("fleet-firewall", firewall_finding(settings.fleet)),
              ("fleet-broker", probe_broker(settings.fleet))]
     return [Check(name, f.ok, f.detail, f.fix, f.warn) for name, f in found]
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import ipaddress
 import socket
 import ssl
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -185,3 +187,30 @@ def _closed_during_tls(settings: Any, where: str) -> Finding:
     return Finding(False, f"{where} closed the connection during TLS: it refused this Pi's "
                    "certificate, or is not the gym's broker",
                    "check the broker's log, and that ca_file is the gym CA's")
+
+
+#: Where install.sh puts the daemon's unit and the fleet drop-in.
+UNIT_DIR = Path("/etc/systemd/system")
+
+
+def firewall_finding(settings: Any, unit_dir: Path = UNIT_DIR) -> Finding:
+    """Will the daemon's unit let it reach the broker? It admits loopback only, plus what
+    `install.sh --fleet-broker` wrote into the fleet drop-in."""
+    host = settings.broker_host
+    if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+        return Finding(True, f"the broker {host} is on loopback, which the unit allows")
+    if not (unit_dir / "edgecoach.service").is_file():
+        return Finding(True, "no edgecoach.service installed here: nothing limits the daemon")
+    dropin = unit_dir / "edgecoach.service.d" / "fleet.conf"
+    fix = f"sudo systemd/install.sh --fleet-broker {host}, then systemctl daemon-reload"
+    try:
+        lines = dropin.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return Finding(False, f"the unit admits loopback only: the daemon cannot reach the "
+                       f"broker {host}", fix)
+    allowed = {word for line in lines if line.strip().startswith("IPAddressAllow=")
+               for word in line.split("=", 1)[1].split()}
+    if host not in allowed:
+        return Finding(False, f"the unit admits {', '.join(sorted(allowed)) or 'no address'} "
+                       f"besides loopback, not the broker {host}", fix)
+    return Finding(True, f"the unit admits the broker {host} besides loopback, nothing else")
