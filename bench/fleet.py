@@ -63,20 +63,26 @@ def percentile(values: list[float], q: float) -> float:
 def fleet_toml(folder: Path, port: int, name: str, enabled: bool) -> str:
     cert = folder / ("board.crt" if name == "board" else f"pis/{name}/{name}.crt")
     key = folder / ("board.key" if name == "board" else f"pis/{name}/{name}.key")
-    return (f'[fleet]\nenabled = {"true" if enabled else "false"}\nsite = "gym"\n'
-            + ("" if name == "board" else f'pi = "{name}"\nroom = "room-{name[-1]}"\n')
-            + f'broker_host = "127.0.0.1"\nbroker_port = {port}\n'
-            f'ca_file = "{folder / "ca.crt"}"\ncert_file = "{cert}"\nkey_file = "{key}"\n')
+    return (
+        f'[fleet]\nenabled = {"true" if enabled else "false"}\nsite = "gym"\n'
+        + ("" if name == "board" else f'pi = "{name}"\nroom = "room-{name[-1]}"\n')
+        + f'broker_host = "127.0.0.1"\nbroker_port = {port}\n'
+        f'ca_file = "{folder / "ca.crt"}"\ncert_file = "{cert}"\nkey_file = "{key}"\n'
+    )
 
 
 def daemon_toml(state: Path, fleet: str, bands: int, index: int) -> str:
     people = "".join(
         f'\n[[people]]\nname = "p{index}-{n:02d}"\nage = {25 + n}\nresting_hr = {52 + n}\n'
         f'max_hr = {190 - n}\nworkout = "{"demo" if n % 2 else "climb"}"\n'
-        for n in range(bands))
-    return (f'[daemon]\nstate_dir = "{state}"\nsource = "simulator"\nspeed = 1\n'
-            f"seed = {index * 100 + 1}\n[speech]\nenabled = false\n[llm]\nenabled = false\n"
-            + fleet + people)
+        for n in range(bands)
+    )
+    return (
+        f'[daemon]\nstate_dir = "{state}"\nsource = "simulator"\nspeed = 1\n'
+        f"seed = {index * 100 + 1}\n[speech]\nenabled = false\n[llm]\nenabled = false\n"
+        + fleet
+        + people
+    )
 
 
 async def listening(port: int, timeout: float = 60.0) -> None:
@@ -94,8 +100,7 @@ async def listening(port: int, timeout: float = 60.0) -> None:
             return
 
 
-async def read_board(port: int, updates: list[tuple[float, float, str]],
-                     members: set[str]) -> None:
+async def read_board(port: int, updates: list[tuple[float, float, str]], members: set[str]) -> None:
     """Read the board's SSE stream: (received, latency, member) for each live update."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
     try:
@@ -120,17 +125,26 @@ async def read_board(port: int, updates: list[tuple[float, float, str]],
         writer.close()
 
 
-async def run_fleet(pis: int, bands: int, seconds: float, fleet_on: bool,
-                    work: Path) -> dict[str, object]:
+async def run_fleet(
+    pis: int, bands: int, seconds: float, fleet_on: bool, work: Path
+) -> dict[str, object]:
     folder = work / "fleet"
     port = free_port()
-    init_fleet(folder, "gym", ["127.0.0.1"], port=port, bind_address="127.0.0.1",
-               broker_runs_as="root" if os.getuid() == 0 else "")
+    init_fleet(
+        folder,
+        "gym",
+        ["127.0.0.1"],
+        port=port,
+        bind_address="127.0.0.1",
+        broker_runs_as="root" if os.getuid() == 0 else "",
+    )
     names = [f"pi-{n + 1}" for n in range(pis)]
     for name in names:
         add_pi(folder, name, room=f"room-{name[-1]}")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO),
-                                                        os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     logs = work / "logs"
     logs.mkdir()
@@ -138,8 +152,7 @@ async def run_fleet(pis: int, bands: int, seconds: float, fleet_on: bool,
 
     async def spawn(*args: str, log: str) -> asyncio.subprocess.Process:
         with (logs / log).open("wb") as out:
-            process = await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out,
-                                                           env=env)
+            process = await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out, env=env)
         processes.append(process)
         return process
 
@@ -147,19 +160,40 @@ async def run_fleet(pis: int, bands: int, seconds: float, fleet_on: bool,
         broker = await spawn(mosquitto, "-c", str(folder / "mosquitto.conf"), log="broker.log")
         board_port = free_port()
         board_config = work / "board.toml"
-        board_config.write_text(f'[daemon]\nstate_dir = "{work / "board"}"\n'
-                                + fleet_toml(folder, port, "board", False))
+        board_config.write_text(
+            f'[daemon]\nstate_dir = "{work / "board"}"\n' + fleet_toml(folder, port, "board", False)
+        )
         await asyncio.sleep(0.5)
-        await spawn(sys.executable, "-m", "edge", "--config", str(board_config), "board",
-                    "--port", str(board_port), log="board.log")
+        await spawn(
+            sys.executable,
+            "-m",
+            "edge",
+            "--config",
+            str(board_config),
+            "board",
+            "--port",
+            str(board_port),
+            log="board.log",
+        )
         daemons = []
         for index, name in enumerate(names):
             config = work / f"{name}.toml"
-            config.write_text(daemon_toml(work / name, fleet_toml(folder, port, name, fleet_on),
-                                          bands, index))
-            daemons.append(await spawn(
-                sys.executable, "-m", "edge", "--config", str(config), "run",
-                "--max-runtime", str(seconds + WARM_UP_LIMIT_S), log=f"{name}.log"))
+            config.write_text(
+                daemon_toml(work / name, fleet_toml(folder, port, name, fleet_on), bands, index)
+            )
+            daemons.append(
+                await spawn(
+                    sys.executable,
+                    "-m",
+                    "edge",
+                    "--config",
+                    str(config),
+                    "run",
+                    "--max-runtime",
+                    str(seconds + WARM_UP_LIMIT_S),
+                    log=f"{name}.log",
+                )
+            )
         updates: list[tuple[float, float, str]] = []
         members: set[str] = set()
         await listening(board_port)
@@ -168,8 +202,10 @@ async def run_fleet(pis: int, bands: int, seconds: float, fleet_on: bool,
         if fleet_on:
             while len(members) < pis * bands:
                 if time.monotonic() - started > WARM_UP_LIMIT_S:
-                    raise RuntimeError(f"only {len(members)} of {pis * bands} members on the "
-                                       f"board after {WARM_UP_LIMIT_S:.0f} s; see {logs}")
+                    raise RuntimeError(
+                        f"only {len(members)} of {pis * bands} members on the "
+                        f"board after {WARM_UP_LIMIT_S:.0f} s; see {logs}"
+                    )
                 await asyncio.sleep(0.5)
         else:
             await asyncio.sleep(20.0)  # the daemons' start (models loaded, sessions open)
@@ -187,7 +223,10 @@ async def run_fleet(pis: int, bands: int, seconds: float, fleet_on: bool,
 
         daemon_cpu = [pct(d.pid) for d in daemons]
         return {
-            "pis": pis, "bands_per_pi": bands, "members": pis * bands, "fleet": fleet_on,
+            "pis": pis,
+            "bands_per_pi": bands,
+            "members": pis * bands,
+            "fleet": fleet_on,
             "seconds": round(window_end - window_start, 1),
             "updates": len(latencies),
             "updates_per_s": round(len(latencies) / (window_end - window_start), 1),
@@ -229,21 +268,27 @@ def main() -> int:
         if args.json:
             print(json.dumps(result), flush=True)
         elif fleet_on:
-            print(f"{pis} Pi(s) x {args.bands} bands = {result['members']} members, "
-                  f"{result['seconds']:.0f} s: sample-to-tile p50 {result['latency_p50_ms']} ms, "
-                  f"p99 {result['latency_p99_ms']} ms ({result['updates']} updates); broker "
-                  f"{result['broker_cpu_pct']:.2f} % of a core; daemon "
-                  f"{result['daemon_cpu_pct_mean']:.2f} % (each: "
-                  f"{', '.join(f'{c:.1f}' for c in result['daemon_cpu_pct_each'])})", flush=True)
+            print(
+                f"{pis} Pi(s) x {args.bands} bands = {result['members']} members, "
+                f"{result['seconds']:.0f} s: sample-to-tile p50 {result['latency_p50_ms']} ms, "
+                f"p99 {result['latency_p99_ms']} ms ({result['updates']} updates); broker "
+                f"{result['broker_cpu_pct']:.2f} % of a core; daemon "
+                f"{result['daemon_cpu_pct_mean']:.2f} % (each: "
+                f"{', '.join(f'{c:.1f}' for c in result['daemon_cpu_pct_each'])})",
+                flush=True,
+            )
     baseline = results[-1]["daemon_cpu_pct_mean"]
     one = next(r for r in results if r["fleet"] and r["pis"] == 1)
     added = round(one["daemon_cpu_pct_mean"] - baseline, 2)
     if args.json:
-        print(json.dumps({"daemon_cpu_pct_without_fleet": baseline,
-                          "publishing_adds_cpu_pct": added}))
+        print(
+            json.dumps({"daemon_cpu_pct_without_fleet": baseline, "publishing_adds_cpu_pct": added})
+        )
     else:
-        print(f"1 Pi x {args.bands} bands without fleet mode: daemon {baseline:.2f} % of a core;"
-              f" publishing adds {added:+.2f} % of a core")
+        print(
+            f"1 Pi x {args.bands} bands without fleet mode: daemon {baseline:.2f} % of a core;"
+            f" publishing adds {added:+.2f} % of a core"
+        )
     return 0
 
 

@@ -17,9 +17,11 @@ import pytest
 from edge.fleet.pki import add_pi, init_fleet
 
 MOSQUITTO = shutil.which("mosquitto") or next(
-    (p for p in ("/usr/sbin/mosquitto",) if os.access(p, os.X_OK)), None)
-needs_mosquitto = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed "
-                                     "(apt-get install -y mosquitto)")
+    (p for p in ("/usr/sbin/mosquitto",) if os.access(p, os.X_OK)), None
+)
+needs_mosquitto = pytest.mark.skipif(
+    MOSQUITTO is None, reason="mosquitto is not installed (apt-get install -y mosquitto)"
+)
 SITE = "gym"
 
 
@@ -38,8 +40,11 @@ class Broker:
 
     def start(self, timeout: float = 10.0) -> None:
         out = self.log.open("ab")
-        self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
-                                        stdout=out, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -72,13 +77,17 @@ class Broker:
         if name == "board":
             files = (self.folder / "board.crt", self.folder / "board.key")
         else:
-            files = (self.folder / "pis" / name / f"{name}.crt",
-                     self.folder / "pis" / name / f"{name}.key")
-        return (f'[fleet]\nenabled = {"true" if enabled else "false"}\nsite = "{SITE}"\n'
-                + (f'pi = "{name}"\n' if name != "board" else "")
-                + f'broker_host = "127.0.0.1"\nbroker_port = {self.port}\n'
-                f'ca_file = "{self.folder / "ca.crt"}"\ncert_file = "{files[0]}"\n'
-                f'key_file = "{files[1]}"\nkeepalive_s = 3\n')
+            files = (
+                self.folder / "pis" / name / f"{name}.crt",
+                self.folder / "pis" / name / f"{name}.key",
+            )
+        return (
+            f'[fleet]\nenabled = {"true" if enabled else "false"}\nsite = "{SITE}"\n'
+            + (f'pi = "{name}"\n' if name != "board" else "")
+            + f'broker_host = "127.0.0.1"\nbroker_port = {self.port}\n'
+            f'ca_file = "{self.folder / "ca.crt"}"\ncert_file = "{files[0]}"\n'
+            f'key_file = "{files[1]}"\nkeepalive_s = 3\n'
+        )
 
 
 def make_broker(tmp_path: Path, pis: dict[str, str]) -> Broker:
@@ -86,8 +95,14 @@ def make_broker(tmp_path: Path, pis: dict[str, str]) -> Broker:
     port = free_port()
     folder = tmp_path / "fleet"
     # As root, Mosquitto would drop to its own user, which cannot read tmp_path's broker key.
-    init_fleet(folder, SITE, ["127.0.0.1"], port=port, bind_address="127.0.0.1",
-               broker_runs_as="root" if os.getuid() == 0 else "")
+    init_fleet(
+        folder,
+        SITE,
+        ["127.0.0.1"],
+        port=port,
+        bind_address="127.0.0.1",
+        broker_runs_as="root" if os.getuid() == 0 else "",
+    )
     for name, room in pis.items():
         add_pi(folder, name, room=room)
     return Broker(folder, port, tmp_path / "mosquitto.log")

@@ -56,30 +56,65 @@ from edge.stream.readings import AlignedSample
 def sample(person: str, t: int, hr: float | None, zone: int | None = 3) -> SampleTaken:
     """A second as a session emits it, with every raw field filled in."""
     return SampleTaken(
-        AlignedSample(t=t, hr_bpm=hr, rr_intervals_s=(0.41, 0.42), cadence_spm=164,
-                      speed_mps=3.1, distance_m=812.5, steps=900, contact=True,
-                      hr_gap=hr is None),
-        zone, hrr_fraction=None if hr is None else 0.71,
-        forecast=Forecast(150.0, 152.0, 155.0, 149.0), person=person)
+        AlignedSample(
+            t=t,
+            hr_bpm=hr,
+            rr_intervals_s=(0.41, 0.42),
+            cadence_spm=164,
+            speed_mps=3.1,
+            distance_m=812.5,
+            steps=900,
+            contact=True,
+            hr_gap=hr is None,
+        ),
+        zone,
+        hrr_fraction=None if hr is None else 0.71,
+        forecast=Forecast(150.0, 152.0, 155.0, 149.0),
+        person=person,
+    )
 
 
-SUMMARY = SessionEnded(SessionSummary(
-    duration_s=1800, seconds_with_hr=1790, mean_hr=141.2, max_hr=178.0,
-    time_in_zone_s={3: 900}, distance_m=5012.3, steps=5400, gaps=(Gap(10, 4),), cues=7,
-    spoken_by_model=3, spoken_by_template=4, forecast_mae_30s=3.2, forecast_checked=1700,
-    cue_kinds={"zone_change": 7}), person="sam")
+SUMMARY = SessionEnded(
+    SessionSummary(
+        duration_s=1800,
+        seconds_with_hr=1790,
+        mean_hr=141.2,
+        max_hr=178.0,
+        time_in_zone_s={3: 900},
+        distance_m=5012.3,
+        steps=5400,
+        gaps=(Gap(10, 4),),
+        cues=7,
+        spoken_by_model=3,
+        spoken_by_template=4,
+        forecast_mae_30s=3.2,
+        forecast_checked=1700,
+        cue_kinds={"zone_change": 7},
+    ),
+    person="sam",
+)
 
 
 # -- topics and payloads ------------------------------------------------------------------------
 
+
 def test_topics_are_versioned_per_site_and_pi() -> None:
-    assert site_filters("gym") == ("edgecoach/v1/gym/+/presence", "edgecoach/v1/gym/+/live",
-                                   "edgecoach/v1/gym/+/summary/+")
+    assert site_filters("gym") == (
+        "edgecoach/v1/gym/+/presence",
+        "edgecoach/v1/gym/+/live",
+        "edgecoach/v1/gym/+/summary/+",
+    )
     assert parse_topic("edgecoach/v1/gym/pi-a/live") == Topic("gym", "pi-a", "live")
     assert parse_topic("edgecoach/v1/gym/pi-a/summary/pi-a.1f.3") == Topic(
-        "gym", "pi-a", "summary", "pi-a.1f.3")
-    for bad in ("edgecoach/v2/gym/pi-a/live", "edgecoach/v1/gym/pi-a/live/x",
-                "edgecoach/v1/gym/Pi A/live", "other/v1/gym/pi-a/live", "edgecoach/v1/gym"):
+        "gym", "pi-a", "summary", "pi-a.1f.3"
+    )
+    for bad in (
+        "edgecoach/v2/gym/pi-a/live",
+        "edgecoach/v1/gym/pi-a/live/x",
+        "edgecoach/v1/gym/Pi A/live",
+        "other/v1/gym/pi-a/live",
+        "edgecoach/v1/gym",
+    ):
         with pytest.raises(FleetPayloadError):
             parse_topic(bad)
 
@@ -97,8 +132,18 @@ def test_pi_names_of_the_board_and_broker_are_reserved() -> None:
 
 
 def test_payloads_round_trip() -> None:
-    live = MemberLive("sam", 4, 300, 152, 4, 77, "ok", CueLine("high_zone", "Ease off.", False),
-                      1765000000.123, {"cadence": 164})
+    live = MemberLive(
+        "sam",
+        4,
+        300,
+        152,
+        4,
+        77,
+        "ok",
+        CueLine("high_zone", "Ease off.", False),
+        1765000000.123,
+        {"cadence": 164},
+    )
     assert decode_live(encode_live(live)) == live
     presence = Presence(True, "studio", ("sam", "kim"), "", 1765000000.5)
     assert decode_presence(encode_presence(presence)) == presence
@@ -107,15 +152,20 @@ def test_payloads_round_trip() -> None:
     assert json.loads(encode_live(live))["v"] == 1
 
 
-@pytest.mark.parametrize("payload, says", [
-    (b"\xff", "UTF-8 JSON"), (b"[]", "JSON object"), (b'{"v": 2}', "version 2"),
-    (b'{"v":1,"member":"a","signal":"resting","at":1}', "signal must be"),
-    (b'{"v":1,"member":"a","signal":"ok","at":1,"hr":999}', "hr must be"),
-    (b'{"v":1,"member":"","signal":"ok","at":1}', "member must be"),
-    (b'{"v":1,"member":"a","signal":"ok","at":"now"}', "at must be a number"),
-    (b'{"v":1,"member":"a","signal":"ok","at":1,"zone":true}', "zone must be"),
-    (b" " * 20000, "over the"),
-])
+@pytest.mark.parametrize(
+    "payload, says",
+    [
+        (b"\xff", "UTF-8 JSON"),
+        (b"[]", "JSON object"),
+        (b'{"v": 2}', "version 2"),
+        (b'{"v":1,"member":"a","signal":"resting","at":1}', "signal must be"),
+        (b'{"v":1,"member":"a","signal":"ok","at":1,"hr":999}', "hr must be"),
+        (b'{"v":1,"member":"","signal":"ok","at":1}', "member must be"),
+        (b'{"v":1,"member":"a","signal":"ok","at":"now"}', "at must be a number"),
+        (b'{"v":1,"member":"a","signal":"ok","at":1,"zone":true}', "zone must be"),
+        (b" " * 20000, "over the"),
+    ],
+)
 def test_bad_live_payloads_are_refused_with_a_reason(payload: bytes, says: str) -> None:
     with pytest.raises(FleetPayloadError, match=says):
         decode_live(payload)
@@ -123,12 +173,23 @@ def test_bad_live_payloads_are_refused_with_a_reason(payload: bytes, says: str) 
 
 # -- what leaves a Pi ---------------------------------------------------------------------------
 
+
 def test_only_the_tile_leaves_a_pi_by_default() -> None:
     tracker = LiveTracker()
     assert tracker.apply(read_event(sample("sam", 10, 151.4)), at=100.0) == "sam"
     sent = json.loads(encode_live(tracker.payload("sam")))
-    assert set(sent) == {"v", "member", "seq", "t", "hr", "zone", "effort_pct", "signal", "cue",
-                         "at"}
+    assert set(sent) == {
+        "v",
+        "member",
+        "seq",
+        "t",
+        "hr",
+        "zone",
+        "effort_pct",
+        "signal",
+        "cue",
+        "at",
+    }
     assert sent["hr"] == 151 and sent["zone"] == 3 and sent["effort_pct"] == 71
     assert sent["signal"] == "ok" and sent["at"] == 100.0
     summary = tracker.summary_fields(read_event(SUMMARY).summary)
@@ -162,11 +223,14 @@ def test_signal_cues_and_the_end_of_a_session() -> None:
     assert tracker.payload("sam").signal == "sensor_lost"
     stop = cue_event(5, CueKind.ABOVE_MAX_HR, person="sam")
     tracker.apply(read_event(stop), at=3.0)
-    tracker.apply(read_event(spoken_event(4, "older words", kind=CueKind.SENSOR_LOST,
-                                          person="sam")), at=3.5)
+    tracker.apply(
+        read_event(spoken_event(4, "older words", kind=CueKind.SENSOR_LOST, person="sam")), at=3.5
+    )
     assert tracker.payload("sam").cue == CueLine("above_max_hr", stop.cue.template_text, True)
-    tracker.apply(read_event(spoken_event(5, "Stop and rest now.", kind=CueKind.ABOVE_MAX_HR,
-                                          person="sam")), at=3.6)
+    tracker.apply(
+        read_event(spoken_event(5, "Stop and rest now.", kind=CueKind.ABOVE_MAX_HR, person="sam")),
+        at=3.6,
+    )
     assert tracker.payload("sam").cue.text == "Stop and rest now."
     tracker.apply(read_event(sample("sam", 4, 170)), at=4.0)
     assert tracker.payload("sam").signal == "ok"
@@ -178,6 +242,7 @@ def test_signal_cues_and_the_end_of_a_session() -> None:
 
 # -- the outbox ---------------------------------------------------------------------------------
 
+
 def test_the_outbox_keeps_summaries_across_restarts_in_order(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox")
     outbox.put("pi-a.1.1", b"one")
@@ -185,8 +250,10 @@ def test_the_outbox_keeps_summaries_across_restarts_in_order(tmp_path: Path) -> 
     outbox.put("pi-a.1.1", b"again")  # the same id: kept once, the first copy
     (tmp_path / "outbox" / "000000000009-x.tmp").write_bytes(b"half")  # a crash mid-write
     again = Outbox(tmp_path / "outbox")
-    assert [(p.id, p.payload) for p in again.pending()] == [("pi-a.1.1", b"one"),
-                                                           ("pi-a.1.2", b"two")]
+    assert [(p.id, p.payload) for p in again.pending()] == [
+        ("pi-a.1.1", b"one"),
+        ("pi-a.1.2", b"two"),
+    ]
     assert not list((tmp_path / "outbox").glob("*.tmp"))
     again.remove("pi-a.1.1")
     assert [p.id for p in Outbox(tmp_path / "outbox").pending()] == ["pi-a.1.2"]
@@ -194,8 +261,9 @@ def test_the_outbox_keeps_summaries_across_restarts_in_order(tmp_path: Path) -> 
     assert mode == 0o600
 
 
-def test_a_full_outbox_drops_the_oldest_and_says_so(tmp_path: Path,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_a_full_outbox_drops_the_oldest_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     outbox = Outbox(tmp_path, limit=2)
     for n in range(4):
         outbox.put(f"pi-a.1.{n}", b"x")
@@ -205,16 +273,22 @@ def test_a_full_outbox_drops_the_oldest_and_says_so(tmp_path: Path,
         outbox.put("../etc/passwd", b"x")
 
 
-def test_a_publisher_without_a_broker_keeps_coaching_and_keeps_the_summary(
-        tmp_path: Path) -> None:
+def test_a_publisher_without_a_broker_keeps_coaching_and_keeps_the_summary(tmp_path: Path) -> None:
     layout = init_fleet(tmp_path / "fleet", "gym", ["127.0.0.1"], port=1)
     folder = add_pi(layout.folder, "pi-a")
-    settings = FleetSettings(enabled=True, pi="pi-a", broker_port=1, ca_file=layout.ca_cert,
-                             cert_file=folder / "pi-a.crt", key_file=folder / "pi-a.key")
+    settings = FleetSettings(
+        enabled=True,
+        pi="pi-a",
+        broker_port=1,
+        ca_file=layout.ca_cert,
+        cert_file=folder / "pi-a.crt",
+        key_file=folder / "pi-a.key",
+    )
 
     async def body() -> FleetPublisher:
-        publisher = FleetPublisher(settings, state_dir=tmp_path / "state",
-                                   session_ids={"sam": 7}, members=["sam"])
+        publisher = FleetPublisher(
+            settings, state_dir=tmp_path / "state", session_ids={"sam": 7}, members=["sam"]
+        )
         await publisher.start()
         publisher.emit(sample("sam", 1, 140))
         publisher.emit(SUMMARY)
@@ -235,23 +309,31 @@ def test_reconnecting_backs_off_to_five_seconds() -> None:
 
 # -- the board ----------------------------------------------------------------------------------
 
-def live(member: str, seq: int, hr: int | None = 150, signal: str = "ok",
-         at: float = 1.0) -> MemberLive:
+
+def live(
+    member: str, seq: int, hr: int | None = 150, signal: str = "ok", at: float = 1.0
+) -> MemberLive:
     return MemberLive(member, seq, seq, hr, 3, 70, signal, None, at)
 
 
 def test_the_board_marks_a_pi_offline_not_its_members_resting() -> None:
     board = FleetBoardState()
-    board.apply(Received(Topic("gym", "pi-a", "presence"),
-                         Presence(True, "studio", ("sam", "kim")), 0.0), now=0.0)
+    board.apply(
+        Received(Topic("gym", "pi-a", "presence"), Presence(True, "studio", ("sam", "kim")), 0.0),
+        now=0.0,
+    )
     assert [t.name for t in board.members.values()] == ["pi-a/sam", "pi-a/kim"]
     assert board.members["pi-a/kim"].as_dict(0.0)["signal"] == "waiting"
     board.apply(Received(Topic("gym", "pi-a", "live"), live("sam", 1), 1.0), now=1.0)
     tile = board.members["pi-a/sam"].as_dict(1.5)
     assert tile["hr"] == 150 and tile["signal"] == "ok" and tile["pi_online"] is True
     assert tile["room"] == "studio"
-    changed = board.apply(Received(Topic("gym", "pi-a", "presence"),
-                                   Presence(False, "studio", (), "connection lost"), 2.0), now=2.0)
+    changed = board.apply(
+        Received(
+            Topic("gym", "pi-a", "presence"), Presence(False, "studio", (), "connection lost"), 2.0
+        ),
+        now=2.0,
+    )
     assert {t.name for t in changed} == {"pi-a/sam", "pi-a/kim"}
     tile = board.members["pi-a/sam"].as_dict(3.0)
     assert tile["pi_online"] is False and tile["pi_reason"] == "connection lost"
@@ -267,8 +349,14 @@ def test_late_live_states_do_not_overwrite_newer_ones_and_summaries_end_a_sessio
     assert board.apply(Received(topic, live("sam", 4, 120, at=4.0), 5.1), now=5.1) == []
     assert board.members["pi-a/sam"].as_dict(5.2)["hr"] == 160
     assert board.members["pi-a/sam"].as_dict(20.0)["signal"] == "no_signal"  # silent 15 s
-    board.apply(Received(Topic("gym", "pi-a", "summary", "pi-a.1.1"),
-                         SummaryMessage("pi-a.1.1", "sam", 6.0, {"duration_s": 60}), 6.0), now=6)
+    board.apply(
+        Received(
+            Topic("gym", "pi-a", "summary", "pi-a.1.1"),
+            SummaryMessage("pi-a.1.1", "sam", 6.0, {"duration_s": 60}),
+            6.0,
+        ),
+        now=6,
+    )
     assert board.members["pi-a/sam"].as_dict(6.0)["ended"] is True
     board.apply(Received(topic, live("sam", 1, 100, at=9.0), 9.0), now=9.0)  # a new session
     assert board.members["pi-a/sam"].as_dict(9.0)["ended"] is False
@@ -286,6 +374,7 @@ def test_the_summary_log_records_each_id_once_across_restarts(tmp_path: Path) ->
 
 # -- the CA, certificates and ACL ---------------------------------------------------------------
 
+
 def test_fleet_init_and_add_pi_make_a_ca_certificates_and_an_acl(tmp_path: Path) -> None:
     layout = init_fleet(tmp_path / "gym", "gym", ["10.0.0.5"], port=8883)
     folder = add_pi(layout.folder, "pi-a", room="studio")
@@ -301,16 +390,22 @@ def test_fleet_init_and_add_pi_make_a_ca_certificates_and_an_acl(tmp_path: Path)
     sans = broker.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["10.0.0.5"]
     assert pi.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "pi-a"
-    assert ExtendedKeyUsageOID.CLIENT_AUTH in pi.extensions.get_extension_for_class(
-        x509.ExtendedKeyUsage).value
+    assert (
+        ExtendedKeyUsageOID.CLIENT_AUTH
+        in pi.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    )
     acl = (layout.folder / "acl").read_text()
     assert "user board\ntopic read edgecoach/v1/gym/#" in acl
     assert "user pi-a\ntopic write edgecoach/v1/gym/pi-a/#" in acl
     assert "user pi-b\ntopic write edgecoach/v1/gym/pi-b/#" in acl
     assert "readwrite" not in acl and "pattern" not in acl
     conf = (layout.folder / "mosquitto.conf").read_text()
-    for line in ("allow_anonymous false", "require_certificate true",
-                 "use_identity_as_username true", "listener 8883"):
+    for line in (
+        "allow_anonymous false",
+        "require_certificate true",
+        "use_identity_as_username true",
+        "listener 8883",
+    ):
         assert line in conf
     assert FleetLayout.load(layout.folder).pis == (("pi-a", "studio"), ("pi-b", "floor"))
     toml = (folder / "fleet.toml").read_text()
@@ -331,43 +426,61 @@ def test_fleet_init_refuses_host_names_and_a_second_ca(tmp_path: Path) -> None:
 def test_doctor_reads_a_certificate_offline(tmp_path: Path) -> None:
     layout = init_fleet(tmp_path / "gym", "gym", ["127.0.0.1"])
     folder = add_pi(layout.folder, "pi-a", days=20)
-    settings = FleetSettings(pi="pi-a", ca_file=layout.ca_cert, cert_file=folder / "pi-a.crt",
-                             key_file=folder / "pi-a.key")
+    settings = FleetSettings(
+        pi="pi-a",
+        ca_file=layout.ca_cert,
+        cert_file=folder / "pi-a.crt",
+        key_file=folder / "pi-a.key",
+    )
     soon = certificate_finding(settings)
     assert soon.ok and soon.warn and "days left" in soon.detail
     later = certificate_finding(settings, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
     assert not later.ok and "expired" in later.detail and "fleet add-pi pi-a" in later.fix
-    other = FleetSettings(pi="pi-b", ca_file=layout.ca_cert, cert_file=folder / "pi-a.crt",
-                          key_file=folder / "pi-a.key")
+    other = FleetSettings(
+        pi="pi-b",
+        ca_file=layout.ca_cert,
+        cert_file=folder / "pi-a.crt",
+        key_file=folder / "pi-a.key",
+    )
     assert "the certificate is for 'pi-a', this Pi is 'pi-b'" in certificate_finding(other).detail
-    missing = FleetSettings(pi="pi-a", ca_file=layout.ca_cert, cert_file=tmp_path / "none.crt",
-                            key_file=folder / "pi-a.key")
+    missing = FleetSettings(
+        pi="pi-a",
+        ca_file=layout.ca_cert,
+        cert_file=tmp_path / "none.crt",
+        key_file=folder / "pi-a.key",
+    )
     assert "cannot read" in certificate_finding(missing).detail
 
 
 # -- settings -----------------------------------------------------------------------------------
 
+
 def test_fleet_settings_load_with_paths_beside_the_config(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('[fleet]\nenabled = true\npi = "pi-a"\nroom = "studio"\n'
-                      'broker_host = "192.168.1.10"\nca_file = "fleet/ca.crt"\n'
-                      'cert_file = "fleet/pi-a.crt"\nkey_file = "/etc/edgecoach/pi-a.key"\n'
-                      'share = ["rr"]\nnames = "pseudonym"\n')
+    config.write_text(
+        '[fleet]\nenabled = true\npi = "pi-a"\nroom = "studio"\n'
+        'broker_host = "192.168.1.10"\nca_file = "fleet/ca.crt"\n'
+        'cert_file = "fleet/pi-a.crt"\nkey_file = "/etc/edgecoach/pi-a.key"\n'
+        'share = ["rr"]\nnames = "pseudonym"\n'
+    )
     fleet = load_settings(config).fleet
     assert fleet.enabled and fleet.ca_file == tmp_path / "fleet/ca.crt"
     assert fleet.key_file == Path("/etc/edgecoach/pi-a.key") and fleet.share == ("rr",)
     assert load_settings(None).fleet.enabled is False
 
 
-@pytest.mark.parametrize("body, says", [
-    ('enabled = true\npi = "pi-a"', "fleet mode needs ca_file, cert_file, key_file"),
-    ('enabled = true\nca_file = "a"\ncert_file = "b"\nkey_file = "c"', "Pi name ''"),
-    ('broker_host = "broker.lan"', "not an IP address"),
-    ('share = ["store"]', "unknown field 'store'"),
-    ('names = "initials"', 'names must be "name" or "pseudonym"'),
-    ('site = "My Gym"', "site name 'My Gym'"),
-    ('keepalive_s = 600', "keepalive_s must be"),
-])
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ('enabled = true\npi = "pi-a"', "fleet mode needs ca_file, cert_file, key_file"),
+        ('enabled = true\nca_file = "a"\ncert_file = "b"\nkey_file = "c"', "Pi name ''"),
+        ('broker_host = "broker.lan"', "not an IP address"),
+        ('share = ["store"]', "unknown field 'store'"),
+        ('names = "initials"', 'names must be "name" or "pseudonym"'),
+        ('site = "My Gym"', "site name 'My Gym'"),
+        ("keepalive_s = 600", "keepalive_s must be"),
+    ],
+)
 def test_bad_fleet_settings_are_refused_by_name(tmp_path: Path, body: str, says: str) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f"[fleet]\n{body}\n")
@@ -378,13 +491,21 @@ def test_bad_fleet_settings_are_refused_by_name(tmp_path: Path, body: str, says:
 
 # -- the board page, 60 members in a real browser -----------------------------------------------
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
-                    "(apt-get install -y chromium)")
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
+)
 def test_sixty_members_fit_one_screen_grouped_by_room(tmp_path: Path) -> None:
     from edge.fleet.board import fleet_board
 
-    rooms = {"pi-1": "Studio", "pi-2": "Studio", "pi-3": "Floor", "pi-4": "Floor",
-             "pi-5": "Annex", "pi-6": "Annex"}
+    rooms = {
+        "pi-1": "Studio",
+        "pi-2": "Studio",
+        "pi-3": "Floor",
+        "pi-4": "Floor",
+        "pi-5": "Annex",
+        "pi-6": "Annex",
+    }
 
     async def body() -> None:
         board = fleet_board(FleetSettings(), host="127.0.0.1", port=0)
@@ -395,14 +516,20 @@ def test_sixty_members_fit_one_screen_grouped_by_room(tmp_path: Path) -> None:
             now = time.time()
             for pi, room in rooms.items():
                 members = tuple(f"{pi[-1]}-member {n:02d}" for n in range(10))
-                board.emit(Received(Topic("gym", pi, "presence"),
-                                    Presence(pi != "pi-6", room, members), now))
+                board.emit(
+                    Received(
+                        Topic("gym", pi, "presence"), Presence(pi != "pi-6", room, members), now
+                    )
+                )
                 for n, member in enumerate(members):
-                    board.emit(Received(Topic("gym", pi, "live"),
-                                        MemberLive(member, 1, 60, 120 + n * 6, n % 6, 50 + n,
-                                                   "ok", None, now), now))
-            browser = await Browser.launch(board.url, tmp_path / "profile",
-                                           tmp_path / "chrome.log")
+                    board.emit(
+                        Received(
+                            Topic("gym", pi, "live"),
+                            MemberLive(member, 1, 60, 120 + n * 6, n % 6, 50 + n, "ok", None, now),
+                            now,
+                        )
+                    )
+            browser = await Browser.launch(board.url, tmp_path / "profile", tmp_path / "chrome.log")
             await browser.wait_for("document.querySelectorAll('article.tile').length === 60")
             layout = await browser.evaluate("""(() => {
                 const tiles = [...document.querySelectorAll('article.tile')];
@@ -434,9 +561,15 @@ def test_sixty_members_fit_one_screen_grouped_by_room(tmp_path: Path) -> None:
 
 
 def test_a_missing_certificate_stops_the_publisher_at_start_with_the_file_named(
-        tmp_path: Path) -> None:
-    settings = FleetSettings(enabled=True, pi="pi-a", ca_file=tmp_path / "ca.crt",
-                             cert_file=tmp_path / "pi-a.crt", key_file=tmp_path / "pi-a.key")
+    tmp_path: Path,
+) -> None:
+    settings = FleetSettings(
+        enabled=True,
+        pi="pi-a",
+        ca_file=tmp_path / "ca.crt",
+        cert_file=tmp_path / "pi-a.crt",
+        key_file=tmp_path / "pi-a.key",
+    )
     publisher = FleetPublisher(settings, state_dir=tmp_path)
     with pytest.raises(FleetConfigError, match=r"ca\.crt does not exist: copy the files"):
         asyncio.run(publisher.start())
@@ -444,8 +577,9 @@ def test_a_missing_certificate_stops_the_publisher_at_start_with_the_file_named(
 
 def test_a_sample_goes_at_once_and_a_cue_waits_for_the_next_sample() -> None:
     now = [100.0]
-    publisher = FleetPublisher(FleetSettings(), state_dir=Path("/nonexistent"),
-                               monotonic=lambda: now[0])
+    publisher = FleetPublisher(
+        FleetSettings(), state_dir=Path("/nonexistent"), monotonic=lambda: now[0]
+    )
     publisher.emit(sample("sam", 1, 150))
     assert publisher._due == {"sam": 100.0}
     publisher._due.clear()  # as the publishing loop does when it sends
@@ -464,13 +598,13 @@ def test_a_sample_goes_at_once_and_a_cue_waits_for_the_next_sample() -> None:
 
 
 def test_the_fleet_command_makes_a_fleet_and_a_pi_whose_config_loads(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from edge.cli import main
 
     folder = tmp_path / "gym"
     assert main(["fleet", "init", "--dir", str(folder), "--broker-address", "10.0.0.5"]) == 0
-    assert main(["fleet", "add-pi", "studio-1", "--dir", str(folder), "--room",
-                 'Studio "A"']) == 0
+    assert main(["fleet", "add-pi", "studio-1", "--dir", str(folder), "--room", 'Studio "A"']) == 0
     out = capsys.readouterr().out
     assert "mosquitto -c" in out and "kill -HUP" in out
     config = tmp_path / "config.toml"

@@ -44,8 +44,11 @@ def run(coro, timeout: float = 60.0):
 
 def settings_for(broker: Broker, tmp_path: Path, name: str, extra: str = ""):
     config = tmp_path / f"{name}.toml"
-    config.write_text(f'[daemon]\nstate_dir = "{tmp_path / name}"\n'
-                      + broker.fleet_toml(name, enabled=name != "board") + extra)
+    config.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path / name}"\n'
+        + broker.fleet_toml(name, enabled=name != "board")
+        + extra
+    )
     return load_settings(config)
 
 
@@ -59,8 +62,8 @@ def broker(tmp_path: Path):
 
 # -- certificates ----------------------------------------------------------------------------------
 
-def test_the_right_certificate_connects_and_doctor_says_so(broker: Broker,
-                                                           tmp_path: Path) -> None:
+
+def test_the_right_certificate_connects_and_doctor_says_so(broker: Broker, tmp_path: Path) -> None:
     settings = settings_for(broker, tmp_path, "pi-a")
     checks = {c.name: c for c in fleet_checks(settings)}
     assert checks["fleet-certificate"].ok and not checks["fleet-certificate"].warn
@@ -70,25 +73,33 @@ def test_the_right_certificate_connects_and_doctor_says_so(broker: Broker,
 
 
 def test_a_certificate_of_another_gym_ca_is_refused_and_doctor_says_why(
-        broker: Broker, tmp_path: Path) -> None:
+    broker: Broker, tmp_path: Path
+) -> None:
     other = tmp_path / "other-gym"
     init_fleet(other, SITE, ["127.0.0.1"], port=free_port())
     add_pi(other, "pi-a")
     settings = settings_for(broker, tmp_path, "pi-a")
-    fleet = settings.fleet.__class__(**{
-        **{f: getattr(settings.fleet, f) for f in settings.fleet.__dataclass_fields__},
-        "cert_file": other / "pis/pi-a/pi-a.crt", "key_file": other / "pis/pi-a/pi-a.key"})
+    fleet = settings.fleet.__class__(
+        **{
+            **{f: getattr(settings.fleet, f) for f in settings.fleet.__dataclass_fields__},
+            "cert_file": other / "pis/pi-a/pi-a.crt",
+            "key_file": other / "pis/pi-a/pi-a.key",
+        }
+    )
     refused = probe_broker(fleet)
     assert not refused.ok
-    assert "the broker refused this Pi's certificate: it was not made by this gym's CA" \
+    assert (
+        "the broker refused this Pi's certificate: it was not made by this gym's CA"
         in refused.detail
+    )
     assert "fleet add-pi pi-a" in refused.fix
     offline = certificate_finding(fleet)
     assert not offline.ok and "was not made by the gym CA" in offline.detail
 
 
-def test_an_expired_certificate_is_refused_and_doctor_says_why(broker: Broker,
-                                                               tmp_path: Path) -> None:
+def test_an_expired_certificate_is_refused_and_doctor_says_why(
+    broker: Broker, tmp_path: Path
+) -> None:
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
     add_pi(broker.folder, "pi-a", room="studio", days=30, not_before=long_ago)
     settings = settings_for(broker, tmp_path, "pi-a")
@@ -96,8 +107,9 @@ def test_an_expired_certificate_is_refused_and_doctor_says_why(broker: Broker,
     assert not checks["fleet-certificate"].ok
     assert "the certificate expired on" in checks["fleet-certificate"].detail
     assert not checks["fleet-broker"].ok
-    assert "the broker refused this Pi's certificate: it has expired" in \
-        checks["fleet-broker"].detail
+    assert (
+        "the broker refused this Pi's certificate: it has expired" in checks["fleet-broker"].detail
+    )
 
 
 def test_a_broker_that_is_not_there_is_named(broker: Broker, tmp_path: Path) -> None:
@@ -108,8 +120,10 @@ def test_a_broker_that_is_not_there_is_named(broker: Broker, tmp_path: Path) -> 
 
 # -- the ACL -------------------------------------------------------------------------------------------
 
-def test_a_pi_writes_only_its_own_prefix_and_the_board_only_reads(broker: Broker,
-                                                                   tmp_path: Path) -> None:
+
+def test_a_pi_writes_only_its_own_prefix_and_the_board_only_reads(
+    broker: Broker, tmp_path: Path
+) -> None:
     async def body() -> None:
         received: list[tuple[str, bytes]] = []
         board_settings = settings_for(broker, tmp_path, "board").fleet
@@ -126,8 +140,9 @@ def test_a_pi_writes_only_its_own_prefix_and_the_board_only_reads(broker: Broker
             pi_a = settings_for(broker, tmp_path, "pi-a").fleet
             async with make_client(pi_a, identifier="pi-a") as client:
                 await client.publish(f"edgecoach/v1/{SITE}/pi-b/live", b"spoofed", qos=1)
-                await client.publish(f"edgecoach/v1/{SITE}/pi-b/presence", b"spoofed", qos=1,
-                                     retain=True)
+                await client.publish(
+                    f"edgecoach/v1/{SITE}/pi-b/presence", b"spoofed", qos=1, retain=True
+                )
                 await client.publish(f"edgecoach/v1/{SITE}/pi-a/live", b"own", qos=1)
             await board.publish(f"edgecoach/v1/{SITE}/pi-a/live", b"from the board", qos=1)
             pi_b = settings_for(broker, tmp_path, "pi-b").fleet
@@ -135,8 +150,10 @@ def test_a_pi_writes_only_its_own_prefix_and_the_board_only_reads(broker: Broker
                 await client.publish(f"edgecoach/v1/{SITE}/pi-b/live", b"marker", qos=1)
             await asyncio.wait_for(listening, 10)
         # Messages of one client arrive in order; the marker came last: nothing else will.
-        assert received == [(f"edgecoach/v1/{SITE}/pi-a/live", b"own"),
-                            (f"edgecoach/v1/{SITE}/pi-b/live", b"marker")]
+        assert received == [
+            (f"edgecoach/v1/{SITE}/pi-a/live", b"own"),
+            (f"edgecoach/v1/{SITE}/pi-b/live", b"marker"),
+        ]
 
     run(body())
 
@@ -184,8 +201,10 @@ class Daemon:
             self.events.append(json.loads(line))
 
     def latest_t(self, person: str) -> int:
-        return max((e["t"] for e in self.events
-                    if e["event"] == "sample" and e.get("person") == person), default=-1)
+        return max(
+            (e["t"] for e in self.events if e["event"] == "sample" and e.get("person") == person),
+            default=-1,
+        )
 
     def ended(self, person: str) -> bool:
         return any(e["event"] == "summary" and e.get("person") == person for e in self.events)
@@ -216,82 +235,142 @@ def board_summaries(state: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
-                    "(apt-get install -y chromium)")
-def test_three_pis_one_board_a_dead_pi_and_a_broker_restart(broker: Broker,
-                                                            tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
+)
+def test_three_pis_one_board_a_dead_pi_and_a_broker_restart(broker: Broker, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
     edgecoach = [sys.executable, "-m", "edge"]
     board_port = free_port()
     board_state = tmp_path / "board"
     board_config = tmp_path / "board.toml"
-    board_config.write_text(f'[daemon]\nstate_dir = "{board_state}"\n'
-                            + broker.fleet_toml("board", enabled=False))
+    board_config.write_text(
+        f'[daemon]\nstate_dir = "{board_state}"\n' + broker.fleet_toml("board", enabled=False)
+    )
 
     async def body() -> None:
         with (tmp_path / "board.log").open("wb") as log:
             board = await asyncio.create_subprocess_exec(
-                *edgecoach, "-v", "--config", str(board_config), "board", "--port",
-                str(board_port), stdout=asyncio.subprocess.PIPE, stderr=log, env=env)
+                *edgecoach,
+                "-v",
+                "--config",
+                str(board_config),
+                "board",
+                "--port",
+                str(board_port),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                env=env,
+            )
         daemons: dict[str, Daemon] = {}
         browser = None
         try:
-            assert "edgecoach board: http://127.0.0.1:" in (
-                await asyncio.wait_for(board.stdout.readline(), 30)).decode()
+            assert (
+                "edgecoach board: http://127.0.0.1:"
+                in (await asyncio.wait_for(board.stdout.readline(), 30)).decode()
+            )
             for seed, (pi, (room, people)) in enumerate(PIS.items()):
                 config = tmp_path / f"{pi}.toml"
-                config.write_text(PI_CONFIG.format(
-                    state=tmp_path / pi, speed=SPEED, seed=seed + 1, room=room,
-                    fleet=broker.fleet_toml(pi)) + "".join(
-                    PERSON.format(name=n, age=30 + i, workout=w) for i, (n, w) in
-                    enumerate(people)))
+                config.write_text(
+                    PI_CONFIG.format(
+                        state=tmp_path / pi,
+                        speed=SPEED,
+                        seed=seed + 1,
+                        room=room,
+                        fleet=broker.fleet_toml(pi),
+                    )
+                    + "".join(
+                        PERSON.format(name=n, age=30 + i, workout=w)
+                        for i, (n, w) in enumerate(people)
+                    )
+                )
                 with (tmp_path / f"{pi}.log").open("wb") as log:
                     process = await asyncio.create_subprocess_exec(
-                        *edgecoach, "-v", "--config", str(config), "run", "--json",
-                        stdout=asyncio.subprocess.PIPE, stderr=log, env=env)
+                        *edgecoach,
+                        "-v",
+                        "--config",
+                        str(config),
+                        "run",
+                        "--json",
+                        stdout=asyncio.subprocess.PIPE,
+                        stderr=log,
+                        env=env,
+                    )
                 daemons[pi] = Daemon(pi, process)
 
             # Every member of every Pi on one board, live, grouped by room.
             url = f"http://127.0.0.1:{board_port}/"
             browser = await Browser.launch(url, tmp_path / "profile", tmp_path / "chrome.log")
-            live = ("[...document.querySelectorAll('article.tile')]"
-                    ".filter(t => t.dataset.state === 'ok' && /^\\d+$/.test("
-                    "t.querySelector('.hr').textContent)).length")
+            live = (
+                "[...document.querySelectorAll('article.tile')]"
+                ".filter(t => t.dataset.state === 'ok' && /^\\d+$/.test("
+                "t.querySelector('.hr').textContent)).length"
+            )
             await until(lambda: browser.evaluate(f"{live} === 5"), 60, "five live tiles")
             names = await browser.evaluate(
                 "[...document.querySelectorAll('#board > *')].map(e => e.classList.contains("
-                "'room') ? '#' + e.dataset.room : e.querySelector('.name').textContent)")
+                "'room') ? '#' + e.dataset.room : e.querySelector('.name').textContent)"
+            )
             assert names == ["#floor", "Eli", "#studio", "Ana", "Ben", "Cleo", "Dev"]
             assert await browser.evaluate("document.getElementById('connection').hidden")
 
             # pi-c dies (kill -9): its last will says so; its member is not "resting".
             daemons["pi-c"].process.send_signal(signal.SIGKILL)
-            took = await until(lambda: browser.evaluate(
-                "document.querySelector('article[data-pi=\"pi-c\"]').dataset.state"
-                " === 'pi_offline'"), 10, "pi-c offline on the board")
+            took = await until(
+                lambda: browser.evaluate(
+                    "document.querySelector('article[data-pi=\"pi-c\"]').dataset.state"
+                    " === 'pi_offline'"
+                ),
+                10,
+                "pi-c offline on the board",
+            )
             eli = await browser.evaluate(
-                "document.querySelector('article[data-pi=\"pi-c\"] .status').textContent")
-            assert eli.startswith("PI OFFLINE") and await browser.evaluate(
-                "document.querySelector('article[data-pi=\"pi-c\"] .hr').textContent") == "--"
+                "document.querySelector('article[data-pi=\"pi-c\"] .status').textContent"
+            )
+            assert (
+                eli.startswith("PI OFFLINE")
+                and await browser.evaluate(
+                    "document.querySelector('article[data-pi=\"pi-c\"] .hr').textContent"
+                )
+                == "--"
+            )
             print(f"pi-c shown offline {took:.1f} s after kill -9")
 
             # The broker dies mid-session; the morning sessions end meanwhile.
-            await until(lambda: all(daemons[p].latest_t(n) >= 30 for p, n in
-                                    (("pi-a", "Ana"), ("pi-b", "Cleo"))), 30, "30 s played")
+            await until(
+                lambda: all(
+                    daemons[p].latest_t(n) >= 30 for p, n in (("pi-a", "Ana"), ("pi-b", "Cleo"))
+                ),
+                30,
+                "30 s played",
+            )
             broker.kill()
-            await until(lambda: daemons["pi-a"].ended("Ana") and daemons["pi-b"].ended("Cleo"),
-                        30, "the morning sessions to end")
-            await until(lambda: outbox(tmp_path, "pi-a") and outbox(tmp_path, "pi-b"), 10,
-                        "the summaries waiting on disk")
+            await until(
+                lambda: daemons["pi-a"].ended("Ana") and daemons["pi-b"].ended("Cleo"),
+                30,
+                "the morning sessions to end",
+            )
+            await until(
+                lambda: outbox(tmp_path, "pi-a") and outbox(tmp_path, "pi-b"),
+                10,
+                "the summaries waiting on disk",
+            )
             assert not any(s["member"] in ("Ana", "Cleo") for s in board_summaries(board_state))
             for pi in ("pi-a", "pi-b"):  # coaching went on without the broker
                 assert daemons[pi].process.returncode is None
             await browser.wait_for("!document.getElementById('connection').hidden", 15)
 
             broker.start()
-            await until(lambda: {s["member"] for s in board_summaries(board_state)}
-                        >= {"Ana", "Cleo"}, 30, "the queued summaries at the board")
+            await until(
+                lambda: {s["member"] for s in board_summaries(board_state)} >= {"Ana", "Cleo"},
+                30,
+                "the queued summaries at the board",
+            )
             assert not outbox(tmp_path, "pi-a") and not outbox(tmp_path, "pi-b")
             await browser.wait_for(f"{live} === 2", 15)  # Ben and Dev, live again
 
@@ -304,19 +383,30 @@ def test_three_pis_one_board_a_dead_pi_and_a_broker_restart(broker: Broker,
             assert len(ids) == len(set(ids)) == 4, ids
             assert sorted(s["member"] for s in summaries) == ["Ana", "Ben", "Cleo", "Dev"]
             assert all(s["id"].startswith(s["pi"] + ".") for s in summaries)
-            assert set(summaries[0]["summary"]) == {"duration_s", "mean_hr", "max_hr",
-                                                    "time_in_zone_s", "cues"}
+            assert set(summaries[0]["summary"]) == {
+                "duration_s",
+                "mean_hr",
+                "max_hr",
+                "time_in_zone_s",
+                "cues",
+            }
             # What the Pis stored and what the board got agree, figure by figure.
             for pi, person in (("pi-a", "Ana"), ("pi-b", "Dev")):
-                local = next(e for e in daemons[pi].events
-                             if e["event"] == "summary" and e["person"] == person)
+                local = next(
+                    e
+                    for e in daemons[pi].events
+                    if e["event"] == "summary" and e["person"] == person
+                )
                 remote = next(s for s in summaries if s["member"] == person)["summary"]
                 assert remote["duration_s"] == local["duration_s"]
                 assert remote["mean_hr"] == local["mean_hr"]
             # A clean stop is shown as one: "stopped", not "not answering".
             await browser.wait_for(
                 "document.querySelector('article[data-pi=\"pi-a\"] .status').textContent"
-                ".includes('stopped')", 10)
+                ".includes('stopped')",
+                10,
+            )
+
             def fetch() -> dict:
                 with urllib.request.urlopen(f"{url}state.json", timeout=5) as reply:
                     return json.loads(reply.read())

@@ -24,12 +24,17 @@ HELP = "the gym's zone board: every member of every Pi, from the gym's broker"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, help="the page's port on loopback "
-                        "(default: [kiosk] port)")
-    parser.add_argument("--state-dir", type=Path, help="where the board records summaries "
-                        "(default: [daemon] state_dir)")
-    parser.add_argument("--max-runtime", type=float, metavar="SECONDS",
-                        help="stop by itself after this long")
+    parser.add_argument(
+        "--port", type=int, help="the page's port on loopback (default: [kiosk] port)"
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where the board records summaries (default: [daemon] state_dir)",
+    )
+    parser.add_argument(
+        "--max-runtime", type=float, metavar="SECONDS", help="stop by itself after this long"
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings | None) -> int:
@@ -37,9 +42,11 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
     fleet = settings.fleet
     missing = [k for k in ("ca_file", "cert_file", "key_file") if getattr(fleet, k) is None]
     if missing:
-        raise ConfigError(f"{settings.source} [fleet]: the board needs {', '.join(missing)}: "
-                          "the gym CA's ca.crt and the board.crt / board.key `edgecoach fleet "
-                          "init` made")
+        raise ConfigError(
+            f"{settings.source} [fleet]: the board needs {', '.join(missing)}: "
+            "the gym CA's ca.crt and the board.crt / board.key `edgecoach fleet "
+            "init` made"
+        )
     from edge.fleet.board import serve_board
 
     state_dir = args.state_dir or settings.daemon.state_dir
@@ -54,11 +61,20 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
             loop.call_later(args.max_runtime, stop.set)
 
         def ready(board, _subscriber) -> None:
-            print(f"edgecoach board: {board.url} (site {fleet.site} on "
-                  f"{fleet.broker_host}:{fleet.broker_port})", flush=True)
+            print(
+                f"edgecoach board: {board.url} (site {fleet.site} on "
+                f"{fleet.broker_host}:{fleet.broker_port})",
+                flush=True,
+            )
 
-        await serve_board(fleet, host=settings.kiosk.host, port=port, state_dir=state_dir,
-                          stop=stop, on_ready=ready)
+        await serve_board(
+            fleet,
+            host=settings.kiosk.host,
+            port=port,
+            state_dir=state_dir,
+            stop=stop,
+            on_ready=ready,
+        )
 
     asyncio.run(main())
     return 0

@@ -50,6 +50,7 @@ SUMMARY_LOG_NAME = "board-summaries.jsonl"
 
 # --- what arrives -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class Received:
     """One decoded message from a Pi, and the wall time the board got it."""
@@ -68,6 +69,7 @@ class BrokerLink:
 
 
 # --- the tiles ------------------------------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class PiState:
@@ -104,19 +106,30 @@ class Tile:
         signal = live.signal if live is not None else "waiting"
         if live is not None and signal == "ok" and (age is None or age > NO_SIGNAL_AFTER_S):
             signal = "no_signal"
-        cue = None if live is None or live.cue is None else {
-            "kind": live.cue.kind, "text": live.cue.text, "safety": live.cue.safety}
+        cue = (
+            None
+            if live is None or live.cue is None
+            else {"kind": live.cue.kind, "text": live.cue.text, "safety": live.cue.safety}
+        )
         return {
-            "name": self.name, "member": self.member, "pi": self.pi.name,
-            "room": self.pi.room, "pi_online": self.pi.online, "pi_reason": self.pi.reason,
+            "name": self.name,
+            "member": self.member,
+            "pi": self.pi.name,
+            "room": self.pi.room,
+            "pi_online": self.pi.online,
+            "pi_reason": self.pi.reason,
             "pi_changed_age_s": round(max(0.0, now - self.pi.changed_at), 1),
-            "broker_connected": self.link.connected, "broker_detail": self.link.detail,
-            "seq": self.seq, "t": None if live is None else live.t,
+            "broker_connected": self.link.connected,
+            "broker_detail": self.link.detail,
+            "seq": self.seq,
+            "t": None if live is None else live.t,
             "hr": None if live is None else live.hr,
             "zone": None if live is None else live.zone,
             "zone_name": None if live is None or live.zone is None else zone_label(live.zone),
             "effort_pct": None if live is None else live.effort_pct,
-            "signal": signal, "sample_age_s": age, "cue": cue,
+            "signal": signal,
+            "sample_age_s": age,
+            "cue": cue,
             "at": None if live is None else live.at,
             "ended": signal == "ended" or self.summary is not None,
             "summary": None if self.summary is None else dict(self.summary),
@@ -156,8 +169,11 @@ class FleetBoardState:
             tile = self.tile(item.topic.pi, item.body.member)
             if tile.pi.online is None:
                 tile.pi.online, tile.pi.changed_at = True, now
-            if tile.live is not None and item.body.seq < tile.live.seq and \
-                    item.body.at <= tile.live.at:
+            if (
+                tile.live is not None
+                and item.body.seq < tile.live.seq
+                and item.body.at <= tile.live.at
+            ):
                 return []  # an older state arriving late
             tile.live, tile.received_at = item.body, now
             if item.body.signal == "ok" and item.body.at > tile.summary_at:
@@ -183,6 +199,7 @@ class FleetBoardState:
 
 # --- summaries, once each --------------------------------------------------------------------------
 
+
 class SummaryLog:
     """Summaries the board has recorded, one JSON line each, fsync'd; blocking (use a thread).
     An id seen before is a resend (QoS 1 after a lost PUBACK, a Pi's outbox after a crash,
@@ -202,9 +219,17 @@ class SummaryLog:
         if message.id in self.seen:
             self.duplicates += 1
             return False
-        line = json.dumps({"id": message.id, "pi": pi, "member": message.member,
-                           "ended_at": message.ended_at, "received_at": round(received_at, 3),
-                           "summary": dict(message.summary)}, ensure_ascii=False)
+        line = json.dumps(
+            {
+                "id": message.id,
+                "pi": pi,
+                "member": message.member,
+                "ended_at": message.ended_at,
+                "received_at": round(received_at, 3),
+                "summary": dict(message.summary),
+            },
+            ensure_ascii=False,
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as out:
             out.write(line + "\n")
@@ -216,9 +241,11 @@ class SummaryLog:
 
 # --- the subscriber ----------------------------------------------------------------------------------
 
+
 class FleetSubscriber:
-    def __init__(self, settings: Any, board: KioskBoard, summaries: SummaryLog, *,
-                 clock: Any = time.time) -> None:
+    def __init__(
+        self, settings: Any, board: KioskBoard, summaries: SummaryLog, *, clock: Any = time.time
+    ) -> None:
         self.settings = settings
         self.board = board
         self.summaries = summaries
@@ -235,16 +262,21 @@ class FleetSubscriber:
         context = self.context or await settings_context(self.settings)
         while True:
             try:
-                async with make_client(self.settings, identifier=identifier,
-                                       context=context) as client:
+                async with make_client(
+                    self.settings, identifier=identifier, context=context
+                ) as client:
                     for topic_filter in site_filters(self.settings.site):
                         qos = 0 if topic_filter.endswith("/live") else 1
                         await client.subscribe(topic_filter, qos=qos)
                     attempt = 0
                     self.connected.set()
                     self.board.emit(BrokerLink(True, "connected"))
-                    log.info("board: subscribed to site %s on %s:%d", self.settings.site,
-                             self.settings.broker_host, self.settings.broker_port)
+                    log.info(
+                        "board: subscribed to site %s on %s:%d",
+                        self.settings.site,
+                        self.settings.broker_host,
+                        self.settings.broker_port,
+                    )
                     async for message in client.messages:
                         await self.handle(str(message.topic), message.payload)
             except aiomqtt.MqttError as exc:
@@ -270,8 +302,9 @@ class FleetSubscriber:
             else:
                 body = decode_summary(bytes(payload))
                 if body.id != topic.key or not body.id.startswith(f"{topic.pi}."):
-                    raise FleetPayloadError(f"summary id {body.id!r} does not belong to "
-                                            f"{topic_name!r}")
+                    raise FleetPayloadError(
+                        f"summary id {body.id!r} does not belong to {topic_name!r}"
+                    )
                 if not await asyncio.to_thread(self.summaries.record, topic.pi, body, now):
                     return
         except FleetPayloadError as exc:
@@ -287,9 +320,15 @@ def fleet_board(settings: Any, *, host: str, port: int) -> KioskBoard:
     return KioskBoard(host, port, state=FleetBoardState(), page=page)
 
 
-async def serve_board(settings: Any, *, host: str, port: int, state_dir: Path,
-                      stop: asyncio.Event | None = None,
-                      on_ready: Any = None) -> None:
+async def serve_board(
+    settings: Any,
+    *,
+    host: str,
+    port: int,
+    state_dir: Path,
+    stop: asyncio.Event | None = None,
+    on_ready: Any = None,
+) -> None:
     """Run the board node until `stop` is set (or cancelled): subscriber and page."""
     summaries = await asyncio.to_thread(SummaryLog, state_dir / SUMMARY_LOG_NAME)
     board = fleet_board(settings, host=host, port=port)

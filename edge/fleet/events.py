@@ -47,20 +47,40 @@ def read_event(event: SessionEvent) -> FleetEvent | None:
         return None
     match event:
         case SampleTaken(sample=sample):
-            return FleetEvent("sample", person, t=sample.t, hr=sample.hr_bpm, zone=event.zone,
-                              hrr_fraction=event.hrr_fraction,
-                              gap=sample.hr_gap or sample.hr_bpm is None,
-                              raw={"rr": list(sample.rr_intervals_s),
-                                   "cadence": sample.cadence_spm, "speed": sample.speed_mps,
-                                   "distance": sample.distance_m,
-                                   "forecast": None if event.forecast is None
-                                   else event.forecast.as_dict()})
+            return FleetEvent(
+                "sample",
+                person,
+                t=sample.t,
+                hr=sample.hr_bpm,
+                zone=event.zone,
+                hrr_fraction=event.hrr_fraction,
+                gap=sample.hr_gap or sample.hr_bpm is None,
+                raw={
+                    "rr": list(sample.rr_intervals_s),
+                    "cadence": sample.cadence_spm,
+                    "speed": sample.speed_mps,
+                    "distance": sample.distance_m,
+                    "forecast": None if event.forecast is None else event.forecast.as_dict(),
+                },
+            )
         case CueDecided(cue=cue):
-            return FleetEvent("cue", person, t=cue.t, cue_id=cue.id, cue_kind=cue.kind.value,
-                              text=cue.template_text)
+            return FleetEvent(
+                "cue",
+                person,
+                t=cue.t,
+                cue_id=cue.id,
+                cue_kind=cue.kind.value,
+                text=cue.template_text,
+            )
         case CueSpoken(cue=cue, narration=narration):
-            return FleetEvent("spoken", person, t=cue.t, cue_id=cue.id,
-                              cue_kind=cue.kind.value, text=narration.text)
+            return FleetEvent(
+                "spoken",
+                person,
+                t=cue.t,
+                cue_id=cue.id,
+                cue_kind=cue.kind.value,
+                text=narration.text,
+            )
         case LinkChanged(link=link):
             return FleetEvent("link", person, t=int(link.t))
         case SessionEnded(summary=summary):

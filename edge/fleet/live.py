@@ -45,8 +45,9 @@ class _Member:
 
 
 class LiveTracker:
-    def __init__(self, *, share: Iterable[str] = (), names: str = "name",
-                 secret: bytes = b"") -> None:
+    def __init__(
+        self, *, share: Iterable[str] = (), names: str = "name", secret: bytes = b""
+    ) -> None:
         self.share = frozenset(share)
         self.names = names
         self.secret = secret
@@ -74,16 +75,23 @@ class LiveTracker:
             member.gap = event.gap or event.hr is None
             member.hr = None if event.hr is None else round(event.hr)
             member.zone = event.zone if event.zone in range(6) else None
-            member.effort_pct = (None if event.hrr_fraction is None or member.hr is None
-                                 else max(0, round(100 * event.hrr_fraction)))
+            member.effort_pct = (
+                None
+                if event.hrr_fraction is None or member.hr is None
+                else max(0, round(100 * event.hrr_fraction))
+            )
             if not member.gap:
                 member.sensor_lost = False
             member.ended = False
             member.at = at
             member.extra = self._shared_live(event.raw)
         elif event.kind in ("cue", "spoken"):
-            if (event.kind == "spoken" and member.cue_id is not None and event.cue_id is not None
-                    and event.cue_id < member.cue_id):
+            if (
+                event.kind == "spoken"
+                and member.cue_id is not None
+                and event.cue_id is not None
+                and event.cue_id < member.cue_id
+            ):
                 return None  # the words of an older cue than the one shown
             member.cue_id = event.cue_id
             member.cue = CueLine(event.cue_kind, event.text, event.cue_kind in SAFETY_KINDS)
@@ -100,11 +108,27 @@ class LiveTracker:
 
     def payload(self, person: str) -> MemberLive:
         member = self._members[person]
-        signal = ("ended" if member.ended else "sensor_lost" if member.sensor_lost
-                  else "no_signal" if member.gap else "ok")
-        return MemberLive(member=member.shown_as, seq=member.seq, t=member.t, hr=member.hr,
-                          zone=member.zone, effort_pct=member.effort_pct, signal=signal,
-                          cue=member.cue, at=member.at, extra=dict(member.extra))
+        signal = (
+            "ended"
+            if member.ended
+            else "sensor_lost"
+            if member.sensor_lost
+            else "no_signal"
+            if member.gap
+            else "ok"
+        )
+        return MemberLive(
+            member=member.shown_as,
+            seq=member.seq,
+            t=member.t,
+            hr=member.hr,
+            zone=member.zone,
+            effort_pct=member.effort_pct,
+            signal=signal,
+            cue=member.cue,
+            at=member.at,
+            extra=dict(member.extra),
+        )
 
     def _shared_live(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         extra = {}

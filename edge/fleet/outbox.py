@@ -63,8 +63,12 @@ class Outbox:
             _, old_id, old_path = entries.pop(0)
             old_path.unlink(missing_ok=True)
             self.dropped += 1
-            log.warning("fleet outbox full (%d summaries): dropped the oldest, %s; the session "
-                        "is still in this Pi's store", self.limit, old_id)
+            log.warning(
+                "fleet outbox full (%d summaries): dropped the oldest, %s; the session "
+                "is still in this Pi's store",
+                self.limit,
+                old_id,
+            )
         final = self.folder / f"{number:012d}-{summary_id}.json"
         temporary = final.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -91,10 +91,16 @@ def fleet_secret(folder: Path) -> bytes:
 
 
 class FleetPublisher:
-    def __init__(self, settings: Any, *, state_dir: Path,
-                 session_ids: Mapping[str, int] | None = None, members: Sequence[str] = (),
-                 clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        state_dir: Path,
+        session_ids: Mapping[str, int] | None = None,
+        members: Sequence[str] = (),
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         """`settings`: `[fleet]`; `session_ids`: each person's session in the store (the
         daemon's, filled as sessions start), for summary ids; `members`: shown as soon as
         the Pi is online, before their first sample."""
@@ -134,13 +140,19 @@ class FleetPublisher:
         secret = await asyncio.to_thread(fleet_secret, self.folder)
         self.tracker.secret = secret
         self._epoch = hmac.new(secret, b"summary-epoch", hashlib.sha256).hexdigest()[:8]
-        self.outbox = await asyncio.to_thread(Outbox, self.folder / "outbox",
-                                              self.settings.outbox_limit)
+        self.outbox = await asyncio.to_thread(
+            Outbox, self.folder / "outbox", self.settings.outbox_limit
+        )
         for person in self._members:
             self.tracker.member(person)
         self._task = asyncio.create_task(self._run(), name="edgecoach-fleet")
-        log.info("fleet: publishing as %s/%s to %s:%d", self.settings.site, self.settings.pi,
-                 self.settings.broker_host, self.settings.broker_port)
+        log.info(
+            "fleet: publishing as %s/%s to %s:%d",
+            self.settings.site,
+            self.settings.pi,
+            self.settings.broker_host,
+            self.settings.broker_port,
+        )
 
     async def stop(self, flush_s: float = STOP_FLUSH_S) -> None:
         """Write the summaries still on their way to disk, try for `flush_s` to hand them,
@@ -158,8 +170,12 @@ class FleetPublisher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            log.info("fleet: the broker did not answer in %g s; %d summaries wait on disk "
-                     "for the next start", flush_s, len(self.outbox or ()))
+            log.info(
+                "fleet: the broker did not answer in %g s; %d summaries wait on disk "
+                "for the next start",
+                flush_s,
+                len(self.outbox or ()),
+            )
         except Exception:  # stopping: logged, never raised into the daemon
             log.exception("fleet: stopping failed")
 
@@ -202,9 +218,12 @@ class FleetPublisher:
         return f"{self.settings.pi}.{self._epoch}.{session}"
 
     def _queue_summary(self, person: str, summary: Mapping[str, Any]) -> None:
-        message = SummaryMessage(id=self.summary_id(person),
-                                 member=self.tracker.shown_as(person), ended_at=self.clock(),
-                                 summary=self.tracker.summary_fields(summary))
+        message = SummaryMessage(
+            id=self.summary_id(person),
+            member=self.tracker.shown_as(person),
+            ended_at=self.clock(),
+            summary=self.tracker.summary_fields(summary),
+        )
         outbox = self.outbox
         if outbox is None:
             log.warning("fleet: a summary came before the publisher started; not sent")
@@ -226,10 +245,15 @@ class FleetPublisher:
     # -- the connection ---------------------------------------------------------------------------
 
     def _presence(self, online: bool, reason: str = "") -> bytes:
-        return encode_presence(Presence(
-            online=online, room=self.settings.room,
-            members=tuple(self.tracker.shown_as(p) for p in self.tracker.people),
-            reason=reason, at=self.clock()))
+        return encode_presence(
+            Presence(
+                online=online,
+                room=self.settings.room,
+                members=tuple(self.tracker.shown_as(p) for p in self.tracker.people),
+                reason=reason,
+                at=self.clock(),
+            )
+        )
 
     async def _run(self) -> None:
         settings = self.settings
@@ -238,14 +262,15 @@ class FleetPublisher:
         last_error = ""
         context = self._context
         while not self._stopping:
-            will = aiomqtt.Will(topic, self._presence(False, "connection lost"), qos=1,
-                                retain=True)
+            will = aiomqtt.Will(topic, self._presence(False, "connection lost"), qos=1, retain=True)
             try:
-                async with make_client(settings, identifier=settings.pi, will=will,
-                                       context=context) as client:
+                async with make_client(
+                    settings, identifier=settings.pi, will=will, context=context
+                ) as client:
                     self._client = client
-                    await client.publish(topic, self._presence(True), qos=1, retain=True,
-                                         timeout=5.0)
+                    await client.publish(
+                        topic, self._presence(True), qos=1, retain=True, timeout=5.0
+                    )
                     if attempt or last_error:
                         log.info("fleet: connected to the broker again")
                     attempt, last_error = 0, ""
@@ -255,8 +280,9 @@ class FleetPublisher:
                         self._due.setdefault(person, 0.0)
                     await self._publish_loop(client)
                     with contextlib.suppress(aiomqtt.MqttError):
-                        await client.publish(topic, self._presence(False, "stopped"), qos=1,
-                                             retain=True, timeout=2.0)
+                        await client.publish(
+                            topic, self._presence(False, "stopped"), qos=1, retain=True, timeout=2.0
+                        )
                     return
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
@@ -266,9 +292,12 @@ class FleetPublisher:
                 self.failed_connects += 1
                 reason = await asyncio.to_thread(self._reason, exc)
                 if reason != last_error:
-                    log.warning("fleet: the broker %s:%d is unreachable, coaching goes on "
-                                "locally: %s", settings.broker_host, settings.broker_port,
-                                reason)
+                    log.warning(
+                        "fleet: the broker %s:%d is unreachable, coaching goes on locally: %s",
+                        settings.broker_host,
+                        settings.broker_port,
+                        reason,
+                    )
                     last_error = reason
                 await asyncio.sleep(backoff_s(attempt))
                 attempt += 1
@@ -312,8 +341,9 @@ class FleetPublisher:
                     if person in self._with_sample:
                         self._with_sample.discard(person)
                         self._last_sample_sent[person] = now
-                    await client.publish(live, encode_live(self.tracker.payload(person)),
-                                         qos=0, properties=expiry)
+                    await client.publish(
+                        live, encode_live(self.tracker.payload(person)), qos=0, properties=expiry
+                    )
                     self.live_sent += 1
                 if self._stopping:
                     return
@@ -321,11 +351,11 @@ class FleetPublisher:
                     timer.cancel()
                     timer = None
                 if self._due:
-                    timer = loop.call_at(loop.time() + max(0.0, min(self._due.values()) - now),
-                                         self._wake.set)
+                    timer = loop.call_at(
+                        loop.time() + max(0.0, min(self._due.values()) - now), self._wake.set
+                    )
                 waiter = asyncio.ensure_future(self._wake.wait())
-                done, _ = await asyncio.wait({waiter, watcher},
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({waiter, watcher}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
                 if watcher in done:
                     watcher.result()  # the connection is gone: MqttError, reconnect
@@ -350,9 +380,14 @@ class FleetPublisher:
         self._summaries_waiting = False
         pending = await asyncio.to_thread(outbox.pending)
         for item in pending:
-            await client.publish(summary_topic(self.settings.site, self.settings.pi, item.id),
-                                 item.payload, qos=1, retain=True, timeout=5.0,
-                                 properties=message_expiry(SUMMARY_EXPIRY_S))
+            await client.publish(
+                summary_topic(self.settings.site, self.settings.pi, item.id),
+                item.payload,
+                qos=1,
+                retain=True,
+                timeout=5.0,
+                properties=message_expiry(SUMMARY_EXPIRY_S),
+            )
             await asyncio.to_thread(outbox.remove, item.id)
             self.summaries_sent += 1
             log.info("fleet: summary %s delivered", item.id)

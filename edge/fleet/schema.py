@@ -67,6 +67,7 @@ class FleetPayloadError(EdgecoachError, ValueError):
 
 # --- topics ------------------------------------------------------------------------------------
 
+
 def prefix(site: str, pi: str) -> str:
     return f"{ROOT}/v{VERSION}/{site}/{pi}"
 
@@ -115,6 +116,7 @@ def parse_topic(topic: str) -> Topic:
 
 # --- payloads ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class CueLine:
     kind: str
@@ -159,33 +161,61 @@ class SummaryMessage:
 
 
 def _dump(payload: Mapping[str, Any]) -> bytes:
-    return json.dumps({"v": VERSION, **payload}, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False).encode()
+    return json.dumps(
+        {"v": VERSION, **payload}, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
 def encode_live(live: MemberLive) -> bytes:
-    cue = None if live.cue is None else {"kind": live.cue.kind, "text": live.cue.text,
-                                         "safety": live.cue.safety}
-    return _dump({"member": live.member, "seq": live.seq, "t": live.t, "hr": live.hr,
-                  "zone": live.zone, "effort_pct": live.effort_pct, "signal": live.signal,
-                  "cue": cue, "at": round(live.at, 3), **live.extra})
+    cue = (
+        None
+        if live.cue is None
+        else {"kind": live.cue.kind, "text": live.cue.text, "safety": live.cue.safety}
+    )
+    return _dump(
+        {
+            "member": live.member,
+            "seq": live.seq,
+            "t": live.t,
+            "hr": live.hr,
+            "zone": live.zone,
+            "effort_pct": live.effort_pct,
+            "signal": live.signal,
+            "cue": cue,
+            "at": round(live.at, 3),
+            **live.extra,
+        }
+    )
 
 
 def encode_presence(presence: Presence) -> bytes:
-    return _dump({"state": "online" if presence.online else "offline", "room": presence.room,
-                  "members": list(presence.members), "reason": presence.reason,
-                  "at": round(presence.at, 3)})
+    return _dump(
+        {
+            "state": "online" if presence.online else "offline",
+            "room": presence.room,
+            "members": list(presence.members),
+            "reason": presence.reason,
+            "at": round(presence.at, 3),
+        }
+    )
 
 
 def encode_summary(message: SummaryMessage) -> bytes:
-    return _dump({"id": message.id, "member": message.member,
-                  "ended_at": round(message.ended_at, 3), "summary": dict(message.summary)})
+    return _dump(
+        {
+            "id": message.id,
+            "member": message.member,
+            "ended_at": round(message.ended_at, 3),
+            "summary": dict(message.summary),
+        }
+    )
 
 
 def _load(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
-        raise FleetPayloadError(f"payload of {len(payload)} bytes is over the "
-                                f"{MAX_PAYLOAD_BYTES} byte limit")
+        raise FleetPayloadError(
+            f"payload of {len(payload)} bytes is over the {MAX_PAYLOAD_BYTES} byte limit"
+        )
     try:
         data = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -202,8 +232,9 @@ def _opt_int(data: Mapping[str, Any], key: str, low: int, high: int) -> int | No
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise FleetPayloadError(f"{key} must be a whole number {low}..{high} or null, "
-                                f"got {value!r}")
+        raise FleetPayloadError(
+            f"{key} must be a whole number {low}..{high} or null, got {value!r}"
+        )
     return value
 
 
@@ -217,8 +248,9 @@ def _number(data: Mapping[str, Any], key: str) -> float:
 def _text(data: Mapping[str, Any], key: str, limit: int, *, empty: bool = True) -> str:
     value = data.get(key, "")
     if not isinstance(value, str) or len(value) > limit or (not empty and not value.strip()):
-        raise FleetPayloadError(f"{key} must be a {'' if empty else 'non-empty '}string of at "
-                                f"most {limit} characters")
+        raise FleetPayloadError(
+            f"{key} must be a {'' if empty else 'non-empty '}string of at most {limit} characters"
+        )
     return value
 
 
@@ -232,15 +264,25 @@ def decode_live(payload: bytes) -> MemberLive:
     if cue_data is not None:
         if not isinstance(cue_data, dict):
             raise FleetPayloadError("cue must be an object or null")
-        cue = CueLine(_text(cue_data, "kind", 40), _text(cue_data, "text", 400),
-                      cue_data.get("safety") is True)
+        cue = CueLine(
+            _text(cue_data, "kind", 40),
+            _text(cue_data, "text", 400),
+            cue_data.get("safety") is True,
+        )
     seq = _opt_int(data, "seq", 0, 2**53)
     extra = {key: data[key] for key in SHAREABLE if key in data}
-    return MemberLive(member=_text(data, "member", MAX_MEMBER_CHARS, empty=False),
-                      seq=seq or 0, t=_opt_int(data, "t", 0, 10**7),
-                      hr=_opt_int(data, "hr", 0, 300), zone=_opt_int(data, "zone", 0, 5),
-                      effort_pct=_opt_int(data, "effort_pct", 0, 1000), signal=signal, cue=cue,
-                      at=_number(data, "at"), extra=extra)
+    return MemberLive(
+        member=_text(data, "member", MAX_MEMBER_CHARS, empty=False),
+        seq=seq or 0,
+        t=_opt_int(data, "t", 0, 10**7),
+        hr=_opt_int(data, "hr", 0, 300),
+        zone=_opt_int(data, "zone", 0, 5),
+        effort_pct=_opt_int(data, "effort_pct", 0, 1000),
+        signal=signal,
+        cue=cue,
+        at=_number(data, "at"),
+        extra=extra,
+    )
 
 
 def decode_presence(payload: bytes) -> Presence:
@@ -250,11 +292,16 @@ def decode_presence(payload: bytes) -> Presence:
         raise FleetPayloadError(f"state must be online or offline, got {state!r}")
     members = data.get("members", [])
     if not isinstance(members, list) or not all(
-            isinstance(m, str) and 0 < len(m) <= MAX_MEMBER_CHARS for m in members):
+        isinstance(m, str) and 0 < len(m) <= MAX_MEMBER_CHARS for m in members
+    ):
         raise FleetPayloadError("members must be a list of names")
-    return Presence(online=state == "online", room=_text(data, "room", 40),
-                    members=tuple(members), reason=_text(data, "reason", 80),
-                    at=_number(data, "at"))
+    return Presence(
+        online=state == "online",
+        room=_text(data, "room", 40),
+        members=tuple(members),
+        reason=_text(data, "reason", 80),
+        at=_number(data, "at"),
+    )
 
 
 def decode_summary(payload: bytes) -> SummaryMessage:
@@ -262,6 +309,9 @@ def decode_summary(payload: bytes) -> SummaryMessage:
     summary = data.get("summary")
     if not isinstance(summary, dict):
         raise FleetPayloadError("summary must be an object")
-    return SummaryMessage(id=_text(data, "id", 120, empty=False),
-                          member=_text(data, "member", MAX_MEMBER_CHARS, empty=False),
-                          ended_at=_number(data, "ended_at"), summary=summary)
+    return SummaryMessage(
+        id=_text(data, "id", 120, empty=False),
+        member=_text(data, "member", MAX_MEMBER_CHARS, empty=False),
+        ended_at=_number(data, "ended_at"),
+        summary=summary,
+    )
