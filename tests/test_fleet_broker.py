@@ -427,3 +427,94 @@ def test_three_pis_one_board_a_dead_pi_and_a_broker_restart(broker: Broker, tmp_
                 await asyncio.wait_for(board.wait(), 10)
 
     run(body(), timeout=150)
+
+
+# -- a Pi cut off: no FIN, no RST, only silence ---------------------------------------------------
+
+_FROZEN_PI = """
+import asyncio, sys
+from pathlib import Path
+from edge.fleet.publisher import FleetPublisher
+from edge.settings import load_settings
+from session_events import sample_event
+
+async def main():
+    settings = load_settings(Path(sys.argv[1]))
+    publisher = FleetPublisher(settings.fleet, state_dir=Path(sys.argv[2]), members=["Zoe"])
+    await publisher.start()
+    await publisher.connected.wait()
+    print("connected", flush=True)
+    t = 0
+    while True:
+        publisher.emit(sample_event(t, 120 + t % 20, 2, person="Zoe", hrr_fraction=0.5))
+        t += 1
+        await asyncio.sleep(1)
+
+asyncio.run(main())
+"""
+
+
+def test_a_pi_that_goes_silent_is_shown_offline_after_its_keepalive_and_back_after(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """SIGSTOP freezes the Pi as a cut cable would: its socket stays open, it just stops
+    talking. The broker gives up after 1.5 keepalives (3 s here) and publishes its last will;
+    after SIGCONT the Pi reconnects by itself and is online again."""
+    settings_for(broker, tmp_path, "pi-a")  # writes pi-a.toml
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [
+                str(Path(__file__).parents[1]),
+                str(Path(__file__).parent),
+                os.environ.get("PYTHONPATH", ""),
+            ]
+        ),
+    }
+
+    async def body() -> None:
+        presence: list[tuple[float, bytes]] = []
+        board_settings = settings_for(broker, tmp_path, "board").fleet
+        async with make_client(board_settings, identifier="board-test") as board:
+            await board.subscribe(f"edgecoach/v1/{SITE}/pi-a/presence", qos=1)
+
+            async def listen() -> None:
+                async for message in board.messages:
+                    presence.append((time.monotonic(), message.payload))
+
+            listening = asyncio.create_task(listen())
+            with (tmp_path / "pi.log").open("wb") as log:
+                pi = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-c",
+                    _FROZEN_PI,
+                    str(tmp_path / "pi-a.toml"),
+                    str(tmp_path / "pi-a"),
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=log,
+                    env=env,
+                )
+            try:
+                assert await asyncio.wait_for(pi.stdout.readline(), 20) == b"connected\n"
+
+                def last_state() -> str:
+                    return json.loads(presence[-1][1])["state"] if presence else ""
+
+                await until(lambda: last_state() == "online", 10, "pi-a online")
+                pi.send_signal(signal.SIGSTOP)
+                frozen = time.monotonic()
+                await until(lambda: last_state() == "offline", 10, "pi-a offline")
+                took = presence[-1][0] - frozen
+                assert json.loads(presence[-1][1])["reason"] == "connection lost"
+                assert 2.0 < took < 8.0, took  # 1.5 x keepalive_s = 4.5 s, give or take
+                pi.send_signal(signal.SIGCONT)
+                back = await until(lambda: last_state() == "online", 15, "pi-a online again")
+                print(f"offline {took:.1f} s after SIGSTOP, online {back:.1f} s after SIGCONT")
+            finally:
+                listening.cancel()
+                if pi.returncode is None:
+                    pi.send_signal(signal.SIGCONT)
+                    pi.kill()
+                await pi.wait()
+
+    run(body())

@@ -19,6 +19,10 @@ from paho.mqtt.properties import Properties
 
 from edge.errors import FleetConfigError
 
+#: How long a connection attempt (and a QoS 1 acknowledgement) may take. Short, because a
+#: first attempt right after a connection was lost sometimes stalls in aiomqtt (a write
+#: callback of the old socket lands on the new one) and only the next attempt goes through.
+CONNECT_TIMEOUT_S = 5.0
 #: Longest wait between reconnection tries, in seconds.
 MAX_BACKOFF_S = 5.0
 
@@ -95,7 +99,7 @@ def make_client(
         protocol=aiomqtt.ProtocolVersion.V5,
         will=will,
         keepalive=settings.keepalive_s,
-        timeout=10.0,
+        timeout=CONNECT_TIMEOUT_S,
         tls_context=context,
     )
 

@@ -317,9 +317,10 @@ class FleetPublisher:
         from edge.fleet.doctor import probe_broker
 
         try:
-            return probe_broker(self.settings, timeout_s=3.0).detail
+            probed = probe_broker(self.settings, timeout_s=3.0)
         except (OSError, ssl.SSLError, ValueError) as exc:
             return explain(exc)
+        return explain(error) if probed.ok else probed.detail
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         live = live_topic(self.settings.site, self.settings.pi)
