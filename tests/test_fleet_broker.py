@@ -6,7 +6,8 @@ shown in headless Chromium: every member on the board; one Pi killed -9 and show
 10 s; the broker killed -9 mid-session while sessions end, then restarted: each summary reaches
 the board exactly once. Beside it: certificates from another CA or expired are refused by the
 broker and `doctor` says which; a Pi publishing under another Pi's prefix, or the board
-publishing at all, is refused by the ACL.
+publishing at all, is refused by the ACL; a Pi that goes silent (SIGSTOP, as a cut cable) is
+offline after 1.5 keepalives and back online by itself.
 """
 
 from __future__ import annotations
