@@ -41,22 +41,23 @@ from edge.core.events import (
     WarningRaised,
     for_person,
 )
-from edge.core.quiet import QuietHours
 from edge.core.zones import ZoneModel
-from edge.displays import DisplayError, open_display
 from edge.displays.terminal import JsonLines
+from edge.displays import DisplayError, open_display
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import SpeechError
 from edge.journal import StoreJournal
 from edge.keys import find_key
 from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
-from edge.settings import BleBandConfig, Person, Settings, check_daemon_sources
+from edge.settings import Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
+from edge.settings import BleBandConfig
 from edge.sources.ble import BleSensorSource
 from edge.sources.clock import ClockSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
+from edge.core.quiet import QuietHours
 from edge.store import DATABASE_NAME, SessionStore
 from edge.training.inputs import latest_session_id, record_feedback
 from firmware_bridge.simulator import WORKOUTS, Athlete
