@@ -7,13 +7,20 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 # Debian packages edgecoach uses: speech, the private D-Bus of the BLE tests, sound tools, and
-# the browser that tests the kiosk page and turns reports into pictures.
-SYSTEM_PACKAGES := espeak-ng dbus-daemon sox chromium
-SYSTEM_COMMANDS := espeak-ng dbus-daemon sox chromium
+# the browser that tests the kiosk page and turns reports into pictures, and the gym fleet's
+# MQTT broker (its tests start one; Debian installs it in /usr/sbin).
+SYSTEM_PACKAGES := espeak-ng dbus-daemon sox chromium mosquitto
+SYSTEM_COMMANDS := espeak-ng dbus-daemon sox chromium mosquitto
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
+# llama.cpp is compiled for a portable x86-64 (AVX2/FMA/F16C) rather than -march=native: on
+# virtual machines whose CPU advertises AMX, a native build crashes with SIGILL in its AMX
+# matrix kernels as soon as a prompt is long enough to batch. Other architectures build natively.
+ifeq ($(shell uname -m),x86_64)
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+endif
 
-.PHONY: demo test system-packages clean pi-bundle pi-check
+.PHONY: demo test lint system-packages clean pi-bundle pi-check
 
 demo: system-packages $(VENV)/.device-installed
 	$(BIN)/edgecoach demo $(DEMO_ARGS)
@@ -21,8 +28,15 @@ demo: system-packages $(VENV)/.device-installed
 test: system-packages $(VENV)/.all-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# One style across the tree, and the layers of the README's architecture section: imports point
+# one way (application -> domain -> infrastructure -> core), no cycles, firmware_bridge alone.
+lint: $(VENV)/.all-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
 system-packages:
-	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing system packages:$$missing"; \

@@ -58,7 +58,7 @@ QUESTIONS = ("How did my run go?", "Am I ready to train today?", "What should I 
 
 
 def seed_store(state: Path) -> None:
-    from edge.daemon import DATABASE_NAME
+    from edge.store import DATABASE_NAME
     from edge.profile import Profile
     from edge.store import SessionStore
     from edge.stream.readings import AlignedSample

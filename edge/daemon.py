@@ -32,8 +32,19 @@ from datetime import UTC, datetime, timedelta
 
 from edge import sd_notify
 from edge.coach.coach import Coach
-from edge.coach.zones import ZoneModel
-from edge.display import JsonLines
+from edge.coach.machine_driver import MachineDriver, machine_drivers
+from edge.core.events import (
+    CueDecided,
+    CueSpoken,
+    LinkChanged,
+    SessionEnded,
+    SessionEvent,
+    SessionPlanned,
+    WarningRaised,
+    for_person,
+)
+from edge.core.zones import ZoneModel
+from edge.displays.terminal import JsonLines
 from edge.displays import DisplayError, open_display
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import EdgecoachError, SpeechError
@@ -43,20 +54,20 @@ from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
 from edge.settings import Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
-from edge.sources.ble import BleBandConfig, BleSensorSource
+from edge.settings import BleBandConfig
+from edge.sources.ble import BleSensorSource
 from edge.sources.clock import ClockSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
-from edge.speech.quiet import QuietHours
-from edge.store import SessionStore
-from edge.training.commands import latest_session_id, record_feedback
+from edge.core.quiet import QuietHours
+from edge.store import DATABASE_NAME, SessionStore
+from edge.training.inputs import latest_session_id, record_feedback
 from edge.training.readiness import MORNING_SOURCE
 from edge.training.today import TodaysSession, todays_session
 from firmware_bridge.simulator import WORKOUTS, Athlete
 
 log = logging.getLogger(__name__)
 
-DATABASE_NAME = "edgecoach.db"
 #: A crashed session is continued only if its last sample is this recent.
 RESUME_WITHIN = timedelta(minutes=15)
 
@@ -92,6 +103,13 @@ class Daemon:
         self._background: set[asyncio.Task[None]] = set()
         #: Each person's session in the store now (the zone board's feedback goes there).
         self.session_ids: dict[str, int] = {}
+        #: The machines the coach drives, by person (`[[people.machines]]` with drive = true).
+        self._drivers: dict[str, list[MachineDriver]] = {}
+
+    def stop_machines(self, person: str) -> bool:
+        """The person asked to stop (their tile's "Stop machine"): let go of their machines."""
+        released = [driver.person_stop() for driver in self._drivers.get(person, ())]
+        return any(released)
 
     def request_stop(self) -> None:
         if self.state in (DaemonState.STOPPING, DaemonState.STOPPED):
@@ -108,7 +126,7 @@ class Daemon:
         check_daemon_sources(self.settings)  # again: `run --source` may have changed it
         store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-store")
         state_dir = self.settings.daemon.state_dir
-        health = narrator = store = board = display = speaker = None
+        health = narrator = store = board = display = speaker = fleet = None
         radio = contextlib.AsyncExitStack()  # the virtual bands' fake BlueZ, when there is one
         try:
             health = await asyncio.to_thread(load_health_model, self.settings)
@@ -135,11 +153,19 @@ class Daemon:
                                    zones={p.profile.name: ZoneModel.for_profile(p.profile)
                                           for p in people},
                                    on_feedback=feedback_recorder(store, store_thread,
-                                                                 self.session_ids))
+                                                                 self.session_ids),
+                                   on_stop=self.stop_machines)
                 await board.start()
                 log.info("zone board on %s", board.url)
             display = self._open_display(people)
-            emit = fan_out(sink, *(s.emit for s in (board, display) if s is not None))
+            if self.settings.fleet.enabled:  # the gym's board, over MQTT (README "Gym fleet")
+                from edge.fleet.publisher import FleetPublisher
+
+                fleet = FleetPublisher(self.settings.fleet, state_dir=state_dir,
+                                       session_ids=self.session_ids,
+                                       members=[p.profile.name for p in people])
+                await fleet.start()
+            emit = fan_out(sink, *(s.emit for s in (board, display, fleet) if s is not None))
             if display is not None:
                 self._background.add(asyncio.create_task(display.run(),
                                                          name="edgecoach-display"))
@@ -176,6 +202,8 @@ class Daemon:
             await asyncio.gather(*self._background, return_exceptions=True)
             if display is not None:
                 display.close()
+            if fleet is not None:
+                await fleet.stop()
             if board is not None:
                 await board.stop()
             if store is not None:
@@ -215,12 +243,11 @@ class Daemon:
             next_t, last_cue = 0, 0
         self.session_ids[name] = session_id
 
-        def emit_for_person(event: dict[str, object]) -> None:
-            emit({**event, "person": name})
+        def emit_for_person(event: SessionEvent) -> None:
+            emit(for_person(event, name))
 
         if today is not None:
-            emit_for_person({"event": "plan", "source": today.source,
-                             "description": today.description})
+            emit_for_person(SessionPlanned(today.source, today.description))
         plan = today.workout if today is not None else None
         session = CoachingSession(
             profile=person.profile, health=health, narrator=narrator, speaker=speaker,
@@ -228,7 +255,10 @@ class Daemon:
             coach=Coach(person.profile, first_cue_id=last_cue + 1, plan=plan,
                         plan_start_t=0 if plan is not None else None),
             journal=StoreJournal(store, session_id, store_thread), t_offset=next_t,
-            quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker())
+            quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker(),
+            observers=tuple(self._drivers.get(name, ())))
+        for driver in self._drivers.get(name, ()):  # the machines speak through the session
+            driver.say, driver.emit = session.announce, emit_for_person
         self._sessions.append(session)
         return session
 
@@ -256,9 +286,15 @@ class Daemon:
             def clock() -> float:
                 return time.monotonic() - started
 
-            return {p.profile.name: [*(BleSensorSource(band, clock=clock)
-                                       for band in (p.bands or (BleBandConfig(),))),
-                                     ClockSource(clock)] for p in people}
+            sources: dict[str, list[SensorSource]] = {}
+            for p in people:
+                machines = machine_drivers(p.machines, ZoneModel.for_profile(p.profile),
+                                           clock=clock)
+                self._drivers[p.profile.name] = [d for _, d in machines if d is not None]
+                sources[p.profile.name] = [*(BleSensorSource(band, clock=clock)
+                                             for band in (p.bands or (BleBandConfig(),))),
+                                           *(link for link, _ in machines), ClockSource(clock)]
+            return sources
         if kind == "replay":
             return {p.profile.name: [ReplaySource(
                 p.replay_file or daemon.replay_file,  # type: ignore[arg-type]  # checked
@@ -349,29 +385,30 @@ def feedback_recorder(store: SessionStore, executor: ThreadPoolExecutor,
     return on_feedback
 
 
-def fan_out(*sinks: Callable[[dict[str, object]], None]) -> Callable[[dict[str, object]], None]:
+def fan_out(*sinks: Callable[[SessionEvent], None]) -> Callable[[SessionEvent], None]:
     """One emit sink that hands every event to each of `sinks` in turn."""
-    def emit(event: dict[str, object]) -> None:
+    def emit(event: SessionEvent) -> None:
         for sink in sinks:
             sink(event)
 
     return emit
 
 
-def _log_event(event: dict[str, object]) -> None:
+def _log_event(event: SessionEvent) -> None:
     # Info-level logs never hold health data: what happened, not the heart rate.
-    kind, person = event["event"], event.get("person")
-    if kind == "cue":
-        log.info("%s: cue %s (%s)", person, event["kind"], event["action"])
-    elif kind == "link":
-        log.info("%s: %s %s", person, event["device"], event["state"])
-    elif kind == "warning":
-        log.warning("%s: %s", person, event["message"])
-    elif kind == "summary":
-        log.info("%s: session ended after %s s, %s cues", person, event["duration_s"],
-                 event["cues"])
-    elif kind == "spoken":
-        log.debug("%s: spoken (%s): %s", person, event["source"], event["text"])
+    person = event.person
+    match event:
+        case CueDecided(cue=cue):
+            log.info("%s: cue %s (%s)", person, cue.kind.value, cue.action.value)
+        case LinkChanged(link=link):
+            log.info("%s: %s %s", person, link.device, link.state.value)
+        case WarningRaised():
+            log.warning("%s: %s", person, event.message)
+        case SessionEnded(summary=summary):
+            log.info("%s: session ended after %s s, %s cues", person, summary.duration_s,
+                     summary.cues)
+        case CueSpoken(narration=words):
+            log.debug("%s: spoken (%s): %s", person, words.source, words.text)
 
 
 def run_daemon(settings: Settings, options: DaemonOptions = DaemonOptions()) -> Daemon:

@@ -16,6 +16,8 @@ __all__ = [
     "ConfigError",
     "EdgecoachError",
     "ExportError",
+    "FleetConfigError",
+    "KioskConfigError",
     "MalformedPayloadError",
     "ModelError",
     "ModelIntegrityError",
@@ -38,6 +40,14 @@ class ConfigError(EdgecoachError):
     """The configuration file or a command-line flag is not usable."""
 
     exit_code = 2
+
+
+class FleetConfigError(ConfigError, ValueError):
+    """A gym fleet name, address or setting that cannot be used."""
+
+
+class KioskConfigError(ConfigError, ValueError):
+    """The board was asked to listen where it must not (anything but loopback)."""
 
 
 class SensorError(EdgecoachError):

@@ -66,11 +66,11 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from edge.errors import EdgecoachError
 from edge.profile import Profile
-from edge.stream.readings import AlignedSample
+from edge.stream.readings import EFFORT_FIELDS, AlignedSample
 
 if TYPE_CHECKING:  # only their attributes are read; importing them would pull in the narrator
-    from edge.coach.cues import Cue
-    from edge.narrator.narrator import Narration
+    from edge.core.cues import Cue
+    from edge.core.narration import Narration
 
 __all__ = [
     "APPLICATION_ID",
@@ -85,6 +85,9 @@ __all__ = [
     "StoreFullError",
     "StoreKeyError",
 ]
+
+#: The database file in `[daemon] state_dir`.
+DATABASE_NAME = "edgecoach.db"
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +172,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             text TEXT,
             created_at TEXT NOT NULL)""",
     ),
+    (  # 2: effort from power meters and fitness machines; NULL in every older sample
+        "ALTER TABLE samples ADD COLUMN power_w REAL",
+        "ALTER TABLE samples ADD COLUMN machine_speed_mps REAL",
+        "ALTER TABLE samples ADD COLUMN incline_pct REAL",
+        "ALTER TABLE samples ADD COLUMN resistance REAL",
+        "ALTER TABLE samples ADD COLUMN stroke_rate_spm REAL",
+        "ALTER TABLE samples ADD COLUMN machine_distance_m REAL",
+    ),
 )
 
 _INSERT_SAMPLE = (
     "INSERT INTO samples (session_id, t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps,"
-    " distance_m, steps, contact, hr_gap, forecast) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " distance_m, steps, contact, hr_gap, forecast, " + ", ".join(EFFORT_FIELDS) + ")"
+    " VALUES (" + ", ".join("?" * (11 + len(EFFORT_FIELDS))) + ")"
 )
 _INSERT_CUE = (
     "INSERT INTO cues (session_id, cue_id, t, kind, action, priority, facts)"
@@ -184,7 +196,8 @@ _INSERT_NARRATION = (
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _SAMPLE_COLUMNS = (
-    "t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps, distance_m, steps, contact, hr_gap"
+    "t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps, distance_m, steps, contact, hr_gap, "
+    + ", ".join(EFFORT_FIELDS)
 )
 _SESSION_QUERY = """
     SELECT s.id, p.name, s.source, s.profile, s.started_at, s.ended_at, s.summary,
@@ -1017,15 +1030,17 @@ def _sample_row(session_id: int, sample: AlignedSample,
         sample.cadence_spm, sample.speed_mps, sample.distance_m, sample.steps,
         None if sample.contact is None else int(sample.contact), int(sample.hr_gap),
         None if forecast is None else json.dumps(dict(forecast)),
+        *(getattr(sample, name) for name in EFFORT_FIELDS),
     )
 
 
 def _sample_from_row(row: tuple[Any, ...]) -> AlignedSample:
-    t, hr, rr, cadence, speed, distance, steps, contact, gap = row
+    t, hr, rr, cadence, speed, distance, steps, contact, gap = row[:9]
+    effort = dict(zip(EFFORT_FIELDS, row[9:], strict=True))
     return AlignedSample(
         t=t, hr_bpm=hr, rr_intervals_s=tuple(float(x) for x in json.loads(rr)),
         cadence_spm=cadence, speed_mps=speed, distance_m=distance, steps=steps,
-        contact=None if contact is None else bool(contact), hr_gap=bool(gap),
+        contact=None if contact is None else bool(contact), hr_gap=bool(gap), **effort,
     )
 
 

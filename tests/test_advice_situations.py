@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
-from edge.daemon import DATABASE_NAME
 from edge.profile import Profile
-from edge.store import SessionStore
+from edge.store import DATABASE_NAME, SessionStore
 from edge.stream.readings import AlignedSample
 
 REPO = Path(__file__).resolve().parents[1]
@@ -294,7 +293,7 @@ def test_rhythm_condition_and_medication_questions_get_the_no_diagnosis_answer(
 
 
 def test_a_medical_question_never_reaches_the_model(home):
-    from edge.ask import answer_question
+    from edge.commands.ask import answer_question
 
     class NeverCalled:
         prompt_style = "facts"
@@ -310,7 +309,7 @@ def test_a_medical_question_never_reaches_the_model(home):
 # -- the guard: words, not substrings; no self-talk; only the facts ------------------------------
 
 def test_the_guard_refuses_what_the_models_said_in_the_issues():
-    from edge.coach.cues import Action
+    from edge.core.cues import Action
     from edge.narrator import guard
 
     facts = {"resting_hr": 65, "reps": 2, "session": "rest"}
@@ -334,7 +333,7 @@ def test_the_guard_refuses_what_the_models_said_in_the_issues():
 def test_an_injected_sentence_in_an_answer_falls_back_to_the_rules_words(home):
     from test_narrator import ScriptedEngine
 
-    from edge.ask import answer_question
+    from edge.commands.ask import answer_question
 
     with store_of(home) as store:
         record(store, datetime.now(UTC) - timedelta(hours=2), running(1200, 150.0))

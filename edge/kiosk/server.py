@@ -41,17 +41,17 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
-from edge.coach.zones import ZoneModel
-from edge.errors import ConfigError
+from edge.core.events import SessionEvent
+from edge.core.zones import ZoneModel
+from edge.errors import KioskConfigError
 from edge.kiosk.state import BoardState
+from edge.settings import KIOSK_HOST, KIOSK_PORT, kiosk_port, loopback_host
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8088
 #: Browsers streaming at once; more are answered 503.
 MAX_CLIENTS = 32
 #: A "ping" event this often, so a browser can tell a quiet board from a dead one.
@@ -75,50 +75,12 @@ VERDICTS = ("too_hard", "too_easy")
 #: in a worker thread. A ValueError is the person's mistake: its message is shown on the tile.
 FeedbackHandler = Callable[[str, int | None, str | None],
                            Mapping[str, object] | Awaitable[Mapping[str, object]]]
+#: `on_stop(person)`: the person pressed "Stop machine" on their tile: the coach lets go of the
+#: machine it drives for them, at once; True when there was one to let go of. Called on the
+#: board's loop: it must not block.
+StopHandler = Callable[[str], bool]
 
-_LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
 _HOST_HEADER_NAMES = {"localhost", "127.0.0.1", "[::1]"}
-
-
-class KioskConfigError(ConfigError, ValueError):
-    """The board was asked to listen where it must not (anything but loopback)."""
-
-
-def loopback_host(host: str) -> str:
-    """The address to bind for `host`, which must be a loopback address or "localhost"."""
-    if host in _LOOPBACK_NAMES:
-        return _LOOPBACK_NAMES[host]
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if address is None or not address.is_loopback:
-        raise KioskConfigError(
-            f"kiosk host {host!r} is not a loopback address: the zone board shows heart rates "
-            f"and only listens on 127.0.0.1 (or ::1); open it in a browser on this device")
-    return str(address)
-
-
-def _check_port(port: int) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise KioskConfigError(f"kiosk port must be 0..65535 (0 picks a free one), got {port!r}")
-    return port
-
-
-@dataclass(frozen=True, slots=True)
-class KioskSettings:
-    """`[kiosk]`: the zone board for a screen attached to the device."""
-
-    #: Serve the zone board while the daemon runs.
-    enabled: bool = False
-    #: Loopback only (127.0.0.1, ::1 or localhost); anything else is refused.
-    host: str = DEFAULT_HOST
-    #: TCP port of the board; 0 picks a free one.
-    port: int = DEFAULT_PORT
-
-    def __post_init__(self) -> None:
-        loopback_host(self.host)
-        _check_port(self.port)
 
 
 _PING_KEY = "\0ping"
@@ -140,29 +102,36 @@ def _sse(event: str, payload: object) -> bytes:
 
 
 class KioskBoard:
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
+    def __init__(self, host: str = KIOSK_HOST, port: int = KIOSK_PORT, *,
                  members: Sequence[str] = (), zones: Mapping[str, ZoneModel] | None = None,
                  max_clients: int = MAX_CLIENTS, ping_s: float = PING_S,
                  drain_timeout_s: float = DRAIN_TIMEOUT_S,
                  clock: Callable[[], float] = time.monotonic,
-                 on_feedback: FeedbackHandler | None = None) -> None:
+                 on_feedback: FeedbackHandler | None = None,
+                 on_stop: StopHandler | None = None,
+                 state: Any = None, page: bytes | None = None) -> None:
         """A board on `host`:`port` (loopback only; port 0 picks a free one, see `.port`).
 
         `members` are shown from the start, in that order (the daemon's people); others appear
         when their first event arrives. `zones` (by person) give effort as % of heart-rate
         reserve for samples that carry no "hrr_fraction". `on_feedback` records what a tile's
         "How did it feel?" sends (see `FeedbackHandler`); without it `POST /feedback` is
-        answered 503.
+        answered 503. `on_stop` lets go of a machine the coach drives for a member (`POST
+        /stop`, the tile's "Stop machine"; see `StopHandler`). `state` and `page` replace the
+        tiles and the page (the gym fleet's board: its `apply(event, now)` returns the tile, or
+        the list of tiles, that changed).
         """
         self.host = loopback_host(host)
-        self._requested_port = _check_port(port)
-        self.state = BoardState.listing(members, zones)
+        self._requested_port = kiosk_port(port)
+        self.state = state if state is not None else BoardState.listing(members, zones)
         self.max_clients = max_clients
         self.ping_s = ping_s
         self.drain_timeout_s = drain_timeout_s
         self.clock = clock
         self.on_feedback = on_feedback
-        self._page = resources.files("edge.kiosk").joinpath("page.html").read_bytes()
+        self.on_stop = on_stop
+        self._page = page if page is not None else \
+            resources.files("edge.kiosk").joinpath("page.html").read_bytes()
         self._clients: set[_Client] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -243,7 +212,7 @@ class KioskBoard:
 
     # -- the session's sink ---------------------------------------------------------------------
 
-    def emit(self, event: dict[str, object]) -> None:
+    def emit(self, event: SessionEvent) -> None:
         """Take one session event: update its member's tile and tell every browser. Never blocks.
 
         Safe to call from another thread: the update then happens on the board's event loop.
@@ -255,13 +224,14 @@ class KioskBoard:
             return
         self._apply(event)
 
-    def _apply(self, event: Mapping[str, object]) -> None:
+    def _apply(self, event: SessionEvent | Any) -> None:
         try:
-            member = self.state.apply(event, self.clock())
-            if member is not None and self._clients:
-                self._broadcast(member.name, _sse("member", member.as_dict(self.clock())))
+            changed = self.state.apply(event, self.clock())
+            if changed is not None and self._clients:
+                for member in changed if isinstance(changed, list) else (changed,):
+                    self._broadcast(member.name, _sse("member", member.as_dict(self.clock())))
         except Exception:  # a sink must not break the session that feeds it
-            log.exception("zone board: could not apply a %r event", event.get("event"))
+            log.exception("zone board: could not apply a %s event", type(event).__name__)
 
     def snapshot(self) -> dict[str, object]:
         """Every tile as `/state.json` serves it."""
@@ -328,10 +298,13 @@ class KioskBoard:
                                 b"the zone board answers only to 127.0.0.1 or localhost\n")
             return
         path = target.split("?", 1)[0]
-        allowed = ("POST",) if path == "/feedback" else ("GET", "HEAD")
+        allowed = ("POST",) if path in ("/feedback", "/stop") else ("GET", "HEAD")
         if method not in allowed:
             await self._respond(writer, 405, "text/plain", b"method not allowed\n",
                                 extra={"Allow": ", ".join(allowed)}, head_only=False)
+            return
+        if method == "POST" and path == "/stop":
+            await self._stop_machine(reader, writer, headers)
             return
         if method == "POST":
             await self._feedback(reader, writer, headers)
@@ -352,37 +325,71 @@ class KioskBoard:
         else:
             await self._respond(writer, 404, "text/plain", b"not found\n", head_only=head_only)
 
-    async def _feedback(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        headers: Mapping[str, str]) -> None:
-        """`POST /feedback`: check, read and validate the body, record it, say what was."""
+    async def _refuse(self, writer: asyncio.StreamWriter, status: int, reason: str) -> None:
+        await self._respond(writer, status, "text/plain; charset=utf-8", reason.encode() + b"\n")
+
+    async def _json_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         headers: Mapping[str, str], what: str) -> bytes | None:
+        """The body of a POST from the board's own page, or None once refused (`what`: the
+        "feedback" or the "stop" the messages name)."""
         async def refuse(status: int, reason: str) -> None:
-            await self._respond(writer, status, "text/plain; charset=utf-8",
-                                reason.encode() + b"\n")
+            await self._refuse(writer, status, reason)
 
         if not _loopback_origin(headers.get("origin")):
-            await refuse(403, "feedback is taken only from the zone board's own page")
-            return
+            await refuse(403, f"{what} is taken only from the zone board's own page")
+            return None
         if "transfer-encoding" in headers:
-            await refuse(400, "send the feedback with a Content-Length, not chunked")
-            return
+            await refuse(400, f"send the {what} with a Content-Length, not chunked")
+            return None
         length_text = headers.get("content-length", "")
         if not length_text.isascii() or not length_text.isdigit():
-            await refuse(400, "send the feedback with a Content-Length")
-            return
+            await refuse(400, f"send the {what} with a Content-Length")
+            return None
         length = int(length_text)
         if length > MAX_FEEDBACK_BYTES:
             # Read what was sent (up to a limit), so the answer is not lost to a reset.
             with contextlib.suppress(asyncio.IncompleteReadError, TimeoutError):
                 await asyncio.wait_for(reader.readexactly(min(length, 64 * 1024)), 2.0)
-            await refuse(413, f"feedback is at most {MAX_FEEDBACK_BYTES} bytes of JSON")
-            return
+            await refuse(413, f"{what} is at most {MAX_FEEDBACK_BYTES} bytes of JSON")
+            return None
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type != "application/json":
-            await refuse(415, "send the feedback as JSON (Content-Type: application/json)")
-            return
+            await refuse(415, f"send the {what} as JSON (Content-Type: application/json)")
+            return None
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = await asyncio.wait_for(reader.readexactly(length), REQUEST_TIMEOUT_S)
+        return await asyncio.wait_for(reader.readexactly(length), REQUEST_TIMEOUT_S)
+
+    async def _stop_machine(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                            headers: Mapping[str, str]) -> None:
+        """`POST /stop` `{"person": NAME}`: the coach lets go of the person's machine now."""
+        body = await self._json_body(reader, writer, headers, "stop")
+        if body is None:
+            return
+        if self.on_stop is None:
+            await self._refuse(writer, 503, "no machine is driven from this board")
+            return
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        person = data.get("person") if isinstance(data, dict) else None
+        if not isinstance(person, str) or person not in self.state.members:
+            await self._refuse(writer, 400, 'send {"person": NAME} with a name shown on the board')
+            return
+        released = bool(self.on_stop(person))
+        body = json.dumps({"person": person, "released": released}, ensure_ascii=False).encode()
+        await self._respond(writer, 200, "application/json", body)
+
+    async def _feedback(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        headers: Mapping[str, str]) -> None:
+        """`POST /feedback`: check, read and validate the body, record it, say what was."""
+        async def refuse(status: int, reason: str) -> None:
+            await self._refuse(writer, status, reason)
+
+        body = await self._json_body(reader, writer, headers, "feedback")
+        if body is None:
+            return
         if self.on_feedback is None:
             await refuse(503, "feedback is not available")
             return

@@ -1,7 +1,7 @@
 """Sessions out to FIT and CSV files, and past recordings in as sessions.
 
 Export. `export_fit` writes a FIT activity file (file_id, timer events, one `record` per stored
-second with timestamp, heart rate, cadence, speed and distance, `hrv` messages with the RR
+second with timestamp, heart rate, cadence, speed, distance and power, `hrv` messages with the RR
 intervals, then lap, session and activity messages), encoded by `fit_tool` (BSD-3-Clause) with
 its header and CRCs, so watches' and training sites' importers take it. A second without heart
 rate is a record without a heart_rate field, never an invented value. Cadence is stored in
@@ -25,6 +25,7 @@ read is skipped with the reason and the others are imported.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import logging
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.coach.summary import summarise
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
 from edge.errors import SourceFileError
 from edge.profile import Profile
 from edge.reports.metrics import ReportError, find_session, gaps_of
@@ -46,10 +47,12 @@ from edge.sources.recordings import FOOT_SPORTS, RecordPoint, read_recording
 from edge.store import SessionRow, SessionStore
 from edge.stream.aligner import StreamAligner
 from edge.stream.readings import (
+    EFFORT_FIELDS,
     AlignedSample,
     HeartRateReading,
     LinkEvent,
     LinkState,
+    PowerReading,
     StrideReading,
 )
 
@@ -68,9 +71,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The header of a CSV that edgecoach exported before effort was recorded; still imported.
+_CSV_COLUMNS_BEFORE_EFFORT = ("t", "timestamp", "hr", "rr", "cadence", "speed", "distance",
+                              "steps", "contact", "gap")
+#: The effort columns, after those (AlignedSample fields in `EFFORT_FIELDS` order).
+_CSV_EFFORT_COLUMNS = ("power", "machine_speed", "incline", "resistance", "stroke_rate",
+                       "machine_distance")
 #: The header of an exported CSV, in order.
-CSV_COLUMNS = ("t", "timestamp", "hr", "rr", "cadence", "speed", "distance", "steps", "contact",
-               "gap")
+CSV_COLUMNS = _CSV_COLUMNS_BEFORE_EFFORT + _CSV_EFFORT_COLUMNS
 
 #: Bounds of how long an imported value is carried forward (see the module docstring).
 IMPORT_MIN_HOLD_S = 3.0
@@ -79,6 +87,7 @@ IMPORT_MAX_HOLD_S = 8.0
 _DEVICE = "import"
 _HRV_PER_MESSAGE = 5  # what devices write; the FIT profile leaves the array open
 _UINT8_MAX_VALID = 254  # 255 is FIT's "invalid"
+_UINT16_MAX_VALID = 65534
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -104,6 +113,7 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
         RecordFractionalCadenceField,
         RecordHeartRateField,
         RecordMessage,
+        RecordPowerField,
         RecordSpeedField,
     )
     from fit_tool.profile.messages.session_message import SessionMessage
@@ -138,7 +148,8 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
     # A record message with only the fields written: a full RecordMessage builds all 84 of the
     # profile's fields, which makes it four times slower (2.5 s against 0.7 s an hour here).
     record_fields = (TimestampField, RecordHeartRateField, RecordCadenceField,
-                     RecordFractionalCadenceField, RecordSpeedField, RecordDistanceField)
+                     RecordFractionalCadenceField, RecordSpeedField, RecordDistanceField,
+                     RecordPowerField)
     for sample in samples:
         cadence = fraction = None
         if sample.cadence_spm is not None:
@@ -147,7 +158,8 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
             cadence, fraction = int(per_min), per_min - int(per_min)
         values = (ms(sample.t),
                   None if sample.hr_bpm is None else min(round(sample.hr_bpm), _UINT8_MAX_VALID),
-                  cadence, fraction, sample.speed_mps, sample.distance_m)
+                  cadence, fraction, sample.speed_mps, sample.distance_m,
+                  None if sample.power_w is None else min(round(sample.power_w), _UINT16_MAX_VALID))
         record = DataMessage(name=RecordMessage.NAME, global_id=RecordMessage.ID,
                              fields=[field() for field in record_fields])
         for field, value in zip(record.fields, values, strict=True):
@@ -173,6 +185,10 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
         totals["max_heart_rate"] = min(round(max(with_hr)), _UINT8_MAX_VALID)
     if distances:
         totals["total_distance"] = max(distances)
+    watts = [s.power_w for s in samples if s.power_w is not None]
+    if watts:
+        totals["avg_power"] = min(round(sum(watts) / len(watts)), _UINT16_MAX_VALID)
+        totals["max_power"] = min(round(max(watts)), _UINT16_MAX_VALID)
     lap = LapMessage()
     session = SessionMessage()
     for message in (lap, session):
@@ -218,6 +234,7 @@ def export_csv(store: SessionStore, session_id: int, out_path: Path) -> Path:
             " ".join(_cell(rr) for rr in s.rr_intervals_s), _cell(s.cadence_spm),
             _cell(s.speed_mps), _cell(s.distance_m), _cell(s.steps),
             "" if s.contact is None else int(s.contact), int(s.hr_gap),
+            *(_cell(getattr(s, name)) for name in EFFORT_FIELDS),
         ])
     write_private(Path(out_path), buffer.getvalue().encode("utf-8"))
     log.debug("session %d exported as CSV (%d rows)", session_id, len(samples))
@@ -419,6 +436,8 @@ def align_points(points: Sequence[RecordPoint], *, foot: bool,
                                           "no heart rate at this point of the file"))
         if foot and previous is not None and previous.cadence_spm is not None:
             steps += previous.cadence_spm / 60.0 * min(point.t - previous.t, hold)
+        if point.power_w is not None:
+            out += aligner.push(PowerReading(_DEVICE, point.t, point.power_w))
         if (point.cadence_spm, point.speed_mps, point.distance_m) != (None, None, None):
             out += aligner.push(StrideReading(
                 _DEVICE, point.t, point.cadence_spm, point.speed_mps, point.distance_m,
@@ -531,17 +550,18 @@ def _read_own_csv(path: Path, data: bytes) -> tuple[list[AlignedSample], datetim
     except UnicodeDecodeError:
         return None
     rows = list(csv.reader(text.splitlines()))
-    if not rows or tuple(name.strip() for name in rows[0]) != CSV_COLUMNS:
+    header = tuple(name.strip() for name in rows[0]) if rows else ()
+    if header not in (CSV_COLUMNS, _CSV_COLUMNS_BEFORE_EFFORT):
         return None
     samples: list[AlignedSample] = []
     started: datetime | None = None
     for number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) != len(CSV_COLUMNS):
+        if len(row) != len(header):
             raise SourceFileError(f"{path}: line {number} has {len(row)} cells, not "
-                                  f"{len(CSV_COLUMNS)}", path=path)
-        cells = dict(zip(CSV_COLUMNS, (cell.strip() for cell in row), strict=True))
+                                  f"{len(header)}", path=path)
+        cells = dict(zip(header, (cell.strip() for cell in row), strict=True))
         try:
             t = int(cells["t"])
             moment = _parse_time(cells["timestamp"])
@@ -555,7 +575,9 @@ def _read_own_csv(path: Path, data: bytes) -> tuple[list[AlignedSample], datetim
                 cadence_spm=_float(cells["cadence"]), speed_mps=_float(cells["speed"]),
                 distance_m=_float(cells["distance"]), steps=_float(cells["steps"]),
                 contact=None if not cells["contact"] else cells["contact"] == "1",
-                hr_gap=cells["gap"] == "1")
+                hr_gap=cells["gap"] == "1",
+                **{name: _float(cells.get(column, "")) for name, column
+                   in zip(EFFORT_FIELDS, _CSV_EFFORT_COLUMNS, strict=True)})
         except ValueError as exc:
             raise SourceFileError(f"{path}: line {number} cannot be read: {exc}",
                                   path=path) from exc
@@ -572,10 +594,7 @@ def _read_own_csv(path: Path, data: bytes) -> tuple[list[AlignedSample], datetim
 
 
 def _shifted(sample: AlignedSample, by: int) -> AlignedSample:
-    return AlignedSample(t=sample.t - by, hr_bpm=sample.hr_bpm,
-                         rr_intervals_s=sample.rr_intervals_s, cadence_spm=sample.cadence_spm,
-                         speed_mps=sample.speed_mps, distance_m=sample.distance_m,
-                         steps=sample.steps, contact=sample.contact, hr_gap=sample.hr_gap)
+    return dataclasses.replace(sample, t=sample.t - by)
 
 
 def _float(text: str) -> float | None:

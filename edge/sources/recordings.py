@@ -8,16 +8,17 @@ is interpolated: a pause in the file stays a gap between points.
 
 Units are the same whatever the format: heart rate in beats/min, cadence in steps/min for foot
 sports (running, walking, hiking) and in the device's own unit otherwise (crank rpm for cycling,
-strokes/min for swimming and rowing), speed in m/s, distance in metres from the start.
+strokes/min for swimming and rowing), speed in m/s, distance in metres from the start, power in
+watts.
 
 Formats:
 
 * ``.fit``: `record` messages (timestamp, heart_rate, cadence + fractional_cadence,
-  enhanced_speed or speed, distance), `hrv` messages for RR intervals, `session` / `sport`
+  enhanced_speed or speed, distance, power), `hrv` messages for RR intervals, `session` / `sport`
   messages for the sport, `file_id` / `device_info` for the device. A file that ends early
   (truncated upload, full watch) keeps what was read, with a warning.
 * ``.tcx``: Garmin TrainingCenterDatabase v2 trackpoints: Time, HeartRateBpm/Value, Cadence,
-  DistanceMeters and the ActivityExtension v2 ``TPX`` Speed and RunCadence.
+  DistanceMeters and the ActivityExtension v2 ``TPX`` Speed, RunCadence and Watts.
 * ``.gpx``: GPX 1.0/1.1 ``trkpt``: time, Garmin TrackPointExtension (v1 or v2) ``hr``, ``cad``
   and ``speed``. Without a speed extension, speed and distance come from the positions
   (haversine); speed only between points at most `GPX_SPEED_MAX_GAP_S` apart.
@@ -41,6 +42,7 @@ column (any of these names)               value
 ``distance``, ``distance_m``              optional: metres from the start
 ``rr``, ``rr_intervals_s``                optional: RR intervals in seconds, separated by
                                           spaces (``0.61 0.60``)
+``power``, ``power_w``, ``watts``         optional: watts
 ========================================  ======================================================
 
 Any file that cannot be read (missing, empty, not the format its suffix says, damaged before its
@@ -66,11 +68,10 @@ from pathlib import Path
 import fitdecode
 
 from edge.errors import SourceFileError
+from edge.stream.readings import RECORDING_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-#: Suffixes `read_recording` understands (compared without regard to case).
-SUFFIXES = (".fit", ".tcx", ".gpx", ".csv")
 
 #: Sports whose cadence is counted in steps/min; FIT, TCX and GPX store it per leg for these.
 FOOT_SPORTS = frozenset({"running", "walking", "hiking"})
@@ -101,6 +102,8 @@ class RecordPoint:
     speed_mps: float | None
     distance_m: float | None
     rr_intervals_s: tuple[float, ...] = ()
+    #: Watts, from a power meter or a machine the recording device was paired with.
+    power_w: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +155,8 @@ def iter_recordings(folder: Path) -> Iterator[tuple[Path, Recording | SourceFile
     folder = Path(folder)
     if not folder.is_dir():
         raise SourceFileError(f"{folder} is not a folder", path=folder)
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    paths = sorted(p for p in folder.rglob("*")
+                   if p.suffix.lower() in RECORDING_SUFFIXES and p.is_file())
     for path in paths:
         try:
             yield path, read_recording(path)
@@ -173,6 +177,7 @@ class _Sample:
     speed: float | None = None
     distance: float | None = None
     rr: list[float] = field(default_factory=list)
+    power: float | None = None
 
 
 @dataclass(slots=True)
@@ -281,12 +286,13 @@ def _finish(path: Path, raw: _Raw) -> Recording:
             last.cadence = last.cadence if last.cadence is not None else sample.cadence
             last.speed = last.speed if last.speed is not None else sample.speed
             last.distance = last.distance if last.distance is not None else sample.distance
+            last.power = last.power if last.power is not None else sample.power
             last.rr.extend(sample.rr)
         else:
             merged.append(sample)
     points = tuple(
         RecordPoint(t=s.time, hr_bpm=s.hr, cadence_spm=s.cadence, speed_mps=s.speed,
-                    distance_m=s.distance, rr_intervals_s=tuple(s.rr))
+                    distance_m=s.distance, rr_intervals_s=tuple(s.rr), power_w=s.power)
         for s in merged)
     if not any(p.hr_bpm is not None for p in points):
         raise SourceFileError(
@@ -419,7 +425,8 @@ def _fit_record(frame: fitdecode.FitDataMessage) -> _FitRecord | None:
     if speed is None:
         speed = _number(frame.get_value("speed", fallback=None))
     sample = _Sample(time=time, hr=hr if hr is not None and hr > 0 else None, speed=speed,
-                     distance=_number(frame.get_value("distance", fallback=None)))
+                     distance=_number(frame.get_value("distance", fallback=None)),
+                     power=_number(frame.get_value("power", fallback=None)))
     return _FitRecord(sample, moment, cadence)
 
 
@@ -526,19 +533,21 @@ def _read_tcx(path: Path, data: bytes) -> _Raw:
             hr = _text_number(_child_text(bpm, "Value") if bpm is not None else None,
                               notes, "a heart rate", where)
             extensions = _child(point, "Extensions")
-            run_cadence = speed = None
+            run_cadence = speed = watts = None
             if extensions is not None:
                 run_cadence = _text_number(
                     _descendant_text(extensions, frozenset({"RunCadence"})), notes,
                     "a cadence", where)
                 speed = _text_number(_descendant_text(extensions, frozenset({"Speed"})), notes,
                                      "a speed", where)
+                watts = _text_number(_descendant_text(extensions, frozenset({"Watts"})), notes,
+                                     "a power", where)
             cadence = _text_number(_child_text(point, "Cadence"), notes, "a cadence", where)
             samples.append(_Sample(
                 time=time, hr=hr if hr is not None and hr > 0 else None,
                 cadence=_to_steps_per_min(run_cadence if run_cadence is not None else cadence,
                                           sport),
-                speed=speed,
+                speed=speed, power=watts,
                 distance=_text_number(_child_text(point, "DistanceMeters"), notes, "a distance",
                                       where)))
     return _Raw(samples=samples, sport=_main_sport(sports), device=device, warnings=notes.lines())
@@ -612,6 +621,7 @@ _CSV_COLUMNS: dict[str, frozenset[str]] = {
     "speed": frozenset({"speed", "speed_mps"}),
     "distance": frozenset({"distance", "distance_m"}),
     "rr": frozenset({"rr", "rr_intervals_s"}),
+    "power": frozenset({"power", "power_w", "watts"}),
 }
 _UNIT_SUFFIX = re.compile(r"\s*[(\[].*$")
 
@@ -666,7 +676,8 @@ def _read_csv(path: Path, data: bytes) -> _Raw:
             cadence=_text_number(cell("cadence"), notes, "a cadence", where),
             speed=_text_number(cell("speed"), notes, "a speed", where),
             distance=_text_number(cell("distance"), notes, "a distance", where),
-            rr=_csv_rr(cell("rr"), notes, where)))
+            rr=_csv_rr(cell("rr"), notes, where),
+            power=_text_number(cell("power"), notes, "a power", where)))
     if len(kinds) > 1:
         raise SourceFileError(
             f"{path} mixes seconds and ISO 8601 times in its time column: use one kind",

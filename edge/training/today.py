@@ -59,15 +59,13 @@ def todays_session(spec: str | None, *, store: Any = None, settings: Any = None,
 
 
 def _from_planner(store: Any, settings: Any, person: str, today: date) -> TodaysSession:
-    from edge.training.commands import DEFAULT_GOAL_MINUTES, todays_suggestion
+    from edge.training.inputs import todays_suggestion
     from edge.training.plan import daily_suggestion
 
     if store is not None:
         suggestion, _ = todays_suggestion(store, settings, person, today)
     else:
-        goal = float(getattr(getattr(settings, "training", None), "goal_minutes",
-                             DEFAULT_GOAL_MINUTES))
-        suggestion = daily_suggestion([], None, [], today, goal)
+        suggestion = daily_suggestion([], None, [], today, settings.training.goal_minutes)
     workout = session_workout(suggestion.kind, suggestion.minutes, suggestion.zones)
     head = suggestion.text.split(". ")[0].rstrip(".")
     return TodaysSession(workout, "planner", f"today's plan: {head}")

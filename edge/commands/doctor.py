@@ -3,7 +3,8 @@ fails, what a person can do about it.
 
 Covered: the config file, BlueZ on the system D-Bus (running, our permission to talk to it, a
 powered adapter), audio output and espeak-ng, the health models' sha256 against their manifest,
-the language model file, free disk in the state dir and the clock. Every check is quick and
+the language model file, free disk in the state dir and the clock; in fleet mode, this Pi's
+certificate and the gym broker (edge.fleet.doctor). Every check is quick and
 bounded: D-Bus calls time out after `bus_timeout_s`, subprocesses after a few seconds, and a
 check that raises is reported as a failure instead of stopping the others.
 
@@ -37,6 +38,11 @@ from edge.speech.espeak import ESPEAK, has_audio_output
 
 log = logging.getLogger(__name__)
 
+NAME = "doctor"
+HELP = "check BlueZ, audio, models, disk, config and clock, and say how to fix what is wrong"
+#: It reads the config itself: a broken one is a finding, not the end of the command.
+LOADS_SETTINGS = False
+
 __all__ = [
     "DEFAULT_STATE_DIR",
     "LOW_DISK_BYTES",
@@ -45,10 +51,11 @@ __all__ = [
     "bluez_checks",
     "check_clock",
     "checks_to_json",
-    "configure_parser",
+    "configure",
     "default_state_dir",
     "doctor_main",
     "exit_status",
+    "fleet_checks",
     "format_checks",
     "probe_bluez",
     "run",
@@ -437,7 +444,21 @@ def run_checks(settings: Settings, *, state_dir: Path | None = None,
     guarded(["language-model"], lambda: _check_language_model(settings))
     guarded(["disk-space"], lambda: _check_disk(state_dir))
     guarded(["clock"], check_clock)
+    if settings.fleet.enabled:
+        guarded(["fleet-certificate", "fleet-firewall", "fleet-broker"],
+                lambda: fleet_checks(settings))
     return checks
+
+
+def fleet_checks(settings: Settings) -> list[Check]:
+    """Fleet mode: this Pi's certificate (offline), the unit's firewall, then the broker,
+    connected to as this Pi."""
+    from edge.fleet.doctor import certificate_finding, firewall_finding, probe_broker
+
+    found = [("fleet-certificate", certificate_finding(settings.fleet)),
+             ("fleet-firewall", firewall_finding(settings.fleet)),
+             ("fleet-broker", probe_broker(settings.fleet))]
+    return [Check(name, f.ok, f.detail, f.fix, f.warn) for name, f in found]
 
 
 def exit_status(checks: Sequence[Check]) -> int:
@@ -500,16 +521,16 @@ def doctor_main(config: Path | None = None, *, as_json: bool = False,
     return exit_status(checks)
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """The `doctor` subcommand's flags (the global --config is the CLI's)."""
     parser.add_argument("--json", action="store_true", help="print the checks as one JSON object")
     parser.add_argument("--state-dir", type=Path, metavar="DIR",
                         help="measure free space here (default: [daemon] state_dir)")
 
 
-def run(args: argparse.Namespace) -> int:
-    """`edgecoach doctor`: dispatch here *before* the CLI loads the settings itself, so that a
-    broken config is reported as a failed check rather than ending the command."""
+def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Reads the config itself (`LOADS_SETTINGS` is False), so that a broken config is
+    reported as a failed check rather than ending the command."""
     return doctor_main(getattr(args, "config", None), as_json=getattr(args, "json", False),
                        state_dir=getattr(args, "state_dir", None))
 
