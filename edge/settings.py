@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.config_checks import check_profile, check_sections, check_unique_names
 from edge.displays import DISPLAY_KINDS, DisplaySettings
 from edge.errors import ConfigError
 from edge.kiosk.server import KioskSettings
@@ -158,8 +159,8 @@ def load_settings(path: Path | None = None) -> Settings:
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
                           f"known: {', '.join(_SECTIONS)}, people")
-    sections = {name: _build(cls, data.get(name, {}), f"{path} [{name}]")
-                for name, cls in _SECTIONS.items()}
+    sections = check_sections({name: _build(cls, data.get(name, {}), f"{path} [{name}]")
+                               for name, cls in _SECTIONS.items()}, path)
     daemon = sections["daemon"]
     sections["daemon"] = dataclasses.replace(
         daemon, replay_file=_beside(daemon.replay_file, path),
@@ -255,7 +256,7 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
         for key, value in extra.items():
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{where}: {key} must be a non-empty string, got {value!r}")
-        profile = _build(Profile, table, where)
+        profile = check_profile(_build(Profile, table, where), where)
         replay = extra.get("replay_file")
         people.append(Person(
             profile,
@@ -263,9 +264,7 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
                   for n, band in enumerate(bands)),
             replay_file=None if replay is None else _beside(Path(replay).expanduser(), path),
             workout=extra.get("workout")))
-    names = [p.profile.name for p in people]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{path}: two [[people]] share a name; names must be unique")
+    check_unique_names((p.profile.name for p in people), str(path))
     return tuple(people)
 
 

@@ -66,6 +66,16 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from edge.errors import EdgecoachError
 from edge.profile import Profile
+from edge.stream.plausible import (
+    CADENCE_SPM,
+    DISTANCE_M,
+    HR_BPM,
+    SPEED_MPS,
+    STEPS,
+    finite_json,
+    plausible,
+    plausible_rr,
+)
 from edge.stream.readings import AlignedSample
 
 if TYPE_CHECKING:  # only their attributes are read; importing them would pull in the narrator
@@ -468,7 +478,7 @@ class SessionStore:
             self._pending.append((
                 _INSERT_CUE,
                 (session_id, cue.id, cue.t, str(cue.kind.value), str(cue.action.value),
-                 cue.priority.name.lower(), json.dumps(dict(cue.facts))),
+                 cue.priority.name.lower(), json.dumps(finite_json(dict(cue.facts)))),
             ))
             state.cue_ids.add(cue.id)
             self._write()
@@ -498,7 +508,7 @@ class SessionStore:
             self._state(session_id)
             self._pending.append((
                 "UPDATE sessions SET ended_at = ?, summary = ? WHERE id = ?",
-                (_iso(ended_at), json.dumps(dict(summary)), session_id),
+                (_iso(ended_at), json.dumps(finite_json(dict(summary))), session_id),
             ))
             del self._open[session_id]
             self._write()
@@ -598,7 +608,7 @@ class SessionStore:
         """The forecasts stored with the session's samples, by t."""
         rows = self._query("SELECT t, forecast FROM samples WHERE session_id = ?"
                            " AND forecast IS NOT NULL ORDER BY t", (session_id,))
-        return {t: json.loads(forecast) for t, forecast in rows}
+        return {t: finite_json(json.loads(forecast)) for t, forecast in rows}
 
     def cues(self, session_id: int) -> list[dict[str, Any]]:
         """Each cue as `Cue.as_dict()` plus its narration's text, source, reason, seconds and
@@ -612,7 +622,7 @@ class SessionStore:
                 "seconds", "attempts")
         cues = [dict(zip(keys, row, strict=True)) for row in rows]
         for cue in cues:
-            cue["facts"] = json.loads(cue["facts"])
+            cue["facts"] = finite_json(json.loads(cue["facts"]))
         return cues
 
     def feedback(self, session_id: int) -> list[dict[str, Any]]:
@@ -1011,21 +1021,27 @@ def _iso(moment: datetime) -> str:
 
 def _sample_row(session_id: int, sample: AlignedSample,
                 forecast: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    # Only plausible values go in (edge.stream.plausible): a heart rate out of range is a gap.
+    hr = plausible(sample.hr_bpm, HR_BPM)
     return (
-        session_id, int(sample.t), sample.hr_bpm,
-        json.dumps([float(rr) for rr in sample.rr_intervals_s]),
-        sample.cadence_spm, sample.speed_mps, sample.distance_m, sample.steps,
-        None if sample.contact is None else int(sample.contact), int(sample.hr_gap),
-        None if forecast is None else json.dumps(dict(forecast)),
+        session_id, int(sample.t), hr, json.dumps(list(plausible_rr(sample.rr_intervals_s))),
+        plausible(sample.cadence_spm, CADENCE_SPM), plausible(sample.speed_mps, SPEED_MPS),
+        plausible(sample.distance_m, DISTANCE_M), plausible(sample.steps, STEPS),
+        None if sample.contact is None else int(sample.contact),
+        int(sample.hr_gap or hr is None),
+        None if forecast is None else json.dumps(finite_json(dict(forecast))),
     )
 
 
 def _sample_from_row(row: tuple[Any, ...]) -> AlignedSample:
+    # Checked again on the way out: a store written before the checks may hold anything.
     t, hr, rr, cadence, speed, distance, steps, contact, gap = row
+    hr = plausible(hr, HR_BPM)
     return AlignedSample(
-        t=t, hr_bpm=hr, rr_intervals_s=tuple(float(x) for x in json.loads(rr)),
-        cadence_spm=cadence, speed_mps=speed, distance_m=distance, steps=steps,
-        contact=None if contact is None else bool(contact), hr_gap=bool(gap),
+        t=t, hr_bpm=hr, rr_intervals_s=plausible_rr(json.loads(rr)),
+        cadence_spm=plausible(cadence, CADENCE_SPM), speed_mps=plausible(speed, SPEED_MPS),
+        distance_m=plausible(distance, DISTANCE_M), steps=plausible(steps, STEPS),
+        contact=None if contact is None else bool(contact), hr_gap=bool(gap) or hr is None,
     )
 
 
@@ -1037,6 +1053,6 @@ def _session_from_row(row: tuple[Any, ...]) -> SessionRow:
         id=session_id, person=person, source=source, profile=Profile(**profile_fields),
         started_at=datetime.fromisoformat(started),
         ended_at=None if ended is None else datetime.fromisoformat(ended),
-        summary=None if summary is None else json.loads(summary),
+        summary=None if summary is None else finite_json(json.loads(summary)),
         sample_count=count, last_t=last_t,
     )
