@@ -27,7 +27,7 @@ def heart_rate_at(t: float) -> int:
     """A plausible workout: warm up, steady, intervals every 10 minutes."""
     warm = min(1.0, t / 600.0)
     interval = 15 if int(t // 300) % 2 else 0
-    return int(round(95 + 55 * warm + interval + 3 * math.sin(t / 7.0)))
+    return round(95 + 55 * warm + interval + 3 * math.sin(t / 7.0))
 
 
 def write_csv(path: Path, rows: int, *, hz: float = 1.0, start: float = 0.0) -> Path:

@@ -325,15 +325,28 @@ class _Points(Sequence[RecordPoint]):
         return self._point(index)
 
     def __iter__(self) -> Iterator[RecordPoint]:
+        for row in self.rows():
+            yield RecordPoint(*row)
+
+    def rows(self) -> Iterator[tuple[float, float | None, float | None, float | None,
+                                     float | None, tuple[float, ...]]]:
+        """Each point as a plain tuple in RecordPoint's field order, made a block at a time
+        (memory stays flat, and no object is built per point)."""
         rr = self._rr
-        block = 1 << 14  # plain floats a block at a time: memory stays flat
+        block = 1 << 14
         for begin in range(0, len(self), block):
             end = begin + block
-            rows = zip(*(column[begin:end].tolist() for column in (
-                self._t, self._hr, self._cadence, self._speed, self._distance)), strict=True)
-            for i, (t, hr, cadence, speed, distance) in enumerate(rows, start=begin):
-                yield RecordPoint(t, _none(hr), _none(cadence), _none(speed), _none(distance),
-                                  rr.get(i, ()))
+            t = self._t[begin:end].tolist()
+            others = [np.where(np.isnan(part), None, part).tolist() for part in (
+                self._hr[begin:end], self._cadence[begin:end], self._speed[begin:end],
+                self._distance[begin:end])]
+            intervals = ([rr.get(i, ()) for i in range(begin, begin + len(t))] if rr
+                         else itertools.repeat((), len(t)))
+            yield from zip(t, *others, intervals)
+
+    def hr_times(self) -> np.ndarray:
+        """The times of the points with a heart rate."""
+        return self._t[~np.isnan(self._hr)]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
@@ -352,6 +365,24 @@ class _Points(Sequence[RecordPoint]):
         return RecordPoint(float(self._t[i]), _none(float(self._hr[i])),
                            _none(float(self._cadence[i])), _none(float(self._speed[i])),
                            _none(float(self._distance[i])), self._rr.get(i, ()))
+
+
+def point_rows(points: Sequence[RecordPoint]) -> Iterator[
+        tuple[float, float | None, float | None, float | None, float | None,
+              tuple[float, ...]]]:
+    """The points as plain tuples (t, hr_bpm, cadence_spm, speed_mps, distance_m,
+    rr_intervals_s): for loops over millions of points, which need no object per point."""
+    if isinstance(points, _Points):
+        return points.rows()
+    return ((p.t, p.hr_bpm, p.cadence_spm, p.speed_mps, p.distance_m, p.rr_intervals_s)
+            for p in points)
+
+
+def hr_times(points: Sequence[RecordPoint]) -> np.ndarray:
+    """The times of the points with a heart rate, as an array."""
+    if isinstance(points, _Points):
+        return points.hr_times()
+    return np.fromiter((p.t for p in points if p.hr_bpm is not None), dtype=np.float64)
 
 
 def _none(value: float) -> float | None:

@@ -55,6 +55,8 @@ def in_range(value: float, bounds: tuple[float, float]) -> bool:
 
 def plausible(value: object, bounds: tuple[float, float]) -> float | None:
     """`value` as a float when it is a finite number within `bounds`, else None."""
+    if type(value) is float:  # the usual case, first: this runs for every value stored
+        return value if bounds[0] <= value <= bounds[1] and value - value == 0.0 else None
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
