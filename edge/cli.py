@@ -300,7 +300,9 @@ def _with_store(settings, args, command) -> int:
     from edge.keys import find_key
 
     key = find_key(settings.daemon.key_file)
-    with SessionStore.open(state_dir / DATABASE_NAME, key=key) as store:
+    # Only import writes new sessions: the other commands never create a store by reading.
+    with SessionStore.open(state_dir / DATABASE_NAME, key=key,
+                           create=args.command == "import") as store:
         return command(args, settings, store)
 
 

@@ -79,14 +79,15 @@ def check_profile(profile: Profile, where: str) -> Profile:
 
 def check_unique_names(names: Iterable[str], where: str) -> None:
     """Refuse two names that are one person to the store ("sam" and "Sam ")."""
-    seen: dict[str, str] = {}
-    for name in names:
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
         key = name_key(name)
         if key in seen:
-            raise ConfigError(f"{where}: two [[people]] are named {seen[key]!r} and {name!r}; "
-                              "names must differ by more than case and spaces, or their "
-                              "sessions would be one person's")
-        seen[key] = name
+            raise ConfigError(f"{where}: [[people]] #{seen[key]} and #{number} are both named "
+                              f"{normalise_name(name)!r} (names are compared without case and "
+                              "surrounding spaces): give each person a name of their own, or "
+                              "their sessions become one person's")
+        seen[key] = number
 
 
 def check_daemon_speed(speed: Any, where: str) -> float:

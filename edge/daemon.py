@@ -49,6 +49,8 @@ from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
 from edge.speech.quiet import QuietHours
 from edge.store import SessionStore
+from edge.store_lock import RecordingLock
+from edge.store_space import space_warning
 from edge.training.commands import latest_session_id, record_feedback
 from firmware_bridge.simulator import WORKOUTS, Athlete
 
@@ -106,7 +108,7 @@ class Daemon:
         check_daemon_sources(self.settings)  # again: `run --source` may have changed it
         store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-store")
         state_dir = self.settings.daemon.state_dir
-        health = narrator = store = board = display = speaker = None
+        health = narrator = store = board = display = speaker = recording_lock = None
         radio = contextlib.AsyncExitStack()  # the virtual bands' fake BlueZ, when there is one
         try:
             health = await asyncio.to_thread(load_health_model, self.settings)
@@ -124,7 +126,12 @@ class Daemon:
                             "(set LoadCredential=edgecoach-db-key or [daemon] key_file)")
             store = await loop.run_in_executor(
                 store_thread, lambda: SessionStore.open(state_dir / DATABASE_NAME, key=key))
+            # Held while recording: `edgecoach forget` refuses to run beside the daemon.
+            recording_lock = RecordingLock(state_dir / DATABASE_NAME)
+            recording_lock.acquire()
             people = self.settings.people or (Person(self.settings.profile),)
+            if room := space_warning(state_dir / DATABASE_NAME, len(people)):
+                log.error("%s", room)  # up front, not after a session that was never stored
             sink = JsonLines() if self.options.json else _log_event
             kiosk = self.settings.kiosk
             if kiosk.enabled:  # listening before READY=1: the kiosk unit opens it then
@@ -179,6 +186,8 @@ class Daemon:
             if store is not None:
                 await loop.run_in_executor(store_thread, store.close)
             store_thread.shutdown(wait=True)
+            if recording_lock is not None:
+                recording_lock.release()
             if speaker is not None:
                 speaker.close()  # a WAV file gets its header
             if narrator is not None:

@@ -7,6 +7,7 @@ import sys
 from typing import TextIO
 
 from edge.coach.zones import ZONE_NAMES
+from edge.stream.plausible import finite_json
 
 _KIND_LABELS = {
     "zone_change": "ZONE", "high_zone": "HIGH", "forecast_overshoot": "AHEAD",
@@ -23,7 +24,9 @@ class JsonLines:
         self.stream = stream
 
     def __call__(self, event: dict[str, object]) -> None:
-        self.stream.write(json.dumps(event, separators=(",", ":")) + "\n")
+        # JSON has no NaN or Infinity: a value that is not a number is written as null.
+        line = json.dumps(finite_json(event), separators=(",", ":"), allow_nan=False)
+        self.stream.write(line + "\n")
         self.stream.flush()
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from edge.keys import find_key
 from edge.store import PersonRow, SessionStore, StoreError
+from edge.store_lock import recording_daemon
 from edge.stream.readings import AlignedSample
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def run_forget(args: argparse.Namespace, settings: Settings, *, stdin: TextIO | 
         print("edgecoach: forget erases data for good and there is no terminal to confirm "
               "on: add --yes", file=sys.stderr)
         return 2
-    with _open_store(args, settings) as store:
+    with _open_store(args, settings, erasing=True) as store:
         person = _person_to_forget(args.person, settings, store)
         _known(store, person)
         if not args.yes:
@@ -255,7 +256,8 @@ def _person_to_forget(given: str | None, settings: Settings, store: SessionStore
                              f"holds {held})", path=store.path)
 
 
-def _open_store(args: argparse.Namespace, settings: Settings) -> SessionStore:
+def _open_store(args: argparse.Namespace, settings: Settings, *,
+                erasing: bool = False) -> SessionStore:
     from edge.daemon import DATABASE_NAME  # the daemon's file name: one place says it
 
     state_dir = getattr(args, "state_dir", None) or settings.daemon.state_dir
@@ -263,6 +265,11 @@ def _open_store(args: argparse.Namespace, settings: Settings) -> SessionStore:
     if not path.is_file():
         raise StoreError(f"there is no edgecoach database at {path}: nothing has been recorded "
                          "there (is [daemon] state_dir or --state-dir right?)", path=path)
+    if erasing and (pid := recording_daemon(path)) is not None:
+        running = f"edgecoach run (pid {pid})" if pid else "edgecoach run"
+        raise StoreError(f"{running} is recording into {path}: forgetting now could cost "
+                         "other people's samples; stop it first (sudo systemctl stop "
+                         "edgecoach), then run this again; nothing was erased", path=path)
     # [daemon] key_file: read with getattr until every settings file has it.
     key = find_key(getattr(settings.daemon, "key_file", None))
     return SessionStore.open(path, key=key)

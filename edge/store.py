@@ -65,7 +65,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from edge.errors import EdgecoachError
-from edge.profile import Profile
+from edge.profile import Profile, normalise_name
 from edge.stream.plausible import (
     CADENCE_SPM,
     DISTANCE_M,
@@ -181,6 +181,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
+#: Rows held in memory while the store cannot be written (a full disk): 6 hours of samples
+#: for four people, about 40 MB. Past it the oldest samples are dropped, and counted.
+MAX_PENDING_ROWS = 86_400
+
 _INSERT_SAMPLE = (
     "INSERT INTO samples (session_id, t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps,"
     " distance_m, steps, contact, hr_gap, forecast) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -294,6 +298,8 @@ class SessionStore:
         self._open: dict[int, _OpenSession] = {}
         self._last_attempt = float("-inf")
         self._failing = False
+        #: Samples dropped while the disk was full (more than MAX_PENDING_ROWS waited).
+        self.dropped_rows = 0
         self._max_bytes = max_bytes
         self._page_size = 4096
         self._default_max_pages = 0
@@ -306,7 +312,8 @@ class SessionStore:
 
     @classmethod
     def open(cls, path: Path, *, key: str | bytes | None = None, synchronous: str = "FULL",
-             commit_interval_s: float = 0.25, max_bytes: int | None = None) -> SessionStore:
+             commit_interval_s: float = 0.25, max_bytes: int | None = None,
+             create: bool = True) -> SessionStore:
         """Open the store at `path`, creating the file, its folder and the schema as needed.
 
         `key` encrypts the store with SQLCipher: 64 hex digits as text, or the 32 raw bytes
@@ -314,7 +321,10 @@ class SessionStore:
         an encrypted file is a `StoreKeyError`, and the file is left untouched. `synchronous` is
         "FULL" (survives power loss, the default) or "NORMAL" (survives a killed process only;
         see the module docstring). `max_bytes` caps the file's size: past it, commits fail as
-        if the disk were full.
+        if the disk were full. A new file is created readable by its owner only (0600), in a
+        new folder only its owner may enter (0700): it holds health data. With `create` False
+        (the commands that only read) a missing file is not created: the store opens empty,
+        in memory, and nothing is written to disk.
         """
         path = Path(path)
         synchronous = synchronous.upper()
@@ -323,8 +333,10 @@ class SessionStore:
         if commit_interval_s < 0:
             raise ValueError("commit_interval_s must not be negative")
         literal = None if key is None else _key_literal(key)
+        if not create and not path.exists():
+            return cls._empty(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_folder(path.parent)
             existing = path.exists() and path.stat().st_size > 0
         except OSError as exc:
             raise StoreError(f"cannot create the folder for {path}: {exc.strerror}; "
@@ -334,8 +346,12 @@ class SessionStore:
         if existing and _check_existing(path, driver, literal) and literal is not None:
             _encrypt_in_place(path, driver, literal)
         try:
+            _private_file(path)
             connection = driver.connect(str(path), timeout=5.0, isolation_level=None,
                                         check_same_thread=False)
+        except OSError as exc:
+            raise StoreError(f"cannot create {path}: {exc.strerror}; choose a writable "
+                             "location for the store", path=path) from exc
         except errors as exc:
             raise StoreError(_problem(exc, path, max_bytes), path=path) from exc
         store = cls(connection, path, commit_interval_s=commit_interval_s, max_bytes=max_bytes,
@@ -346,6 +362,17 @@ class SessionStore:
             connection.close()
             store._conn = None
             raise
+        return store
+
+    @classmethod
+    def _empty(cls, path: Path) -> SessionStore:
+        """An empty store in memory standing for `path`, which does not exist: a command that
+        only reads sees no sessions, and no file appears as a side effect of reading."""
+        connection = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        store = cls(connection, path, commit_interval_s=0.0, max_bytes=None)
+        connection.execute("PRAGMA foreign_keys = ON")
+        store._migrate()
+        log.debug("%s does not exist: reading an empty store", path)
         return store
 
     def _prepare(self, synchronous: str, literal: str | None) -> None:
@@ -427,7 +454,7 @@ class SessionStore:
 
         Written at once; if that fails (disk full) no session exists and StoreError says why.
         """
-        person = person.strip()
+        person = normalise_name(person)
         if not person:
             raise ValueError("a session needs the name of the person it belongs to")
         profile_json = json.dumps(dataclasses.asdict(profile))
@@ -596,7 +623,7 @@ class SessionStore:
     def sessions(self, person: str | None = None) -> list[SessionRow]:
         if person is None:
             return self._sessions("", ())
-        return self._sessions("WHERE p.name = ?", (person,))
+        return self._sessions("WHERE p.name = ?", (normalise_name(person),))
 
     def samples(self, session_id: int) -> list[AlignedSample]:
         """The session's samples in order of t."""
@@ -651,6 +678,7 @@ class SessionStore:
         sessions is open in this store; StoreError when another connection (another edgecoach)
         keeps the -wal from being emptied: stop it and erase again.
         """
+        person = normalise_name(person)
         with self._lock:
             conn = self._connection()
             own = {row[0] for row in self._query(
@@ -722,7 +750,12 @@ class SessionStore:
         return state
 
     def _write(self, then: Callable[[sqlite3.Connection], T] | None = None) -> T | None:
-        """Write every pending row, then run `then`, in one transaction; keep the rows on error."""
+        """Write every pending row, then run `then`, in one transaction; keep the rows on error.
+
+        Rows that conflict with the store (their session was erased under a running daemon)
+        are dropped, with a line saying so, and the others written: one person's trouble never
+        costs another person's samples. While the disk is full the rows wait in memory, at
+        most `MAX_PENDING_ROWS`: past that the oldest samples are dropped, and counted."""
         conn = self._connection()
         self._last_attempt = time.monotonic()
         try:
@@ -735,21 +768,81 @@ class SessionStore:
             self._rollback(conn)
             if not isinstance(exc, self._errors):
                 raise
+            code = _primary_code(exc)
+            if code == sqlite3.SQLITE_CONSTRAINT and self._drop_conflicting(conn):
+                return self._write(then)
             problem = _problem(exc, self.path, self._max_bytes)
-            kind = StoreFullError if _primary_code(exc) == sqlite3.SQLITE_FULL else StoreError
+            kind = StoreFullError if code == sqlite3.SQLITE_FULL else StoreError
+            self._bound_pending()
+            held = len(self._pending)
+            tail = (f"; samples are being kept in memory until then ({held} rows waiting; "
+                    "they are lost if edgecoach stops before they are written)")
+            if self.dropped_rows:
+                tail += (f"; {self.dropped_rows} older samples could not be kept and are not "
+                         "stored")
             if not self._failing:
                 log.warning("%s", problem)
             self._failing = True
-            held = len(self._pending)
-            tail = f"; samples are being kept in memory until then ({held} rows waiting)"
             raise kind(problem + (tail if held else ""), path=self.path,
                        pending_rows=held) from exc
         if self._failing:
-            log.warning("%s is writable again: %d waiting rows written",
-                        self.path, len(self._pending))
+            lost = (f"; {self.dropped_rows} samples recorded while it failed could not be kept "
+                    "and are not stored" if self.dropped_rows else "")
+            log.warning("%s is writable again: %d waiting rows written%s",
+                        self.path, len(self._pending), lost)
             self._failing = False
         self._pending.clear()
         return result
+
+    @property
+    def failing(self) -> bool:
+        """True from a failed write until the next write that succeeds."""
+        return self._failing
+
+    def _drop_conflicting(self, conn: sqlite3.Connection) -> int:
+        """Drop the pending rows that the store refuses (a constraint), keep the others;
+        returns how many were dropped."""
+        refused: list[int] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for index, (sql, params) in enumerate(self._pending):
+                conn.execute("SAVEPOINT one_row")
+                try:
+                    conn.execute(sql, params)
+                except self._errors as exc:
+                    if _primary_code(exc) != sqlite3.SQLITE_CONSTRAINT:
+                        raise
+                    refused.append(index)
+                    conn.execute("ROLLBACK TO one_row")
+                conn.execute("RELEASE one_row")
+        except self._errors:
+            return 0
+        finally:
+            self._rollback(conn)
+        if not refused:
+            return 0
+        sessions = sorted({self._pending[i][1][0] for i in refused})
+        log.error("%s: %d recorded rows of session(s) %s conflict with the store (was the "
+                  "session erased while edgecoach recorded it?) and are dropped; the other "
+                  "rows are written", self.path, len(refused),
+                  ", ".join(str(s) for s in sessions))
+        gone = set(refused)
+        self._pending = [row for i, row in enumerate(self._pending) if i not in gone]
+        return len(refused)
+
+    def _bound_pending(self) -> None:
+        """Keep at most MAX_PENDING_ROWS waiting: drop the oldest samples past that."""
+        excess = len(self._pending) - MAX_PENDING_ROWS
+        if excess <= 0:
+            return
+        kept: list[tuple[str, tuple[Any, ...]]] = []
+        for sql, params in self._pending:
+            if excess and sql is _INSERT_SAMPLE:
+                excess -= 1
+                self.dropped_rows += 1
+                continue
+            kept.append((sql, params))
+        self._pending = kept
 
     def _rollback(self, conn: sqlite3.Connection) -> None:
         # SQLite rolls some failures (SQLITE_FULL among them) back by itself.
@@ -945,6 +1038,23 @@ def _encrypt_in_place(path: Path, driver: ModuleType, literal: str) -> None:
     except OSError as exc:
         raise StoreError(f"cannot replace {path} by its encrypted copy: {exc.strerror}; check "
                          "the folder's permissions and free space", path=path) from exc
+
+
+def _private_folder(folder: Path) -> None:
+    """The store's folder; one made here is 0700 (only its owner may enter)."""
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+
+
+def _private_file(path: Path) -> None:
+    """An empty store file, 0600, where there is none; SQLite gives its -wal and -shm files
+    the database file's mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _sidecars(path: Path) -> tuple[Path, Path]:
