@@ -12,6 +12,12 @@ SYSTEM_PACKAGES := espeak-ng dbus-daemon sox chromium
 SYSTEM_COMMANDS := espeak-ng dbus-daemon sox chromium
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
+# llama.cpp is compiled for a portable x86-64 (AVX2/FMA/F16C) rather than -march=native: on
+# virtual machines whose CPU advertises AMX, a native build crashes with SIGILL in its AMX
+# matrix kernels as soon as a prompt is long enough to batch. Other architectures build natively.
+ifeq ($(shell uname -m),x86_64)
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+endif
 
 .PHONY: demo test system-packages clean pi-bundle pi-check
 

@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "EdgecoachError",
     "ExportError",
+    "KioskConfigError",
     "MalformedPayloadError",
     "ModelError",
     "ModelIntegrityError",
@@ -38,6 +39,10 @@ class ConfigError(EdgecoachError):
     """The configuration file or a command-line flag is not usable."""
 
     exit_code = 2
+
+
+class KioskConfigError(ConfigError, ValueError):
+    """The board was asked to listen where it must not (anything but loopback)."""
 
 
 class SensorError(EdgecoachError):

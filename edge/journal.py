@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from edge.coach.cues import Cue
-from edge.coach.summary import SessionSummary
-from edge.health.model import Forecast
-from edge.narrator.narrator import Narration
+from edge.core.cues import Cue
+from edge.core.summary import SessionSummary
+from edge.core.forecast import Forecast
+from edge.core.narration import Narration
 from edge.store import SessionStore, StoreError
 from edge.stream.readings import AlignedSample
 

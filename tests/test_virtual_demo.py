@@ -11,10 +11,12 @@ import pytest
 from ble_fixtures import needs_dbus, run
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason, BleakError
 
-from edge import scan_command
+from edge.commands import scan as scan_command
 from edge.errors import SensorError
 from edge.narrator.narrator import Narrator
 from edge.playback import demo_profile
+from edge.core.events import event_json
+from edge.playback import run_ble_demo_session
 from edge.session import CoachingSession, merge_readings
 from edge.sources.simulator import STRIDE_OFFSET_S, SimulatorSource
 from edge.sources.virtual_demo import (
@@ -25,7 +27,6 @@ from edge.sources.virtual_demo import (
     ScriptedBandSource,
     SimulatedClock,
     ble_speed,
-    run_ble_demo_session,
     virtual_demo_bands,
 )
 from edge.stream.readings import HeartRateReading, LinkEvent, LinkState, Reading, StrideReading
@@ -111,7 +112,7 @@ def test_demo_bands_play_the_simulated_workout_on_simulated_time() -> None:
 def test_a_ble_demo_session_gives_the_same_samples_and_cues_as_the_simulator() -> None:
     def session(events: list[dict[str, object]]) -> CoachingSession:
         return CoachingSession(profile=demo_profile(), health=None, narrator=Narrator(None),
-                               speaker=None, emit=events.append)
+                               speaker=None, emit=lambda e: events.append(event_json(e)))
 
     over_ble: list[dict[str, object]] = []
     direct: list[dict[str, object]] = []
@@ -143,7 +144,7 @@ def test_a_ble_demo_session_gives_the_same_samples_and_cues_as_the_simulator() -
 
 def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    scan_command.configure_parser(parser)
+    scan_command.configure(parser)
     return parser.parse_args(argv)
 
 
@@ -158,7 +159,7 @@ def test_scan_flags() -> None:
 
 @needs_dbus
 def test_scan_virtual_prints_the_three_demo_bands(capsys: pytest.CaptureFixture[str]) -> None:
-    assert scan_command.run(_args("--virtual", "--timeout", "0.3")) == 0
+    assert scan_command.run(_args("--virtual", "--timeout", "0.3"), None) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["ADDRESS", "NAME", "RSSI", "MEASURES", "BATTERY"]
     rows = {line.split()[0]: line for line in table[1:]}
@@ -171,7 +172,7 @@ def test_scan_virtual_prints_the_three_demo_bands(capsys: pytest.CaptureFixture[
 
 @needs_dbus
 def test_scan_virtual_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    assert scan_command.run(_args("--virtual", "--json", "--no-battery", "--timeout", "0.3")) == 0
+    assert scan_command.run(_args("--virtual", "--json", "--no-battery", "--timeout", "0.3"), None) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     by_address = {line["address"]: line for line in lines}
     assert set(by_address) == {HEART_RATE_ADDRESS, FOOTPOD_ADDRESS, CADENCE_ADDRESS}
@@ -186,7 +187,7 @@ def test_scan_without_a_system_bus_is_one_sensor_error_with_a_fix(
 ) -> None:
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/no-such-socket")
     with pytest.raises(SensorError) as caught:
-        scan_command.run(_args("--timeout", "0.2"))
+        scan_command.run(_args("--timeout", "0.2"), None)
     message = str(caught.value)
     assert "\n" not in message
     assert "D-Bus" in message and "systemctl status bluetooth" in message

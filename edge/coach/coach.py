@@ -19,10 +19,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from edge.coach.cues import Action, Cue, CueKind, Priority, duration_facts
+from edge.core.cues import Action, Cue, CueKind, Priority, duration_facts
 from edge.coach.workouts import PlannedWorkout, WorkoutSettings, WorkoutTracker
-from edge.coach.zones import ZoneModel
-from edge.health.model import Forecast
+from edge.core.zones import ZoneModel
+from edge.core.forecast import Forecast
 from edge.profile import Profile
 from edge.stream.plausible import HR_BPM
 from edge.stream.readings import AlignedSample

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from edge.coach.cues import Action, Cue, CueKind, Priority
+from edge.core.cues import Action, Cue, CueKind, Priority
 from edge.training.plan import rule_of, suggestion_text, untrue_reasons
 
 Facts = Mapping[str, float | int | str]
@@ -419,7 +419,7 @@ def trend_answer(facts: Facts, question: str = "") -> Advice:
 
 
 def question_advice(question: str, intent: Intent, facts: Facts) -> Advice:
-    """The answer to `question` from the facts its intent needs (see `edge.ask`)."""
+    """The answer to `question` from the facts its intent needs (see `edge.commands.ask`)."""
     match intent:
         case Intent.SAFETY:
             return safety_answer(question)

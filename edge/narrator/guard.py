@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from edge.coach.cues import Action, Cue
+from edge.core.cues import Action, Cue
 from edge.narrator.advice import CUE_KEY_FACTS, Advice, cue_advice
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")

@@ -38,6 +38,7 @@ from edge.health.model import (
 from export.health import prepare as prepare_stage
 from export.health import train as train_stage
 from export.health._stage import (
+    REAL_WORKOUTS,
     CROSSVAL_FILE,
     HEADROOM_FILE,
     STUDENT_FILE,
@@ -61,8 +62,6 @@ log = logging.getLogger(__name__)
 MODEL_CARD = "MODEL_CARD_health.md"
 #: Where `run_pipeline` can start: each reuses the outputs of the stages before it.
 START_STAGES = ("prepare", "train", "export")
-#: Real recordings beside the checkout, used (when present) for training and cross-validation.
-REAL_WORKOUTS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "workouts"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,11 @@ import json
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason, BleakError
 
 from edge.errors import SensorError
+from edge.settings import Settings
 from edge.sources.ble import ScanResult, scan
+
+NAME = "scan"
+HELP = "list nearby heart-rate, footpod and cycling sensors with signal strength and battery"
 
 #: Scan length when --timeout is not given (the virtual bands answer at once).
 DEFAULT_TIMEOUT_S = 5.0
@@ -35,8 +39,9 @@ def _positive(text: str) -> float:
     return value
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Add `edgecoach scan`'s flags to `parser`."""
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Scan for BLE heart-rate (0x180D), running speed and cadence "
+                          "(0x1814) and cycling speed and cadence (0x1816) sensors.")
     parser.add_argument(
         "--timeout",
         type=_positive,
@@ -59,7 +64,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings | None) -> int:
     """Scan, print what was found, return the exit status (0, also when nothing was found)."""
     timeout_s = args.timeout
     if timeout_s is None:
@@ -173,4 +178,4 @@ def format_table(results: list[ScanResult], timeout_s: float) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["as_dict", "configure_parser", "format_table", "run", "scan_bands", "scan_error"]
+__all__ = ["as_dict", "configure", "format_table", "run", "scan_bands", "scan_error"]
