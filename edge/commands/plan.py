@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
     from edge.keys import open_store
 
     assert settings is not None
-    with open_store(settings.daemon) as store:
+    with open_store(settings.daemon, create=False) as store:  # reading makes no file
         return run_with_store(args, settings, store)
 
 
