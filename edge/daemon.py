@@ -41,24 +41,23 @@ from edge.core.events import (
     WarningRaised,
     for_person,
 )
+from edge.core.quiet import QuietHours
 from edge.core.zones import ZoneModel
-from edge.displays.terminal import JsonLines
 from edge.displays import DisplayError, open_display
+from edge.displays.terminal import JsonLines
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import SpeechError
 from edge.journal import StoreJournal
 from edge.keys import find_key
 from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
-from edge.settings import Person, Settings, check_daemon_sources
+from edge.settings import BleBandConfig, Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
-from edge.settings import BleBandConfig
 from edge.sources.ble import BleSensorSource
 from edge.sources.clock import ClockSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
-from edge.core.quiet import QuietHours
-from edge.store import DATABASE_NAME, SessionStore
+from edge.store import DATABASE_NAME, SessionStore, StoreError
 from edge.store_lock import RecordingLock
 from edge.store_space import space_warning
 from edge.training.inputs import latest_session_id, record_feedback
@@ -133,14 +132,14 @@ class Daemon:
             if key is None:
                 log.warning("no database key: health data is stored unencrypted "
                             "(set LoadCredential=edgecoach-db-key or [daemon] key_file)")
+            people = self.settings.people or (Person(self.settings.profile),)
+            if room := space_warning(state_dir / DATABASE_NAME, len(people)):
+                log.error("%s", room)  # up front, not after a session that was never stored
             store = await loop.run_in_executor(
                 store_thread, lambda: SessionStore.open(state_dir / DATABASE_NAME, key=key))
             # Held while recording: `edgecoach forget` refuses to run beside the daemon.
             recording_lock = RecordingLock(state_dir / DATABASE_NAME)
             recording_lock.acquire()
-            people = self.settings.people or (Person(self.settings.profile),)
-            if room := space_warning(state_dir / DATABASE_NAME, len(people)):
-                log.error("%s", room)  # up front, not after a session that was never stored
             sink = JsonLines() if self.options.json else _log_event
             kiosk = self.settings.kiosk
             if kiosk.enabled:  # listening before READY=1: the kiosk unit opens it then
@@ -216,10 +215,14 @@ class Daemon:
             log.info("%s: continuing session %d after a restart, from second %d",
                      name, session_id, next_t)
         else:
-            session_id = await loop.run_in_executor(
-                store_thread, store.start_session, name,
-                self.options.session_source or self.settings.daemon.source,
-                person.profile, datetime.now(UTC))
+            try:
+                session_id = await loop.run_in_executor(
+                    store_thread, store.start_session, name,
+                    self.options.session_source or self.settings.daemon.source,
+                    person.profile, datetime.now(UTC))
+            except StoreError as exc:  # refuse, rather than coach a session never stored
+                raise type(exc)(f"cannot start a session that could be stored: {exc}",
+                                path=exc.path) from exc
             next_t, last_cue = 0, 0
         self.session_ids[name] = session_id
 

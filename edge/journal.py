@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edge.core.cues import Cue
-from edge.core.summary import SessionSummary
 from edge.core.forecast import Forecast
 from edge.core.narration import Narration
+from edge.core.summary import SessionSummary
 from edge.store import SessionStore, StoreError
 from edge.stream.readings import AlignedSample
 

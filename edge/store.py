@@ -1110,6 +1110,8 @@ def _problem(exc: sqlite3.Error, path: Path, max_bytes: int | None) -> str:
         return (f"{path} is not an edgecoach database or is damaged: stop edgecoach and move "
                 "it aside")
     if code == sqlite3.SQLITE_IOERR:
+        if _disk_is_full(path):  # a -wal or -shm file that could not grow, on a full disk
+            return f"the disk holding {path} is full: free space"
         return f"the disk holding {path} failed to read or write ({exc}): check the disk"
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return (f"{path} is locked by another program (another edgecoach?): stop it or use "
@@ -1120,6 +1122,14 @@ def _problem(exc: sqlite3.Error, path: Path, max_bytes: int | None) -> str:
         return (f"rows for {path} conflict with rows already there ({exc}): is another "
                 "edgecoach writing to the same store?")
     return f"SQLite error on {path}: {exc}"
+
+
+def _disk_is_full(path: Path) -> bool:
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
 
 
 def _now() -> str:

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
+from typing import Self
 
 from edge.store import StoreError
 
@@ -57,7 +58,7 @@ class RecordingLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> RecordingLock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 

@@ -22,8 +22,11 @@ WARN_BELOW_S = 3600
 def space_warning(database: Path, people: int) -> str | None:
     """A line to say loudly when the disk holding `database` has room for less than an hour
     of `people`'s samples; None when there is room."""
+    folder = database.parent
+    while not folder.is_dir() and folder != folder.parent:  # the store's folder is made later
+        folder = folder.parent
     try:
-        stats = os.statvfs(database.parent)
+        stats = os.statvfs(folder)
     except OSError:
         return None
     free = stats.f_bavail * stats.f_frsize

@@ -48,24 +48,32 @@ def write_csv(path: Path, rows: int, *, hz: float = 1.0, start: float = 0.0) -> 
 
 
 def fit_bytes(seconds: int, *, start: datetime = START, sport: int = 1,
-              file_crc: bool = True) -> bytes:
-    """A FIT activity of `seconds` one-second records (running by default) with a session."""
+              file_crc: bool = True, header_crc: bool = True,
+              jump: tuple[int, int] | None = None) -> bytes:
+    """A FIT activity of `seconds` one-second records (running by default) with a session.
+
+    `file_crc` / `header_crc` False write a wrong CRC; `jump` (record, seconds) moves the clock
+    of every record from that one on forward by that much, as a flipped bit in a timestamp."""
     start_ts = int(start.timestamp()) - FIT_EPOCH_S
+
+    def stamp(t: int) -> int:
+        return start_ts + t + (jump[1] if jump is not None and t >= jump[0] else 0)
+
     messages: list[tuple[int, list[tuple[int, int, int | tuple[int, ...]]]]] = [
         (0, [(0, _ENUM, 4), (1, _UINT16, 1), (2, _UINT16, 1)]),  # file_id: activity
         (12, [(0, _ENUM, sport)]),  # sport
     ]
     messages.extend(
-        (20, [(253, _UINT32, start_ts + t), (3, _UINT8, heart_rate_at(t)),
+        (20, [(253, _UINT32, stamp(t)), (3, _UINT8, heart_rate_at(t)),
               (4, _UINT8, 85), (6, _UINT16, 3000 + (t % 100)), (5, _UINT32, 300 * t)])
         for t in range(seconds))
     messages.append((18, [(253, _UINT32, start_ts + seconds), (2, _UINT32, start_ts),
                           (5, _ENUM, sport)]))  # session: timestamp, start_time, sport
-    return _fit(messages, file_crc=file_crc)
+    return _fit(messages, file_crc=file_crc, header_crc=header_crc)
 
 
 def _fit(messages: Iterable[tuple[int, list[tuple[int, int, int | tuple[int, ...]]]]], *,
-         file_crc: bool) -> bytes:
+         file_crc: bool, header_crc: bool = True) -> bytes:
     body = bytearray()
     layouts: dict[tuple, int] = {}
     for global_num, fields in messages:
@@ -83,7 +91,7 @@ def _fit(messages: Iterable[tuple[int, list[tuple[int, int, int | tuple[int, ...
             values = value if isinstance(value, tuple) else (value,)
             body += struct.pack(f"<{len(values)}{_FORMATS[base]}", *values)
     header = struct.pack("<BBHI4s", 14, 0x20, 2100, len(body), b".FIT")
-    header += struct.pack("<H", compute_crc(header))
+    header += struct.pack("<H", compute_crc(header) ^ (0 if header_crc else 0x1234))
     data = header + bytes(body)
     crc = compute_crc(data) if file_crc else (compute_crc(data) ^ 0x5A5A)
     return data + struct.pack("<H", crc)

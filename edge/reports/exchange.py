@@ -542,7 +542,7 @@ def _first_fit_time(path: Path) -> tuple[datetime | None, str | None]:
                             anchor = (float(moment), local.replace(tzinfo=None))
             finally:
                 reader.close()
-    except Exception as exc:  # a truncated file: keep what was read, as read_recording does
+    except Exception as exc:  # noqa: BLE001  # a truncated file: keep what was read
         log.debug("%s: no start time (%s)", path, exc)
     if relative is not None and anchor is not None:
         moment, local = anchor

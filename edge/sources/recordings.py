@@ -299,7 +299,7 @@ class _Columns:
 class _Points(Sequence[RecordPoint]):
     """A recording's points, made on demand from columns of numbers (NaN: no value)."""
 
-    __slots__ = ("_t", "_hr", "_cadence", "_speed", "_distance", "_rr")
+    __slots__ = ("_cadence", "_distance", "_hr", "_rr", "_speed", "_t")
 
     def __init__(self, t: np.ndarray, hr: np.ndarray, cadence: np.ndarray, speed: np.ndarray,
                  distance: np.ndarray, rr: dict[int, tuple[float, ...]]) -> None:
@@ -386,7 +386,7 @@ def hr_times(points: Sequence[RecordPoint]) -> np.ndarray:
 
 
 def _none(value: float) -> float | None:
-    return None if value != value else value  # NaN marks "no value"
+    return None if math.isnan(value) else value  # NaN marks "no value"
 
 
 @dataclass(slots=True)
@@ -710,12 +710,12 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
     spans = [(_epoch(a), _epoch(b), leg_sport) for a, b, leg_sport in legs
              if isinstance(a, datetime) and isinstance(b, datetime)]
     for i, cadence in enumerate(raw_cadence):
-        if cadence != cadence:
+        if math.isnan(cadence):
             continue
         leg = _sport_at(moments[i], spans, sport)
         steps = _to_steps_per_min(cadence, leg)
         columns.cadence[i] = steps if in_range(steps, CADENCE_SPM) else math.nan
-    if sport is None and any(c == c and c for c in raw_cadence):
+    if sport is None and any(not math.isnan(c) and c for c in raw_cadence):
         found.append("the file names no sport: cadence is as recorded (strides/min if this "
                      "was a run)")
     return _Raw(columns=columns, sport=sport,
@@ -758,7 +758,7 @@ def _values(value: object) -> list[float]:
 def _sport_at(moment: float, sessions: list[tuple[float, float, str | None]],
               default: str | None) -> str | None:
     """The sport of the session a record falls in (multisport files change sport per leg)."""
-    if moment == moment:  # NaN: a record without a clock time
+    if not math.isnan(moment):  # NaN: a record without a clock time
         for start, end, sport in sessions:
             if start <= moment <= end:
                 return sport
