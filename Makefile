@@ -19,13 +19,20 @@ ifeq ($(shell uname -m),x86_64)
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 endif
 
-.PHONY: demo test system-packages clean pi-bundle pi-check
+.PHONY: demo test lint system-packages clean pi-bundle pi-check
 
 demo: system-packages $(VENV)/.device-installed
 	$(BIN)/edgecoach demo $(DEMO_ARGS)
 
 test: system-packages $(VENV)/.all-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# One style across the tree, and the layers of the README's architecture section: imports point
+# one way (application -> domain -> infrastructure -> core), no cycles, firmware_bridge alone.
+lint: $(VENV)/.all-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 system-packages:
 	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \

@@ -8,6 +8,8 @@ with the next commit that succeeds, which is logged once too, with what could no
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -56,9 +58,7 @@ class StoreJournal:
                 self._failing = False
 
     async def sample(self, sample: AlignedSample, forecast: Forecast | None) -> None:
-        values = None if forecast is None else {
-            "hr_10s": forecast.hr_10s, "hr_30s": forecast.hr_30s, "hr_60s": forecast.hr_60s,
-            "hr_expected": forecast.hr_expected}
+        values = None if forecast is None else dataclasses.asdict(forecast)  # full precision
         await self._call(self.store.add_sample, sample, values)
 
     async def cue(self, cue: Cue) -> None:

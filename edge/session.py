@@ -212,8 +212,8 @@ class CoachingSession:
                 speech = self.speech
 
                 # Each sentence the guard passes is spoken while the model writes the next.
-                def on_sentence(text: str, cue: Cue = cue, created: float = sample_arrived
-                                ) -> None:
+                def on_sentence(text: str, cue: Cue = cue, created: float = sample_arrived,
+                                speech: SpeechQueue = speech) -> None:
                     speech.put_nowait(text, priority=int(cue.priority), created=created,
                                       cue_kind=cue.kind.value, utterance=cue.id)
             asked = time.perf_counter()

@@ -31,6 +31,7 @@ from edge.sources.virtual_demo import (
 )
 from edge.stream.readings import HeartRateReading, LinkEvent, LinkState, Reading, StrideReading
 from firmware_bridge.simulator import DEMO_ATHLETE, Segment, WorkoutPlan, simulate
+from firmware_bridge.virtual_band import BIKE_ADDRESS, POWER_METER_ADDRESS, TREADMILL_ADDRESS
 
 #: 40 simulated seconds: a walk, then a hard run (heart rate climbs, cadence jumps).
 SHORT = WorkoutPlan("short", (Segment("walk", 20, "walk", 0.5), Segment("run", 20, "run", 0.9)))
@@ -158,12 +159,29 @@ def test_scan_flags() -> None:
 
 
 @needs_dbus
-def test_scan_virtual_prints_the_three_demo_bands(capsys: pytest.CaptureFixture[str]) -> None:
+def test_scan_virtual_prints_the_demo_bands_and_machines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert scan_command.run(_args("--virtual", "--timeout", "0.3"), None) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["ADDRESS", "NAME", "RSSI", "MEASURES", "BATTERY"]
+    assert table[0].split() == ["ADDRESS", "NAME", "RSSI", "MEASURES", "BATTERY", "FEATURES"]
     rows = {line.split()[0]: line for line in table[1:]}
-    assert set(rows) == {HEART_RATE_ADDRESS, FOOTPOD_ADDRESS, CADENCE_ADDRESS}
+    assert set(rows) == {
+        HEART_RATE_ADDRESS,
+        FOOTPOD_ADDRESS,
+        CADENCE_ADDRESS,
+        BIKE_ADDRESS,
+        TREADMILL_ADDRESS,
+        POWER_METER_ADDRESS,
+    }
+    # the features come from the machines' own feature characteristics (0x2ACC, 0x2A65)
+    assert "indoor bike, power meter" in rows[BIKE_ADDRESS]
+    assert "targets resistance, power" in rows[BIKE_ADDRESS]
+    assert "crank revolution data" in rows[BIKE_ADDRESS]
+    assert "treadmill" in rows[TREADMILL_ADDRESS]
+    assert "targets speed, inclination" in rows[TREADMILL_ADDRESS]
+    assert "power meter" in rows[POWER_METER_ADDRESS] and "72 %" in rows[POWER_METER_ADDRESS]
+    assert "pedal power balance" in rows[POWER_METER_ADDRESS]
     assert "heart rate" in rows[HEART_RATE_ADDRESS] and "87 %" in rows[HEART_RATE_ADDRESS]
     assert "footpod" in rows[FOOTPOD_ADDRESS] and "64 %" in rows[FOOTPOD_ADDRESS]
     assert "cycling" in rows[CADENCE_ADDRESS] and "45 %" in rows[CADENCE_ADDRESS]
@@ -175,7 +193,16 @@ def test_scan_virtual_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert scan_command.run(_args("--virtual", "--json", "--no-battery", "--timeout", "0.3"), None) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     by_address = {line["address"]: line for line in lines}
-    assert set(by_address) == {HEART_RATE_ADDRESS, FOOTPOD_ADDRESS, CADENCE_ADDRESS}
+    assert set(by_address) == {
+        HEART_RATE_ADDRESS,
+        FOOTPOD_ADDRESS,
+        CADENCE_ADDRESS,
+        BIKE_ADDRESS,
+        TREADMILL_ADDRESS,
+        POWER_METER_ADDRESS,
+    }
+    assert by_address[BIKE_ADDRESS]["kinds"] == ["cycling_power", "fitness_machine"]
+    assert by_address[BIKE_ADDRESS]["features"] == []  # --no-battery: no connection at all
     assert by_address[FOOTPOD_ADDRESS]["kinds"] == ["rsc"]
     assert all(line["battery_percent"] is None for line in lines)  # --no-battery
     assert all(isinstance(line["rssi"], int) for line in lines)
@@ -231,6 +258,7 @@ def test_scan_errors_become_advice(error: BaseException, says: str) -> None:
 
 
 def test_scan_table_when_nothing_was_found() -> None:
-    assert "No heart-rate, footpod or cadence sensor seen in 5 s" in scan_command.format_table(
-        [], 5.0
+    assert (
+        "No heart-rate, footpod or cadence sensor, power meter or fitness machine seen in 5 s"
+        in scan_command.format_table([], 5.0)
     )

@@ -34,6 +34,7 @@ from edge.narrator.advice import (
     question_advice,
     summary_facts,
 )
+from edge.narrator.llm import LlamaEngine
 from edge.narrator.narrator import Narrator, NarratorSettings
 from edge.profile import Profile
 from edge.settings import Settings
@@ -179,7 +180,7 @@ def gather_facts(intent: Intent, question: str, sessions: Sequence[_Session],
 def answer_question(question: str, store: SessionStore | None, profile: Profile,
                     engine: Any, *, now: datetime | None = None,
                     settings: NarratorSettings | None = None,
-                    app_settings: Any = None) -> Answer:
+                    app_settings: Settings | None = None) -> Answer:
     """Answer `question` from the store's sessions (None: there is no store yet).
 
     `engine` is a `LlamaEngine` or None (the rules' words only). Blocking: call it from a
@@ -261,8 +262,8 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
     return 0
 
 
-def _load_engine(settings: Any) -> Any:
-    from edge.narrator.llm import LlamaEngine, default_gguf_path
+def _load_engine(settings: Settings) -> LlamaEngine | None:
+    from edge.narrator.llm import default_gguf_path
 
     try:
         path = settings.llm.model_path or default_gguf_path(settings.health.models_dir)

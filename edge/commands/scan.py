@@ -1,10 +1,14 @@
-"""`edgecoach scan`: list the heart-rate straps, footpods and cadence sensors in range.
+"""`edgecoach scan`: list the heart-rate straps, footpods and cadence sensors in range, and the
+power meters (Cycling Power, 0x1818) and fitness machines (FTMS, 0x1826) with their features.
 
-Prints a table (address, name, signal strength, what it measures, battery) or, with `--json`,
-one JSON object per band. `--virtual` scans three virtual bands served by the fake BlueZ on a
-private D-Bus (`firmware_bridge.virtual_band`), so the command can be seen working without a
-Bluetooth adapter. Errors that mean "no Bluetooth here" become one `SensorError` line that
-says what to check.
+Prints a table (address, name, signal strength, what it measures, battery, features) or, with
+`--json`, one JSON object per device. Bands come from `edge.sources.ble.scan`; power meters and
+machines from a second listen (`edge.sources.effort_scan`), each connected briefly to read its feature characteristic
+(0x2A65 / 0x2ACC), which says what it measures and which targets it takes. `--virtual` scans the
+virtual demo bands, a virtual bike, treadmill and power meter served by the fake BlueZ on a private
+D-Bus (`firmware_bridge.virtual_band`), so the command can be seen working without a Bluetooth
+adapter. Errors that mean "no Bluetooth here" become one `SensorError` line that says what to
+check.
 """
 
 from __future__ import annotations
@@ -18,15 +22,29 @@ from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailabl
 from edge.errors import SensorError
 from edge.settings import Settings
 from edge.sources.ble import ScanResult, scan
+from edge.sources.effort_scan import EffortScanResult, scan_effort
 
 NAME = "scan"
-HELP = "list nearby heart-rate, footpod and cycling sensors with signal strength and battery"
+HELP = ("list nearby heart-rate, footpod, cycling and power sensors and fitness machines, with "
+        "signal strength, battery and features")
 
 #: Scan length when --timeout is not given (the virtual bands answer at once).
 DEFAULT_TIMEOUT_S = 5.0
 VIRTUAL_TIMEOUT_S = 1.0
 
-_KIND_LABELS = {"heart_rate": "heart rate", "rsc": "footpod", "csc": "cycling"}
+_KIND_LABELS = {
+    "heart_rate": "heart rate",
+    "rsc": "footpod",
+    "csc": "cycling",
+    "cycling_power": "power",
+    "fitness_machine": "fitness machine",
+}
+_MACHINE_LABELS = {
+    "treadmill": "treadmill",
+    "cross_trainer": "cross trainer",
+    "rower": "rower",
+    "indoor_bike": "indoor bike",
+}
 
 
 def _positive(text: str) -> float:
@@ -54,13 +72,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-battery",
         action="store_true",
-        help="do not connect briefly to each band to read its battery level",
+        help="do not connect briefly to each device (battery level, machine features)",
     )
     parser.add_argument(
         "--virtual",
         action="store_true",
-        help="scan three virtual bands (heart rate, footpod, cadence) on a private D-Bus "
-        "instead of the radio: no adapter needed",
+        help="scan the virtual demo bands (heart rate, footpod, cadence), a virtual bike, "
+        "treadmill and power meter on a private D-Bus instead of the radio: no adapter needed",
     )
 
 
@@ -69,15 +87,32 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
     timeout_s = args.timeout
     if timeout_s is None:
         timeout_s = VIRTUAL_TIMEOUT_S if args.virtual else DEFAULT_TIMEOUT_S
-    results = asyncio.run(
-        scan_bands(timeout_s, read_battery=not args.no_battery, virtual=args.virtual)
+    results, machines = asyncio.run(
+        scan_all(timeout_s, read_details=not args.no_battery, virtual=args.virtual)
     )
     if args.json:
         for result in results:
             print(json.dumps(as_dict(result)))
+        for machine in machines:
+            print(json.dumps(effort_as_dict(machine)))
     else:
-        print(format_table(results, timeout_s))
+        print(format_table(results, timeout_s, machines))
     return 0
+
+
+async def scan_all(
+    timeout_s: float, *, read_details: bool = True, virtual: bool = False
+) -> tuple[list[ScanResult], list[EffortScanResult]]:
+    """Bands, then power meters and fitness machines: two listens of `timeout_s` each (one
+    discovery at a time per D-Bus connection, as bluetoothd wants)."""
+    if virtual:
+        from edge.sources.virtual_demo import demo_scan_bands
+        from firmware_bridge.virtual_band import virtual_gym, virtual_power_meter, virtual_radio
+
+        virtual = (*demo_scan_bands(), *virtual_gym(), virtual_power_meter())
+        async with virtual_radio(*virtual, advertise_interval_s=0.05):
+            return await _scan(timeout_s, read_details), await _scan_effort(timeout_s, read_details)
+    return await _scan(timeout_s, read_details), await _scan_effort(timeout_s, read_details)
 
 
 async def scan_bands(
@@ -97,6 +132,13 @@ async def scan_bands(
 async def _scan(timeout_s: float, read_battery: bool) -> list[ScanResult]:
     try:
         return await scan(timeout_s, read_battery=read_battery)
+    except (BleakError, OSError, EOFError) as exc:
+        raise scan_error(exc) from exc
+
+
+async def _scan_effort(timeout_s: float, read_details: bool) -> list[EffortScanResult]:
+    try:
+        return await scan_effort(timeout_s, read_details=read_details)
     except (BleakError, OSError, EOFError) as exc:
         raise scan_error(exc) from exc
 
@@ -153,15 +195,51 @@ def as_dict(result: ScanResult) -> dict[str, object]:
     }
 
 
-def format_table(results: list[ScanResult], timeout_s: float) -> str:
-    """The bands as an aligned table, strongest signal first (as `scan` sorts them)."""
-    if not results:
+def effort_as_dict(result: EffortScanResult) -> dict[str, object]:
+    """One power meter or machine as the JSON line prints it (a band's keys, and more)."""
+    return {
+        "address": result.address,
+        "name": result.name,
+        "rssi": result.rssi,
+        "kinds": list(result.kinds),
+        "battery_percent": result.battery_percent,
+        "machines": list(result.machines),
+        "features": list(result.features),
+        "targets": list(result.targets),
+    }
+
+
+def _measures(result: EffortScanResult) -> str:
+    what = [_MACHINE_LABELS.get(m, m) for m in result.machines]
+    if "cycling_power" in result.kinds:
+        what.append("power meter")
+    if not what:
+        what = [_KIND_LABELS.get(k, k) for k in result.kinds]
+    return ", ".join(what) or "-"
+
+
+def _features(result: EffortScanResult) -> str:
+    parts = []
+    if result.targets:
+        parts.append("targets " + ", ".join(result.targets))
+    if result.features:
+        parts.append("measures " + ", ".join(result.features))
+    return "; ".join(parts)
+
+
+def format_table(
+    results: list[ScanResult], timeout_s: float, machines: list[EffortScanResult] | None = None
+) -> str:
+    """Bands, then power meters and machines, as one aligned table, each strongest first."""
+    machines = machines or []
+    if not results and not machines:
         return (
-            f"No heart-rate, footpod or cadence sensor seen in {timeout_s:g} s. Wake the band"
-            " (straps need skin contact), check it is not connected to a phone or watch, and"
-            " try a longer --timeout."
+            f"No heart-rate, footpod or cadence sensor, power meter or fitness machine seen in"
+            f" {timeout_s:g} s. Wake the band (straps need skin contact) or the machine (pedal"
+            " or step on it), check it is not connected to a phone or watch, and try a longer"
+            " --timeout."
         )
-    header = ("ADDRESS", "NAME", "RSSI", "MEASURES", "BATTERY")
+    header = ("ADDRESS", "NAME", "RSSI", "MEASURES", "BATTERY", "FEATURES")
     rows = [
         (
             r.address,
@@ -169,13 +247,38 @@ def format_table(results: list[ScanResult], timeout_s: float) -> str:
             "" if r.rssi is None else f"{r.rssi} dBm",
             ", ".join(_KIND_LABELS.get(k, k) for k in r.kinds) or "-",
             "" if r.battery_percent is None else f"{r.battery_percent} %",
+            "",
         )
         for r in results
     ]
+    rows += [
+        (
+            m.address,
+            m.name or "(no name)",
+            "" if m.rssi is None else f"{m.rssi} dBm",
+            _measures(m),
+            "" if m.battery_percent is None else f"{m.battery_percent} %",
+            _features(m),
+        )
+        for m in machines
+    ]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in (header, *rows)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
     return "\n".join(lines)
 
 
-__all__ = ["as_dict", "configure", "format_table", "run", "scan_bands", "scan_error"]
+__all__ = [
+    "EffortScanResult",
+    "as_dict",
+    "configure",
+    "effort_as_dict",
+    "format_table",
+    "run",
+    "scan_all",
+    "scan_bands",
+    "scan_effort",
+    "scan_error",
+]

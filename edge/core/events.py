@@ -139,11 +139,28 @@ class SessionEnded:
     person: str | None = None
 
 
-SessionEvent = (SessionStarted | LinkChanged | SampleTaken | CueDecided | CueSpoken
-                | SpeechFinished | WarningRaised | SessionEnded)
+SessionEvent = (
+    SessionStarted
+    | LinkChanged
+    | SampleTaken
+    | CueDecided
+    | CueSpoken
+    | SpeechFinished
+    | WarningRaised
+    | SessionEnded
+)
 
-_E = TypeVar("_E", SessionStarted, LinkChanged, SampleTaken, CueDecided, CueSpoken,
-             SpeechFinished, WarningRaised, SessionEnded)
+_E = TypeVar(
+    "_E",
+    SessionStarted,
+    LinkChanged,
+    SampleTaken,
+    CueDecided,
+    CueSpoken,
+    SpeechFinished,
+    WarningRaised,
+    SessionEnded,
+)
 
 
 def for_person(event: _E, person: str) -> _E:
@@ -152,11 +169,18 @@ def for_person(event: _E, person: str) -> _E:
 
 
 #: The "event" name of each type in JSON.
-EVENT_NAMES: Mapping[type, str] = MappingProxyType({
-    SessionStarted: "start", LinkChanged: "link", SampleTaken: "sample", CueDecided: "cue",
-    CueSpoken: "spoken", SpeechFinished: "speech", WarningRaised: "warning",
-    SessionEnded: "summary",
-})
+EVENT_NAMES: Mapping[type, str] = MappingProxyType(
+    {
+        SessionStarted: "start",
+        LinkChanged: "link",
+        SampleTaken: "sample",
+        CueDecided: "cue",
+        CueSpoken: "spoken",
+        SpeechFinished: "speech",
+        WarningRaised: "warning",
+        SessionEnded: "summary",
+    }
+)
 
 
 def event_json(event: SessionEvent) -> dict[str, object]:
@@ -164,32 +188,59 @@ def event_json(event: SessionEvent) -> dict[str, object]:
     out: dict[str, object] = {"event": EVENT_NAMES[type(event)]}
     match event:
         case SessionStarted():
-            out |= {"source": event.source, "profile": event.profile,
-                    "duration_s": event.duration_s, "speed": event.speed,
-                    "health_model": event.health_model,
-                    "language_model": event.language_model, "speech": event.speech}
+            out |= {
+                "source": event.source,
+                "profile": event.profile,
+                "duration_s": event.duration_s,
+                "speed": event.speed,
+                "health_model": event.health_model,
+                "language_model": event.language_model,
+                "speech": event.speech,
+            }
         case LinkChanged(link=link):
-            out |= {"device": link.device, "t": link.t, "state": link.state.value,
-                    "detail": link.detail}
+            out |= {
+                "device": link.device,
+                "t": link.t,
+                "state": link.state.value,
+                "detail": link.detail,
+            }
         case SampleTaken(sample=s):
-            out |= {"t": s.t, "hr": s.hr_bpm, "zone": event.zone,
-                    "hrr_fraction": event.hrr_fraction, "rr": list(s.rr_intervals_s),
-                    "cadence": s.cadence_spm, "speed": s.speed_mps, "distance": s.distance_m,
-                    "steps": s.steps, "contact": s.contact, "gap": s.hr_gap,
-                    "workout": None if event.workout is None else _progress(event.workout),
-                    "forecast": None if event.forecast is None else event.forecast.as_dict()}
+            out |= {
+                "t": s.t,
+                "hr": s.hr_bpm,
+                "zone": event.zone,
+                "hrr_fraction": event.hrr_fraction,
+                "rr": list(s.rr_intervals_s),
+                "cadence": s.cadence_spm,
+                "speed": s.speed_mps,
+                "distance": s.distance_m,
+                "steps": s.steps,
+                "contact": s.contact,
+                "gap": s.hr_gap,
+                "workout": None if event.workout is None else _progress(event.workout),
+                "forecast": None if event.forecast is None else event.forecast.as_dict(),
+            }
         case CueDecided(cue=cue):
             out |= cue.as_dict() | {"template": cue.template_text}
         case CueSpoken(cue=cue):
-            out |= {"t": cue.t, "kind": cue.kind.value, "action": cue.action.value,
-                    "facts": dict(cue.facts), **event.narration.as_dict(),
-                    "seconds_to_text": event.seconds_to_text,
-                    "seconds_to_first_words": event.seconds_to_first_words,
-                    "speech": event.speech}
+            out |= {
+                "t": cue.t,
+                "kind": cue.kind.value,
+                "action": cue.action.value,
+                "facts": dict(cue.facts),
+                **event.narration.as_dict(),
+                "seconds_to_text": event.seconds_to_text,
+                "seconds_to_first_words": event.seconds_to_first_words,
+                "speech": event.speech,
+            }
         case SpeechFinished():
-            out |= {"spoken": event.spoken, "dropped": dict(event.dropped),
-                    "errors": event.errors, "max_wait_s": event.max_wait_s,
-                    "waits_s": list(event.waits_s)}
+            out |= {
+                "spoken": event.spoken,
+                "dropped": dict(event.dropped),
+                "errors": event.errors,
+                "max_wait_s": event.max_wait_s,
+                "waits_s": list(event.waits_s),
+            }
         case WarningRaised():
             out["message"] = event.message
         case SessionEnded():
@@ -201,10 +252,17 @@ def event_json(event: SessionEvent) -> dict[str, object]:
 
 def _progress(progress: StepProgress) -> dict[str, object]:
     zone = progress.zone if isinstance(progress.zone, int) else list(progress.zone)
-    return {"step": progress.step, "steps": progress.steps, "name": progress.name,
-            "kind": progress.kind, "zone": zone, "target_low": progress.target_low,
-            "target_high": progress.target_high, "elapsed_s": progress.elapsed_s,
-            "remaining_s": progress.remaining_s}
+    return {
+        "step": progress.step,
+        "steps": progress.steps,
+        "name": progress.name,
+        "kind": progress.kind,
+        "zone": zone,
+        "target_low": progress.target_low,
+        "target_high": progress.target_high,
+        "elapsed_s": progress.elapsed_s,
+        "remaining_s": progress.remaining_s,
+    }
 
 
 __all__ = [

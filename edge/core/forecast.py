@@ -16,5 +16,9 @@ class Forecast:
 
     def as_dict(self) -> dict[str, float]:
         """Rounded to 0.1 bpm, as events, the store and the report write it."""
-        return {"hr_10s": round(self.hr_10s, 1), "hr_30s": round(self.hr_30s, 1),
-                "hr_60s": round(self.hr_60s, 1), "hr_expected": round(self.hr_expected, 1)}
+        return {
+            "hr_10s": round(self.hr_10s, 1),
+            "hr_30s": round(self.hr_30s, 1),
+            "hr_60s": round(self.hr_60s, 1),
+            "hr_expected": round(self.hr_expected, 1),
+        }

@@ -19,6 +19,11 @@ class Narration:
     first_words_s: float | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"cue_id": self.cue_id, "text": self.text, "source": self.source,
-                "reason": self.reason, "seconds": round(self.seconds, 3),
-                "attempts": self.attempts}
+        return {
+            "cue_id": self.cue_id,
+            "text": self.text,
+            "source": self.source,
+            "reason": self.reason,
+            "seconds": round(self.seconds, 3),
+            "attempts": self.attempts,
+        }

@@ -40,7 +40,8 @@ class SessionSummary:
             "cue_kinds": dict(self.cue_kinds),
             "spoken_by_model": self.spoken_by_model,
             "spoken_by_template": self.spoken_by_template,
-            "forecast_mae_30s": None if self.forecast_mae_30s is None
+            "forecast_mae_30s": None
+            if self.forecast_mae_30s is None
             else round(self.forecast_mae_30s, 2),
             "forecast_checked": self.forecast_checked,
         }
@@ -51,18 +52,27 @@ class SessionSummary:
         out = [f"Session: {minutes} min {seconds:02d} s"]
         if self.mean_hr is not None:
             out.append(f"Heart rate: average {self.mean_hr:.0f}, peak {self.max_hr:.0f} bpm")
-            zones = ", ".join(f"z{z} {s // 60}:{s % 60:02d}" for z, s in self.time_in_zone_s.items()
-                              if s)
+            zones = ", ".join(
+                f"z{z} {s // 60}:{s % 60:02d}" for z, s in self.time_in_zone_s.items() if s
+            )
             out.append(f"Time in zones: {zones}")
         if self.distance_m is not None:
-            out.append(f"Distance: {self.distance_m / 1000:.2f} km"
-                       + (f", {self.steps} steps" if self.steps else ""))
+            out.append(
+                f"Distance: {self.distance_m / 1000:.2f} km"
+                + (f", {self.steps} steps" if self.steps else "")
+            )
         if self.gaps:
-            out.append(f"No heart rate for {sum(g.seconds for g in self.gaps)} s "
-                       f"in {len(self.gaps)} gap(s); nothing was filled in")
-        out.append(f"Cues: {self.cues} ({self.spoken_by_model} worded by the language model, "
-                   f"{self.spoken_by_template} by templates)")
+            out.append(
+                f"No heart rate for {sum(g.seconds for g in self.gaps)} s "
+                f"in {len(self.gaps)} gap(s); nothing was filled in"
+            )
+        out.append(
+            f"Cues: {self.cues} ({self.spoken_by_model} worded by the language model, "
+            f"{self.spoken_by_template} by templates)"
+        )
         if self.forecast_mae_30s is not None:
-            out.append(f"Health model: +30 s forecast off by {self.forecast_mae_30s:.1f} bpm on "
-                       f"average over {self.forecast_checked} s")
+            out.append(
+                f"Health model: +30 s forecast off by {self.forecast_mae_30s:.1f} bpm on "
+                f"average over {self.forecast_checked} s"
+            )
         return out

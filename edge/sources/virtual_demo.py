@@ -33,7 +33,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from edge.sources.base import SensorSource
 from edge.settings import BleBandConfig
