@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hostile_files import fit_bytes
+from hostile_files import fit_bytes  # noqa: E402
 
-from edge.errors import SourceFileError
-from edge.sources.recordings import MAX_DURATION_S, read_recording
-from edge.stream.plausible import HR_BPM
+from edge.errors import SourceFileError  # noqa: E402
+from edge.sources.recordings import MAX_DURATION_S, read_recording  # noqa: E402
+from edge.stream.plausible import HR_BPM  # noqa: E402
 
 #: The shared recordings beside the checkout (a worktree one level deeper finds them too).
 SHARED = next((folder / "shared" / "data" / "workouts" for folder in ROOT.parents[:2]

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hostile_files import fit_bytes, write_csv
+from hostile_files import fit_bytes, write_csv  # noqa: E402
 
 _LIBRARY_IMPORT = """
 import sys

@@ -8,9 +8,8 @@ with the next commit that succeeds, which is logged once too, with what could no
 
 from __future__ import annotations
 
-import dataclasses
-
 import asyncio
+import dataclasses
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime

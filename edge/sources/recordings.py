@@ -342,7 +342,7 @@ class _Points(Sequence[RecordPoint]):
                 self._distance[begin:end])]
             intervals = ([rr.get(i, ()) for i in range(begin, begin + len(t))] if rr
                          else itertools.repeat((), len(t)))
-            yield from zip(t, *others, intervals)
+            yield from zip(t, *others, intervals, strict=True)
 
     def hr_times(self) -> np.ndarray:
         """The times of the points with a heart rate."""
@@ -350,7 +350,8 @@ class _Points(Sequence[RecordPoint]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+            return len(self) == len(other) and all(
+                a == b for a, b in zip(self, other, strict=True))
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
