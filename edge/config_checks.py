@@ -83,7 +83,7 @@ def check_unique_names(names: Iterable[str], where: str) -> None:
     for number, name in enumerate(names, start=1):
         key = name_key(name)
         if key in seen:
-            raise ConfigError(f"{where}: [[people]] #{seen[key]} and #{number} are both named "
+            raise ConfigError(f"{where}: [[people]] #{seen[key]} and #{number} share a name, "
                               f"{normalise_name(name)!r} (names are compared without case and "
                               "surrounding spaces): give each person a name of their own, or "
                               "their sessions become one person's")

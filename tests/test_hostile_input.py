@@ -271,8 +271,8 @@ def test_replay_json_is_json_and_the_coach_asks_to_check_the_strap(tmp_path, edg
     ("[daemon]\nspeed = nan\n", "[daemon]: speed must be 0"),
     ("[llm]\ntimeout_s = -1\n", "[llm]: timeout_s must be more than 0"),
     ('[[people]]\nname = "sam"\n[[people]]\nname = "sam "\n',
-     "[[people]] #1 and #2 are both named 'sam'"),
-    ('[[people]]\nname = "Sam"\n[[people]]\nname = "sam"\n', "#1 and #2 are both named"),
+     "[[people]] #1 and #2 share a name, 'sam'"),
+    ('[[people]]\nname = "Sam"\n[[people]]\nname = "sam"\n', "#1 and #2 share a name"),
 ])
 def test_an_impossible_profile_or_setting_is_refused_with_what_to_change(tmp_path, table,
                                                                          message):

@@ -2,9 +2,18 @@
 
 The replay backend, the export stage and `edgecoach eval hr` all read recordings through
 `read_recording`, so a file means the same thing to each of them. A recording becomes a sorted
-tuple of `RecordPoint`s whose `t` counts seconds from the earliest record; two records with the
-same timestamp are merged (the first value of each field wins, RR intervals are joined). Nothing
-is interpolated: a pause in the file stays a gap between points.
+sequence of `RecordPoint`s whose `t` counts seconds from the earliest record; two records with
+the same timestamp are merged (the first value of each field wins, RR intervals are joined).
+Nothing is interpolated: a pause in the file stays a gap between points.
+
+Bounds, whatever a file claims (a flipped bit in a timestamp, a careless export): at most
+`MAX_FILE_BYTES` read, `MAX_RECORDS` records kept, `MAX_DURATION_S` long (the rest is cut), and a
+clock that jumps more than `MAX_CLOCK_JUMP_S` between two records keeps the part with the most
+records. Each cut is one line in `Recording.warnings` saying where and why. Every value is checked
+against its plausible range (`edge.stream.plausible`); one out of range is left out and counted.
+FIT CRCs are computed: a header or file CRC that does not match is a warning, and the file is
+read as far as it makes sense. Memory follows the records kept: points are held as columns of
+numbers, and a CSV is streamed.
 
 Units are the same whatever the format: heart rate in beats/min, cadence in steps/min for foot
 sports (running, walking, hiking) and in the device's own unit otherwise (crank rpm for cycling,
@@ -106,7 +115,9 @@ MAX_CLOCK_JUMP_S = 6 * 3600.0
 #: at 25 records a second; memory stays under 200 MB (five numbers a record).
 MAX_RECORDS = 5_000_000
 #: The largest file read, per format: FIT and the XML formats are parsed whole, CSV streamed.
-MAX_FILE_BYTES = {".fit": 128 << 20, ".tcx": 256 << 20, ".gpx": 256 << 20, ".csv": 1 << 30}
+MAX_FILE_BYTES = {".fit": 128 << 20, ".tcx": 64 << 20, ".gpx": 64 << 20, ".csv": 1 << 30}
+#: The longest CSV line read: a line of a recording is a few dozen characters.
+MAX_CSV_LINE_CHARS = 1 << 16
 
 _EARTH_RADIUS_M = 6_371_008.8
 
@@ -959,12 +970,25 @@ def _read_csv(path: Path, handle: BinaryIO) -> _Raw:
         text.detach()
 
 
+def _csv_lines(path: Path, text: io.TextIOWrapper) -> Iterator[str]:
+    """The file's lines, each at most MAX_CSV_LINE_CHARS: a file of one endless line is not
+    read into memory whole."""
+    number = 0
+    while line := text.readline(MAX_CSV_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_CSV_LINE_CHARS:
+            raise SourceFileError(f"{path} is not a recording's CSV: line {number} is longer "
+                                  f"than {MAX_CSV_LINE_CHARS} characters", path=path)
+        yield line
+
+
 def _read_csv_rows(path: Path, text: io.TextIOWrapper) -> _Raw:
-    header_line = next((line for line in text if line.strip()), "")
+    lines = _csv_lines(path, text)
+    header_line = next((line for line in lines if line.strip()), "")
     if not header_line:
         raise SourceFileError(f"{path} has no header row", path=path)
     delimiter = max(",;\t", key=header_line.count)
-    rows = csv.reader(itertools.chain([header_line], text), delimiter=delimiter)
+    rows = csv.reader(itertools.chain([header_line], lines), delimiter=delimiter)
     first = next((row for row in rows if any(cell.strip() for cell in row)), None)
     if first is None:
         raise SourceFileError(f"{path} has no header row", path=path)
