@@ -11,7 +11,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from blockbuster import blockbuster_ctx
@@ -21,6 +20,7 @@ from edge.daemon import feedback_recorder
 from edge.kiosk import KioskBoard
 from edge.profile import Profile
 from edge.store import FeedbackError, SessionStore
+from edge.settings import Settings
 from edge.training.inputs import load_inputs
 from edge.training.plan import Feedback
 from tests.test_kiosk import CHROMIUM, http_get, open_gym_board, run, sample
@@ -280,8 +280,7 @@ def test_the_daemons_recorder_puts_feedback_on_the_current_session(tmp_path: Pat
         assert (row["rpe"], row["text"]) == (2, "too easy")
         assert Feedback.from_store(kim_latest, row).signal == "too easy"
         # The next `edgecoach plan` reads it as it reads the CLI's.
-        settings = SimpleNamespace(people=(), profile=Profile("you"))
-        inputs = load_inputs(store, settings, "sam", date.today())
+        inputs = load_inputs(store, Settings(profile=Profile("you")), "sam", date.today())
         assert [(f.session_id, f.signal) for f in inputs.feedback] == [(sam_now, "too hard")]
     finally:
         executor.shutdown(wait=True)
