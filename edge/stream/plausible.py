@@ -27,6 +27,7 @@ __all__ = [
     "finite_json",
     "in_range",
     "plausible",
+    "plausible_rr",
 ]
 
 #: Beats per minute a heart can show while exercising or at rest.
