@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 from edge import sd_notify
 from edge.coach.coach import Coach
+from edge.coach.machine_driver import MachineDriver, machine_drivers
 from edge.core.events import (
     CueDecided,
     CueSpoken,
@@ -100,6 +101,13 @@ class Daemon:
         self._background: set[asyncio.Task[None]] = set()
         #: Each person's session in the store now (the zone board's feedback goes there).
         self.session_ids: dict[str, int] = {}
+        #: The machines the coach drives, by person (`[[people.machines]]` with drive = true).
+        self._drivers: dict[str, list[MachineDriver]] = {}
+
+    def stop_machines(self, person: str) -> bool:
+        """The person asked to stop (their tile's "Stop machine"): let go of their machines."""
+        released = [driver.person_stop() for driver in self._drivers.get(person, ())]
+        return any(released)
 
     def request_stop(self) -> None:
         if self.state in (DaemonState.STOPPING, DaemonState.STOPPED):
@@ -148,7 +156,8 @@ class Daemon:
                                    zones={p.profile.name: ZoneModel.for_profile(p.profile)
                                           for p in people},
                                    on_feedback=feedback_recorder(store, store_thread,
-                                                                 self.session_ids))
+                                                                 self.session_ids),
+                                   on_stop=self.stop_machines)
                 await board.start()
                 log.info("zone board on %s", board.url)
             display = self._open_display(people)
@@ -234,7 +243,10 @@ class Daemon:
             emit=emit_for_person,
             coach=Coach(person.profile, first_cue_id=last_cue + 1),
             journal=StoreJournal(store, session_id, store_thread), t_offset=next_t,
-            quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker())
+            quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker(),
+            observers=tuple(self._drivers.get(name, ())))
+        for driver in self._drivers.get(name, ()):  # the machines speak through the session
+            driver.say, driver.emit = session.announce, emit_for_person
         self._sessions.append(session)
         return session
 
@@ -262,9 +274,15 @@ class Daemon:
             def clock() -> float:
                 return time.monotonic() - started
 
-            return {p.profile.name: [*(BleSensorSource(band, clock=clock)
-                                       for band in (p.bands or (BleBandConfig(),))),
-                                     ClockSource(clock)] for p in people}
+            sources: dict[str, list[SensorSource]] = {}
+            for p in people:
+                machines = machine_drivers(p.machines, ZoneModel.for_profile(p.profile),
+                                           clock=clock)
+                self._drivers[p.profile.name] = [d for _, d in machines if d is not None]
+                sources[p.profile.name] = [*(BleSensorSource(band, clock=clock)
+                                             for band in (p.bands or (BleBandConfig(),))),
+                                           *(link for link, _ in machines), ClockSource(clock)]
+            return sources
         if kind == "replay":
             return {p.profile.name: [ReplaySource(
                 p.replay_file or daemon.replay_file,  # type: ignore[arg-type]  # checked

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge.coach.coach import Coach
-from edge.core.cues import Cue
+from edge.core.cues import Cue, Priority
 from edge.core.events import (
     CueDecided,
     CueSpoken,
@@ -65,6 +65,14 @@ class Journal(Protocol):
     async def finish(self, summary: SessionSummary) -> None: ...
 
 
+class SampleObserver(Protocol):
+    """Something that follows the session second by second (a machine the coach drives)."""
+
+    def on_sample(self, sample: AlignedSample) -> None: ...
+
+    def on_cue(self, cue: Cue) -> None: ...
+
+
 class Speaker(Protocol):
     destination: str
 
@@ -93,8 +101,10 @@ class CoachingSession:
     def __init__(self, *, profile: Profile, health: HealthModel | None, narrator: Narrator,
                  speaker: Speaker | None, emit: Callable[[SessionEvent], None],
                  coach: Coach | None = None, journal: Journal | None = None,
-                 t_offset: int = 0, quiet: Callable[[], bool] | None = None) -> None:
+                 t_offset: int = 0, quiet: Callable[[], bool] | None = None,
+                 observers: tuple[SampleObserver, ...] = ()) -> None:
         self.profile = profile
+        self.observers = observers
         self.journal = journal
         #: Seconds already recorded in this session before a restart; new samples follow them.
         self.t_offset = t_offset
@@ -154,6 +164,12 @@ class CoachingSession:
             await self.journal.finish(result.summary)
         return result
 
+    def announce(self, text: str) -> None:
+        """Words that are no cue (a machine about to change speed): spoken ahead of coaching."""
+        if self.speech is not None:
+            self.speech.put_nowait(text, priority=int(Priority.SENSOR),
+                                   created=time.perf_counter(), cue_kind="machine")
+
     def stop(self) -> None:
         """End the session cleanly (SIGTERM): stop reading, keep what was read."""
         self._stop_requested = True
@@ -187,7 +203,12 @@ class CoachingSession:
             forecast=forecast, workout=None if status is None else status.progress()))
         if self.journal is not None:
             await self.journal.sample(sample, forecast)
-        for cue in self.coach.update(sample, forecast):
+        cues = self.coach.update(sample, forecast)
+        for observer in self.observers:  # a safety cue reaches a machine before its words
+            for cue in cues:
+                observer.on_cue(cue)
+            observer.on_sample(sample)
+        for cue in cues:
             result.cues.append(cue)
             if self.journal is not None:
                 await self.journal.cue(cue)

@@ -216,6 +216,60 @@ class DaemonSettings:
     require_key: bool = False
 
 
+#: The machines `[[people.machines]]` can name.
+MACHINE_KINDS = ("bike", "treadmill", "rower", "cross_trainer")
+
+
+@dataclass(frozen=True, slots=True)
+class MachineSettings:
+    """A fitness machine (FTMS) a person uses: read always, driven only when `drive` is set."""
+
+    #: Bluetooth address; None to match by `name`.
+    address: str | None = None
+    #: Advertised name to match (case-insensitive) when no address is given.
+    name: str | None = None
+    #: "bike", "treadmill", "rower" or "cross_trainer".
+    kind: str = "bike"
+    #: Let the coach set targets (ERG power, belt speed); off: the machine is only read.
+    drive: bool = False
+    #: A planned workout with effort targets ("10m 120W, 4x(3m 250W, 2m 120W)"), run on it.
+    plan: str = ""
+    #: Heart-rate mode: hold this zone (1..5) by setting the bike's power; 0 = off.
+    hold_zone: int = 0
+    #: The most power the coach may ever ask of this person, watts.
+    max_power_w: float = 250.0
+    #: The least power it asks while driving (below it ERG trainers feel like a wall).
+    min_power_w: float = 40.0
+    #: Largest change of power in one command, watts, and the shortest time between two.
+    max_step_w: float = 25.0
+    step_interval_s: float = 2.0
+    #: The resistance level a bike is left at when the coach lets go.
+    safe_resistance: float = 5.0
+    #: Treadmill: may the coach start the belt or make it faster? Never, unless this is set.
+    treadmill_may_speed_up: bool = False
+    #: Treadmill: largest speed-up in one step (km/h), and the belt's top speed for the coach.
+    max_speed_step_kmh: float = 0.5
+    max_speed_kmh: float = 12.0
+    #: Treadmill: seconds between announcing a speed-up (or a start) and making it.
+    announce_lead_s: float = 5.0
+    #: Treadmill: the belt speed the coach slows to when it lets go (km/h).
+    safe_speed_kmh: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in MACHINE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(MACHINE_KINDS)}, got {self.kind!r}")
+        if not 0 <= self.hold_zone <= 5:
+            raise ValueError(f"hold_zone must be 0 (off) or a zone 1..5, got {self.hold_zone}")
+        if self.hold_zone and self.plan:
+            raise ValueError("a machine runs either a plan or hold_zone, not both")
+        if self.hold_zone and self.kind != "bike":
+            raise ValueError("hold_zone sets a bike's power: it needs kind = \"bike\"")
+        if not 0 < self.min_power_w <= self.max_power_w <= 2000:
+            raise ValueError("power limits must satisfy 0 < min_power_w <= max_power_w <= 2000")
+        if self.max_step_w <= 0 or self.step_interval_s <= 0 or self.max_speed_step_kmh <= 0:
+            raise ValueError("max_step_w, step_interval_s and max_speed_step_kmh must be > 0")
+
+
 @dataclass(frozen=True, slots=True)
 class TrainingSettings:
     """`[training]`: what the planner aims at and how far back it looks."""
@@ -240,7 +294,7 @@ class TrainingSettings:
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """Someone coached by this device, with the bands they wear."""
+    """Someone coached by this device, with the bands they wear and the machines they use."""
 
     profile: Profile
     bands: tuple[BleBandConfig, ...] = ()
@@ -248,6 +302,7 @@ class Person:
     replay_file: Path | None = None
     #: "virtual" and "simulator": this person's built-in workout (overrides [daemon] workout).
     workout: str | None = None
+    machines: tuple[MachineSettings, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +350,7 @@ _SECTIONS = {"profile": Profile, "llm": LlmSettings, "speech": SpeechSettings,
 #: What `[daemon] source` may be.
 DAEMON_SOURCES = ("ble", "virtual", "replay", "simulator")
 #: Keys of a [[people]] entry besides the profile's.
-_PERSON_KEYS = ("bands", "replay_file", "workout")
+_PERSON_KEYS = ("bands", "replay_file", "workout", "machines")
 
 
 def find_config(explicit: Path | None) -> Path | None:
@@ -412,7 +467,11 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
         bands = table.pop("bands", [])
         if not isinstance(bands, list):
             raise ConfigError(f"{where}: bands must be an array of tables ([[people.bands]])")
-        extra = {key: table.pop(key) for key in _PERSON_KEYS[1:] if key in table}
+        machines = table.pop("machines", [])
+        if not isinstance(machines, list):
+            raise ConfigError(f"{where}: machines must be an array of tables "
+                              "([[people.machines]])")
+        extra = {key: table.pop(key) for key in _PERSON_KEYS[1:3] if key in table}
         for key, value in extra.items():
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{where}: {key} must be a non-empty string, got {value!r}")
@@ -423,7 +482,9 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
             tuple(_build(BleBandConfig, band, f"{where} band #{n + 1}")
                   for n, band in enumerate(bands)),
             replay_file=None if replay is None else _beside(Path(replay).expanduser(), path),
-            workout=extra.get("workout")))
+            workout=extra.get("workout"),
+            machines=tuple(_build(MachineSettings, machine, f"{where} machine #{n + 1}")
+                           for n, machine in enumerate(machines))))
     check_unique_names((p.profile.name for p in people), str(path))
     return tuple(people)
 

@@ -69,6 +69,7 @@ from edge.profile import Profile, normalise_name
 from edge.stream.plausible import (
     CADENCE_SPM,
     DISTANCE_M,
+    EFFORT_RANGES,
     HR_BPM,
     SPEED_MPS,
     STEPS,
@@ -76,7 +77,7 @@ from edge.stream.plausible import (
     plausible,
     plausible_rr,
 )
-from edge.stream.readings import AlignedSample
+from edge.stream.readings import EFFORT_FIELDS, AlignedSample
 
 if TYPE_CHECKING:  # only their attributes are read; importing them would pull in the narrator
     from edge.core.cues import Cue
@@ -182,6 +183,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             text TEXT,
             created_at TEXT NOT NULL)""",
     ),
+    (  # 2: effort from power meters and fitness machines; NULL in every older sample
+        "ALTER TABLE samples ADD COLUMN power_w REAL",
+        "ALTER TABLE samples ADD COLUMN machine_speed_mps REAL",
+        "ALTER TABLE samples ADD COLUMN incline_pct REAL",
+        "ALTER TABLE samples ADD COLUMN resistance REAL",
+        "ALTER TABLE samples ADD COLUMN stroke_rate_spm REAL",
+        "ALTER TABLE samples ADD COLUMN machine_distance_m REAL",
+    ),
 )
 
 #: Rows held in memory while the store cannot be written (a full disk): 6 hours of samples
@@ -190,7 +199,8 @@ MAX_PENDING_ROWS = 86_400
 
 _INSERT_SAMPLE = (
     "INSERT INTO samples (session_id, t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps,"
-    " distance_m, steps, contact, hr_gap, forecast) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " distance_m, steps, contact, hr_gap, forecast, " + ", ".join(EFFORT_FIELDS) + ")"
+    " VALUES (" + ", ".join("?" * (11 + len(EFFORT_FIELDS))) + ")"
 )
 _INSERT_CUE = (
     "INSERT INTO cues (session_id, cue_id, t, kind, action, priority, facts)"
@@ -201,7 +211,8 @@ _INSERT_NARRATION = (
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _SAMPLE_COLUMNS = (
-    "t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps, distance_m, steps, contact, hr_gap"
+    "t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps, distance_m, steps, contact, hr_gap, "
+    + ", ".join(EFFORT_FIELDS)
 )
 _SESSION_QUERY = """
     SELECT s.id, p.name, s.source, s.profile, s.started_at, s.ended_at, s.summary,
@@ -1153,18 +1164,22 @@ def _sample_row(session_id: int, sample: AlignedSample,
         None if sample.contact is None else int(sample.contact),
         int(sample.hr_gap or hr is None),
         None if forecast is None else json.dumps(finite_json(dict(forecast))),
+        *(plausible(getattr(sample, name), EFFORT_RANGES[name]) for name in EFFORT_FIELDS),
     )
 
 
 def _sample_from_row(row: tuple[Any, ...]) -> AlignedSample:
     # Checked again on the way out: a store written before the checks may hold anything.
-    t, hr, rr, cadence, speed, distance, steps, contact, gap = row
+    t, hr, rr, cadence, speed, distance, steps, contact, gap = row[:9]
+    effort = {name: plausible(value, EFFORT_RANGES[name])
+              for name, value in zip(EFFORT_FIELDS, row[9:], strict=True)}
     hr = plausible(hr, HR_BPM)
     return AlignedSample(
         t=t, hr_bpm=hr, rr_intervals_s=plausible_rr(json.loads(rr)),
         cadence_spm=plausible(cadence, CADENCE_SPM), speed_mps=plausible(speed, SPEED_MPS),
         distance_m=plausible(distance, DISTANCE_M), steps=plausible(steps, STEPS),
         contact=None if contact is None else bool(contact), hr_gap=bool(gap) or hr is None,
+        **effort,
     )
 
 

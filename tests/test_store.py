@@ -118,9 +118,38 @@ def test_forward_migration_keeps_the_data(db, monkeypatch):
     with SessionStore.open(db) as store:
         assert store.samples(session_id) == [sample(0)]
     with closing(sqlite3.connect(db)) as reader:
-        assert reader.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 2
+        assert reader.execute("SELECT max(version) FROM schema_version").fetchone()[0] \
+            == len(MIGRATIONS) + 1
         columns = [r[1] for r in reader.execute("PRAGMA table_info(feedback)")]
     assert "mood" in columns
+
+
+def test_a_store_from_before_effort_opens_and_its_samples_read_without_effort(db, monkeypatch):
+    # A database written by an edgecoach without power columns (schema version 1).
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:1])
+    with closing(sqlite3.connect(db.parent.mkdir(parents=True) or db)) as old:
+        for statement in MIGRATIONS[0]:
+            old.execute(statement)
+        old.execute("INSERT INTO schema_version VALUES (1, 'then')")
+        old.execute("INSERT INTO people VALUES (1, 'ann', 'then')")
+        old.execute("INSERT INTO sessions VALUES (1, 1, 'ble', ?, ?, NULL, NULL)",
+                    ('{"name": "Ann", "age": 35, "resting_hr": 52.0, "max_hr": 188.0}',
+                     START.isoformat()))
+        old.execute("INSERT INTO samples VALUES (1, 0, 120.0, '[]', 160.0, 3.1, 0.0, 0.0, 1, 0,"
+                    " NULL)")
+        old.commit()
+    monkeypatch.undo()
+    with SessionStore.open(db) as store:
+        (old_sample,) = store.samples(1)
+        assert old_sample == AlignedSample(0, 120.0, (), 160.0, 3.1, 0.0, 0.0, True, False)
+        assert not old_sample.has_effort
+        store.resume_session(1)
+        effort = AlignedSample(1, 130.0, (), 88.0, None, None, None, True, False, power_w=212.0,
+                               machine_speed_mps=9.1, incline_pct=None, resistance=14.0,
+                               stroke_rate_spm=None, machine_distance_m=120.5)
+        store.add_sample(1, effort)
+    with SessionStore.open(db) as store:
+        assert store.samples(1) == [old_sample, effort]
 
 
 def test_a_store_from_a_newer_edgecoach_is_refused_untouched(db):

@@ -5,7 +5,11 @@ A plan is written the way people write it on a whiteboard::
     10m z2, 4x(3m z4, 2m z1), 5m z1
 
 Durations are `90s`, `3m`, `1m30s`, `1h`, or `m:ss`; a target is one zone (`z4`) or a range
-(`z3-4`); `Nx(...)` repeats the steps inside. A step may name its kind after the zone
+(`z3-4`); `Nx(...)` repeats the steps inside. On a machine the coach can drive, a step may carry
+an effort target instead of (or besides) a zone: power for a bike in ERG mode
+(``4x(3m 250W, 2m 120W)``), a belt speed and an incline for a treadmill (``10m 9.5kmh 2%``).
+The machine coach (`edge.coach.machine_coach`) sets those targets; the zone, when given, is what
+the heart is coached to. A step may name its kind after the zone
 (`10m z2 warmup`); otherwise it is inferred: inside a repeat the hardest steps are work and the
 others recovery; outside, steps before the first work step are the warm-up and those after the
 last one the cool-down. The same plan can be a TOML file (see `PlannedWorkout.from_toml`).
@@ -62,14 +66,31 @@ class WorkoutError(ConfigError):
 class PlannedStep:
     name: str
     duration_s: int
-    #: One zone (1..5) or an inclusive range of zones, (3, 4) meaning "zone 3 to 4".
-    target_zone: int | tuple[int, int]
+    #: One zone (1..5) or an inclusive range of zones, (3, 4) meaning "zone 3 to 4"; None for a
+    #: step with only an effort target (the machine holds the effort, the heart goes where it may).
+    target_zone: int | tuple[int, int] | None
     kind: StepKind = "work"
+    #: Watts a bike holds in ERG mode during the step.
+    power_w: int | None = None
+    #: Belt speed of a treadmill, km/h.
+    speed_kmh: float | None = None
+    #: Treadmill incline, percent.
+    incline_pct: float | None = None
 
     def __post_init__(self) -> None:
         if self.duration_s <= 0:
             raise WorkoutError(f"step {self.name!r}: duration must be positive, got "
                                f"{self.duration_s} s")
+        if self.target_zone is None and self.power_w is None and self.speed_kmh is None:
+            raise WorkoutError(f"step {self.name!r}: needs a target zone, a power or a speed")
+        if self.power_w is not None and not 0 < self.power_w <= 2000:
+            raise WorkoutError(f"step {self.name!r}: power must be 1..2000 W, got {self.power_w}")
+        if self.speed_kmh is not None and not 0 < self.speed_kmh <= 30:
+            raise WorkoutError(f"step {self.name!r}: speed must be above 0 and at most 30 km/h, "
+                               f"got {self.speed_kmh}")
+        if self.incline_pct is not None and not -10 <= self.incline_pct <= 40:
+            raise WorkoutError(f"step {self.name!r}: incline must be -10..40 %, got "
+                               f"{self.incline_pct}")
         low, high = self.zone_range
         if not 1 <= low <= high <= 5:
             raise WorkoutError(f"step {self.name!r}: target zone must be 1..5 (or a range "
@@ -79,8 +100,15 @@ class PlannedStep:
                                f"{', '.join(STEP_KINDS)}, got {self.kind!r}")
 
     @property
+    def has_effort_target(self) -> bool:
+        return self.power_w is not None or self.speed_kmh is not None
+
+    @property
     def zone_range(self) -> tuple[int, int]:
-        """(lowest, highest) target zone; the same zone twice for a single-zone target."""
+        """(lowest, highest) target zone; the same zone twice for a single-zone target; (1, 5)
+        for a step without one."""
+        if self.target_zone is None:
+            return 1, 5
         if isinstance(self.target_zone, tuple):
             return int(self.target_zone[0]), int(self.target_zone[1])
         return int(self.target_zone), int(self.target_zone)
@@ -91,8 +119,18 @@ class PlannedStep:
         return zones.bounds_bpm(low)[0], zones.bounds_bpm(high)[1]
 
     def zone_text(self) -> str:
-        low, high = self.zone_range
-        return f"z{low}" if low == high else f"z{low}-{high}"
+        """The step's targets as written in a plan ("z4", "250W", "9.5kmh 2%", "z3 200W")."""
+        parts = []
+        if self.target_zone is not None:
+            low, high = self.zone_range
+            parts.append(f"z{low}" if low == high else f"z{low}-{high}")
+        if self.power_w is not None:
+            parts.append(f"{self.power_w}W")
+        if self.speed_kmh is not None:
+            parts.append(f"{self.speed_kmh:g}kmh")
+        if self.incline_pct is not None:
+            parts.append(f"{self.incline_pct:g}%")
+        return " ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +217,24 @@ class _Item(NamedTuple):
     """A parsed step before kinds are inferred; `repeat` steps come from an `Nx(...)` group."""
 
     duration_s: int
+    #: (0, 0) when the step has no zone (only an effort target).
     zones: tuple[int, int]
     kind: str | None
     #: The repeat groups it is inside, outermost first; () at top level.
     groups: tuple[int, ...] = ()
+    power_w: int | None = None
+    speed_kmh: float | None = None
+    incline_pct: float | None = None
+
+    @property
+    def intensity(self) -> float:
+        """What kinds are inferred from: the zone, else the power or speed (one plan rarely
+        mixes them; where it does, zones count as the lowest)."""
+        if self.zones[1]:
+            return float(self.zones[1])
+        if self.power_w is not None:
+            return 10.0 + self.power_w
+        return 10.0 + 10.0 * (self.speed_kmh or 0.0) + 10.0 * (self.incline_pct or 0.0)
 
 
 _TOKEN = re.compile(r"\s*(?:(?P<repeat>\d+)\s*[x×]\s*\(|(?P<close>\))|(?P<comma>,)"
@@ -190,6 +242,9 @@ _TOKEN = re.compile(r"\s*(?:(?P<repeat>\d+)\s*[x×]\s*\(|(?P<close>\))|(?P<comma
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?:in)?)?(?:(?P<s>\d+)s(?:ec)?)?$")
 _CLOCK = re.compile(r"^(?P<m>\d+):(?P<s>[0-5]\d)$")
 _ZONE = re.compile(r"^z(?:one)?(?P<low>\d)(?:\s*-\s*z?(?P<high>\d))?$", re.I)
+_POWER = re.compile(r"^(?P<w>\d{1,4})\s*w$", re.I)
+_SPEED = re.compile(r"^(?P<v>\d{1,2}(?:\.\d+)?)\s*(?:km/?h|kph)$", re.I)
+_INCLINE = re.compile(r"^(?P<p>-?\d{1,2}(?:\.\d+)?)\s*%$")
 
 
 class _Parser:
@@ -247,24 +302,45 @@ class _Parser:
 
     def _step(self, text: str, start: int, groups: tuple[int, ...]) -> _Item:
         words = text.split()
-        if len(words) not in (2, 3):
+        if len(words) < 2 or any(_duration_s(word) for word in words[1:]):
             self.pos = start
-            raise self._error(f"a step is a duration and a zone (like '3m z4'), got {text!r}")
+            raise self._error(f"a step is a duration and a zone (like '3m z4') or an effort "
+                              f"(like '3m 250W' or '10m 9.5kmh 2%'), got {text!r}")
         duration = _duration_s(words[0])
         if not duration:
             self.pos = start
             raise self._error(f"{words[0]!r} is not a duration (90s, 3m, 1m30s, 1h, 2:30)")
-        zones = _zones(words[1])
-        if zones is None or not 1 <= zones[0] <= zones[1] <= 5:
-            self.pos = start
-            raise self._error(f"{words[1]!r} is not a target zone (z1..z5, or a range z3-4)")
+        targets: dict[str, object] = {}
         kind = None
-        if len(words) == 3:
-            kind = _KIND_ALIASES.get(words[2].lower())
-            if kind is None:
+        for position, word in enumerate(words[1:], start=1):
+            found = _target(word)
+            if found is None:
+                if position == len(words) - 1 and targets:
+                    kind = _KIND_ALIASES.get(word.lower())
+                    if kind is not None:
+                        continue
+                    self.pos = start
+                    raise self._error(f"{word!r} is not a step kind ({', '.join(STEP_KINDS)}), "
+                                      "nor a zone, power, speed or incline")
                 self.pos = start
-                raise self._error(f"{words[2]!r} is not a step kind ({', '.join(STEP_KINDS)})")
-        return _Item(duration, zones, kind, groups)
+                raise self._error(
+                    f"{word!r} is not a target zone (z1..z5, or a range z3-4), a power (250W), a "
+                    f"speed (9.5kmh), an incline (2%) or a step kind ({', '.join(STEP_KINDS)})")
+            name, value = found
+            if name in targets:
+                self.pos = start
+                raise self._error(f"{text!r} gives two {name} targets")
+            targets[name] = value
+        if "incline" in targets and "speed" not in targets:
+            self.pos = start
+            raise self._error(f"{text!r}: an incline needs a speed too (like '10m 9.5kmh 2%')")
+        if "zones" not in targets and "power" not in targets and "speed" not in targets:
+            self.pos = start
+            raise self._error(f"{text!r} has no target: a zone, a power or a speed")
+        zones = targets.get("zones", (0, 0))
+        return _Item(duration, zones, kind, groups,  # type: ignore[arg-type]
+                     targets.get("power"), targets.get("speed"),  # type: ignore[arg-type]
+                     targets.get("incline"))  # type: ignore[arg-type]
 
     def _error(self, message: str) -> WorkoutError:
         return WorkoutError(f"{self.where}: {message} at character {self.pos + 1} of "
@@ -279,6 +355,20 @@ def _duration_s(text: str) -> int | None:
     if match is None or not any(match.groups()):
         return None
     return int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
+
+
+def _target(word: str) -> tuple[str, object] | None:
+    """One target word of a step: ("zones", (3, 4)), ("power", 250), ("speed", 9.5), ("incline",
+    2.0); None if it is none of them."""
+    if (zones := _zones(word)) is not None and 1 <= zones[0] <= zones[1] <= 5:
+        return "zones", zones
+    if match := _POWER.match(word):
+        return "power", int(match["w"])
+    if match := _SPEED.match(word):
+        return "speed", float(match["v"])
+    if match := _INCLINE.match(word):
+        return "incline", float(match["p"])
+    return None
 
 
 def _zones(text: str | int | list) -> tuple[int, int] | None:
@@ -352,9 +442,10 @@ def _build(items: Iterable[_Item]) -> tuple[PlannedStep, ...]:
         name = _DEFAULT_NAMES[kind]
         if totals[kind] > 1:
             name += f" {counters[kind]}"
-        zone: int | tuple[int, int] = item.zones[0] if item.zones[0] == item.zones[1] \
+        zone: int | tuple[int, int] | None = item.zones[0] if item.zones[0] == item.zones[1] \
             else item.zones
-        steps.append(PlannedStep(name, item.duration_s, zone, kind))  # type: ignore[arg-type]
+        steps.append(PlannedStep(name, item.duration_s, zone or None,  # type: ignore[arg-type]
+                                 kind, item.power_w, item.speed_kmh, item.incline_pct))
     return tuple(steps)
 
 
@@ -362,19 +453,19 @@ def _infer_kinds(items: list[_Item]) -> list[str]:
     kinds: list[str | None] = [item.kind for item in items]
     # Inside a repeat: the hardest steps of the innermost group are the work, the rest recovery
     # (a group's hardest counts the repeats nested in it).
-    hardest: dict[int, int] = {}
+    hardest: dict[int, float] = {}
     for item in items:
         for group in item.groups:
-            hardest[group] = max(hardest.get(group, 0), item.zones[1])
+            hardest[group] = max(hardest.get(group, 0.0), item.intensity)
     for index, item in enumerate(items):
         if kinds[index] is None and item.groups:
-            kinds[index] = "work" if item.zones[1] >= hardest[item.groups[-1]] else "recover"
+            kinds[index] = "work" if item.intensity >= hardest[item.groups[-1]] else "recover"
     # With no work inside repeats, the hardest top-level steps are the work.
     if "work" not in kinds:
-        top = max(item.zones[1] for item, kind in zip(items, kinds, strict=True) if kind is None) \
-            if None in kinds else 0
+        top = max(item.intensity for item, kind in zip(items, kinds, strict=True)
+                  if kind is None) if None in kinds else 0.0
         for index, item in enumerate(items):
-            if kinds[index] is None and item.zones[1] == top:
+            if kinds[index] is None and item.intensity == top:
                 kinds[index] = "work"
     work = [i for i, kind in enumerate(kinds) if kind == "work"]
     first, last = (work[0], work[-1]) if work else (len(items), -1)
@@ -384,9 +475,16 @@ def _infer_kinds(items: list[_Item]) -> list[str]:
                 kinds[index] = "warmup"
             elif index > last:
                 kinds[index] = "cooldown"
-            else:
+            elif item.zones[1]:
                 kinds[index] = "work" if item.zones[1] >= 3 else "recover"
+            else:  # an effort target between work steps: work if near the hardest
+                kinds[index] = "work" if item.intensity >= 0.75 * top_effort(items) \
+                    else "recover"
     return [str(kind) for kind in kinds]
+
+
+def top_effort(items: list[_Item]) -> float:
+    return max(item.intensity for item in items)
 
 
 def _format_duration(seconds: int) -> str:
@@ -569,6 +667,11 @@ class WorkoutTracker:
     def _start_action(self, index: int) -> Action:
         if index == 0:
             return Action.INFO
+        step, previous = self.plan.steps[index], self.plan.steps[index - 1]
+        if step.target_zone is None or previous.target_zone is None:
+            now, before = (_item_of(step).intensity, _item_of(previous).intensity)
+            return Action.PUSH if now > before else Action.EASE_OFF if now < before \
+                else Action.HOLD
         low, high = self.plan.steps[index].zone_range
         previous_low, previous_high = self.plan.steps[index - 1].zone_range
         if low > previous_high:
@@ -581,7 +684,8 @@ class WorkoutTracker:
                     forecast: Forecast | None) -> list[WorkoutCue]:
         settings = self.settings
         step = status.step
-        if hr is None or status.elapsed_s < settings.off_target_grace_s:
+        if hr is None or status.elapsed_s < settings.off_target_grace_s \
+                or step.target_zone is None:  # the machine holds the effort, not the heart
             self._off = None
             return []
         margin = settings.off_target_margin_bpm
@@ -614,3 +718,9 @@ class WorkoutTracker:
             return []
         facts = self._facts(status.index, hr, status.remaining_s) | {"held_s": held}
         return [WorkoutCue(CueKind.OFF_TARGET, direction, facts, ("off", status.index, t))]
+
+
+def _item_of(step: PlannedStep) -> _Item:
+    low, high = step.zone_range if step.target_zone is not None else (0, 0)
+    return _Item(step.duration_s, (low, high), step.kind, (), step.power_w, step.speed_kmh,
+                 step.incline_pct)

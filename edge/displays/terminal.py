@@ -10,6 +10,7 @@ from edge.core.events import (
     CueDecided,
     CueSpoken,
     LinkChanged,
+    MachineUpdate,
     SampleTaken,
     SessionEvent,
     SessionStarted,
@@ -72,6 +73,8 @@ class TerminalDisplay:
                            f"{event.seconds_to_text:.2f} s)")
             case WarningRaised():
                 self._line(f"warning: {event.message}")
+            case MachineUpdate(detail=detail) if "say" in detail:
+                self._line(f"{_clock(event.t)}  {'MACHINE':6} {detail['say']}")
             case LinkChanged(link=link) if link.state is LinkState.DISCONNECTED:
                 self._line(f"{_clock(link.t)}  {link.device} disconnected {link.detail}")
 
@@ -83,8 +86,9 @@ class TerminalDisplay:
             forecast = event.forecast
             ahead = f"  in 30 s: {forecast.hr_30s:.0f}" if forecast else ""
             cadence = f"  cadence {sample.cadence_spm:.0f}" if sample.cadence_spm else ""
+            watts = f"  {sample.power_w:.0f} W" if sample.power_w is not None else ""
             text = (f"{_clock(sample.t)}  HR {sample.hr_bpm:3.0f}  "
-                    f"{ZONE_NAMES[event.zone]:<22}{cadence}{ahead}")
+                    f"{ZONE_NAMES[event.zone]:<22}{cadence}{watts}{ahead}")
         if self.live:
             self.stream.write("\r\x1b[2K" + text)
             self.stream.flush()

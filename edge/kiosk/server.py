@@ -79,6 +79,10 @@ VERDICTS = ("too_hard", "too_easy")
 #: in a worker thread. A ValueError is the person's mistake: its message is shown on the tile.
 FeedbackHandler = Callable[[str, int | None, str | None],
                            Mapping[str, object] | Awaitable[Mapping[str, object]]]
+#: `on_stop(person)`: the person pressed "Stop machine" on their tile: the coach lets go of the
+#: machine it drives for them, at once; True when there was one to let go of. Called on the
+#: board's loop: it must not block.
+StopHandler = Callable[[str], bool]
 
 _HOST_HEADER_NAMES = {"localhost", "127.0.0.1", "[::1]"}
 
@@ -134,14 +138,16 @@ class KioskBoard:
                  max_clients: int = MAX_CLIENTS, ping_s: float = PING_S,
                  drain_timeout_s: float = DRAIN_TIMEOUT_S,
                  clock: Callable[[], float] = time.monotonic,
-                 on_feedback: FeedbackHandler | None = None) -> None:
+                 on_feedback: FeedbackHandler | None = None,
+                 on_stop: StopHandler | None = None) -> None:
         """A board on `host`:`port` (loopback only; port 0 picks a free one, see `.port`).
 
         `members` are shown from the start, in that order (the daemon's people); others appear
         when their first event arrives. `zones` (by person) give effort as % of heart-rate
         reserve for samples that carry no "hrr_fraction". `on_feedback` records what a tile's
         "How did it feel?" sends (see `FeedbackHandler`); without it `POST /feedback` is
-        answered 503.
+        answered 503. `on_stop` lets go of a machine the coach drives for a member (`POST
+        /stop`, the tile's "Stop machine"; see `StopHandler`).
         """
         self.host = loopback_host(host)
         self._requested_port = kiosk_port(port)
@@ -151,6 +157,7 @@ class KioskBoard:
         self.drain_timeout_s = drain_timeout_s
         self.clock = clock
         self.on_feedback = on_feedback
+        self.on_stop = on_stop
         self._page = resources.files("edge.kiosk").joinpath("page.html").read_bytes()
         self._clients: set[_Client] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -320,10 +327,13 @@ class KioskBoard:
                                 b"the zone board answers only to 127.0.0.1 or localhost\n")
             return
         path = target.split("?", 1)[0]
-        allowed = ("POST",) if path == "/feedback" else ("GET", "HEAD")
+        allowed = ("POST",) if path in ("/feedback", "/stop") else ("GET", "HEAD")
         if method not in allowed:
             await self._respond(writer, 405, "text/plain", b"method not allowed\n",
                                 extra={"Allow": ", ".join(allowed)}, head_only=False)
+            return
+        if method == "POST" and path == "/stop":
+            await self._stop_machine(reader, writer, headers)
             return
         if method == "POST":
             await self._feedback(reader, writer, headers)
@@ -344,37 +354,71 @@ class KioskBoard:
         else:
             await self._respond(writer, 404, "text/plain", b"not found\n", head_only=head_only)
 
-    async def _feedback(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        headers: Mapping[str, str]) -> None:
-        """`POST /feedback`: check, read and validate the body, record it, say what was."""
+    async def _refuse(self, writer: asyncio.StreamWriter, status: int, reason: str) -> None:
+        await self._respond(writer, status, "text/plain; charset=utf-8", reason.encode() + b"\n")
+
+    async def _json_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         headers: Mapping[str, str], what: str) -> bytes | None:
+        """The body of a POST from the board's own page, or None once refused (`what`: the
+        "feedback" or the "stop" the messages name)."""
         async def refuse(status: int, reason: str) -> None:
-            await self._respond(writer, status, "text/plain; charset=utf-8",
-                                reason.encode() + b"\n")
+            await self._refuse(writer, status, reason)
 
         if not _loopback_origin(headers.get("origin")):
-            await refuse(403, "feedback is taken only from the zone board's own page")
-            return
+            await refuse(403, f"{what} is taken only from the zone board's own page")
+            return None
         if "transfer-encoding" in headers:
-            await refuse(400, "send the feedback with a Content-Length, not chunked")
-            return
+            await refuse(400, f"send the {what} with a Content-Length, not chunked")
+            return None
         length_text = headers.get("content-length", "")
         if not length_text.isascii() or not length_text.isdigit():
-            await refuse(400, "send the feedback with a Content-Length")
-            return
+            await refuse(400, f"send the {what} with a Content-Length")
+            return None
         length = int(length_text)
         if length > MAX_FEEDBACK_BYTES:
             # Read what was sent (up to a limit), so the answer is not lost to a reset.
             with contextlib.suppress(asyncio.IncompleteReadError, TimeoutError):
                 await asyncio.wait_for(reader.readexactly(min(length, 64 * 1024)), 2.0)
-            await refuse(413, f"feedback is at most {MAX_FEEDBACK_BYTES} bytes of JSON")
-            return
+            await refuse(413, f"{what} is at most {MAX_FEEDBACK_BYTES} bytes of JSON")
+            return None
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type != "application/json":
-            await refuse(415, "send the feedback as JSON (Content-Type: application/json)")
-            return
+            await refuse(415, f"send the {what} as JSON (Content-Type: application/json)")
+            return None
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = await asyncio.wait_for(reader.readexactly(length), REQUEST_TIMEOUT_S)
+        return await asyncio.wait_for(reader.readexactly(length), REQUEST_TIMEOUT_S)
+
+    async def _stop_machine(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                            headers: Mapping[str, str]) -> None:
+        """`POST /stop` `{"person": NAME}`: the coach lets go of the person's machine now."""
+        body = await self._json_body(reader, writer, headers, "stop")
+        if body is None:
+            return
+        if self.on_stop is None:
+            await self._refuse(writer, 503, "no machine is driven from this board")
+            return
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        person = data.get("person") if isinstance(data, dict) else None
+        if not isinstance(person, str) or person not in self.state.members:
+            await self._refuse(writer, 400, 'send {"person": NAME} with a name shown on the board')
+            return
+        released = bool(self.on_stop(person))
+        body = json.dumps({"person": person, "released": released}, ensure_ascii=False).encode()
+        await self._respond(writer, 200, "application/json", body)
+
+    async def _feedback(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        headers: Mapping[str, str]) -> None:
+        """`POST /feedback`: check, read and validate the body, record it, say what was."""
+        async def refuse(status: int, reason: str) -> None:
+            await self._refuse(writer, status, reason)
+
+        body = await self._json_body(reader, writer, headers, "feedback")
+        if body is None:
+            return
         if self.on_feedback is None:
             await refuse(503, "feedback is not available")
             return

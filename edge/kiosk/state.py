@@ -15,6 +15,7 @@ from edge.core.events import (
     CueDecided,
     CueSpoken,
     LinkChanged,
+    MachineUpdate,
     SampleTaken,
     SessionEnded,
     SessionEvent,
@@ -60,6 +61,10 @@ class MemberState:
     hr: int | None = None
     zone: int | None = None
     effort_pct: int | None = None
+    #: Watts from the person's power meter or machine this second; None when none reports.
+    power_w: int | None = None
+    #: True while the coach drives a machine for the person (the tile offers "Stop machine").
+    machine_driving: bool = False
     gap: bool = False
     last_sample_at: float | None = None
     cue: CueState | None = None
@@ -83,6 +88,8 @@ class MemberState:
             "zone": self.zone,
             "zone_name": None if self.zone is None else zone_label(self.zone),
             "effort_pct": self.effort_pct,
+            "power_w": self.power_w,
+            "machine_driving": self.machine_driving,
             "gap": self.gap,
             "sample_age_s": age,
             "no_signal": self.gap or age is None or age > NO_SIGNAL_AFTER_S,
@@ -133,6 +140,12 @@ class BoardState:
                 self.members[name] = member = MemberState(name, seq=member.seq)
             case SessionEnded():
                 member.ended = True
+                member.machine_driving = False
+            case MachineUpdate(detail=detail):
+                driving = _machine_driving(member.machine_driving, detail)
+                if driving == member.machine_driving and known:
+                    return None  # a target changed: nothing on the tile
+                member.machine_driving = driving
             case _ if known:
                 return None  # warnings and anything new: nothing on the tile
         member.seq += 1
@@ -152,6 +165,8 @@ class BoardState:
             fraction = self.zones[member.name].fraction_of_reserve(hr)
         member.effort_pct = None if fraction is None or member.hr is None \
             else max(0, round(100 * fraction))
+        watts = event.sample.power_w
+        member.power_w = None if watts is None else round(watts)
         if not member.gap:
             # A heart rate again: the band is back even if the "sensor back" cue is not due.
             member.sensor_lost = False
@@ -185,3 +200,13 @@ class BoardState:
         if event.cue.kind is CueKind.SENSOR_LOST:
             member.sensor_lost = True
         return True
+
+
+def _machine_driving(was: bool, detail: Mapping[str, object]) -> bool:
+    """Whether the coach drives the member's machine after this update."""
+    if detail.get("status") == "control_granted":
+        return True
+    if detail.get("command") == "release" or detail.get("status") in (
+            "control_lost", "stopped_by_user", "reset"):
+        return False
+    return was

@@ -1,7 +1,7 @@
 """Sessions out to FIT and CSV files, and past recordings in as sessions.
 
 Export. `export_fit` writes a FIT activity file (file_id, timer events, one `record` per stored
-second with timestamp, heart rate, cadence, speed and distance, `hrv` messages with the RR
+second with timestamp, heart rate, cadence, speed, distance and power, `hrv` messages with the RR
 intervals, then lap, session and activity messages), encoded by `fit_tool` (BSD-3-Clause) with
 its header and CRCs, so watches' and training sites' importers take it. A second without heart
 rate is a record without a heart_rate field, never an invented value. Cadence is stored in
@@ -25,6 +25,7 @@ read is skipped with the reason and the others are imported.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import logging
@@ -56,6 +57,7 @@ from edge.stream.aligner import StreamAligner
 from edge.stream.plausible import (
     CADENCE_SPM,
     DISTANCE_M,
+    EFFORT_RANGES,
     HR_BPM,
     SPEED_MPS,
     STEPS,
@@ -63,10 +65,12 @@ from edge.stream.plausible import (
     plausible_rr,
 )
 from edge.stream.readings import (
+    EFFORT_FIELDS,
     AlignedSample,
     HeartRateReading,
     LinkEvent,
     LinkState,
+    PowerReading,
     StrideReading,
 )
 
@@ -85,17 +89,26 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The header of a CSV that edgecoach exported before effort was recorded; still imported.
+_CSV_COLUMNS_BEFORE_EFFORT = ("t", "timestamp", "hr", "rr", "cadence", "speed", "distance",
+                              "steps", "contact", "gap")
+#: The effort columns, after those (AlignedSample fields in `EFFORT_FIELDS` order).
+_CSV_EFFORT_COLUMNS = ("power", "machine_speed", "incline", "resistance", "stroke_rate",
+                       "machine_distance")
 #: The header of an exported CSV, in order.
-CSV_COLUMNS = ("t", "timestamp", "hr", "rr", "cadence", "speed", "distance", "steps", "contact",
-               "gap")
+CSV_COLUMNS = _CSV_COLUMNS_BEFORE_EFFORT + _CSV_EFFORT_COLUMNS
 
 #: Bounds of how long an imported value is carried forward (see the module docstring).
 IMPORT_MIN_HOLD_S = 3.0
 IMPORT_MAX_HOLD_S = 8.0
 
 _DEVICE = "import"
+#: Power goes in as its own sensor: a point without heart rate ends the heart rate's hold (a
+#: disconnect of `_DEVICE`), and the aligner ends a device's effort values on its disconnect.
+_POWER_DEVICE = "import:power"
 _HRV_PER_MESSAGE = 5  # what devices write; the FIT profile leaves the array open
 _UINT8_MAX_VALID = 254  # 255 is FIT's "invalid"
+_UINT16_MAX_VALID = 65534
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -121,6 +134,7 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
         RecordFractionalCadenceField,
         RecordHeartRateField,
         RecordMessage,
+        RecordPowerField,
         RecordSpeedField,
     )
     from fit_tool.profile.messages.session_message import SessionMessage
@@ -155,7 +169,8 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
     # A record message with only the fields written: a full RecordMessage builds all 84 of the
     # profile's fields, which makes it four times slower (2.5 s against 0.7 s an hour here).
     record_fields = (TimestampField, RecordHeartRateField, RecordCadenceField,
-                     RecordFractionalCadenceField, RecordSpeedField, RecordDistanceField)
+                     RecordFractionalCadenceField, RecordSpeedField, RecordDistanceField,
+                     RecordPowerField)
     for sample in samples:
         cadence = fraction = None
         if sample.cadence_spm is not None:
@@ -164,7 +179,8 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
             cadence, fraction = int(per_min), per_min - int(per_min)
         values = (ms(sample.t),
                   None if sample.hr_bpm is None else min(round(sample.hr_bpm), _UINT8_MAX_VALID),
-                  cadence, fraction, sample.speed_mps, sample.distance_m)
+                  cadence, fraction, sample.speed_mps, sample.distance_m,
+                  None if sample.power_w is None else min(round(sample.power_w), _UINT16_MAX_VALID))
         record = DataMessage(name=RecordMessage.NAME, global_id=RecordMessage.ID,
                              fields=[field() for field in record_fields])
         for field, value in zip(record.fields, values, strict=True):
@@ -190,6 +206,10 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
         totals["max_heart_rate"] = min(round(max(with_hr)), _UINT8_MAX_VALID)
     if distances:
         totals["total_distance"] = max(distances)
+    watts = [s.power_w for s in samples if s.power_w is not None]
+    if watts:
+        totals["avg_power"] = min(round(sum(watts) / len(watts)), _UINT16_MAX_VALID)
+        totals["max_power"] = min(round(max(watts)), _UINT16_MAX_VALID)
     lap = LapMessage()
     session = SessionMessage()
     for message in (lap, session):
@@ -235,6 +255,7 @@ def export_csv(store: SessionStore, session_id: int, out_path: Path) -> Path:
             " ".join(_cell(rr) for rr in s.rr_intervals_s), _cell(s.cadence_spm),
             _cell(s.speed_mps), _cell(s.distance_m), _cell(s.steps),
             "" if s.contact is None else int(s.contact), int(s.hr_gap),
+            *(_cell(getattr(s, name)) for name in EFFORT_FIELDS),
         ])
     write_private(Path(out_path), buffer.getvalue().encode("utf-8"))
     log.debug("session %d exported as CSV (%d rows)", session_id, len(samples))
@@ -462,10 +483,12 @@ def align_points(points: Sequence[RecordPoint], *, foot: bool,
     last_hr_second: int | None = None
     bucket: int | None = None
     # The current second's last heart-rate point and every RR interval of the second; whether
-    # a point without heart rate came after it (which ends the hold); its last stride point.
+    # a point without heart rate came after it (which ends the hold); its last power point and
+    # its last stride point.
     heart: tuple[float, float] | None = None
     rr: list[float] = []
     link_after: float | None = None
+    power: tuple[float, float] | None = None
     stride: tuple[float, float | None, float | None, float | None, float | None] | None = None
 
     def push_second() -> None:
@@ -476,16 +499,18 @@ def align_points(points: Sequence[RecordPoint], *, foot: bool,
         if link_after is not None:
             out.extend(aligner.push(LinkEvent(_DEVICE, link_after, LinkState.DISCONNECTED,
                                               "no heart rate at this point of the file")))
+        if power is not None:
+            out.extend(aligner.push(PowerReading(_POWER_DEVICE, *power)))
         if stride is not None:
             out.extend(aligner.push(StrideReading(_DEVICE, *stride)))
 
     previous_t = previous_cadence = None
     floor = math.floor
-    for t, hr, cadence, speed, distance, intervals in point_rows(points):
+    for t, hr, cadence, speed, distance, intervals, watts in point_rows(points):
         second = floor(t)
         if second != bucket:
             push_second()
-            bucket, heart, link_after, stride = second, None, None, None
+            bucket, heart, link_after, power, stride = second, None, None, None, None
             rr = []
         if hr is not None:
             heart, link_after = (t, hr), None
@@ -496,6 +521,8 @@ def align_points(points: Sequence[RecordPoint], *, foot: bool,
             link_after = t
         if foot and previous_cadence is not None:
             steps += previous_cadence / 60.0 * min(t - previous_t, hold)
+        if watts is not None:
+            power = (t, watts)
         if cadence is not None or speed is not None or distance is not None:
             stride = (t, cadence, speed, distance,
                       round(steps, 1) if foot and cadence is not None else None)
@@ -566,10 +593,11 @@ def _read_own_csv(path: Path) -> tuple[list[AlignedSample], datetime, list[str]]
     with handle:
         try:
             rows = csv.reader(handle)
-            header = next(rows, None)
-            if header is None or tuple(name.strip() for name in header) != CSV_COLUMNS:
+            first = next(rows, None)
+            header = tuple(name.strip() for name in first) if first is not None else ()
+            if header not in (CSV_COLUMNS, _CSV_COLUMNS_BEFORE_EFFORT):
                 return None
-            return _own_csv_rows(path, rows)
+            return _own_csv_rows(path, header, rows)
         except UnicodeDecodeError:
             return None
         except csv.Error as exc:
@@ -577,7 +605,7 @@ def _read_own_csv(path: Path) -> tuple[list[AlignedSample], datetime, list[str]]
                                   path=path) from exc
 
 
-def _own_csv_rows(path: Path, rows: Iterable[list[str]],
+def _own_csv_rows(path: Path, header: tuple[str, ...], rows: Iterable[list[str]],
                   ) -> tuple[list[AlignedSample], datetime, list[str]]:
     samples: list[AlignedSample] = []
     started: datetime | None = None
@@ -586,10 +614,10 @@ def _own_csv_rows(path: Path, rows: Iterable[list[str]],
     for number, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) != len(CSV_COLUMNS):
+        if len(row) != len(header):
             raise SourceFileError(f"{path}: line {number} has {len(row)} cells, not "
-                                  f"{len(CSV_COLUMNS)}", path=path)
-        cells = dict(zip(CSV_COLUMNS, (cell.strip() for cell in row), strict=True))
+                                  f"{len(header)}", path=path)
+        cells = dict(zip(header, (cell.strip() for cell in row), strict=True))
         try:
             t = int(cells["t"])
             moment = _parse_time(cells["timestamp"])
@@ -608,12 +636,19 @@ def _own_csv_rows(path: Path, rows: Iterable[list[str]],
             left_out += sum(1 for a, b in zip(values, checked, strict=True)
                             if a is not None and b is None)
             hr, cadence, speed, distance, steps = checked
+            # Effort columns: absent from a file exported before effort was recorded.
+            effort = {name: _float(cells.get(column, "")) for name, column
+                      in zip(EFFORT_FIELDS, _CSV_EFFORT_COLUMNS, strict=True)}
+            checked_effort = {name: plausible(value, EFFORT_RANGES[name])
+                              for name, value in effort.items()}
+            left_out += sum(1 for name, value in effort.items()
+                            if value is not None and checked_effort[name] is None)
             sample = AlignedSample(
                 t=t, hr_bpm=hr,
                 rr_intervals_s=plausible_rr([float(v) for v in cells["rr"].split()]),
                 cadence_spm=cadence, speed_mps=speed, distance_m=distance, steps=steps,
                 contact=None if not cells["contact"] else cells["contact"] == "1",
-                hr_gap=cells["gap"] == "1" or hr is None)
+                hr_gap=cells["gap"] == "1" or hr is None, **checked_effort)
         except (ValueError, OverflowError) as exc:
             raise SourceFileError(f"{path}: line {number} cannot be read: {exc}",
                                   path=path) from exc
@@ -632,10 +667,7 @@ def _own_csv_rows(path: Path, rows: Iterable[list[str]],
 
 
 def _shifted(sample: AlignedSample, by: int) -> AlignedSample:
-    return AlignedSample(t=sample.t - by, hr_bpm=sample.hr_bpm,
-                         rr_intervals_s=sample.rr_intervals_s, cadence_spm=sample.cadence_spm,
-                         speed_mps=sample.speed_mps, distance_m=sample.distance_m,
-                         steps=sample.steps, contact=sample.contact, hr_gap=sample.hr_gap)
+    return dataclasses.replace(sample, t=sample.t - by)
 
 
 def _float(text: str) -> float | None:

@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 ZONE_COLOURS = ("#b8c0c8", "#7fa7d9", "#4c9bd6", "#59b36b", "#f0a030", "#e0483c")
 GAP_COLOUR = "#8a8a8a"
 HR_COLOUR = "#c0262d"
+POWER_COLOUR = "#6a3d9a"
 EXPECTED_COLOUR = "#243447"
 CADENCE_COLOUR = "#2f6db3"
 
@@ -205,6 +206,7 @@ def render_report(data: SessionData, *, llm_summary: str | None = None,
              if any(s.cadence_spm is not None for s in data.samples)
              else '<p class="note">No cadence was recorded.</p>'),
             "</section>",
+            *_power_section(data),
             '<section id="zones"><h2>Time in zones</h2>',
             _figure(data, _plot_zones, "Time in each heart-rate zone"),
             _zone_table(data),
@@ -502,6 +504,30 @@ def _plot_cadence(data: SessionData, narrow: bool) -> Any:
     ax.set_ylim(0, max(float(seen.max()) * 1.1 if seen.size else 1.0, 10.0))
     stepping = any(s.steps for s in data.samples)
     ax.set_ylabel("steps/min" if stepping else "per min")
+    _minutes_axis(ax, data)
+    return figure
+
+
+def _power_section(data: SessionData) -> list[str]:
+    """Power over time, only for a session that recorded some (a power meter or a machine)."""
+    watts = [s.power_w for s in data.samples if s.power_w is not None]
+    if not watts:
+        return []
+    average = sum(watts) / len(watts)
+    note = (f'<p class="note">Average {average:.0f} W over the {len(watts)} seconds with power, '
+            f"highest {max(watts):.0f} W. Nothing is drawn where no power was reported.</p>")
+    return ['<section id="power"><h2>Power</h2>',
+            _figure(data, _plot_power, "Power over time"), note, "</section>"]
+
+
+def _plot_power(data: SessionData, narrow: bool) -> Any:
+    minutes, watts = _series(data, lambda s: s.power_w)
+    figure, ax = _new_figure(narrow, 2.4)
+    _shade_gaps(ax, data)
+    ax.plot(minutes, watts, color=POWER_COLOUR, linewidth=1.1, label="power")
+    seen = watts[~np.isnan(watts)]
+    ax.set_ylim(0, max(float(seen.max()) * 1.1 if seen.size else 1.0, 50.0))
+    ax.set_ylabel("watts")
     _minutes_axis(ax, data)
     return figure
 

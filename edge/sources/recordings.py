@@ -17,16 +17,17 @@ numbers, and a CSV is streamed.
 
 Units are the same whatever the format: heart rate in beats/min, cadence in steps/min for foot
 sports (running, walking, hiking) and in the device's own unit otherwise (crank rpm for cycling,
-strokes/min for swimming and rowing), speed in m/s, distance in metres from the start.
+strokes/min for swimming and rowing), speed in m/s, distance in metres from the start, power in
+watts.
 
 Formats:
 
 * ``.fit``: `record` messages (timestamp, heart_rate, cadence + fractional_cadence,
-  enhanced_speed or speed, distance), `hrv` messages for RR intervals, `session` / `sport`
+  enhanced_speed or speed, distance, power), `hrv` messages for RR intervals, `session` / `sport`
   messages for the sport, `file_id` / `device_info` for the device. A file that ends early
   (truncated upload, full watch) keeps what was read, with a warning.
 * ``.tcx``: Garmin TrainingCenterDatabase v2 trackpoints: Time, HeartRateBpm/Value, Cadence,
-  DistanceMeters and the ActivityExtension v2 ``TPX`` Speed and RunCadence.
+  DistanceMeters and the ActivityExtension v2 ``TPX`` Speed, RunCadence and Watts.
 * ``.gpx``: GPX 1.0/1.1 ``trkpt``: time, Garmin TrackPointExtension (v1 or v2) ``hr``, ``cad``
   and ``speed``. Without a speed extension, speed and distance come from the positions
   (haversine); speed only between points at most `GPX_SPEED_MAX_GAP_S` apart.
@@ -50,6 +51,7 @@ column (any of these names)               value
 ``distance``, ``distance_m``              optional: metres from the start
 ``rr``, ``rr_intervals_s``                optional: RR intervals in seconds, separated by
                                           spaces (``0.61 0.60``)
+``power``, ``power_w``, ``watts``         optional: watts
 ========================================  ======================================================
 
 Any file that cannot be read (missing, empty, not the format its suffix says, damaged before its
@@ -82,6 +84,7 @@ from edge.errors import SourceFileError
 from edge.stream.plausible import (
     CADENCE_SPM,
     DISTANCE_M,
+    EFFORT_RANGES,
     HR_BPM,
     RR_S,
     SPEED_MPS,
@@ -112,7 +115,7 @@ MAX_DURATION_S = 48 * 3600.0
 #: part is read, with a warning. Longer than any pause within one workout.
 MAX_CLOCK_JUMP_S = 6 * 3600.0
 #: Records read from one file; past this many the rest is left out, with a warning. Two days
-#: at 25 records a second; memory stays under 200 MB (five numbers a record).
+#: at 25 records a second; memory stays under 250 MB (six numbers a record).
 MAX_RECORDS = 5_000_000
 #: The largest file read, per format: FIT and the XML formats are parsed whole, CSV streamed.
 MAX_FILE_BYTES = {".fit": 128 << 20, ".tcx": 64 << 20, ".gpx": 64 << 20, ".csv": 1 << 30}
@@ -120,6 +123,7 @@ MAX_FILE_BYTES = {".fit": 128 << 20, ".tcx": 64 << 20, ".gpx": 64 << 20, ".csv":
 MAX_CSV_LINE_CHARS = 1 << 16
 
 _EARTH_RADIUS_M = 6_371_008.8
+_POWER_W = EFFORT_RANGES["power_w"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,8 @@ class RecordPoint:
     speed_mps: float | None
     distance_m: float | None
     rr_intervals_s: tuple[float, ...] = ()
+    #: Watts, from a power meter or a machine the recording device was paired with.
+    power_w: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,11 +251,12 @@ class _Sample:
     speed: float | None = None
     distance: float | None = None
     rr: list[float] = field(default_factory=list)
+    power: float | None = None
 
 
 class _Columns:
     """Records as a reader found them, one array of numbers per field (NaN where a record has
-    no value), so memory follows the records read: 40 bytes a record, not an object each.
+    no value), so memory follows the records read: 48 bytes a record, not an object each.
 
     `add` checks every value against its plausible range and counts what it leaves out."""
 
@@ -262,6 +269,7 @@ class _Columns:
         self.cadence = array("d")
         self.speed = array("d")
         self.distance = array("d")
+        self.power = array("d")
         #: RR intervals by record index (most records have none).
         self.rr: dict[int, list[float]] = {}
         #: True once MAX_RECORDS were read: the reader stops.
@@ -272,7 +280,7 @@ class _Columns:
 
     def add(self, time: float, hr: float | None, cadence: float | None = None,
             speed: float | None = None, distance: float | None = None,
-            rr: Iterable[float] = (), *, row: int) -> bool:
+            rr: Iterable[float] = (), power: float | None = None, *, row: int) -> bool:
         """Add one record (`row`: its number in the file, for warnings); False when full."""
         if len(self.time) >= MAX_RECORDS:
             if not self.full:
@@ -285,6 +293,7 @@ class _Columns:
         self.cadence.append(self._check(cadence, CADENCE_SPM, "a cadence", "per min", row))
         self.speed.append(self._check(speed, SPEED_MPS, "a speed", "m/s", row))
         self.distance.append(self._check(distance, DISTANCE_M, "a distance", "m", row))
+        self.power.append(self._check(power, _POWER_W, "a power", "W", row))
         if rr:
             kept = [v for v in rr if in_range(v, RR_S)]
             if kept:
@@ -307,15 +316,23 @@ class _Columns:
             self.rr.setdefault(index, []).extend(kept)
 
 
+#: A point as a plain tuple, in RecordPoint's field order: (t, hr_bpm, cadence_spm, speed_mps,
+#: distance_m, rr_intervals_s, power_w).
+PointRow = tuple[float, float | None, float | None, float | None, float | None,
+                 tuple[float, ...], float | None]
+
+
 class _Points(Sequence[RecordPoint]):
     """A recording's points, made on demand from columns of numbers (NaN: no value)."""
 
-    __slots__ = ("_cadence", "_distance", "_hr", "_rr", "_speed", "_t")
+    __slots__ = ("_cadence", "_distance", "_hr", "_power", "_rr", "_speed", "_t")
 
     def __init__(self, t: np.ndarray, hr: np.ndarray, cadence: np.ndarray, speed: np.ndarray,
-                 distance: np.ndarray, rr: dict[int, tuple[float, ...]]) -> None:
+                 distance: np.ndarray, rr: dict[int, tuple[float, ...]],
+                 power: np.ndarray) -> None:
         self._t, self._hr, self._cadence = t, hr, cadence
         self._speed, self._distance, self._rr = speed, distance, rr
+        self._power = power
 
     def __len__(self) -> int:
         return len(self._t)
@@ -339,8 +356,7 @@ class _Points(Sequence[RecordPoint]):
         for row in self.rows():
             yield RecordPoint(*row)
 
-    def rows(self) -> Iterator[tuple[float, float | None, float | None, float | None,
-                                     float | None, tuple[float, ...]]]:
+    def rows(self) -> Iterator[PointRow]:
         """Each point as a plain tuple in RecordPoint's field order, made a block at a time
         (memory stays flat, and no object is built per point)."""
         rr = self._rr
@@ -348,12 +364,13 @@ class _Points(Sequence[RecordPoint]):
         for begin in range(0, len(self), block):
             end = begin + block
             t = self._t[begin:end].tolist()
-            others = [np.where(np.isnan(part), None, part).tolist() for part in (
-                self._hr[begin:end], self._cadence[begin:end], self._speed[begin:end],
-                self._distance[begin:end])]
+            hr, cadence, speed, distance, power = (
+                np.where(np.isnan(part), None, part).tolist() for part in (
+                    self._hr[begin:end], self._cadence[begin:end], self._speed[begin:end],
+                    self._distance[begin:end], self._power[begin:end]))
             intervals = ([rr.get(i, ()) for i in range(begin, begin + len(t))] if rr
                          else itertools.repeat((), len(t)))
-            yield from zip(t, *others, intervals, strict=True)
+            yield from zip(t, hr, cadence, speed, distance, intervals, power, strict=True)
 
     def hr_times(self) -> np.ndarray:
         """The times of the points with a heart rate."""
@@ -376,18 +393,18 @@ class _Points(Sequence[RecordPoint]):
     def _point(self, i: int) -> RecordPoint:
         return RecordPoint(float(self._t[i]), _none(float(self._hr[i])),
                            _none(float(self._cadence[i])), _none(float(self._speed[i])),
-                           _none(float(self._distance[i])), self._rr.get(i, ()))
+                           _none(float(self._distance[i])), self._rr.get(i, ()),
+                           _none(float(self._power[i])))
 
 
-def point_rows(points: Sequence[RecordPoint]) -> Iterator[
-        tuple[float, float | None, float | None, float | None, float | None,
-              tuple[float, ...]]]:
-    """The points as plain tuples (t, hr_bpm, cadence_spm, speed_mps, distance_m,
-    rr_intervals_s): for loops over millions of points, which need no object per point."""
+def point_rows(points: Sequence[RecordPoint]) -> Iterator[PointRow]:
+    """The points as plain tuples in RecordPoint's field order (t, hr_bpm, cadence_spm,
+    speed_mps, distance_m, rr_intervals_s, power_w): for loops over millions of points, which
+    need no object per point."""
     if isinstance(points, _Points):
         return points.rows()
-    return ((p.t, p.hr_bpm, p.cadence_spm, p.speed_mps, p.distance_m, p.rr_intervals_s)
-            for p in points)
+    return ((p.t, p.hr_bpm, p.cadence_spm, p.speed_mps, p.distance_m, p.rr_intervals_s,
+             p.power_w) for p in points)
 
 
 def hr_times(points: Sequence[RecordPoint]) -> np.ndarray:
@@ -500,7 +517,7 @@ def _columns_of(samples: Iterable[_Sample], unit: str, notes: _Notes | None = No
     columns = _Columns(unit, notes)
     for row, sample in enumerate(samples, start=1):
         if not columns.add(sample.time, sample.hr, sample.cadence, sample.speed,
-                           sample.distance, sample.rr, row=row):
+                           sample.distance, sample.rr, sample.power, row=row):
             break
     return columns
 
@@ -529,7 +546,8 @@ def _finish(path: Path, raw: _Raw) -> Recording:
     starts_group[0] = True
     np.not_equal(moments[1:], moments[:-1], out=starts_group[1:])
     fields = [np.frombuffer(column, dtype=np.float64)[keep]
-              for column in (columns.hr, columns.cadence, columns.speed, columns.distance)]
+              for column in (columns.hr, columns.cadence, columns.speed, columns.distance,
+                             columns.power)]
     rr: dict[int, tuple[float, ...]] = {}
     if bool(starts_group.all()):
         merged, group = fields, None
@@ -550,7 +568,8 @@ def _finish(path: Path, raw: _Raw) -> Recording:
             g = j if group is None else int(group[j])
             rr[g] = rr.get(g, ()) + tuple(columns.rr[i])
     start_time = float(times[keep][0])
-    points = _Points(moments, *merged, rr)
+    hr, cadence, speed, distance, power = merged
+    points = _Points(moments, hr, cadence, speed, distance, rr, power)
     if not points.count_hr():
         raise SourceFileError(
             f"{path} has no heart-rate records: record it with a heart-rate sensor paired",
@@ -756,6 +775,7 @@ def _fit_record(frame: fitdecode.FitDataMessage, columns: _Columns, raw_cadence:
         speed = _number(frame.get_value("speed", fallback=None))
     if columns.add(time, hr if hr is not None and hr > 0 else None, None, speed,
                    _number(frame.get_value("distance", fallback=None)),
+                   power=_number(frame.get_value("power", fallback=None)),
                    row=len(columns) + 1):
         raw_cadence.append(math.nan if cadence is None else cadence)
         moments.append(clock)
@@ -865,19 +885,21 @@ def _read_tcx(path: Path, handle: BinaryIO) -> _Raw:
             hr = _text_number(_child_text(bpm, "Value") if bpm is not None else None,
                               notes, "a heart rate", where)
             extensions = _child(point, "Extensions")
-            run_cadence = speed = None
+            run_cadence = speed = watts = None
             if extensions is not None:
                 run_cadence = _text_number(
                     _descendant_text(extensions, frozenset({"RunCadence"})), notes,
                     "a cadence", where)
                 speed = _text_number(_descendant_text(extensions, frozenset({"Speed"})), notes,
                                      "a speed", where)
+                watts = _text_number(_descendant_text(extensions, frozenset({"Watts"})), notes,
+                                     "a power", where)
             cadence = _text_number(_child_text(point, "Cadence"), notes, "a cadence", where)
             samples.append(_Sample(
                 time=time, hr=hr if hr is not None and hr > 0 else None,
                 cadence=_to_steps_per_min(run_cadence if run_cadence is not None else cadence,
                                           sport),
-                speed=speed,
+                speed=speed, power=watts,
                 distance=_text_number(_child_text(point, "DistanceMeters"), notes, "a distance",
                                       where)))
     return _Raw(columns=_columns_of(samples, "trackpoint", notes), sport=_main_sport(sports),
@@ -953,6 +975,7 @@ _CSV_COLUMNS: dict[str, frozenset[str]] = {
     "speed": frozenset({"speed", "speed_mps"}),
     "distance": frozenset({"distance", "distance_m"}),
     "rr": frozenset({"rr", "rr_intervals_s"}),
+    "power": frozenset({"power", "power_w", "watts"}),
 }
 _UNIT_SUFFIX = re.compile(r"\s*[(\[].*$")
 
@@ -1008,6 +1031,7 @@ def _read_csv_rows(path: Path, text: io.TextIOWrapper) -> _Raw:
     time_at, hr_at = columns["time"], columns["hr"]
     cadence_at, speed_at = columns["cadence"], columns["speed"]
     distance_at, rr_at = columns["distance"], columns["rr"]
+    power_at = columns["power"]
     assert time_at is not None and hr_at is not None
 
     def cell(row: list[str], i: int | None) -> str | None:
@@ -1038,13 +1062,14 @@ def _read_csv_rows(path: Path, text: io.TextIOWrapper) -> _Raw:
                        _text_number(cell(row, cadence_at), notes, "a cadence", where),
                        _text_number(cell(row, speed_at), notes, "a speed", where),
                        _text_number(cell(row, distance_at), notes, "a distance", where),
-                       _csv_rr(rr, notes, where) if rr else (), row=row_no)
+                       _csv_rr(rr, notes, where) if rr else (),
+                       _text_number(cell(row, power_at), notes, "a power", where), row=row_no)
 
     # The fast path: rows a block at a time, parsed and range-checked column by column with
     # numpy; a block with a cell that is not a plain number, and each row with a value out of
     # range or RR intervals, take `slow`, which says why. Almost every row of a real file
     # takes the fast path: 2 million rows in a few seconds, in memory for one block.
-    wanted = (time_at, hr_at, cadence_at, speed_at, distance_at)
+    wanted = (time_at, hr_at, cadence_at, speed_at, distance_at, power_at)
     width = max(i for i in (*wanted, rr_at) if i is not None) + 1
     row_no = 0
     while not out.full:
@@ -1070,7 +1095,7 @@ def _read_csv_rows(path: Path, text: io.TextIOWrapper) -> _Raw:
         if np.count_nonzero(good) > room:  # more rows than may be kept: the slow path says so
             good[np.flatnonzero(good)[room:]] = False
         for column, target in zip(values, (out.time, out.hr, out.cadence, out.speed,
-                                           out.distance), strict=True):
+                                           out.distance, out.power), strict=True):
             target.frombytes(np.ascontiguousarray(column[good], dtype=np.float64).tobytes())
         for index in np.flatnonzero(~good):
             if not slow(block[index], first_no + int(index)):
@@ -1102,12 +1127,13 @@ def _csv_block(block: list[list[str]], wanted: tuple[int | None, ...], rr_at: in
                                        dtype=np.float64, count=size))
     except ValueError:
         return None
-    time, hr, cadence, speed, distance = columns
+    time, hr, cadence, speed, distance, power = columns
     with np.errstate(invalid="ignore"):
         good = np.isfinite(time)
         hr[hr <= 0] = np.nan  # 0 is how many devices write "no reading"
         for values, (low, high) in ((hr, HR_BPM), (cadence, CADENCE_SPM),
-                                    (speed, SPEED_MPS), (distance, DISTANCE_M)):
+                                    (speed, SPEED_MPS), (distance, DISTANCE_M),
+                                    (power, _POWER_W)):
             good &= np.isnan(values) | ((values >= low) & (values <= high))
     # A cell written "nan" is not an empty cell: the slow path says it is not a number.
     for i in wanted:

@@ -1,7 +1,8 @@
 """The replay backend: a recorded workout (FIT, TCX, GPX, CSV) played back as sensor readings.
 
 Each `RecordPoint` of the recording becomes a `HeartRateReading` (when it has heart rate) and a
-`StrideReading` (when it has cadence, speed or distance), stamped with the point's own `t`: the
+`StrideReading` (when it has cadence, speed or distance) and a `PowerReading` (when it has
+power), stamped with the point's own `t`: the
 session clock of a replay is the recording's clock. `speed` recorded seconds pass per wall
 second (1 = real time, 0 = as fast as possible). A stretch of the file without points is a
 stretch without readings; nothing is interpolated, so the aligner reports the gap as it would for
@@ -18,7 +19,14 @@ from pathlib import Path
 
 from edge.errors import ConfigError
 from edge.sources.recordings import FOOT_SPORTS, Recording, read_recording
-from edge.stream.readings import HeartRateReading, LinkEvent, LinkState, Reading, StrideReading
+from edge.stream.readings import (
+    HeartRateReading,
+    LinkEvent,
+    LinkState,
+    PowerReading,
+    Reading,
+    StrideReading,
+)
 from firmware_bridge import gatt
 
 log = logging.getLogger(__name__)
@@ -76,6 +84,8 @@ class ReplaySource:
             if point.hr_bpm is not None:
                 yield HeartRateReading(device, point.t, round(point.hr_bpm),
                                        point.rr_intervals_s, None)
+            if point.power_w is not None:
+                yield PowerReading(device, point.t, point.power_w)
             if (point.cadence_spm is None and point.speed_mps is None
                     and point.distance_m is None):
                 continue
