@@ -124,7 +124,7 @@ class Daemon:
         check_daemon_sources(self.settings)  # again: `run --source` may have changed it
         store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-store")
         state_dir = self.settings.daemon.state_dir
-        health = narrator = store = board = display = speaker = recording_lock = None
+        health = narrator = store = board = display = speaker = recording_lock = fleet = None
         radio = contextlib.AsyncExitStack()  # the virtual bands' fake BlueZ, when there is one
         try:
             health = await asyncio.to_thread(load_health_model, self.settings)
@@ -161,7 +161,14 @@ class Daemon:
                 await board.start()
                 log.info("zone board on %s", board.url)
             display = self._open_display(people)
-            emit = fan_out(sink, *(s.emit for s in (board, display) if s is not None))
+            if self.settings.fleet.enabled:  # the gym's board, over MQTT (README "Gym fleet")
+                from edge.fleet.publisher import FleetPublisher
+
+                fleet = FleetPublisher(self.settings.fleet, state_dir=state_dir,
+                                       session_ids=self.session_ids,
+                                       members=[p.profile.name for p in people])
+                await fleet.start()
+            emit = fan_out(sink, *(s.emit for s in (board, display, fleet) if s is not None))
             if display is not None:
                 self._background.add(asyncio.create_task(display.run(),
                                                          name="edgecoach-display"))
@@ -198,6 +205,8 @@ class Daemon:
             await asyncio.gather(*self._background, return_exceptions=True)
             if display is not None:
                 display.close()
+            if fleet is not None:
+                await fleet.stop()
             if board is not None:
                 await board.stop()
             if store is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from edge.config_checks import check_profile, check_sections, check_unique_names
 from edge.core.quiet import QuietHours
-from edge.errors import ConfigError, KioskConfigError
+from edge.errors import ConfigError, FleetConfigError, KioskConfigError
 from edge.profile import Profile
 from edge.stream.readings import RECORDING_SUFFIXES
 from firmware_bridge.gatt.uuids import SENSOR_SERVICES
@@ -53,6 +54,60 @@ def kiosk_port(port: int) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise KioskConfigError(f"kiosk port must be 0..65535 (0 picks a free one), got {port!r}")
     return port
+
+
+#: Gym fleet site and Pi names: what a topic level and a certificate's common name may hold.
+FLEET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+#: Names a Pi may not take: the board's certificate and the broker's.
+FLEET_RESERVED_NAMES = frozenset({"board", "broker"})
+#: Fields a Pi's config may choose to share with the gym's board, per field; none by default.
+FLEET_SHAREABLE = {
+    "rr": "RR intervals of each second (live)",
+    "cadence": "cadence in steps per minute (live)",
+    "speed": "speed in m/s (live)",
+    "distance": "distance so far (live), distance and steps (summary)",
+    "forecast": "the health model's +10/+30/+60 s heart-rate forecast (live)",
+    "gaps": "where the heart rate was missing (summary)",
+}
+
+
+def fleet_name(kind: str, value: object) -> str:
+    """`value` as a gym site or Pi name, or FleetConfigError saying what a name may hold."""
+    if not isinstance(value, str) or FLEET_NAME.fullmatch(value) is None:
+        raise FleetConfigError(
+            f"{kind} name {value!r} is not usable: use 1 to 32 lowercase letters, digits and "
+            f"dashes, starting with a letter or digit (it is a topic level and a certificate "
+            f"name)")
+    return value
+
+
+def fleet_pi_name(value: object) -> str:
+    name = fleet_name("Pi", value)
+    if name in FLEET_RESERVED_NAMES:
+        raise FleetConfigError(f"Pi name {name!r} is reserved for the {name}; choose another")
+    return name
+
+
+def fleet_share(fields: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [f for f in fields if f not in FLEET_SHAREABLE]
+    if unknown:
+        raise FleetConfigError(f"share: unknown field {unknown[0]!r}; fields that can be "
+                               f"shared: {', '.join(FLEET_SHAREABLE)}")
+    return fields
+
+
+def broker_address(address: str) -> str:
+    """An IP address (a Pi's firewall admits exactly it: systemd's IPAddressAllow= takes no
+    host names, and a Pi resolves none) or "localhost"."""
+    if address == "localhost":
+        return address
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        raise FleetConfigError(
+            f"broker address {address!r} is not an IP address: give the broker's address on "
+            f"the gym network (e.g. 192.168.1.10); a Pi's firewall admits exactly that "
+            f"address and resolves no names") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +348,60 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FleetSettings:
+    """`[fleet]`: this Pi on the gym's MQTT broker (README "Gym fleet"); `edgecoach board`
+    reads the site, the broker and the files from here too."""
+
+    #: Publish this Pi's members to the gym's broker; off, nothing leaves the Pi.
+    enabled: bool = False
+    #: The gym's name: a topic level (lowercase letters, digits and dashes).
+    site: str = "gym"
+    #: This Pi's name: its topic prefix and its certificate's common name.
+    pi: str = ""
+    #: The room this Pi coaches in; the board groups tiles by room.
+    room: str = ""
+    #: The broker's IP address; the daemon's firewall admits exactly it (and loopback).
+    broker_host: str = "127.0.0.1"
+    #: The broker's MQTT-over-TLS port.
+    broker_port: int = 8883
+    #: The gym CA's certificate (`edgecoach fleet init` makes it).
+    ca_file: Path | None = None
+    #: This Pi's (or the board's) certificate and key (`edgecoach fleet add-pi`).
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: Seconds between MQTT keepalives; a Pi cut off shows offline after 1.5 of them.
+    keepalive_s: int = 5
+    #: "name": the board shows people's names; "pseudonym": a stable "Member 3F9A".
+    names: str = "name"
+    #: Fields to send beyond the tile's, each named: rr, cadence, speed, distance, forecast,
+    #: gaps. None by default: raw samples and RR intervals stay on the Pi.
+    share: tuple[str, ...] = ()
+    #: Finished sessions' summaries kept on disk while the broker is away, at most.
+    outbox_limit: int = 1000
+    #: A member's live state goes out at most this often, in seconds.
+    live_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        fleet_name("site", self.site)
+        broker_address(self.broker_host)
+        fleet_share(self.share)
+        if self.names not in ("name", "pseudonym"):
+            raise ValueError(f'names must be "name" or "pseudonym", got {self.names!r}')
+        if not 1 <= self.broker_port <= 65535:
+            raise ValueError(f"broker_port must be 1..65535, got {self.broker_port}")
+        if not 2 <= self.keepalive_s <= 60:
+            raise ValueError(f"keepalive_s must be 2..60 seconds, got {self.keepalive_s}")
+        if self.outbox_limit < 1 or self.live_interval_s <= 0:
+            raise ValueError("outbox_limit must be 1 or more and live_interval_s above 0")
+        if self.enabled:
+            fleet_pi_name(self.pi)
+            missing = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"fleet mode needs {', '.join(missing)}: the files "
+                                 f"`edgecoach fleet add-pi {self.pi}` made for this Pi")
+
+
+@dataclass(frozen=True, slots=True)
 class Person:
     """Someone coached by this device, with the bands they wear and the machines they use."""
 
@@ -315,6 +424,7 @@ class Settings:
     kiosk: KioskSettings = field(default_factory=KioskSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
     #: `[[people]]` tables; with none, the daemon coaches `profile` from any band it finds.
     people: tuple[Person, ...] = ()
     #: Where the settings came from, for logs and `doctor`.
@@ -346,7 +456,8 @@ class Settings:
 
 _SECTIONS = {"profile": Profile, "llm": LlmSettings, "speech": SpeechSettings,
              "health": HealthSettings, "daemon": DaemonSettings, "kiosk": KioskSettings,
-             "display": DisplaySettings, "training": TrainingSettings}
+             "display": DisplaySettings, "training": TrainingSettings,
+             "fleet": FleetSettings}
 #: What `[daemon] source` may be.
 DAEMON_SOURCES = ("ble", "virtual", "replay", "simulator")
 #: Keys of a [[people]] entry besides the profile's.
@@ -390,6 +501,10 @@ def load_settings(path: Path | None = None) -> Settings:
                           f"got {display.kind!r}")
     sections["display"] = dataclasses.replace(
         display, preview_file=_beside(display.preview_file, path))
+    fleet = sections["fleet"]
+    sections["fleet"] = dataclasses.replace(
+        fleet, **{key: _beside(getattr(fleet, key), path)
+                  for key in ("ca_file", "cert_file", "key_file")})
     people = _people(data.get("people", []), path)
     if display.person and display.person not in {p.profile.name for p in people} | {
             sections["profile"].name}:

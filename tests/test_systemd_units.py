@@ -503,3 +503,45 @@ def test_uninstall_dry_run_changes_nothing(tmp_path: Path, models_dir: Path) -> 
     done = sh("uninstall.sh", "--purge-data", "--dry-run", destdir=root)
     assert "rm -rf -- " in done.stdout
     assert sorted(str(p) for p in root.rglob("*")) == before
+
+
+# --- gym fleet mode: the broker, and nothing more ----------------------------------------------
+
+DROPIN = Path("etc/systemd/system/edgecoach.service.d/fleet.conf")
+
+
+def test_fleet_mode_allows_exactly_the_broker_besides_loopback(tmp_path: Path,
+                                                                 models_dir: Path) -> None:
+    root = tmp_path / "root"
+    done = install(root, models_dir, "--fleet-broker", "192.168.1.10")
+    assert "IPAddressAllow=192.168.1.10" in done.stdout
+    assert unit_settings(root / DROPIN) == {"IPAddressAllow": ["192.168.1.10"]}
+    assert mode(root / DROPIN) == 0o644
+    unit = unit_settings(root / "etc" / "systemd" / "system" / UNIT.name)
+    assert unit["IPAddressDeny"] == ["any"] and unit["IPAddressAllow"] == ["localhost"]
+    install(root, models_dir, "--fleet-broker", "fd00::10")
+    assert unit_settings(root / DROPIN) == {"IPAddressAllow": ["fd00::10"]}
+    done = install(root, models_dir)  # fleet mode off again: loopback only
+    assert not (root / DROPIN).exists() and "rm -f" in done.stdout
+
+
+@pytest.mark.parametrize("address", ["broker.gym.lan", "10.0.0", "1.2.3.4.5", "any",
+                                     "10.0.0.1/8", "localhost"])
+def test_fleet_broker_must_be_one_ip_address(tmp_path: Path, address: str) -> None:
+    done = sh("install.sh", "--fleet-broker", address, destdir=tmp_path / "root", check=False)
+    assert done.returncode != 0 and "broker's IP address" in done.stderr
+    assert not (tmp_path / "root").exists()
+
+
+@needs_analyze
+def test_the_unit_with_the_fleet_drop_in_verifies(units: Path, tmp_path: Path,
+                                                   models_dir: Path) -> None:
+    install(tmp_path / "root", models_dir, "--fleet-broker", "192.168.1.10")
+    merged = units / UNIT.name
+    merged.write_text(merged.read_text(encoding="utf-8")
+                      + (tmp_path / "root" / DROPIN).read_text(encoding="utf-8"),
+                      encoding="utf-8")
+    done = analyze("verify", str(merged))
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if "edgecoach" in line] == []
+    assert unit_settings(merged)["IPAddressAllow"] == ["localhost", "192.168.1.10"]

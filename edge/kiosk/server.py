@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from edge.core.events import SessionEvent
@@ -139,7 +139,8 @@ class KioskBoard:
                  drain_timeout_s: float = DRAIN_TIMEOUT_S,
                  clock: Callable[[], float] = time.monotonic,
                  on_feedback: FeedbackHandler | None = None,
-                 on_stop: StopHandler | None = None) -> None:
+                 on_stop: StopHandler | None = None,
+                 state: Any = None, page: bytes | None = None) -> None:
         """A board on `host`:`port` (loopback only; port 0 picks a free one, see `.port`).
 
         `members` are shown from the start, in that order (the daemon's people); others appear
@@ -147,18 +148,21 @@ class KioskBoard:
         reserve for samples that carry no "hrr_fraction". `on_feedback` records what a tile's
         "How did it feel?" sends (see `FeedbackHandler`); without it `POST /feedback` is
         answered 503. `on_stop` lets go of a machine the coach drives for a member (`POST
-        /stop`, the tile's "Stop machine"; see `StopHandler`).
+        /stop`, the tile's "Stop machine"; see `StopHandler`). `state` and `page` replace the
+        tiles and the page (the gym fleet's board: its `apply(event, now)` returns the tile, or
+        the list of tiles, that changed).
         """
         self.host = loopback_host(host)
         self._requested_port = kiosk_port(port)
-        self.state = BoardState.listing(members, zones)
+        self.state = state if state is not None else BoardState.listing(members, zones)
         self.max_clients = max_clients
         self.ping_s = ping_s
         self.drain_timeout_s = drain_timeout_s
         self.clock = clock
         self.on_feedback = on_feedback
         self.on_stop = on_stop
-        self._page = resources.files("edge.kiosk").joinpath("page.html").read_bytes()
+        self._page = page if page is not None else \
+            resources.files("edge.kiosk").joinpath("page.html").read_bytes()
         self._clients: set[_Client] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -251,11 +255,12 @@ class KioskBoard:
             return
         self._apply(event)
 
-    def _apply(self, event: SessionEvent) -> None:
+    def _apply(self, event: SessionEvent | Any) -> None:
         try:
-            member = self.state.apply(event, self.clock())
-            if member is not None and self._clients:
-                self._broadcast(member.name, _sse("member", member.as_dict(self.clock())))
+            changed = self.state.apply(event, self.clock())
+            if changed is not None and self._clients:
+                for member in changed if isinstance(changed, list) else (changed,):
+                    self._broadcast(member.name, _sse("member", member.as_dict(self.clock())))
         except Exception:  # a sink must not break the session that feeds it
             log.exception("zone board: could not apply a %s event", type(event).__name__)
 
