@@ -49,7 +49,7 @@ from edge.displays.terminal import JsonLines
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import SpeechError
 from edge.journal import StoreJournal
-from edge.keys import find_key
+from edge.store import find_key
 from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
 from edge.settings import BleBandConfig, Person, Settings, check_daemon_sources
@@ -59,8 +59,8 @@ from edge.sources.clock import ClockSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
 from edge.store import DATABASE_NAME, SessionStore, StoreError
-from edge.store_lock import RecordingLock
-from edge.store_space import space_warning
+from edge.store import RecordingLock
+from edge.store import space_warning
 from edge.training.inputs import latest_session_id, record_feedback
 from firmware_bridge.simulator import WORKOUTS, Athlete
 

@@ -38,8 +38,8 @@ from edge.reports.exchange import export_csv, export_fit, import_recordings
 from edge.settings import load_settings
 from edge.sources.recordings import MAX_DURATION_S, read_recording
 from edge.store import SessionStore, StoreError
-from edge.store_lock import RecordingLock, recording_daemon
-from edge.store_space import space_warning
+from edge.store import RecordingLock, recording_daemon
+from edge.store import space_warning
 from edge.stream.aligner import StreamAligner
 from edge.stream.plausible import CADENCE_SPM, DISTANCE_M, HR_BPM, SPEED_MPS
 from edge.stream.readings import AlignedSample, HeartRateReading, StrideReading

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, settings: Settings | None, *, stdin: TextIO | 
                stdout: TextIO | None = None) -> int:
     """`edgecoach forget`: 0 when erased, 1 when the person said no, 2 without --yes and no
     terminal to ask on. Store and key problems are raised as EdgecoachError for the CLI."""
-    from edge.keys import open_store
+    from edge.store import open_store
     from edge.reports.personal_data import forget_person, known_person
 
     assert settings is not None
@@ -70,7 +70,7 @@ def refuse_beside_the_daemon(daemon: DaemonSettings, state_dir: Path | None) -> 
     about to write after (and, before the store dropped conflicting rows alone, cost other
     people's samples): refuse, saying what to do. The daemon holds the store's recording lock."""
     from edge.store import DATABASE_NAME, StoreError
-    from edge.store_lock import recording_daemon
+    from edge.store import recording_daemon
 
     path = Path(state_dir or daemon.state_dir) / DATABASE_NAME
     if (pid := recording_daemon(path)) is not None:

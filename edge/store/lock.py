@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Self
 
-from edge.store import StoreError
+from edge.store.errors import StoreError
 
 __all__ = ["RecordingLock", "lock_path", "recording_daemon"]
 

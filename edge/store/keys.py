@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from edge.settings import DaemonSettings
-from edge.store import DATABASE_NAME, MISSING_KEY_HINT, SessionStore, StoreError, StoreKeyError
+from edge.store.errors import MISSING_KEY_HINT, StoreError, StoreKeyError
+from edge.store.sessions import DATABASE_NAME, SessionStore
 
 __all__ = ["CREDENTIAL_NAME", "StoreKeyError", "find_key", "open_store", "parse_key",
            "read_key_file"]

@@ -30,7 +30,7 @@ Encryption. With a key, `open` goes through SQLCipher (the `sqlcipher3` module, 
 sqlite3): every page of the file and of its -wal is AES-256 encrypted and authenticated; the
 -shm file holds only page numbers. The key is 32 random bytes, used as a raw key
 (`PRAGMA key = "x'<hex>'"`), so there is no passphrase derivation to pay for on a Pi; SQLCipher
-still derives a separate HMAC key from it. `edge.keys` finds the key (systemd's credential, a key
+still derives a separate HMAC key from it. `edge.store.keys` finds the key (systemd's credential, a key
 file). An encrypted file looks like random bytes, so a file without the SQLite header is taken to
 be encrypted when its size is a whole number of pages; opening it without a key, or with a key
 that does not decrypt its first page, raises `StoreKeyError` and leaves it untouched. A plain
@@ -52,243 +52,66 @@ import dataclasses
 import json
 import logging
 import operator
-import os
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from edge.errors import EdgecoachError
 from edge.profile import Profile, normalise_name
-from edge.stream.plausible import (
-    CADENCE_SPM,
-    DISTANCE_M,
-    EFFORT_RANGES,
-    HR_BPM,
-    SPEED_MPS,
-    STEPS,
-    finite_json,
-    plausible,
-    plausible_rr,
+from edge.store.cipher import (
+    _check_existing,
+    _encrypt_in_place,
+    _errors_of,
+    _key_literal,
+    _sqlcipher,
+    _unlock,
 )
-from edge.stream.readings import EFFORT_FIELDS, AlignedSample
+from edge.store.errors import FeedbackError, StoreError, StoreFullError, _primary_code, _problem
+from edge.store.files import _private_file, _private_folder
+from edge.store.schema import (
+    _INSERT_CUE,
+    _INSERT_NARRATION,
+    _INSERT_SAMPLE,
+    _SAMPLE_COLUMNS,
+    _SESSION_QUERY,
+    MIGRATIONS,
+    PersonRow,
+    ResumeState,
+    SessionRow,
+    _iso,
+    _now,
+    _sample_from_row,
+    _sample_row,
+    _schema_version,
+    _session_from_row,
+)
+from edge.stream.plausible import (
+    finite_json,
+)
+from edge.stream.readings import AlignedSample
 
 if TYPE_CHECKING:  # only their attributes are read; importing them would pull in the narrator
     from edge.core.cues import Cue
     from edge.core.narration import Narration
 
-__all__ = [
-    "APPLICATION_ID",
-    "MIGRATIONS",
-    "MISSING_KEY_HINT",
-    "FeedbackError",
-    "PersonRow",
-    "ResumeState",
-    "SessionRow",
-    "SessionStore",
-    "StoreError",
-    "StoreFullError",
-    "StoreKeyError",
-]
 
 #: The database file in `[daemon] state_dir`.
 DATABASE_NAME = "edgecoach.db"
 
+
 log = logging.getLogger(__name__)
+
 
 T = TypeVar("T")
 
-#: Written into the SQLite header (PRAGMA application_id) so that edgecoach knows its own files.
-APPLICATION_ID = 0x45444743  # "EDGC"
-SQLITE_MAGIC = b"SQLite format 3\x00"
-#: SQLCipher writes pages of 4096 bytes (SQLCipher 3: 1024), so an encrypted file's size is a
-#: multiple of this; it is the only thing that tells an encrypted file from other bytes.
-_CIPHER_PAGE_MULTIPLE = 1024
-_HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
-
-#: Where the database key comes from; said whenever the key is missing.
-MISSING_KEY_HINT = (
-    "systemd's LoadCredential=edgecoach-db-key (edgecoach.service, from /etc/edgecoach/db.key) "
-    "hands the daemon its key as $CREDENTIALS_DIRECTORY/edgecoach-db-key; outside the service, "
-    "set [daemon] key_file to a file holding the key (64 hex digits)"
-)
-
-#: Forward migrations: entry N-1 takes the schema from version N-1 to N, in one transaction.
-#: Never edit a released entry; append a new one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (  # 1: the first schema
-        f"PRAGMA application_id = {APPLICATION_ID}",
-        """CREATE TABLE schema_version (
-            version INTEGER PRIMARY KEY,
-            applied_at TEXT NOT NULL)""",
-        """CREATE TABLE people (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            created_at TEXT NOT NULL)""",
-        # profile: JSON, the Profile as it was when the session started. ended_at stays NULL
-        # until end_session, so a crashed session is one with no end.
-        """CREATE TABLE sessions (
-            id INTEGER PRIMARY KEY,
-            person_id INTEGER NOT NULL REFERENCES people(id),
-            source TEXT NOT NULL,
-            profile TEXT NOT NULL,
-            started_at TEXT NOT NULL,
-            ended_at TEXT,
-            summary TEXT)""",
-        "CREATE INDEX sessions_by_person ON sessions(person_id)",
-        # rr_intervals_s: JSON list; contact and hr_gap: 0/1 (contact NULL when unknown);
-        # forecast: JSON object or NULL.
-        """CREATE TABLE samples (
-            session_id INTEGER NOT NULL REFERENCES sessions(id),
-            t INTEGER NOT NULL,
-            hr_bpm REAL,
-            rr_intervals_s TEXT NOT NULL,
-            cadence_spm REAL,
-            speed_mps REAL,
-            distance_m REAL,
-            steps REAL,
-            contact INTEGER,
-            hr_gap INTEGER NOT NULL,
-            forecast TEXT,
-            PRIMARY KEY (session_id, t)) WITHOUT ROWID""",
-        """CREATE TABLE cues (
-            session_id INTEGER NOT NULL REFERENCES sessions(id),
-            cue_id INTEGER NOT NULL,
-            t INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            action TEXT NOT NULL,
-            priority TEXT NOT NULL,
-            facts TEXT NOT NULL,
-            PRIMARY KEY (session_id, cue_id))""",
-        """CREATE TABLE narrations (
-            session_id INTEGER NOT NULL,
-            cue_id INTEGER NOT NULL,
-            text TEXT NOT NULL,
-            source TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            seconds REAL NOT NULL,
-            attempts INTEGER NOT NULL,
-            PRIMARY KEY (session_id, cue_id),
-            FOREIGN KEY (session_id, cue_id) REFERENCES cues(session_id, cue_id))""",
-        """CREATE TABLE feedback (
-            id INTEGER PRIMARY KEY,
-            session_id INTEGER NOT NULL REFERENCES sessions(id),
-            rpe INTEGER CHECK (rpe BETWEEN 1 AND 10),
-            text TEXT,
-            created_at TEXT NOT NULL)""",
-    ),
-    (  # 2: effort from power meters and fitness machines; NULL in every older sample
-        "ALTER TABLE samples ADD COLUMN power_w REAL",
-        "ALTER TABLE samples ADD COLUMN machine_speed_mps REAL",
-        "ALTER TABLE samples ADD COLUMN incline_pct REAL",
-        "ALTER TABLE samples ADD COLUMN resistance REAL",
-        "ALTER TABLE samples ADD COLUMN stroke_rate_spm REAL",
-        "ALTER TABLE samples ADD COLUMN machine_distance_m REAL",
-    ),
-)
 
 #: Rows held in memory while the store cannot be written (a full disk): 6 hours of samples
 #: for four people, about 40 MB. Past it the oldest samples are dropped, and counted.
 MAX_PENDING_ROWS = 86_400
-
-_INSERT_SAMPLE = (
-    "INSERT INTO samples (session_id, t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps,"
-    " distance_m, steps, contact, hr_gap, forecast, " + ", ".join(EFFORT_FIELDS) + ")"
-    " VALUES (" + ", ".join("?" * (11 + len(EFFORT_FIELDS))) + ")"
-)
-_INSERT_CUE = (
-    "INSERT INTO cues (session_id, cue_id, t, kind, action, priority, facts)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_NARRATION = (
-    "INSERT INTO narrations (session_id, cue_id, text, source, reason, seconds, attempts)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_SAMPLE_COLUMNS = (
-    "t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps, distance_m, steps, contact, hr_gap, "
-    + ", ".join(EFFORT_FIELDS)
-)
-_SESSION_QUERY = """
-    SELECT s.id, p.name, s.source, s.profile, s.started_at, s.ended_at, s.summary,
-           (SELECT count(*) FROM samples WHERE session_id = s.id),
-           (SELECT max(t) FROM samples WHERE session_id = s.id)
-    FROM sessions s JOIN people p ON p.id = s.person_id
-"""
-
-
-class StoreError(EdgecoachError):
-    """The session store cannot be opened, read or written."""
-
-    def __init__(self, message: str, *, path: Path | None = None, pending_rows: int = 0) -> None:
-        self.path = path
-        #: Rows recorded but not yet written, held in memory for the next commit.
-        self.pending_rows = pending_rows
-        super().__init__(message)
-
-
-class StoreFullError(StoreError):
-    """The disk (or the store's size limit) is full; the rows wait in memory for room."""
-
-
-class StoreKeyError(StoreError):
-    """The database key is missing, malformed, or does not open the store."""
-
-    #: Restarting will not bring the key (systemd: RestartPreventExitStatus=2).
-    exit_code = 2
-
-
-class FeedbackError(StoreError, ValueError):
-    """Feedback that cannot be recorded as given (an RPE outside 1..10, an unknown session)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PersonRow:
-    id: int
-    name: str
-    #: When their first session was recorded.
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRow:
-    id: int
-    person: str
-    #: Where the samples came from ("ble", "replay", "simulator", ...), as the caller named it.
-    source: str
-    #: The profile as it was when the session started.
-    profile: Profile
-    started_at: datetime
-    #: None while the session runs, and for ever after a crash until it is resumed and ended.
-    ended_at: datetime | None
-    summary: dict[str, Any] | None
-    #: Samples on disk.
-    sample_count: int
-    last_t: int | None
-
-    @property
-    def ended(self) -> bool:
-        return self.ended_at is not None
-
-
-@dataclass(frozen=True, slots=True)
-class ResumeState:
-    """Where a restarted daemon picks a session up: it appends after `last_t`, never over it."""
-
-    session: SessionRow
-    #: Session second of the last sample written, None when there is none yet.
-    last_t: int | None
-    #: Highest cue id recorded, None when there is none: new cues need higher ids.
-    last_cue_id: int | None
-
-    @property
-    def next_t(self) -> int:
-        return 0 if self.last_t is None else self.last_t + 1
 
 
 @dataclass(slots=True)
@@ -331,7 +154,7 @@ class SessionStore:
         """Open the store at `path`, creating the file, its folder and the schema as needed.
 
         `key` encrypts the store with SQLCipher: 64 hex digits as text, or the 32 raw bytes
-        (`edge.keys.find_key` finds it); None keeps it plain SQLite. A wrong or missing key for
+        (`edge.store.keys.find_key` finds it); None keeps it plain SQLite. A wrong or missing key for
         an encrypted file is a `StoreKeyError`, and the file is left untouched. `synchronous` is
         "FULL" (survives power loss, the default) or "NORMAL" (survives a killed process only;
         see the module docstring). `max_bytes` caps the file's size: past it, commits fail as
@@ -896,301 +719,3 @@ class SessionStore:
         pages = (self._default_max_pages if self._max_bytes is None
                  else max(1, self._max_bytes // self._page_size))
         self._connection().execute(f"PRAGMA max_page_count = {int(pages)}")
-
-
-# -- checks and conversions (pure, or reading only) --------------------------------------------
-
-def _check_existing(path: Path, driver: ModuleType, literal: str | None) -> bool:
-    """Refuse a file that is not an edgecoach database, is damaged, or that the key does not
-    open, without writing to it. True when it is a plain (unencrypted) SQLite file."""
-    damaged = StoreError(f"{path} is not an edgecoach database or is damaged; it was left "
-                         "untouched; move it aside and edgecoach will start a new one",
-                         path=path)
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(len(SQLITE_MAGIC))
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror}; check its permissions",
-                         path=path) from exc
-    plain = head == SQLITE_MAGIC
-    if not plain:
-        if size % _CIPHER_PAGE_MULTIPLE:  # not whole pages: not an SQLCipher file either
-            raise damaged
-        if literal is None:
-            raise StoreKeyError(
-                f"no database key to open {path}: it is not a plain SQLite file, so either it "
-                f"is encrypted ({MISSING_KEY_HINT}), or it is not an edgecoach database or is "
-                "damaged; it was left untouched; move it aside only if it is not encrypted, "
-                "and edgecoach will start a new one", path=path)
-    # Read-only: this connection never writes the file, nor checkpoints a -wal into it.
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    reader = sqlite3 if plain else driver
-    errors = _errors_of(reader)
-    try:
-        check = reader.connect(uri, uri=True, timeout=5.0)
-    except errors as exc:
-        raise StoreError(_problem(exc, path, None), path=path) from exc
-    try:
-        if not plain:
-            assert literal is not None
-            _unlock(check, literal, path, errors)
-        verdict = check.execute("PRAGMA quick_check").fetchall()
-        application_id = check.execute("PRAGMA application_id").fetchone()[0]
-        tables = {row[0] for row in check.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        version = _schema_version(check) if "schema_version" in tables else 0
-    except errors as exc:
-        if _primary_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-            raise damaged from exc
-        raise StoreError(_problem(exc, path, None), path=path) from exc
-    finally:
-        check.close()
-    if verdict != [("ok",)]:
-        raise damaged
-    if application_id != APPLICATION_ID and (application_id != 0 or tables):
-        raise damaged
-    if version > len(MIGRATIONS):
-        raise StoreError(f"{path} was written by a newer edgecoach (schema version {version}; "
-                         f"this one knows up to {len(MIGRATIONS)}): upgrade edgecoach; the file "
-                         "was left untouched", path=path)
-    return plain
-
-
-def _key_literal(key: str | bytes) -> str:
-    """The key as SQLCipher's raw-key literal, x'<64 hex digits>'; never shown in a message."""
-    if isinstance(key, bytes | bytearray):
-        if len(key) != 32:
-            raise StoreKeyError(f"a database key is 32 bytes (64 hex digits), not {len(key)} "
-                                "bytes")
-        return f"x'{bytes(key).hex()}'"
-    if isinstance(key, str):
-        text = key.strip()
-        if not _HEX_KEY.fullmatch(text):
-            raise StoreKeyError(f"a database key is 64 hex digits (32 bytes); this one has "
-                                f"{len(text)} characters"
-                                + ("" if len(text) != 64 else ", not all of them hex digits"))
-        return f"x'{text.lower()}'"
-    raise TypeError(f"a database key is str (hex) or bytes, not {type(key).__name__}")
-
-
-def _sqlcipher(path: Path) -> ModuleType:
-    try:
-        from sqlcipher3 import dbapi2
-    except ImportError as exc:
-        raise StoreError(f"{path} is to be encrypted but SQLCipher is not installed: "
-                         "pip install 'sqlcipher3>=0.6.2'", path=path) from exc
-    return dbapi2
-
-
-def _errors_of(driver: ModuleType) -> tuple[type[Exception], ...]:
-    return (sqlite3.Error,) if driver is sqlite3 else (sqlite3.Error, driver.Error)
-
-
-def _unlock(conn: Any, literal: str, path: Path, errors: tuple[type[Exception], ...]) -> None:
-    """Give an SQLCipher connection its key, before anything else, and check that it opens."""
-    conn.execute("PRAGMA cipher_log_level = NONE")  # our errors say it; no stderr noise
-    conn.execute(f'PRAGMA key = "{literal}"')
-    row = conn.execute("PRAGMA cipher_version").fetchone()
-    if not row or not row[0]:  # a plain SQLite under the sqlcipher3 name: it would not encrypt
-        raise StoreError(f"the sqlcipher3 module in use does not encrypt (no cipher_version), "
-                         f"so {path} is not opened; reinstall it: pip install --force-reinstall "
-                         "'sqlcipher3>=0.6.2'", path=path)
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except errors as exc:
-        if _primary_code(exc) == sqlite3.SQLITE_NOTADB:
-            raise StoreKeyError(f"the database key does not open {path}: wrong key; the file "
-                                "was left untouched; give edgecoach the key it was created "
-                                "with (or move the file aside to start an empty store)",
-                                path=path) from exc
-        raise
-
-
-def _encrypt_in_place(path: Path, driver: ModuleType, literal: str) -> None:
-    """Turn the plain store at `path` into an encrypted one, crash-safe, and wipe the old file.
-
-    The encrypted copy is written beside it and renamed over it; the old file, no longer
-    linked, is then overwritten with zeros through a descriptor kept open across the rename.
-    """
-    errors = _errors_of(driver)
-    staging = path.with_name(path.name + ".encrypting")
-    for leftover in (staging, *_sidecars(staging)):
-        leftover.unlink(missing_ok=True)
-    log.warning("%s is not encrypted: encrypting it with the database key (once)", path)
-    try:
-        source = driver.connect(str(path), timeout=5.0, isolation_level=None)
-        try:
-            source.execute("ATTACH DATABASE ? AS encrypted KEY ?", (str(staging), literal))
-            source.execute("SELECT sqlcipher_export('encrypted')")
-            source.execute(f"PRAGMA encrypted.application_id = {APPLICATION_ID}")
-            source.execute("DETACH DATABASE encrypted")
-        finally:
-            source.close()
-    except errors as exc:
-        staging.unlink(missing_ok=True)
-        raise StoreError(_problem(exc, path, None) + "; it was left as it was",
-                         path=path) from exc
-    if any(p.exists() for p in _sidecars(path)):
-        staging.unlink(missing_ok=True)
-        raise StoreError(f"cannot encrypt {path} while another program has it open: stop it "
-                         "and open the store again; it was left as it was", path=path)
-    try:
-        with staging.open("rb+") as handle:
-            info = path.stat()  # keep the owner and mode: root may be running this
-            os.fchmod(handle.fileno(), info.st_mode & 0o7777)
-            if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
-                os.fchown(handle.fileno(), info.st_uid, info.st_gid)
-            os.fsync(handle.fileno())
-        old = os.open(path, os.O_RDWR)
-        try:
-            os.replace(staging, path)
-            _fsync_folder(path.parent)
-            _zero(old)
-        finally:
-            os.close(old)
-    except OSError as exc:
-        raise StoreError(f"cannot replace {path} by its encrypted copy: {exc.strerror}; check "
-                         "the folder's permissions and free space", path=path) from exc
-
-
-def _private_folder(folder: Path) -> None:
-    """The store's folder; one made here is 0700 (only its owner may enter)."""
-    if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
-
-
-def _private_file(path: Path) -> None:
-    """An empty store file, 0600, where there is none; SQLite gives its -wal and -shm files
-    the database file's mode."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
-
-
-def _sidecars(path: Path) -> tuple[Path, Path]:
-    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _zero(fd: int) -> None:
-    size = os.fstat(fd).st_size
-    block = bytes(1 << 20)
-    os.lseek(fd, 0, os.SEEK_SET)
-    written = 0
-    while written < size:
-        written += os.write(fd, block[:min(len(block), size - written)])
-    os.fsync(fd)
-
-
-def _schema_version(conn: sqlite3.Connection) -> int:
-    known = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                         " AND name = 'schema_version'").fetchone()
-    if known is None:
-        return 0
-    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-
-
-def _primary_code(exc: sqlite3.Error) -> int | None:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code & 0xFF if isinstance(code, int) else None
-
-
-def _problem(exc: sqlite3.Error, path: Path, max_bytes: int | None) -> str:
-    """What went wrong with the store and what a person can do about it."""
-    code = _primary_code(exc)
-    if code == sqlite3.SQLITE_FULL:
-        if max_bytes is not None:
-            return (f"{path} has reached its size limit of {max_bytes} bytes, or the disk "
-                    "holding it is full: free space or raise the limit")
-        return f"the disk holding {path} is full: free space"
-    if code == sqlite3.SQLITE_READONLY:
-        return (f"{path} cannot be written (the file, its folder or its disk is read-only): "
-                "make it writable")
-    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        return (f"{path} is not an edgecoach database or is damaged: stop edgecoach and move "
-                "it aside")
-    if code == sqlite3.SQLITE_IOERR:
-        if _disk_is_full(path):  # a -wal or -shm file that could not grow, on a full disk
-            return f"the disk holding {path} is full: free space"
-        return f"the disk holding {path} failed to read or write ({exc}): check the disk"
-    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        return (f"{path} is locked by another program (another edgecoach?): stop it or use "
-                "another store")
-    if code == sqlite3.SQLITE_CANTOPEN:
-        return f"cannot open {path}: check that its folder exists and is writable"
-    if code == sqlite3.SQLITE_CONSTRAINT:
-        return (f"rows for {path} conflict with rows already there ({exc}): is another "
-                "edgecoach writing to the same store?")
-    return f"SQLite error on {path}: {exc}"
-
-
-def _disk_is_full(path: Path) -> bool:
-    try:
-        stats = os.statvfs(path.parent)
-    except OSError:
-        return False
-    return stats.f_bavail * stats.f_frsize < 64 * 1024
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _iso(moment: datetime) -> str:
-    if not isinstance(moment, datetime):
-        raise TypeError(f"expected a datetime, got {type(moment).__name__}")
-    return moment.isoformat()
-
-
-def _sample_row(session_id: int, sample: AlignedSample,
-                forecast: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    # Only plausible values go in (edge.stream.plausible): a heart rate out of range is a gap.
-    hr = plausible(sample.hr_bpm, HR_BPM)
-    return (
-        session_id, int(sample.t), hr, json.dumps(list(plausible_rr(sample.rr_intervals_s))),
-        plausible(sample.cadence_spm, CADENCE_SPM), plausible(sample.speed_mps, SPEED_MPS),
-        plausible(sample.distance_m, DISTANCE_M), plausible(sample.steps, STEPS),
-        None if sample.contact is None else int(sample.contact),
-        int(sample.hr_gap or hr is None),
-        None if forecast is None else json.dumps(finite_json(dict(forecast))),
-        *(plausible(getattr(sample, name), EFFORT_RANGES[name]) for name in EFFORT_FIELDS),
-    )
-
-
-def _sample_from_row(row: tuple[Any, ...]) -> AlignedSample:
-    # Checked again on the way out: a store written before the checks may hold anything.
-    t, hr, rr, cadence, speed, distance, steps, contact, gap = row[:9]
-    effort = {name: plausible(value, EFFORT_RANGES[name])
-              for name, value in zip(EFFORT_FIELDS, row[9:], strict=True)}
-    hr = plausible(hr, HR_BPM)
-    return AlignedSample(
-        t=t, hr_bpm=hr, rr_intervals_s=plausible_rr(json.loads(rr)),
-        cadence_spm=plausible(cadence, CADENCE_SPM), speed_mps=plausible(speed, SPEED_MPS),
-        distance_m=plausible(distance, DISTANCE_M), steps=plausible(steps, STEPS),
-        contact=None if contact is None else bool(contact), hr_gap=bool(gap) or hr is None,
-        **effort,
-    )
-
-
-def _session_from_row(row: tuple[Any, ...]) -> SessionRow:
-    session_id, person, source, profile, started, ended, summary, count, last_t = row
-    known = {f.name for f in dataclasses.fields(Profile)}
-    profile_fields = {k: v for k, v in json.loads(profile).items() if k in known}
-    return SessionRow(
-        id=session_id, person=person, source=source, profile=Profile(**profile_fields),
-        started_at=datetime.fromisoformat(started),
-        ended_at=None if ended is None else datetime.fromisoformat(ended),
-        summary=None if summary is None else finite_json(json.loads(summary)),
-        sample_count=count, last_t=last_t,
-    )
