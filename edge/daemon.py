@@ -43,24 +43,25 @@ from edge.core.events import (
     WarningRaised,
     for_person,
 )
+from edge.core.quiet import QuietHours
 from edge.core.zones import ZoneModel
-from edge.displays.terminal import JsonLines
 from edge.displays import DisplayError, open_display
+from edge.displays.terminal import JsonLines
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import EdgecoachError, SpeechError
 from edge.journal import StoreJournal
-from edge.keys import find_key
+from edge.store import find_key
 from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
-from edge.settings import Person, Settings, check_daemon_sources
+from edge.settings import BleBandConfig, Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
-from edge.settings import BleBandConfig
 from edge.sources.ble import BleSensorSource
 from edge.sources.clock import ClockSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
-from edge.core.quiet import QuietHours
-from edge.store import DATABASE_NAME, SessionStore
+from edge.store import DATABASE_NAME, SessionStore, StoreError
+from edge.store import RecordingLock
+from edge.store import space_warning
 from edge.training.inputs import latest_session_id, record_feedback
 from edge.training.readiness import MORNING_SOURCE
 from edge.training.today import TodaysSession, todays_session
@@ -126,7 +127,7 @@ class Daemon:
         check_daemon_sources(self.settings)  # again: `run --source` may have changed it
         store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-store")
         state_dir = self.settings.daemon.state_dir
-        health = narrator = store = board = display = speaker = fleet = None
+        health = narrator = store = board = display = speaker = recording_lock = fleet = None
         radio = contextlib.AsyncExitStack()  # the virtual bands' fake BlueZ, when there is one
         try:
             health = await asyncio.to_thread(load_health_model, self.settings)
@@ -142,9 +143,14 @@ class Daemon:
             if key is None:
                 log.warning("no database key: health data is stored unencrypted "
                             "(set LoadCredential=edgecoach-db-key or [daemon] key_file)")
+            people = self.settings.people or (Person(self.settings.profile),)
+            if room := space_warning(state_dir / DATABASE_NAME, len(people)):
+                log.error("%s", room)  # up front, not after a session that was never stored
             store = await loop.run_in_executor(
                 store_thread, lambda: SessionStore.open(state_dir / DATABASE_NAME, key=key))
-            people = self.settings.people or (Person(self.settings.profile),)
+            # Held while recording: `edgecoach forget` refuses to run beside the daemon.
+            recording_lock = RecordingLock(state_dir / DATABASE_NAME)
+            recording_lock.acquire()
             sink = JsonLines() if self.options.json else _log_event
             kiosk = self.settings.kiosk
             if kiosk.enabled:  # listening before READY=1: the kiosk unit opens it then
@@ -209,6 +215,8 @@ class Daemon:
             if store is not None:
                 await loop.run_in_executor(store_thread, store.close)
             store_thread.shutdown(wait=True)
+            if recording_lock is not None:
+                recording_lock.release()
             if speaker is not None:
                 speaker.close()  # a WAV file gets its header
             if narrator is not None:
@@ -236,10 +244,14 @@ class Daemon:
             await loop.run_in_executor(store_thread, _todays_session, store, self.settings,
                                        person)
         if session_id is None:
-            session_id = await loop.run_in_executor(
-                store_thread, store.start_session, name,
-                self.options.session_source or self.settings.daemon.source,
-                person.profile, datetime.now(UTC))
+            try:
+                session_id = await loop.run_in_executor(
+                    store_thread, store.start_session, name,
+                    self.options.session_source or self.settings.daemon.source,
+                    person.profile, datetime.now(UTC))
+            except StoreError as exc:  # refuse, rather than coach a session never stored
+                raise type(exc)(f"cannot start a session that could be stored: {exc}",
+                                path=exc.path) from exc
             next_t, last_cue = 0, 0
         self.session_ids[name] = session_id
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.config_checks import check_profile, check_sections, check_unique_names
 from edge.core.quiet import QuietHours
 from edge.errors import ConfigError, FleetConfigError, KioskConfigError
 from edge.profile import Profile
@@ -491,8 +492,8 @@ def load_settings(path: Path | None = None) -> Settings:
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
                           f"known: {', '.join(_SECTIONS)}, people")
-    sections = {name: _build(cls, data.get(name, {}), f"{path} [{name}]")
-                for name, cls in _SECTIONS.items()}
+    sections = check_sections({name: _build(cls, data.get(name, {}), f"{path} [{name}]")
+                               for name, cls in _SECTIONS.items()}, path)
     daemon = sections["daemon"]
     sections["daemon"] = dataclasses.replace(
         daemon, replay_file=_beside(daemon.replay_file, path),
@@ -592,7 +593,7 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
         for key, value in extra.items():
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{where}: {key} must be a non-empty string, got {value!r}")
-        profile = _build(Profile, table, where)
+        profile = check_profile(_build(Profile, table, where), where)
         replay = extra.get("replay_file")
         people.append(Person(
             profile,
@@ -602,9 +603,7 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
             workout=extra.get("workout"), session=extra.get("session"),
             machines=tuple(_build(MachineSettings, machine, f"{where} machine #{n + 1}")
                            for n, machine in enumerate(machines))))
-    names = [p.profile.name for p in people]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{path}: two [[people]] share a name; names must be unique")
+    check_unique_names((p.profile.name for p in people), str(path))
     return tuple(people)
 
 

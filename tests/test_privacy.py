@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edge.core.cues import Action, Cue, CueKind, Priority
-from edge.keys import CREDENTIAL_NAME, find_key, parse_key, read_key_file
+from edge.store import CREDENTIAL_NAME, find_key, parse_key, read_key_file
 from edge.core.narration import Narration
 from edge.commands import export_data as export_data_command
 from edge.commands import forget as forget_command

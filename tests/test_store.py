@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edge import store as store_module
+from edge.store import cipher as store_cipher
+from edge.store import sessions as store_sessions
 from edge.core.cues import Action, Cue, CueKind, Priority
 from edge.core.narration import Narration
 from edge.profile import Profile
@@ -114,7 +115,8 @@ def test_forward_migration_keeps_the_data(db, monkeypatch):
         session_id = store.start_session("ann", "replay", ANN, START)
         store.add_sample(session_id, sample(0))
     newer = (*MIGRATIONS, ("ALTER TABLE feedback ADD COLUMN mood TEXT",))
-    monkeypatch.setattr(store_module, "MIGRATIONS", newer)
+    for module in (store_sessions, store_cipher):  # the schema this edgecoach knows
+        monkeypatch.setattr(module, "MIGRATIONS", newer)
     with SessionStore.open(db) as store:
         assert store.samples(session_id) == [sample(0)]
     with closing(sqlite3.connect(db)) as reader:
@@ -126,7 +128,8 @@ def test_forward_migration_keeps_the_data(db, monkeypatch):
 
 def test_a_store_from_before_effort_opens_and_its_samples_read_without_effort(db, monkeypatch):
     # A database written by an edgecoach without power columns (schema version 1).
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:1])
+    for module in (store_sessions, store_cipher):
+        monkeypatch.setattr(module, "MIGRATIONS", MIGRATIONS[:1])
     with closing(sqlite3.connect(db.parent.mkdir(parents=True) or db)) as old:
         for statement in MIGRATIONS[0]:
             old.execute(statement)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, settings: Settings | None, *,
                stdout: TextIO | None = None) -> int:
     """`edgecoach export-data`: 0 when written. With PERSON the files go into --out itself;
     without, each person's into --out/<name>/."""
-    from edge.keys import open_store
+    from edge.store import open_store
     from edge.reports.personal_data import export_person, folder_name
 
     assert settings is not None

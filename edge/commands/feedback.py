@@ -52,10 +52,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings | None) -> int:
     """Record how a session felt; the next plan takes it into account."""
-    from edge.keys import open_store
+    from edge.store import open_store
 
     assert settings is not None
-    with open_store(settings.daemon) as store:
+    with open_store(settings.daemon, create=False) as store:  # no file, no session
         return run_with_store(args, settings, store)
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from edge.settings import Settings
+from edge.settings import DaemonSettings, Settings
 
 if TYPE_CHECKING:
     from edge.store import SessionStore
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, settings: Settings | None, *, stdin: TextIO | 
                stdout: TextIO | None = None) -> int:
     """`edgecoach forget`: 0 when erased, 1 when the person said no, 2 without --yes and no
     terminal to ask on. Store and key problems are raised as EdgecoachError for the CLI."""
-    from edge.keys import open_store
+    from edge.store import open_store
     from edge.reports.personal_data import forget_person, known_person
 
     assert settings is not None
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace, settings: Settings | None, *, stdin: TextIO | 
         print("edgecoach: forget erases data for good and there is no terminal to confirm "
               "on: add --yes", file=sys.stderr)
         return 2
+    refuse_beside_the_daemon(settings.daemon, args.state_dir)
     with open_store(settings.daemon, args.state_dir, must_exist=True) as store:
         person = _person_to_forget(args.person, settings, store)
         known_person(store, person)
@@ -62,6 +63,21 @@ def run(args: argparse.Namespace, settings: Settings | None, *, stdin: TextIO | 
           f"notes erased; the database went from {report.bytes_before} to "
           f"{report.bytes_after} bytes.", file=stdout)
     return 0
+
+
+def refuse_beside_the_daemon(daemon: DaemonSettings, state_dir: Path | None) -> None:
+    """Erasing while `edgecoach run` records into the same store would delete rows it is
+    about to write after (and, before the store dropped conflicting rows alone, cost other
+    people's samples): refuse, saying what to do. The daemon holds the store's recording lock."""
+    from edge.store import DATABASE_NAME, StoreError
+    from edge.store import recording_daemon
+
+    path = Path(state_dir or daemon.state_dir) / DATABASE_NAME
+    if (pid := recording_daemon(path)) is not None:
+        running = f"edgecoach run (pid {pid})" if pid else "edgecoach run"
+        raise StoreError(f"{running} is recording into {path}: forgetting now could cost "
+                         "other people's samples; stop it first (sudo systemctl stop "
+                         "edgecoach), then run this again; nothing was erased", path=path)
 
 
 def _person_to_forget(given: str | None, settings: Settings, store: SessionStore) -> str:

@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings | None) -> int:
-    from edge.keys import open_store
+    from edge.store import open_store
 
     assert settings is not None
     with open_store(settings.daemon) as store:
@@ -49,6 +49,8 @@ def run_with_store(args: argparse.Namespace, settings: Settings, store: SessionS
             minutes, seconds = divmod(result.duration_s, 60)
             print(f"imported {result.path} as session {result.session_id} "
                   f"({minutes} min {seconds:02d} s)")
+            for warning in result.warnings:  # what was cut or left out, and where
+                print(f"  {warning}")
         else:
             print(f"skipped {result.path}: {result.reason}")
     return 1 if any(r.status == "skipped" for r in results) else 0

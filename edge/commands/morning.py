@@ -88,8 +88,8 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
     from edge.commands.plan import explain_advice
     from edge.core.zones import ZoneModel
     from edge.daemon import DaemonOptions, run_daemon
-    from edge.keys import open_store
     from edge.narrator.plans import readiness_advice_for
+    from edge.store import open_store
     from edge.training.inputs import MORNING_SOURCE, todays_suggestion
     from edge.training.readiness import reading_from_samples
 

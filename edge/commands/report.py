@@ -39,7 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings | None) -> int:
-    from edge.keys import open_store
+    from edge.store import open_store
 
     assert settings is not None
     with open_store(settings.daemon, must_exist=True) as store:

@@ -19,6 +19,7 @@ from edge.core.events import (
     event_json,
 )
 from edge.core.zones import ZONE_NAMES
+from edge.stream.plausible import finite_json
 from edge.stream.readings import LinkState
 
 _KIND_LABELS = {
@@ -37,7 +38,10 @@ class JsonLines:
         self.stream = stream
 
     def __call__(self, event: SessionEvent) -> None:
-        self.stream.write(json.dumps(event_json(event), separators=(",", ":")) + "\n")
+        # JSON has no NaN or Infinity: a value that is not a number is written as null.
+        line = json.dumps(finite_json(event_json(event)), separators=(",", ":"),
+                          allow_nan=False)
+        self.stream.write(line + "\n")
         self.stream.flush()
 
 

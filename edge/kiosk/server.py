@@ -31,10 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import inspect
 import ipaddress
 import json
 import logging
+import socket
+import struct
+import termios
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -84,6 +88,18 @@ _HOST_HEADER_NAMES = {"localhost", "127.0.0.1", "[::1]"}
 
 
 _PING_KEY = "\0ping"
+_PROBE_KEY = "\0probe"
+#: The deepest JSON nesting a feedback body may have (it needs 1: an object of plain values).
+MAX_JSON_DEPTH = 8
+#: While the board is full, each ping carries a comment of this many bytes: a browser reads it
+#: at once; a client that never reads fills its buffers within a few pings, its writes stop
+#: draining, and its place goes to the next browser (see `_stream`).
+PROBE_BYTES = 256 * 1024
+#: A stream's send buffer in the kernel, and what asyncio holds before a write waits: small,
+#: so a client that stops reading is seen within seconds, not after megabytes.
+STREAM_SEND_BUFFER = 64 * 1024
+#: A full board gives the place of a client this far behind to a new browser.
+EVICT_BACKLOG_BYTES = 16 * 1024
 
 
 @dataclass(eq=False, slots=True)
@@ -94,6 +110,21 @@ class _Client:
     pending: dict[str, bytes] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
+    connected_at: float = field(default_factory=time.monotonic)
+
+    def backlog(self) -> int:
+        """Bytes written to this client that it has not taken yet (asyncio's buffer and the
+        kernel's send queue): a browser that reads keeps this near 0."""
+        transport = self.writer.transport
+        queued = transport.get_write_buffer_size()
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                unsent = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+                queued += struct.unpack("i", unsent)[0]
+            except OSError:
+                pass
+        return queued
 
 
 def _sse(event: str, payload: object) -> bytes:
@@ -253,9 +284,12 @@ class KioskBoard:
 
     async def _ping_loop(self) -> None:
         ping = _sse("ping", {})
+        probe = b": " + b"." * (PROBE_BYTES - 4) + b"\n\n"  # an SSE comment: browsers skip it
         while True:
             await asyncio.sleep(self.ping_s)
             self._broadcast(_PING_KEY, ping)
+            if len(self._clients) >= self.max_clients:
+                self._broadcast(_PROBE_KEY, probe)
 
     # -- HTTP -----------------------------------------------------------------------------------
 
@@ -418,7 +452,13 @@ class KioskBoard:
     def _parse_feedback(self, body: bytes) -> tuple[str, int | None, str | None]:
         """(person, rpe, verdict) from a `POST /feedback` body; ValueError says what is wrong."""
         try:
-            data = json.loads(body.decode("utf-8"))
+            text = body.decode("utf-8")
+            if _json_depth(text) > MAX_JSON_DEPTH:
+                raise ValueError(f"the feedback nests deeper than {MAX_JSON_DEPTH} levels: "
+                                 'send {"person": NAME, "rpe": 1..10}')
+            data = json.loads(text)
+        except RecursionError:  # bounded above; kept so no body can end the board's task
+            raise ValueError("the feedback nests too deep: send a flat JSON object") from None
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise ValueError('the feedback is not valid JSON: send {"person": NAME, '
                              '"rpe": 1..10} or {"person": NAME, "verdict": "too_hard"}') from None
@@ -470,10 +510,15 @@ class KioskBoard:
         await asyncio.wait_for(writer.drain(), self.drain_timeout_s)
 
     async def _stream(self, writer: asyncio.StreamWriter, peer: str) -> None:
-        if len(self._clients) >= self.max_clients:
+        if len(self._clients) >= self.max_clients and not self._evict_one_behind():
             await self._respond(writer, 503, "text/plain", b"too many browsers on the board\n",
                                 extra={"Retry-After": "10"})
             return
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # small buffers: a client that stops reading shows it soon
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
+        writer.transport.set_write_buffer_limits(high=STREAM_SEND_BUFFER // 4)
         client = _Client(writer, peer)
         self._clients.add(client)
         log.debug("zone board: %s connected", peer)
@@ -495,6 +540,21 @@ class KioskBoard:
         finally:
             self._clients.discard(client)
             log.debug("zone board: %s disconnected", peer)
+
+    def _evict_one_behind(self) -> bool:
+        """On a full board: drop the client furthest behind, if one is more than
+        EVICT_BACKLOG_BYTES behind (it does not read; its place goes to a new browser)."""
+        behind = max(self._clients, key=lambda c: (c.backlog(), -c.connected_at), default=None)
+        if behind is None or behind.backlog() < EVICT_BACKLOG_BYTES:
+            return False
+        log.info("zone board: full; dropping %s, it stopped reading, for a new browser",
+                 behind.peer)
+        self.clients_dropped += 1
+        self._clients.discard(behind)
+        behind.closing = True
+        behind.writer.transport.abort()
+        behind.wake.set()
+        return True
 
     async def _drain(self, client: _Client) -> None:
         try:
@@ -518,6 +578,28 @@ _COMMON_HEADERS = {
                                "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
                                "form-action 'none'",
 }
+
+
+def _json_depth(text: str) -> int:
+    """How deep arrays and objects nest in `text` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _head(status: int, reason: str, headers: Mapping[str, str]) -> bytes:

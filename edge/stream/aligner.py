@@ -13,6 +13,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from edge.stream.plausible import (
+    CADENCE_SPM,
+    DISTANCE_M,
+    EFFORT_RANGES,
+    HR_BPM,
+    SPEED_MPS,
+    STEPS,
+    plausible,
+    plausible_rr,
+)
 from edge.stream.readings import (
     AlignedSample,
     HeartRateReading,
@@ -59,6 +69,7 @@ class StreamAligner:
     _machine: _Held = field(default_factory=_Held)
     #: Devices that sent effort readings: their link loss ends their values, not heart rate's.
     _effort_devices: set[str] = field(default_factory=set)
+    _rejected: _Held = field(default_factory=_Held)
     _rr_pending: list[tuple[float, tuple[float, ...]]] = field(default_factory=list)
     _gaps: list[Gap] = field(default_factory=list)
     _open_gap_start: int | None = None
@@ -72,12 +83,20 @@ class StreamAligner:
         """Take one reading; return the seconds it completed (possibly none)."""
         completed = self.advance_to(reading.t)
         if isinstance(reading, HeartRateReading):
-            self._hr = _Held(float(reading.bpm), reading.t)
-            self._contact = _Held(reading.contact, reading.t)
-            if reading.rr_intervals_s:
-                self._rr_pending.append((reading.t, reading.rr_intervals_s))
+            bpm = plausible(reading.bpm, HR_BPM)
+            if bpm is None:
+                # No heart beats like that: not a value to hold, but the coach hears of it.
+                self._hr = _Held()
+                self._contact = _Held()
+                self._rejected = _Held(_finite_or_none(reading.bpm), reading.t)
+            else:
+                self._hr = _Held(bpm, reading.t)
+                self._contact = _Held(reading.contact, reading.t)
+            rr = plausible_rr(reading.rr_intervals_s)
+            if rr:
+                self._rr_pending.append((reading.t, rr))
         elif isinstance(reading, StrideReading):
-            self._stride = _Held(reading, reading.t)
+            self._stride = _Held(_plausible_stride(reading), reading.t)
         elif isinstance(reading, PowerReading):
             self._effort_devices.add(reading.device)
             self._power = _Held(reading, reading.t)
@@ -120,6 +139,9 @@ class StreamAligner:
     def _emit(self, second: int) -> AlignedSample:
         second_end = self.start_t + second + 1
         hr = self._fresh(self._hr, second_end)
+        # A rejected reading flags only the second it arrived in.
+        rejected = self._rejected.value if second_end - 1 <= self._rejected.at < second_end \
+            else None
         contact = self._fresh(self._contact, second_end) if hr is not None else None
         stride = self._fresh(self._stride, second_end)
         power = self._fresh(self._power, second_end)
@@ -132,6 +154,7 @@ class StreamAligner:
             # A bike reports crank cadence through its power meter or the machine itself.
             cadence = power.cadence_rpm if isinstance(power, PowerReading) else None
             cadence = machine.cadence_rpm if cadence is None else cadence
+            cadence = plausible(cadence, CADENCE_SPM)
 
         rr: list[float] = []
         keep: list[tuple[float, tuple[float, ...]]] = []
@@ -159,10 +182,27 @@ class StreamAligner:
             steps=stride.total_steps if isinstance(stride, StrideReading) else None,
             contact=contact,  # type: ignore[arg-type]
             hr_gap=hr_gap,
-            power_w=power_w,
-            machine_speed_mps=machine.speed_mps,
-            incline_pct=machine.incline_pct,
-            resistance=machine.resistance,
-            stroke_rate_spm=machine.stroke_rate_spm,
-            machine_distance_m=machine.distance_m,
+            rejected_hr_bpm=rejected if hr_gap else None,  # type: ignore[arg-type]
+            **_plausible_effort(power_w=power_w, machine_speed_mps=machine.speed_mps,
+                                incline_pct=machine.incline_pct, resistance=machine.resistance,
+                                stroke_rate_spm=machine.stroke_rate_spm,
+                                machine_distance_m=machine.distance_m),
         )
+
+
+def _plausible_effort(**values: float | None) -> dict[str, float | None]:
+    """Effort values with every one outside its plausible range left out."""
+    return {name: plausible(value, EFFORT_RANGES[name]) for name, value in values.items()}
+
+
+def _finite_or_none(value: object) -> float | None:
+    return plausible(value, (-math.inf, math.inf))
+
+
+def _plausible_stride(reading: StrideReading) -> StrideReading:
+    """The reading with every value outside its plausible range taken out."""
+    return StrideReading(reading.device, reading.t,
+                         plausible(reading.cadence_spm, CADENCE_SPM),
+                         plausible(reading.speed_mps, SPEED_MPS),
+                         plausible(reading.total_distance_m, DISTANCE_M),
+                         plausible(reading.total_steps, STEPS))

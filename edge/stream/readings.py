@@ -122,6 +122,9 @@ class AlignedSample:
     contact: bool | None
     #: True when no heart-rate reading covers this second: the values above are not invented.
     hr_gap: bool
+    #: A heart rate the band sent this second that no heart can have (`edge.stream.plausible`):
+    #: the second is a gap, and the coach asks to check the strap. None otherwise.
+    rejected_hr_bpm: float | None = None
     # Effort: what the body is asked to do. None when no power meter or machine reports it
     # (or its last value is older than the aligner holds one).
     #: Watts, from a power meter or else the machine.

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from edge.settings import DaemonSettings
-from edge.store import DATABASE_NAME, MISSING_KEY_HINT, SessionStore, StoreError, StoreKeyError
+from edge.store.errors import MISSING_KEY_HINT, StoreError, StoreKeyError
+from edge.store.sessions import DATABASE_NAME, SessionStore
 
 __all__ = ["CREDENTIAL_NAME", "StoreKeyError", "find_key", "open_store", "parse_key",
            "read_key_file"]
@@ -106,12 +107,15 @@ def find_key(key_file: Path | None = None, *, key: str | bytes | None = None,
 
 
 def open_store(daemon: DaemonSettings, state_dir: Path | None = None, *,
-               must_exist: bool = False, required_key: bool = False) -> SessionStore:
+               must_exist: bool = False, required_key: bool = False,
+               create: bool = True) -> SessionStore:
     """The session store in `state_dir` (default `[daemon] state_dir`), opened with the
     daemon's key. With `must_exist`, a missing database is a StoreError that says nothing has
-    been recorded there, instead of an empty new one."""
+    been recorded there, instead of an empty new one; without `create`, a missing database
+    reads as empty and no file is made (a command that only reads)."""
     path = Path(state_dir or daemon.state_dir) / DATABASE_NAME
     if must_exist and not path.is_file():
         raise StoreError(f"there is no edgecoach database at {path}: nothing has been recorded "
                          "there (is [daemon] state_dir or --state-dir right?)", path=path)
-    return SessionStore.open(path, key=find_key(daemon.key_file, required=required_key))
+    return SessionStore.open(path, key=find_key(daemon.key_file, required=required_key),
+                             create=create)

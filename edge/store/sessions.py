@@ -30,7 +30,7 @@ Encryption. With a key, `open` goes through SQLCipher (the `sqlcipher3` module, 
 sqlite3): every page of the file and of its -wal is AES-256 encrypted and authenticated; the
 -shm file holds only page numbers. The key is 32 random bytes, used as a raw key
 (`PRAGMA key = "x'<hex>'"`), so there is no passphrase derivation to pay for on a Pi; SQLCipher
-still derives a separate HMAC key from it. `edge.keys` finds the key (systemd's credential, a key
+still derives a separate HMAC key from it. `edge.store.keys` finds the key (systemd's credential, a key
 file). An encrypted file looks like random bytes, so a file without the SQLite header is taken to
 be encrypted when its size is a whole number of pages; opening it without a key, or with a key
 that does not decrypt its first page, raises `StoreKeyError` and leaves it untouched. A plain
@@ -52,228 +52,66 @@ import dataclasses
 import json
 import logging
 import operator
-import os
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from edge.errors import EdgecoachError
-from edge.profile import Profile
-from edge.stream.readings import EFFORT_FIELDS, AlignedSample
+from edge.profile import Profile, normalise_name
+from edge.store.cipher import (
+    _check_existing,
+    _encrypt_in_place,
+    _errors_of,
+    _key_literal,
+    _sqlcipher,
+    _unlock,
+)
+from edge.store.errors import FeedbackError, StoreError, StoreFullError, _primary_code, _problem
+from edge.store.files import _private_file, _private_folder
+from edge.store.schema import (
+    _INSERT_CUE,
+    _INSERT_NARRATION,
+    _INSERT_SAMPLE,
+    _SAMPLE_COLUMNS,
+    _SESSION_QUERY,
+    MIGRATIONS,
+    PersonRow,
+    ResumeState,
+    SessionRow,
+    _iso,
+    _now,
+    _sample_from_row,
+    _sample_row,
+    _schema_version,
+    _session_from_row,
+)
+from edge.stream.plausible import (
+    finite_json,
+)
+from edge.stream.readings import AlignedSample
 
 if TYPE_CHECKING:  # only their attributes are read; importing them would pull in the narrator
     from edge.core.cues import Cue
     from edge.core.narration import Narration
 
-__all__ = [
-    "APPLICATION_ID",
-    "MIGRATIONS",
-    "MISSING_KEY_HINT",
-    "FeedbackError",
-    "PersonRow",
-    "ResumeState",
-    "SessionRow",
-    "SessionStore",
-    "StoreError",
-    "StoreFullError",
-    "StoreKeyError",
-]
 
 #: The database file in `[daemon] state_dir`.
 DATABASE_NAME = "edgecoach.db"
 
+
 log = logging.getLogger(__name__)
+
 
 T = TypeVar("T")
 
-#: Written into the SQLite header (PRAGMA application_id) so that edgecoach knows its own files.
-APPLICATION_ID = 0x45444743  # "EDGC"
-SQLITE_MAGIC = b"SQLite format 3\x00"
-#: SQLCipher writes pages of 4096 bytes (SQLCipher 3: 1024), so an encrypted file's size is a
-#: multiple of this; it is the only thing that tells an encrypted file from other bytes.
-_CIPHER_PAGE_MULTIPLE = 1024
-_HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
-#: Where the database key comes from; said whenever the key is missing.
-MISSING_KEY_HINT = (
-    "systemd's LoadCredential=edgecoach-db-key (edgecoach.service, from /etc/edgecoach/db.key) "
-    "hands the daemon its key as $CREDENTIALS_DIRECTORY/edgecoach-db-key; outside the service, "
-    "set [daemon] key_file to a file holding the key (64 hex digits)"
-)
-
-#: Forward migrations: entry N-1 takes the schema from version N-1 to N, in one transaction.
-#: Never edit a released entry; append a new one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (  # 1: the first schema
-        f"PRAGMA application_id = {APPLICATION_ID}",
-        """CREATE TABLE schema_version (
-            version INTEGER PRIMARY KEY,
-            applied_at TEXT NOT NULL)""",
-        """CREATE TABLE people (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            created_at TEXT NOT NULL)""",
-        # profile: JSON, the Profile as it was when the session started. ended_at stays NULL
-        # until end_session, so a crashed session is one with no end.
-        """CREATE TABLE sessions (
-            id INTEGER PRIMARY KEY,
-            person_id INTEGER NOT NULL REFERENCES people(id),
-            source TEXT NOT NULL,
-            profile TEXT NOT NULL,
-            started_at TEXT NOT NULL,
-            ended_at TEXT,
-            summary TEXT)""",
-        "CREATE INDEX sessions_by_person ON sessions(person_id)",
-        # rr_intervals_s: JSON list; contact and hr_gap: 0/1 (contact NULL when unknown);
-        # forecast: JSON object or NULL.
-        """CREATE TABLE samples (
-            session_id INTEGER NOT NULL REFERENCES sessions(id),
-            t INTEGER NOT NULL,
-            hr_bpm REAL,
-            rr_intervals_s TEXT NOT NULL,
-            cadence_spm REAL,
-            speed_mps REAL,
-            distance_m REAL,
-            steps REAL,
-            contact INTEGER,
-            hr_gap INTEGER NOT NULL,
-            forecast TEXT,
-            PRIMARY KEY (session_id, t)) WITHOUT ROWID""",
-        """CREATE TABLE cues (
-            session_id INTEGER NOT NULL REFERENCES sessions(id),
-            cue_id INTEGER NOT NULL,
-            t INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            action TEXT NOT NULL,
-            priority TEXT NOT NULL,
-            facts TEXT NOT NULL,
-            PRIMARY KEY (session_id, cue_id))""",
-        """CREATE TABLE narrations (
-            session_id INTEGER NOT NULL,
-            cue_id INTEGER NOT NULL,
-            text TEXT NOT NULL,
-            source TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            seconds REAL NOT NULL,
-            attempts INTEGER NOT NULL,
-            PRIMARY KEY (session_id, cue_id),
-            FOREIGN KEY (session_id, cue_id) REFERENCES cues(session_id, cue_id))""",
-        """CREATE TABLE feedback (
-            id INTEGER PRIMARY KEY,
-            session_id INTEGER NOT NULL REFERENCES sessions(id),
-            rpe INTEGER CHECK (rpe BETWEEN 1 AND 10),
-            text TEXT,
-            created_at TEXT NOT NULL)""",
-    ),
-    (  # 2: effort from power meters and fitness machines; NULL in every older sample
-        "ALTER TABLE samples ADD COLUMN power_w REAL",
-        "ALTER TABLE samples ADD COLUMN machine_speed_mps REAL",
-        "ALTER TABLE samples ADD COLUMN incline_pct REAL",
-        "ALTER TABLE samples ADD COLUMN resistance REAL",
-        "ALTER TABLE samples ADD COLUMN stroke_rate_spm REAL",
-        "ALTER TABLE samples ADD COLUMN machine_distance_m REAL",
-    ),
-)
-
-_INSERT_SAMPLE = (
-    "INSERT INTO samples (session_id, t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps,"
-    " distance_m, steps, contact, hr_gap, forecast, " + ", ".join(EFFORT_FIELDS) + ")"
-    " VALUES (" + ", ".join("?" * (11 + len(EFFORT_FIELDS))) + ")"
-)
-_INSERT_CUE = (
-    "INSERT INTO cues (session_id, cue_id, t, kind, action, priority, facts)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_NARRATION = (
-    "INSERT INTO narrations (session_id, cue_id, text, source, reason, seconds, attempts)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_SAMPLE_COLUMNS = (
-    "t, hr_bpm, rr_intervals_s, cadence_spm, speed_mps, distance_m, steps, contact, hr_gap, "
-    + ", ".join(EFFORT_FIELDS)
-)
-_SESSION_QUERY = """
-    SELECT s.id, p.name, s.source, s.profile, s.started_at, s.ended_at, s.summary,
-           (SELECT count(*) FROM samples WHERE session_id = s.id),
-           (SELECT max(t) FROM samples WHERE session_id = s.id)
-    FROM sessions s JOIN people p ON p.id = s.person_id
-"""
-
-
-class StoreError(EdgecoachError):
-    """The session store cannot be opened, read or written."""
-
-    def __init__(self, message: str, *, path: Path | None = None, pending_rows: int = 0) -> None:
-        self.path = path
-        #: Rows recorded but not yet written, held in memory for the next commit.
-        self.pending_rows = pending_rows
-        super().__init__(message)
-
-
-class StoreFullError(StoreError):
-    """The disk (or the store's size limit) is full; the rows wait in memory for room."""
-
-
-class StoreKeyError(StoreError):
-    """The database key is missing, malformed, or does not open the store."""
-
-    #: Restarting will not bring the key (systemd: RestartPreventExitStatus=2).
-    exit_code = 2
-
-
-class FeedbackError(StoreError, ValueError):
-    """Feedback that cannot be recorded as given (an RPE outside 1..10, an unknown session)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PersonRow:
-    id: int
-    name: str
-    #: When their first session was recorded.
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRow:
-    id: int
-    person: str
-    #: Where the samples came from ("ble", "replay", "simulator", ...), as the caller named it.
-    source: str
-    #: The profile as it was when the session started.
-    profile: Profile
-    started_at: datetime
-    #: None while the session runs, and for ever after a crash until it is resumed and ended.
-    ended_at: datetime | None
-    summary: dict[str, Any] | None
-    #: Samples on disk.
-    sample_count: int
-    last_t: int | None
-
-    @property
-    def ended(self) -> bool:
-        return self.ended_at is not None
-
-
-@dataclass(frozen=True, slots=True)
-class ResumeState:
-    """Where a restarted daemon picks a session up: it appends after `last_t`, never over it."""
-
-    session: SessionRow
-    #: Session second of the last sample written, None when there is none yet.
-    last_t: int | None
-    #: Highest cue id recorded, None when there is none: new cues need higher ids.
-    last_cue_id: int | None
-
-    @property
-    def next_t(self) -> int:
-        return 0 if self.last_t is None else self.last_t + 1
+#: Rows held in memory while the store cannot be written (a full disk): 6 hours of samples
+#: for four people, about 40 MB. Past it the oldest samples are dropped, and counted.
+MAX_PENDING_ROWS = 86_400
 
 
 @dataclass(slots=True)
@@ -297,6 +135,8 @@ class SessionStore:
         self._open: dict[int, _OpenSession] = {}
         self._last_attempt = float("-inf")
         self._failing = False
+        #: Samples dropped while the disk was full (more than MAX_PENDING_ROWS waited).
+        self.dropped_rows = 0
         self._max_bytes = max_bytes
         self._page_size = 4096
         self._default_max_pages = 0
@@ -309,15 +149,19 @@ class SessionStore:
 
     @classmethod
     def open(cls, path: Path, *, key: str | bytes | None = None, synchronous: str = "FULL",
-             commit_interval_s: float = 0.25, max_bytes: int | None = None) -> SessionStore:
+             commit_interval_s: float = 0.25, max_bytes: int | None = None,
+             create: bool = True) -> SessionStore:
         """Open the store at `path`, creating the file, its folder and the schema as needed.
 
         `key` encrypts the store with SQLCipher: 64 hex digits as text, or the 32 raw bytes
-        (`edge.keys.find_key` finds it); None keeps it plain SQLite. A wrong or missing key for
+        (`edge.store.keys.find_key` finds it); None keeps it plain SQLite. A wrong or missing key for
         an encrypted file is a `StoreKeyError`, and the file is left untouched. `synchronous` is
         "FULL" (survives power loss, the default) or "NORMAL" (survives a killed process only;
         see the module docstring). `max_bytes` caps the file's size: past it, commits fail as
-        if the disk were full.
+        if the disk were full. A new file is created readable by its owner only (0600), in a
+        new folder only its owner may enter (0700): it holds health data. With `create` False
+        (the commands that only read) a missing file is not created: the store opens empty,
+        in memory, and nothing is written to disk.
         """
         path = Path(path)
         synchronous = synchronous.upper()
@@ -326,8 +170,10 @@ class SessionStore:
         if commit_interval_s < 0:
             raise ValueError("commit_interval_s must not be negative")
         literal = None if key is None else _key_literal(key)
+        if not create and not path.exists():
+            return cls._empty(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_folder(path.parent)
             existing = path.exists() and path.stat().st_size > 0
         except OSError as exc:
             raise StoreError(f"cannot create the folder for {path}: {exc.strerror}; "
@@ -337,8 +183,12 @@ class SessionStore:
         if existing and _check_existing(path, driver, literal) and literal is not None:
             _encrypt_in_place(path, driver, literal)
         try:
+            _private_file(path)
             connection = driver.connect(str(path), timeout=5.0, isolation_level=None,
                                         check_same_thread=False)
+        except OSError as exc:
+            raise StoreError(f"cannot create {path}: {exc.strerror}; choose a writable "
+                             "location for the store", path=path) from exc
         except errors as exc:
             raise StoreError(_problem(exc, path, max_bytes), path=path) from exc
         store = cls(connection, path, commit_interval_s=commit_interval_s, max_bytes=max_bytes,
@@ -349,6 +199,17 @@ class SessionStore:
             connection.close()
             store._conn = None
             raise
+        return store
+
+    @classmethod
+    def _empty(cls, path: Path) -> SessionStore:
+        """An empty store in memory standing for `path`, which does not exist: a command that
+        only reads sees no sessions, and no file appears as a side effect of reading."""
+        connection = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        store = cls(connection, path, commit_interval_s=0.0, max_bytes=None)
+        connection.execute("PRAGMA foreign_keys = ON")
+        store._migrate()
+        log.debug("%s does not exist: reading an empty store", path)
         return store
 
     def _prepare(self, synchronous: str, literal: str | None) -> None:
@@ -430,7 +291,7 @@ class SessionStore:
 
         Written at once; if that fails (disk full) no session exists and StoreError says why.
         """
-        person = person.strip()
+        person = normalise_name(person)
         if not person:
             raise ValueError("a session needs the name of the person it belongs to")
         profile_json = json.dumps(dataclasses.asdict(profile))
@@ -481,7 +342,7 @@ class SessionStore:
             self._pending.append((
                 _INSERT_CUE,
                 (session_id, cue.id, cue.t, str(cue.kind.value), str(cue.action.value),
-                 cue.priority.name.lower(), json.dumps(dict(cue.facts))),
+                 cue.priority.name.lower(), json.dumps(finite_json(dict(cue.facts)))),
             ))
             state.cue_ids.add(cue.id)
             self._write()
@@ -511,7 +372,7 @@ class SessionStore:
             self._state(session_id)
             self._pending.append((
                 "UPDATE sessions SET ended_at = ?, summary = ? WHERE id = ?",
-                (_iso(ended_at), json.dumps(dict(summary)), session_id),
+                (_iso(ended_at), json.dumps(finite_json(dict(summary))), session_id),
             ))
             del self._open[session_id]
             self._write()
@@ -599,7 +460,7 @@ class SessionStore:
     def sessions(self, person: str | None = None) -> list[SessionRow]:
         if person is None:
             return self._sessions("", ())
-        return self._sessions("WHERE p.name = ?", (person,))
+        return self._sessions("WHERE p.name = ?", (normalise_name(person),))
 
     def samples(self, session_id: int) -> list[AlignedSample]:
         """The session's samples in order of t."""
@@ -611,7 +472,7 @@ class SessionStore:
         """The forecasts stored with the session's samples, by t."""
         rows = self._query("SELECT t, forecast FROM samples WHERE session_id = ?"
                            " AND forecast IS NOT NULL ORDER BY t", (session_id,))
-        return {t: json.loads(forecast) for t, forecast in rows}
+        return {t: finite_json(json.loads(forecast)) for t, forecast in rows}
 
     def cues(self, session_id: int) -> list[dict[str, Any]]:
         """Each cue as `Cue.as_dict()` plus its narration's text, source, reason, seconds and
@@ -625,7 +486,7 @@ class SessionStore:
                 "seconds", "attempts")
         cues = [dict(zip(keys, row, strict=True)) for row in rows]
         for cue in cues:
-            cue["facts"] = json.loads(cue["facts"])
+            cue["facts"] = finite_json(json.loads(cue["facts"]))
         return cues
 
     def feedback(self, session_id: int) -> list[dict[str, Any]]:
@@ -654,6 +515,7 @@ class SessionStore:
         sessions is open in this store; StoreError when another connection (another edgecoach)
         keeps the -wal from being emptied: stop it and erase again.
         """
+        person = normalise_name(person)
         with self._lock:
             conn = self._connection()
             own = {row[0] for row in self._query(
@@ -725,7 +587,12 @@ class SessionStore:
         return state
 
     def _write(self, then: Callable[[sqlite3.Connection], T] | None = None) -> T | None:
-        """Write every pending row, then run `then`, in one transaction; keep the rows on error."""
+        """Write every pending row, then run `then`, in one transaction; keep the rows on error.
+
+        Rows that conflict with the store (their session was erased under a running daemon)
+        are dropped, with a line saying so, and the others written: one person's trouble never
+        costs another person's samples. While the disk is full the rows wait in memory, at
+        most `MAX_PENDING_ROWS`: past that the oldest samples are dropped, and counted."""
         conn = self._connection()
         self._last_attempt = time.monotonic()
         try:
@@ -738,21 +605,81 @@ class SessionStore:
             self._rollback(conn)
             if not isinstance(exc, self._errors):
                 raise
+            code = _primary_code(exc)
+            if code == sqlite3.SQLITE_CONSTRAINT and self._drop_conflicting(conn):
+                return self._write(then)
             problem = _problem(exc, self.path, self._max_bytes)
-            kind = StoreFullError if _primary_code(exc) == sqlite3.SQLITE_FULL else StoreError
+            kind = StoreFullError if code == sqlite3.SQLITE_FULL else StoreError
+            self._bound_pending()
+            held = len(self._pending)
+            tail = (f"; samples are being kept in memory until then ({held} rows waiting; "
+                    "they are lost if edgecoach stops before they are written)")
+            if self.dropped_rows:
+                tail += (f"; {self.dropped_rows} older samples could not be kept and are not "
+                         "stored")
             if not self._failing:
                 log.warning("%s", problem)
             self._failing = True
-            held = len(self._pending)
-            tail = f"; samples are being kept in memory until then ({held} rows waiting)"
             raise kind(problem + (tail if held else ""), path=self.path,
                        pending_rows=held) from exc
         if self._failing:
-            log.warning("%s is writable again: %d waiting rows written",
-                        self.path, len(self._pending))
+            lost = (f"; {self.dropped_rows} samples recorded while it failed could not be kept "
+                    "and are not stored" if self.dropped_rows else "")
+            log.warning("%s is writable again: %d waiting rows written%s",
+                        self.path, len(self._pending), lost)
             self._failing = False
         self._pending.clear()
         return result
+
+    @property
+    def failing(self) -> bool:
+        """True from a failed write until the next write that succeeds."""
+        return self._failing
+
+    def _drop_conflicting(self, conn: sqlite3.Connection) -> int:
+        """Drop the pending rows that the store refuses (a constraint), keep the others;
+        returns how many were dropped."""
+        refused: list[int] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for index, (sql, params) in enumerate(self._pending):
+                conn.execute("SAVEPOINT one_row")
+                try:
+                    conn.execute(sql, params)
+                except self._errors as exc:
+                    if _primary_code(exc) != sqlite3.SQLITE_CONSTRAINT:
+                        raise
+                    refused.append(index)
+                    conn.execute("ROLLBACK TO one_row")
+                conn.execute("RELEASE one_row")
+        except self._errors:
+            return 0
+        finally:
+            self._rollback(conn)
+        if not refused:
+            return 0
+        sessions = sorted({self._pending[i][1][0] for i in refused})
+        log.error("%s: %d recorded rows of session(s) %s conflict with the store (was the "
+                  "session erased while edgecoach recorded it?) and are dropped; the other "
+                  "rows are written", self.path, len(refused),
+                  ", ".join(str(s) for s in sessions))
+        gone = set(refused)
+        self._pending = [row for i, row in enumerate(self._pending) if i not in gone]
+        return len(refused)
+
+    def _bound_pending(self) -> None:
+        """Keep at most MAX_PENDING_ROWS waiting: drop the oldest samples past that."""
+        excess = len(self._pending) - MAX_PENDING_ROWS
+        if excess <= 0:
+            return
+        kept: list[tuple[str, tuple[Any, ...]]] = []
+        for sql, params in self._pending:
+            if excess and sql is _INSERT_SAMPLE:
+                excess -= 1
+                self.dropped_rows += 1
+                continue
+            kept.append((sql, params))
+        self._pending = kept
 
     def _rollback(self, conn: sqlite3.Connection) -> None:
         # SQLite rolls some failures (SQLITE_FULL among them) back by itself.
@@ -792,266 +719,3 @@ class SessionStore:
         pages = (self._default_max_pages if self._max_bytes is None
                  else max(1, self._max_bytes // self._page_size))
         self._connection().execute(f"PRAGMA max_page_count = {int(pages)}")
-
-
-# -- checks and conversions (pure, or reading only) --------------------------------------------
-
-def _check_existing(path: Path, driver: ModuleType, literal: str | None) -> bool:
-    """Refuse a file that is not an edgecoach database, is damaged, or that the key does not
-    open, without writing to it. True when it is a plain (unencrypted) SQLite file."""
-    damaged = StoreError(f"{path} is not an edgecoach database or is damaged; it was left "
-                         "untouched; move it aside and edgecoach will start a new one",
-                         path=path)
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(len(SQLITE_MAGIC))
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror}; check its permissions",
-                         path=path) from exc
-    plain = head == SQLITE_MAGIC
-    if not plain:
-        if size % _CIPHER_PAGE_MULTIPLE:  # not whole pages: not an SQLCipher file either
-            raise damaged
-        if literal is None:
-            raise StoreKeyError(
-                f"no database key to open {path}: it is not a plain SQLite file, so either it "
-                f"is encrypted ({MISSING_KEY_HINT}), or it is not an edgecoach database or is "
-                "damaged; it was left untouched; move it aside only if it is not encrypted, "
-                "and edgecoach will start a new one", path=path)
-    # Read-only: this connection never writes the file, nor checkpoints a -wal into it.
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    reader = sqlite3 if plain else driver
-    errors = _errors_of(reader)
-    try:
-        check = reader.connect(uri, uri=True, timeout=5.0)
-    except errors as exc:
-        raise StoreError(_problem(exc, path, None), path=path) from exc
-    try:
-        if not plain:
-            assert literal is not None
-            _unlock(check, literal, path, errors)
-        verdict = check.execute("PRAGMA quick_check").fetchall()
-        application_id = check.execute("PRAGMA application_id").fetchone()[0]
-        tables = {row[0] for row in check.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        version = _schema_version(check) if "schema_version" in tables else 0
-    except errors as exc:
-        if _primary_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-            raise damaged from exc
-        raise StoreError(_problem(exc, path, None), path=path) from exc
-    finally:
-        check.close()
-    if verdict != [("ok",)]:
-        raise damaged
-    if application_id != APPLICATION_ID and (application_id != 0 or tables):
-        raise damaged
-    if version > len(MIGRATIONS):
-        raise StoreError(f"{path} was written by a newer edgecoach (schema version {version}; "
-                         f"this one knows up to {len(MIGRATIONS)}): upgrade edgecoach; the file "
-                         "was left untouched", path=path)
-    return plain
-
-
-def _key_literal(key: str | bytes) -> str:
-    """The key as SQLCipher's raw-key literal, x'<64 hex digits>'; never shown in a message."""
-    if isinstance(key, bytes | bytearray):
-        if len(key) != 32:
-            raise StoreKeyError(f"a database key is 32 bytes (64 hex digits), not {len(key)} "
-                                "bytes")
-        return f"x'{bytes(key).hex()}'"
-    if isinstance(key, str):
-        text = key.strip()
-        if not _HEX_KEY.fullmatch(text):
-            raise StoreKeyError(f"a database key is 64 hex digits (32 bytes); this one has "
-                                f"{len(text)} characters"
-                                + ("" if len(text) != 64 else ", not all of them hex digits"))
-        return f"x'{text.lower()}'"
-    raise TypeError(f"a database key is str (hex) or bytes, not {type(key).__name__}")
-
-
-def _sqlcipher(path: Path) -> ModuleType:
-    try:
-        from sqlcipher3 import dbapi2
-    except ImportError as exc:
-        raise StoreError(f"{path} is to be encrypted but SQLCipher is not installed: "
-                         "pip install 'sqlcipher3>=0.6.2'", path=path) from exc
-    return dbapi2
-
-
-def _errors_of(driver: ModuleType) -> tuple[type[Exception], ...]:
-    return (sqlite3.Error,) if driver is sqlite3 else (sqlite3.Error, driver.Error)
-
-
-def _unlock(conn: Any, literal: str, path: Path, errors: tuple[type[Exception], ...]) -> None:
-    """Give an SQLCipher connection its key, before anything else, and check that it opens."""
-    conn.execute("PRAGMA cipher_log_level = NONE")  # our errors say it; no stderr noise
-    conn.execute(f'PRAGMA key = "{literal}"')
-    row = conn.execute("PRAGMA cipher_version").fetchone()
-    if not row or not row[0]:  # a plain SQLite under the sqlcipher3 name: it would not encrypt
-        raise StoreError(f"the sqlcipher3 module in use does not encrypt (no cipher_version), "
-                         f"so {path} is not opened; reinstall it: pip install --force-reinstall "
-                         "'sqlcipher3>=0.6.2'", path=path)
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except errors as exc:
-        if _primary_code(exc) == sqlite3.SQLITE_NOTADB:
-            raise StoreKeyError(f"the database key does not open {path}: wrong key; the file "
-                                "was left untouched; give edgecoach the key it was created "
-                                "with (or move the file aside to start an empty store)",
-                                path=path) from exc
-        raise
-
-
-def _encrypt_in_place(path: Path, driver: ModuleType, literal: str) -> None:
-    """Turn the plain store at `path` into an encrypted one, crash-safe, and wipe the old file.
-
-    The encrypted copy is written beside it and renamed over it; the old file, no longer
-    linked, is then overwritten with zeros through a descriptor kept open across the rename.
-    """
-    errors = _errors_of(driver)
-    staging = path.with_name(path.name + ".encrypting")
-    for leftover in (staging, *_sidecars(staging)):
-        leftover.unlink(missing_ok=True)
-    log.warning("%s is not encrypted: encrypting it with the database key (once)", path)
-    try:
-        source = driver.connect(str(path), timeout=5.0, isolation_level=None)
-        try:
-            source.execute("ATTACH DATABASE ? AS encrypted KEY ?", (str(staging), literal))
-            source.execute("SELECT sqlcipher_export('encrypted')")
-            source.execute(f"PRAGMA encrypted.application_id = {APPLICATION_ID}")
-            source.execute("DETACH DATABASE encrypted")
-        finally:
-            source.close()
-    except errors as exc:
-        staging.unlink(missing_ok=True)
-        raise StoreError(_problem(exc, path, None) + "; it was left as it was",
-                         path=path) from exc
-    if any(p.exists() for p in _sidecars(path)):
-        staging.unlink(missing_ok=True)
-        raise StoreError(f"cannot encrypt {path} while another program has it open: stop it "
-                         "and open the store again; it was left as it was", path=path)
-    try:
-        with staging.open("rb+") as handle:
-            info = path.stat()  # keep the owner and mode: root may be running this
-            os.fchmod(handle.fileno(), info.st_mode & 0o7777)
-            if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
-                os.fchown(handle.fileno(), info.st_uid, info.st_gid)
-            os.fsync(handle.fileno())
-        old = os.open(path, os.O_RDWR)
-        try:
-            os.replace(staging, path)
-            _fsync_folder(path.parent)
-            _zero(old)
-        finally:
-            os.close(old)
-    except OSError as exc:
-        raise StoreError(f"cannot replace {path} by its encrypted copy: {exc.strerror}; check "
-                         "the folder's permissions and free space", path=path) from exc
-
-
-def _sidecars(path: Path) -> tuple[Path, Path]:
-    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _zero(fd: int) -> None:
-    size = os.fstat(fd).st_size
-    block = bytes(1 << 20)
-    os.lseek(fd, 0, os.SEEK_SET)
-    written = 0
-    while written < size:
-        written += os.write(fd, block[:min(len(block), size - written)])
-    os.fsync(fd)
-
-
-def _schema_version(conn: sqlite3.Connection) -> int:
-    known = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                         " AND name = 'schema_version'").fetchone()
-    if known is None:
-        return 0
-    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-
-
-def _primary_code(exc: sqlite3.Error) -> int | None:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code & 0xFF if isinstance(code, int) else None
-
-
-def _problem(exc: sqlite3.Error, path: Path, max_bytes: int | None) -> str:
-    """What went wrong with the store and what a person can do about it."""
-    code = _primary_code(exc)
-    if code == sqlite3.SQLITE_FULL:
-        if max_bytes is not None:
-            return (f"{path} has reached its size limit of {max_bytes} bytes, or the disk "
-                    "holding it is full: free space or raise the limit")
-        return f"the disk holding {path} is full: free space"
-    if code == sqlite3.SQLITE_READONLY:
-        return (f"{path} cannot be written (the file, its folder or its disk is read-only): "
-                "make it writable")
-    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        return (f"{path} is not an edgecoach database or is damaged: stop edgecoach and move "
-                "it aside")
-    if code == sqlite3.SQLITE_IOERR:
-        return f"the disk holding {path} failed to read or write ({exc}): check the disk"
-    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        return (f"{path} is locked by another program (another edgecoach?): stop it or use "
-                "another store")
-    if code == sqlite3.SQLITE_CANTOPEN:
-        return f"cannot open {path}: check that its folder exists and is writable"
-    if code == sqlite3.SQLITE_CONSTRAINT:
-        return (f"rows for {path} conflict with rows already there ({exc}): is another "
-                "edgecoach writing to the same store?")
-    return f"SQLite error on {path}: {exc}"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _iso(moment: datetime) -> str:
-    if not isinstance(moment, datetime):
-        raise TypeError(f"expected a datetime, got {type(moment).__name__}")
-    return moment.isoformat()
-
-
-def _sample_row(session_id: int, sample: AlignedSample,
-                forecast: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    return (
-        session_id, int(sample.t), sample.hr_bpm,
-        json.dumps([float(rr) for rr in sample.rr_intervals_s]),
-        sample.cadence_spm, sample.speed_mps, sample.distance_m, sample.steps,
-        None if sample.contact is None else int(sample.contact), int(sample.hr_gap),
-        None if forecast is None else json.dumps(dict(forecast)),
-        *(getattr(sample, name) for name in EFFORT_FIELDS),
-    )
-
-
-def _sample_from_row(row: tuple[Any, ...]) -> AlignedSample:
-    t, hr, rr, cadence, speed, distance, steps, contact, gap = row[:9]
-    effort = dict(zip(EFFORT_FIELDS, row[9:], strict=True))
-    return AlignedSample(
-        t=t, hr_bpm=hr, rr_intervals_s=tuple(float(x) for x in json.loads(rr)),
-        cadence_spm=cadence, speed_mps=speed, distance_m=distance, steps=steps,
-        contact=None if contact is None else bool(contact), hr_gap=bool(gap), **effort,
-    )
-
-
-def _session_from_row(row: tuple[Any, ...]) -> SessionRow:
-    session_id, person, source, profile, started, ended, summary, count, last_t = row
-    known = {f.name for f in dataclasses.fields(Profile)}
-    profile_fields = {k: v for k, v in json.loads(profile).items() if k in known}
-    return SessionRow(
-        id=session_id, person=person, source=source, profile=Profile(**profile_fields),
-        started_at=datetime.fromisoformat(started),
-        ended_at=None if ended is None else datetime.fromisoformat(ended),
-        summary=None if summary is None else json.loads(summary),
-        sample_count=count, last_t=last_t,
-    )
