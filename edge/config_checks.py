@@ -51,7 +51,8 @@ def check_profile(profile: Profile, where: str) -> Profile:
             AGE_YEARS[0] <= age <= AGE_YEARS[1]):
         raise ConfigError(f"{where}: age must be whole years from {AGE_YEARS[0]} to "
                           f"{AGE_YEARS[1]}, got {age!r}; it sets the estimated maximum heart "
-                          "rate (208 - 0.7 x age) when max_hr is not given")
+                          "rate (208 - 0.7 x age, 206 - 0.88 x age for women) when max_hr is "
+                          "not given")
     resting = _number(profile.resting_hr)
     if resting is None or not RESTING_HR_BPM[0] <= resting <= RESTING_HR_BPM[1]:
         raise ConfigError(f"{where}: resting_hr must be beats per minute from "
@@ -64,7 +65,8 @@ def check_profile(profile: Profile, where: str) -> Profile:
             raise ConfigError(f"{where}: max_hr must be beats per minute from "
                               f"{MAX_HR_BPM[0]:g} to {MAX_HR_BPM[1]:g}, got "
                               f"{profile.max_hr!r}; leave it out to estimate it from age")
-    checked = Profile(name=name, age=age, resting_hr=resting, max_hr=profile.max_hr)
+    checked = Profile(name=name, age=age, resting_hr=resting, max_hr=profile.max_hr,
+                      sex=profile.sex)
     reserve = checked.heart_rate_reserve
     if reserve < MIN_RESERVE_BPM:
         maximum_text = (f"the maximum estimated from age {age} "

@@ -76,8 +76,7 @@ def todays_plan(settings: Settings, profile: Profile, spec: str | None, *,
                 own_history: bool) -> TodaysSession:
     """Today's session for `profile`: with `own_history`, planned from their sessions in the
     store (when there is one yet); otherwise as for a person with none (the demo's runner)."""
-    from edge.keys import open_store
-    from edge.store import DATABASE_NAME
+    from edge.store import DATABASE_NAME, open_store
 
     database = Path(settings.daemon.state_dir) / DATABASE_NAME
     if not own_history or (spec or "today").strip().lower() not in PLANNED \
