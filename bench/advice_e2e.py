@@ -101,10 +101,9 @@ def main() -> int:
                         "models/ if there is one, else the base SmolLM2)")
     parser.add_argument("--daemon-seconds", type=float, default=240.0)
     args = parser.parse_args()
-    from edge.artifacts import default_models_dir
     from edge.narrator.llm import default_gguf_path
 
-    model = args.model or default_gguf_path(default_models_dir())
+    model = args.model or default_gguf_path()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with tempfile.TemporaryDirectory(prefix="edgecoach-advice-e2e-") as tmp:
@@ -114,10 +113,11 @@ def main() -> int:
         config.write_text(CONFIG.format(state=state, model=model))
         seed_store(state)
         print(f"model: {model}")
+        events = (Path(tmp) / "daemon.jsonl").open("w")  # a file: a full pipe would stall it
         daemon = subprocess.Popen(
             [sys.executable, "-m", "edge", "--config", str(config), "run", "--json",
              "--max-runtime", str(args.daemon_seconds)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+            stdout=events, stderr=subprocess.DEVNULL, text=True, env=env)
         time.sleep(20)  # the daemon's models load, its session starts coaching
         got: dict[str, Counter] = defaultdict(Counter)
         walls: dict[str, list[float]] = defaultdict(list)
@@ -139,7 +139,8 @@ def main() -> int:
             walls["summary"].append(wall)
         live = Counter()
         daemon.wait(timeout=args.daemon_seconds + 120)
-        for line in daemon.stdout or ():
+        events.close()
+        for line in (Path(tmp) / "daemon.jsonl").read_text().splitlines():
             event = json.loads(line) if line.startswith("{") else {}
             if event.get("event") == "spoken":
                 live[event["source"]] += 1
