@@ -111,35 +111,40 @@ def evaluate_recordings(folder: Path, *, rise_bpm: float = 15.0,
             "rise_bpm": rise_bpm, "injected": injected, "hits": hits}
 
 
-def evaluate_simulated(runs: int = 12, *, minutes: int = 60, seed: int = 0,
+def evaluate_simulated(runs: int = 12, *, minutes: int = 75, rise_bpm: float = 12.0,
+                       seed: int = 0,
                        settings: DecouplingSettings | None = None) -> dict[str, Any]:
-    """Hits on simulated steady runs (the simulator's own cardiac drift), and alarms on the
-    same runs' first `minutes // 2` (where drift has not yet built up)."""
+    """Simulated steady runs (`firmware_bridge.simulator`: a heart that drifts 6-12 bpm an
+    hour by itself) as they are, and with `rise_bpm` more added over their last half hour (the
+    issue's "crept up 10-15 bpm at an unchanged pace over the last half hour"): alarms on the
+    first, hits on the second."""
     from firmware_bridge.simulator import Athlete, Segment, WorkoutPlan, simulate
 
-    hits = early_alarms = 0
-    early_hours = 0.0
+    hits = alarms_as_is = 0
+    judged_s = 0
     rows = []
     for run in range(runs):
         fitness = 0.2 + 0.6 * run / max(runs - 1, 1)
         athlete = Athlete(age=30 + run, resting_hr=55.0 + run % 5, max_hr=188.0 - run,
                           fitness=fitness)
         plan = WorkoutPlan("steady", (Segment("warm-up", 300, "run", 0.5),
-                                      Segment("steady", minutes * 60, "run", 0.65)))
+                                      Segment("steady", (minutes - 5) * 60, "run", 0.65)))
         seconds = simulate(plan, athlete, seed=seed + run, variability=0.02)
         samples = [AlignedSample(s.t, s.hr_bpm, (), s.cadence_spm, s.speed_mps, s.distance_m,
                                  None, s.contact, s.hr_bpm is None) for s in seconds]
-        said, _ = alarms(samples, settings)
-        rise = _mean_hr(samples[-600:]) - _mean_hr(samples[300:900])
-        hits += bool(said)
-        rows.append({"fitness": round(fitness, 2), "rise_bpm": round(rise, 1),
-                     "alarm_s": said[0] if said else None})
-        # The first half hour after the warm-up: the same runs before drift has built up.
-        early, judged = alarms(samples[:300 + 35 * 60], settings)
-        early_alarms += len(early)
-        early_hours += judged / 3600
-    return {"runs": runs, "minutes": minutes, "hits": hits, "rows": rows,
-            "early_alarms": early_alarms, "early_judged_h": round(early_hours, 2)}
+        said, judged = alarms(samples, settings)
+        end = samples[-1].t
+        drifted, _ = alarms(inject_drift(samples, 0, end, rise_bpm), settings)
+        found = [t for t in drifted if t >= end - 1800]
+        alarms_as_is += len(said)
+        judged_s += judged
+        hits += bool(found)
+        rows.append({"fitness": round(fitness, 2),
+                     "own_rise_bpm": round(_mean_hr(samples[-600:]) - _mean_hr(samples[300:900]),
+                                           1),
+                     "alarms_as_is": len(said), "hit_s": found[0] if found else None})
+    return {"runs": runs, "minutes": minutes, "rise_bpm": rise_bpm, "hits": hits, "rows": rows,
+            "alarms_as_is": alarms_as_is, "judged_h": round(judged_s / 3600, 2)}
 
 
 def _mean_hr(samples: Sequence[AlignedSample]) -> float:
