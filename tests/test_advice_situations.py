@@ -414,3 +414,13 @@ max_hr = 190
              for p in ("sam", "ann")}
     assert first["sam"]["template"] == "Warm-up: 10 minutes at zone 2."
     assert first["ann"]["kind"] == "step_start"
+
+
+def test_feedback_after_a_morning_reading_goes_to_the_last_training(home, capsys):
+    config = write_config(home)
+    now = datetime.now().astimezone()
+    with store_of(home) as store:
+        run = record(store, now - timedelta(days=1), running(1800, 150.0))
+        record(store, now - timedelta(hours=1), still(), "morning/ble")
+    said = edgecoach(config, capsys, "feedback", "--too-hard", "--json")
+    assert said["session_id"] == run

@@ -238,7 +238,10 @@ def test_real_model_under_the_grammar_writes_only_fact_numbers(engine):
         [{"role": "user", "content": "Tell the runner: zone 4, heart rate 162."}],
         max_tokens=24, temperature=0.8, grammar=grammar)
     assert generation.text
-    assert not guard.unknown_numbers(generation.text, ZONE4.facts)
+    text = generation.text
+    if generation.tokens >= 24:  # cut by max_tokens: its last word may be half a number
+        text = text.rsplit(" ", 1)[0]  # (the narrator never speaks an unfinished sentence)
+    assert not guard.unknown_numbers(text, ZONE4.facts)
     assert "\n" not in generation.text and "*" not in generation.text
 
 

@@ -152,8 +152,10 @@ def feedback_text(verdict: str | None, note: str | None = None) -> str | None:
 
 
 def latest_session_id(store: SessionStore, person: str) -> int:
-    """The person's latest session (by start, then number); FeedbackError if there is none."""
-    rows = store.sessions(person)
+    """The person's latest training session (by start, then number; morning readings left
+    out); FeedbackError if there is none."""
+    # A morning reading is no session to give feedback on: the training before it is.
+    rows = [r for r in store.sessions(person) if not is_morning_reading(r.source)]
     if not rows:
         raise FeedbackError(f"{person} has no sessions in {store.path}: record one first, "
                             "or give the session's number", path=store.path)
