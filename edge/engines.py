@@ -30,10 +30,15 @@ def load_narrator(settings: Settings) -> Narrator:
     if not llm.enabled:
         return Narrator(None, narrator_settings, "language model turned off")
     try:
-        # The fine-tuned coaching model when it was exported into the models folder (its hash
-        # checked), else the packaged base model.
-        path = llm.model_path or choose_gguf(settings.health.models_dir).path
-        engine = LlamaEngine(path, threads=llm.threads or None)
+        # The coaching model when the models folder holds one intact: a merged fine-tuned GGUF,
+        # or the committed adapter on the very base it was trained on (both hashes checked);
+        # else the packaged base model alone. [llm] model_path names a file to use as it is.
+        if llm.model_path is not None:
+            path, lora = llm.model_path, None
+        else:
+            choice = choose_gguf(settings.health.models_dir)
+            path, lora = choice.path, choice.lora
+        engine = LlamaEngine(path, threads=llm.threads or None, lora_path=lora)
     except EdgecoachError as exc:
         log.warning("speaking from templates only: %s", exc)
         return Narrator(None, narrator_settings, f"no language model: {exc}")
