@@ -79,6 +79,21 @@ def test_every_cue_is_worded_and_spoken(demo_run):
                             for s in streamed)
 
 
+def test_the_model_words_come_from_the_coaching_adapter(demo_run):
+    """A clean checkout carries the tuned adapter (in git): the demo's model words name it."""
+    from edge.narrator.llm import choose_gguf
+
+    events, _ = demo_run
+    choice = choose_gguf(default_models_dir())
+    assert choice.tuned, choice.reason
+    worded = [e for e in events if e["event"] == "spoken" and e["source"] == "llm"]
+    assert worded and all(e["model"] for e in worded)
+    if choice.lora is not None:  # (a merged export, where made, is preferred to it)
+        assert {e["model"] for e in worded} == {f"{choice.lora.name} on {choice.path.name}"}
+    assert all(e["model"] == "" for e in events
+               if e["event"] == "spoken" and e["source"] == "template")
+
+
 def test_demo_ends_with_a_summary(demo_run):
     events, _ = demo_run
     summary = events[-1]

@@ -221,6 +221,16 @@ def choose_gguf(models_dir: Path | None = None) -> ModelChoice:
                        refused=isinstance(worst, ModelIntegrityError))
 
 
+def open_engine(model_path: Path | None, models_dir: Path | None = None, *,
+                threads: int | None = None) -> LlamaEngine:
+    """The engine the device uses: `model_path` as it is when [llm] names one, else
+    `choose_gguf`'s choice (the coaching adapter applied to its verified base, when it can be)."""
+    if model_path is not None:
+        return LlamaEngine(model_path, threads=threads)
+    choice = choose_gguf(models_dir)
+    return LlamaEngine(choice.path, threads=threads, lora_path=choice.lora)
+
+
 def default_gguf_path(models_dir: Path | None = None) -> Path:
     """`choose_gguf(...).path`: what to load when [llm] model_path is empty."""
     return choose_gguf(models_dir).path

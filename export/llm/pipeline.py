@@ -55,6 +55,9 @@ EXPORT_RECORD = "llm_export.json"
 #: the model card's comparison.
 FULL_RECORD = "llm_export_full.json"
 MODEL_CARD = "MODEL_CARD_llm.md"
+#: `edgecoach eval advice tests/data/advice_scenarios.jsonl --json` outputs kept beside the card:
+#: the previous full fine-tune and the base, and the adapter.
+HANDWRITTEN = ("llm_eval_handwritten.json", "llm_eval_handwritten_lora.json")
 #: The name the adapter's scores go by (beside "Q8_0", ... and "base").
 LORA = "lora"
 #: How much worse (absolute, on the held-out split) a smaller quantisation may score and still
@@ -265,7 +268,10 @@ def run_pipeline(work_dir: Path, models_dir: Path, *, base: str | Path | None = 
     write_json(models_dir / EXPORT_RECORD, summary)
     full = models_dir / FULL_RECORD
     previous = read_json(full) if full.exists() and not tiny else None
-    (models_dir / MODEL_CARD).write_text(model_card(summary, previous), encoding="utf-8")
+    handwritten = {name: read_json(models_dir / name) for name in HANDWRITTEN
+                   if (models_dir / name).exists() and not tiny}
+    (models_dir / MODEL_CARD).write_text(model_card(summary, previous, handwritten),
+                                         encoding="utf-8")
     return summary
 
 
@@ -360,9 +366,36 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:.1f} MiB"
 
 
-def model_card(s: dict[str, Any], previous: dict[str, Any] | None = None) -> str:
+def _handwritten_section(evals: dict[str, dict[str, Any]]) -> str:
+    """The hand-written scenarios' table: every model of the saved `eval advice` reports."""
+    names = {"lora": "LoRA adapter", "tuned": "full fine-tune (previous export)",
+             "base": "base SmolLM2 Q4_1, rephrase prompt"}
+    rows, count = [], None
+    for report in evals.values():
+        for key, m in report["models"].items():
+            count = m["scenarios"]
+            rows.append(f"| {names.get(key, key)} | {_pct(m['guard_pass_rate'])} | "
+                        f"{_pct(m['action_agreement'])} | {_pct(m['must_pass_rate'])} | "
+                        f"{m['fact_errors']} | {m['latency_p50_s']} / {m['latency_p95_s']} |")
+    if not rows:
+        return ""
+    return f"""
+## Hand-written scenarios
+
+`edgecoach eval advice tests/data/advice_scenarios.jsonl --threads 1` ({count} scenarios written
+by hand; safety cues and fixed answers never reach a model). Full outputs:
+{', '.join(f'`{n}`' for n in evals)}.
+
+| model | guard pass (first attempt) | action agreement | must / must-not | fact errors | p50 / p95 s |
+|---|---|---|---|---|---|
+{chr(10).join(rows)}
+"""
+
+
+def model_card(s: dict[str, Any], previous: dict[str, Any] | None = None,
+               handwritten: dict[str, dict[str, Any]] | None = None) -> str:
     """MODEL_CARD_llm.md from the export summary (and the pre-adapter full fine-tune's record,
-    `previous`, for the comparison)."""
+    `previous`, and saved hand-written evaluations, for the comparison)."""
     models = s["heldout"]["models"]
     ft = s["finetune"]
     fs = ft["settings"]
@@ -475,7 +508,7 @@ Versions: {', '.join(f'{k} {v}' for k, v in s['versions'].items())}.
 "base" is the packaged SmolLM2-135M-Instruct Q4_1 with its rephrase prompt, on the same
 examples. A merged export ships the smallest quantisation within {SHIP_TOLERANCE:.0%} of Q8_0 on
 guard pass and action agreement.
-
+{_handwritten_section(handwritten or dict())}
 ## Limits
 Trained on rule-made text only: it words the situations the corpus covers and is no better than
 the rules behind them. It is a coaching aid, not a medical device.
