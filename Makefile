@@ -12,14 +12,27 @@ SYSTEM_PACKAGES := espeak-ng dbus-daemon sox chromium
 SYSTEM_COMMANDS := espeak-ng dbus-daemon sox chromium
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
+# llama.cpp is compiled for a portable x86-64 (AVX2/FMA/F16C) rather than -march=native: on
+# virtual machines whose CPU advertises AMX, a native build crashes with SIGILL in its AMX
+# matrix kernels as soon as a prompt is long enough to batch. Other architectures build natively.
+ifeq ($(shell uname -m),x86_64)
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+endif
 
-.PHONY: demo test system-packages clean pi-bundle pi-check
+.PHONY: demo test lint system-packages clean pi-bundle pi-check
 
 demo: system-packages $(VENV)/.device-installed
 	$(BIN)/edgecoach demo $(DEMO_ARGS)
 
 test: system-packages $(VENV)/.all-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# One style across the tree, and the layers of the README's architecture section: imports point
+# one way (application -> domain -> infrastructure -> core), no cycles, firmware_bridge alone.
+lint: $(VENV)/.all-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 system-packages:
 	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \

@@ -30,7 +30,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.sources.ble import BleBandConfig, BleSensorSource, ReconnectBackoff
+from edge.settings import BleBandConfig
+from edge.sources.ble import BleSensorSource, ReconnectBackoff
 from edge.stream.readings import HeartRateReading, LinkEvent, LinkState, StrideReading
 from firmware_bridge.gatt import (
     HeartRateMeasurement,

@@ -27,7 +27,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.kiosk import KioskBoard
+from edge.core.cues import Action, Cue, CueKind, Priority  # noqa: E402
+from edge.core.events import CueDecided, CueSpoken, SampleTaken, SessionEvent  # noqa: E402
+from edge.core.forecast import Forecast  # noqa: E402
+from edge.core.narration import Narration  # noqa: E402
+from edge.kiosk import KioskBoard  # noqa: E402
+from edge.stream.readings import AlignedSample  # noqa: E402
 
 
 def cpu_s(who: int = resource.RUSAGE_SELF) -> float:
@@ -78,13 +83,12 @@ async def clients_main(port: int, clients: int, seconds: float) -> None:
 # -- the board (this process) -------------------------------------------------------------------
 
 
-def sample_event(person: str, t: int, hr: int) -> dict:
+def sample_event(person: str, t: int, hr: int) -> SampleTaken:
     zone = min(5, max(0, (hr - 90) // 18))
-    return {"event": "sample", "person": person, "t": t, "hr": hr, "zone": zone, "rr": [],
-            "cadence": 168, "speed": 2.9, "distance": t * 2.9, "steps": t * 3, "contact": True,
-            "gap": False, "hrr_fraction": round((hr - 56) / 125, 3),
-            "forecast": {"hr_10s": hr + 1.0, "hr_30s": hr + 2.0, "hr_60s": hr + 3.0,
-                         "hr_expected": hr + 0.5}}
+    sample = AlignedSample(t=t, hr_bpm=hr, rr_intervals_s=(), cadence_spm=168, speed_mps=2.9,
+                           distance_m=t * 2.9, steps=t * 3, contact=True, hr_gap=False)
+    return SampleTaken(sample, zone, hrr_fraction=round((hr - 56) / 125, 3),
+                       forecast=Forecast(hr + 1.0, hr + 2.0, hr + 3.0, hr + 0.5), person=person)
 
 
 async def feed(board: KioskBoard, members: list[str], rate: float, seconds: float,
@@ -98,8 +102,8 @@ async def feed(board: KioskBoard, members: list[str], rate: float, seconds: floa
                       for k in range(ticks) for i in range(len(members)))
     cue_id = 0
 
-    def emit(event: dict) -> None:
-        name = event["person"]
+    def emit(event: SessionEvent) -> None:
+        name = event.person
         seq = board.state.members[name].seq
         sent = time.monotonic()
         before = time.perf_counter()
@@ -114,12 +118,12 @@ async def feed(board: KioskBoard, members: list[str], rate: float, seconds: floa
         emit(sample_event(name, k, 100 + (k * 3 + i * 7) % 90))
         if k % 10 == 5 and i == k // 10 % len(members):
             cue_id += 1
-            emit({"event": "cue", "person": name, "id": cue_id, "t": k, "kind": "zone_change",
-                  "action": "hold", "priority": "zone", "facts": {},
-                  "template": "Zone 3 now, heart rate 150. Hold this effort."})
-            emit({"event": "spoken", "person": name, "cue_id": cue_id, "t": k,
-                  "text": "Nice work: zone 3 at 150, hold it.", "source": "llm",
-                  "kind": "zone_change", "action": "hold", "facts": {}})
+            cue = Cue(cue_id, k, CueKind.ZONE_CHANGE, Action.HOLD, Priority.ZONE,
+                      {"hr": 150, "zone": 3, "previous_zone": 2})
+            emit(CueDecided(cue, person=name))
+            emit(CueSpoken(cue, Narration(cue_id, "Nice work: zone 3 at 150, hold it.", "llm"),
+                           seconds_to_text=0.5, seconds_to_first_words=None, speech=None,
+                           person=name))
 
 
 async def main(args: argparse.Namespace) -> dict:

@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge.coach.cues import Action, Cue, CueKind, Priority  # noqa: E402
+from edge.core.cues import Action, Cue, CueKind, Priority  # noqa: E402
 from edge.narrator import prompts  # noqa: E402
 from edge.narrator.grammar import sentence_grammar  # noqa: E402
 from edge.narrator.llm import LlamaEngine, choose_gguf  # noqa: E402

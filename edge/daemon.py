@@ -32,8 +32,17 @@ from datetime import UTC, datetime, timedelta
 
 from edge import sd_notify
 from edge.coach.coach import Coach
-from edge.coach.zones import ZoneModel
-from edge.display import JsonLines
+from edge.core.events import (
+    CueDecided,
+    CueSpoken,
+    LinkChanged,
+    SessionEnded,
+    SessionEvent,
+    WarningRaised,
+    for_person,
+)
+from edge.core.zones import ZoneModel
+from edge.displays.terminal import JsonLines
 from edge.displays import DisplayError, open_display
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import SpeechError
@@ -43,18 +52,18 @@ from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
 from edge.settings import Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
-from edge.sources.ble import BleBandConfig, BleSensorSource
+from edge.settings import BleBandConfig
+from edge.sources.ble import BleSensorSource
 from edge.sources.clock import ClockSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
-from edge.speech.quiet import QuietHours
-from edge.store import SessionStore
-from edge.training.commands import latest_session_id, record_feedback
+from edge.core.quiet import QuietHours
+from edge.store import DATABASE_NAME, SessionStore
+from edge.training.inputs import latest_session_id, record_feedback
 from firmware_bridge.simulator import WORKOUTS, Athlete
 
 log = logging.getLogger(__name__)
 
-DATABASE_NAME = "edgecoach.db"
 #: A crashed session is continued only if its last sample is this recent.
 RESUME_WITHIN = timedelta(minutes=15)
 
@@ -205,8 +214,8 @@ class Daemon:
             next_t, last_cue = 0, 0
         self.session_ids[name] = session_id
 
-        def emit_for_person(event: dict[str, object]) -> None:
-            emit({**event, "person": name})
+        def emit_for_person(event: SessionEvent) -> None:
+            emit(for_person(event, name))
 
         session = CoachingSession(
             profile=person.profile, health=health, narrator=narrator, speaker=speaker,
@@ -322,29 +331,30 @@ def feedback_recorder(store: SessionStore, executor: ThreadPoolExecutor,
     return on_feedback
 
 
-def fan_out(*sinks: Callable[[dict[str, object]], None]) -> Callable[[dict[str, object]], None]:
+def fan_out(*sinks: Callable[[SessionEvent], None]) -> Callable[[SessionEvent], None]:
     """One emit sink that hands every event to each of `sinks` in turn."""
-    def emit(event: dict[str, object]) -> None:
+    def emit(event: SessionEvent) -> None:
         for sink in sinks:
             sink(event)
 
     return emit
 
 
-def _log_event(event: dict[str, object]) -> None:
+def _log_event(event: SessionEvent) -> None:
     # Info-level logs never hold health data: what happened, not the heart rate.
-    kind, person = event["event"], event.get("person")
-    if kind == "cue":
-        log.info("%s: cue %s (%s)", person, event["kind"], event["action"])
-    elif kind == "link":
-        log.info("%s: %s %s", person, event["device"], event["state"])
-    elif kind == "warning":
-        log.warning("%s: %s", person, event["message"])
-    elif kind == "summary":
-        log.info("%s: session ended after %s s, %s cues", person, event["duration_s"],
-                 event["cues"])
-    elif kind == "spoken":
-        log.debug("%s: spoken (%s): %s", person, event["source"], event["text"])
+    person = event.person
+    match event:
+        case CueDecided(cue=cue):
+            log.info("%s: cue %s (%s)", person, cue.kind.value, cue.action.value)
+        case LinkChanged(link=link):
+            log.info("%s: %s %s", person, link.device, link.state.value)
+        case WarningRaised():
+            log.warning("%s: %s", person, event.message)
+        case SessionEnded(summary=summary):
+            log.info("%s: session ended after %s s, %s cues", person, summary.duration_s,
+                     summary.cues)
+        case CueSpoken(narration=words):
+            log.debug("%s: spoken (%s): %s", person, words.source, words.text)
 
 
 def run_daemon(settings: Settings, options: DaemonOptions = DaemonOptions()) -> Daemon:

@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "EdgecoachError",
     "ExportError",
+    "KioskConfigError",
     "MalformedPayloadError",
     "ModelError",
     "ModelIntegrityError",
@@ -39,6 +40,10 @@ class ConfigError(EdgecoachError):
     """The configuration file or a command-line flag is not usable."""
 
     exit_code = 2
+
+
+class KioskConfigError(ConfigError, ValueError):
+    """The board was asked to listen where it must not (anything but loopback)."""
 
 
 class SensorError(EdgecoachError):

@@ -7,16 +7,18 @@ store keeps the rows in memory and writes them with the next commit that succeed
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from edge.coach.cues import Cue
-from edge.coach.summary import SessionSummary
-from edge.health.model import Forecast
-from edge.narrator.narrator import Narration
+from edge.core.cues import Cue
+from edge.core.summary import SessionSummary
+from edge.core.forecast import Forecast
+from edge.core.narration import Narration
 from edge.store import SessionStore, StoreError
 from edge.stream.readings import AlignedSample
 
@@ -44,9 +46,7 @@ class StoreJournal:
                 self._failing = None
 
     async def sample(self, sample: AlignedSample, forecast: Forecast | None) -> None:
-        values = None if forecast is None else {
-            "hr_10s": forecast.hr_10s, "hr_30s": forecast.hr_30s, "hr_60s": forecast.hr_60s,
-            "hr_expected": forecast.hr_expected}
+        values = None if forecast is None else dataclasses.asdict(forecast)  # full precision
         await self._call(self.store.add_sample, sample, values)
 
     async def cue(self, cue: Cue) -> None:

@@ -1,4 +1,4 @@
-"""Where the database key comes from.
+"""Where the database key comes from, and the one way every command opens the store with it.
 
 On the device systemd hands the key to the daemon as a credential: edgecoach.service has
 `LoadCredential=edgecoach-db-key:/etc/edgecoach/db.key`, so the daemon reads it from
@@ -20,9 +20,11 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from edge.store import MISSING_KEY_HINT, StoreKeyError
+from edge.settings import DaemonSettings
+from edge.store import DATABASE_NAME, MISSING_KEY_HINT, SessionStore, StoreError, StoreKeyError
 
-__all__ = ["CREDENTIAL_NAME", "StoreKeyError", "find_key", "parse_key", "read_key_file"]
+__all__ = ["CREDENTIAL_NAME", "StoreKeyError", "find_key", "open_store", "parse_key",
+           "read_key_file"]
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +104,14 @@ def find_key(key_file: Path | None = None, *, key: str | bytes | None = None,
         raise StoreKeyError(f"no database key: {MISSING_KEY_HINT}")
     return None
 
+
+def open_store(daemon: DaemonSettings, state_dir: Path | None = None, *,
+               must_exist: bool = False, required_key: bool = False) -> SessionStore:
+    """The session store in `state_dir` (default `[daemon] state_dir`), opened with the
+    daemon's key. With `must_exist`, a missing database is a StoreError that says nothing has
+    been recorded there, instead of an empty new one."""
+    path = Path(state_dir or daemon.state_dir) / DATABASE_NAME
+    if must_exist and not path.is_file():
+        raise StoreError(f"there is no edgecoach database at {path}: nothing has been recorded "
+                         "there (is [daemon] state_dir or --state-dir right?)", path=path)
+    return SessionStore.open(path, key=find_key(daemon.key_file, required=required_key))

@@ -8,6 +8,7 @@ times real time.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import logging
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from edge.coach.coach import Coach
 from edge.coach.workouts import PlannedWorkout, load_workout
-from edge.display import JsonLines, TerminalDisplay
+from edge.core.events import SessionStarted
+from edge.displays.terminal import JsonLines, TerminalDisplay
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.profile import Profile
 from edge.session import CoachingSession, SessionResult
@@ -25,7 +27,7 @@ from edge.settings import Settings
 from edge.sources.base import SensorSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
-from firmware_bridge.simulator import DEMO_ATHLETE, DEMO_WORKOUT
+from firmware_bridge.simulator import DEMO_ATHLETE, DEMO_WORKOUT, Athlete, WorkoutPlan
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,17 @@ class PlaybackOptions:
     plan: str | None = None
 
 
+def options_from(args: argparse.Namespace, settings: Settings
+                 ) -> tuple[Settings, PlaybackOptions]:
+    """`demo` and `replay` flags as options, and the settings with the model off for --no-llm."""
+    if args.no_llm:
+        settings = dataclasses.replace(
+            settings, llm=dataclasses.replace(settings.llm, enabled=False))
+    return settings, PlaybackOptions(
+        json=args.json, speak_to=args.speak_to, mute=args.mute, speed=args.speed,
+        seed=getattr(args, "seed", 1), ble=getattr(args, "ble", False), plan=args.plan)
+
+
 def load_workout_text(text: str) -> PlannedWorkout:
     """`--plan` takes the plan itself or a file holding it."""
     path = Path(text)
@@ -62,7 +75,7 @@ def demo_profile() -> Profile:
 
 def run_demo(settings: Settings, options: PlaybackOptions) -> SessionResult:
     if options.ble:
-        from edge.sources.virtual_demo import ble_speed, run_ble_demo_session
+        from edge.sources.virtual_demo import ble_speed
 
         def over_ble(session: CoachingSession) -> Awaitable[SessionResult]:
             return run_ble_demo_session(session, DEMO_WORKOUT, DEMO_ATHLETE, seed=options.seed,
@@ -76,6 +89,15 @@ def run_demo(settings: Settings, options: PlaybackOptions) -> SessionResult:
     source = SimulatorSource(DEMO_WORKOUT, DEMO_ATHLETE, seed=options.seed, speed=options.speed)
     return play(settings, [source], demo_profile(), options, duration_s=DEMO_WORKOUT.duration_s,
                 fallback_wav=DEMO_WAV)
+
+
+async def run_ble_demo_session(session: CoachingSession, plan: WorkoutPlan, athlete: Athlete, *,
+                               seed: int, speed: float) -> SessionResult:
+    """`edgecoach demo --ble`: the simulated workout through virtual bands, BLE and the coach."""
+    from edge.sources.virtual_demo import virtual_demo_bands
+
+    async with virtual_demo_bands(plan, athlete, seed=seed, speed=speed) as sources:
+        return await session.run(*sources)
 
 
 def run_replay(settings: Settings, path: Path, options: PlaybackOptions) -> SessionResult:
@@ -93,12 +115,11 @@ def play(settings: Settings, sources: list[SensorSource], profile: Profile,
     speaker = make_speaker(settings, speak_to=options.speak_to, mute=options.mute,
                            fallback_wav=fallback_wav)
     narrator = load_narrator(settings)
-    emit({"event": "start", "source": label or ", ".join(s.name for s in sources),
-          "profile": profile.name,
-          "duration_s": duration_s, "speed": options.speed,
-          "health_model": str(health.source),
-          "language_model": str(narrator.engine.path) if narrator.engine else None,
-          "speech": speaker.destination if speaker else None})
+    emit(SessionStarted(
+        source=label or ", ".join(s.name for s in sources), profile=profile.name,
+        duration_s=duration_s, speed=options.speed, health_model=str(health.source),
+        language_model=str(narrator.engine.path) if narrator.engine else None,
+        speech=speaker.destination if speaker else None))
     plan = load_workout_text(options.plan) if options.plan else None
     session = CoachingSession(profile=profile, health=health, narrator=narrator,
                               speaker=speaker, emit=emit, coach=Coach(profile, plan=plan))

@@ -27,11 +27,24 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge.coach.coach import Coach
-from edge.coach.cues import Cue
-from edge.coach.summary import SessionSummary, summarise
+from edge.core.cues import Cue
+from edge.core.events import (
+    CueDecided,
+    CueSpoken,
+    LinkChanged,
+    SampleTaken,
+    SessionEnded,
+    SessionEvent,
+    SpeechFinished,
+    WarningRaised,
+)
+from edge.coach.summary import summarise
+from edge.core.summary import SessionSummary
 from edge.health.features import WINDOW_S, build_window
-from edge.health.model import Forecast, HealthModel
-from edge.narrator.narrator import Narration, Narrator
+from edge.core.forecast import Forecast
+from edge.health.model import HealthModel
+from edge.core.narration import Narration
+from edge.narrator.narrator import Narrator
 from edge.profile import Profile
 from edge.sources.base import SensorSource
 from edge.speech.queue import SpeechQueue
@@ -39,9 +52,6 @@ from edge.stream.aligner import StreamAligner
 from edge.stream.readings import AlignedSample, LinkEvent, Reading
 
 log = logging.getLogger(__name__)
-
-Event = dict[str, object]
-
 
 class Journal(Protocol):
     """Where a session is recorded as it happens (the store, through its worker thread)."""
@@ -81,7 +91,7 @@ class SessionResult:
 
 class CoachingSession:
     def __init__(self, *, profile: Profile, health: HealthModel | None, narrator: Narrator,
-                 speaker: Speaker | None, emit: Callable[[Event], None],
+                 speaker: Speaker | None, emit: Callable[[SessionEvent], None],
                  coach: Coach | None = None, journal: Journal | None = None,
                  t_offset: int = 0, quiet: Callable[[], bool] | None = None) -> None:
         self.profile = profile
@@ -104,7 +114,7 @@ class CoachingSession:
         recording = getattr(speaker, "wav_path", None) is not None
         self.speech = None if speaker is None else SpeechQueue(
             speaker, max_age_s=math.inf if recording else 10.0, on_error=lambda exc: self.emit(
-                {"event": "warning", "message": f"speech stopped: {exc}"}), quiet=quiet)
+                WarningRaised(f"speech stopped: {exc}")), quiet=quiet)
 
     async def run(self, *sources: SensorSource) -> SessionResult:
         """Coach one person from one or more sources (a heart-rate band and a footpod, say).
@@ -132,13 +142,14 @@ class CoachingSession:
             await narrating
             if self.speech is not None:
                 stats = await self.speech.close()
-                # waits_s: from each spoken cue's triggering sample to the start of its speech
-                self.emit({"event": "speech", **stats.as_dict(),
-                           "waits_s": [round(w, 3) for w in stats.waits_s]})
+                self.emit(SpeechFinished(
+                    spoken=stats.spoken, dropped=stats.dropped, errors=stats.errors,
+                    max_wait_s=round(max(stats.waits_s), 3) if stats.waits_s else None,
+                    waits_s=tuple(round(w, 3) for w in stats.waits_s)))
             self._health_thread.shutdown(wait=True)
         result.summary = summarise(self._samples, self._forecasts, result.cues,
                                    result.narrations, self.coach.zones, aligner.gaps)
-        self.emit({"event": "summary", **result.summary.as_dict()})
+        self.emit(SessionEnded(result.summary))
         if self.journal is not None:
             await self.journal.finish(result.summary)
         return result
@@ -154,8 +165,7 @@ class CoachingSession:
                        result: SessionResult) -> None:
         async for reading in merge_readings(sources):
             if isinstance(reading, LinkEvent):
-                self.emit({"event": "link", "device": reading.device, "t": reading.t,
-                           "state": reading.state.value, "detail": reading.detail})
+                self.emit(LinkChanged(reading))
             for sample in aligner.push(reading):
                 await self._on_sample(sample, narration_queue, result)
 
@@ -170,26 +180,18 @@ class CoachingSession:
         forecast = await self._forecast(sample)
         zone = self.coach.zones.zone(sample.hr_bpm) if sample.hr_bpm is not None else None
         status = self.coach.workout.status(sample.t) if self.coach.workout else None
-        self.emit({
-            "event": "sample", "t": sample.t, "hr": sample.hr_bpm, "zone": zone,
-            "hrr_fraction": None if sample.hr_bpm is None
+        self.emit(SampleTaken(
+            sample, zone,
+            hrr_fraction=None if sample.hr_bpm is None
             else round(self.coach.zones.fraction_of_reserve(sample.hr_bpm), 3),
-            "rr": list(sample.rr_intervals_s), "cadence": sample.cadence_spm,
-            "speed": sample.speed_mps, "distance": sample.distance_m, "steps": sample.steps,
-            "contact": sample.contact, "gap": sample.hr_gap,
-            "workout": None if status is None else status.as_dict(),
-            "forecast": None if forecast is None else {
-                "hr_10s": round(forecast.hr_10s, 1), "hr_30s": round(forecast.hr_30s, 1),
-                "hr_60s": round(forecast.hr_60s, 1), "hr_expected": round(forecast.hr_expected, 1),
-            },
-        })
+            forecast=forecast, workout=None if status is None else status.progress()))
         if self.journal is not None:
             await self.journal.sample(sample, forecast)
         for cue in self.coach.update(sample, forecast):
             result.cues.append(cue)
             if self.journal is not None:
                 await self.journal.cue(cue)
-            self.emit({"event": "cue", **cue.as_dict(), "template": cue.template_text})
+            self.emit(CueDecided(cue))
             await narration_queue.put((cue, arrived))
 
     async def _forecast(self, sample: AlignedSample) -> Forecast | None:
@@ -210,8 +212,8 @@ class CoachingSession:
                 speech = self.speech
 
                 # Each sentence the guard passes is spoken while the model writes the next.
-                def on_sentence(text: str, cue: Cue = cue, created: float = sample_arrived
-                                ) -> None:
+                def on_sentence(text: str, cue: Cue = cue, created: float = sample_arrived,
+                                speech: SpeechQueue = speech) -> None:
                     speech.put_nowait(text, priority=int(cue.priority), created=created,
                                       cue_kind=cue.kind.value, utterance=cue.id)
             asked = time.perf_counter()
@@ -224,12 +226,9 @@ class CoachingSession:
             if self.journal is not None:
                 await self.journal.narration(narration)
             result.timings.append(CueTiming(cue.id, cue.kind.value, narration.source, ready))
-            self.emit({"event": "spoken", "t": cue.t, "kind": cue.kind.value,
-                       "action": cue.action.value, "facts": dict(cue.facts),
-                       **narration.as_dict(),
-                       "seconds_to_text": round(ready, 3),
-                       "seconds_to_first_words": first_words,
-                       "speech": None if self.speaker is None else self.speaker.destination})
+            self.emit(CueSpoken(cue, narration, seconds_to_text=round(ready, 3),
+                                seconds_to_first_words=first_words,
+                                speech=None if self.speaker is None else self.speaker.destination))
 
 
 async def merge_readings(sources: tuple[SensorSource, ...]) -> AsyncIterator[Reading]:

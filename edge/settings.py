@@ -8,21 +8,140 @@ does nothing is worse than an error.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.displays import DISPLAY_KINDS, DisplaySettings
-from edge.errors import ConfigError
-from edge.kiosk.server import KioskSettings
+from edge.core.quiet import QuietHours
+from edge.errors import ConfigError, KioskConfigError
 from edge.profile import Profile
-from edge.sources.ble import BleBandConfig
+from edge.stream.readings import RECORDING_SUFFIXES
+from firmware_bridge.gatt.uuids import SENSOR_SERVICES
+from firmware_bridge.simulator import WORKOUTS
 
 CONFIG_ENV = "EDGECOACH_CONFIG"
 DEFAULT_CONFIG_PATHS = (Path("/etc/edgecoach/config.toml"),
                         Path.home() / ".config" / "edgecoach" / "config.toml")
+
+#: Where the zone board listens by default: loopback only.
+KIOSK_HOST = "127.0.0.1"
+KIOSK_PORT = 8088
+_LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
+
+
+def loopback_host(host: str) -> str:
+    """The address to bind for `host`, which must be a loopback address or "localhost"."""
+    if host in _LOOPBACK_NAMES:
+        return _LOOPBACK_NAMES[host]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is None or not address.is_loopback:
+        raise KioskConfigError(
+            f"kiosk host {host!r} is not a loopback address: the zone board shows heart rates "
+            f"and only listens on 127.0.0.1 (or ::1); open it in a browser on this device")
+    return str(address)
+
+
+def kiosk_port(port: int) -> int:
+    """`port` if it is a TCP port number (0 picks a free one)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise KioskConfigError(f"kiosk port must be 0..65535 (0 picks a free one), got {port!r}")
+    return port
+
+
+@dataclass(frozen=True, slots=True)
+class KioskSettings:
+    """`[kiosk]`: the zone board for a screen attached to the device."""
+
+    #: Serve the zone board while the daemon runs.
+    enabled: bool = False
+    #: Loopback only (127.0.0.1, ::1 or localhost); anything else is refused.
+    host: str = KIOSK_HOST
+    #: TCP port of the board; 0 picks a free one.
+    port: int = KIOSK_PORT
+
+    def __post_init__(self) -> None:
+        loopback_host(self.host)
+        kiosk_port(self.port)
+
+
+#: What `[display] kind` may be.
+DISPLAY_KINDS = ("none", "oled", "epaper")
+
+
+@dataclass(frozen=True, slots=True)
+class DisplaySettings:
+    #: "none", "oled" (SSD1306/SH1106 on I2C) or "epaper" (slow refresh: zone and cue changes).
+    kind: str = "none"
+    #: oled: "ssd1306", "sh1106" or "dummy"; epaper: "dummy" (luma has no e-paper driver).
+    driver: str = ""
+    #: epaper: the panel's diagonal ("2.13", "2.7", "2.9", "4.2", "7.5"), for its resolution.
+    panel: str = "2.9"
+    #: Pixels; 0 means the default (oled 128x64, epaper the panel's).
+    width: int = 0
+    height: int = 0
+    #: oled: the I2C bus and address (`i2cdetect -y 1` lists it).
+    i2c_port: int = 1
+    address: int = 0x3C
+    #: 0-3, quarter turns.
+    rotate: int = 0
+    #: Whose heart rate it shows; empty: the first person of the config.
+    person: str = ""
+    #: epaper: the shortest time between two refreshes, in seconds.
+    min_refresh_s: float = 10.0
+    #: dummy: also write every frame to this PNG file, to see what the panel would show.
+    preview_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BleBandConfig:
+    """Which band to use and how patiently; loaded once from the `[ble]` config table."""
+
+    address: str | None = None
+    """Bluetooth address (AA:BB:CC:DD:EE:FF); None to match by `name`, or take the first band."""
+    name: str | None = None
+    """Advertised name to match (case-insensitive) when no address is given."""
+    kinds: tuple[str, ...] = ("heart_rate", "rsc", "csc")
+    """Which measurements to subscribe to, where the band has them."""
+    wheel_circumference_m: float = 2.105
+    """Wheel circumference for CSC speed and distance (a 700x25c road wheel by default)."""
+    scan_timeout_s: float = 10.0
+    """How long one scan for the band lasts before it counts as not found."""
+    connect_timeout_s: float = 30.0
+    """Outer limit for connecting and resolving services; bleak's own limits are longer."""
+    connect_attempts: int = 2
+    """Attempts `establish_connection` makes inside one reconnect (its own short backoff)."""
+    disconnect_timeout_s: float = 5.0
+    """How long to wait for a disconnect to finish while cleaning up."""
+    use_acquire_notify: bool = False
+    """Use BlueZ AcquireNotify (a socket per characteristic) instead of StartNotify."""
+    acquire_drain_s: float = 0.05
+    """With AcquireNotify: how long to keep reading the sockets after a link loss."""
+    battery_poll_s: float = 600.0
+    """Re-read the battery this often when the band does not notify it."""
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.kinds if k not in SENSOR_SERVICES]
+        if unknown or not self.kinds:
+            raise ConfigError(
+                f"ble.kinds must list some of {sorted(SENSOR_SERVICES)}, got {list(self.kinds)}"
+            )
+        if not self.wheel_circumference_m > 0:
+            raise ConfigError(
+                f"ble.wheel_circumference_m must be positive, got {self.wheel_circumference_m}"
+            )
+        for knob in ("scan_timeout_s", "connect_timeout_s", "disconnect_timeout_s"):
+            if not getattr(self, knob) > 0:
+                raise ConfigError(f"ble.{knob} must be positive, got {getattr(self, knob)}")
+        if self.connect_attempts < 1:
+            raise ConfigError(
+                f"ble.connect_attempts must be at least 1, got {self.connect_attempts}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +174,6 @@ class SpeechSettings:
     quiet_hours: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from edge.speech.quiet import QuietHours
-
         try:  # a bad span is refused when the file is read, naming the file
             QuietHours.parse(self.quiet_hours, "quiet_hours")
         except ConfigError as exc:
@@ -99,6 +216,28 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingSettings:
+    """`[training]`: what the planner aims at and how far back it looks."""
+
+    #: Banister's TRIMP weighting for a profile without `sex` (1.92 as for men; 1.67 for women).
+    trimp_k: float = 1.92
+    #: Weekly minutes of moderate activity the plan builds towards (WHO/ACSM minimum: 150).
+    goal_minutes: float = 150.0
+    #: Days of sessions the planner reads: four weeks of chronic load plus two.
+    history_days: int = 42
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.trimp_k <= 3.0:
+            raise ValueError(f"trimp_k must be between 1 and 3 (Banister's 1.92 or 1.67), "
+                             f"got {self.trimp_k}")
+        if not 30.0 <= self.goal_minutes <= 1500.0:
+            raise ValueError(f"goal_minutes must be 30-1500 minutes a week, got "
+                             f"{self.goal_minutes}")
+        if not 14 <= self.history_days <= 365:
+            raise ValueError(f"history_days must be 14-365, got {self.history_days}")
+
+
+@dataclass(frozen=True, slots=True)
 class Person:
     """Someone coached by this device, with the bands they wear."""
 
@@ -119,16 +258,41 @@ class Settings:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     kiosk: KioskSettings = field(default_factory=KioskSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
     #: `[[people]]` tables; with none, the daemon coaches `profile` from any band it finds.
     people: tuple[Person, ...] = ()
     #: Where the settings came from, for logs and `doctor`.
     source: str = "built-in defaults"
 
+    def person(self, name: str) -> Person:
+        """`name` as every command sees them: their `[[people]]` entry, the `[profile]` section
+        when it is theirs, else the `[profile]` section's figures under their name (someone
+        imported or recorded before they were configured)."""
+        for person in self.people:
+            if person.profile.name == name:
+                return person
+        if self.profile.name == name:
+            return Person(self.profile)
+        return Person(dataclasses.replace(self.profile, name=name))
+
+    def configures(self, name: str) -> bool:
+        """Whether `name` has settings of their own (a `[[people]]` entry or `[profile]`)."""
+        return name == self.profile.name or any(p.profile.name == name for p in self.people)
+
+    def default_person(self) -> str:
+        """The one person configured, for commands given no --person; several are an error."""
+        if len(self.people) > 1:
+            names = ", ".join(p.profile.name for p in self.people)
+            raise ConfigError(f"several people are configured ({names}): choose one with "
+                              "--person")
+        return self.people[0].profile.name if self.people else self.profile.name
+
 
 _SECTIONS = {"profile": Profile, "llm": LlmSettings, "speech": SpeechSettings,
              "health": HealthSettings, "daemon": DaemonSettings, "kiosk": KioskSettings,
-             "display": DisplaySettings}
-_SOURCES = ("ble", "virtual", "replay", "simulator")
+             "display": DisplaySettings, "training": TrainingSettings}
+#: What `[daemon] source` may be.
+DAEMON_SOURCES = ("ble", "virtual", "replay", "simulator")
 #: Keys of a [[people]] entry besides the profile's.
 _PERSON_KEYS = ("bands", "replay_file", "workout")
 
@@ -184,11 +348,9 @@ def check_daemon_sources(settings: Settings) -> None:
     workout, or "replay" without a recording for someone. The daemon checks again after
     `edgecoach run --source` has had its say."""
     daemon, where = settings.daemon, settings.source
-    if daemon.source not in _SOURCES:
-        raise ConfigError(f"{where} [daemon]: source must be one of {', '.join(_SOURCES)}, "
+    if daemon.source not in DAEMON_SOURCES:
+        raise ConfigError(f"{where} [daemon]: source must be one of {', '.join(DAEMON_SOURCES)}, "
                           f"got {daemon.source!r}")
-    from firmware_bridge.simulator import WORKOUTS
-
     for name, owner in ((daemon.workout, "[daemon]"),
                         *((p.workout, f"[[people]] {p.profile.name}") for p in settings.people)):
         if name is not None and name not in WORKOUTS:
@@ -196,8 +358,6 @@ def check_daemon_sources(settings: Settings) -> None:
                               f"{', '.join(WORKOUTS)}, got {name!r}")
     if daemon.source != "replay":
         return
-    from edge.sources.recordings import SUFFIXES
-
     for person in settings.people or (Person(settings.profile),):
         file = person.replay_file or daemon.replay_file
         owner = f"[[people]] {person.profile.name}" if settings.people else "[daemon]"
@@ -208,10 +368,10 @@ def check_daemon_sources(settings: Settings) -> None:
                 f"{where} {owner}: source \"replay\" needs a recording for "
                 f"{person.profile.name}: set replay_file (a FIT, TCX, GPX or CSV file) in "
                 f"{place}")
-        if file.suffix.lower() not in SUFFIXES:
+        if file.suffix.lower() not in RECORDING_SUFFIXES:
             raise ConfigError(
                 f"{where} {owner}: replay_file {file} is not a recording edgecoach reads; "
-                f"give a {', '.join(s.lstrip('.').upper() for s in SUFFIXES)} file")
+                f"give a {', '.join(s.lstrip('.').upper() for s in RECORDING_SUFFIXES)} file")
         if not file.is_file():
             raise ConfigError(
                 f"{where} {owner}: replay_file {file} does not exist; record a session and "

@@ -69,8 +69,8 @@ from edge.profile import Profile
 from edge.stream.readings import AlignedSample
 
 if TYPE_CHECKING:  # only their attributes are read; importing them would pull in the narrator
-    from edge.coach.cues import Cue
-    from edge.narrator.narrator import Narration
+    from edge.core.cues import Cue
+    from edge.core.narration import Narration
 
 __all__ = [
     "APPLICATION_ID",
@@ -85,6 +85,9 @@ __all__ = [
     "StoreFullError",
     "StoreKeyError",
 ]
+
+#: The database file in `[daemon] state_dir`.
+DATABASE_NAME = "edgecoach.db"
 
 log = logging.getLogger(__name__)
 

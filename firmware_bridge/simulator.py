@@ -35,7 +35,6 @@ including hills and pacing).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from edge.sources.ble import BleBandConfig, BleSensorSource, ReconnectBackoff
+from edge.settings import BleBandConfig
+from edge.sources.ble import BleSensorSource, ReconnectBackoff
 from edge.stream.readings import LinkEvent, LinkState, Reading
 from firmware_bridge.virtual_band import FakeBluez, VirtualBand, virtual_radio
 

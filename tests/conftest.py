@@ -38,3 +38,29 @@ def shared_workouts() -> Path:
 
 def have(command: str) -> bool:
     return shutil.which(command) is not None
+
+
+class CliResult:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch, tmp_path):
+    """`edgecoach ARGS...` in this process (no config file found, no audio): for what a person
+    sees of argument and config errors, where a subprocess would add only its start-up time."""
+    from edge.cli import main
+
+    monkeypatch.delenv("EDGECOACH_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse's own exits (bad flags, --help)
+            code = int(exit.code or 0)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run

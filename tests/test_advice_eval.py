@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.advice_eval import compare, configure_parser, format_table, load_scenarios, run
+from edge.commands import eval as eval_command
+from edge.narrator.evaluate import compare, format_table, load_scenarios
 from edge.errors import ConfigError
 from edge.settings import LlmSettings, Settings
 
@@ -89,10 +90,10 @@ def test_the_report_compares_models_side_by_side():
 
 def test_the_command_on_the_real_base_model_prints_json(capsys):
     parser = argparse.ArgumentParser()
-    configure_parser(parser)
-    args = parser.parse_args([str(SCENARIOS), "--json", "--only", "base", "--limit", "3",
-                              "--threads", "2"])
-    assert run(args, Settings(llm=LlmSettings(max_tokens=40))) == 0
+    eval_command.configure(parser)
+    args = parser.parse_args(["advice", str(SCENARIOS), "--json", "--only", "base", "--limit",
+                              "3", "--threads", "2"])
+    assert eval_command.run(args, Settings(llm=LlmSettings(max_tokens=40))) == 0
     report = json.loads(capsys.readouterr().out)
     assert list(report["models"]) == ["base"] and set(report["models"]["base"]) == MODEL_KEYS
     assert report["models"]["base"]["prompt_style"] == "rephrase"

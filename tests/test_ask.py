@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from edge.ask import Answer, answer_question, configure_parser, run
+from edge.commands.ask import Answer, answer_question, configure, run
 from edge.narrator import guard
 from edge.narrator.advice import classify_question, question_advice
 from edge.profile import Profile
@@ -29,7 +29,7 @@ def _session(store, started, rates, *, end=True, person="sam"):
         store.add_sample(session, _sample(t, hr, distance=3.0 * t))
     if end:
         zones = {str(z): 0 for z in range(6)}
-        from edge.coach.zones import ZoneModel
+        from edge.core.zones import ZoneModel
 
         model = ZoneModel.for_profile(PROFILE)
         for hr in rates:
@@ -149,7 +149,7 @@ def test_the_command_reads_the_state_dir_and_prints_json(tmp_path, capsys):
     with SessionStore.open(tmp_path / "edgecoach.db") as opened:
         _session(opened, datetime.now(UTC) - timedelta(hours=1), [150] * 600)
     parser = argparse.ArgumentParser()
-    configure_parser(parser)
+    configure(parser)
     args = parser.parse_args(["How", "did", "my", "run", "go?", "--state-dir", str(tmp_path),
                               "--json"])
     settings = Settings(profile=PROFILE, llm=LlmSettings(enabled=False),
@@ -164,7 +164,7 @@ def test_the_command_reads_the_state_dir_and_prints_json(tmp_path, capsys):
 
 
 def test_a_plan_question_gets_the_same_suggestion_as_edgecoach_plan(store):
-    from edge.training.commands import todays_suggestion
+    from edge.training.inputs import todays_suggestion
 
     for day in range(6, 0, -1):
         _session(store, NOW - timedelta(days=day), [130 + day] * 1800)
@@ -180,7 +180,8 @@ def test_the_command_answers_for_the_configured_person_with_their_profile(tmp_pa
     """With [[people]] in the config, ask plans for that person with their own zones, as
     `edgecoach plan` does (it used to take the [profile] section's, another set of zones)."""
     from edge.settings import Person
-    from edge.training.commands import suggestion_facts, todays_suggestion
+    from edge.narrator.plans import suggestion_facts
+    from edge.training.inputs import todays_suggestion
 
     with SessionStore.open(tmp_path / "edgecoach.db") as opened:
         _session(opened, datetime.now(UTC) - timedelta(days=2), [140] * 1800)
@@ -189,13 +190,13 @@ def test_the_command_answers_for_the_configured_person_with_their_profile(tmp_pa
                         llm=LlmSettings(enabled=False),
                         daemon=DaemonSettings(state_dir=tmp_path))
     parser = argparse.ArgumentParser()
-    configure_parser(parser)
+    configure(parser)
     assert run(parser.parse_args(["What should I do today?", "--json"]), settings) == 0
     facts = json.loads(capsys.readouterr().out)["facts_used"]
     with SessionStore.open(tmp_path / "edgecoach.db") as opened:
         suggestion, inputs = todays_suggestion(opened, settings, "sam",
                                                datetime.now(UTC).astimezone().date())
-    from edge.coach.zones import ZoneModel
+    from edge.core.zones import ZoneModel
 
     assert facts == suggestion_facts(suggestion, ZoneModel.for_profile(inputs.profile))
     assert inputs.profile.max_hr == 196

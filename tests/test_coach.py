@@ -1,6 +1,6 @@
 from edge.coach.coach import Coach
-from edge.coach.cues import Action, CueKind
-from edge.health.model import Forecast
+from edge.core.cues import Action, CueKind
+from edge.core.forecast import Forecast
 from edge.profile import Profile
 from edge.stream.readings import AlignedSample
 
@@ -134,7 +134,7 @@ def test_every_cue_carries_the_measurements_it_rests_on():
 # -- priorities, drift and milestones -----------------------------------------------------------
 
 from edge.coach.coach import CoachSettings  # noqa: E402
-from edge.coach.cues import Cue, Priority  # noqa: E402
+from edge.core.cues import Cue, Priority  # noqa: E402
 from edge.narrator import guard  # noqa: E402
 
 EXPECTED = Forecast(hr_10s=150, hr_30s=150, hr_60s=150, hr_expected=140)

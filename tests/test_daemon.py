@@ -128,11 +128,10 @@ def _name(db, session_id):
     ("[daemon]\nsource = 'wifi'\n", "source must be one of"),
     ("[[people]]\nname = 'a'\n[[people]]\nname = 'a'\n", "share a name"),
 ])
-def test_bad_daemon_config_is_one_line(edgecoach, clean_env, tmp_path, text, message):
+def test_bad_daemon_config_is_one_line(cli, tmp_path, text, message):
     config = tmp_path / "config.toml"
     config.write_text(text)
-    result = subprocess.run([*edgecoach, "--config", str(config), "run"], capture_output=True,
-                            text=True, env=clean_env, timeout=60)
+    result = cli("--config", str(config), "run")
     assert result.returncode == 2 and message in result.stderr
     assert result.stderr.count("\n") == 1
 
@@ -220,21 +219,19 @@ def test_the_daemon_replays_a_recording_per_person(edgecoach, clean_env, tmp_pat
     assert rows == [("alex", "replay", 60), ("sam", "replay", 90)]
 
 
-def test_a_missing_replay_file_is_one_line_naming_it(edgecoach, clean_env, tmp_path):
+def test_a_missing_replay_file_is_one_line_naming_it(cli, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text(REPLAY_CONFIG.format(state=tmp_path / "state"))
     recording(tmp_path / "shared.csv", 10, 100)  # sam's own file is missing
-    result = subprocess.run([*edgecoach, "--config", str(config), "run"], capture_output=True,
-                            text=True, env=clean_env, timeout=60)
+    result = cli("--config", str(config), "run")
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert f"replay_file {tmp_path / 'sam.csv'} does not exist" in result.stderr
     assert "[[people]] sam" in result.stderr and "export-session" in result.stderr
 
 
-def test_run_source_replay_without_a_recording_says_what_to_set(edgecoach, clean_env, tmp_path):
+def test_run_source_replay_without_a_recording_says_what_to_set(cli, tmp_path):
     config, _ = write_config(tmp_path, speed=0)
-    result = subprocess.run([*edgecoach, "--config", str(config), "run", "--source", "replay"],
-                            capture_output=True, text=True, env=clean_env, timeout=60)
+    result = cli("--config", str(config), "run", "--source", "replay")
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert 'source "replay" needs a recording for sam: set replay_file' in result.stderr
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from edge import doctor
+from edge.commands import doctor
 from edge.artifacts import Manifest, record
-from edge.doctor import BluezProbe, Check, bluez_checks, check_clock, probe_bluez, run_checks
+from edge.commands.doctor import BluezProbe, Check, bluez_checks, check_clock, probe_bluez, run_checks
 from edge.settings import HealthSettings, LlmSettings, Settings, SpeechSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -432,7 +432,7 @@ def test_a_crashing_check_is_a_failure_not_an_exception(
 def test_cli_glue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", type=Path)
-    doctor.configure_parser(parser)
+    doctor.configure(parser)
     config = tmp_path / "config.toml"
     config.write_text("[llm]\nenabled = false\n", encoding="utf-8")
     args = parser.parse_args(["--config", str(config), "--json", "--state-dir", str(tmp_path)])

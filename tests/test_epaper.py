@@ -10,9 +10,12 @@ pytest.importorskip("luma.core", reason="luma.oled is not installed (pip install
 from luma.core.device import dummy
 from PIL import Image
 
-from edge.coach.zones import ZoneModel
+from edge.core.cues import Action, CueKind
+from edge.core.events import SampleTaken
+from edge.core.zones import ZoneModel
 from edge.displays import DisplayError
 from edge.displays.epaper import PANELS, EpaperDisplay, from_config, wrap
+from session_events import cue_event, sample_event, spoken_event, summary_event
 
 ZONES = ZoneModel(resting_hr=58, max_hr=187)
 
@@ -33,9 +36,8 @@ def screen(panel: str = "2.9", **options) -> tuple[EpaperDisplay, Clock]:
                          zones=ZONES, person="sam", **options), clock
 
 
-def sample(t: int, hr: float | None, person: str = "sam") -> dict:
-    return {"event": "sample", "t": t, "hr": hr,
-            "zone": None if hr is None else ZONES.zone(hr), "person": person}
+def sample(t: int, hr: float | None, person: str = "sam") -> SampleTaken:
+    return sample_event(t, hr, None if hr is None else ZONES.zone(hr), person=person)
 
 
 def ink(image: Image.Image, box: tuple[int, int, int, int]) -> float:
@@ -72,26 +74,24 @@ def test_a_zone_change_redraws_once_it_holds_and_a_wobble_does_not():
 def test_cues_redraw_with_the_words_spoken_or_the_template_if_none_come():
     display, clock = screen(words_wait_s=5.0)
     play(display, clock, [sample(t, 140) for t in range(15)])
-    display.emit({"event": "cue", "id": 3, "t": 15, "template": "Zone 2 now.",
-                  "person": "sam"})
+    display.emit(cue_event(3, t=15, person="sam"))
     assert display.refreshes == 1  # waiting for the words
-    display.emit({"event": "spoken", "cue_id": 3, "text": "Easy zone 2 now, hold it.",
-                  "person": "sam"})
+    display.emit(spoken_event(3, "Easy zone 2 now, hold it.", person="sam"))
     assert display.refreshes == 2 and display.reasons[-1] == "cue"
     clock.now += 30
-    display.emit({"event": "cue", "id": 4, "t": 45, "template": "Signal back.",
-                  "person": "sam"})
+    back = cue_event(4, CueKind.SENSOR_BACK, t=45, action=Action.INFO, person="sam")
+    display.emit(back)
     play(display, clock, [sample(t, 141) for t in range(46, 56)])  # no spoken event
     assert display.refreshes == 3 and display.reasons[-1] == "cue"
-    assert display._cue == "Signal back."
+    assert display._cue == back.cue.template_text
 
 
 def test_refreshes_are_at_least_min_refresh_s_apart_and_what_waited_is_drawn_after():
     display, clock = screen(min_refresh_s=20.0)
     display.emit(sample(0, 140))
     assert display.refreshes == 1
-    display.emit({"event": "cue", "id": 1, "template": "One.", "person": "sam"})
-    display.emit({"event": "spoken", "cue_id": 1, "text": "One.", "person": "sam"})
+    display.emit(cue_event(1, person="sam"))
+    display.emit(spoken_event(1, "One.", person="sam"))
     assert display.refreshes == 1  # too soon after the first frame
     clock.now += 19
     assert not display.tick()
@@ -114,8 +114,8 @@ def test_the_layout_inverts_the_band_from_zone_4_and_wraps_the_cue():
     display, clock = screen("4.2", min_refresh_s=0.0)
     play(display, clock, [sample(t, 168) for t in range(10)])  # zone 4
     text = "Zone 4 now, heart rate 168. Hold this effort, you are right where you should be."
-    display.emit({"event": "cue", "id": 1, "template": text, "person": "sam"})
-    display.emit({"event": "spoken", "cue_id": 1, "text": text, "person": "sam"})
+    display.emit(cue_event(1, person="sam"))
+    display.emit(spoken_event(1, text, person="sam"))
     image = display.device.image
     assert image.size == (400, 300)
     assert ink(image, (0, 0, 400, 70)) > 0.6  # the zone band is black
@@ -127,7 +127,7 @@ def test_the_layout_inverts_the_band_from_zone_4_and_wraps_the_cue():
 def test_the_summary_is_the_last_frame_and_stays():
     display, _ = screen(min_refresh_s=60.0)
     display.emit(sample(0, 140))
-    display.emit({"event": "summary", "duration_s": 1830, "mean_hr": 142.4, "person": "sam"})
+    display.emit(summary_event(1830, 142.4, person="sam"))
     assert display.reasons == ["first", "summary"] and display._cue == \
         "Done: 30:30, average 142 bpm."
     display.close()  # e-paper keeps the picture: not cleared

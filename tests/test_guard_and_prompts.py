@@ -2,7 +2,7 @@
 
 import pytest
 
-from edge.coach.cues import Action, Cue, CueKind, Priority
+from edge.core.cues import Action, Cue, CueKind, Priority
 from edge.narrator import advice as rules
 from edge.narrator import guard, prompts
 from edge.narrator.grammar import fact_numbers, sentence_grammar

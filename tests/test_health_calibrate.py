@@ -7,15 +7,9 @@ import numpy as np
 import pytest
 
 from edge.errors import ModelError
-from edge.health import calibrate
-from edge.health.calibrate import (
-    HEAD_INPUTS,
-    Calibration,
-    calibrate_sessions,
-    default_calibration_path,
-    estimate_profile,
-    fit_head,
-)
+from edge.commands import calibrate as calibrate_command
+from edge.health.calibrate import calibrate_sessions, estimate_profile, fit_head, format_report
+from edge.health.calibration import HEAD_INPUTS, Calibration, default_calibration_path
 from edge.health.features import FEATURE_NAMES, OUTPUT_NAMES, build_windows
 from edge.health.model import HealthModel
 from edge.profile import Profile
@@ -139,7 +133,7 @@ def test_calibrate_cli_writes_the_file_and_reports(sessions, tmp_path, capsys):
         write_csv(folder / f"2026-01-0{i + 1}.csv", session[:900])
     (folder / "broken.fit").write_bytes(b"\x00" * 100)
     parser = argparse.ArgumentParser()
-    calibrate.configure_parser(parser)
+    calibrate_command.configure(parser)
     out = tmp_path / "state" / "calibration.json"
     args = parser.parse_args(
         [
@@ -153,13 +147,13 @@ def test_calibrate_cli_writes_the_file_and_reports(sessions, tmp_path, capsys):
             str(COMMITTED),
         ]
     )
-    assert calibrate.run(args) == 0
+    assert calibrate_command.run(args, None) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["person"] == "ann" and report["saved"] == str(out)
     assert report["sessions"]["held_out"] == ["2026-01-04.csv"]
     assert [s["file"] for s in report["skipped"]] == ["broken.fit"]
     assert Calibration.load(out).person == "ann"
-    text = calibrate.format_report(report)
+    text = format_report(report)
     assert "held back 1 latest session" in text and "broken.fit" in text
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.health import evaluate
+from edge.commands import eval as eval_command
 from edge.health.evaluate import evaluate_folder, format_report
 from edge.health.model import HealthModel
+from edge.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "models"
@@ -80,9 +81,9 @@ def test_model_and_persistence_are_scored_on_the_same_seconds(folder, model):
 @pytest.mark.shared_data
 def test_eval_cli_prints_json(folder, capsys):
     parser = argparse.ArgumentParser()
-    evaluate.configure_parser(parser)
-    args = parser.parse_args([str(folder), "--json", "--models-dir", str(COMMITTED)])
-    assert evaluate.run(args) == 0
+    eval_command.configure(parser)
+    args = parser.parse_args(["hr", str(folder), "--json", "--models-dir", str(COMMITTED)])
+    assert eval_command.run(args, Settings()) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["files"] == 3 and len(out["skipped"]) == 2
 

@@ -26,12 +26,28 @@ from pathlib import Path
 import pytest
 from blockbuster import blockbuster_ctx
 
-from edge.coach.cues import Action, Cue, CueKind, Priority
-from edge.coach.zones import ZoneModel
+from edge.coach.summary import summarise
+from edge.core.cues import Action, Cue, CueKind, Priority
+from edge.core.events import (
+    CueDecided,
+    CueSpoken,
+    LinkChanged,
+    SampleTaken,
+    SessionEnded,
+    SessionEvent,
+    WarningRaised,
+    event_json,
+    for_person,
+)
+from edge.core.narration import Narration
+from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
-from edge.kiosk import BoardState, KioskBoard, KioskConfigError, KioskSettings
-from edge.kiosk.server import loopback_host
+from edge.errors import KioskConfigError
+from edge.kiosk import BoardState, KioskBoard
+from edge.settings import KioskSettings, loopback_host
 from edge.kiosk.state import NO_SIGNAL_AFTER_S
+from edge.profile import Profile
+from edge.stream.readings import AlignedSample, LinkEvent, LinkState
 
 
 def run(coro, timeout: float = 15.0):
@@ -41,25 +57,28 @@ def run(coro, timeout: float = 15.0):
     return asyncio.run(bounded())
 
 
-def sample(person: str, t: int, hr: float | None, zone: int | None, **extra) -> dict:
-    return {"event": "sample", "person": person, "t": t, "hr": hr, "zone": zone, "rr": [],
-            "cadence": None, "speed": None, "distance": None, "steps": None, "contact": True,
-            "gap": hr is None, "forecast": None, **extra}
+def sample(person: str, t: int, hr: float | None, zone: int | None,
+           hrr_fraction: float | None = None) -> SampleTaken:
+    """A sample event as the daemon hands it to the board (a person on it)."""
+    return SampleTaken(
+        AlignedSample(t=t, hr_bpm=hr, rr_intervals_s=(), cadence_spm=None, speed_mps=None,
+                      distance_m=None, steps=None, contact=True, hr_gap=hr is None),
+        zone, hrr_fraction=hrr_fraction, forecast=None, person=person)
 
 
-def cue(person: str, cue_id: int, t: int, kind: CueKind, action: Action, **facts) -> dict:
-    """A cue event exactly as the session emits it, template text included."""
+def cue(person: str, cue_id: int, t: int, kind: CueKind, action: Action, **facts) -> CueDecided:
+    """A cue event exactly as the session emits it."""
     priority = Priority.SAFETY if kind in (CueKind.ABOVE_MAX_HR, CueKind.IMPLAUSIBLE_READING) \
         else Priority.ZONE
-    c = Cue(cue_id, t, kind, action, priority, facts)
-    return {"event": "cue", **c.as_dict(), "template": c.template_text, "person": person}
+    return CueDecided(Cue(cue_id, t, kind, action, priority, facts), person=person)
 
 
-def spoken(person: str, cue_id: int, text: str, kind: str = "zone_change",
-           source: str = "llm") -> dict:
-    return {"event": "spoken", "person": person, "t": 0, "kind": kind, "action": "hold",
-            "facts": {}, "cue_id": cue_id, "text": text, "source": source, "reason": None,
-            "seconds": 0.4, "attempts": 1, "seconds_to_text": 0.5, "speech": None}
+def spoken(person: str | None, cue_id: int, text: str, kind: str = "zone_change",
+           source: str = "llm") -> CueSpoken:
+    return CueSpoken(Cue(cue_id, 0, CueKind(kind), Action.HOLD, Priority.ZONE),
+                     Narration(cue_id, text, source, seconds=0.4, attempts=1),
+                     seconds_to_text=0.5, seconds_to_first_words=None, speech=None,
+                     person=person)
 
 
 # -- tile state ---------------------------------------------------------------------------------
@@ -158,20 +177,18 @@ def test_safety_cues_are_marked(kind: CueKind, facts: dict) -> None:
 
 def test_events_without_a_person_are_yours_and_other_events_change_nothing() -> None:
     board = BoardState()
-    assert board.apply({"event": "sample", "t": 1, "hr": 90, "zone": 0, "gap": False},
-                       now=0.0).name == "you"
-    assert board.apply({"event": "warning", "message": "speech stopped"}, now=0.0) is None
-    board.apply({"event": "link", "device": "band", "t": 3, "state": "disconnected",
-                 "detail": ""}, now=0.0)
+    assert board.apply(sample(None, 1, 90, 0), now=0.0).name == "you"
+    assert board.apply(WarningRaised("speech stopped"), now=0.0) is None
+    board.apply(LinkChanged(LinkEvent("band", 3, LinkState.DISCONNECTED)), now=0.0)
     assert board.members["you"].as_dict(0.0)["link"] == "disconnected"
-    board.apply({"event": "summary", "duration_s": 60, "cues": 0}, now=1.0)
+    board.apply(SessionEnded(summarise([], {}, [], [], ZoneModel.for_profile(Profile()), [])),
+                now=1.0)
     assert board.members["you"].as_dict(1.0)["ended"] is True
 
 
-def test_odd_values_do_not_break_the_board() -> None:
+def test_a_zone_outside_the_model_is_not_shown() -> None:
     board = BoardState()
-    state = board.apply({"event": "sample", "person": "x", "hr": "fast", "zone": 9, "t": None,
-                         "hrr_fraction": True}, now=0.0).as_dict(0.0)
+    state = board.apply(sample("x", 1, None, 9), now=0.0).as_dict(0.0)
     assert state["hr"] is None and state["zone"] is None and state["effort_pct"] is None
 
 
@@ -469,9 +486,9 @@ def test_real_coaching_sessions_feed_the_board_as_the_daemon_wires_it() -> None:
             lines: list[dict] = []
 
             def sink_for(name: str):
-                def emit_for_person(event: dict) -> None:  # as the daemon's
-                    event = {**event, "person": name}
-                    lines.append(event)  # the JSON-lines sink, say
+                def emit_for_person(event: SessionEvent) -> None:  # as the daemon's
+                    event = for_person(event, name)
+                    lines.append(event_json(event))  # the JSON-lines sink, say
                     board.emit(event)
                 return emit_for_person
 

@@ -21,7 +21,7 @@ from edge.daemon import feedback_recorder
 from edge.kiosk import KioskBoard
 from edge.profile import Profile
 from edge.store import FeedbackError, SessionStore
-from edge.training.commands import load_inputs
+from edge.training.inputs import load_inputs
 from edge.training.plan import Feedback
 from tests.test_kiosk import CHROMIUM, http_get, open_gym_board, run, sample
 

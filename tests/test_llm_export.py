@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.coach.cues import CueKind
+from edge.core.cues import CueKind
 from edge.narrator import guard
 from edge.narrator.prompts import FACTS, advice_prompt
 from edge.narrator.llm import (

@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from edge.cli import main
-from edge.daemon import DATABASE_NAME
 from edge.profile import Profile
-from edge.store import SessionStore
+from edge.store import DATABASE_NAME, SessionStore
 from edge.stream.readings import AlignedSample
 
 CONFIG = """

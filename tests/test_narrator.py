@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from edge.coach.cues import Action, Cue, CueKind, Priority
+from edge.core.cues import Action, Cue, CueKind, Priority
 from edge.errors import ModelError, ModelMissingError
 from edge.narrator import guard
 from edge.narrator.llm import LlamaEngine, check_gguf, packaged_gguf_path

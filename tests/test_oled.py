@@ -10,10 +10,14 @@ pytest.importorskip("luma.core", reason="luma.oled is not installed (pip install
 
 from luma.core.device import dummy  # noqa: E402
 
+from edge.core.cues import Action, CueKind  # noqa: E402
+from edge.core.events import StepProgress  # noqa: E402
 from edge.displays import DisplayError  # noqa: E402
 from edge.displays.oled import OledDisplay, from_config  # noqa: E402
+from session_events import cue_event, sample_event, spoken_event, summary_event  # noqa: E402
 
-LONG_CUE = "Zone 4 now, heart rate 165. Hold this effort, you are right where you should be."
+#: A cue too long for the screen's width: it scrolls.
+LONG_CUE = cue_event(7, CueKind.ABOVE_MAX_HR, action=Action.STOP)
 
 
 class Clock:
@@ -31,7 +35,7 @@ def display(width: int = 128, height: int = 64, **kwargs) -> tuple[OledDisplay, 
 
 
 def sample(hr, zone, t=754, **more):
-    return {"event": "sample", "t": t, "hr": hr, "zone": zone, **more}
+    return sample_event(t, hr, zone, **more)
 
 
 def lit(image: Image.Image, box: tuple[int, int, int, int]) -> float:
@@ -78,7 +82,7 @@ def test_the_latest_cue_appears_and_a_long_one_scrolls():
     screen(sample(165.0, 4))
     assert lit(screen.device.image, (0, 52, 128, 64)) == 0  # no cue yet
     clock.now += 1
-    screen({"event": "cue", "id": 7, "kind": "zone_change", "template": LONG_CUE})
+    screen(LONG_CUE)
     first = screen.device.image
     assert lit(first, (0, 52, 128, 64)) > 0.1
     band = lambda image: image.crop((0, 52, 128, 64)).tobytes()  # noqa: E731
@@ -91,20 +95,20 @@ def test_the_latest_cue_appears_and_a_long_one_scrolls():
     assert band(scrolled) != band(first) and top(scrolled) == top(first)
     # A short cue stands still: nothing to redraw.
     clock.now += 1
-    screen({"event": "cue", "id": 8, "kind": "sensor_back", "template": "Heart rate is back."})
+    screen(cue_event(8, CueKind.SENSOR_BACK, action=Action.INFO))
     clock.now += 5
     assert not screen.tick()
 
 
 def test_the_words_spoken_replace_the_template_of_their_cue():
     screen, clock = display()
-    screen({"event": "cue", "id": 3, "template": "Zone 3 now, heart rate 150."})
+    screen(cue_event(3))
     template = screen.device.image
     clock.now += 1
-    screen({"event": "spoken", "cue_id": 2, "text": "An older cue's words."})
+    screen(spoken_event(2, "An older cue's words."))
     assert screen.device.image.tobytes() == template.tobytes()
     clock.now += 1
-    screen({"event": "spoken", "cue_id": 3, "text": "You're in zone 3 at 150."})
+    screen(spoken_event(3, "You're in zone 3 at 150."))
     assert screen.device.image.tobytes() != template.tobytes()
 
 
@@ -126,12 +130,13 @@ def test_workout_step_and_summary_are_shown():
     screen(sample(163.0, 4))
     plain = screen.device.image
     clock.now += 1
-    screen(sample(163.0, 4, workout={"step": 2, "steps": 10, "kind": "work",
-                                     "remaining_s": 83}))
+    screen(sample(163.0, 4, workout=StepProgress(
+        step=2, steps=10, name="Interval 1", kind="work", zone=4, target_low=161,
+        target_high=174, elapsed_s=97, remaining_s=83)))
     assert screen.device.image.crop((86, 26, 128, 50)).tobytes() != plain.crop(
         (86, 26, 128, 50)).tobytes()
     clock.now += 1
-    screen({"event": "summary", "duration_s": 2100, "mean_hr": 142.4})
+    screen(summary_event(2100, 142.4))
     assert lit(screen.device.image, (0, 52, 128, 64)) > 0.05
 
 

@@ -15,22 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from edge.coach.cues import Action, Cue, CueKind, Priority
-from edge.daemon import DATABASE_NAME
+from edge.core.cues import Action, Cue, CueKind, Priority
 from edge.keys import CREDENTIAL_NAME, find_key, parse_key, read_key_file
-from edge.narrator.narrator import Narration
-from edge.privacy import (
-    UnknownPersonError,
-    configure_export_parser,
-    configure_forget_parser,
-    export_person,
-    forget_person,
-    run_export,
-    run_forget,
-)
+from edge.core.narration import Narration
+from edge.commands import export_data as export_data_command
+from edge.commands import forget as forget_command
+from edge.reports.personal_data import UnknownPersonError, export_person, forget_person
 from edge.profile import Profile
 from edge.settings import DaemonSettings, Settings
-from edge.store import SessionStore, StoreError, StoreKeyError
+from edge.store import DATABASE_NAME, SessionStore, StoreError, StoreKeyError
 from edge.stream.readings import AlignedSample
 from tests.test_store import ANN, KEY, needs_sqlcipher, sample
 
@@ -329,35 +322,35 @@ def test_forget_and_export_data_commands(db, tmp_path, monkeypatch, capsys):
         record_bob(store, seconds=20)
 
     out = tmp_path / "all"
-    assert run_export(command(configure_export_parser, "--out", str(out)), settings) == 0
+    assert export_data_command.run(command(export_data_command.configure, "--out", str(out)), settings) == 0
     assert sorted(p.name for p in out.iterdir()) == ["bob", MARKER_PERSON]
     assert (out / "bob" / "person.json").is_file()
 
-    forget = command(configure_forget_parser, MARKER_PERSON)
-    assert run_forget(forget, settings, stdin=io.StringIO("yes\n")) == 2  # no terminal
+    forget = command(forget_command.configure, MARKER_PERSON)
+    assert forget_command.run(forget, settings, stdin=io.StringIO("yes\n")) == 2  # no terminal
     assert "add --yes" in capsys.readouterr().err
     said = io.StringIO()
-    assert run_forget(forget, settings, stdin=Terminal("n\n"), stdout=said) == 1
+    assert forget_command.run(forget, settings, stdin=Terminal("n\n"), stdout=said) == 1
     assert "This cannot be undone. [y/N]" in said.getvalue()
     assert "Nothing was erased" in said.getvalue()
     said = io.StringIO()
-    assert run_forget(forget, settings, stdin=Terminal("y\n"), stdout=said) == 0
+    assert forget_command.run(forget, settings, stdin=Terminal("y\n"), stdout=said) == 0
     assert "Forgot 'zz-marker-person': 1 sessions, 20 samples" in said.getvalue()
     with pytest.raises(UnknownPersonError):
-        run_forget(command(configure_forget_parser, MARKER_PERSON, "--yes"), settings)
+        forget_command.run(command(forget_command.configure, MARKER_PERSON, "--yes"), settings)
     with pytest.raises(UnknownPersonError, match="no one called 'you'"):  # [profile] name
-        run_forget(command(configure_forget_parser, "--yes"), settings, stdout=io.StringIO())
-    assert run_forget(command(configure_forget_parser, "bob", "--yes"), settings,
+        forget_command.run(command(forget_command.configure, "--yes"), settings, stdout=io.StringIO())
+    assert forget_command.run(command(forget_command.configure, "bob", "--yes"), settings,
                       stdout=io.StringIO()) == 0
     with SessionStore.open(db, key=KEY) as store:
         assert store.people() == []
 
     monkeypatch.delenv("CREDENTIALS_DIRECTORY")
     with pytest.raises(StoreKeyError, match="LoadCredential=edgecoach-db-key"):
-        run_export(command(configure_export_parser), settings)
+        export_data_command.run(command(export_data_command.configure), settings)
     empty = dataclasses.replace(settings, daemon=DaemonSettings(state_dir=tmp_path / "none"))
     with pytest.raises(StoreError, match="no edgecoach database at"):
-        run_export(command(configure_export_parser), empty)
+        export_data_command.run(command(export_data_command.configure), empty)
 
 
 # -- logs ------------------------------------------------------------------------------------------

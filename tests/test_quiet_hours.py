@@ -6,11 +6,11 @@ from datetime import datetime, time
 
 import pytest
 
-from edge.coach.cues import Priority
+from edge.core.cues import Priority
 from edge.errors import ConfigError
 from edge.settings import load_settings
 from edge.speech.queue import SpeechQueue
-from edge.speech.quiet import QuietHours
+from edge.core.quiet import QuietHours
 
 
 def test_a_span_past_midnight_covers_the_night_only():

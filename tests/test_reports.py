@@ -22,12 +22,15 @@ import pytest
 
 from edge.coach.coach import Coach
 from edge.coach.summary import summarise
-from edge.coach.zones import ZoneModel
-from edge.health.model import Forecast
-from edge.narrator.narrator import Narration
+from edge.core.zones import ZoneModel
+from edge.core.forecast import Forecast
+from edge.core.narration import Narration
 from edge.profile import Profile
 from edge.reports import ReportError
-from edge.reports.commands import COMMANDS
+from edge.commands import export_session as export_session_command
+from edge.commands import history as history_command
+from edge.commands import import_recordings as import_command
+from edge.commands import report as report_command
 from edge.reports.exchange import (
     CSV_COLUMNS,
     align_points,
@@ -407,14 +410,19 @@ def test_history_lists_each_session_with_its_figures(filled):
 def _parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="edgecoach")
     commands = parser.add_subparsers(dest="command")
-    for name, (help_text, configure, _) in COMMANDS.items():
-        configure(commands.add_parser(name, help=help_text))
+    for command in STORE_COMMANDS.values():
+        command.configure(commands.add_parser(command.NAME, help=command.HELP))
     return parser.parse_args(argv)
+
+
+#: The commands of reports, run on a store the test holds open.
+STORE_COMMANDS = {c.NAME: c for c in (report_command, history_command, export_session_command,
+                                       import_command)}
 
 
 def _run(store: SessionStore, settings: Settings, *argv: str) -> int:
     args = _parse(*argv)
-    return COMMANDS[args.command][2](args, settings, store)
+    return STORE_COMMANDS[args.command].run_with_store(args, settings, store)
 
 
 def test_the_commands_report_list_export_and_import(filled, tmp_path, capsys):

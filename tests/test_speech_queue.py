@@ -13,7 +13,7 @@ import wave
 
 import pytest
 
-from edge.coach.cues import Priority
+from edge.core.cues import Priority
 from edge.errors import SpeechError
 from edge.speech.queue import SpeechQueue
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from edge import store as store_module
-from edge.coach.cues import Action, Cue, CueKind, Priority
-from edge.narrator.narrator import Narration
+from edge.core.cues import Action, Cue, CueKind, Priority
+from edge.core.narration import Narration
 from edge.profile import Profile
 from edge.store import (
     APPLICATION_ID,

@@ -9,19 +9,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
 from edge.profile import Profile
 from edge.settings import Person, Settings
 from edge.store import FeedbackError, SessionStore
 from edge.stream.readings import AlignedSample
-from edge.training.commands import (
-    configure_feedback_parser,
-    configure_plan_parser,
-    default_person,
-    run_feedback,
-    run_plan,
-)
+from edge.commands import feedback as feedback_command
+from edge.commands import plan as plan_command
 from edge.training.load import (
     BANISTER_K_FEMALE,
     SessionLoad,
@@ -534,13 +529,13 @@ SETTINGS = Settings(profile=ANN)
 
 def test_plan_command_prints_todays_suggestion_with_its_basis(month_store, capsys):
     store = month_store
-    assert run_plan(parse(configure_plan_parser, "--date", MONDAY.isoformat()), SETTINGS,
+    assert plan_command.run_with_store(parse(plan_command.configure, "--date", MONDAY.isoformat()), SETTINGS,
                     store) == 0
     out = capsys.readouterr().out
     assert "Today, Mon 04 May 2026, for ann" in out and "Why:" in out
     assert "resting" in out and "(measured)" in out and "TRIMP" in out
 
-    assert run_plan(parse(configure_plan_parser, "--json", "--date", MONDAY.isoformat()),
+    assert plan_command.run_with_store(parse(plan_command.configure, "--json", "--date", MONDAY.isoformat()),
                     SETTINGS, store) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["sessions"] == 21
@@ -556,7 +551,7 @@ def test_plan_command_prints_todays_suggestion_with_its_basis(month_store, capsy
 
 def test_plan_command_reads_readiness_from_todays_session(today_store, capsys):
     store = today_store  # the last session is on MONDAY itself
-    run_plan(parse(configure_plan_parser, "--json", "--date", MONDAY.isoformat()), SETTINGS,
+    plan_command.run_with_store(parse(plan_command.configure, "--json", "--date", MONDAY.isoformat()), SETTINGS,
              store)
     result = json.loads(capsys.readouterr().out)
     assert result["readiness"]["level"] in ("low", "normal", "high")
@@ -567,20 +562,20 @@ def test_plan_command_reads_readiness_from_todays_session(today_store, capsys):
 def test_feedback_command_changes_the_next_week(month_store, capsys):
     store = month_store
     week = ("--week", "--json", "--date", MONDAY.isoformat())
-    run_plan(parse(configure_plan_parser, *week), SETTINGS, store)
+    plan_command.run_with_store(parse(plan_command.configure, *week), SETTINGS, store)
     before = json.loads(capsys.readouterr().out)["week"]
     hard = [r for r in store.sessions("ann") if r.started_at.weekday() == 4][-1]
-    assert run_feedback(parse(configure_feedback_parser, str(hard.id), "--too-hard", "--note",
+    assert feedback_command.run_with_store(parse(feedback_command.configure, str(hard.id), "--too-hard", "--note",
                               "legs heavy"), SETTINGS, store) == 0
     assert "eases off" in capsys.readouterr().out
     assert store.feedback(hard.id)[0]["text"] == "too hard: legs heavy"
-    run_plan(parse(configure_plan_parser, *week), SETTINGS, store)
+    plan_command.run_with_store(parse(plan_command.configure, *week), SETTINGS, store)
     after = json.loads(capsys.readouterr().out)["week"]
     assert after["weekly_load_target"] < before["weekly_load_target"]
     assert after["hard_days"] < before["hard_days"]
     assert after["basis"]["feedback_used"][0]["session_id"] == hard.id
 
-    run_plan(parse(configure_plan_parser, "--week", "--date", MONDAY.isoformat()), SETTINGS,
+    plan_command.run_with_store(parse(plan_command.configure, "--week", "--date", MONDAY.isoformat()), SETTINGS,
              store)
     out = capsys.readouterr().out
     assert "Week from Mon 04 May 2026" in out and "too hard" in out
@@ -588,37 +583,37 @@ def test_feedback_command_changes_the_next_week(month_store, capsys):
 
 def test_feedback_defaults_to_the_latest_session_and_validates_rpe(store, capsys):
     latest = fill_store(store, days=3)
-    assert run_feedback(parse(configure_feedback_parser, "--rpe", "6"), SETTINGS, store) == 0
+    assert feedback_command.run_with_store(parse(feedback_command.configure, "--rpe", "6"), SETTINGS, store) == 0
     assert store.feedback(latest)[0]["rpe"] == 6
     assert f"session {latest}: RPE 6" in capsys.readouterr().out
     for bad in ("11", "0", "hard"):
         with pytest.raises(SystemExit) as exit_info:
-            parse(configure_feedback_parser, "--rpe", bad)
+            parse(feedback_command.configure, "--rpe", bad)
         assert exit_info.value.code == 2
         assert "RPE must be a whole number from 1 (very easy) to 10" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        parse(configure_feedback_parser, "--rpe", "5", "--too-hard")
+        parse(feedback_command.configure, "--rpe", "5", "--too-hard")
     capsys.readouterr()
     with pytest.raises(FeedbackError, match="say how it felt"):
-        run_feedback(parse(configure_feedback_parser), SETTINGS, store)
+        feedback_command.run_with_store(parse(feedback_command.configure), SETTINGS, store)
     with pytest.raises(FeedbackError, match="no sessions"):
-        run_feedback(parse(configure_feedback_parser, "--person", "bob", "--too-easy"),
+        feedback_command.run_with_store(parse(feedback_command.configure, "--person", "bob", "--too-easy"),
                      SETTINGS, store)
     with pytest.raises(FeedbackError, match="there is no session 999"):
-        run_feedback(parse(configure_feedback_parser, "999", "--too-easy"), SETTINGS, store)
+        feedback_command.run_with_store(parse(feedback_command.configure, "999", "--too-easy"), SETTINGS, store)
 
 
 def test_the_person_defaults_to_the_only_one_configured():
-    assert default_person(SETTINGS) == "ann"
+    assert SETTINGS.default_person() == "ann"
     one = Settings(people=(Person(Profile(name="bob")),))
-    assert default_person(one) == "bob"
+    assert one.default_person() == "bob"
     two = Settings(people=(Person(Profile(name="bob")), Person(Profile(name="cy"))))
     with pytest.raises(ConfigError, match="--person"):
-        default_person(two)
+        two.default_person()
 
 
 def test_plan_for_someone_without_sessions_starts_gently(store, capsys):
-    assert run_plan(parse(configure_plan_parser, "--person", "dee", "--week", "--date",
+    assert plan_command.run_with_store(parse(plan_command.configure, "--person", "dee", "--week", "--date",
                           MONDAY.isoformat()), SETTINGS, store) == 0
     out = capsys.readouterr().out
     assert "No sessions recorded for dee" in out and "0 hard" in out
@@ -626,7 +621,9 @@ def test_plan_for_someone_without_sessions_starts_gently(store, capsys):
 
 def test_the_plan_is_explained_in_guarded_words_resting_on_its_facts(month_store, capsys):
     from edge.narrator import guard
-    from edge.training.commands import explain_suggestion, load_inputs, suggestion_advice
+    from edge.commands.plan import explain_suggestion
+    from edge.narrator.plans import suggestion_advice
+    from edge.training.inputs import load_inputs
 
     inputs = load_inputs(month_store, SETTINGS, "ann", MONDAY)
     suggestion = daily_suggestion(inputs.loads, inputs.readiness, inputs.feedback, MONDAY,
@@ -642,7 +639,7 @@ def test_the_plan_is_explained_in_guarded_words_resting_on_its_facts(month_store
     # With the real model: its words pass the guard, or the rules' words are said.
     words = explain_suggestion(suggestion, inputs, SETTINGS)
     assert words["source"] == "template" or guard.check_advice(words["text"], advice).ok
-    assert run_plan(parse(configure_plan_parser, "--date", MONDAY.isoformat()), SETTINGS,
+    assert plan_command.run_with_store(parse(plan_command.configure, "--date", MONDAY.isoformat()), SETTINGS,
                     month_store) == 0
     assert "In words (" in capsys.readouterr().out
 
@@ -663,7 +660,7 @@ _WEEK_BEFORE = [(8, "easy", 45), (9, "moderate", 45), (10, "long", 75), (12, "ha
 def test_each_rule_reaches_the_model_as_a_reason_it_can_word(case):
     """The language model is told why (the rule), and the facts rebuild the rules' own words."""
     from edge.narrator.advice import advice_for
-    from edge.training.commands import suggestion_advice
+    from edge.narrator.plans import suggestion_advice
     from edge.training.load import SessionLoad
     from edge.training.plan import rule_of, trimp_per_minute
 

@@ -11,10 +11,12 @@ import pytest
 from ble_fixtures import needs_dbus, run
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason, BleakError
 
-from edge import scan_command
+from edge.commands import scan as scan_command
 from edge.errors import SensorError
 from edge.narrator.narrator import Narrator
 from edge.playback import demo_profile
+from edge.core.events import event_json
+from edge.playback import run_ble_demo_session
 from edge.session import CoachingSession, merge_readings
 from edge.sources.simulator import STRIDE_OFFSET_S, SimulatorSource
 from edge.sources.virtual_demo import (
@@ -25,11 +27,11 @@ from edge.sources.virtual_demo import (
     ScriptedBandSource,
     SimulatedClock,
     ble_speed,
-    run_ble_demo_session,
     virtual_demo_bands,
 )
 from edge.stream.readings import HeartRateReading, LinkEvent, LinkState, Reading, StrideReading
 from firmware_bridge.simulator import DEMO_ATHLETE, Segment, WorkoutPlan, simulate
+from firmware_bridge.virtual_band import BIKE_ADDRESS, POWER_METER_ADDRESS, TREADMILL_ADDRESS
 
 #: 40 simulated seconds: a walk, then a hard run (heart rate climbs, cadence jumps).
 SHORT = WorkoutPlan("short", (Segment("walk", 20, "walk", 0.5), Segment("run", 20, "run", 0.9)))
@@ -111,7 +113,7 @@ def test_demo_bands_play_the_simulated_workout_on_simulated_time() -> None:
 def test_a_ble_demo_session_gives_the_same_samples_and_cues_as_the_simulator() -> None:
     def session(events: list[dict[str, object]]) -> CoachingSession:
         return CoachingSession(profile=demo_profile(), health=None, narrator=Narrator(None),
-                               speaker=None, emit=events.append)
+                               speaker=None, emit=lambda e: events.append(event_json(e)))
 
     over_ble: list[dict[str, object]] = []
     direct: list[dict[str, object]] = []
@@ -143,7 +145,7 @@ def test_a_ble_demo_session_gives_the_same_samples_and_cues_as_the_simulator() -
 
 def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    scan_command.configure_parser(parser)
+    scan_command.configure(parser)
     return parser.parse_args(argv)
 
 
@@ -157,12 +159,29 @@ def test_scan_flags() -> None:
 
 
 @needs_dbus
-def test_scan_virtual_prints_the_three_demo_bands(capsys: pytest.CaptureFixture[str]) -> None:
-    assert scan_command.run(_args("--virtual", "--timeout", "0.3")) == 0
+def test_scan_virtual_prints_the_demo_bands_and_machines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert scan_command.run(_args("--virtual", "--timeout", "0.3"), None) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["ADDRESS", "NAME", "RSSI", "MEASURES", "BATTERY"]
+    assert table[0].split() == ["ADDRESS", "NAME", "RSSI", "MEASURES", "BATTERY", "FEATURES"]
     rows = {line.split()[0]: line for line in table[1:]}
-    assert set(rows) == {HEART_RATE_ADDRESS, FOOTPOD_ADDRESS, CADENCE_ADDRESS}
+    assert set(rows) == {
+        HEART_RATE_ADDRESS,
+        FOOTPOD_ADDRESS,
+        CADENCE_ADDRESS,
+        BIKE_ADDRESS,
+        TREADMILL_ADDRESS,
+        POWER_METER_ADDRESS,
+    }
+    # the features come from the machines' own feature characteristics (0x2ACC, 0x2A65)
+    assert "indoor bike, power meter" in rows[BIKE_ADDRESS]
+    assert "targets resistance, power" in rows[BIKE_ADDRESS]
+    assert "crank revolution data" in rows[BIKE_ADDRESS]
+    assert "treadmill" in rows[TREADMILL_ADDRESS]
+    assert "targets speed, inclination" in rows[TREADMILL_ADDRESS]
+    assert "power meter" in rows[POWER_METER_ADDRESS] and "72 %" in rows[POWER_METER_ADDRESS]
+    assert "pedal power balance" in rows[POWER_METER_ADDRESS]
     assert "heart rate" in rows[HEART_RATE_ADDRESS] and "87 %" in rows[HEART_RATE_ADDRESS]
     assert "footpod" in rows[FOOTPOD_ADDRESS] and "64 %" in rows[FOOTPOD_ADDRESS]
     assert "cycling" in rows[CADENCE_ADDRESS] and "45 %" in rows[CADENCE_ADDRESS]
@@ -171,10 +190,19 @@ def test_scan_virtual_prints_the_three_demo_bands(capsys: pytest.CaptureFixture[
 
 @needs_dbus
 def test_scan_virtual_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    assert scan_command.run(_args("--virtual", "--json", "--no-battery", "--timeout", "0.3")) == 0
+    assert scan_command.run(_args("--virtual", "--json", "--no-battery", "--timeout", "0.3"), None) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     by_address = {line["address"]: line for line in lines}
-    assert set(by_address) == {HEART_RATE_ADDRESS, FOOTPOD_ADDRESS, CADENCE_ADDRESS}
+    assert set(by_address) == {
+        HEART_RATE_ADDRESS,
+        FOOTPOD_ADDRESS,
+        CADENCE_ADDRESS,
+        BIKE_ADDRESS,
+        TREADMILL_ADDRESS,
+        POWER_METER_ADDRESS,
+    }
+    assert by_address[BIKE_ADDRESS]["kinds"] == ["cycling_power", "fitness_machine"]
+    assert by_address[BIKE_ADDRESS]["features"] == []  # --no-battery: no connection at all
     assert by_address[FOOTPOD_ADDRESS]["kinds"] == ["rsc"]
     assert all(line["battery_percent"] is None for line in lines)  # --no-battery
     assert all(isinstance(line["rssi"], int) for line in lines)
@@ -186,7 +214,7 @@ def test_scan_without_a_system_bus_is_one_sensor_error_with_a_fix(
 ) -> None:
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/no-such-socket")
     with pytest.raises(SensorError) as caught:
-        scan_command.run(_args("--timeout", "0.2"))
+        scan_command.run(_args("--timeout", "0.2"), None)
     message = str(caught.value)
     assert "\n" not in message
     assert "D-Bus" in message and "systemctl status bluetooth" in message
@@ -230,6 +258,7 @@ def test_scan_errors_become_advice(error: BaseException, says: str) -> None:
 
 
 def test_scan_table_when_nothing_was_found() -> None:
-    assert "No heart-rate, footpod or cadence sensor seen in 5 s" in scan_command.format_table(
-        [], 5.0
+    assert (
+        "No heart-rate, footpod or cadence sensor, power meter or fitness machine seen in 5 s"
+        in scan_command.format_table([], 5.0)
     )

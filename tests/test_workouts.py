@@ -3,7 +3,7 @@
 import pytest
 
 from edge.coach.coach import Coach
-from edge.coach.cues import Action, CueKind, Priority
+from edge.core.cues import Action, CueKind, Priority
 from edge.coach.workouts import (
     PlannedStep,
     PlannedWorkout,
@@ -12,7 +12,8 @@ from edge.coach.workouts import (
     parse_workout,
 )
 from edge.errors import ConfigError
-from edge.health.model import Forecast
+from edge.core.events import StepProgress
+from edge.core.forecast import Forecast
 from edge.narrator import guard
 from edge.profile import Profile
 from edge.stream.readings import AlignedSample
@@ -313,7 +314,7 @@ def test_a_resumed_session_keeps_its_place_in_the_plan():
     coach.update(sample(700, 165))
     status = coach.workout.status(700)
     assert status is not None and status.step.name == "Interval 1"
-    assert status.as_dict() == {"step": 2, "steps": 10, "name": "Interval 1", "kind": "work",
-                                "zone": 4, "target_low": 161, "target_high": 174,
-                                "elapsed_s": 100, "remaining_s": 80}
+    assert status.progress() == StepProgress(step=2, steps=10, name="Interval 1", kind="work",
+                                             zone=4, target_low=161, target_high=174,
+                                             elapsed_s=100, remaining_s=80)
     assert coach.workout.status(2100) is None and coach.workout.status(-1) is None

@@ -19,10 +19,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from edge.coach.cues import Action, Cue, CueKind, Priority, duration_facts
+from edge.core.cues import CUE_SPECS, Action, Cue, CueKind, Priority, duration_facts
 from edge.coach.workouts import PlannedWorkout, WorkoutSettings, WorkoutTracker
-from edge.coach.zones import ZoneModel
-from edge.health.model import Forecast
+from edge.core.zones import ZoneModel
+from edge.core.forecast import Forecast
 from edge.profile import Profile
 from edge.stream.readings import AlignedSample
 
@@ -34,6 +34,12 @@ class _Due(NamedTuple):
     facts: dict
     #: Handed back to the workout tracker when this cue is chosen.
     workout_key: tuple[object, ...] | None = None
+
+
+def _due_cue(kind: CueKind, facts: dict) -> _Due:
+    """A cue the rules want to give, with its priority and action from `CUE_SPECS`."""
+    spec = CUE_SPECS[kind]
+    return _Due(spec.priority, kind, spec.action_for(facts), facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +110,18 @@ class Coach:
     def __post_init__(self) -> None:
         self.zones = ZoneModel.for_profile(self.profile)
         #: Follows `plan`; None without one.
-        self.workout: WorkoutTracker | None = None if self.plan is None else WorkoutTracker(
-            self.plan, self.zones, self.settings.workout, start_t=self.plan_start_t)
+        self.workout: WorkoutTracker | None = (
+            None
+            if self.plan is None
+            else WorkoutTracker(
+                self.plan, self.zones, self.settings.workout, start_t=self.plan_start_t
+            )
+        )
         self._next_id = self.first_cue_id
         self._zone: int | None = None
         self._candidate: tuple[int, int] | None = None  # (zone, since_t)
         self._last_cue_t: dict[CueKind, int] = {}
-        self._last_zone_cue_t = -10**9
+        self._last_zone_cue_t = -(10**9)
         self._above_max_since: int | None = None
         self._gap_since: int | None = None
         self._lost_announced = False
@@ -134,7 +145,7 @@ class Coach:
         self._distance = 0.0
         self._steps = 0.0
         self._waiting_milestones: list[tuple[int, _Due]] = []
-        self._last_important_t = -10**9
+        self._last_important_t = -(10**9)
 
     def update(self, sample: AlignedSample, forecast: Forecast | None = None) -> list[Cue]:
         """Take one second; return at most one cue, the most important one due now."""
@@ -175,12 +186,14 @@ class Coach:
         if self._gap_since is None:
             self._gap_since = t
         lost_for = t - self._gap_since + 1
-        if (not self._seen_hr or self._lost_announced
-                or lost_for < self.settings.sensor_lost_after_s):
+        if (
+            not self._seen_hr
+            or self._lost_announced
+            or lost_for < self.settings.sensor_lost_after_s
+        ):
             return []
         self._lost_announced = True
-        return [_Due(Priority.SENSOR, CueKind.SENSOR_LOST, Action.CHECK_SENSOR,
-                     {"gap_s": lost_for})]
+        return [_due_cue(CueKind.SENSOR_LOST, {"gap_s": lost_for})]
 
     def _plausible(self, hr: float) -> bool:
         low, high = self.settings.plausible_bpm
@@ -202,14 +215,13 @@ class Coach:
     def _implausible_cues(self, t: int, hr: float) -> list[_Due]:
         if not self._due(CueKind.IMPLAUSIBLE_READING, t, self.settings.safety_cue_interval_s):
             return []
-        return [_Due(Priority.SAFETY, CueKind.IMPLAUSIBLE_READING, Action.CHECK_SENSOR,
-                     {"hr": round(hr)})]
+        return [_due_cue(CueKind.IMPLAUSIBLE_READING, {"hr": round(hr)})]
 
     def _return_cues(self, hr: float) -> list[_Due]:
         if not self._lost_announced:
             return []
         self._lost_announced = False
-        return [_Due(Priority.SENSOR, CueKind.SENSOR_BACK, Action.INFO, {"hr": round(hr)})]
+        return [_due_cue(CueKind.SENSOR_BACK, {"hr": round(hr)})]
 
     def _safety_cues(self, t: int, hr: float) -> list[_Due]:
         limit = self.zones.max_hr + self.settings.above_max_margin_bpm
@@ -222,8 +234,12 @@ class Coach:
         if held >= self.settings.above_max_confirm_s and self._due(
             CueKind.ABOVE_MAX_HR, t, self.settings.safety_cue_interval_s
         ):
-            return [_Due(Priority.SAFETY, CueKind.ABOVE_MAX_HR, Action.STOP,
-                     {"hr": round(hr), "max_hr": round(self.zones.max_hr), "held_s": held})]
+            return [
+                _due_cue(
+                    CueKind.ABOVE_MAX_HR,
+                    {"hr": round(hr), "max_hr": round(self.zones.max_hr), "held_s": held},
+                )
+            ]
         return []
 
     def _forecast_cues(self, t: int, hr: float, forecast: Forecast | None) -> list[_Due]:
@@ -248,21 +264,37 @@ class Coach:
         threshold = self.zones.lower_bpm(5)
         if hr >= threshold:
             return []
-        found = next(((h, p) for h, p in ((10, forecast.hr_10s), (30, forecast.hr_30s))
-                      if p >= threshold), None)
+        found = next(
+            ((h, p) for h, p in ((10, forecast.hr_10s), (30, forecast.hr_30s)) if p >= threshold),
+            None,
+        )
         if found is None and forecast.hr_expected >= threshold:
             rate = self._climb_rate()
             if rate is not None and rate >= self.settings.forecast_min_climb_bpm_per_s:
-                found = next(((h, p) for h in (10, 30)
-                              if (p := _approach(hr, forecast.hr_expected, rate, h))
-                              >= threshold), None)
-        if found is None or not self._due(CueKind.FORECAST_OVERSHOOT, t,
-                                          self.settings.forecast_cue_interval_s):
+                found = next(
+                    (
+                        (h, p)
+                        for h in (10, 30)
+                        if (p := _approach(hr, forecast.hr_expected, rate, h)) >= threshold
+                    ),
+                    None,
+                )
+        if found is None or not self._due(
+            CueKind.FORECAST_OVERSHOOT, t, self.settings.forecast_cue_interval_s
+        ):
             return []
         horizon, predicted = found
-        return [_Due(Priority.FORECAST, CueKind.FORECAST_OVERSHOOT, Action.EASE_OFF,
-                     {"hr": round(hr), "forecast_hr": round(predicted), "horizon_s": horizon,
-                      "zone5_lower": round(threshold)})]
+        return [
+            _due_cue(
+                CueKind.FORECAST_OVERSHOOT,
+                {
+                    "hr": round(hr),
+                    "forecast_hr": round(predicted),
+                    "horizon_s": horizon,
+                    "zone5_lower": round(threshold),
+                },
+            )
+        ]
 
     def _climb_rate(self) -> float | None:
         """Least-squares slope (bpm/s) of the believed heart rate over the last seconds, once a
@@ -306,18 +338,24 @@ class Coach:
             facts |= {"zone_low": low, "zone_high": high}
         if zone == 5:
             facts["zone5_lower"] = round(self.zones.lower_bpm(5))
-            return [_Due(Priority.ZONE, CueKind.HIGH_ZONE, Action.EASE_OFF, facts)]
-        action = Action.HOLD if zone > previous else Action.INFO
-        return [_Due(Priority.ZONE, CueKind.ZONE_CHANGE, action, facts)]
+            return [_due_cue(CueKind.HIGH_ZONE, facts)]
+        return [_due_cue(CueKind.ZONE_CHANGE, facts)]
 
     def _drift_cues(self, t: int, sample: AlignedSample, forecast: Forecast | None) -> list[_Due]:
         settings = self.settings
         hr = sample.hr_bpm
         assert hr is not None
-        cadence = sample.cadence_spm if sample.cadence_spm is not None and \
-            sample.cadence_spm >= settings.drift_min_cadence_spm else None
-        speed = sample.speed_mps if sample.speed_mps is not None and \
-            sample.speed_mps >= settings.drift_min_speed_mps else None
+        cadence = (
+            sample.cadence_spm
+            if sample.cadence_spm is not None
+            and sample.cadence_spm >= settings.drift_min_cadence_spm
+            else None
+        )
+        speed = (
+            sample.speed_mps
+            if sample.speed_mps is not None and sample.speed_mps >= settings.drift_min_speed_mps
+            else None
+        )
         if forecast is None or (cadence is None and speed is None):
             self._drift = None  # without a model or a measured effort there is no "expected"
             return []
@@ -326,8 +364,9 @@ class Coach:
         if self._drift is not None:
             _, ref_cadence, ref_speed, _ = self._drift
             if excess <= floor or not (
-                    _steady(cadence, ref_cadence, settings.drift_cadence_tolerance)
-                    and _steady(speed, ref_speed, settings.drift_speed_tolerance)):
+                _steady(cadence, ref_cadence, settings.drift_cadence_tolerance)
+                and _steady(speed, ref_speed, settings.drift_speed_tolerance)
+            ):
                 self._drift = None  # the excess went, or the effort changed: start again
         if self._drift is None:
             if excess <= settings.drift_excess_bpm:
@@ -345,22 +384,35 @@ class Coach:
             return []
         if not self._due(CueKind.DRIFT, t, settings.drift_cue_interval_s):
             return []
-        return [_Due(Priority.DRIFT, CueKind.DRIFT, Action.EASE_OFF,
-                     {"hr": round(hr), "expected_hr": round(forecast.hr_expected),
-                      "excess": round(hr) - round(forecast.hr_expected), "held_s": held})]
+        return [
+            _due_cue(
+                CueKind.DRIFT,
+                {
+                    "hr": round(hr),
+                    "expected_hr": round(forecast.hr_expected),
+                    "excess": round(hr) - round(forecast.hr_expected),
+                    "held_s": held,
+                },
+            )
+        ]
 
     def _workout_cues(self, t: int, hr: float | None, forecast: Forecast | None) -> list[_Due]:
         if self.workout is None:
             return []
-        return [_Due(Priority.WORKOUT, c.kind, c.action, c.facts, c.key)
-                for c in self.workout.update(t, hr, forecast)]
+        return [
+            _Due(CUE_SPECS[c.kind].priority, c.kind, c.action, c.facts, c.key)
+            for c in self.workout.update(t, hr, forecast)
+        ]
 
     def _milestone_cues(self, t: int, sample: AlignedSample, hr: float | None) -> list[_Due]:
         settings = self.settings
         if self._next_time_milestone is None:
             # Counted from the first second this coach sees (0 in a fresh session).
-            self._next_time_milestone = t - t % settings.milestone_time_s + \
-                settings.milestone_time_s if settings.milestone_time_s else 0
+            self._next_time_milestone = (
+                t - t % settings.milestone_time_s + settings.milestone_time_s
+                if settings.milestone_time_s
+                else 0
+            )
             self._km_done_t = t
         base: dict[str, float | int | str] = {}
         if hr is not None:
@@ -384,28 +436,43 @@ class Coach:
                 lap = duration_facts(lap_s) if done == self._km_done + 1 and lap_s > 0 else {}
                 self._km_done, self._km_done_t = done, t
                 km = done * settings.milestone_distance_m / 1000
-                self._wait(t, {"measure": "distance",
-                               "distance_km": int(km) if km == int(km) else round(km, 1),
-                               "lap_s": lap_s, **lap, **base})
+                self._wait(
+                    t,
+                    {
+                        "measure": "distance",
+                        "distance_km": int(km) if km == int(km) else round(km, 1),
+                        "lap_s": lap_s,
+                        **lap,
+                        **base,
+                    },
+                )
         steps_wanted = settings.milestone_steps and (
-            sample.distance_m is None or settings.step_milestones_with_distance)
+            sample.distance_m is None or settings.step_milestones_with_distance
+        )
         if steps is not None:
             done = int(steps // settings.milestone_steps) if settings.milestone_steps else 0
             if done > self._steps_done:
                 self._steps_done = done
                 if steps_wanted:
-                    self._wait(t, {"measure": "steps",
-                                   "total_steps": done * settings.milestone_steps,
-                                   **base})
-        self._waiting_milestones = [(since, d) for since, d in self._waiting_milestones
-                                    if t - since <= settings.milestone_max_delay_s]
+                    self._wait(
+                        t,
+                        {
+                            "measure": "steps",
+                            "total_steps": done * settings.milestone_steps,
+                            **base,
+                        },
+                    )
+        self._waiting_milestones = [
+            (since, d)
+            for since, d in self._waiting_milestones
+            if t - since <= settings.milestone_max_delay_s
+        ]
         if not self._waiting_milestones or t - self._last_important_t < settings.milestone_quiet_s:
             return []
         return [self._waiting_milestones[0][1]]
 
     def _wait(self, t: int, facts: dict[str, float | int | str]) -> None:
-        self._waiting_milestones.append(
-            (t, _Due(Priority.MILESTONE, CueKind.MILESTONE, Action.INFO, facts)))
+        self._waiting_milestones.append((t, _due_cue(CueKind.MILESTONE, facts)))
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
@@ -414,7 +481,7 @@ class Coach:
         return status is not None and status.step.zone_range[1] >= zone
 
     def _due(self, kind: CueKind, t: int, interval_s: int) -> bool:
-        return t - self._last_cue_t.get(kind, -10**9) >= interval_s
+        return t - self._last_cue_t.get(kind, -(10**9)) >= interval_s
 
     def _choose(self, t: int, due: list[_Due]) -> list[Cue]:
         if not due:

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from edge.coach.cues import Action, CueKind, duration_facts
-from edge.coach.zones import ZoneModel
+from edge.core.events import StepProgress
+from edge.core.cues import Action, CueKind, duration_facts
+from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
-from edge.health.model import Forecast
+from edge.core.forecast import Forecast
 
 __all__ = [
     "STEP_KINDS",
@@ -438,12 +439,13 @@ class StepStatus:
     target_low: int
     target_high: int
 
-    def as_dict(self) -> dict[str, object]:
+    def progress(self) -> StepProgress:
+        """The status as the session's sample event carries it."""
         low, high = self.step.zone_range
-        return {"step": self.index + 1, "steps": self.count, "name": self.step.name,
-                "kind": self.step.kind, "zone": low if low == high else [low, high],
-                "target_low": self.target_low, "target_high": self.target_high,
-                "elapsed_s": self.elapsed_s, "remaining_s": self.remaining_s}
+        return StepProgress(step=self.index + 1, steps=self.count, name=self.step.name,
+                            kind=self.step.kind, zone=low if low == high else (low, high),
+                            target_low=self.target_low, target_high=self.target_high,
+                            elapsed_s=self.elapsed_s, remaining_s=self.remaining_s)
 
 
 class WorkoutTracker:

@@ -1,57 +1,29 @@
 """Small screens beside the terminal display: what a person glances at while moving.
 
-Each display is an event sink like `edge.display.TerminalDisplay`: a synchronous callable that
-takes the session's events (``{"event": "sample", ...}``). `edge.displays.oled` drives 128x64
+Each display is an event sink like `edge.displays.terminal.TerminalDisplay`: a synchronous callable that
+takes the session's typed events (`edge.core.events`). `edge.displays.oled` drives 128x64
 I2C OLEDs through luma.oled (``pip install luma.oled``); `edge.displays.epaper` lays out an
 e-paper panel that redraws only when the zone or the cue changes. `[display]` in the config
-chooses one for the daemon (`DisplaySettings`, `open_display`).
+chooses one for the daemon (`edge.settings.DisplaySettings`, `open_display`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge.errors import EdgecoachError
+from edge.settings import DISPLAY_KINDS, DisplaySettings
 
 if TYPE_CHECKING:
-    from edge.coach.zones import ZoneModel
+    from edge.core.zones import ZoneModel
 
 log = logging.getLogger(__name__)
 
-#: What `[display] kind` may be.
-DISPLAY_KINDS = ("none", "oled", "epaper")
-
-
 class DisplayError(EdgecoachError):
     """A screen that cannot be opened or written: not wired, I2C off, wrong address, no luma."""
-
-
-@dataclass(frozen=True, slots=True)
-class DisplaySettings:
-    #: "none", "oled" (SSD1306/SH1106 on I2C) or "epaper" (slow refresh: zone and cue changes).
-    kind: str = "none"
-    #: oled: "ssd1306", "sh1106" or "dummy"; epaper: "dummy" (luma has no e-paper driver).
-    driver: str = ""
-    #: epaper: the panel's diagonal ("2.13", "2.7", "2.9", "4.2", "7.5"), for its resolution.
-    panel: str = "2.9"
-    #: Pixels; 0 means the default (oled 128x64, epaper the panel's).
-    width: int = 0
-    height: int = 0
-    #: oled: the I2C bus and address (`i2cdetect -y 1` lists it).
-    i2c_port: int = 1
-    address: int = 0x3C
-    #: 0-3, quarter turns.
-    rotate: int = 0
-    #: Whose heart rate it shows; empty: the first person of the config.
-    person: str = ""
-    #: epaper: the shortest time between two refreshes, in seconds.
-    min_refresh_s: float = 10.0
-    #: dummy: also write every frame to this PNG file, to see what the panel would show.
-    preview_file: Path | None = None
 
 
 class _Preview:

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
+from edge.core.events import CueDecided, CueSpoken, SampleTaken, SessionEnded, SessionEvent
 from edge.displays import DisplayError
 from edge.displays.frames import Font, FrameWriter, LumaScreen, clock_text, load_font
 
@@ -125,31 +126,30 @@ class EpaperDisplay(LumaScreen):
 
     # -- the event sink -------------------------------------------------------------------------
 
-    def emit(self, event: Mapping[str, Any]) -> None:
+    def emit(self, event: SessionEvent) -> None:
         """Take one session event; redraw if it changed what the screen should show."""
         if not self._mine(event):
             return
-        kind = event.get("event")
         now = self.clock()
-        if kind == "sample":
-            self._t = event.get("t")  # type: ignore[assignment]
-            hr = event.get("hr")
-            if hr is not None:
-                self._hr = float(hr)
-            self._sample_zone(event.get("zone"), hr)  # type: ignore[arg-type]
-        elif kind == "cue":
-            self._waiting = (event.get("id"), str(event.get("template", "")), now)
-        elif kind == "spoken":
-            if self._waiting is not None and event.get("cue_id") == self._waiting[0]:
-                self._set_cue(str(event.get("text") or self._waiting[1]), self._waiting[0])
-        elif kind == "summary":
-            mean = event.get("mean_hr")
-            self._set_cue(f"Done: {clock_text(event.get('duration_s', 0))}"
-                          + (f", average {mean:.0f} bpm." if mean is not None else "."),
-                          "summary", reason="summary")
-            self._last_refresh = -1e9  # the last frame stays on the panel: draw it now
-        else:
-            return
+        match event:
+            case SampleTaken(sample=sample):
+                self._t = sample.t
+                if sample.hr_bpm is not None:
+                    self._hr = float(sample.hr_bpm)
+                self._sample_zone(event.zone, sample.hr_bpm)
+            case CueDecided(cue=cue):
+                self._waiting = (cue.id, cue.template_text, now)
+            case CueSpoken(narration=words):
+                if self._waiting is not None and words.cue_id == self._waiting[0]:
+                    self._set_cue(words.text or self._waiting[1], self._waiting[0])
+            case SessionEnded(summary=summary):
+                mean = summary.mean_hr
+                self._set_cue(f"Done: {clock_text(summary.duration_s)}"
+                              + (f", average {mean:.0f} bpm." if mean is not None else "."),
+                              "summary", reason="summary")
+                self._last_refresh = -1e9  # the last frame stays on the panel: draw it now
+            case _:
+                return
         self.tick(now)
 
     def tick(self, now: float | None = None) -> bool:

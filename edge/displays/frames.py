@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image, ImageFont
 
+from edge.core.events import SessionEvent
 from edge.displays import DisplayError
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,8 @@ class LumaScreen:
     def tick(self, now: float | None = None) -> bool:
         raise NotImplementedError
 
-    def _mine(self, event: Mapping[str, Any]) -> bool:
-        return self.person is None or event.get("person", self.person) == self.person
+    def _mine(self, event: SessionEvent) -> bool:
+        return self.person is None or event.person in (None, self.person)
 
     async def run(self, period_s: float | None = None) -> None:
         """Tick until cancelled (a daemon task)."""

@@ -19,12 +19,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
+from edge.core.events import (
+    CueDecided,
+    CueSpoken,
+    SampleTaken,
+    SessionEnded,
+    SessionEvent,
+    StepProgress,
+)
 from edge.displays import DisplayError
 from edge.displays.frames import Font, FrameWriter, LumaScreen, clock_text, load_font
 
@@ -76,7 +84,7 @@ class OledDisplay(LumaScreen):
         self._hr: float | None = None
         self._zone: int | None = None
         self._t: int | None = None
-        self._workout: Mapping[str, Any] | None = None
+        self._workout: StepProgress | None = None
         self._cue: str = ""
         self._cue_id: object = None
         self._cue_since = 0.0
@@ -93,30 +101,30 @@ class OledDisplay(LumaScreen):
 
     # -- the event sink -------------------------------------------------------------------------
 
-    def emit(self, event: Mapping[str, Any]) -> None:
+    def emit(self, event: SessionEvent) -> None:
         """Take one session event; render now if the last render is old enough."""
         if not self._mine(event):
             return
-        kind = event.get("event")
         now = self.clock()
-        if kind == "sample":
-            self._hr = event.get("hr")  # type: ignore[assignment]
-            self._zone = event.get("zone")  # type: ignore[assignment]
-            self._t = event.get("t")  # type: ignore[assignment]
-            self._workout = event.get("workout")  # type: ignore[assignment]
-        elif kind == "cue":
-            self._show_cue(str(event.get("template", "")), event.get("id"), now)
-        elif kind == "spoken":
-            # The words actually said replace the template they rephrase, without restarting.
-            if event.get("cue_id") == self._cue_id and event.get("text"):
-                self._cue = str(event["text"])
-        elif kind == "summary":
-            mean = event.get("mean_hr")
-            text = f"Done: {clock_text(event.get('duration_s', 0))}"
-            self._show_cue(text + (f", mean {mean:.0f} bpm" if mean is not None else ""),
-                           "summary", now)
-        else:
-            return
+        match event:
+            case SampleTaken(sample=sample):
+                self._hr = sample.hr_bpm
+                self._zone = event.zone
+                self._t = sample.t
+                self._workout = event.workout
+            case CueDecided(cue=cue):
+                self._show_cue(cue.template_text, cue.id, now)
+            case CueSpoken(narration=words):
+                # The words actually said replace the template they rephrase, without restarting.
+                if words.cue_id == self._cue_id and words.text:
+                    self._cue = words.text
+            case SessionEnded(summary=summary):
+                mean = summary.mean_hr
+                text = f"Done: {clock_text(summary.duration_s)}"
+                self._show_cue(text + (f", mean {mean:.0f} bpm" if mean is not None else ""),
+                               "summary", now)
+            case _:
+                return
         self._dirty = True
         self.tick(now)
 
@@ -165,9 +173,9 @@ class OledDisplay(LumaScreen):
         if not roomy:
             line = ""
         elif self._workout:
-            minutes, seconds = divmod(int(self._workout.get("remaining_s") or 0), 60)
+            minutes, seconds = divmod(self._workout.remaining_s, 60)
             line = f"{minutes}:{seconds:02d}"
-            label = _STEP_LABELS.get(str(self._workout.get("kind")), "")
+            label = _STEP_LABELS.get(self._workout.kind, "")
             if self._text_width(f"{label} {line}", self._small) <= self.width - column:
                 line = f"{label} {line}"
         else:

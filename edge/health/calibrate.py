@@ -1,4 +1,4 @@
-"""Personalisation on the device, without torch: `edgecoach calibrate DIR`.
+"""Personalisation on the device, without torch: what `edgecoach calibrate DIR` fits.
 
 From a person's own recorded sessions (a folder of FIT/TCX/GPX/CSV files read through
 `edge.sources.recordings`, or lists of `AlignedSample`, oldest first):
@@ -20,65 +20,42 @@ From a person's own recorded sessions (a folder of FIT/TCX/GPX/CSV files read th
    profile as entered), after (measured parameters and head) and for persistence, over the same
    seconds. The saved calibration is then refitted on all sessions.
 
-The result is a small JSON (`calibration.json` in the person's state folder,
-`default_calibration_path`) that `HealthModel.load(..., calibration=PATH)` applies. Sessions in
+The result is a `Calibration` (`edge.health.calibration`: a small JSON in the person's state
+folder) that `HealthModel.load(..., calibration=PATH)` applies. Sessions in
 a folder are taken in the order of their file names (what watches and exports name by date).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import math
-import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge.errors import ConfigError, ModelError, SourceFileError
-from edge.health.features import HORIZONS_S, HR_INDEX, OUTPUT_NAMES, with_profile
+from edge.errors import ConfigError, SourceFileError
+from edge.health.calibration import Calibration, head_inputs, identity_head
+from edge.health.features import HORIZONS_S, HR_INDEX
 from edge.profile import Profile
 from edge.stream.readings import AlignedSample
 
 if TYPE_CHECKING:
     from edge.health.model import HealthModel
-    from edge.settings import Settings
 
 __all__ = [
-    "CALIBRATION_FILE",
-    "HEAD_INPUTS",
-    "Calibration",
     "CalibrationResult",
     "calibrate_folder",
     "calibrate_sessions",
-    "configure_parser",
-    "default_calibration_path",
     "estimate_profile",
     "fit_head",
     "format_report",
-    "run",
 ]
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_FILE = "calibration.json"
-FORMAT = "edgecoach-health-calibration"
-VERSION = 1
-#: Columns of the correction head, in the order of each weight row.
-HEAD_INPUTS: tuple[str, ...] = (
-    "bias",
-    "delta_10s",
-    "delta_30s",
-    "delta_60s",
-    "delta_expected",
-    "hr_reserve_frac",
-)
 #: The ridge pulls towards the identity with the weight of this many windows.
 RIDGE_WINDOWS = 300.0
 #: Windows are cut every this many seconds for fitting and evaluating.
@@ -90,164 +67,6 @@ STILL_SETTLE_S = 30
 MAX_HR_SPAN_S = 10
 #: A measured max needs at least this many seconds with heart rate in all.
 MIN_HR_S = 600
-
-
-# --- the calibration file ----------------------------------------------------------------
-
-
-def _identity() -> np.ndarray:
-    w = np.zeros((len(OUTPUT_NAMES), len(HEAD_INPUTS)))
-    for j in range(len(OUTPUT_NAMES)):
-        w[j, 1 + j] = 1.0
-    return w
-
-
-@dataclass(frozen=True, slots=True)
-class Calibration:
-    """A person's measured parameters and correction head for one health model."""
-
-    person: str
-    #: The profile the model's windows are rebuilt with (measured resting/max where known).
-    profile: Profile
-    #: (len(OUTPUT_NAMES), len(HEAD_INPUTS)) weights; the identity leaves forecasts alone.
-    weights: tuple[tuple[float, ...], ...]
-    #: sha256 of the ONNX file the head was fitted on ("" accepts any).
-    model_sha256: str = ""
-    created: str = ""
-    #: How it was made: sessions, estimates and before/after figures (informational).
-    report: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def identity(cls, person: str, profile: Profile) -> Calibration:
-        return cls(person, profile, tuple(tuple(r) for r in _identity()))
-
-    @property
-    def weight_array(self) -> np.ndarray:
-        return np.asarray(self.weights, dtype=np.float64)
-
-    def windows(self, windows: np.ndarray) -> np.ndarray:
-        """Raw windows rebuilt with this person's profile (see `with_profile`)."""
-        return with_profile(windows, self.profile)
-
-    def correct(self, bpm: np.ndarray, windows: np.ndarray) -> np.ndarray:
-        """Corrected forecasts (N, O) from the model's (N, O) for the windows it was given."""
-        last = windows[:, -1, HR_INDEX].astype(np.float64)
-        return last[:, None] + head_inputs(bpm, windows) @ self.weight_array.T
-
-    def check_model(self, digest: str, path: Path) -> None:
-        if self.model_sha256 and self.model_sha256 != digest:
-            raise ModelError(
-                f"the calibration for {self.person} was fitted on another health model than "
-                f"{path} (sha256 {self.model_sha256[:12]}, this one {digest[:12]}): run "
-                "`edgecoach calibrate` again",
-                path=path,
-            )
-
-    def to_json(self) -> str:
-        data = {
-            "format": FORMAT,
-            "version": VERSION,
-            "person": self.person,
-            "created": self.created,
-            "model_sha256": self.model_sha256,
-            "profile": {
-                "age": self.profile.age,
-                "resting_hr": self.profile.resting_hr,
-                "max_hr": self.profile.max_hr,
-            },
-            "head": {
-                "inputs": list(HEAD_INPUTS),
-                "outputs": list(OUTPUT_NAMES),
-                "weights": [list(r) for r in self.weights],
-                "means": "forecast = last hr + weights . inputs; delta_* = model forecast - last",
-            },
-            "report": self.report,
-        }
-        return json.dumps(data, indent=2) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str, *, path: Path | None = None) -> Calibration:
-        """Parse `to_json`'s output; raises ModelError when it is not a usable calibration."""
-        try:
-            data = json.loads(text)
-            if data.get("format") != FORMAT or data.get("version") != VERSION:
-                raise ValueError(f"not format {FORMAT} version {VERSION}")
-            head = data["head"]
-            if tuple(head["inputs"]) != HEAD_INPUTS or tuple(head["outputs"]) != OUTPUT_NAMES:
-                raise ValueError("its head was made for other inputs or outputs")
-            weights = tuple(tuple(float(v) for v in row) for row in head["weights"])
-            if len(weights) != len(OUTPUT_NAMES) or any(
-                len(r) != len(HEAD_INPUTS) for r in weights
-            ):
-                raise ValueError("its weights have the wrong shape")
-            if not all(math.isfinite(v) for r in weights for v in r):
-                raise ValueError("its weights are not finite")
-            p = data["profile"]
-            max_hr = p.get("max_hr")
-            profile = Profile(
-                name=str(data.get("person", "you")),
-                age=int(p["age"]),
-                resting_hr=float(p["resting_hr"]),
-                max_hr=None if max_hr is None else float(max_hr),
-            )
-            if not 20 <= profile.resting_hr < profile.effective_max_hr <= 250:
-                raise ValueError("its resting and max heart rate are not plausible")
-            return cls(
-                person=profile.name,
-                profile=profile,
-                weights=weights,
-                model_sha256=str(data.get("model_sha256", "")),
-                created=str(data.get("created", "")),
-                report=dict(data.get("report") or {}),
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            where = f"{path} " if path else ""
-            raise ModelError(
-                f"the calibration {where}is not usable ({exc}): run `edgecoach calibrate` again",
-                path=path,
-            ) from exc
-
-    @classmethod
-    def load(cls, path: Path) -> Calibration:
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ModelError(
-                f"no calibration at {path}: run `edgecoach calibrate DIR` first", path=path
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ModelError(f"cannot read the calibration {path}: {exc}", path=path) from exc
-        return cls.from_json(text, path=path)
-
-    def save(self, path: Path) -> Path:
-        """Write atomically (temporary file, then rename); return `path`."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".calibration-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
-
-
-def head_inputs(bpm: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """The head's input rows (N, len(HEAD_INPUTS)) for model forecasts and their windows."""
-    last = windows[:, -1, HR_INDEX].astype(np.float64)
-    frac = windows[:, -1, 1].astype(np.float64)  # hr_reserve_frac
-    delta = np.asarray(bpm, dtype=np.float64) - last[:, None]
-    return np.column_stack([np.ones(len(last)), delta, frac])
-
-
-def default_calibration_path(person: str) -> Path:
-    """``$XDG_STATE_HOME/edgecoach/<person>/calibration.json`` (default ``~/.local/state``)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in person) or "you"
-    return Path(base) / "edgecoach" / safe / CALIBRATION_FILE
 
 
 # --- estimating the person's parameters -----------------------------------------------------
@@ -366,7 +185,7 @@ def fit_head(
     """
     a = head_inputs(bpm, windows)
     last = windows[:, -1, HR_INDEX].astype(np.float64)
-    w0 = _identity()
+    w0 = identity_head()
     w = w0.copy()
     scale = a.std(axis=0)
     scale[0] = 1.0
@@ -541,42 +360,5 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``edgecoach calibrate DIR [--person NAME] [--out PATH] [--json]``."""
-    parser.description = (
-        "Personalise the heart-rate model from your own recordings (FIT, TCX, GPX, CSV): "
-        "measure resting and max heart rate where the data allow, fit a small correction "
-        "head, and report the change on your latest sessions."
-    )
-    parser.add_argument("folder", type=Path, help="folder with your recorded sessions")
-    parser.add_argument("--person", help="whose calibration this is (default: the profile name)")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        help="where to write it (default: $XDG_STATE_HOME/edgecoach/PERSON/calibration.json)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--models-dir", type=Path, help="models folder (default: the installed)")
-    parser.add_argument("--variant", choices=("int8", "float"), default="int8")
 
 
-def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
-    """Run ``edgecoach calibrate``; EdgecoachError subclasses reach the caller."""
-    from edge.health.model import HealthModel
-
-    profile = settings.profile if settings is not None else Profile()
-    person = args.person or profile.name
-    models_dir = args.models_dir
-    if models_dir is None and settings is not None:
-        models_dir = settings.health.models_dir
-    threads = settings.health.threads if settings is not None else 1
-    with HealthModel.load(models_dir, threads=threads, variant=args.variant) as model:
-        result = calibrate_folder(args.folder, model, replace(profile, name=person), person=person)
-    out = args.out or default_calibration_path(person)
-    result.calibration.save(out)
-    if args.json:
-        print(json.dumps({**result.report, "saved": str(out)}, indent=2))
-    else:
-        print(format_report(result.report))
-        print(f"saved {out}")
-    return 0

@@ -17,8 +17,6 @@ MAE in bpm, pooled over all windows of all files (None at a horizon with no wind
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,9 +31,8 @@ from edge.sources.recordings import iter_recordings
 
 if TYPE_CHECKING:
     from edge.health.model import HealthModel
-    from edge.settings import Settings
 
-__all__ = ["configure_parser", "evaluate_folder", "format_report", "run"]
+__all__ = ["evaluate_folder", "format_report"]
 
 log = logging.getLogger(__name__)
 
@@ -112,34 +109,5 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``edgecoach eval hr DIR [--json] [--models-dir DIR]``."""
-    parser.description = (
-        "Score the heart-rate model against persistence (heart rate stays as it is) on a folder "
-        "of recordings (FIT, TCX, GPX, CSV), at 10, 30 and 60 s ahead."
-    )
-    parser.add_argument("folder", type=Path, help="folder of recordings (searched recursively)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--models-dir", type=Path, help="models folder (default: the installed)")
-    parser.add_argument("--variant", choices=("int8", "float"), default="int8")
-    parser.add_argument("--calibration", type=Path, help="a calibration.json to apply")
 
 
-def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
-    """Run ``edgecoach eval hr``; EdgecoachError subclasses reach the caller."""
-    from edge.health.model import HealthModel
-
-    profile = settings.profile if settings is not None else None
-    models_dir = args.models_dir
-    if models_dir is None and settings is not None:
-        models_dir = settings.health.models_dir
-    threads = settings.health.threads if settings is not None else 1
-    with HealthModel.load(
-        models_dir,
-        threads=threads,
-        variant=getattr(args, "variant", "int8"),
-        calibration=getattr(args, "calibration", None),
-    ) as model:
-        result = evaluate_folder(args.folder, model, profile=profile)
-    print(json.dumps(result, indent=2) if args.json else format_report(result))
-    return 0

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -30,7 +29,8 @@ import numpy as np
 
 from edge.artifacts import Manifest, default_models_dir, sha256_of
 from edge.errors import ModelError
-from edge.health.calibrate import Calibration
+from edge.health.calibration import Calibration
+from edge.core.forecast import Forecast
 from edge.health.features import FEATURE_NAMES, OUTPUT_NAMES, Normalisation
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "NORMALISATION_FILE",
     "OUTPUT_NAME",
     "VARIANTS",
-    "Forecast",
     "HealthModel",
 ]
 
@@ -60,16 +59,6 @@ MODEL_KINDS = {"int8": "health-model", "float": "health-model-float"}
 #: Graph input (batch, time, features), normalised; graph output (batch, outputs), normalised.
 INPUT_NAME = "window"
 OUTPUT_NAME = "forecast"
-
-
-@dataclass(frozen=True, slots=True)
-class Forecast:
-    """Heart rate expected 10, 30 and 60 s from now, and the steady rate for the current effort."""
-
-    hr_10s: float
-    hr_30s: float
-    hr_60s: float
-    hr_expected: float
 
 
 class HealthModel:

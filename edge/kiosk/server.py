@@ -44,14 +44,14 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
-from edge.coach.zones import ZoneModel
-from edge.errors import ConfigError
+from edge.core.events import SessionEvent
+from edge.core.zones import ZoneModel
+from edge.errors import KioskConfigError
 from edge.kiosk.state import BoardState
+from edge.settings import KIOSK_HOST, KIOSK_PORT, kiosk_port, loopback_host
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8088
 #: Browsers streaming at once; more are answered 503.
 MAX_CLIENTS = 32
 #: A "ping" event this often, so a browser can tell a quiet board from a dead one.
@@ -76,49 +76,7 @@ VERDICTS = ("too_hard", "too_easy")
 FeedbackHandler = Callable[[str, int | None, str | None],
                            Mapping[str, object] | Awaitable[Mapping[str, object]]]
 
-_LOOPBACK_NAMES = {"localhost": "127.0.0.1"}
 _HOST_HEADER_NAMES = {"localhost", "127.0.0.1", "[::1]"}
-
-
-class KioskConfigError(ConfigError, ValueError):
-    """The board was asked to listen where it must not (anything but loopback)."""
-
-
-def loopback_host(host: str) -> str:
-    """The address to bind for `host`, which must be a loopback address or "localhost"."""
-    if host in _LOOPBACK_NAMES:
-        return _LOOPBACK_NAMES[host]
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if address is None or not address.is_loopback:
-        raise KioskConfigError(
-            f"kiosk host {host!r} is not a loopback address: the zone board shows heart rates "
-            f"and only listens on 127.0.0.1 (or ::1); open it in a browser on this device")
-    return str(address)
-
-
-def _check_port(port: int) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise KioskConfigError(f"kiosk port must be 0..65535 (0 picks a free one), got {port!r}")
-    return port
-
-
-@dataclass(frozen=True, slots=True)
-class KioskSettings:
-    """`[kiosk]`: the zone board for a screen attached to the device."""
-
-    #: Serve the zone board while the daemon runs.
-    enabled: bool = False
-    #: Loopback only (127.0.0.1, ::1 or localhost); anything else is refused.
-    host: str = DEFAULT_HOST
-    #: TCP port of the board; 0 picks a free one.
-    port: int = DEFAULT_PORT
-
-    def __post_init__(self) -> None:
-        loopback_host(self.host)
-        _check_port(self.port)
 
 
 _PING_KEY = "\0ping"
@@ -140,7 +98,7 @@ def _sse(event: str, payload: object) -> bytes:
 
 
 class KioskBoard:
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
+    def __init__(self, host: str = KIOSK_HOST, port: int = KIOSK_PORT, *,
                  members: Sequence[str] = (), zones: Mapping[str, ZoneModel] | None = None,
                  max_clients: int = MAX_CLIENTS, ping_s: float = PING_S,
                  drain_timeout_s: float = DRAIN_TIMEOUT_S,
@@ -155,7 +113,7 @@ class KioskBoard:
         answered 503.
         """
         self.host = loopback_host(host)
-        self._requested_port = _check_port(port)
+        self._requested_port = kiosk_port(port)
         self.state = BoardState.listing(members, zones)
         self.max_clients = max_clients
         self.ping_s = ping_s
@@ -243,7 +201,7 @@ class KioskBoard:
 
     # -- the session's sink ---------------------------------------------------------------------
 
-    def emit(self, event: dict[str, object]) -> None:
+    def emit(self, event: SessionEvent) -> None:
         """Take one session event: update its member's tile and tell every browser. Never blocks.
 
         Safe to call from another thread: the update then happens on the board's event loop.
@@ -255,13 +213,13 @@ class KioskBoard:
             return
         self._apply(event)
 
-    def _apply(self, event: Mapping[str, object]) -> None:
+    def _apply(self, event: SessionEvent) -> None:
         try:
             member = self.state.apply(event, self.clock())
             if member is not None and self._clients:
                 self._broadcast(member.name, _sse("member", member.as_dict(self.clock())))
         except Exception:  # a sink must not break the session that feeds it
-            log.exception("zone board: could not apply a %r event", event.get("event"))
+            log.exception("zone board: could not apply a %s event", type(event).__name__)
 
     def snapshot(self) -> dict[str, object]:
         """Every tile as `/state.json` serves it."""

@@ -1,6 +1,6 @@
 """What the zone board shows for each member, updated from session events. No I/O here.
 
-`BoardState.apply(event)` takes the events a session emits (with the daemon's "person" key) and
+`BoardState.apply(event)` takes the events a session emits (with the daemon's `person`) and
 returns the member whose tile changed, or None when the event changes nothing on the board. Times
 are the caller's monotonic clock, passed in, so tests can drive them.
 """
@@ -10,8 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from edge.coach.cues import DETERMINISTIC_KINDS, CueKind
-from edge.coach.zones import ZONE_NAMES, ZoneModel
+from edge.core.cues import DETERMINISTIC_KINDS, Cue, CueKind
+from edge.core.events import (
+    CueDecided,
+    CueSpoken,
+    LinkChanged,
+    SampleTaken,
+    SessionEnded,
+    SessionEvent,
+    SessionStarted,
+)
+from edge.core.zones import ZONE_NAMES, ZoneModel
 
 #: The person of events that carry none (a single-person `edgecoach demo`).
 DEFAULT_PERSON = "you"
@@ -106,39 +115,39 @@ class BoardState:
             self.members[name] = MemberState(name)
         return self.members[name]
 
-    def apply(self, event: Mapping[str, object], now: float) -> MemberState | None:
-        name = str(event.get("person") or DEFAULT_PERSON)
-        kind = event.get("event")
+    def apply(self, event: SessionEvent, now: float) -> MemberState | None:
+        name = event.person or DEFAULT_PERSON
         known = name in self.members
         member = self.member(name)
-        if kind == "sample":
-            self._sample(member, event, now)
-        elif kind == "cue":
-            self._cue(member, event, now)
-        elif kind == "spoken":
-            if not self._spoken(member, event, now) and known:
-                return None
-        elif kind == "link":
-            member.link = str(event.get("state") or "") or None
-        elif kind == "start":
-            self.members[name] = member = MemberState(name, seq=member.seq)
-        elif kind == "summary":
-            member.ended = True
-        elif known:
-            return None  # warnings and anything new: nothing on the tile
+        match event:
+            case SampleTaken():
+                self._sample(member, event, now)
+            case CueDecided(cue=cue):
+                self._cue(member, cue, now)
+            case CueSpoken():
+                if not self._spoken(member, event, now) and known:
+                    return None
+            case LinkChanged(link=link):
+                member.link = link.state.value
+            case SessionStarted():
+                self.members[name] = member = MemberState(name, seq=member.seq)
+            case SessionEnded():
+                member.ended = True
+            case _ if known:
+                return None  # warnings and anything new: nothing on the tile
         member.seq += 1
         return member
 
-    def _sample(self, member: MemberState, event: Mapping[str, object], now: float) -> None:
-        hr = _number(event.get("hr"))
-        zone = event.get("zone")
-        member.t = _int(event.get("t"))
+    def _sample(self, member: MemberState, event: SampleTaken, now: float) -> None:
+        hr = event.sample.hr_bpm
+        zone = event.zone
+        member.t = event.sample.t
         member.last_sample_at = now
-        member.gap = bool(event.get("gap")) or hr is None
+        member.gap = event.sample.hr_gap or hr is None
         member.hr = None if hr is None else round(hr)
-        member.zone = zone if isinstance(zone, int) and zone in ZONE_NAMES else None
+        member.zone = zone if zone in ZONE_NAMES else None
         member.ended = False
-        fraction = _number(event.get("hrr_fraction"))
+        fraction = event.hrr_fraction
         if fraction is None and hr is not None and member.name in self.zones:
             fraction = self.zones[member.name].fraction_of_reserve(hr)
         member.effort_pct = None if fraction is None or member.hr is None \
@@ -147,45 +156,32 @@ class BoardState:
             # A heart rate again: the band is back even if the "sensor back" cue is not due.
             member.sensor_lost = False
 
-    def _cue(self, member: MemberState, event: Mapping[str, object], now: float) -> None:
-        kind = str(event.get("kind") or "")
-        member.cue = CueState(id=_int(event.get("id")), kind=kind,
-                              action=str(event.get("action") or ""),
-                              text=str(event.get("template") or ""), source="template", at=now)
-        if kind == CueKind.SENSOR_LOST:
+    def _cue(self, member: MemberState, cue: Cue, now: float) -> None:
+        member.cue = CueState(id=cue.id, kind=cue.kind.value, action=cue.action.value,
+                              text=cue.template_text, source="template", at=now)
+        if cue.kind is CueKind.SENSOR_LOST:
             member.sensor_lost = True
-        elif kind == CueKind.SENSOR_BACK:
+        elif cue.kind is CueKind.SENSOR_BACK:
             member.sensor_lost = False
 
-    def _spoken(self, member: MemberState, event: Mapping[str, object], now: float) -> bool:
+    def _spoken(self, member: MemberState, event: CueSpoken, now: float) -> bool:
         """The words of a cue. Words of a cue older than the one shown are not shown."""
-        cue_id = _int(event.get("cue_id"))
-        text = str(event.get("text") or "")
+        words = event.narration
+        cue_id, text = words.cue_id, words.text
         current = member.cue
-        if current is not None and current.id is not None and cue_id is not None:
+        if current is not None and current.id is not None:
             if cue_id < current.id:
                 return False
             if cue_id == current.id:
-                if current.text == text and current.source == event.get("source"):
+                if current.text == text and current.source == words.source:
                     return False
                 current.text = text or current.text
-                current.source = str(event.get("source") or "template")
+                current.source = words.source or "template"
                 return True
         # Words with no cue event before them (a sink that joined late): they are the cue.
-        member.cue = CueState(id=cue_id, kind=str(event.get("kind") or ""),
-                              action=str(event.get("action") or ""), text=text,
-                              source=str(event.get("source") or "template"), at=now)
-        if member.cue.kind == CueKind.SENSOR_LOST:
+        member.cue = CueState(id=cue_id, kind=event.cue.kind.value,
+                              action=event.cue.action.value, text=text,
+                              source=words.source or "template", at=now)
+        if event.cue.kind is CueKind.SENSOR_LOST:
             member.sensor_lost = True
         return True
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _int(value: object) -> int | None:
-    number = _number(value)
-    return None if number is None else int(number)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from edge.coach.cues import Action, Cue, CueKind, Priority
+from edge.core.cues import CUE_SPECS, Action, Cue, CueKind
 from edge.training.plan import rule_of, suggestion_text, untrue_reasons
 
 Facts = Mapping[str, float | int | str]
@@ -105,11 +105,15 @@ def format_value(value: object) -> str:
 
 
 def _numbers(text: str) -> set[str]:
-    return {_canonical(n) for n in re.findall(r"\d+(?:\.\d+)?", text)}
+    return {canonical_number(n) for n in re.findall(r"\d+(?:\.\d+)?", text)}
 
 
-def _canonical(number: str) -> str:
-    value = float(number)
+def canonical_number(number: str) -> str:
+    """A number as the guard compares them: "176.0" and "176" are the same, "7.50" is "7.5"."""
+    try:
+        value = float(number)
+    except ValueError:
+        return number
     return str(int(value)) if value == int(value) else str(value)
 
 
@@ -118,7 +122,7 @@ def _keys_in(template: str, facts: Facts) -> tuple[str, ...]:
     named = _numbers(template)
     return tuple(k for k, v in facts.items()
                  if isinstance(v, int | float) and not isinstance(v, bool)
-                 and _canonical(str(v)) in named)
+                 and canonical_number(str(v)) in named)
 
 
 def _advice(task: Task, kind: str, action: Action | None, facts: Facts, template: str,
@@ -419,7 +423,7 @@ def trend_answer(facts: Facts, question: str = "") -> Advice:
 
 
 def question_advice(question: str, intent: Intent, facts: Facts) -> Advice:
-    """The answer to `question` from the facts its intent needs (see `edge.ask`)."""
+    """The answer to `question` from the facts its intent needs (see `edge.commands.ask`)."""
     match intent:
         case Intent.SAFETY:
             return safety_answer(question)
@@ -445,36 +449,6 @@ def question_advice(question: str, intent: Intent, facts: Facts) -> Advice:
 
 # -- from a record (corpus line, scenario) --------------------------------------------------------
 
-_CUE_PRIORITY = {"above_max_hr": "SAFETY", "implausible_reading": "SAFETY",
-                 "sensor_lost": "SENSOR", "sensor_back": "SENSOR",
-                 "forecast_overshoot": "FORECAST", "drift": "DRIFT", "step_start": "WORKOUT",
-                 "step_halfway": "WORKOUT", "step_end": "WORKOUT", "workout_done": "WORKOUT",
-                 "off_target": "WORKOUT", "milestone": "MILESTONE"}
-
-
-def _priority(kind: CueKind) -> Priority:
-    name = _CUE_PRIORITY.get(kind.value, "ZONE")
-    return getattr(Priority, name, Priority.ZONE)
-
-
-def default_cue_action(kind: CueKind, facts: Facts) -> Action:
-    """The action the coach's rules give a cue of `kind` with these facts (`edge.coach`)."""
-    match kind.value:
-        case "high_zone" | "forecast_overshoot" | "drift":
-            return Action.EASE_OFF
-        case "above_max_hr":
-            return Action.STOP
-        case "implausible_reading" | "sensor_lost":
-            return Action.CHECK_SENSOR
-        case "zone_change":
-            return Action.HOLD if facts["zone"] > facts["previous_zone"] else Action.INFO
-        case "step_halfway":
-            return Action.HOLD
-        case "off_target":
-            return Action.PUSH if facts["hr"] < facts["target_low"] else Action.EASE_OFF
-    return Action.INFO
-
-
 def advice_for(task: str, facts: Facts, *, kind: str = "", action: str | None = None,
                question: str = "", cue_id: int = 0) -> Advice:
     """The advice a record describes: a cue (`kind` a CueKind, `action` or the rules' own),
@@ -485,8 +459,9 @@ def advice_for(task: str, facts: Facts, *, kind: str = "", action: str | None = 
     match task:
         case Task.CUE:
             cue_kind = CueKind(kind)
-            cue_action = Action(action) if action else default_cue_action(cue_kind, facts)
-            cue = Cue(cue_id, 0, cue_kind, cue_action, _priority(cue_kind), facts)
+            spec = CUE_SPECS[cue_kind]
+            cue_action = Action(action) if action else spec.action_for(facts)
+            cue = Cue(cue_id, 0, cue_kind, cue_action, spec.priority, facts)
             return cue_advice(cue)
         case Task.SUMMARY:
             return summary_advice(facts)

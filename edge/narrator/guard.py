@@ -21,8 +21,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from edge.coach.cues import Action, Cue
-from edge.narrator.advice import CUE_KEY_FACTS, Advice, cue_advice
+from edge.core.cues import Action, Cue
+from edge.narrator.advice import CUE_KEY_FACTS, Advice, canonical_number, cue_advice
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 BANNED = re.compile(
@@ -147,8 +147,8 @@ def check_text(text: str, facts: Mapping[str, object], *, action: Action | None 
         return Verdict(False, f"does not ask the person to {action.value.replace('_', ' ')}")
     if require and not re.search(require, stripped, re.I):
         return Verdict(False, "does not say plainly that it does not know")
-    numbers = {_canonical(n) for n in _NUMBER.findall(stripped)}
-    keys = {_canonical(str(facts[k])) for k in key_facts if k in facts}
+    numbers = {canonical_number(n) for n in _NUMBER.findall(stripped)}
+    keys = {canonical_number(str(facts[k])) for k in key_facts if k in facts}
     if keys and not keys & numbers:
         return Verdict(False, "names none of the key facts (" + ", ".join(sorted(keys)) + ")")
     return Verdict(True)
@@ -174,8 +174,8 @@ def check_sentence(sentence: str, facts: Mapping[str, object], *,
     word = _NUMBER_WORDS.search(sentence)
     if word:
         return Verdict(False, f"number in words ({word.group(0)!r}): only digits can be checked")
-    allowed = {_canonical(str(v)) for v in facts.values()} | HARMLESS_NUMBERS
-    numbers = {_canonical(n) for n in _NUMBER.findall(sentence)}
+    allowed = {canonical_number(str(v)) for v in facts.values()} | HARMLESS_NUMBERS
+    numbers = {canonical_number(n) for n in _NUMBER.findall(sentence)}
     for number in sorted(numbers - allowed):
         return Verdict(False, f"number {number} is not among the facts")
     unit_problem = _unit_problem(sentence, facts)
@@ -211,8 +211,8 @@ def _asks(text: str, words: re.Pattern[str]) -> bool:
 
 def unknown_numbers(text: str, facts: Mapping[str, object]) -> list[str]:
     """Numbers in `text` that are neither facts nor harmless counts (the "fact errors")."""
-    allowed = {_canonical(str(v)) for v in facts.values()} | HARMLESS_NUMBERS
-    return sorted({_canonical(n) for n in _NUMBER.findall(text)} - allowed)
+    allowed = {canonical_number(str(v)) for v in facts.values()} | HARMLESS_NUMBERS
+    return sorted({canonical_number(n) for n in _NUMBER.findall(text)} - allowed)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -223,8 +223,8 @@ def _unit_problem(text: str, facts: Mapping[str, object]) -> str:
     found = [(m.group(1), _unit_word(m.group(2))) for m in _UNIT_AFTER.finditer(text)]
     found += [(m.group(1), "zone") for m in _ZONE_NUMBER.finditer(text)]
     for number, unit in found:
-        value = _canonical(number)
-        units = {fact_unit(k) for k, v in facts.items() if _canonical(str(v)) == value}
+        value = canonical_number(number)
+        units = {fact_unit(k) for k, v in facts.items() if canonical_number(str(v)) == value}
         if not units or None in units or unit in units:
             continue  # a harmless count, a fact of unknown unit, or the right unit
         shown = {"s": "seconds", "min": "minutes", "h": "hours", "pct": "percent",
@@ -236,11 +236,3 @@ def _unit_problem(text: str, facts: Mapping[str, object]) -> str:
 def _unit_word(word: str) -> str:
     word = word.lower().rstrip("s") if word.lower() not in ("s",) else "s"
     return _UNIT_OF_WORD.get(word, _UNIT_OF_WORD.get(word[:3], word))
-
-
-def _canonical(number: str) -> str:
-    try:
-        value = float(number)
-    except ValueError:
-        return number
-    return str(int(value)) if value == int(value) else str(value)

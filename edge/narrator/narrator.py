@@ -40,7 +40,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from edge.coach.cues import Cue
+from edge.core.cues import Cue
+from edge.core.narration import Narration
 from edge.narrator import guard, prompts
 from edge.narrator.advice import Advice, Task, cue_advice
 from edge.narrator.grammar import fact_numbers, sentence_grammar
@@ -51,27 +52,6 @@ log = logging.getLogger(__name__)
 #: A sentence is complete at its end mark followed by a space (a decimal point is not followed
 #: by one); the rest of a reply is complete when the reply ends.
 _COMPLETE = re.compile(r"^(.*?[.!?])\s+(?=\S)", re.S)
-
-
-@dataclass(frozen=True, slots=True)
-class Narration:
-    cue_id: int
-    text: str
-    #: "llm", or "template" with `reason` saying why the model's words were not used.
-    source: str
-    reason: str = ""
-    #: Seconds spent in the narrator for this cue (model call, guard and fallback).
-    seconds: float = 0.0
-    attempts: int = 0
-    #: Seconds from the call to the first words handed to `on_sentence` (None without one).
-    first_words_s: float | None = None
-    #: Which model worded it (source "llm"): the GGUF, or "<adapter> on <base>".
-    model: str = ""
-
-    def as_dict(self) -> dict[str, object]:
-        return {"cue_id": self.cue_id, "text": self.text, "source": self.source,
-                "reason": self.reason, "seconds": round(self.seconds, 3),
-                "attempts": self.attempts, "model": self.model}
 
 
 @dataclass(frozen=True, slots=True)

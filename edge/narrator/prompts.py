@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from edge.coach.cues import Cue
+from edge.core.cues import Cue
 from edge.narrator.advice import Advice, Task, cue_advice, format_value
 
 REPHRASE = "rephrase"

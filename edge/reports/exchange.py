@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.coach.summary import summarise
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
 from edge.errors import SourceFileError
 from edge.profile import Profile
 from edge.reports.metrics import ReportError, find_session, gaps_of

@@ -24,12 +24,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edge.coach.cues import Action, Cue, CueKind, Priority
-from edge.coach.summary import SessionSummary, summarise
-from edge.coach.zones import ZoneModel
+from edge.core.cues import Action, Cue, CueKind, Priority
+from edge.coach.summary import summarise
+from edge.core.summary import SessionSummary
+from edge.core.zones import ZoneModel
 from edge.errors import EdgecoachError
-from edge.health.model import Forecast
-from edge.narrator.narrator import Narration
+from edge.core.forecast import Forecast
+from edge.core.narration import Narration
 from edge.store import SessionRow, SessionStore
 from edge.stream.aligner import Gap
 from edge.stream.readings import AlignedSample

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge.coach.zones import ZONE_NAMES, ZoneModel
+from edge.core.zones import ZONE_NAMES, ZoneModel
 from edge.narrator.advice import summary_advice, summary_facts
 from edge.reports.exchange import write_private
 from edge.reports.metrics import (

@@ -38,7 +38,8 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
-from edge.errors import ConfigError, MalformedPayloadError, SensorError
+from edge.errors import MalformedPayloadError, SensorError
+from edge.settings import BleBandConfig
 from edge.sources.notifications import NotificationDecoder
 from edge.stream.readings import (
     LinkEvent,
@@ -69,52 +70,6 @@ class BandNotFoundError(SensorError):
 
 class ServicesNotResolvedError(SensorError):
     """The link came up but BlueZ never finished discovering the band's GATT services."""
-
-
-@dataclass(frozen=True, slots=True)
-class BleBandConfig:
-    """Which band to use and how patiently; loaded once from the `[ble]` config table."""
-
-    address: str | None = None
-    """Bluetooth address (AA:BB:CC:DD:EE:FF); None to match by `name`, or take the first band."""
-    name: str | None = None
-    """Advertised name to match (case-insensitive) when no address is given."""
-    kinds: tuple[str, ...] = ("heart_rate", "rsc", "csc")
-    """Which measurements to subscribe to, where the band has them."""
-    wheel_circumference_m: float = 2.105
-    """Wheel circumference for CSC speed and distance (a 700x25c road wheel by default)."""
-    scan_timeout_s: float = 10.0
-    """How long one scan for the band lasts before it counts as not found."""
-    connect_timeout_s: float = 30.0
-    """Outer limit for connecting and resolving services; bleak's own limits are longer."""
-    connect_attempts: int = 2
-    """Attempts `establish_connection` makes inside one reconnect (its own short backoff)."""
-    disconnect_timeout_s: float = 5.0
-    """How long to wait for a disconnect to finish while cleaning up."""
-    use_acquire_notify: bool = False
-    """Use BlueZ AcquireNotify (a socket per characteristic) instead of StartNotify."""
-    acquire_drain_s: float = 0.05
-    """With AcquireNotify: how long to keep reading the sockets after a link loss."""
-    battery_poll_s: float = 600.0
-    """Re-read the battery this often when the band does not notify it."""
-
-    def __post_init__(self) -> None:
-        unknown = [k for k in self.kinds if k not in KIND_SERVICES]
-        if unknown or not self.kinds:
-            raise ConfigError(
-                f"ble.kinds must list some of {sorted(KIND_SERVICES)}, got {list(self.kinds)}"
-            )
-        if not self.wheel_circumference_m > 0:
-            raise ConfigError(
-                f"ble.wheel_circumference_m must be positive, got {self.wheel_circumference_m}"
-            )
-        for knob in ("scan_timeout_s", "connect_timeout_s", "disconnect_timeout_s"):
-            if not getattr(self, knob) > 0:
-                raise ConfigError(f"ble.{knob} must be positive, got {getattr(self, knob)}")
-        if self.connect_attempts < 1:
-            raise ConfigError(
-                f"ble.connect_attempts must be at least 1, got {self.connect_attempts}"
-            )
 
 
 @dataclass(frozen=True, slots=True)

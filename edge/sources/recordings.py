@@ -66,11 +66,10 @@ from pathlib import Path
 import fitdecode
 
 from edge.errors import SourceFileError
+from edge.stream.readings import RECORDING_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-#: Suffixes `read_recording` understands (compared without regard to case).
-SUFFIXES = (".fit", ".tcx", ".gpx", ".csv")
 
 #: Sports whose cadence is counted in steps/min; FIT, TCX and GPX store it per leg for these.
 FOOT_SPORTS = frozenset({"running", "walking", "hiking"})
@@ -152,7 +151,8 @@ def iter_recordings(folder: Path) -> Iterator[tuple[Path, Recording | SourceFile
     folder = Path(folder)
     if not folder.is_dir():
         raise SourceFileError(f"{folder} is not a folder", path=folder)
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    paths = sorted(p for p in folder.rglob("*")
+                   if p.suffix.lower() in RECORDING_SUFFIXES and p.is_file())
     for path in paths:
         try:
             yield path, read_recording(path)

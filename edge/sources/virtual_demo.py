@@ -33,10 +33,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from edge.sources.base import SensorSource
-from edge.sources.ble import BleBandConfig, BleSensorSource, ReconnectBackoff
+from edge.settings import BleBandConfig
+from edge.sources.ble import BleSensorSource, ReconnectBackoff
 from edge.sources.simulator import encode_second
 from edge.stream.readings import BatteryReading, LinkEvent, Reading
 from firmware_bridge.gatt.uuids import (
@@ -52,8 +52,6 @@ from firmware_bridge.virtual_band import (
     virtual_radio,
 )
 
-if TYPE_CHECKING:  # the session pulls in the engines; the demo bands do not need them
-    from edge.session import CoachingSession, SessionResult
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -387,19 +385,6 @@ async def virtual_demo_bands(
         yield sources[0]
 
 
-async def run_ble_demo_session(
-    session: CoachingSession,
-    plan: WorkoutPlan,
-    athlete: Athlete,
-    *,
-    seed: int,
-    speed: float,
-) -> SessionResult:
-    """`edgecoach demo --ble`: the simulated workout through virtual bands, BLE and the coach."""
-    async with virtual_demo_bands(plan, athlete, seed=seed, speed=speed) as sources:
-        return await session.run(*sources)
-
-
 def demo_scan_bands() -> list[VirtualBand]:
     """Three bands for `edgecoach scan --virtual`: a heart-rate strap, a footpod and a bike
     cadence sensor, each with a battery."""
@@ -436,7 +421,6 @@ __all__ = [
     "band_addresses",
     "ble_speed",
     "demo_scan_bands",
-    "run_ble_demo_session",
     "virtual_bands",
     "virtual_demo_bands",
 ]

@@ -4,7 +4,7 @@ Speaking takes seconds and cues can come faster than that. Without a queue the n
 the speaker, and a "zone 3" said ten seconds late, after the heart has moved on, is worse than
 silence. So words wait here, and one worker task speaks them:
 
-- the most important first (lowest `priority`, as `edge.coach.cues.Priority`), oldest first
+- the most important first (lowest `priority`, as `edge.core.cues.Priority`), oldest first
   among equals;
 - a waiting item is dropped when a newer one of the same cue kind arrives (superseded), or when
   it is older than `max_age_s` by the time its turn comes (stale);

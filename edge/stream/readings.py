@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+#: Recordings that replay and import read, by suffix (compared without regard to case).
+RECORDING_SUFFIXES = (".fit", ".tcx", ".gpx", ".csv")
+
 
 @dataclass(frozen=True, slots=True)
 class HeartRateReading:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
 from edge.profile import Profile
 from edge.stream.readings import AlignedSample
 

@@ -12,7 +12,7 @@ from edge.health.features import HR_INDEX, OUTPUT_NAMES
 from export import stages
 from export.stages import meta_path, sha256_file, stopwatch, write_json
 
-__all__ = ["CROSSVAL_FILE", "HEADROOM_FILE", "STUDENT_FILE", "TEACHER_FILE", "TEACHER_ONNX_FILE", "VERIFY_FILE",
+__all__ = ["CROSSVAL_FILE", "HEADROOM_FILE", "REAL_WORKOUTS", "STUDENT_FILE", "TEACHER_FILE", "TEACHER_ONNX_FILE", "VERIFY_FILE",
            "WINDOWS_FILE", "describe_input", "mae_report", "meta_path", "sha256_file",
            "stopwatch", "versions", "write_json", "write_meta"]
 
@@ -24,6 +24,9 @@ TEACHER_ONNX_FILE = "teacher.onnx"
 VERIFY_FILE = "verify.json"
 CROSSVAL_FILE = "crossval.json"
 HEADROOM_FILE = "headroom.json"
+
+#: Real recordings beside the checkout, used (when present) for training and cross-validation.
+REAL_WORKOUTS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "workouts"
 
 
 #: The distributions whose versions every health-model stage records.

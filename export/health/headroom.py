@@ -36,6 +36,7 @@ from edge.errors import ExportError, SourceFileError
 from edge.health.samples import STRIDE_S, hr_array, recording_to_samples, split_at_pauses
 from edge.sources.recordings import iter_recordings
 from edge.stream.readings import AlignedSample
+from export.health._stage import REAL_WORKOUTS
 from export.health.crossval import assign_folds
 
 HORIZONS = (30, 60)
@@ -287,8 +288,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from export.health.pipeline import REAL_WORKOUTS
-
     folder = args.data
     if folder is None:
         if not REAL_WORKOUTS.is_dir():

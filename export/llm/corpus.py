@@ -36,8 +36,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from edge.coach.cues import Action, CueKind
-from edge.coach.zones import ZoneModel
+from edge.core.cues import Action, CueKind
+from edge.core.zones import ZoneModel
 from edge.narrator import guard
 from edge.narrator.advice import (
     Advice,
@@ -48,7 +48,7 @@ from edge.narrator.advice import (
 )
 from edge.narrator.prompts import FACTS, advice_prompt, format_value
 from edge.profile import Profile
-from edge.training.commands import suggestion_advice
+from edge.narrator.plans import suggestion_advice
 from edge.training.load import SessionLoad
 from edge.training.plan import Feedback, Suggestion, daily_suggestion, trimp_per_minute
 from edge.training.readiness import Readiness
@@ -236,8 +236,8 @@ def _has_kind(value: str) -> bool:
 
 
 def _duration_facts(seconds: int) -> dict[str, int]:
-    """`edge.coach.cues.duration_facts` (the wording of a duration as facts)."""
-    from edge.coach import cues as cue_rules
+    """`edge.core.cues.duration_facts` (the wording of a duration as facts)."""
+    from edge.core import cues as cue_rules
 
     return cue_rules.duration_facts(seconds)  # type: ignore[attr-defined]
 

@@ -1,7 +1,7 @@
 """Stage 5, verify: every GGUF loads in llama.cpp and is scored on the held-out corpus split.
 
 Each quantised file is loaded with the device's own engine (`edge.narrator.llm.LlamaEngine`) and
-every held-out example goes through the device's narrator (`edge.advice_eval.evaluate`): prompt
+every held-out example goes through the device's narrator (`edge.narrator.evaluate.evaluate`): prompt
 in the style the GGUF names, guard, retry, template. The base model (the packaged SmolLM2 with its
 rephrase prompt) is scored on the same examples, so the table is tuned against base, side by
 side: action agreement, guard pass rate, fact errors, latency, decode speed, file size.
@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edge.advice_eval import Scenario, evaluate
+from edge.narrator.evaluate import Scenario, evaluate
 from edge.errors import ExportError
 from edge.narrator.llm import LlamaEngine, packaged_gguf_path
 from edge.narrator.narrator import NarratorSettings

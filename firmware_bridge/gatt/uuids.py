@@ -55,6 +55,26 @@ RSC_MEASUREMENT = uuid16(0x2A53)
 CSC_SERVICE = uuid16(0x1816)
 CSC_MEASUREMENT = uuid16(0x2A5B)
 
+CYCLING_POWER_SERVICE = uuid16(0x1818)
+CYCLING_POWER_MEASUREMENT = uuid16(0x2A63)
+CYCLING_POWER_FEATURE = uuid16(0x2A65)
+SENSOR_LOCATION = uuid16(0x2A5D)
+
+FITNESS_MACHINE_SERVICE = uuid16(0x1826)
+FITNESS_MACHINE_FEATURE = uuid16(0x2ACC)
+TREADMILL_DATA = uuid16(0x2ACD)
+CROSS_TRAINER_DATA = uuid16(0x2ACE)
+ROWER_DATA = uuid16(0x2AD1)
+INDOOR_BIKE_DATA = uuid16(0x2AD2)
+TRAINING_STATUS = uuid16(0x2AD3)
+SUPPORTED_SPEED_RANGE = uuid16(0x2AD4)
+SUPPORTED_INCLINATION_RANGE = uuid16(0x2AD5)
+SUPPORTED_RESISTANCE_LEVEL_RANGE = uuid16(0x2AD6)
+SUPPORTED_HEART_RATE_RANGE = uuid16(0x2AD7)
+SUPPORTED_POWER_RANGE = uuid16(0x2AD8)
+FITNESS_MACHINE_CONTROL_POINT = uuid16(0x2AD9)
+FITNESS_MACHINE_STATUS = uuid16(0x2ADA)
+
 BATTERY_SERVICE = uuid16(0x180F)
 BATTERY_LEVEL = uuid16(0x2A19)
 
@@ -84,6 +104,22 @@ CHARACTERISTIC_NAMES: dict[str, str] = {
     BODY_SENSOR_LOCATION: "Body Sensor Location (0x2A38)",
     RSC_MEASUREMENT: "RSC Measurement (0x2A53)",
     CSC_MEASUREMENT: "CSC Measurement (0x2A5B)",
+    CYCLING_POWER_MEASUREMENT: "Cycling Power Measurement (0x2A63)",
+    CYCLING_POWER_FEATURE: "Cycling Power Feature (0x2A65)",
+    SENSOR_LOCATION: "Sensor Location (0x2A5D)",
+    FITNESS_MACHINE_FEATURE: "Fitness Machine Feature (0x2ACC)",
+    TREADMILL_DATA: "Treadmill Data (0x2ACD)",
+    CROSS_TRAINER_DATA: "Cross Trainer Data (0x2ACE)",
+    ROWER_DATA: "Rower Data (0x2AD1)",
+    INDOOR_BIKE_DATA: "Indoor Bike Data (0x2AD2)",
+    TRAINING_STATUS: "Training Status (0x2AD3)",
+    SUPPORTED_SPEED_RANGE: "Supported Speed Range (0x2AD4)",
+    SUPPORTED_INCLINATION_RANGE: "Supported Inclination Range (0x2AD5)",
+    SUPPORTED_RESISTANCE_LEVEL_RANGE: "Supported Resistance Level Range (0x2AD6)",
+    SUPPORTED_HEART_RATE_RANGE: "Supported Heart Rate Range (0x2AD7)",
+    SUPPORTED_POWER_RANGE: "Supported Power Range (0x2AD8)",
+    FITNESS_MACHINE_CONTROL_POINT: "Fitness Machine Control Point (0x2AD9)",
+    FITNESS_MACHINE_STATUS: "Fitness Machine Status (0x2ADA)",
     BATTERY_LEVEL: "Battery Level (0x2A19)",
     MANUFACTURER_NAME: "Manufacturer Name String (0x2A29)",
     MODEL_NUMBER: "Model Number String (0x2A24)",
@@ -98,6 +134,7 @@ def characteristic_name(uuid: str) -> str:
     """Return the human name for ``uuid``, or the UUID itself when it is not one we know."""
     return CHARACTERISTIC_NAMES.get(normalize_uuid(uuid), uuid)
 
+
 #: The sensor kinds edgecoach reads, by the service a band advertises for each.
 SENSOR_SERVICES: dict[str, str] = {
     "heart_rate": HEART_RATE_SERVICE,
@@ -109,4 +146,18 @@ SENSOR_MEASUREMENTS: dict[str, str] = {
     "heart_rate": HEART_RATE_MEASUREMENT,
     "rsc": RSC_MEASUREMENT,
     "csc": CSC_MEASUREMENT,
+}
+
+#: Effort sources: power meters and fitness machines, by the service each advertises. Kept apart
+#: from SENSOR_SERVICES so the band sources' kinds do not change under them.
+EFFORT_SERVICES: dict[str, str] = {
+    "cycling_power": CYCLING_POWER_SERVICE,
+    "fitness_machine": FITNESS_MACHINE_SERVICE,
+}
+#: The data characteristics a fitness machine may notify, by machine type.
+FITNESS_MACHINE_DATA: dict[str, str] = {
+    "treadmill": TREADMILL_DATA,
+    "cross_trainer": CROSS_TRAINER_DATA,
+    "rower": ROWER_DATA,
+    "indoor_bike": INDOOR_BIKE_DATA,
 }

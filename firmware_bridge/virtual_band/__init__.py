@@ -21,11 +21,25 @@ from .band import (
     SentNotification,
     VirtualBand,
     csc_script,
+    cycling_power_script,
     heart_rate_script,
     rsc_script,
 )
-from .bluez import FakeBluez
+from .bluez import AttError, FakeBluez
 from .bus import PrivateSystemBus, release_bleak_bluez_manager
+from .machines import (
+    BIKE_ADDRESS,
+    POWER_METER_ADDRESS,
+    TREADMILL_ADDRESS,
+    MachineSample,
+    MachineState,
+    ReceivedRequest,
+    VirtualFitnessMachine,
+    VirtualIndoorBike,
+    VirtualTreadmill,
+    virtual_gym,
+    virtual_power_meter,
+)
 
 
 @asynccontextmanager
@@ -53,15 +67,28 @@ async def virtual_radio(
 
 
 __all__ = [
+    "BIKE_ADDRESS",
+    "POWER_METER_ADDRESS",
     "SERVICE_UUIDS",
+    "TREADMILL_ADDRESS",
+    "AttError",
     "FakeBluez",
+    "MachineSample",
+    "MachineState",
     "Notification",
     "PrivateSystemBus",
+    "ReceivedRequest",
     "SentNotification",
     "VirtualBand",
+    "VirtualFitnessMachine",
+    "VirtualIndoorBike",
+    "VirtualTreadmill",
     "csc_script",
+    "cycling_power_script",
     "heart_rate_script",
     "release_bleak_bluez_manager",
     "rsc_script",
+    "virtual_gym",
+    "virtual_power_meter",
     "virtual_radio",
 ]

@@ -1,7 +1,8 @@
 """`VirtualBand`: one BLE peripheral behind the fake BlueZ, fed by a script, with faults on demand.
 
 A band offers some of heart rate (0x180D), running speed and cadence (0x1814), cycling speed
-and cadence (0x1816), battery (0x180F) and device information (0x180A). It plays a script of
+and cadence (0x1816), cycling power (0x1818: a pedal or crank power meter), battery (0x180F) and
+device information (0x180A). It plays a script of
 `Notification(delay_s, characteristic_uuid, payload)` items, pre-encoded bytes, so the band
 never needs to understand what it sends; `heart_rate_script` and friends build scripts from
 plain numbers with the codecs in `firmware_bridge.gatt`.
@@ -20,20 +21,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from firmware_bridge.gatt import (
     CSCMeasurement,
+    CyclingPowerFeature,
+    CyclingPowerFeatureBits,
+    CyclingPowerMeasurement,
     HeartRateMeasurement,
     RSCMeasurement,
+    SensorLocation,
     encode_battery_level,
     encode_body_sensor_location,
     encode_csc_measurement,
+    encode_cycling_power_feature,
+    encode_cycling_power_measurement,
     encode_device_information_string,
     encode_heart_rate_measurement,
     encode_rsc_measurement,
+    encode_sensor_location,
     rr_seconds_to_raw,
 )
 from firmware_bridge.gatt.uuids import (
@@ -41,27 +50,40 @@ from firmware_bridge.gatt.uuids import (
     BATTERY_SERVICE,
     BODY_SENSOR_LOCATION,
     CSC_MEASUREMENT,
+    CYCLING_POWER_FEATURE,
+    CYCLING_POWER_MEASUREMENT,
+    CYCLING_POWER_SERVICE,
     DEVICE_INFORMATION_SERVICE,
     HEART_RATE_MEASUREMENT,
     MANUFACTURER_NAME,
     MODEL_NUMBER,
     RSC_MEASUREMENT,
+    SENSOR_LOCATION,
     SENSOR_SERVICES,
 )
 
-from .bluez import CharacteristicSpec, DeviceLink, ServiceSpec
+from .bluez import AttError, CharacteristicSpec, DeviceLink, ServiceSpec
 
 _LOGGER = logging.getLogger(__name__)
 
 #: Service kinds a band can offer, and the service UUID of each.
 SERVICE_UUIDS: dict[str, str] = {
     **SENSOR_SERVICES,
+    "cycling_power": CYCLING_POWER_SERVICE,
     "battery": BATTERY_SERVICE,
     "device_info": DEVICE_INFORMATION_SERVICE,
 }
 
+#: What the virtual power meter says it sends: a crank meter with balance and torque.
+POWER_METER_FEATURE = CyclingPowerFeature(
+    CyclingPowerFeatureBits.PEDAL_POWER_BALANCE
+    | CyclingPowerFeatureBits.ACCUMULATED_TORQUE
+    | CyclingPowerFeatureBits.CRANK_REVOLUTION_DATA
+    | CyclingPowerFeatureBits.ACCUMULATED_ENERGY
+)
+
 #: The kinds that go into the advertisement (sensors advertise their measurement service).
-ADVERTISED_KINDS = ("heart_rate", "rsc", "csc")
+ADVERTISED_KINDS = ("heart_rate", "rsc", "csc", "cycling_power")
 
 
 class Notification(NamedTuple):
@@ -172,6 +194,22 @@ class VirtualBand:
                 chars = (CharacteristicSpec(RSC_MEASUREMENT, ("notify",), acquire_notify=acquire),)
             elif kind == "csc":
                 chars = (CharacteristicSpec(CSC_MEASUREMENT, ("notify",), acquire_notify=acquire),)
+            elif kind == "cycling_power":
+                chars = (
+                    CharacteristicSpec(
+                        CYCLING_POWER_MEASUREMENT, ("notify",), acquire_notify=acquire
+                    ),
+                    CharacteristicSpec(
+                        CYCLING_POWER_FEATURE,
+                        ("read",),
+                        encode_cycling_power_feature(POWER_METER_FEATURE),
+                    ),
+                    CharacteristicSpec(
+                        SENSOR_LOCATION,
+                        ("read",),
+                        encode_sensor_location(SensorLocation.LEFT_CRANK),
+                    ),
+                )
             elif kind == "battery":
                 flags = ("read", "notify") if self.battery_notify else ("read",)
                 chars = (
@@ -205,6 +243,10 @@ class VirtualBand:
         if uuid == BATTERY_LEVEL:
             return self._battery_bytes()
         return None
+
+    def write_value(self, uuid: str, value: bytes, with_response: bool) -> None:
+        # a band has no writable characteristic: the fake refuses by the flags before this
+        raise AttError(AttError.WRITE_NOT_PERMITTED)
 
     def link_up(self, link: DeviceLink) -> None:
         self._link = link
@@ -464,4 +506,50 @@ def csc_script(
             last_crank_event_time=round(crank_t * event_ticks_per_s) & 0xFFFF,
         )
         items.append(Notification(interval_s, CSC_MEASUREMENT, encode_csc_measurement(measurement)))
+    return items
+
+
+def cycling_power_script(
+    powers_w: Iterable[int],
+    crank_rpm: float = 90.0,
+    interval_s: float = 1.0,
+    *,
+    left_balance_percent: float | None = 50.0,
+    step_s: float | None = None,
+) -> list[Notification]:
+    """One Cycling Power Measurement per power, `interval_s` apart, from a crank meter: crank
+    revolutions and event time, crank-based accumulated torque (so the mean power over the
+    revolutions matches), left-pedal balance and accumulated energy; counters wrap as a real
+    meter's do. Each measurement covers `step_s` of the rider's time (default `interval_s`), so
+    a test can send a minute of riding in a fraction of a second."""
+    step = interval_s if step_s is None else step_s
+    items: list[Notification] = []
+    revolutions = 0.0
+    torque_nm = 0.0  # accumulated, 1/32 N m on the wire, wraps at 2048 N m
+    energy_j = 0.0
+    last_event_s = 0.0
+    for power in powers_w:
+        if crank_rpm > 0:
+            revs_before = int(revolutions)
+            revolutions += crank_rpm / 60.0 * step
+            whole = int(revolutions) - revs_before
+            # torque per revolution: work per revolution / 2 pi
+            torque_nm += whole * max(0, power) * 60.0 / crank_rpm / (2 * math.pi)
+            last_event_s = int(revolutions) * 60.0 / crank_rpm
+        energy_j += max(0, power) * step
+        measurement = CyclingPowerMeasurement(
+            instantaneous_power_w=power,
+            pedal_power_balance_percent=left_balance_percent,
+            pedal_power_balance_left=left_balance_percent is not None,
+            accumulated_torque_nm=round(torque_nm * 32) % (2048 * 32) / 32,
+            accumulated_torque_crank_based=True,
+            cumulative_crank_revolutions=int(revolutions) & 0xFFFF,
+            last_crank_event_time=round(last_event_s * 1024) & 0xFFFF,
+            accumulated_energy_kj=int(energy_j / 1000) & 0xFFFF,
+        )
+        items.append(
+            Notification(
+                interval_s, CYCLING_POWER_MEASUREMENT, encode_cycling_power_measurement(measurement)
+            )
+        )
     return items

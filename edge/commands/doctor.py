@@ -37,6 +37,11 @@ from edge.speech.espeak import ESPEAK, has_audio_output
 
 log = logging.getLogger(__name__)
 
+NAME = "doctor"
+HELP = "check BlueZ, audio, models, disk, config and clock, and say how to fix what is wrong"
+#: It reads the config itself: a broken one is a finding, not the end of the command.
+LOADS_SETTINGS = False
+
 __all__ = [
     "DEFAULT_STATE_DIR",
     "LOW_DISK_BYTES",
@@ -45,7 +50,7 @@ __all__ = [
     "bluez_checks",
     "check_clock",
     "checks_to_json",
-    "configure_parser",
+    "configure",
     "default_state_dir",
     "doctor_main",
     "exit_status",
@@ -512,16 +517,16 @@ def doctor_main(config: Path | None = None, *, as_json: bool = False,
     return exit_status(checks)
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
+def configure(parser: argparse.ArgumentParser) -> None:
     """The `doctor` subcommand's flags (the global --config is the CLI's)."""
     parser.add_argument("--json", action="store_true", help="print the checks as one JSON object")
     parser.add_argument("--state-dir", type=Path, metavar="DIR",
                         help="measure free space here (default: [daemon] state_dir)")
 
 
-def run(args: argparse.Namespace) -> int:
-    """`edgecoach doctor`: dispatch here *before* the CLI loads the settings itself, so that a
-    broken config is reported as a failed check rather than ending the command."""
+def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    """Reads the config itself (`LOADS_SETTINGS` is False), so that a broken config is
+    reported as a failed check rather than ending the command."""
     return doctor_main(getattr(args, "config", None), as_json=getattr(args, "json", False),
                        state_dir=getattr(args, "state_dir", None))
 

@@ -8,7 +8,7 @@ when the model is missing, slow or fails the guard, and always for safety cues.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
@@ -59,8 +59,59 @@ class Priority(IntEnum):
     MILESTONE = 6
 
 
+Facts = Mapping[str, float | int | str]
+
+
+@dataclass(frozen=True, slots=True)
+class CueSpec:
+    """What every cue of one kind is: how urgent, what it asks for, whether a model words it."""
+
+    priority: Priority
+    #: The action the rules give it: fixed, or decided by its facts. None: the planned step
+    #: decides (a step's start pushes, eases off or holds as the step asks); `action_for` then
+    #: gives INFO, as for a record that names no action.
+    action: Action | Callable[[Facts], Action] | None
+    #: False for safety: fixed words, a language model never rephrases a safety instruction.
+    reworded: bool = True
+
+    def action_for(self, facts: Facts) -> Action:
+        if self.action is None:
+            return Action.INFO
+        return self.action if isinstance(self.action, Action) else self.action(facts)
+
+
+def _zone_change_action(facts: Facts) -> Action:
+    """Rising into a zone: hold it there; dropping into an easier one is news only."""
+    return Action.HOLD if facts["zone"] > facts["previous_zone"] else Action.INFO
+
+
+def _off_target_action(facts: Facts) -> Action:
+    return Action.PUSH if facts["hr"] < facts["target_low"] else Action.EASE_OFF
+
+
+#: The one table of cue kinds, read by the coach (priority, action) and the narrator (action,
+#: whether it may be reworded) alike.
+CUE_SPECS: Mapping[CueKind, CueSpec] = MappingProxyType(
+    {
+        CueKind.ABOVE_MAX_HR: CueSpec(Priority.SAFETY, Action.STOP, reworded=False),
+        CueKind.IMPLAUSIBLE_READING: CueSpec(Priority.SAFETY, Action.CHECK_SENSOR, reworded=False),
+        CueKind.SENSOR_LOST: CueSpec(Priority.SENSOR, Action.CHECK_SENSOR),
+        CueKind.SENSOR_BACK: CueSpec(Priority.SENSOR, Action.INFO),
+        CueKind.FORECAST_OVERSHOOT: CueSpec(Priority.FORECAST, Action.EASE_OFF),
+        CueKind.DRIFT: CueSpec(Priority.DRIFT, Action.EASE_OFF),
+        CueKind.STEP_START: CueSpec(Priority.WORKOUT, None),
+        CueKind.STEP_HALFWAY: CueSpec(Priority.WORKOUT, Action.HOLD),
+        CueKind.STEP_END: CueSpec(Priority.WORKOUT, Action.INFO),
+        CueKind.WORKOUT_DONE: CueSpec(Priority.WORKOUT, Action.INFO),
+        CueKind.OFF_TARGET: CueSpec(Priority.WORKOUT, _off_target_action),
+        CueKind.HIGH_ZONE: CueSpec(Priority.ZONE, Action.EASE_OFF),
+        CueKind.ZONE_CHANGE: CueSpec(Priority.ZONE, _zone_change_action),
+        CueKind.MILESTONE: CueSpec(Priority.MILESTONE, Action.INFO),
+    }
+)
+
 #: Cues whose words are fixed: a language model never rephrases a safety instruction.
-DETERMINISTIC_KINDS = frozenset({CueKind.ABOVE_MAX_HR, CueKind.IMPLAUSIBLE_READING})
+DETERMINISTIC_KINDS = frozenset(kind for kind, spec in CUE_SPECS.items() if not spec.reworded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,32 +190,43 @@ def template_text(cue: Cue) -> str:
         case CueKind.STEP_START:
             return _step_start_text(cue)
         case CueKind.STEP_HALFWAY:
-            left = (f"{f['spoken_min']} more minute{'' if f['spoken_min'] == 1 else 's'}"
-                    if "spoken_s" not in f and "spoken_min" in f
-                    else f"{spoken_duration(f)} to go")
+            left = (
+                f"{f['spoken_min']} more minute{'' if f['spoken_min'] == 1 else 's'}"
+                if "spoken_s" not in f and "spoken_min" in f
+                else f"{spoken_duration(f)} to go"
+            )
             return f"Halfway: {left} at {_zone_text(f)}. Keep it steady."
         case CueKind.STEP_END:
             done = f"{_step_label(f)} done"
             return f"{done}, heart rate {f['hr']}." if "hr" in f else f"{done}."
         case CueKind.WORKOUT_DONE:
             done = f"Workout complete: {spoken_duration(f)}"
-            return f"{done}, heart rate {f['hr']}. Well done." if "hr" in f else \
-                f"{done}. Well done."
+            return (
+                f"{done}, heart rate {f['hr']}. Well done." if "hr" in f else f"{done}. Well done."
+            )
         case CueKind.OFF_TARGET:
             what = _STEP_NOUNS[str(f["step_kind"])]
             if cue.action is Action.PUSH:
-                return (f"Heart rate {f['hr']}, under {_zone_text(f)} for this {what}. "
-                        f"Push a little, up to {f['target_low']} or more.")
-            return (f"Heart rate {f['hr']}, over {_zone_text(f)} for this {what}. "
-                    f"Ease off to below {f['target_high']}.")
+                return (
+                    f"Heart rate {f['hr']}, under {_zone_text(f)} for this {what}. "
+                    f"Push a little, up to {f['target_low']} or more."
+                )
+            return (
+                f"Heart rate {f['hr']}, over {_zone_text(f)} for this {what}. "
+                f"Ease off to below {f['target_high']}."
+            )
         case CueKind.MILESTONE:
             return _milestone_text(f)
     raise ValueError(f"no template for cue kind {cue.kind!r}")
 
 
 #: What a step of each kind is called in speech.
-_STEP_NOUNS = {"warmup": "warm-up", "work": "interval", "recover": "recovery",
-               "cooldown": "cool-down"}
+_STEP_NOUNS = {
+    "warmup": "warm-up",
+    "work": "interval",
+    "recover": "recovery",
+    "cooldown": "cool-down",
+}
 
 
 def duration_facts(seconds: float) -> dict[str, int]:
@@ -205,14 +267,19 @@ def _step_label(f: Mapping[str, float | int | str]) -> str:
     return noun.capitalize()
 
 
-_START_ENDINGS = {Action.PUSH: " Pick up the pace.", Action.EASE_OFF: " Ease off.",
-                  Action.HOLD: " Hold it there.", Action.INFO: ""}
+_START_ENDINGS = {
+    Action.PUSH: " Pick up the pace.",
+    Action.EASE_OFF: " Ease off.",
+    Action.HOLD: " Hold it there.",
+    Action.INFO: "",
+}
 
 
 def _step_start_text(cue: Cue) -> str:
     f = cue.facts
-    return (f"{_step_label(f)}: {spoken_duration(f)} at {_zone_text(f)}."
-            + _START_ENDINGS.get(cue.action, ""))
+    return f"{_step_label(f)}: {spoken_duration(f)} at {_zone_text(f)}." + _START_ENDINGS.get(
+        cue.action, ""
+    )
 
 
 def _milestone_text(f: Mapping[str, float | int | str]) -> str:
@@ -223,10 +290,14 @@ def _milestone_text(f: Mapping[str, float | int | str]) -> str:
             lap = spoken_duration(f)
             km = f["distance_km"]
             head = f"{km} kilometre{'' if km == 1 else 's'} done" + (
-                f", that one in {lap}." if lap else ".")
+                f", that one in {lap}." if lap else "."
+            )
         case _:
             head = f"{f['total_steps']} steps."
     if "hr" not in f:
         return head
-    return f"{head} Heart rate {f['hr']}, zone {f['zone']}." if "zone" in f else \
-        f"{head} Heart rate {f['hr']}."
+    return (
+        f"{head} Heart rate {f['hr']}, zone {f['zone']}."
+        if "zone" in f
+        else f"{head} Heart rate {f['hr']}."
+    )

@@ -1,5 +1,5 @@
-"""A person's rights over their data: `edgecoach forget` erases it, `edgecoach export-data`
-hands all of it over in open formats.
+"""A person's rights over their data: erasing it (`edgecoach forget`) and handing all of it over
+in open formats (`edgecoach export-data`).
 
 `forget_person` deletes everything the store holds about someone and leaves no copy behind in
 the database file, its -wal or its free pages (`SessionStore.erase_person`). `export_person`
@@ -13,7 +13,6 @@ after the person is forgotten. Names and numbers go only to the terminal that as
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import io
@@ -21,29 +20,23 @@ import json
 import logging
 import os
 import re
-import sys
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from edge.keys import find_key
 from edge.store import PersonRow, SessionStore, StoreError
 from edge.stream.readings import AlignedSample
 
 if TYPE_CHECKING:
-    from edge.settings import Settings
+    pass
 
 __all__ = [
     "EXPORT_FORMAT_VERSION",
     "ForgetReport",
     "UnknownPersonError",
-    "configure_export_parser",
-    "configure_forget_parser",
     "export_person",
     "forget_person",
-    "run_export",
-    "run_forget",
 ]
 
 log = logging.getLogger(__name__)
@@ -84,7 +77,7 @@ def forget_person(store: SessionStore, person: str) -> ForgetReport:
     UnknownPersonError when there is no one called `person`; ValueError while one of their
     sessions is being recorded by this store.
     """
-    _known(store, person)
+    known_person(store, person)
     before = _size(store.path)
     counts = store.erase_person(person)
     report = ForgetReport(person=person, sessions=counts["sessions"], samples=counts["samples"],
@@ -96,52 +89,8 @@ def forget_person(store: SessionStore, person: str) -> ForgetReport:
     return report
 
 
-def configure_forget_parser(parser: argparse.ArgumentParser) -> None:
-    """Add `edgecoach forget`'s arguments to `parser`."""
-    parser.description = (
-        "Erase everything stored about a person: their sessions, samples, cues, spoken words, "
-        "feedback and name, leaving no recoverable copy in the database. Stop the daemon first "
-        "(sudo systemctl stop edgecoach). This cannot be undone.")
-    parser.add_argument("person", nargs="?", help="whom to forget (default: the one person in "
-                        "the config, when there is exactly one)")
-    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation "
-                        "(required when not run from a terminal)")
-    parser.add_argument("--state-dir", type=Path, help="override [daemon] state_dir")
 
 
-def run_forget(args: argparse.Namespace, settings: Settings, *, stdin: TextIO | None = None,
-               stdout: TextIO | None = None) -> int:
-    """`edgecoach forget`: 0 when erased, 1 when the person said no, 2 without --yes and no
-    terminal to ask on. Store and key problems are raised as EdgecoachError for the CLI."""
-    stdin = sys.stdin if stdin is None else stdin
-    stdout = sys.stdout if stdout is None else stdout
-    interactive = _isatty(stdin)
-    if not args.yes and not interactive:
-        print("edgecoach: forget erases data for good and there is no terminal to confirm "
-              "on: add --yes", file=sys.stderr)
-        return 2
-    with _open_store(args, settings) as store:
-        person = _person_to_forget(args.person, settings, store)
-        _known(store, person)
-        if not args.yes:
-            sessions = store.sessions(person)
-            samples = sum(row.sample_count for row in sessions)
-            stdout.write(f"Erase everything stored about {person!r} ({len(sessions)} "
-                         f"sessions, {samples} samples) from {store.path}? This cannot be "
-                         "undone. [y/N] ")
-            stdout.flush()
-            if stdin.readline().strip().lower() not in ("y", "yes"):
-                print("Nothing was erased.", file=stdout)
-                return 1
-        report = forget_person(store, person)
-    print(f"Forgot {person!r}: {report.sessions} sessions, {report.samples} samples, "
-          f"{report.cues} cues, {report.narrations} spoken cues and {report.feedback} feedback "
-          f"notes erased; the database went from {report.bytes_before} to "
-          f"{report.bytes_after} bytes.", file=stdout)
-    return 0
-
-
-# -- export ------------------------------------------------------------------------------------
 
 def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]:
     """Write everything `store` holds about `person` into `out_dir` in open formats.
@@ -151,7 +100,7 @@ def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]
     readable by their owner only: they are health data. Files of an earlier export there are
     overwritten. UnknownPersonError when there is no one called `person`.
     """
-    row = _known(store, person)
+    row = known_person(store, person)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -199,42 +148,11 @@ def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]
     return [person_json, *sample_files, readme]
 
 
-def configure_export_parser(parser: argparse.ArgumentParser) -> None:
-    """Add `edgecoach export-data`'s arguments to `parser`."""
-    parser.description = (
-        "Write everything stored about a person in open formats: person.json (profile, "
-        "sessions, cues and the words spoken, feedback), one CSV of samples per session, and a "
-        "README.txt describing them. The files hold health data: keep them safe.")
-    parser.add_argument("person", nargs="?", help="whose data (default: everyone in the store, "
-                        "one folder each)")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="folder to write into (default: "
-                        "./edgecoach-export-YYYY-MM-DD)")
-    parser.add_argument("--state-dir", type=Path, help="override [daemon] state_dir")
 
 
-def run_export(args: argparse.Namespace, settings: Settings, *,
-               stdout: TextIO | None = None) -> int:
-    """`edgecoach export-data`: 0 when written. With PERSON the files go into --out itself;
-    without, each person's into --out/<name>/."""
-    stdout = sys.stdout if stdout is None else stdout
-    out = args.out or Path.cwd() / f"edgecoach-export-{date.today().isoformat()}"
-    with _open_store(args, settings) as store:
-        if args.person:
-            targets = [(args.person.strip(), out)]
-        else:
-            targets = [(row.name, out / _folder_name(row.name)) for row in store.people()]
-            if not targets:
-                print(f"{store.path} holds no one's data yet; nothing exported.", file=stdout)
-                return 0
-        for person, folder in targets:
-            paths = export_person(store, person, folder)
-            print(f"{person}: {len(paths)} files in {folder}", file=stdout)
-    return 0
 
-
-# -- helpers -----------------------------------------------------------------------------------
-
-def _known(store: SessionStore, person: str) -> PersonRow:
+def known_person(store: SessionStore, person: str) -> PersonRow:
+    """`person`'s row in the store; UnknownPersonError, naming who is there, if none."""
     people = store.people()
     for row in people:
         if row.name == person:
@@ -244,35 +162,10 @@ def _known(store: SessionStore, person: str) -> PersonRow:
                              f"{held})", path=store.path)
 
 
-def _person_to_forget(given: str | None, settings: Settings, store: SessionStore) -> str:
-    if given is not None and given.strip():
-        return given.strip()
-    configured = [p.profile.name for p in settings.people] or [settings.profile.name]
-    if len(configured) == 1:
-        return configured[0]
-    held = ", ".join(repr(row.name) for row in store.people()) or "no one yet"
-    raise UnknownPersonError(f"name the person to forget: edgecoach forget NAME ({store.path} "
-                             f"holds {held})", path=store.path)
 
 
-def _open_store(args: argparse.Namespace, settings: Settings) -> SessionStore:
-    from edge.daemon import DATABASE_NAME  # the daemon's file name: one place says it
-
-    state_dir = getattr(args, "state_dir", None) or settings.daemon.state_dir
-    path = Path(state_dir) / DATABASE_NAME
-    if not path.is_file():
-        raise StoreError(f"there is no edgecoach database at {path}: nothing has been recorded "
-                         "there (is [daemon] state_dir or --state-dir right?)", path=path)
-    # [daemon] key_file: read with getattr until every settings file has it.
-    key = find_key(getattr(settings.daemon, "key_file", None))
-    return SessionStore.open(path, key=key)
 
 
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _size(path: Path) -> int:
@@ -286,7 +179,7 @@ def _size(path: Path) -> int:
     return total
 
 
-def _folder_name(person: str) -> str:
+def folder_name(person: str) -> str:
     """A folder name for `person` that stays inside --out: no separators, no leading dot."""
     name = re.sub(r"[^\w.-]+", "_", person).lstrip(".")
     return name or "person"
