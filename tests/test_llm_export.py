@@ -13,7 +13,6 @@ import pytest
 
 from edge.core.cues import CueKind
 from edge.narrator import guard
-from edge.narrator.prompts import FACTS, advice_prompt
 from edge.narrator.llm import (
     ADAPTER_GGUF_NAME,
     LLM_KIND,
@@ -21,6 +20,7 @@ from edge.narrator.llm import (
     LlamaEngine,
     choose_gguf,
 )
+from edge.narrator.prompts import FACTS, advice_prompt
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -224,8 +224,14 @@ def test_the_tiny_adapter_is_refused_on_the_packaged_base(tiny_export, tmp_path)
 
 
 def test_the_corpus_covers_every_cue_kind_and_every_reference_passes_the_guard(tmp_path):
-    from export.llm.corpus import GROUP_KINDS, QUICK, active_groups, advice_of, build_corpus
-    from export.llm.corpus import read_lines
+    from export.llm.corpus import (
+        GROUP_KINDS,
+        QUICK,
+        active_groups,
+        advice_of,
+        build_corpus,
+        read_lines,
+    )
 
     assert {GROUP_KINDS[g] for g in active_groups() if g in GROUP_KINDS} == \
         {k.value for k in CueKind}

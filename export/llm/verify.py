@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edge.narrator.evaluate import Scenario, evaluate
 from edge.errors import ExportError
+from edge.narrator.evaluate import Scenario, evaluate
 from edge.narrator.llm import LlamaEngine, packaged_gguf_path
 from edge.narrator.narrator import NarratorSettings
 from edge.narrator.prompts import FACTS
