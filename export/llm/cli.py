@@ -54,7 +54,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="with lora: also merge the adapter into the model, quantise it and "
                         "install it (~100 MB, not in git; for boards where the adapter's cost "
                         "matters)")
-    parser.add_argument("--lora-rank", type=int, default=None, help="LoRA rank (default 16)")
+    parser.add_argument("--lora-rank", type=int, default=None, help="LoRA rank (default 32)")
     parser.add_argument("--lora-alpha", type=int, default=None,
                         help="LoRA alpha (default 2 x rank)")
     parser.add_argument("--lora-targets", default=None,
@@ -64,7 +64,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="top decoder layers to fine-tune (default 10; 99: all)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 3)")
     parser.add_argument("--learning-rate", type=float, default=None,
-                        help="AdamW learning rate (default 1e-3 for lora, 3e-4 for full)")
+                        help="AdamW learning rate (default 2e-3 for lora, 3e-4 for full)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default 8)")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="torch threads for the fine-tune (default 1: on a machine shared "

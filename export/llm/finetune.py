@@ -54,9 +54,12 @@ class FinetuneSettings:
     #: Decoder layers trained, counted from the top (the rest stay frozen).
     train_layers: int = 10
     #: LoRA rank and scale (alpha / rank multiplies the adapter's output), the linear layers
-    #: adapted, and dropout on the adapter's input.
-    lora_rank: int = 16
-    lora_alpha: int = 32
+    #: adapted, and dropout on the adapter's input. Chosen with `bench/lora_sweep.py` (400
+    #: examples, 2 epochs, held-out loss): rank 32 beat 16 (0.91 vs 1.03 at lr 1e-3), the MLP
+    #: matters (attention only: 1.63), 10 top layers beat 6 (1.30), lr 2e-3 beat 1e-3 (0.85 vs
+    #: 1.03 at rank 16). The model card has the table.
+    lora_rank: int = 32
+    lora_alpha: int = 64
     lora_targets: tuple[str, ...] = ALL_LINEAR
     lora_dropout: float = 0.0
     #: Also write the whole model with the adapter merged in (``finetuned/``), for the
@@ -64,7 +67,7 @@ class FinetuneSettings:
     merged: bool = False
     epochs: int = 3
     batch_size: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     warmup_steps: int = 10
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
