@@ -58,6 +58,8 @@ MODEL_CARD = "MODEL_CARD_llm.md"
 #: `edgecoach eval advice tests/data/advice_scenarios.jsonl --json` outputs kept beside the card:
 #: the previous full fine-tune and the base, and the adapter.
 HANDWRITTEN = ("llm_eval_handwritten.json", "llm_eval_handwritten_lora.json")
+#: `bench/lora_sweep.py --out` kept beside the card: how rank, targets, depth and rate were chosen.
+SWEEP_RECORD = "llm_lora_sweep.json"
 #: The name the adapter's scores go by (beside "Q8_0", ... and "base").
 LORA = "lora"
 #: How much worse (absolute, on the held-out split) a smaller quantisation may score and still
@@ -270,7 +272,9 @@ def run_pipeline(work_dir: Path, models_dir: Path, *, base: str | Path | None = 
     previous = read_json(full) if full.exists() and not tiny else None
     handwritten = {name: read_json(models_dir / name) for name in HANDWRITTEN
                    if (models_dir / name).exists() and not tiny}
-    (models_dir / MODEL_CARD).write_text(model_card(summary, previous, handwritten),
+    sweep = (read_json(models_dir / SWEEP_RECORD)
+             if (models_dir / SWEEP_RECORD).exists() and not tiny else None)
+    (models_dir / MODEL_CARD).write_text(model_card(summary, previous, handwritten, sweep),
                                          encoding="utf-8")
     return summary
 
@@ -392,8 +396,39 @@ by hand; safety cues and fixed answers never reach a model). Full outputs:
 """
 
 
+def _sweep_section(sweep: dict[str, dict[str, Any]] | None) -> str:
+    if not sweep:
+        return ""
+    rows = []
+    for name, r in sweep.items():
+        targets = r["targets"] if isinstance(r["targets"], str) else (
+            "all 7 linear" if len(r["targets"]) == 7 else ", ".join(r["targets"]))
+        rows.append(f"| {name} | {r['rank'] or 'full'} | {targets} | {r['layers']} | {r['lr']} | "
+                    f"{r['parameters']:,} | {r['heldout_before']} -> "
+                    f"{' -> '.join(str(x) for x in r['heldout_by_epoch'])} | {r['train_s']} |")
+    return f"""
+## How rank, targets, depth and rate were chosen
+
+`bench/lora_sweep.py --examples 400 --heldout 100 --epochs 2 --with-full` (`{SWEEP_RECORD}`):
+each setting trains a fresh copy of the base on the same 400 training examples for 2 epochs, with
+the same cached frozen layers, and is measured by the teacher-forced loss on 100 held-out
+examples after each epoch. The full fine-tune of the same layers is the reference. Train seconds
+are on the shared 2-core machine and vary with the other work on it.
+
+| setting | rank | adapted layers | top layers | lr | trained parameters | held-out loss | train s |
+|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Every linear layer matters (attention alone is far behind), 10 top layers beat 6, rank 32 beat
+16, and 2e-3 beat 1e-3; the shipped adapter combines rank 32 with 2e-3 on the whole corpus for
+3 epochs. On this small budget the full fine-tune still learns faster; the held-out scores
+above are what decides whether the adapter is close enough.
+"""
+
+
 def model_card(s: dict[str, Any], previous: dict[str, Any] | None = None,
-               handwritten: dict[str, dict[str, Any]] | None = None) -> str:
+               handwritten: dict[str, dict[str, Any]] | None = None,
+               sweep: dict[str, dict[str, Any]] | None = None) -> str:
     """MODEL_CARD_llm.md from the export summary (and the pre-adapter full fine-tune's record,
     `previous`, and saved hand-written evaluations, for the comparison)."""
     models = s["heldout"]["models"]
@@ -508,7 +543,7 @@ Versions: {', '.join(f'{k} {v}' for k, v in s['versions'].items())}.
 "base" is the packaged SmolLM2-135M-Instruct Q4_1 with its rephrase prompt, on the same
 examples. A merged export ships the smallest quantisation within {SHIP_TOLERANCE:.0%} of Q8_0 on
 guard pass and action agreement.
-{_handwritten_section(handwritten or dict())}
+{_handwritten_section(handwritten or dict())}{_sweep_section(sweep)}
 ## Limits
 Trained on rule-made text only: it words the situations the corpus covers and is no better than
 the rules behind them. It is a coaching aid, not a medical device.
