@@ -99,17 +99,18 @@ def _run_advice(args: argparse.Namespace, settings: Settings) -> int:
     paths: dict[str, tuple[Path, Path | None]] = {}
     notes: list[str] = []
     base = args.base or packaged_gguf_path()
-    if args.only in (None, "tuned"):
-        if args.tuned is not None:
-            paths["tuned"] = (args.tuned, None)
-        elif args.lora is None:
-            choice = choose_gguf(settings.health.models_dir)
-            if choice.tuned:
-                paths["lora" if choice.lora else "tuned"] = (choice.path, choice.lora)
-            else:
-                notes.append(f"no tuned model: {choice.reason}")
+    if args.tuned is not None and args.only in (None, "tuned"):
+        paths["tuned"] = (args.tuned, None)
     if args.lora is not None and args.only in (None, "lora"):
         paths["lora"] = (base, args.lora)
+    if args.tuned is None and args.lora is None and args.only != "base":
+        # The runtime's own choice: the adapter on its verified base, or a merged model.
+        choice = choose_gguf(settings.health.models_dir)
+        name = "lora" if choice.lora else "tuned"
+        if not choice.tuned:
+            notes.append(f"no tuned model: {choice.reason}")
+        elif args.only in (None, name):
+            paths[name] = (choice.path, choice.lora)
     if args.only in (None, "base"):
         paths["base"] = (base, None)
     if not paths:
