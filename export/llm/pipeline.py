@@ -60,6 +60,8 @@ MODEL_CARD = "MODEL_CARD_llm.md"
 HANDWRITTEN = ("llm_eval_handwritten.json", "llm_eval_handwritten_lora.json")
 #: `bench/lora_sweep.py --out` kept beside the card: how rank, targets, depth and rate were chosen.
 SWEEP_RECORD = "llm_lora_sweep.json"
+#: `bench/llm_throughput.py --json` kept beside the card: the adapter's cost at run time.
+BENCH_RECORD = "llm_bench.json"
 #: The name the adapter's scores go by (beside "Q8_0", ... and "base").
 LORA = "lora"
 #: How much worse (absolute, on the held-out split) a smaller quantisation may score and still
@@ -272,9 +274,10 @@ def run_pipeline(work_dir: Path, models_dir: Path, *, base: str | Path | None = 
     previous = read_json(full) if full.exists() and not tiny else None
     handwritten = {name: read_json(models_dir / name) for name in HANDWRITTEN
                    if (models_dir / name).exists() and not tiny}
-    sweep = (read_json(models_dir / SWEEP_RECORD)
-             if (models_dir / SWEEP_RECORD).exists() and not tiny else None)
-    (models_dir / MODEL_CARD).write_text(model_card(summary, previous, handwritten, sweep),
+    sweep, bench = ((read_json(models_dir / name)
+                     if (models_dir / name).exists() and not tiny else None)
+                    for name in (SWEEP_RECORD, BENCH_RECORD))
+    (models_dir / MODEL_CARD).write_text(model_card(summary, previous, handwritten, sweep, bench),
                                          encoding="utf-8")
     return summary
 
@@ -396,6 +399,32 @@ by hand; safety cues and fixed answers never reach a model). Full outputs:
 """
 
 
+def _bench_section(b: dict[str, Any] | None) -> str:
+    if not b:
+        return ""
+    d, live, mem = b["decode_tokens_per_s"], b["live_cue"], b["rss"]
+    off = b.get("rss_adapter_off") or {}
+    return f"""
+## Speed and memory on this machine
+
+`bench/llm_throughput.py --json` (`{BENCH_RECORD}`), {b['threads']} llama.cpp threads, one run,
+{b['model']}:
+
+| figure | value |
+|---|---|
+| decode tokens/s, narrator path with the adapter | {d.get('narrator')} |
+| decode tokens/s, bare llama-cpp-python loop with the same adapter | {d.get('bare')} |
+| narrator / bare loop | {d.get('ratio')} |
+| decode tokens/s, bare loop, adapter off (same base, same prompt tokens) | {d.get('bare_adapter_off')} |
+| adapter on / off | {d.get('adapter_ratio')} |
+| first spoken words of a live cue, p50 (max) | {live['first_words_p50_s']} s ({live['first_words_max_s']} s) |
+| peak RSS with the adapter (without it) | {mem['peak_mib']} MiB ({off.get('peak_mib', '-')} MiB) |
+
+With an adapter llama-cpp-python turns mmap off, so the whole base is read into memory: that,
+not the adapter's few MB, is most of the difference in RSS.
+"""
+
+
 def _sweep_section(sweep: dict[str, dict[str, Any]] | None) -> str:
     if not sweep:
         return ""
@@ -428,7 +457,8 @@ above are what decides whether the adapter is close enough.
 
 def model_card(s: dict[str, Any], previous: dict[str, Any] | None = None,
                handwritten: dict[str, dict[str, Any]] | None = None,
-               sweep: dict[str, dict[str, Any]] | None = None) -> str:
+               sweep: dict[str, dict[str, Any]] | None = None,
+               bench: dict[str, Any] | None = None) -> str:
     """MODEL_CARD_llm.md from the export summary (and the pre-adapter full fine-tune's record,
     `previous`, and saved hand-written evaluations, for the comparison)."""
     models = s["heldout"]["models"]
@@ -543,7 +573,7 @@ Versions: {', '.join(f'{k} {v}' for k, v in s['versions'].items())}.
 "base" is the packaged SmolLM2-135M-Instruct Q4_1 with its rephrase prompt, on the same
 examples. A merged export ships the smallest quantisation within {SHIP_TOLERANCE:.0%} of Q8_0 on
 guard pass and action agreement.
-{_handwritten_section(handwritten or dict())}{_sweep_section(sweep)}
+{_handwritten_section(handwritten or dict())}{_bench_section(bench)}{_sweep_section(sweep)}
 ## Limits
 Trained on rule-made text only: it words the situations the corpus covers and is no better than
 the rules behind them. It is a coaching aid, not a medical device.
