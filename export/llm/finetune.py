@@ -23,6 +23,7 @@ held-out split's teacher-forced loss is measured before and after, and recorded.
 from __future__ import annotations
 
 import logging
+import copy
 import math
 import os
 import random
@@ -164,8 +165,6 @@ def _top_model(model: Any, first_trained: int) -> Any:
     Built on the meta device (no weights allocated), then given `model`'s own modules, so
     training it trains `model`: there is nothing to merge afterwards.
     """
-    import copy
-
     import torch
 
     config = copy.deepcopy(model.config)
@@ -338,8 +337,13 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
             peft_model.save_pretrained(str(adapter), safe_serialization=True)
             base_config = work_dir / BASE_CONFIG_DIR
             base_config.mkdir(parents=True, exist_ok=True)
-            # The base's own hyper-parameters, all llama.cpp's converter reads (no weights).
-            peft_model.get_base_model().config.save_pretrained(str(base_config))
+            # The base's own hyper-parameters, all llama.cpp's converter reads (no weights);
+            # it picks its model class by `architectures`, which a model made from a GGUF's
+            # config does not have.
+            base_model = peft_model.get_base_model()
+            config = copy.deepcopy(base_model.config)
+            config.architectures = [type(base_model).__name__]
+            config.save_pretrained(str(base_config))
             tokenizer.save_pretrained(str(base_config))
             outputs |= {"adapter": str(adapter), "base_config": str(base_config)}
             if settings.merged:
