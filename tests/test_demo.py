@@ -1,6 +1,7 @@
 """`edgecoach demo` end to end through the real CLI: GATT bytes, ONNX, llama.cpp, espeak-ng."""
 
 import json
+import os
 import shutil
 import subprocess
 import wave
@@ -33,6 +34,8 @@ def demo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
     wav = tmp / "demo.wav"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "XDG_RUNTIME_DIR": str(tmp)}
+    if os.environ.get("PYTHONPATH"):  # a checkout on the path runs its own code, not the venv's
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     result = run_demo(edgecoach_command(), env, "--json", "--speed", "0", "--speak-to", str(wav))
     assert result.returncode == 0, result.stderr
     return events_of(result.stdout), wav
