@@ -523,6 +523,10 @@ The previous export (kept in `{FULL_RECORD}`) fine-tuned the same top
 {_mib(previous['bytes'])} {previous['quant']} GGUF that lived outside git.
 """
     epochs = ft["metrics"].get("heldout_loss_by_epoch")
+    prev_note = ("" if previous is None else
+                 " The previous export's row is copied from its own record: its quality columns"
+                 " compare (same examples, same guard then), its speed columns do not (another"
+                 " llama.cpp build, another load on the machine).")
     return f"""# Language model: the edgecoach coaching model{tiny}
 
 {what}
@@ -571,7 +575,7 @@ Versions: {', '.join(f'{k} {v}' for k, v in s['versions'].items())}.
 {chr(10).join(rows)}
 
 "base" is the packaged SmolLM2-135M-Instruct Q4_1 with its rephrase prompt, on the same
-examples. A merged export ships the smallest quantisation within {SHIP_TOLERANCE:.0%} of Q8_0 on
+examples, in the same run.{prev_note} A merged export ships the smallest quantisation within {SHIP_TOLERANCE:.0%} of Q8_0 on
 guard pass and action agreement.
 {_handwritten_section(handwritten or dict())}{_bench_section(bench)}{_sweep_section(sweep)}
 ## Limits
