@@ -7,9 +7,10 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 # Debian packages edgecoach uses: speech, the private D-Bus of the BLE tests, sound tools, and
-# the browser that tests the kiosk page and turns reports into pictures.
-SYSTEM_PACKAGES := espeak-ng dbus-daemon sox chromium
-SYSTEM_COMMANDS := espeak-ng dbus-daemon sox chromium
+# the browser that tests the kiosk page and turns reports into pictures, and the gym fleet's
+# MQTT broker (its tests start one; Debian installs it in /usr/sbin).
+SYSTEM_PACKAGES := espeak-ng dbus-daemon sox chromium mosquitto
+SYSTEM_COMMANDS := espeak-ng dbus-daemon sox chromium mosquitto
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 # llama.cpp is compiled for a portable x86-64 (AVX2/FMA/F16C) rather than -march=native: on
@@ -35,7 +36,7 @@ lint: $(VENV)/.all-installed
 	$(BIN)/lint-imports
 
 system-packages:
-	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing system packages:$$missing"; \

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 from edge import sd_notify
 from edge.coach.coach import Coach
+from edge.coach.machine_driver import MachineDriver, machine_drivers
 from edge.core.events import (
     CueDecided,
     CueSpoken,
@@ -41,24 +42,25 @@ from edge.core.events import (
     WarningRaised,
     for_person,
 )
+from edge.core.quiet import QuietHours
 from edge.core.zones import ZoneModel
-from edge.displays.terminal import JsonLines
 from edge.displays import DisplayError, open_display
+from edge.displays.terminal import JsonLines
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import SpeechError
 from edge.journal import StoreJournal
-from edge.keys import find_key
+from edge.store import find_key
 from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
-from edge.settings import Person, Settings, check_daemon_sources
+from edge.settings import BleBandConfig, Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
-from edge.settings import BleBandConfig
 from edge.sources.ble import BleSensorSource
 from edge.sources.clock import ClockSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
-from edge.core.quiet import QuietHours
-from edge.store import DATABASE_NAME, SessionStore
+from edge.store import DATABASE_NAME, SessionStore, StoreError
+from edge.store import RecordingLock
+from edge.store import space_warning
 from edge.training.inputs import latest_session_id, record_feedback
 from firmware_bridge.simulator import WORKOUTS, Athlete
 
@@ -99,6 +101,13 @@ class Daemon:
         self._background: set[asyncio.Task[None]] = set()
         #: Each person's session in the store now (the zone board's feedback goes there).
         self.session_ids: dict[str, int] = {}
+        #: The machines the coach drives, by person (`[[people.machines]]` with drive = true).
+        self._drivers: dict[str, list[MachineDriver]] = {}
+
+    def stop_machines(self, person: str) -> bool:
+        """The person asked to stop (their tile's "Stop machine"): let go of their machines."""
+        released = [driver.person_stop() for driver in self._drivers.get(person, ())]
+        return any(released)
 
     def request_stop(self) -> None:
         if self.state in (DaemonState.STOPPING, DaemonState.STOPPED):
@@ -115,7 +124,7 @@ class Daemon:
         check_daemon_sources(self.settings)  # again: `run --source` may have changed it
         store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-store")
         state_dir = self.settings.daemon.state_dir
-        health = narrator = store = board = display = speaker = None
+        health = narrator = store = board = display = speaker = recording_lock = fleet = None
         radio = contextlib.AsyncExitStack()  # the virtual bands' fake BlueZ, when there is one
         try:
             health = await asyncio.to_thread(load_health_model, self.settings)
@@ -131,9 +140,14 @@ class Daemon:
             if key is None:
                 log.warning("no database key: health data is stored unencrypted "
                             "(set LoadCredential=edgecoach-db-key or [daemon] key_file)")
+            people = self.settings.people or (Person(self.settings.profile),)
+            if room := space_warning(state_dir / DATABASE_NAME, len(people)):
+                log.error("%s", room)  # up front, not after a session that was never stored
             store = await loop.run_in_executor(
                 store_thread, lambda: SessionStore.open(state_dir / DATABASE_NAME, key=key))
-            people = self.settings.people or (Person(self.settings.profile),)
+            # Held while recording: `edgecoach forget` refuses to run beside the daemon.
+            recording_lock = RecordingLock(state_dir / DATABASE_NAME)
+            recording_lock.acquire()
             sink = JsonLines() if self.options.json else _log_event
             kiosk = self.settings.kiosk
             if kiosk.enabled:  # listening before READY=1: the kiosk unit opens it then
@@ -142,11 +156,19 @@ class Daemon:
                                    zones={p.profile.name: ZoneModel.for_profile(p.profile)
                                           for p in people},
                                    on_feedback=feedback_recorder(store, store_thread,
-                                                                 self.session_ids))
+                                                                 self.session_ids),
+                                   on_stop=self.stop_machines)
                 await board.start()
                 log.info("zone board on %s", board.url)
             display = self._open_display(people)
-            emit = fan_out(sink, *(s.emit for s in (board, display) if s is not None))
+            if self.settings.fleet.enabled:  # the gym's board, over MQTT (README "Gym fleet")
+                from edge.fleet.publisher import FleetPublisher
+
+                fleet = FleetPublisher(self.settings.fleet, state_dir=state_dir,
+                                       session_ids=self.session_ids,
+                                       members=[p.profile.name for p in people])
+                await fleet.start()
+            emit = fan_out(sink, *(s.emit for s in (board, display, fleet) if s is not None))
             if display is not None:
                 self._background.add(asyncio.create_task(display.run(),
                                                          name="edgecoach-display"))
@@ -183,11 +205,15 @@ class Daemon:
             await asyncio.gather(*self._background, return_exceptions=True)
             if display is not None:
                 display.close()
+            if fleet is not None:
+                await fleet.stop()
             if board is not None:
                 await board.stop()
             if store is not None:
                 await loop.run_in_executor(store_thread, store.close)
             store_thread.shutdown(wait=True)
+            if recording_lock is not None:
+                recording_lock.release()
             if speaker is not None:
                 speaker.close()  # a WAV file gets its header
             if narrator is not None:
@@ -207,10 +233,14 @@ class Daemon:
             log.info("%s: continuing session %d after a restart, from second %d",
                      name, session_id, next_t)
         else:
-            session_id = await loop.run_in_executor(
-                store_thread, store.start_session, name,
-                self.options.session_source or self.settings.daemon.source,
-                person.profile, datetime.now(UTC))
+            try:
+                session_id = await loop.run_in_executor(
+                    store_thread, store.start_session, name,
+                    self.options.session_source or self.settings.daemon.source,
+                    person.profile, datetime.now(UTC))
+            except StoreError as exc:  # refuse, rather than coach a session never stored
+                raise type(exc)(f"cannot start a session that could be stored: {exc}",
+                                path=exc.path) from exc
             next_t, last_cue = 0, 0
         self.session_ids[name] = session_id
 
@@ -222,7 +252,10 @@ class Daemon:
             emit=emit_for_person,
             coach=Coach(person.profile, first_cue_id=last_cue + 1),
             journal=StoreJournal(store, session_id, store_thread), t_offset=next_t,
-            quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker())
+            quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker(),
+            observers=tuple(self._drivers.get(name, ())))
+        for driver in self._drivers.get(name, ()):  # the machines speak through the session
+            driver.say, driver.emit = session.announce, emit_for_person
         self._sessions.append(session)
         return session
 
@@ -250,9 +283,15 @@ class Daemon:
             def clock() -> float:
                 return time.monotonic() - started
 
-            return {p.profile.name: [*(BleSensorSource(band, clock=clock)
-                                       for band in (p.bands or (BleBandConfig(),))),
-                                     ClockSource(clock)] for p in people}
+            sources: dict[str, list[SensorSource]] = {}
+            for p in people:
+                machines = machine_drivers(p.machines, ZoneModel.for_profile(p.profile),
+                                           clock=clock)
+                self._drivers[p.profile.name] = [d for _, d in machines if d is not None]
+                sources[p.profile.name] = [*(BleSensorSource(band, clock=clock)
+                                             for band in (p.bands or (BleBandConfig(),))),
+                                           *(link for link, _ in machines), ClockSource(clock)]
+            return sources
         if kind == "replay":
             return {p.profile.name: [ReplaySource(
                 p.replay_file or daemon.replay_file,  # type: ignore[arg-type]  # checked

@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "EdgecoachError",
     "ExportError",
+    "FleetConfigError",
     "KioskConfigError",
     "MalformedPayloadError",
     "ModelError",
@@ -40,6 +41,10 @@ class ConfigError(EdgecoachError):
     """The configuration file or a command-line flag is not usable."""
 
     exit_code = 2
+
+
+class FleetConfigError(ConfigError, ValueError):
+    """A gym fleet name, address or setting that cannot be used."""
 
 
 class KioskConfigError(ConfigError, ValueError):

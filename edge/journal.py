@@ -1,24 +1,24 @@
 """A session recorded into the store as it happens, from the store's own worker thread.
 
 SQLite calls block on disk I/O, so every write goes through one single-thread executor: calls
-stay in order and never run on the event loop. A write that fails (disk full) is logged once; the
-store keeps the rows in memory and writes them with the next commit that succeeds.
+stay in order and never run on the event loop. A write that fails (disk full) is logged once,
+saying what waits in memory; the store keeps the rows (up to `store.MAX_PENDING_ROWS`) and writes them
+with the next commit that succeeds, which is logged once too, with what could not be kept.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import asyncio
+import dataclasses
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from edge.core.cues import Cue
-from edge.core.summary import SessionSummary
 from edge.core.forecast import Forecast
 from edge.core.narration import Narration
+from edge.core.summary import SessionSummary
 from edge.store import SessionStore, StoreError
 from edge.stream.readings import AlignedSample
 
@@ -30,20 +30,35 @@ class StoreJournal:
         self.store = store
         self.session_id = session_id
         self._executor = executor
-        self._failing: str | None = None
+        self._failing = False
+        self._dropped_before = 0
 
     async def _call(self, method: Any, *args: Any) -> None:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, method, self.session_id, *args)
         except StoreError as exc:
-            if str(exc) != self._failing:  # once per kind of trouble, not once a second
-                log.error("%s", exc)
-                self._failing = str(exc)
+            if not self._failing:  # once per failure, not once a second
+                log.error("%s; coaching goes on and writing is retried", exc)
+                self._failing = True
+                self._dropped_before = self.store.dropped_rows
         else:
-            if self._failing is not None:
-                log.warning("the store is writing again; nothing was lost")
-                self._failing = None
+            # A call that only queued its row (the store writes a few times a second) says
+            # nothing about the disk: only a write that went through ends the failure.
+            if self._failing and not self.store.failing:
+                dropped = self.store.dropped_rows - self._dropped_before
+                if dropped:
+                    log.warning(
+                        "the store is writing again; %d samples recorded while it "
+                        "could not be written were not kept and are not stored",
+                        dropped,
+                    )
+                else:
+                    log.warning(
+                        "the store is writing again; every sample kept in memory "
+                        "meanwhile is now written"
+                    )
+                self._failing = False
 
     async def sample(self, sample: AlignedSample, forecast: Forecast | None) -> None:
         values = None if forecast is None else dataclasses.asdict(forecast)  # full precision

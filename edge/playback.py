@@ -22,7 +22,7 @@ from edge.core.events import SessionStarted
 from edge.displays.terminal import JsonLines, TerminalDisplay
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.profile import Profile
-from edge.session import CoachingSession, SessionResult
+from edge.session import CoachingSession, SampleObserver, SessionResult
 from edge.settings import Settings
 from edge.sources.base import SensorSource
 from edge.sources.replay import ReplaySource
@@ -47,6 +47,8 @@ class PlaybackOptions:
     ble: bool = False
     #: A planned workout to coach through, e.g. "10m z2, 4x(3m z4, 2m z1), 5m z1".
     plan: str | None = None
+    #: Play a bike in ERG, driven by the coach, over real bleak (`edge.machine_demo`).
+    machine: bool = False
 
 
 def options_from(args: argparse.Namespace, settings: Settings
@@ -57,7 +59,8 @@ def options_from(args: argparse.Namespace, settings: Settings
             settings, llm=dataclasses.replace(settings.llm, enabled=False))
     return settings, PlaybackOptions(
         json=args.json, speak_to=args.speak_to, mute=args.mute, speed=args.speed,
-        seed=getattr(args, "seed", 1), ble=getattr(args, "ble", False), plan=args.plan)
+        seed=getattr(args, "seed", 1), ble=getattr(args, "ble", False), plan=args.plan,
+        machine=getattr(args, "machine", False))
 
 
 def load_workout_text(text: str) -> PlannedWorkout:
@@ -74,6 +77,18 @@ def demo_profile() -> Profile:
 
 
 def run_demo(settings: Settings, options: PlaybackOptions) -> SessionResult:
+    if options.machine:
+        from edge.machine_demo import DEMO_MACHINE_PLAN, MachineDemo
+        from edge.sources.virtual_demo import ble_speed
+
+        speed = ble_speed(options.speed)
+        demo = MachineDemo(demo_profile(), speed=speed, seed=options.seed,
+                           plan=options.plan or DEMO_MACHINE_PLAN)
+        label = f"a virtual bike in ERG over BLE ({demo.plan.describe()})"
+        return play(settings, [], demo_profile(),
+                    dataclasses.replace(options, speed=speed, plan=None),
+                    duration_s=demo.duration_s, fallback_wav=DEMO_WAV, runner=demo.run,
+                    label=label, observers=(demo.driver,))
     if options.ble:
         from edge.sources.virtual_demo import ble_speed
 
@@ -109,7 +124,7 @@ def run_replay(settings: Settings, path: Path, options: PlaybackOptions) -> Sess
 def play(settings: Settings, sources: list[SensorSource], profile: Profile,
          options: PlaybackOptions, *, duration_s: int | None, fallback_wav: Path,
          runner: Callable[[CoachingSession], Awaitable[SessionResult]] | None = None,
-         label: str | None = None) -> SessionResult:
+         label: str | None = None, observers: tuple[SampleObserver, ...] = ()) -> SessionResult:
     emit = JsonLines() if options.json else TerminalDisplay()
     health = load_health_model(settings)
     speaker = make_speaker(settings, speak_to=options.speak_to, mute=options.mute,
@@ -122,7 +137,8 @@ def play(settings: Settings, sources: list[SensorSource], profile: Profile,
         speech=speaker.destination if speaker else None))
     plan = load_workout_text(options.plan) if options.plan else None
     session = CoachingSession(profile=profile, health=health, narrator=narrator,
-                              speaker=speaker, emit=emit, coach=Coach(profile, plan=plan))
+                              speaker=speaker, emit=emit, coach=Coach(profile, plan=plan),
+                              observers=observers)
     try:
         result = asyncio.run(runner(session) if runner else session.run(*sources))
     finally:

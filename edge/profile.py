@@ -26,3 +26,14 @@ class Profile:
     @property
     def heart_rate_reserve(self) -> float:
         return self.effective_max_hr - self.resting_hr
+
+
+def normalise_name(name: str) -> str:
+    """A person's name as it is stored: no spaces around it, single spaces inside, so "sam" and
+    "sam " are one name everywhere (config, store, command line)."""
+    return " ".join(name.split())
+
+
+def name_key(name: str) -> str:
+    """What two names must differ in to be two people: more than case and spaces."""
+    return normalise_name(name).casefold()

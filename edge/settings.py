@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.config_checks import check_profile, check_sections, check_unique_names
 from edge.core.quiet import QuietHours
-from edge.errors import ConfigError, KioskConfigError
+from edge.errors import ConfigError, FleetConfigError, KioskConfigError
 from edge.profile import Profile
 from edge.stream.readings import RECORDING_SUFFIXES
 from firmware_bridge.gatt.uuids import SENSOR_SERVICES
@@ -52,6 +54,60 @@ def kiosk_port(port: int) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise KioskConfigError(f"kiosk port must be 0..65535 (0 picks a free one), got {port!r}")
     return port
+
+
+#: Gym fleet site and Pi names: what a topic level and a certificate's common name may hold.
+FLEET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+#: Names a Pi may not take: the board's certificate and the broker's.
+FLEET_RESERVED_NAMES = frozenset({"board", "broker"})
+#: Fields a Pi's config may choose to share with the gym's board, per field; none by default.
+FLEET_SHAREABLE = {
+    "rr": "RR intervals of each second (live)",
+    "cadence": "cadence in steps per minute (live)",
+    "speed": "speed in m/s (live)",
+    "distance": "distance so far (live), distance and steps (summary)",
+    "forecast": "the health model's +10/+30/+60 s heart-rate forecast (live)",
+    "gaps": "where the heart rate was missing (summary)",
+}
+
+
+def fleet_name(kind: str, value: object) -> str:
+    """`value` as a gym site or Pi name, or FleetConfigError saying what a name may hold."""
+    if not isinstance(value, str) or FLEET_NAME.fullmatch(value) is None:
+        raise FleetConfigError(
+            f"{kind} name {value!r} is not usable: use 1 to 32 lowercase letters, digits and "
+            f"dashes, starting with a letter or digit (it is a topic level and a certificate "
+            f"name)")
+    return value
+
+
+def fleet_pi_name(value: object) -> str:
+    name = fleet_name("Pi", value)
+    if name in FLEET_RESERVED_NAMES:
+        raise FleetConfigError(f"Pi name {name!r} is reserved for the {name}; choose another")
+    return name
+
+
+def fleet_share(fields: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [f for f in fields if f not in FLEET_SHAREABLE]
+    if unknown:
+        raise FleetConfigError(f"share: unknown field {unknown[0]!r}; fields that can be "
+                               f"shared: {', '.join(FLEET_SHAREABLE)}")
+    return fields
+
+
+def broker_address(address: str) -> str:
+    """An IP address (a Pi's firewall admits exactly it: systemd's IPAddressAllow= takes no
+    host names, and a Pi resolves none) or "localhost"."""
+    if address == "localhost":
+        return address
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        raise FleetConfigError(
+            f"broker address {address!r} is not an IP address: give the broker's address on "
+            f"the gym network (e.g. 192.168.1.10); a Pi's firewall admits exactly that "
+            f"address and resolves no names") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +271,60 @@ class DaemonSettings:
     require_key: bool = False
 
 
+#: The machines `[[people.machines]]` can name.
+MACHINE_KINDS = ("bike", "treadmill", "rower", "cross_trainer")
+
+
+@dataclass(frozen=True, slots=True)
+class MachineSettings:
+    """A fitness machine (FTMS) a person uses: read always, driven only when `drive` is set."""
+
+    #: Bluetooth address; None to match by `name`.
+    address: str | None = None
+    #: Advertised name to match (case-insensitive) when no address is given.
+    name: str | None = None
+    #: "bike", "treadmill", "rower" or "cross_trainer".
+    kind: str = "bike"
+    #: Let the coach set targets (ERG power, belt speed); off: the machine is only read.
+    drive: bool = False
+    #: A planned workout with effort targets ("10m 120W, 4x(3m 250W, 2m 120W)"), run on it.
+    plan: str = ""
+    #: Heart-rate mode: hold this zone (1..5) by setting the bike's power; 0 = off.
+    hold_zone: int = 0
+    #: The most power the coach may ever ask of this person, watts.
+    max_power_w: float = 250.0
+    #: The least power it asks while driving (below it ERG trainers feel like a wall).
+    min_power_w: float = 40.0
+    #: Largest change of power in one command, watts, and the shortest time between two.
+    max_step_w: float = 25.0
+    step_interval_s: float = 2.0
+    #: The resistance level a bike is left at when the coach lets go.
+    safe_resistance: float = 5.0
+    #: Treadmill: may the coach start the belt or make it faster? Never, unless this is set.
+    treadmill_may_speed_up: bool = False
+    #: Treadmill: largest speed-up in one step (km/h), and the belt's top speed for the coach.
+    max_speed_step_kmh: float = 0.5
+    max_speed_kmh: float = 12.0
+    #: Treadmill: seconds between announcing a speed-up (or a start) and making it.
+    announce_lead_s: float = 5.0
+    #: Treadmill: the belt speed the coach slows to when it lets go (km/h).
+    safe_speed_kmh: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in MACHINE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(MACHINE_KINDS)}, got {self.kind!r}")
+        if not 0 <= self.hold_zone <= 5:
+            raise ValueError(f"hold_zone must be 0 (off) or a zone 1..5, got {self.hold_zone}")
+        if self.hold_zone and self.plan:
+            raise ValueError("a machine runs either a plan or hold_zone, not both")
+        if self.hold_zone and self.kind != "bike":
+            raise ValueError("hold_zone sets a bike's power: it needs kind = \"bike\"")
+        if not 0 < self.min_power_w <= self.max_power_w <= 2000:
+            raise ValueError("power limits must satisfy 0 < min_power_w <= max_power_w <= 2000")
+        if self.max_step_w <= 0 or self.step_interval_s <= 0 or self.max_speed_step_kmh <= 0:
+            raise ValueError("max_step_w, step_interval_s and max_speed_step_kmh must be > 0")
+
+
 @dataclass(frozen=True, slots=True)
 class TrainingSettings:
     """`[training]`: what the planner aims at and how far back it looks."""
@@ -238,8 +348,62 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FleetSettings:
+    """`[fleet]`: this Pi on the gym's MQTT broker (README "Gym fleet"); `edgecoach board`
+    reads the site, the broker and the files from here too."""
+
+    #: Publish this Pi's members to the gym's broker; off, nothing leaves the Pi.
+    enabled: bool = False
+    #: The gym's name: a topic level (lowercase letters, digits and dashes).
+    site: str = "gym"
+    #: This Pi's name: its topic prefix and its certificate's common name.
+    pi: str = ""
+    #: The room this Pi coaches in; the board groups tiles by room.
+    room: str = ""
+    #: The broker's IP address; the daemon's firewall admits exactly it (and loopback).
+    broker_host: str = "127.0.0.1"
+    #: The broker's MQTT-over-TLS port.
+    broker_port: int = 8883
+    #: The gym CA's certificate (`edgecoach fleet init` makes it).
+    ca_file: Path | None = None
+    #: This Pi's (or the board's) certificate and key (`edgecoach fleet add-pi`).
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: Seconds between MQTT keepalives; a Pi cut off shows offline after 1.5 of them.
+    keepalive_s: int = 5
+    #: "name": the board shows people's names; "pseudonym": a stable "Member 3F9A".
+    names: str = "name"
+    #: Fields to send beyond the tile's, each named: rr, cadence, speed, distance, forecast,
+    #: gaps. None by default: raw samples and RR intervals stay on the Pi.
+    share: tuple[str, ...] = ()
+    #: Finished sessions' summaries kept on disk while the broker is away, at most.
+    outbox_limit: int = 1000
+    #: A member's live state goes out at most this often, in seconds.
+    live_interval_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        fleet_name("site", self.site)
+        broker_address(self.broker_host)
+        fleet_share(self.share)
+        if self.names not in ("name", "pseudonym"):
+            raise ValueError(f'names must be "name" or "pseudonym", got {self.names!r}')
+        if not 1 <= self.broker_port <= 65535:
+            raise ValueError(f"broker_port must be 1..65535, got {self.broker_port}")
+        if not 2 <= self.keepalive_s <= 60:
+            raise ValueError(f"keepalive_s must be 2..60 seconds, got {self.keepalive_s}")
+        if self.outbox_limit < 1 or self.live_interval_s <= 0:
+            raise ValueError("outbox_limit must be 1 or more and live_interval_s above 0")
+        if self.enabled:
+            fleet_pi_name(self.pi)
+            missing = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"fleet mode needs {', '.join(missing)}: the files "
+                                 f"`edgecoach fleet add-pi {self.pi}` made for this Pi")
+
+
+@dataclass(frozen=True, slots=True)
 class Person:
-    """Someone coached by this device, with the bands they wear."""
+    """Someone coached by this device, with the bands they wear and the machines they use."""
 
     profile: Profile
     bands: tuple[BleBandConfig, ...] = ()
@@ -247,6 +411,7 @@ class Person:
     replay_file: Path | None = None
     #: "virtual" and "simulator": this person's built-in workout (overrides [daemon] workout).
     workout: str | None = None
+    machines: tuple[MachineSettings, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +424,7 @@ class Settings:
     kiosk: KioskSettings = field(default_factory=KioskSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
     #: `[[people]]` tables; with none, the daemon coaches `profile` from any band it finds.
     people: tuple[Person, ...] = ()
     #: Where the settings came from, for logs and `doctor`.
@@ -290,11 +456,12 @@ class Settings:
 
 _SECTIONS = {"profile": Profile, "llm": LlmSettings, "speech": SpeechSettings,
              "health": HealthSettings, "daemon": DaemonSettings, "kiosk": KioskSettings,
-             "display": DisplaySettings, "training": TrainingSettings}
+             "display": DisplaySettings, "training": TrainingSettings,
+             "fleet": FleetSettings}
 #: What `[daemon] source` may be.
 DAEMON_SOURCES = ("ble", "virtual", "replay", "simulator")
 #: Keys of a [[people]] entry besides the profile's.
-_PERSON_KEYS = ("bands", "replay_file", "workout")
+_PERSON_KEYS = ("bands", "replay_file", "workout", "machines")
 
 
 def find_config(explicit: Path | None) -> Path | None:
@@ -322,8 +489,8 @@ def load_settings(path: Path | None = None) -> Settings:
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
                           f"known: {', '.join(_SECTIONS)}, people")
-    sections = {name: _build(cls, data.get(name, {}), f"{path} [{name}]")
-                for name, cls in _SECTIONS.items()}
+    sections = check_sections({name: _build(cls, data.get(name, {}), f"{path} [{name}]")
+                               for name, cls in _SECTIONS.items()}, path)
     daemon = sections["daemon"]
     sections["daemon"] = dataclasses.replace(
         daemon, replay_file=_beside(daemon.replay_file, path),
@@ -334,6 +501,10 @@ def load_settings(path: Path | None = None) -> Settings:
                           f"got {display.kind!r}")
     sections["display"] = dataclasses.replace(
         display, preview_file=_beside(display.preview_file, path))
+    fleet = sections["fleet"]
+    sections["fleet"] = dataclasses.replace(
+        fleet, **{key: _beside(getattr(fleet, key), path)
+                  for key in ("ca_file", "cert_file", "key_file")})
     people = _people(data.get("people", []), path)
     if display.person and display.person not in {p.profile.name for p in people} | {
             sections["profile"].name}:
@@ -411,21 +582,25 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
         bands = table.pop("bands", [])
         if not isinstance(bands, list):
             raise ConfigError(f"{where}: bands must be an array of tables ([[people.bands]])")
-        extra = {key: table.pop(key) for key in _PERSON_KEYS[1:] if key in table}
+        machines = table.pop("machines", [])
+        if not isinstance(machines, list):
+            raise ConfigError(f"{where}: machines must be an array of tables "
+                              "([[people.machines]])")
+        extra = {key: table.pop(key) for key in _PERSON_KEYS[1:3] if key in table}
         for key, value in extra.items():
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{where}: {key} must be a non-empty string, got {value!r}")
-        profile = _build(Profile, table, where)
+        profile = check_profile(_build(Profile, table, where), where)
         replay = extra.get("replay_file")
         people.append(Person(
             profile,
             tuple(_build(BleBandConfig, band, f"{where} band #{n + 1}")
                   for n, band in enumerate(bands)),
             replay_file=None if replay is None else _beside(Path(replay).expanduser(), path),
-            workout=extra.get("workout")))
-    names = [p.profile.name for p in people]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{path}: two [[people]] share a name; names must be unique")
+            workout=extra.get("workout"),
+            machines=tuple(_build(MachineSettings, machine, f"{where} machine #{n + 1}")
+                           for n, machine in enumerate(machines))))
+    check_unique_names((p.profile.name for p in people), str(path))
     return tuple(people)
 
 

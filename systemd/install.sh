@@ -4,6 +4,7 @@
 #   sudo systemd/install.sh                          # from this checkout (pip may download)
 #   sudo systemd/install.sh --offline /media/wheels  # no network: wheels built beforehand
 #   sudo systemd/install.sh --kiosk                  # also show the coach's page on the screen
+#   sudo systemd/install.sh --fleet-broker 192.168.1.10   # gym fleet: the broker, and no more
 #   DESTDIR=/tmp/root systemd/install.sh --no-pip    # stage a tree, touch nothing else
 #   systemd/install.sh --dry-run                     # print what it would do
 #
@@ -19,7 +20,10 @@
 #      there is none: an edited config is kept) and db.key, 32 random bytes as hex (root 0600,
 #      only when absent: it is the key of the data in /var/lib/edgecoach);
 #   5. the units into /etc/systemd/system with @PREFIX@ filled in, then daemon-reload and
-#      enable edgecoach.service (and edgecoach-kiosk.service with --kiosk).
+#      enable edgecoach.service (and edgecoach-kiosk.service with --kiosk); with
+#      --fleet-broker ADDRESS the drop-in edgecoach.service.d/fleet.conf lets the daemon reach
+#      exactly that address besides loopback (gym fleet mode); without it the drop-in is
+#      removed and the daemon is loopback-only again.
 # Under DESTDIR every path is prefixed with it, and useradd, usermod, chown and systemctl are
 # only printed, not run. See systemd/README.md.
 set -eu
@@ -27,7 +31,7 @@ set -eu
 usage() {
     cat <<'EOF'
 usage: install.sh [--prefix DIR] [--source DIR] [--offline WHEELDIR] [--models DIR]
-                  [--python PYTHON] [--kiosk] [--no-pip] [--dry-run]
+                  [--python PYTHON] [--kiosk] [--fleet-broker IP] [--no-pip] [--dry-run]
 
   --prefix DIR        install root (default /opt/edgecoach; also $PREFIX)
   --source DIR        edgecoach checkout to install (default: the one holding this script)
@@ -35,6 +39,7 @@ usage: install.sh [--prefix DIR] [--source DIR] [--offline WHEELDIR] [--models D
   --models DIR        folder with manifest.json and the models (default: SOURCE/models)
   --python PYTHON     interpreter for the venv, 3.11 or newer (default python3)
   --kiosk             also install and enable edgecoach-kiosk.service (cage + chromium)
+  --fleet-broker IP   gym fleet mode: the daemon may reach this broker address (and loopback)
   --no-pip            create the venv without pip and install nothing into it (for tests
                       and staged trees; the service needs the package to run)
   --dry-run           print every step, change nothing
@@ -50,6 +55,7 @@ OFFLINE=""
 MODELS=""
 PYTHON=python3
 KIOSK=no
+FLEET_BROKER=""
 NO_PIP=no
 DRY_RUN=no
 
@@ -61,6 +67,7 @@ while [ $# -gt 0 ]; do
         --models) MODELS=${2:?--models needs a directory}; shift 2 ;;
         --python) PYTHON=${2:?--python needs an interpreter}; shift 2 ;;
         --kiosk) KIOSK=yes; shift ;;
+        --fleet-broker) FLEET_BROKER=${2:?--fleet-broker needs the broker IP address}; shift 2 ;;
         --no-pip) NO_PIP=yes; shift ;;
         --dry-run) DRY_RUN=yes; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -96,6 +103,16 @@ esac
 case "$PREFIX" in
     *[!A-Za-z0-9/._-]*) die "--prefix may hold only letters, digits and / . _ -: '$PREFIX'" ;;
 esac
+if [ -n "$FLEET_BROKER" ]; then
+    # An address, never a name: IPAddressAllow= takes none, and the daemon resolves none.
+    case "$FLEET_BROKER" in
+        *[!0-9A-Fa-f.:]*|[.:]*|*[.:]|*.*.*.*.*) ok=no ;;
+        *.*.*.*|*:*:*) ok=yes ;;
+        *) ok=no ;;
+    esac
+    [ "$ok" = yes ] || die "--fleet-broker takes the broker's IP address (e.g. 192.168.1.10)," \
+        "got '$FLEET_BROKER'"
+fi
 if [ -z "$DESTDIR" ] && [ "$DRY_RUN" = no ] && [ "$(id -u)" != 0 ]; then
     die "run as root (sudo), or stage with DESTDIR=DIR, or see --dry-run"
 fi
@@ -305,6 +322,24 @@ install_unit() {  # install_unit NAME
 }
 install_unit edgecoach.service
 install_unit edgecoach-kiosk.service
+DROPIN=$UNITDIR/edgecoach.service.d/fleet.conf
+if [ -n "$FLEET_BROKER" ]; then
+    echo "+ write $ROOT$DROPIN (IPAddressAllow=$FLEET_BROKER)"
+    if [ "$DRY_RUN" = no ]; then
+        mkdir -p "$ROOT$UNITDIR/edgecoach.service.d"
+        cat >"$ROOT$DROPIN.new" <<EOF
+# Written by install.sh --fleet-broker: gym fleet mode (README "Gym fleet"). The daemon may
+# reach exactly the gym's MQTT broker besides loopback; IPAddressDeny=any still holds for
+# everything else. Re-run install.sh without --fleet-broker to go back to loopback only.
+[Service]
+IPAddressAllow=$FLEET_BROKER
+EOF
+        chmod 0644 "$ROOT$DROPIN.new"
+        mv "$ROOT$DROPIN.new" "$ROOT$DROPIN"
+    fi
+elif [ -e "$ROOT$DROPIN" ]; then
+    run rm -f "$ROOT$DROPIN"
+fi
 
 ENABLE="edgecoach.service"
 [ "$KIOSK" = no ] || ENABLE="$ENABLE edgecoach-kiosk.service"

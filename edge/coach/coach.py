@@ -24,6 +24,7 @@ from edge.coach.workouts import PlannedWorkout, WorkoutSettings, WorkoutTracker
 from edge.core.zones import ZoneModel
 from edge.core.forecast import Forecast
 from edge.profile import Profile
+from edge.stream.plausible import HR_BPM
 from edge.stream.readings import AlignedSample
 
 
@@ -61,7 +62,7 @@ class CoachSettings:
     #: Seconds without heart rate before "signal lost" is said (once per loss).
     sensor_lost_after_s: int = 5
     #: Readings outside this range, or jumping faster than this per second, are not believed.
-    plausible_bpm: tuple[float, float] = (30.0, 230.0)
+    plausible_bpm: tuple[float, float] = HR_BPM
     plausible_jump_bpm_per_s: float = 35.0
     #: Seconds a jumped-to level must hold steady before it is believed.
     new_level_confirm_s: int = 3
@@ -151,7 +152,15 @@ class Coach:
         """Take one second; return at most one cue, the most important one due now."""
         t, hr = sample.t, sample.hr_bpm
         believed: float | None = None
-        if hr is None:
+        if hr is None and sample.rejected_hr_bpm is not None:
+            # The stream refused a reading no heart can give (edge.stream.plausible): the
+            # same "check the strap" as an implausible one, and no zone, forecast or workout.
+            self._gap_since = None
+            self._last_plausible_hr = self._last_raw_hr = None
+            self._drift = None
+            self._recent.clear()
+            due = self._implausible_cues(t, sample.rejected_hr_bpm)
+        elif hr is None:
             self._last_plausible_hr = self._last_raw_hr = None  # no jump spans a gap
             self._drift = None
             self._recent.clear()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from edge.commands import (
     ask,
+    board,
     calibrate,
     demo,
     doctor,
@@ -29,6 +30,7 @@ from edge.commands import (
     export_data,
     export_session,
     feedback,
+    fleet,
     forget,
     history,
     import_recordings,
@@ -55,6 +57,24 @@ class Command(Protocol):
 
 #: Every command, in the order `edgecoach --help` lists them.
 COMMANDS: tuple[Command, ...] = (  # type: ignore[assignment]  # modules satisfy the protocol
-    demo, replay, run, scan, doctor, morning, plan, feedback, ask, history, report,
-    export_session, import_recordings, export_data, forget, calibrate, eval, export,
+    demo,
+    replay,
+    run,
+    scan,
+    doctor,
+    morning,
+    plan,
+    feedback,
+    ask,
+    history,
+    report,
+    export_session,
+    import_recordings,
+    export_data,
+    forget,
+    calibrate,
+    eval,
+    export,
+    board,
+    fleet,
 )

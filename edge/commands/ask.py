@@ -239,7 +239,7 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
     engine = None
     if settings.llm.enabled and not args.no_llm:
         engine = _load_engine(settings)
-    from edge.keys import open_store
+    from edge.store import open_store
 
     # No database yet: the answer says there is nothing recorded (and none is created).
     recorded = (Path(args.state_dir or settings.daemon.state_dir) / DATABASE_NAME).is_file()

@@ -3,7 +3,8 @@ fails, what a person can do about it.
 
 Covered: the config file, BlueZ on the system D-Bus (running, our permission to talk to it, a
 powered adapter), audio output and espeak-ng, the health models' sha256 against their manifest,
-the language model file, free disk in the state dir and the clock. Every check is quick and
+the language model file, free disk in the state dir and the clock; in fleet mode, this Pi's
+certificate and the gym broker (edge.fleet.doctor). Every check is quick and
 bounded: D-Bus calls time out after `bus_timeout_s`, subprocesses after a few seconds, and a
 check that raises is reported as a failure instead of stopping the others.
 
@@ -54,6 +55,7 @@ __all__ = [
     "default_state_dir",
     "doctor_main",
     "exit_status",
+    "fleet_checks",
     "format_checks",
     "probe_bluez",
     "run",
@@ -454,7 +456,21 @@ def run_checks(settings: Settings, *, state_dir: Path | None = None,
     guarded(["language-model"], lambda: _check_language_model(settings))
     guarded(["disk-space"], lambda: _check_disk(state_dir))
     guarded(["clock"], check_clock)
+    if settings.fleet.enabled:
+        guarded(["fleet-certificate", "fleet-firewall", "fleet-broker"],
+                lambda: fleet_checks(settings))
     return checks
+
+
+def fleet_checks(settings: Settings) -> list[Check]:
+    """Fleet mode: this Pi's certificate (offline), the unit's firewall, then the broker,
+    connected to as this Pi."""
+    from edge.fleet.doctor import certificate_finding, firewall_finding, probe_broker
+
+    found = [("fleet-certificate", certificate_finding(settings.fleet)),
+             ("fleet-firewall", firewall_finding(settings.fleet)),
+             ("fleet-broker", probe_broker(settings.fleet))]
+    return [Check(name, f.ok, f.detail, f.fix, f.warn) for name, f in found]
 
 
 def exit_status(checks: Sequence[Check]) -> int:

@@ -84,7 +84,7 @@ def reading_settings(settings: Settings, person: Person, args: argparse.Namespac
 
 def run(args: argparse.Namespace, settings: Settings | None) -> int:
     from edge.daemon import DaemonOptions, run_daemon
-    from edge.keys import open_store
+    from edge.store import open_store
     from edge.training.inputs import MORNING_SOURCE, load_inputs
     from edge.training.readiness import reading_from_samples
 

@@ -41,10 +41,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings | None) -> int:
     """Today's suggestion, or the week with `--week`, each with its basis."""
-    from edge.keys import open_store
+    from edge.store import open_store
 
     assert settings is not None
-    with open_store(settings.daemon) as store:
+    with open_store(settings.daemon, create=False) as store:  # reading makes no file
         return run_with_store(args, settings, store)
 
 

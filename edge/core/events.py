@@ -21,7 +21,7 @@ from edge.core.cues import Cue
 from edge.core.forecast import Forecast
 from edge.core.narration import Narration
 from edge.core.summary import SessionSummary
-from edge.stream.readings import AlignedSample, LinkEvent
+from edge.stream.readings import AlignedSample, LinkEvent, effort_dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +139,21 @@ class SessionEnded:
     person: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MachineUpdate:
+    """A machine the coach drives: words said for it, a command sent, or what it reported."""
+
+    device: str
+    #: The session second it happened in.
+    t: float
+    #: {"say": text}, {"command": name, its value...} or {"status": kind, "value", "detail"}.
+    detail: Mapping[str, object]
+    person: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
+
+
 SessionEvent = (
     SessionStarted
     | LinkChanged
@@ -148,6 +163,7 @@ SessionEvent = (
     | SpeechFinished
     | WarningRaised
     | SessionEnded
+    | MachineUpdate
 )
 
 _E = TypeVar(
@@ -160,6 +176,7 @@ _E = TypeVar(
     SpeechFinished,
     WarningRaised,
     SessionEnded,
+    MachineUpdate,
 )
 
 
@@ -179,6 +196,7 @@ EVENT_NAMES: Mapping[type, str] = MappingProxyType(
         SpeechFinished: "speech",
         WarningRaised: "warning",
         SessionEnded: "summary",
+        MachineUpdate: "machine",
     }
 )
 
@@ -220,6 +238,8 @@ def event_json(event: SessionEvent) -> dict[str, object]:
                 "workout": None if event.workout is None else _progress(event.workout),
                 "forecast": None if event.forecast is None else event.forecast.as_dict(),
             }
+            if s.has_effort:  # a power meter or machine spoke: plain runs keep their keys
+                out["effort"] = effort_dict(s)
         case CueDecided(cue=cue):
             out |= cue.as_dict() | {"template": cue.template_text}
         case CueSpoken(cue=cue):
@@ -245,6 +265,8 @@ def event_json(event: SessionEvent) -> dict[str, object]:
             out["message"] = event.message
         case SessionEnded():
             out |= event.summary.as_dict()
+        case MachineUpdate():
+            out |= {"t": event.t, "device": event.device, **event.detail}
     if event.person is not None:
         out["person"] = event.person
     return out
@@ -270,6 +292,7 @@ __all__ = [
     "CueDecided",
     "CueSpoken",
     "LinkChanged",
+    "MachineUpdate",
     "SampleTaken",
     "SessionEnded",
     "SessionEvent",

@@ -10,6 +10,7 @@ from edge.core.events import (
     CueDecided,
     CueSpoken,
     LinkChanged,
+    MachineUpdate,
     SampleTaken,
     SessionEvent,
     SessionStarted,
@@ -17,6 +18,7 @@ from edge.core.events import (
     event_json,
 )
 from edge.core.zones import ZONE_NAMES
+from edge.stream.plausible import finite_json
 from edge.stream.readings import LinkState
 
 _KIND_LABELS = {
@@ -34,7 +36,10 @@ class JsonLines:
         self.stream = stream
 
     def __call__(self, event: SessionEvent) -> None:
-        self.stream.write(json.dumps(event_json(event), separators=(",", ":")) + "\n")
+        # JSON has no NaN or Infinity: a value that is not a number is written as null.
+        line = json.dumps(finite_json(event_json(event)), separators=(",", ":"),
+                          allow_nan=False)
+        self.stream.write(line + "\n")
         self.stream.flush()
 
 
@@ -68,6 +73,8 @@ class TerminalDisplay:
                            f"{event.seconds_to_text:.2f} s)")
             case WarningRaised():
                 self._line(f"warning: {event.message}")
+            case MachineUpdate(detail=detail) if "say" in detail:
+                self._line(f"{_clock(event.t)}  {'MACHINE':6} {detail['say']}")
             case LinkChanged(link=link) if link.state is LinkState.DISCONNECTED:
                 self._line(f"{_clock(link.t)}  {link.device} disconnected {link.detail}")
 
@@ -79,8 +86,9 @@ class TerminalDisplay:
             forecast = event.forecast
             ahead = f"  in 30 s: {forecast.hr_30s:.0f}" if forecast else ""
             cadence = f"  cadence {sample.cadence_spm:.0f}" if sample.cadence_spm else ""
+            watts = f"  {sample.power_w:.0f} W" if sample.power_w is not None else ""
             text = (f"{_clock(sample.t)}  HR {sample.hr_bpm:3.0f}  "
-                    f"{ZONE_NAMES[event.zone]:<22}{cadence}{ahead}")
+                    f"{ZONE_NAMES[event.zone]:<22}{cadence}{watts}{ahead}")
         if self.live:
             self.stream.write("\r\x1b[2K" + text)
             self.stream.flush()

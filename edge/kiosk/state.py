@@ -15,6 +15,7 @@ from edge.core.events import (
     CueDecided,
     CueSpoken,
     LinkChanged,
+    MachineUpdate,
     SampleTaken,
     SessionEnded,
     SessionEvent,
@@ -60,6 +61,10 @@ class MemberState:
     hr: int | None = None
     zone: int | None = None
     effort_pct: int | None = None
+    #: Watts from the person's power meter or machine this second; None when none reports.
+    power_w: int | None = None
+    #: True while the coach drives a machine for the person (the tile offers "Stop machine").
+    machine_driving: bool = False
     gap: bool = False
     last_sample_at: float | None = None
     cue: CueState | None = None
@@ -72,9 +77,15 @@ class MemberState:
         age = None if self.last_sample_at is None else round(max(0.0, now - self.last_sample_at), 1)
         cue = None
         if self.cue is not None:
-            cue = {"id": self.cue.id, "kind": self.cue.kind, "action": self.cue.action,
-                   "text": self.cue.text, "source": self.cue.source, "safety": self.cue.safety,
-                   "age_s": round(max(0.0, now - self.cue.at), 1)}
+            cue = {
+                "id": self.cue.id,
+                "kind": self.cue.kind,
+                "action": self.cue.action,
+                "text": self.cue.text,
+                "source": self.cue.source,
+                "safety": self.cue.safety,
+                "age_s": round(max(0.0, now - self.cue.at), 1),
+            }
         return {
             "name": self.name,
             "seq": self.seq,
@@ -83,6 +94,8 @@ class MemberState:
             "zone": self.zone,
             "zone_name": None if self.zone is None else zone_label(self.zone),
             "effort_pct": self.effort_pct,
+            "power_w": self.power_w,
+            "machine_driving": self.machine_driving,
             "gap": self.gap,
             "sample_age_s": age,
             "no_signal": self.gap or age is None or age > NO_SIGNAL_AFTER_S,
@@ -103,8 +116,11 @@ class BoardState:
     members: dict[str, MemberState] = field(default_factory=dict)
 
     @classmethod
-    def listing(cls, names: Sequence[str] = (), zones: Mapping[str, ZoneModel] | None = None,
-                ) -> BoardState:
+    def listing(
+        cls,
+        names: Sequence[str] = (),
+        zones: Mapping[str, ZoneModel] | None = None,
+    ) -> BoardState:
         board = cls(zones=dict(zones or {}))
         for name in names:
             board.member(name)
@@ -133,6 +149,12 @@ class BoardState:
                 self.members[name] = member = MemberState(name, seq=member.seq)
             case SessionEnded():
                 member.ended = True
+                member.machine_driving = False
+            case MachineUpdate(detail=detail):
+                driving = _machine_driving(member.machine_driving, detail)
+                if driving == member.machine_driving and known:
+                    return None  # a target changed: nothing on the tile
+                member.machine_driving = driving
             case _ if known:
                 return None  # warnings and anything new: nothing on the tile
         member.seq += 1
@@ -150,15 +172,24 @@ class BoardState:
         fraction = event.hrr_fraction
         if fraction is None and hr is not None and member.name in self.zones:
             fraction = self.zones[member.name].fraction_of_reserve(hr)
-        member.effort_pct = None if fraction is None or member.hr is None \
-            else max(0, round(100 * fraction))
+        member.effort_pct = (
+            None if fraction is None or member.hr is None else max(0, round(100 * fraction))
+        )
+        watts = event.sample.power_w
+        member.power_w = None if watts is None else round(watts)
         if not member.gap:
             # A heart rate again: the band is back even if the "sensor back" cue is not due.
             member.sensor_lost = False
 
     def _cue(self, member: MemberState, cue: Cue, now: float) -> None:
-        member.cue = CueState(id=cue.id, kind=cue.kind.value, action=cue.action.value,
-                              text=cue.template_text, source="template", at=now)
+        member.cue = CueState(
+            id=cue.id,
+            kind=cue.kind.value,
+            action=cue.action.value,
+            text=cue.template_text,
+            source="template",
+            at=now,
+        )
         if cue.kind is CueKind.SENSOR_LOST:
             member.sensor_lost = True
         elif cue.kind is CueKind.SENSOR_BACK:
@@ -179,9 +210,27 @@ class BoardState:
                 current.source = words.source or "template"
                 return True
         # Words with no cue event before them (a sink that joined late): they are the cue.
-        member.cue = CueState(id=cue_id, kind=event.cue.kind.value,
-                              action=event.cue.action.value, text=text,
-                              source=words.source or "template", at=now)
+        member.cue = CueState(
+            id=cue_id,
+            kind=event.cue.kind.value,
+            action=event.cue.action.value,
+            text=text,
+            source=words.source or "template",
+            at=now,
+        )
         if event.cue.kind is CueKind.SENSOR_LOST:
             member.sensor_lost = True
         return True
+
+
+def _machine_driving(was: bool, detail: Mapping[str, object]) -> bool:
+    """Whether the coach drives the member's machine after this update."""
+    if detail.get("status") == "control_granted":
+        return True
+    if detail.get("command") == "release" or detail.get("status") in (
+        "control_lost",
+        "stopped_by_user",
+        "reset",
+    ):
+        return False
+    return was

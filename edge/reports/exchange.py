@@ -1,7 +1,7 @@
 """Sessions out to FIT and CSV files, and past recordings in as sessions.
 
 Export. `export_fit` writes a FIT activity file (file_id, timer events, one `record` per stored
-second with timestamp, heart rate, cadence, speed and distance, `hrv` messages with the RR
+second with timestamp, heart rate, cadence, speed, distance and power, `hrv` messages with the RR
 intervals, then lap, session and activity messages), encoded by `fit_tool` (BSD-3-Clause) with
 its header and CRCs, so watches' and training sites' importers take it. A second without heart
 rate is a record without a heart_rate field, never an invented value. Cadence is stored in
@@ -25,31 +25,52 @@ read is skipped with the reason and the others are imported.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import logging
 import math
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge.coach.summary import summarise
 from edge.core.zones import ZoneModel
 from edge.errors import SourceFileError
 from edge.profile import Profile
 from edge.reports.metrics import ReportError, find_session, gaps_of
-from edge.sources.recordings import FOOT_SPORTS, RecordPoint, read_recording
+from edge.sources.recordings import (
+    FOOT_SPORTS,
+    MAX_DURATION_S,
+    RecordPoint,
+    hr_times,
+    point_rows,
+    read_recording,
+)
 from edge.store import SessionRow, SessionStore
 from edge.stream.aligner import StreamAligner
+from edge.stream.plausible import (
+    CADENCE_SPM,
+    DISTANCE_M,
+    EFFORT_RANGES,
+    HR_BPM,
+    SPEED_MPS,
+    STEPS,
+    plausible,
+    plausible_rr,
+)
 from edge.stream.readings import (
+    EFFORT_FIELDS,
     AlignedSample,
     HeartRateReading,
     LinkEvent,
     LinkState,
+    PowerReading,
     StrideReading,
 )
 
@@ -68,28 +89,56 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The header of a CSV that edgecoach exported before effort was recorded; still imported.
+_CSV_COLUMNS_BEFORE_EFFORT = (
+    "t",
+    "timestamp",
+    "hr",
+    "rr",
+    "cadence",
+    "speed",
+    "distance",
+    "steps",
+    "contact",
+    "gap",
+)
+#: The effort columns, after those (AlignedSample fields in `EFFORT_FIELDS` order).
+_CSV_EFFORT_COLUMNS = (
+    "power",
+    "machine_speed",
+    "incline",
+    "resistance",
+    "stroke_rate",
+    "machine_distance",
+)
 #: The header of an exported CSV, in order.
-CSV_COLUMNS = ("t", "timestamp", "hr", "rr", "cadence", "speed", "distance", "steps", "contact",
-               "gap")
+CSV_COLUMNS = _CSV_COLUMNS_BEFORE_EFFORT + _CSV_EFFORT_COLUMNS
 
 #: Bounds of how long an imported value is carried forward (see the module docstring).
 IMPORT_MIN_HOLD_S = 3.0
 IMPORT_MAX_HOLD_S = 8.0
 
 _DEVICE = "import"
+#: Power goes in as its own sensor: a point without heart rate ends the heart rate's hold (a
+#: disconnect of `_DEVICE`), and the aligner ends a device's effort values on its disconnect.
+_POWER_DEVICE = "import:power"
 _HRV_PER_MESSAGE = 5  # what devices write; the FIT profile leaves the array open
 _UINT8_MAX_VALID = 254  # 255 is FIT's "invalid"
+_UINT16_MAX_VALID = 65534
 
 
 # -- export ------------------------------------------------------------------------------------
+
 
 def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
     """Write session `session_id` as a FIT activity file at `out_path`; returns the path."""
     try:
         import fit_tool  # noqa: F401
     except ImportError as exc:
-        raise ReportError("FIT export needs the fit-tool package: pip install "
-                          "'fit-tool>=0.9.16,<0.10' (or export as CSV)") from exc
+        raise ReportError(
+            "FIT export needs the fit-tool package: pip install "
+            "'fit-tool>=0.9.16,<0.10' (or export as CSV)"
+        ) from exc
     from fit_tool.data_message import DataMessage
     from fit_tool.fit_file_builder import FitFileBuilder
     from fit_tool.profile.messages.activity_message import ActivityMessage
@@ -104,6 +153,7 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
         RecordFractionalCadenceField,
         RecordHeartRateField,
         RecordMessage,
+        RecordPowerField,
         RecordSpeedField,
     )
     from fit_tool.profile.messages.session_message import SessionMessage
@@ -137,19 +187,36 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
     builder.add(_event(EventMessage, Event.TIMER, EventType.START, ms(first_t)))
     # A record message with only the fields written: a full RecordMessage builds all 84 of the
     # profile's fields, which makes it four times slower (2.5 s against 0.7 s an hour here).
-    record_fields = (TimestampField, RecordHeartRateField, RecordCadenceField,
-                     RecordFractionalCadenceField, RecordSpeedField, RecordDistanceField)
+    record_fields = (
+        TimestampField,
+        RecordHeartRateField,
+        RecordCadenceField,
+        RecordFractionalCadenceField,
+        RecordSpeedField,
+        RecordDistanceField,
+        RecordPowerField,
+    )
     for sample in samples:
         cadence = fraction = None
         if sample.cadence_spm is not None:
-            per_min = min(sample.cadence_spm / 2.0 if halve else sample.cadence_spm,
-                          float(_UINT8_MAX_VALID))
+            per_min = min(
+                sample.cadence_spm / 2.0 if halve else sample.cadence_spm, float(_UINT8_MAX_VALID)
+            )
             cadence, fraction = int(per_min), per_min - int(per_min)
-        values = (ms(sample.t),
-                  None if sample.hr_bpm is None else min(round(sample.hr_bpm), _UINT8_MAX_VALID),
-                  cadence, fraction, sample.speed_mps, sample.distance_m)
-        record = DataMessage(name=RecordMessage.NAME, global_id=RecordMessage.ID,
-                             fields=[field() for field in record_fields])
+        values = (
+            ms(sample.t),
+            None if sample.hr_bpm is None else min(round(sample.hr_bpm), _UINT8_MAX_VALID),
+            cadence,
+            fraction,
+            sample.speed_mps,
+            sample.distance_m,
+            None if sample.power_w is None else min(round(sample.power_w), _UINT16_MAX_VALID),
+        )
+        record = DataMessage(
+            name=RecordMessage.NAME,
+            global_id=RecordMessage.ID,
+            fields=[field() for field in record_fields],
+        )
         for field, value in zip(record.fields, values, strict=True):
             if value is not None:  # an unset field is left out of the record
                 field.set_value(0, value, None)
@@ -157,7 +224,7 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
         rr = [v for v in sample.rr_intervals_s if 0 < v < 65.535]
         for i in range(0, len(rr), _HRV_PER_MESSAGE):
             hrv = HrvMessage()
-            hrv.time = rr[i:i + _HRV_PER_MESSAGE]
+            hrv.time = rr[i : i + _HRV_PER_MESSAGE]
             builder.add(hrv)
     end = ms(last_t)
     builder.add(_event(EventMessage, Event.TIMER, EventType.STOP_ALL, end))
@@ -165,14 +232,22 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
     with_hr = [s.hr_bpm for s in samples if s.hr_bpm is not None]
     distances = [s.distance_m for s in samples if s.distance_m is not None]
     elapsed = float(last_t - first_t + 1)
-    totals: dict[str, Any] = {"timestamp": end, "start_time": ms(first_t),
-                              "total_elapsed_time": elapsed, "total_timer_time": elapsed,
-                              "sport": fit_sport}
+    totals: dict[str, Any] = {
+        "timestamp": end,
+        "start_time": ms(first_t),
+        "total_elapsed_time": elapsed,
+        "total_timer_time": elapsed,
+        "sport": fit_sport,
+    }
     if with_hr:
         totals["avg_heart_rate"] = min(round(sum(with_hr) / len(with_hr)), _UINT8_MAX_VALID)
         totals["max_heart_rate"] = min(round(max(with_hr)), _UINT8_MAX_VALID)
     if distances:
         totals["total_distance"] = max(distances)
+    watts = [s.power_w for s in samples if s.power_w is not None]
+    if watts:
+        totals["avg_power"] = min(round(sum(watts) / len(watts)), _UINT16_MAX_VALID)
+        totals["max_power"] = min(round(max(watts)), _UINT16_MAX_VALID)
     lap = LapMessage()
     session = SessionMessage()
     for message in (lap, session):
@@ -213,12 +288,21 @@ def export_csv(store: SessionStore, session_id: int, out_path: Path) -> Path:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for s in samples:
-        writer.writerow([
-            s.t, (start + timedelta(seconds=s.t)).isoformat(), _cell(s.hr_bpm),
-            " ".join(_cell(rr) for rr in s.rr_intervals_s), _cell(s.cadence_spm),
-            _cell(s.speed_mps), _cell(s.distance_m), _cell(s.steps),
-            "" if s.contact is None else int(s.contact), int(s.hr_gap),
-        ])
+        writer.writerow(
+            [
+                s.t,
+                (start + timedelta(seconds=s.t)).isoformat(),
+                _cell(s.hr_bpm),
+                " ".join(_cell(rr) for rr in s.rr_intervals_s),
+                _cell(s.cadence_spm),
+                _cell(s.speed_mps),
+                _cell(s.distance_m),
+                _cell(s.steps),
+                "" if s.contact is None else int(s.contact),
+                int(s.hr_gap),
+                *(_cell(getattr(s, name)) for name in EFFORT_FIELDS),
+            ]
+        )
     write_private(Path(out_path), buffer.getvalue().encode("utf-8"))
     log.debug("session %d exported as CSV (%d rows)", session_id, len(samples))
     return Path(out_path)
@@ -248,8 +332,9 @@ def session_sport(row: SessionRow, samples: Sequence[AlignedSample]) -> str | No
     return None
 
 
-def _session_samples(store: SessionStore,
-                     session_id: int) -> tuple[SessionRow, list[AlignedSample]]:
+def _session_samples(
+    store: SessionStore, session_id: int
+) -> tuple[SessionRow, list[AlignedSample]]:
     row = find_session(store, session_id)
     samples = store.samples(session_id)
     if not samples:
@@ -270,11 +355,13 @@ def write_private(path: Path, data: bytes) -> None:
         os.replace(partial, path)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise ReportError(f"cannot write {path}: {exc.strerror or exc}; choose another --out "
-                          "file or folder") from exc
+        raise ReportError(
+            f"cannot write {path}: {exc.strerror or exc}; choose another --out file or folder"
+        ) from exc
 
 
 # -- import ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
@@ -298,22 +385,30 @@ class ImportResult:
 
     @property
     def status(self) -> str:
-        """"imported", "duplicate" or "skipped"."""
+        """ "imported", "duplicate" or "skipped"."""
         return "imported" if self.imported else "duplicate" if self.duplicate else "skipped"
 
     def as_dict(self) -> dict[str, object]:
-        return {"path": str(self.path), "status": self.status, "session_id": self.session_id,
-                "reason": self.reason, "sha256": self.sha256, "duration_s": self.duration_s,
-                "warnings": list(self.warnings)}
+        return {
+            "path": str(self.path),
+            "status": self.status,
+            "session_id": self.session_id,
+            "reason": self.reason,
+            "sha256": self.sha256,
+            "duration_s": self.duration_s,
+            "warnings": list(self.warnings),
+        }
 
 
-def import_recordings(store: SessionStore, paths: Iterable[Path], person: str,
-                      profile: Profile) -> list[ImportResult]:
+def import_recordings(
+    store: SessionStore, paths: Iterable[Path], person: str, profile: Profile
+) -> list[ImportResult]:
     """Import each recording as an ended session of `person`; one result per path, in order.
 
-    A file that cannot be read, or whose bytes were imported before, is skipped with the
-    reason; the others are imported. Store errors (a full disk) are raised: they are not the
-    file's fault.
+    A file that cannot be read, or that holds a workout imported before (the same bytes, or
+    the same start time and samples in other bytes: a re-saved file, its CSV export), is
+    skipped with the reason; the others are imported. Store errors (a full disk) are raised:
+    they are not the file's fault.
     """
     known = _imported_hashes(store)
     zones = ZoneModel.for_profile(profile)
@@ -322,7 +417,6 @@ def import_recordings(store: SessionStore, paths: Iterable[Path], person: str,
         path = Path(given)
         result = _import_one(store, path, person, profile, zones, known)
         if result.session_id is not None:
-            known[result.sha256] = (result.session_id, person)
             log.debug("file %d imported as session %d", len(results) + 1, result.session_id)
         else:
             log.debug("file %d skipped (%s)", len(results) + 1, result.status)
@@ -330,218 +424,306 @@ def import_recordings(store: SessionStore, paths: Iterable[Path], person: str,
     return results
 
 
-def _import_one(store: SessionStore, path: Path, person: str, profile: Profile,
-                zones: ZoneModel, known: dict[str, tuple[int, str]]) -> ImportResult:
+def _import_one(
+    store: SessionStore,
+    path: Path,
+    person: str,
+    profile: Profile,
+    zones: ZoneModel,
+    known: dict[str, tuple[int, str]],
+) -> ImportResult:
     try:
-        data = path.read_bytes()
+        digest = _sha256_file(path)
     except OSError as exc:
         return ImportResult(path, None, f"cannot read {path}: {exc.strerror or exc}")
-    digest = hashlib.sha256(data).hexdigest()
     if digest in known:
         session_id, owner = known[digest]
-        return ImportResult(path, None, f"already imported as session {session_id} of {owner} "
-                            "(the same bytes)", duplicate=True, sha256=digest)
+        return ImportResult(
+            path,
+            None,
+            f"already imported as session {session_id} of {owner} (the same bytes)",
+            duplicate=True,
+            sha256=digest,
+        )
     try:
-        parsed = _read_for_import(path, data)
+        parsed = _read_for_import(path)
     except SourceFileError as exc:
         return ImportResult(path, None, str(exc), sha256=digest)
     samples, started_at, sport, device, warnings = parsed
     if not samples:
         return ImportResult(path, None, f"{path} has no seconds to import", sha256=digest)
+    content = workout_key(started_at, samples)
+    if content in known:
+        session_id, owner = known[content]
+        return ImportResult(
+            path,
+            None,
+            f"already imported as session {session_id} of {owner} "
+            "(the same workout: the same start time and samples)",
+            duplicate=True,
+            sha256=digest,
+        )
 
     session_id = store.start_session(person, f"import:{path.name}", profile, started_at)
     for sample in samples:
         store.add_sample(session_id, sample)
     summary = summarise(samples, {}, [], [], zones, gaps_of(samples)).as_dict()
-    summary["import"] = {"file": path.name, "sha256": digest, "sport": sport,
-                         "device": device, "warnings": list(warnings)}
+    summary["import"] = {
+        "file": path.name,
+        "sha256": digest,
+        "content": content,
+        "sport": sport,
+        "device": device,
+        "warnings": list(warnings),
+    }
     store.end_session(session_id, started_at + timedelta(seconds=len(samples)), summary)
-    return ImportResult(path, session_id, sha256=digest, duration_s=len(samples),
-                        warnings=tuple(warnings))
+    known[digest] = known[content] = (session_id, person)
+    return ImportResult(
+        path, session_id, sha256=digest, duration_s=len(samples), warnings=tuple(warnings)
+    )
+
+
+def workout_key(started_at: datetime, samples: Sequence[AlignedSample]) -> str:
+    """What makes two files one workout: the start to the second, and each second's heart
+    rate to the beat ("content:" and a sha256). A FIT file and its CSV export share it; so
+    do a file and its copy with a byte changed in a field edgecoach does not read."""
+    digest = hashlib.sha256(str(math.floor(started_at.timestamp())).encode())
+    beats = np.fromiter(
+        (-1 if s.hr_bpm is None else round(s.hr_bpm) for s in samples),
+        dtype=np.int32,
+        count=len(samples),
+    )
+    seconds = np.fromiter((s.t for s in samples), dtype=np.int64, count=len(samples))
+    digest.update(seconds.tobytes())
+    digest.update(beats.tobytes())
+    return f"content:{digest.hexdigest()}"
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _imported_hashes(store: SessionStore) -> dict[str, tuple[int, str]]:
+    """Each imported file's sha256 and workout key, with the session it became."""
     known: dict[str, tuple[int, str]] = {}
     for row in store.sessions():
         imported = (row.summary or {}).get("import")
-        if isinstance(imported, dict) and isinstance(imported.get("sha256"), str):
-            known.setdefault(imported["sha256"], (row.id, row.person))
+        if not isinstance(imported, dict):
+            continue
+        for key in ("sha256", "content"):
+            if isinstance(imported.get(key), str):
+                known.setdefault(imported[key], (row.id, row.person))
     return known
 
 
 def _read_for_import(
-    path: Path, data: bytes,
+    path: Path,
 ) -> tuple[list[AlignedSample], datetime, str | None, str | None, list[str]]:
     """(samples, started_at, sport, device, warnings), or SourceFileError."""
     if path.suffix.lower() == ".csv":
-        own = _read_own_csv(path, data)
+        own = _read_own_csv(path)
         if own is not None:
-            samples, started = own
-            return samples, started, None, None, []
+            samples, started, warnings = own
+            return samples, started, None, None, warnings
     recording = read_recording(path)
     sport = recording.sport
     samples = align_points(recording.points, foot=sport in FOOT_SPORTS)
     warnings = list(recording.warnings)
-    started, note = _first_timestamp(path, data)
+    started, note = recording.started_at, None
+    if started is None and path.suffix.lower() == ".fit":
+        started, note = _first_fit_time(path)
     if note:
         warnings.append(note)
     if started is None:
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         started = modified - timedelta(seconds=len(samples))
-        warnings.append("the file has no clock times: the start is taken as its modification "
-                        "time less its duration")
+        warnings.append(
+            "the file has no clock times: the start is taken as its modification "
+            "time less its duration"
+        )
     return samples, started, sport, recording.device, warnings
 
 
-def align_points(points: Sequence[RecordPoint], *, foot: bool,
-                 max_hold_s: float | None = None) -> list[AlignedSample]:
+def align_points(
+    points: Sequence[RecordPoint], *, foot: bool, max_hold_s: float | None = None
+) -> list[AlignedSample]:
     """A recording's points as one `AlignedSample` a second, through the live `StreamAligner`.
 
     `max_hold_s` (default: from the file's spacing, see the module docstring) is how long a
     value is carried; past it the seconds are gaps. A point without heart rate ends the hold at
     once (the file says there was none). With `foot`, steps are counted from the cadence.
+
+    A second of the aligner's output depends only on the last reading of each kind before it
+    ends (and every RR interval in it), so each second's readings are reduced to those before
+    they are pushed: the same samples, whether the file has one point a second or fifty.
     """
     hold = hold_for(points) if max_hold_s is None else max_hold_s
     aligner = StreamAligner(start_t=0.0, max_hold_s=hold)
     out: list[AlignedSample] = []
     steps = 0.0
     last_hr_second: int | None = None
-    previous: RecordPoint | None = None
-    for point in points:
-        if point.hr_bpm is not None:
+    bucket: int | None = None
+    # The current second's last heart-rate point and every RR interval of the second; whether
+    # a point without heart rate came after it (which ends the hold); its last power point and
+    # its last stride point.
+    heart: tuple[float, float] | None = None
+    rr: list[float] = []
+    link_after: float | None = None
+    power: tuple[float, float] | None = None
+    stride: tuple[float, float | None, float | None, float | None, float | None] | None = None
+
+    def push_second() -> None:
+        if heart is not None:
             # bpm as the file has it (whole beats for FIT; a CSV may hold fractions)
-            reading = HeartRateReading(_DEVICE, point.t, point.hr_bpm,  # type: ignore[arg-type]
-                                       point.rr_intervals_s)
-            out += aligner.push(reading)
-            last_hr_second = math.floor(point.t)
-        elif last_hr_second is None or math.floor(point.t) != last_hr_second:
-            out += aligner.push(LinkEvent(_DEVICE, point.t, LinkState.DISCONNECTED,
-                                          "no heart rate at this point of the file"))
-        if foot and previous is not None and previous.cadence_spm is not None:
-            steps += previous.cadence_spm / 60.0 * min(point.t - previous.t, hold)
-        if (point.cadence_spm, point.speed_mps, point.distance_m) != (None, None, None):
-            out += aligner.push(StrideReading(
-                _DEVICE, point.t, point.cadence_spm, point.speed_mps, point.distance_m,
-                round(steps, 1) if foot and point.cadence_spm is not None else None))
-        previous = point
+            out.extend(aligner.push(HeartRateReading(_DEVICE, heart[0], heart[1], tuple(rr))))  # type: ignore[arg-type]
+        if link_after is not None:
+            out.extend(
+                aligner.push(
+                    LinkEvent(
+                        _DEVICE,
+                        link_after,
+                        LinkState.DISCONNECTED,
+                        "no heart rate at this point of the file",
+                    )
+                )
+            )
+        if power is not None:
+            out.extend(aligner.push(PowerReading(_POWER_DEVICE, *power)))
+        if stride is not None:
+            out.extend(aligner.push(StrideReading(_DEVICE, *stride)))
+
+    previous_t = previous_cadence = None
+    floor = math.floor
+    for t, hr, cadence, speed, distance, intervals, watts in point_rows(points):
+        second = floor(t)
+        if second != bucket:
+            push_second()
+            bucket, heart, link_after, power, stride = second, None, None, None, None
+            rr = []
+        if hr is not None:
+            heart, link_after = (t, hr), None
+            if intervals:
+                rr.extend(intervals)
+            last_hr_second = second
+        elif last_hr_second is None or second != last_hr_second:
+            link_after = t
+        if foot and previous_cadence is not None:
+            steps += previous_cadence / 60.0 * min(t - previous_t, hold)
+        if watts is not None:
+            power = (t, watts)
+        if cadence is not None or speed is not None or distance is not None:
+            stride = (
+                t,
+                cadence,
+                speed,
+                distance,
+                round(steps, 1) if foot and cadence is not None else None,
+            )
+        previous_t, previous_cadence = t, cadence
+    push_second()
     out += aligner.flush()
     return out
 
 
 def hold_for(points: Sequence[RecordPoint]) -> float:
     """How long to carry a value: the file's usual heart-rate spacing, within the bounds."""
-    times = [p.t for p in points if p.hr_bpm is not None]
-    spacings = sorted(b - a for a, b in zip(times, times[1:], strict=False))
-    if not spacings:
+    times = hr_times(points)
+    if len(times) < 2:
         return IMPORT_MIN_HOLD_S
+    spacings = np.sort(np.diff(times))
     usual = math.ceil(spacings[int(0.9 * (len(spacings) - 1))])
     return float(min(max(usual, IMPORT_MIN_HOLD_S), IMPORT_MAX_HOLD_S))
 
 
 # -- the file's clock --------------------------------------------------------------------------
 
-def _first_timestamp(path: Path, data: bytes) -> tuple[datetime | None, str | None]:
-    """The clock time of the file's first record (t = 0 of `read_recording`), or None; and a
-    note when it had to be worked out."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".fit":
-            return _first_fit_time(data)
-        if suffix in (".tcx", ".gpx"):
-            return _first_xml_time(data, "Trackpoint" if suffix == ".tcx" else "trkpt",
-                                   "Time" if suffix == ".tcx" else "time"), None
-        if suffix == ".csv":
-            return _first_csv_time(data), None
-    except Exception as exc:  # the reader already accepted the file: fall back, do not fail
-        log.debug("%s: no start time (%s)", path, exc)
-    return None, None
 
-
-def _first_fit_time(data: bytes) -> tuple[datetime | None, str | None]:
-    """The first record's time. Some watches (the FR70 among them) count record times from
-    power-on; then the activity message's local time anchors them (its time zone unknown)."""
+def _first_fit_time(path: Path) -> tuple[datetime | None, str | None]:
+    """For a FIT file whose records count time from the watch's power-on (the FR70 among
+    them): the first record's clock time, from the activity message's local time (its time
+    zone unknown), and a note saying so; (None, None) without one."""
     import fitdecode
 
-    earliest: datetime | None = None
     relative: float | None = None
     anchor: tuple[float, datetime] | None = None
-    reader = fitdecode.FitReader(io.BytesIO(data), check_crc=fitdecode.CrcCheck.DISABLED,
-                                 error_handling=fitdecode.ErrorHandling.IGNORE)
     try:
-        for frame in reader:
-            if not isinstance(frame, fitdecode.FitDataMessage):
-                continue
-            moment = frame.get_value("timestamp", fallback=None)
-            if frame.name == "record":
-                if isinstance(moment, datetime):
-                    moment = _aware(moment)
-                    earliest = moment if earliest is None else min(earliest, moment)
-                elif isinstance(moment, int | float):
-                    relative = moment if relative is None else min(relative, moment)
-            elif frame.name == "activity" and isinstance(moment, int | float):
-                local = frame.get_value("local_timestamp", fallback=None)
-                if isinstance(local, datetime):
-                    anchor = (float(moment), local.replace(tzinfo=None))
-    except Exception:  # a truncated file: keep what was read, as read_recording does
-        pass
-    finally:
-        reader.close()
-    if earliest is not None:
-        return earliest, None
+        with path.open("rb") as handle:
+            reader = fitdecode.FitReader(
+                handle,
+                check_crc=fitdecode.CrcCheck.DISABLED,
+                error_handling=fitdecode.ErrorHandling.IGNORE,
+            )
+            try:
+                for frame in reader:
+                    if not isinstance(frame, fitdecode.FitDataMessage):
+                        continue
+                    moment = frame.get_value("timestamp", fallback=None)
+                    if frame.name == "record" and isinstance(moment, int | float):
+                        relative = moment if relative is None else min(relative, moment)
+                    elif frame.name == "activity" and isinstance(moment, int | float):
+                        local = frame.get_value("local_timestamp", fallback=None)
+                        if isinstance(local, datetime):
+                            anchor = (float(moment), local.replace(tzinfo=None))
+            finally:
+                reader.close()
+    except Exception as exc:  # noqa: BLE001  # a truncated file: keep what was read
+        log.debug("%s: no start time (%s)", path, exc)
     if relative is not None and anchor is not None:
         moment, local = anchor
-        start = (local - timedelta(seconds=moment - relative)).astimezone(UTC)
-        return start, ("the file counts time from the watch's power-on: the start comes from "
-                       "its activity's local time, taken in this device's time zone")
+        try:
+            start = (local - timedelta(seconds=moment - relative)).astimezone(UTC)
+        except (OverflowError, ValueError):
+            return None, None
+        return start, (
+            "the file counts time from the watch's power-on: the start comes from "
+            "its activity's local time, taken in this device's time zone"
+        )
     return None, None
 
 
-def _first_xml_time(data: bytes, point_name: str, time_name: str) -> datetime | None:
-    times = []
-    for node in ET.fromstring(data).iter():
-        if _local(node.tag) != point_name:
-            continue
-        for child in node:
-            if _local(child.tag) == time_name and child.text:
-                moment = _parse_time(child.text)
-                if moment is not None:
-                    times.append(moment)
-    return min(times, default=None)
-
-
-def _first_csv_time(data: bytes) -> datetime | None:
-    lines = data.decode("utf-8-sig").splitlines()
-    header_line = next((line for line in lines if line.strip()), "")
-    delimiter = max(",;\t", key=header_line.count)
-    rows = [row for row in csv.reader(lines, delimiter=delimiter) if any(c.strip() for c in row)]
-    header = [name.strip().lower() for name in rows[0]]
-    for index, name in enumerate(header):
-        if name.split("(")[0].split("[")[0].strip() in ("time", "timestamp", "t", "seconds"):
-            times = [_parse_time(row[index]) for row in rows[1:] if index < len(row)]
-            found = [t for t in times if t is not None]
-            if found:
-                return min(found)
-    return None
-
-
-def _read_own_csv(path: Path, data: bytes) -> tuple[list[AlignedSample], datetime] | None:
-    """The samples of a CSV that `export_csv` wrote, exactly; None for any other CSV."""
+def _read_own_csv(path: Path) -> tuple[list[AlignedSample], datetime, list[str]] | None:
+    """The samples of a CSV that `export_csv` wrote, exactly, and what was left out of it;
+    None for any other CSV. Read a row at a time, within the readers' bounds: at most
+    `MAX_DURATION_S` seconds, every value in its plausible range."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None
-    rows = list(csv.reader(text.splitlines()))
-    if not rows or tuple(name.strip() for name in rows[0]) != CSV_COLUMNS:
-        return None
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}", path=path) from exc
+    with handle:
+        try:
+            rows = csv.reader(handle)
+            first = next(rows, None)
+            header = tuple(name.strip() for name in first) if first is not None else ()
+            if header not in (CSV_COLUMNS, _CSV_COLUMNS_BEFORE_EFFORT):
+                return None
+            return _own_csv_rows(path, header, rows)
+        except UnicodeDecodeError:
+            return None
+        except csv.Error as exc:
+            raise SourceFileError(f"{path} is not a readable CSV file: {exc}", path=path) from exc
+
+
+def _own_csv_rows(
+    path: Path,
+    header: tuple[str, ...],
+    rows: Iterable[list[str]],
+) -> tuple[list[AlignedSample], datetime, list[str]]:
     samples: list[AlignedSample] = []
     started: datetime | None = None
-    for number, row in enumerate(rows[1:], start=2):
+    warnings: list[str] = []
+    left_out = 0
+    for number, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) != len(CSV_COLUMNS):
-            raise SourceFileError(f"{path}: line {number} has {len(row)} cells, not "
-                                  f"{len(CSV_COLUMNS)}", path=path)
-        cells = dict(zip(CSV_COLUMNS, (cell.strip() for cell in row), strict=True))
+        if len(row) != len(header):
+            raise SourceFileError(
+                f"{path}: line {number} has {len(row)} cells, not {len(header)}", path=path
+            )
+        cells = dict(zip(header, (cell.strip() for cell in row), strict=True))
         try:
             t = int(cells["t"])
             moment = _parse_time(cells["timestamp"])
@@ -549,42 +731,72 @@ def _read_own_csv(path: Path, data: bytes) -> tuple[list[AlignedSample], datetim
                 raise ValueError(f"timestamp {cells['timestamp']!r} is not ISO 8601")
             if samples and t <= samples[-1].t:
                 raise ValueError(f"t={t} does not come after t={samples[-1].t}")
+            if samples and t - samples[0].t > MAX_DURATION_S:
+                warnings.append(
+                    f"the file claims more than {MAX_DURATION_S / 3600:.0f} h: cut at line {number}"
+                )
+                break
+            values = [_float(cells[key]) for key in ("hr", "cadence", "speed", "distance", "steps")]
+            checked = [
+                plausible(value, bounds)
+                for value, bounds in zip(
+                    values, (HR_BPM, CADENCE_SPM, SPEED_MPS, DISTANCE_M, STEPS), strict=True
+                )
+            ]
+            left_out += sum(
+                1 for a, b in zip(values, checked, strict=True) if a is not None and b is None
+            )
+            hr, cadence, speed, distance, steps = checked
+            # Effort columns: absent from a file exported before effort was recorded.
+            effort = {
+                name: _float(cells.get(column, ""))
+                for name, column in zip(EFFORT_FIELDS, _CSV_EFFORT_COLUMNS, strict=True)
+            }
+            checked_effort = {
+                name: plausible(value, EFFORT_RANGES[name]) for name, value in effort.items()
+            }
+            left_out += sum(
+                1
+                for name, value in effort.items()
+                if value is not None and checked_effort[name] is None
+            )
             sample = AlignedSample(
-                t=t, hr_bpm=_float(cells["hr"]),
-                rr_intervals_s=tuple(float(v) for v in cells["rr"].split()),
-                cadence_spm=_float(cells["cadence"]), speed_mps=_float(cells["speed"]),
-                distance_m=_float(cells["distance"]), steps=_float(cells["steps"]),
+                t=t,
+                hr_bpm=hr,
+                rr_intervals_s=plausible_rr([float(v) for v in cells["rr"].split()]),
+                cadence_spm=cadence,
+                speed_mps=speed,
+                distance_m=distance,
+                steps=steps,
                 contact=None if not cells["contact"] else cells["contact"] == "1",
-                hr_gap=cells["gap"] == "1")
-        except ValueError as exc:
-            raise SourceFileError(f"{path}: line {number} cannot be read: {exc}",
-                                  path=path) from exc
+                hr_gap=cells["gap"] == "1" or hr is None,
+                **checked_effort,
+            )
+        except (ValueError, OverflowError) as exc:
+            raise SourceFileError(
+                f"{path}: line {number} cannot be read: {exc}", path=path
+            ) from exc
         if started is None:
             started = moment - timedelta(seconds=t)
         samples.append(sample)
     if started is None or not any(s.hr_bpm is not None for s in samples):
         raise SourceFileError(f"{path} has no heart-rate rows", path=path)
+    if left_out:
+        warnings.append(f"{left_out} values outside their plausible range were left out")
     if samples[0].t != 0:  # a session starts at second 0
         shift = samples[0].t
         started += timedelta(seconds=shift)
         samples = [_shifted(s, shift) for s in samples]
-    return samples, started
+    return samples, started, warnings
 
 
 def _shifted(sample: AlignedSample, by: int) -> AlignedSample:
-    return AlignedSample(t=sample.t - by, hr_bpm=sample.hr_bpm,
-                         rr_intervals_s=sample.rr_intervals_s, cadence_spm=sample.cadence_spm,
-                         speed_mps=sample.speed_mps, distance_m=sample.distance_m,
-                         steps=sample.steps, contact=sample.contact, hr_gap=sample.hr_gap)
+    return dataclasses.replace(sample, t=sample.t - by)
 
 
 def _float(text: str) -> float | None:
-    if not text:
-        return None
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text!r} is not a finite number")
-    return value
+    """A cell's number (NaN and infinities included: the range check leaves them out)."""
+    return float(text) if text else None
 
 
 def _parse_time(text: str) -> datetime | None:

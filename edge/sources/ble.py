@@ -276,7 +276,7 @@ class BleSensorSource:
     async def _find(self) -> BLEDevice:
         cfg = self.config
         self.state = BleState.SCANNING
-        uuids = [KIND_SERVICES[k] for k in cfg.kinds]
+        uuids = self._service_uuids()
         address = self._address
         name = cfg.name.casefold() if cfg.name and not address else None
 
@@ -319,6 +319,10 @@ class BleSensorSource:
         if device.name and self.name in (cfg.name, cfg.address, "BLE band"):
             self.name = f"{device.name} {device.address.upper()}"
         return device
+
+    def _service_uuids(self) -> list[str]:
+        """The services a device found without an address or name must advertise."""
+        return [KIND_SERVICES[k] for k in self.config.kinds]
 
     async def _connect(self, device: BLEDevice, inbox: asyncio.Queue[_Item]) -> BleakClient:
         cfg = self.config

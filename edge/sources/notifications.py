@@ -5,15 +5,38 @@ reading from the simulator has gone through exactly the decoding a band's would.
 state some profiles need: CSC rates come from two consecutive measurements, CSC distance from the
 sensor's cumulative wheel count, and a footpod that sends no step count gets one derived from its
 cadence. Rates and steps never span a link loss (`reset_link`); totals carry over it.
+
+Effort: a Cycling Power Measurement (0x2A63) becomes a `PowerReading` (crank cadence from two
+consecutive crank counts); a fitness machine's data record (Indoor Bike, Treadmill, Cross Trainer,
+Rower Data) becomes a `MachineReading` once it is whole: a record split over several
+notifications ("More Data") is joined first, and a part on its own yields nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.stream.readings import BatteryReading, HeartRateReading, Reading, StrideReading
+from edge.stream.readings import (
+    BatteryReading,
+    HeartRateReading,
+    MachineReading,
+    PowerReading,
+    Reading,
+    StrideReading,
+)
 from firmware_bridge import gatt
 from firmware_bridge.gatt import uuids
+from firmware_bridge.gatt.fitness_machine import (
+    CrossTrainerData,
+    FitnessMachineData,
+    FitnessMachineRecordAssembler,
+    IndoorBikeData,
+    RowerData,
+    TreadmillData,
+)
+
+#: 0x7FFF in a machine's inclination means "not available".
+_INCLINE_UNKNOWN = 0x7FFF / 10
 
 
 @dataclass
@@ -28,10 +51,15 @@ class NotificationDecoder:
         self._wheel_origin: int | None = None
         self._wheel_last: int | None = None
         self._wheel_offset_m = 0.0
+        self._power = gatt.CyclingPowerTracker(self.wheel_circumference_m)
+        self._machine_parts: dict[str, FitnessMachineRecordAssembler] = {}
 
     def reset_link(self) -> None:
         """Forget per-link history after a reconnect, so old totals are not paired with new ones."""
         self._csc.reset()
+        self._power.reset()
+        for assembler in self._machine_parts.values():
+            assembler.reset()  # half a record does not span links
         self._last_stride_t = None
 
     def decode(self, t: float, characteristic: str, payload: bytes) -> Reading | None:
@@ -42,8 +70,14 @@ class NotificationDecoder:
             return HeartRateReading(self.device, t, value.bpm, value.rr_intervals_s, value.contact)
         if characteristic == uuids.RSC_MEASUREMENT:
             self._count_steps(t, value.cadence_spm)
-            return StrideReading(self.device, t, float(value.cadence_spm), value.speed_mps,
-                                 value.total_distance_m, self._steps)
+            return StrideReading(
+                self.device,
+                t,
+                float(value.cadence_spm),
+                value.speed_mps,
+                value.total_distance_m,
+                self._steps,
+            )
         if characteristic == uuids.CSC_MEASUREMENT:
             rates = self._csc.update(value)
             distance = self._wheel_distance(value.cumulative_wheel_revolutions)
@@ -52,6 +86,15 @@ class NotificationDecoder:
             return StrideReading(self.device, t, rates.crank_rpm, rates.wheel_speed_mps, distance)
         if characteristic == uuids.BATTERY_LEVEL:
             return BatteryReading(self.device, t, value)
+        if characteristic == uuids.CYCLING_POWER_MEASUREMENT:
+            rates = self._power.update(value)
+            return PowerReading(self.device, t, float(value.instantaneous_power_w), rates.crank_rpm)
+        if characteristic in _MACHINE_DATA:
+            assembler = self._machine_parts.setdefault(
+                characteristic, FitnessMachineRecordAssembler()
+            )
+            records = assembler.feed(value)
+            return machine_reading(self.device, t, records[-1]) if records else None
         return None
 
     def _count_steps(self, t: float, cadence_spm: float) -> None:
@@ -78,3 +121,38 @@ class NotificationDecoder:
         assert self._wheel_origin is not None and self._wheel_last is not None
         revolutions = self._wheel_last - self._wheel_origin
         return self._wheel_offset_m + revolutions * self.wheel_circumference_m
+
+
+_MACHINE_DATA = frozenset(uuids.FITNESS_MACHINE_DATA.values())
+
+
+def machine_reading(device: str, t: float, record: FitnessMachineData) -> MachineReading:
+    """A whole FTMS data record in edgecoach's units (m/s, percent, per minute, metres)."""
+    speed = getattr(record, "instantaneous_speed_kmh", None)
+    incline = getattr(record, "inclination_percent", None)
+    if incline is not None and abs(incline - _INCLINE_UNKNOWN) < 0.05:
+        incline = None
+    power = (
+        record.power_output_w
+        if isinstance(record, TreadmillData)
+        else getattr(record, "instantaneous_power_w", None)
+    )
+    stroke_rate: float | None = None
+    if isinstance(record, RowerData):
+        stroke_rate = record.stroke_rate_spm
+    elif isinstance(record, CrossTrainerData) and record.steps_per_minute is not None:
+        stroke_rate = float(record.steps_per_minute)
+    cadence = record.instantaneous_cadence_rpm if isinstance(record, IndoorBikeData) else None
+    resistance = getattr(record, "resistance_level", None)
+    distance = record.total_distance_m
+    return MachineReading(
+        device,
+        t,
+        power_w=None if power is None else float(power),
+        speed_mps=None if speed is None else speed / 3.6,
+        incline_pct=incline,
+        resistance=None if resistance is None else float(resistance),
+        stroke_rate_spm=stroke_rate,
+        distance_m=None if distance is None else float(distance),
+        cadence_rpm=cadence,
+    )

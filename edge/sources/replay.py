@@ -1,7 +1,8 @@
 """The replay backend: a recorded workout (FIT, TCX, GPX, CSV) played back as sensor readings.
 
 Each `RecordPoint` of the recording becomes a `HeartRateReading` (when it has heart rate) and a
-`StrideReading` (when it has cadence, speed or distance), stamped with the point's own `t`: the
+`StrideReading` (when it has cadence, speed or distance) and a `PowerReading` (when it has
+power), stamped with the point's own `t`: the
 session clock of a replay is the recording's clock. `speed` recorded seconds pass per wall
 second (1 = real time, 0 = as fast as possible). A stretch of the file without points is a
 stretch without readings; nothing is interpolated, so the aligner reports the gap as it would for
@@ -18,7 +19,14 @@ from pathlib import Path
 
 from edge.errors import ConfigError
 from edge.sources.recordings import FOOT_SPORTS, Recording, read_recording
-from edge.stream.readings import HeartRateReading, LinkEvent, LinkState, Reading, StrideReading
+from edge.stream.readings import (
+    HeartRateReading,
+    LinkEvent,
+    LinkState,
+    PowerReading,
+    Reading,
+    StrideReading,
+)
 from firmware_bridge import gatt
 
 log = logging.getLogger(__name__)
@@ -33,8 +41,8 @@ class ReplaySource:
     def __init__(self, path: Path, *, speed: float = 1.0, device: str | None = None) -> None:
         if not (isinstance(speed, int | float) and math.isfinite(speed) and speed >= 0):
             raise ConfigError(
-                f"replay speed must be 0 (as fast as possible) or a positive number, "
-                f"got {speed!r}")
+                f"replay speed must be 0 (as fast as possible) or a positive number, got {speed!r}"
+            )
         self.path = Path(path)
         self.name = self.path.name
         self.speed = float(speed)
@@ -43,8 +51,9 @@ class ReplaySource:
         self._recording: Recording | None = None
 
     @classmethod
-    def from_recording(cls, recording: Recording, *, speed: float = 1.0,
-                       device: str | None = None) -> ReplaySource:
+    def from_recording(
+        cls, recording: Recording, *, speed: float = 1.0, device: str | None = None
+    ) -> ReplaySource:
         """A source for a recording already read (by `read_recording` or `iter_recordings`)."""
         source = cls(recording.path, speed=speed, device=device)
         source._recording = recording
@@ -74,21 +83,27 @@ class ReplaySource:
         for point in recording.points:
             await self._wait_until(loop, started, point.t)
             if point.hr_bpm is not None:
-                yield HeartRateReading(device, point.t, round(point.hr_bpm),
-                                       point.rr_intervals_s, None)
-            if (point.cadence_spm is None and point.speed_mps is None
-                    and point.distance_m is None):
+                yield HeartRateReading(
+                    device, point.t, round(point.hr_bpm), point.rr_intervals_s, None
+                )
+            if point.power_w is not None:
+                yield PowerReading(device, point.t, point.power_w)
+            if point.cadence_spm is None and point.speed_mps is None and point.distance_m is None:
                 continue
             total_steps = None
             if counts_steps:
                 # Like a footpod without a step count: steps from cadence, none across a gap.
-                if (last_stride_t is not None and point.cadence_spm is not None
-                        and 0 < point.t - last_stride_t <= MAX_STEP_INTERVAL_S):
+                if (
+                    last_stride_t is not None
+                    and point.cadence_spm is not None
+                    and 0 < point.t - last_stride_t <= MAX_STEP_INTERVAL_S
+                ):
                     steps += gatt.steps_from_cadence(point.cadence_spm, point.t - last_stride_t)
                 last_stride_t = point.t
                 total_steps = steps
-            yield StrideReading(device, point.t, point.cadence_spm, point.speed_mps,
-                                point.distance_m, total_steps)
+            yield StrideReading(
+                device, point.t, point.cadence_spm, point.speed_mps, point.distance_m, total_steps
+            )
 
     async def _wait_until(self, loop: asyncio.AbstractEventLoop, started: float, t: float) -> None:
         if self.speed <= 0:

@@ -39,6 +39,40 @@ class StrideReading:
     total_steps: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PowerReading:
+    """One Cycling Power Measurement (0x2A63) notification, decoded."""
+
+    device: str
+    t: float
+    power_w: float
+    #: Crank cadence from two consecutive crank revolution counts, when the meter sends them.
+    cadence_rpm: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MachineReading:
+    """One FTMS data record (treadmill, indoor bike, rower, cross trainer), decoded.
+
+    Each field is None when the machine does not report it; a multi-packet ("more data") record
+    arrives as one reading once it is complete.
+    """
+
+    device: str
+    t: float
+    power_w: float | None = None
+    speed_mps: float | None = None
+    incline_pct: float | None = None
+    #: The machine's own resistance level, in its unit (FTMS: unitless, 0.1 resolution).
+    resistance: float | None = None
+    #: Rower strokes per minute, cross-trainer steps per minute.
+    stroke_rate_spm: float | None = None
+    #: Distance the machine counted since it was started, in metres.
+    distance_m: float | None = None
+    #: Indoor bike crank cadence.
+    cadence_rpm: float | None = None
+
+
 class LinkState(Enum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
@@ -69,7 +103,15 @@ class Tick:
     t: float
 
 
-Reading = HeartRateReading | StrideReading | LinkEvent | BatteryReading | Tick
+Reading = (
+    HeartRateReading
+    | StrideReading
+    | PowerReading
+    | MachineReading
+    | LinkEvent
+    | BatteryReading
+    | Tick
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +129,45 @@ class AlignedSample:
     contact: bool | None
     #: True when no heart-rate reading covers this second: the values above are not invented.
     hr_gap: bool
+    #: A heart rate the band sent this second that no heart can have (`edge.stream.plausible`):
+    #: the second is a gap, and the coach asks to check the strap. None otherwise.
+    rejected_hr_bpm: float | None = None
+    # Effort: what the body is asked to do. None when no power meter or machine reports it
+    # (or its last value is older than the aligner holds one).
+    #: Watts, from a power meter or else the machine.
+    power_w: float | None = None
+    #: The machine's belt or virtual speed (a footpod's speed stays in `speed_mps`).
+    machine_speed_mps: float | None = None
+    incline_pct: float | None = None
+    resistance: float | None = None
+    stroke_rate_spm: float | None = None
+    #: Distance the machine counted since it was started.
+    machine_distance_m: float | None = None
+
+    @property
+    def has_effort(self) -> bool:
+        """True when any effort value is known this second."""
+        return any(getattr(self, name) is not None for name in EFFORT_FIELDS)
+
+
+#: The AlignedSample fields that carry effort, in the order the store and exports write them.
+EFFORT_FIELDS: tuple[str, ...] = (
+    "power_w",
+    "machine_speed_mps",
+    "incline_pct",
+    "resistance",
+    "stroke_rate_spm",
+    "machine_distance_m",
+)
+
+
+def effort_dict(sample: AlignedSample) -> dict[str, float | None]:
+    """The sample's effort values by short name, for events and exports."""
+    return {
+        "power": sample.power_w,
+        "machine_speed": sample.machine_speed_mps,
+        "incline": sample.incline_pct,
+        "resistance": sample.resistance,
+        "stroke_rate": sample.stroke_rate_spm,
+        "machine_distance": sample.machine_distance_m,
+    }

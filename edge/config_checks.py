@@ -1,0 +1,167 @@
+"""Checks of the settings a person writes, with messages that say what to write instead.
+
+`load_settings` calls these once the TOML is read: a profile no heart can have (an age of 300, a
+resting heart rate above the maximum, NaN) would be coached as if it were true ("above your
+maximum of -2" every few seconds), so it is refused when the file is read, naming the file, the
+section and the value. Pure: values in, the normalised value out or a `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from edge.errors import ConfigError
+from edge.profile import Profile, name_key, normalise_name
+
+__all__ = [
+    "AGE_YEARS",
+    "MAX_HR_BPM",
+    "MIN_RESERVE_BPM",
+    "RESTING_HR_BPM",
+    "check_daemon_speed",
+    "check_numbers",
+    "check_profile",
+    "check_unique_names",
+]
+
+#: Ages the estimate 208 - 0.7 x age (Tanaka) and the coaching guidelines are meant for.
+AGE_YEARS = (5, 110)
+#: Resting heart rates of people: trained endurance athletes reach the high 20s.
+RESTING_HR_BPM = (25.0, 120.0)
+#: A measured maximum heart rate.
+MAX_HR_BPM = (100.0, 240.0)
+#: The least heart-rate reserve (max - resting) that five zones can be cut from.
+MIN_RESERVE_BPM = 20.0
+#: The longest name shown on a board tile or a spoken greeting.
+MAX_NAME_CHARS = 64
+
+
+def check_profile(profile: Profile, where: str) -> Profile:
+    """`profile` with its name normalised, or ConfigError saying which value to change."""
+    name = normalise_name(profile.name) if isinstance(profile.name, str) else ""
+    if not name:
+        raise ConfigError(f"{where}: name must be a non-empty name, got {profile.name!r}")
+    if len(name) > MAX_NAME_CHARS or not name.isprintable():
+        raise ConfigError(
+            f"{where}: name must be at most {MAX_NAME_CHARS} printable "
+            f"characters, got {profile.name!r}"
+        )
+    age = profile.age
+    if (
+        isinstance(age, bool)
+        or not isinstance(age, int)
+        or not (AGE_YEARS[0] <= age <= AGE_YEARS[1])
+    ):
+        raise ConfigError(
+            f"{where}: age must be whole years from {AGE_YEARS[0]} to "
+            f"{AGE_YEARS[1]}, got {age!r}; it sets the estimated maximum heart "
+            "rate (208 - 0.7 x age) when max_hr is not given"
+        )
+    resting = _number(profile.resting_hr)
+    if resting is None or not RESTING_HR_BPM[0] <= resting <= RESTING_HR_BPM[1]:
+        raise ConfigError(
+            f"{where}: resting_hr must be beats per minute from "
+            f"{RESTING_HR_BPM[0]:g} to {RESTING_HR_BPM[1]:g}, got "
+            f"{profile.resting_hr!r}; measure it lying still for a few minutes "
+            "after waking (edgecoach morning)"
+        )
+    if profile.max_hr is not None:
+        maximum = _number(profile.max_hr)
+        if maximum is None or not MAX_HR_BPM[0] <= maximum <= MAX_HR_BPM[1]:
+            raise ConfigError(
+                f"{where}: max_hr must be beats per minute from "
+                f"{MAX_HR_BPM[0]:g} to {MAX_HR_BPM[1]:g}, got "
+                f"{profile.max_hr!r}; leave it out to estimate it from age"
+            )
+    checked = Profile(name=name, age=age, resting_hr=resting, max_hr=profile.max_hr)
+    reserve = checked.heart_rate_reserve
+    if reserve < MIN_RESERVE_BPM:
+        maximum_text = (
+            f"the maximum estimated from age {age} ({checked.effective_max_hr:.0f})"
+            if checked.max_hr_is_estimated
+            else f"max_hr ({checked.effective_max_hr:g})"
+        )
+        raise ConfigError(
+            f"{where}: resting_hr ({resting:g}) must be at least "
+            f"{MIN_RESERVE_BPM:g} bpm below {maximum_text}: the zones are cut "
+            "from the difference; check both values (is resting_hr the maximum, "
+            "or the other way round?)"
+        )
+    return checked
+
+
+def check_unique_names(names: Iterable[str], where: str) -> None:
+    """Refuse two names that are one person to the store ("sam" and "Sam ")."""
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        key = name_key(name)
+        if key in seen:
+            raise ConfigError(
+                f"{where}: [[people]] #{seen[key]} and #{number} share a name, "
+                f"{normalise_name(name)!r} (names are compared without case and "
+                "surrounding spaces): give each person a name of their own, or "
+                "their sessions become one person's"
+            )
+        seen[key] = number
+
+
+def check_daemon_speed(speed: Any, where: str) -> float:
+    """`[daemon] speed`: 0 (as fast as possible) or a positive finite number."""
+    value = _number(speed)
+    if value is None or value < 0:
+        raise ConfigError(
+            f"{where}: speed must be 0 (as fast as possible) or a positive number "
+            f"of workout seconds per second, got {speed!r}"
+        )
+    return value
+
+
+def check_numbers(
+    values: Any, where: str, *, positive: Iterable[str] = (), not_negative: Iterable[str] = ()
+) -> None:
+    """Refuse NaN or infinity in any float field of a settings dataclass, and values below
+    zero (or at zero, for `positive`) in the named ones."""
+    for name in getattr(values, "__dataclass_fields__", {}):
+        value = getattr(values, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: {name} must be a finite number, got {value!r}")
+    for name in positive:
+        value = getattr(values, name)
+        if isinstance(value, int | float) and value <= 0:
+            raise ConfigError(f"{where}: {name} must be more than 0, got {value!r}")
+    for name in not_negative:
+        value = getattr(values, name)
+        if isinstance(value, int | float) and value < 0:
+            raise ConfigError(f"{where}: {name} must be 0 or more, got {value!r}")
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def check_sections(sections: dict[str, Any], path: object) -> dict[str, Any]:
+    """The loader's sections with the profile normalised; ConfigError for a value no device or
+    person can have (NaN anywhere, a negative speed, a profile no heart fits)."""
+    import dataclasses
+
+    checked = dict(sections)
+    checked["profile"] = check_profile(sections["profile"], f"{path} [profile]")
+    daemon = sections["daemon"]
+    checked["daemon"] = dataclasses.replace(
+        daemon, speed=check_daemon_speed(daemon.speed, f"{path} [daemon]")
+    )
+    check_numbers(
+        sections["llm"],
+        f"{path} [llm]",
+        positive=("timeout_s", "max_tokens"),
+        not_negative=("threads",),
+    )
+    check_numbers(sections["speech"], f"{path} [speech]", positive=("words_per_minute",))
+    check_numbers(sections["health"], f"{path} [health]", positive=("threads",))
+    check_numbers(sections["display"], f"{path} [display]", not_negative=("min_refresh_s",))
+    return checked
