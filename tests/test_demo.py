@@ -5,9 +5,9 @@ import os
 import shutil
 import subprocess
 import wave
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 from edge.artifacts import default_models_dir
 from edge.narrator.guard import split_sentences

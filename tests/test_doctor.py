@@ -18,9 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from edge.commands import doctor
 from edge.artifacts import Manifest, record
-from edge.commands.doctor import BluezProbe, Check, bluez_checks, check_clock, probe_bluez, run_checks
+from edge.commands import doctor
+from edge.commands.doctor import (
+    BluezProbe,
+    Check,
+    bluez_checks,
+    check_clock,
+    probe_bluez,
+    run_checks,
+)
 from edge.settings import HealthSettings, LlmSettings, Settings, SpeechSettings
 
 REPO = Path(__file__).resolve().parents[1]

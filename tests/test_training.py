@@ -9,14 +9,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from edge.commands import feedback as feedback_command
+from edge.commands import plan as plan_command
 from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
 from edge.profile import Profile
 from edge.settings import Person, Settings
+from edge.sources.simulator import to_aligned
 from edge.store import FeedbackError, SessionStore
 from edge.stream.readings import AlignedSample
-from edge.commands import feedback as feedback_command
-from edge.commands import plan as plan_command
 from edge.training.load import (
     BANISTER_K_FEMALE,
     SessionLoad,
@@ -43,7 +44,6 @@ from edge.training.plan import (
     weekly_plan,
 )
 from edge.training.readiness import MorningReading, Readiness, readiness, reading_from_samples
-from edge.sources.simulator import to_aligned
 from firmware_bridge.simulator import Athlete, Segment, WorkoutPlan, simulate
 
 ATHLETE = Athlete(age=35, resting_hr=55.0, max_hr=176.0, fitness=0.6)
@@ -622,8 +622,8 @@ def test_plan_for_someone_without_sessions_starts_gently(store, capsys):
 
 
 def test_the_plan_is_explained_in_guarded_words_resting_on_its_facts(month_store, capsys):
-    from edge.narrator import guard
     from edge.commands.plan import explain_suggestion
+    from edge.narrator import guard
     from edge.narrator.plans import suggestion_advice
     from edge.training.inputs import load_inputs
 

@@ -22,8 +22,8 @@ held-out split's teacher-forced loss is measured before and after, and recorded.
 
 from __future__ import annotations
 
-import logging
 import copy
+import logging
 import math
 import os
 import random
