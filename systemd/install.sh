@@ -253,7 +253,7 @@ else
 # refused by name. Check the file with: edgecoach --config /etc/edgecoach/config.toml doctor
 
 [profile]
-# name = ""
+# name = "you"
 # age = 40
 # resting_hr = 60
 # max_hr = 180          # leave out to estimate from age (208 - 0.7 x age)
