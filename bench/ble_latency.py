@@ -86,12 +86,17 @@ def record_ends(sent: list[tuple[float, bytes]]) -> list[float]:
 def payload(kind: str, sequence: int) -> bytes:
     if kind == "heart_rate":
         return encode_heart_rate_measurement(
-            HeartRateMeasurement(bpm=120 + sequence % 60, contact_supported=True,
-                                 contact_detected=True, rr_intervals=(sequence,))
+            HeartRateMeasurement(
+                bpm=120 + sequence % 60,
+                contact_supported=True,
+                contact_detected=True,
+                rr_intervals=(sequence,),
+            )
         )
     return encode_rsc_measurement(
-        RSCMeasurement(speed_mps=3.2, cadence_spm=170, total_distance_m=sequence / 10,
-                       is_running=True)
+        RSCMeasurement(
+            speed_mps=3.2, cadence_spm=170, total_distance_m=sequence / 10, is_running=True
+        )
     )
 
 
@@ -142,31 +147,45 @@ async def serve(bands: int, rate: float, seconds: float, mix: bool, machines: in
     for address, kind in band_plan(bands, mix):
         uuid = HEART_RATE_MEASUREMENT if kind == "heart_rate" else RSC_MEASUREMENT
         script = [Notification(1.0 / rate, uuid, payload(kind, n)) for n in range(count)]
-        virtual.append(VirtualBand(address, f"Bench {kind} {address[-5:]}",
-                                   services=("heart_rate",) if kind == "heart_rate" else ("rsc",),
-                                   script=script))
-    bikes = [VirtualIndoorBike(address, f"Bench bike {address[-5:]}", tick_s=1.0 / rate,
-                               model_step_s=1.0 / rate)
-             for address in machine_plan(machines)]
+        virtual.append(
+            VirtualBand(
+                address,
+                f"Bench {kind} {address[-5:]}",
+                services=("heart_rate",) if kind == "heart_rate" else ("rsc",),
+                script=script,
+            )
+        )
+    bikes = [
+        VirtualIndoorBike(
+            address, f"Bench bike {address[-5:]}", tick_s=1.0 / rate, model_step_s=1.0 / rate
+        )
+        for address in machine_plan(machines)
+    ]
     async with virtual_radio(*virtual, *bikes):
         _say({"bus": os.environ["DBUS_SYSTEM_BUS_ADDRESS"], "path": os.environ["PATH"]})
         # stdin is a pipe from the parent; reading it in a thread keeps the loop free
         while (await asyncio.to_thread(sys.stdin.readline)).strip() == "mark":
             _say({"cpu_s": time.process_time(), "dbus_cpu_s": _children_cpu_s()})
-        _say({
-            "sent": {
-                band.address: [
-                    (s.t, s.uuid, sequence_in_payload(s.uuid, s.payload))
-                    for s in band.sent if s.delivered
-                ]
-                for band in virtual
-            },
-            "machines": {
-                bike.address: [(s.t, s.payload.hex()) for s in bike.sent
-                               if s.delivered and s.uuid == INDOOR_BIKE_DATA]
-                for bike in bikes
-            },
-        })
+        _say(
+            {
+                "sent": {
+                    band.address: [
+                        (s.t, s.uuid, sequence_in_payload(s.uuid, s.payload))
+                        for s in band.sent
+                        if s.delivered
+                    ]
+                    for band in virtual
+                },
+                "machines": {
+                    bike.address: [
+                        (s.t, s.payload.hex())
+                        for s in bike.sent
+                        if s.delivered and s.uuid == INDOOR_BIKE_DATA
+                    ]
+                    for bike in bikes
+                },
+            }
+        )
 
 
 # the parent: the daemon side
@@ -199,13 +218,22 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-async def measure(bands: int, rate: float, seconds: float, mix: bool,
-                  machines: int = 0) -> Figures:
+async def measure(bands: int, rate: float, seconds: float, mix: bool, machines: int = 0) -> Figures:
     child = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve()), "--serve", "--bands", str(bands),
-        "--rate", str(rate), "--seconds", str(seconds), *(["--mix"] if mix else []),
-        "--machines", str(machines),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--serve",
+        "--bands",
+        str(bands),
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        *(["--mix"] if mix else []),
+        "--machines",
+        str(machines),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
         limit=64 * 1024 * 1024,  # the last line carries every send
     )
     assert child.stdin is not None and child.stdout is not None
@@ -230,8 +258,9 @@ async def measure(bands: int, rate: float, seconds: float, mix: bool,
 
         async def collect(address: str, kind: str) -> None:
             source = BleSensorSource(
-                BleBandConfig(address=address, kinds=(kind,), scan_timeout_s=5.0,
-                              connect_attempts=2),
+                BleBandConfig(
+                    address=address, kinds=(kind,), scan_timeout_s=5.0, connect_attempts=2
+                ),
                 reconnect_backoff=ReconnectBackoff(first_s=0.05, max_s=0.5, max_not_found_s=0.5),
             )
             async for reading in source.readings():
@@ -254,7 +283,8 @@ async def measure(bands: int, rate: float, seconds: float, mix: bool,
         async def collect_machine(address: str) -> None:
             link = MachineLink(
                 MachineSettings(address=address, kind="bike"),
-                reconnect_backoff=ReconnectBackoff(first_s=0.05, max_s=0.5, max_not_found_s=0.5))
+                reconnect_backoff=ReconnectBackoff(first_s=0.05, max_s=0.5, max_not_found_s=0.5),
+            )
             async for reading in link.readings():
                 now = time.monotonic()
                 if isinstance(reading, LinkEvent):
@@ -265,8 +295,9 @@ async def measure(bands: int, rate: float, seconds: float, mix: bool,
                 changed.set()
 
         tasks = [asyncio.create_task(collect(a, k), name=f"bench-{a}") for a, k in plan]
-        tasks += [asyncio.create_task(collect_machine(a), name=f"bench-machine-{a}")
-                  for a in machine_got]
+        tasks += [
+            asyncio.create_task(collect_machine(a), name=f"bench-machine-{a}") for a in machine_got
+        ]
         try:
             await until(lambda: len(connected) == bands + machines, 30 + (bands + machines) * 2)
             radio0 = await ask("mark")
@@ -306,11 +337,18 @@ async def measure(bands: int, rate: float, seconds: float, mix: bool,
         for sent_t, got_t in zip(ends, consumed, strict=False):
             machine_ms.append((got_t - sent_t) * 1000)
     return Figures(
-        machines=machines, machine_readings=sum(len(v) for v in machine_got.values()),
+        machines=machines,
+        machine_readings=sum(len(v) for v in machine_got.values()),
         machine_ms=tuple(machine_ms),
-        bands=bands, rate=rate, seconds=seconds, wall_s=wall1 - wall0,
-        received=sum(len(v) for v in got.values()), expected=expected_each * bands,
-        stamp_ms=stamp_ms, consumer_ms=consumer_ms, daemon_cpu_s=cpu1 - cpu0,
+        bands=bands,
+        rate=rate,
+        seconds=seconds,
+        wall_s=wall1 - wall0,
+        received=sum(len(v) for v in got.values()),
+        expected=expected_each * bands,
+        stamp_ms=stamp_ms,
+        consumer_ms=consumer_ms,
+        daemon_cpu_s=cpu1 - cpu0,
         radio_cpu_s=float(radio1["cpu_s"]) - float(radio0["cpu_s"]),  # type: ignore[arg-type]
         dbus_cpu_s=float(radio1["dbus_cpu_s"]) - float(radio0["dbus_cpu_s"]),  # type: ignore[arg-type]
     )
@@ -334,11 +372,19 @@ def report(f: Figures, mix: bool) -> list[str]:
         f" = {100 * per_band / f.wall_s:.2f} % of a core each",
         f"  not counted above: fake radio (child) {f.radio_cpu_s:.2f} CPU s,"
         f" dbus-daemon {f.dbus_cpu_s:.2f} CPU s (BlueZ's own cost on a real device differs)",
-        *([(f"  machines: {f.machines} virtual indoor bikes at {f.rate:g} records/s,"
-            f" {f.machine_readings} readings; last part sent -> consuming task:"
-            f" p50 {percentile(list(f.machine_ms), 50):.2f} ms,"
-            f" p99 {percentile(list(f.machine_ms), 99):.2f} ms,"
-            f" max {max(f.machine_ms):.2f} ms")] if f.machine_ms else []),
+        *(
+            [
+                (
+                    f"  machines: {f.machines} virtual indoor bikes at {f.rate:g} records/s,"
+                    f" {f.machine_readings} readings; last part sent -> consuming task:"
+                    f" p50 {percentile(list(f.machine_ms), 50):.2f} ms,"
+                    f" p99 {percentile(list(f.machine_ms), 99):.2f} ms,"
+                    f" max {max(f.machine_ms):.2f} ms"
+                )
+            ]
+            if f.machine_ms
+            else []
+        ),
     ]
 
 
@@ -348,8 +394,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=4.0, help="notifications per second per band")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--mix", action="store_true", help="every other band is a footpod (RSC)")
-    parser.add_argument("--machines", type=int, default=5,
-                        help="virtual indoor bikes (FTMS) beside the bands")
+    parser.add_argument(
+        "--machines", type=int, default=5, help="virtual indoor bikes (FTMS) beside the bands"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bands < 1 or args.rate <= 0 or args.seconds <= 0:

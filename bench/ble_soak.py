@@ -197,9 +197,7 @@ async def soak(
             await wait_connected(cycles + 1)
             seconds = time.perf_counter() - started
             # the last link: take what it delivered, then measure with everything settled
-            await band.wait_until(
-                lambda: delivered_on_this_link() >= 1, timeout_s=cycle_timeout_s
-            )
+            await band.wait_until(lambda: delivered_on_this_link() >= 1, timeout_s=cycle_timeout_s)
             await asyncio.sleep(settle_s)
             fds_after, tasks_after = open_fds(), len(asyncio.all_tasks())
             # stop the band sending, then let what it delivered arrive before counting
@@ -242,10 +240,17 @@ async def soak(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=1000, help="forced drops (default 1000)")
-    parser.add_argument("--per-link", type=int, default=3,
-                        help="notifications delivered on each link before the drop (default 3)")
-    parser.add_argument("--acquire-notify", action="store_true",
-                        help="subscribe with AcquireNotify instead of StartNotify")
+    parser.add_argument(
+        "--per-link",
+        type=int,
+        default=3,
+        help="notifications delivered on each link before the drop (default 3)",
+    )
+    parser.add_argument(
+        "--acquire-notify",
+        action="store_true",
+        help="subscribe with AcquireNotify instead of StartNotify",
+    )
     args = parser.parse_args()
     report = asyncio.run(
         soak(args.cycles, per_link=args.per_link, acquire_notify=args.acquire_notify)

@@ -67,8 +67,9 @@ def espeak_first_audio_s(runs: int = 5) -> float | None:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        process = subprocess.Popen([espeak, "-v", "en-gb", "-s", "165", "--stdout", "--",
-                                    CUE_TEXT], stdout=subprocess.PIPE)
+        process = subprocess.Popen(
+            [espeak, "-v", "en-gb", "-s", "165", "--stdout", "--", CUE_TEXT], stdout=subprocess.PIPE
+        )
         assert process.stdout is not None
         header = process.stdout.read(44)  # the WAV header comes first, then audio
         process.stdout.read(1)
@@ -82,15 +83,21 @@ def espeak_first_audio_s(runs: int = 5) -> float | None:
 def spread(values: list[float]) -> str:
     values = sorted(values)
     p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
-    return (f"median {statistics.median(values) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms, "
-            f"max {values[-1] * 1000:.0f} ms over {len(values)}")
+    return (
+        f"median {statistics.median(values) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms, "
+        f"max {values[-1] * 1000:.0f} ms over {len(values)}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=150.0,
-                        help="how long the daemon coaches (the first cues come after ~80 s)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=150.0,
+        help="how long the daemon coaches (the first cues come after ~80 s)",
+    )
     parser.add_argument("--no-llm", action="store_true", help="templates only")
     args = parser.parse_args()
     speech = shutil.which("espeak-ng") is not None
@@ -99,15 +106,33 @@ def main() -> None:
         config.write_text(
             f'[daemon]\nstate_dir = "{tmp}/state"\nsource = "simulator"\nspeed = 1\n'
             'workout = "climb"\n'
-            + (f'[speech]\nwav_file = "{tmp}/speech.wav"\n' if speech
-               else "[speech]\nenabled = false\n")
+            + (
+                f'[speech]\nwav_file = "{tmp}/speech.wav"\n'
+                if speech
+                else "[speech]\nenabled = false\n"
+            )
             + ("[llm]\nenabled = false\n" if args.no_llm else "")
-            + "".join(PERSON.format(n=n, age=25 + 3 * n, rest=50 + n, max=195 - 2 * n)
-                      for n in range(args.people)))
+            + "".join(
+                PERSON.format(n=n, age=25 + 3 * n, rest=50 + n, max=195 - 2 * n)
+                for n in range(args.people)
+            )
+        )
         launched = time.monotonic()
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "edge", "--config", str(config), "run", "--json",
-             "--max-runtime", str(args.seconds)], stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "edge",
+                "--config",
+                str(config),
+                "run",
+                "--json",
+                "--max-runtime",
+                str(args.seconds),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         events = []
         started = ended = None
         cpu_start = cpu_end = 0.0
@@ -120,8 +145,9 @@ def main() -> None:
                 continue
             if started is None:
                 started, cpu_start = time.monotonic(), cpu_seconds(daemon.pid)
-                print(f"models loaded and first sample after {started - launched:.1f} s",
-                      flush=True)
+                print(
+                    f"models loaded and first sample after {started - launched:.1f} s", flush=True
+                )
             if event["person"] == "member0":
                 try:
                     peak = max(peak, rss_mib(daemon.pid, "VmHWM"))
@@ -134,17 +160,26 @@ def main() -> None:
     samples = sum(e["event"] == "sample" for e in events)
     to_text = [e["seconds_to_text"] for e in events if e["event"] == "spoken"]
     by_model = sum(e["event"] == "spoken" and e["source"] == "llm" for e in events)
-    first_words = [e["seconds_to_first_words"] for e in events if e["event"] == "spoken"
-                   and e.get("seconds_to_first_words") is not None]
+    first_words = [
+        e["seconds_to_first_words"]
+        for e in events
+        if e["event"] == "spoken" and e.get("seconds_to_first_words") is not None
+    ]
     waits = [w for e in events if e["event"] == "speech" for w in e.get("waits_s") or []]
     wall = ended - started
     cpu = cpu_end - cpu_start
-    print(f"{args.people} people at 1 Hz for {wall:.0f} s: {samples} samples "
-          f"({samples / wall:.1f} a second)")
-    print(f"daemon CPU: {100 * cpu / wall:.1f} % of one core "
-          f"({100 * cpu / wall / args.people:.2f} % per band), on {os.cpu_count()} cores")
-    print(f"daemon peak RSS: {peak:.0f} MiB (health model"
-          f"{'' if args.no_llm else ' and language model'} loaded)")
+    print(
+        f"{args.people} people at 1 Hz for {wall:.0f} s: {samples} samples "
+        f"({samples / wall:.1f} a second)"
+    )
+    print(
+        f"daemon CPU: {100 * cpu / wall:.1f} % of one core "
+        f"({100 * cpu / wall / args.people:.2f} % per band), on {os.cpu_count()} cores"
+    )
+    print(
+        f"daemon peak RSS: {peak:.0f} MiB (health model"
+        f"{'' if args.no_llm else ' and language model'} loaded)"
+    )
     if to_text:
         print(f"sample -> words ready: {spread(to_text)} ({by_model} worded by the model)")
     else:
@@ -156,8 +191,10 @@ def main() -> None:
         print(f"sample -> speech starts, per spoken sentence: {spread(waits)}")
     if first_words and first_audio is not None:
         print(f"espeak-ng start -> first audio byte: {first_audio * 1000:.0f} ms (median of 5)")
-        print("sample -> first spoken word (first words + espeak-ng's first audio): "
-              f"{spread([w + first_audio for w in first_words])}")
+        print(
+            "sample -> first spoken word (first words + espeak-ng's first audio): "
+            f"{spread([w + first_audio for w in first_words])}"
+        )
     elif not speech:
         print("espeak-ng is not installed: no speech figures")
 

@@ -20,8 +20,17 @@ from pathlib import Path
 
 def run_once(speed: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "edge", "demo", "--json", "--speed", str(speed),
-                   "--speak-to", str(Path(tmp) / "demo.wav")]
+        command = [
+            sys.executable,
+            "-m",
+            "edge",
+            "demo",
+            "--json",
+            "--speed",
+            str(speed),
+            "--speak-to",
+            str(Path(tmp) / "demo.wav"),
+        ]
         started = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
@@ -30,8 +39,12 @@ def run_once(speed: float) -> dict:
     events = [json.loads(line) for line in result.stdout.splitlines()]
     cues = {e["id"]: e for e in events if e["event"] == "cue"}
     spoken = [e for e in events if e["event"] == "spoken"]
-    return {"wall_s": wall, "cues": cues, "spoken": spoken,
-            "summary": next(e for e in events if e["event"] == "summary")}
+    return {
+        "wall_s": wall,
+        "cues": cues,
+        "spoken": spoken,
+        "summary": next(e for e in events if e["event"] == "summary"),
+    }
 
 
 def main() -> None:
@@ -46,8 +59,10 @@ def main() -> None:
         print(f"run {index + 1}: wall {run['wall_s']:.2f} s at {args.speed:g}x")
         for spoken in run["spoken"]:
             cue = run["cues"][spoken["cue_id"]]
-            print(f"  cue {cue['id']:2d} t={cue['t']:4d}s {cue['kind']:<20} "
-                  f"sample->text {spoken['seconds_to_text'] * 1000:7.1f} ms  ({spoken['source']})")
+            print(
+                f"  cue {cue['id']:2d} t={cue['t']:4d}s {cue['kind']:<20} "
+                f"sample->text {spoken['seconds_to_text'] * 1000:7.1f} ms  ({spoken['source']})"
+            )
     # ru_maxrss of children is the largest peak of any child, in KiB on Linux.
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"wall time: median {statistics.median(walls):.2f} s over {len(walls)} run(s)")

@@ -90,10 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"health model inference, {result['calls']} calls, {result['threads']} thread(s), "
-          f"{result['machine']}")
-    print("  variant  file                         bytes   one band p50 / p99   "
-          "ten bands: per batch p50 / p99, per band")
+    print(
+        f"health model inference, {result['calls']} calls, {result['threads']} thread(s), "
+        f"{result['machine']}"
+    )
+    print(
+        "  variant  file                         bytes   one band p50 / p99   "
+        "ten bands: per batch p50 / p99, per band"
+    )
     for variant, row in result["variants"].items():  # type: ignore[union-attr]
         one, ten = row["one_band"], row["ten_bands_per_batch"]
         print(

@@ -55,12 +55,19 @@ print(count)
 """
 
 
-def measured(command: list[str], *, env: dict[str, str], stdout: int | None = None,
-             timeout_s: float) -> tuple[float, float, int, str]:
+def measured(
+    command: list[str], *, env: dict[str, str], stdout: int | None = None, timeout_s: float
+) -> tuple[float, float, int, str]:
     """(wall seconds, peak RSS MiB, exit status, output) of `command` in a child process."""
     started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=stdout or subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    child = subprocess.Popen(
+        command,
+        env=env,
+        stdout=stdout or subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     deadline = started + timeout_s
     while True:
         pid, status, usage = os.wait4(child.pid, os.WNOHANG)
@@ -78,16 +85,35 @@ def measured(command: list[str], *, env: dict[str, str], stdout: int | None = No
     return wall, usage.ru_maxrss / 1024, child.returncode, (out + err).strip()
 
 
-def replay(edgecoach: list[str], config: Path, path: Path, env: dict[str, str],
-           timeout_s: float) -> tuple[float, float, int, str]:
+def replay(
+    edgecoach: list[str], config: Path, path: Path, env: dict[str, str], timeout_s: float
+) -> tuple[float, float, int, str]:
     """Replay through the CLI, its JSON lines piped into a checker that counts them."""
-    checker = subprocess.Popen([sys.executable, "-c", _JSON_LINES], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
+    checker = subprocess.Popen(
+        [sys.executable, "-c", _JSON_LINES],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert checker.stdin is not None
     try:
         wall, rss, status, out = measured(
-            [*edgecoach, "--config", str(config), "replay", str(path), "--speed", "0", "--json",
-             "--no-llm", "--mute"], env=env, stdout=checker.stdin.fileno(), timeout_s=timeout_s)
+            [
+                *edgecoach,
+                "--config",
+                str(config),
+                "replay",
+                str(path),
+                "--speed",
+                "0",
+                "--json",
+                "--no-llm",
+                "--mute",
+            ],
+            env=env,
+            stdout=checker.stdin.fileno(),
+            timeout_s=timeout_s,
+        )
     finally:
         checker.stdin.close()
     assert checker.stdout is not None
@@ -101,47 +127,86 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000, help="CSV rows (20 a second)")
     parser.add_argument("--fit-hours", type=float, default=10.0, help="FIT length in hours")
     parser.add_argument("--no-replay", action="store_true", help="imports only")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="stop any one run after this many seconds")
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="stop any one run after this many seconds"
+    )
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
     script = Path(sys.executable).with_name("edgecoach")
     edgecoach = [str(script)] if script.exists() else [sys.executable, "-m", "edge"]
 
     with tempfile.TemporaryDirectory(prefix="edgecoach-hostile-") as folder:
         work = Path(folder)
         config = work / "config.toml"
-        config.write_text(f'[daemon]\nstate_dir = "{work / "state"}"\n'
-                          '[llm]\nenabled = false\n[speech]\nenabled = false\n')
+        config.write_text(
+            f'[daemon]\nstate_dir = "{work / "state"}"\n'
+            "[llm]\nenabled = false\n[speech]\nenabled = false\n"
+        )
         made = time.perf_counter()
         csv_path = write_csv(work / "rows.csv", args.rows, hz=20)
         fit_path = work / "long.fit"
         fit_path.write_bytes(fit_bytes(round(args.fit_hours * 3600)))
-        print(f"files made in {time.perf_counter() - made:.1f} s: {csv_path.name} "
-              f"{csv_path.stat().st_size / 2**20:.1f} MiB ({args.rows} rows), {fit_path.name} "
-              f"{fit_path.stat().st_size / 2**20:.1f} MiB ({args.fit_hours:g} h)")
+        print(
+            f"files made in {time.perf_counter() - made:.1f} s: {csv_path.name} "
+            f"{csv_path.stat().st_size / 2**20:.1f} MiB ({args.rows} rows), {fit_path.name} "
+            f"{fit_path.stat().st_size / 2**20:.1f} MiB ({args.fit_hours:g} h)"
+        )
         print(f"{'file':10} {'run':22} {'wall s':>8} {'peak RSS MiB':>13}  status")
         for path in (csv_path, fit_path):
             runs = [
-                ("import (library)", lambda p=path: measured(
-                    [sys.executable, "-c", _LIBRARY_IMPORT, str(work / f"lib-{p.stem}.db"),
-                     str(p)], env=env, timeout_s=args.timeout)),
-                ("import (edgecoach)", lambda p=path: measured(
-                    [*edgecoach, "--config", str(config), "import", str(p), "--person",
-                     f"cli-{p.stem}"], env=env, timeout_s=args.timeout)),
+                (
+                    "import (library)",
+                    lambda p=path: measured(
+                        [
+                            sys.executable,
+                            "-c",
+                            _LIBRARY_IMPORT,
+                            str(work / f"lib-{p.stem}.db"),
+                            str(p),
+                        ],
+                        env=env,
+                        timeout_s=args.timeout,
+                    ),
+                ),
+                (
+                    "import (edgecoach)",
+                    lambda p=path: measured(
+                        [
+                            *edgecoach,
+                            "--config",
+                            str(config),
+                            "import",
+                            str(p),
+                            "--person",
+                            f"cli-{p.stem}",
+                        ],
+                        env=env,
+                        timeout_s=args.timeout,
+                    ),
+                ),
             ]
             if not args.no_replay:
-                runs.append(("replay --json (edgecoach)", lambda p=path: replay(
-                    edgecoach, config, p, env, args.timeout)))
+                runs.append(
+                    (
+                        "replay --json (edgecoach)",
+                        lambda p=path: replay(edgecoach, config, p, env, args.timeout),
+                    )
+                )
             for name, run in runs:
                 wall, rss, status, out = run()
                 first = out.splitlines()[0] if out else ""
-                print(f"{path.suffix:10} {name:22} {wall:8.1f} {rss:13.0f}  "
-                      f"exit {status}: {first[:90]}")
+                print(
+                    f"{path.suffix:10} {name:22} {wall:8.1f} {rss:13.0f}  "
+                    f"exit {status}: {first[:90]}"
+                )
         baseline = measured([*edgecoach, "--help"], env=env, timeout_s=120)
-        print(f"{'':10} {'edgecoach --help':22} {baseline[0]:8.1f} {baseline[1]:13.0f}  "
-              "(what the command line costs before any work)")
+        print(
+            f"{'':10} {'edgecoach --help':22} {baseline[0]:8.1f} {baseline[1]:13.0f}  "
+            "(what the command line costs before any work)"
+        )
         print(json.dumps({"rows": args.rows, "fit_hours": args.fit_hours}))
 
 

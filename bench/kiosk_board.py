@@ -85,21 +85,44 @@ async def clients_main(port: int, clients: int, seconds: float) -> None:
 
 def sample_event(person: str, t: int, hr: int) -> SampleTaken:
     zone = min(5, max(0, (hr - 90) // 18))
-    sample = AlignedSample(t=t, hr_bpm=hr, rr_intervals_s=(), cadence_spm=168, speed_mps=2.9,
-                           distance_m=t * 2.9, steps=t * 3, contact=True, hr_gap=False)
-    return SampleTaken(sample, zone, hrr_fraction=round((hr - 56) / 125, 3),
-                       forecast=Forecast(hr + 1.0, hr + 2.0, hr + 3.0, hr + 0.5), person=person)
+    sample = AlignedSample(
+        t=t,
+        hr_bpm=hr,
+        rr_intervals_s=(),
+        cadence_spm=168,
+        speed_mps=2.9,
+        distance_m=t * 2.9,
+        steps=t * 3,
+        contact=True,
+        hr_gap=False,
+    )
+    return SampleTaken(
+        sample,
+        zone,
+        hrr_fraction=round((hr - 56) / 125, 3),
+        forecast=Forecast(hr + 1.0, hr + 2.0, hr + 3.0, hr + 0.5),
+        person=person,
+    )
 
 
-async def feed(board: KioskBoard, members: list[str], rate: float, seconds: float,
-               emitted: dict, emit_cost: list[float]) -> None:
+async def feed(
+    board: KioskBoard,
+    members: list[str],
+    rate: float,
+    seconds: float,
+    emitted: dict,
+    emit_cost: list[float],
+) -> None:
     """Each member's 1 Hz stream, staggered across the period; every 10 s someone gets a cue."""
     loop = asyncio.get_running_loop()
     period = 1.0 / rate
     start = loop.time()
     ticks = int(seconds * rate)
-    schedule = sorted((start + k * period + i * period / len(members), k, i)
-                      for k in range(ticks) for i in range(len(members)))
+    schedule = sorted(
+        (start + k * period + i * period / len(members), k, i)
+        for k in range(ticks)
+        for i in range(len(members))
+    )
     cue_id = 0
 
     def emit(event: SessionEvent) -> None:
@@ -118,12 +141,25 @@ async def feed(board: KioskBoard, members: list[str], rate: float, seconds: floa
         emit(sample_event(name, k, 100 + (k * 3 + i * 7) % 90))
         if k % 10 == 5 and i == k // 10 % len(members):
             cue_id += 1
-            cue = Cue(cue_id, k, CueKind.ZONE_CHANGE, Action.HOLD, Priority.ZONE,
-                      {"hr": 150, "zone": 3, "previous_zone": 2})
+            cue = Cue(
+                cue_id,
+                k,
+                CueKind.ZONE_CHANGE,
+                Action.HOLD,
+                Priority.ZONE,
+                {"hr": 150, "zone": 3, "previous_zone": 2},
+            )
             emit(CueDecided(cue, person=name))
-            emit(CueSpoken(cue, Narration(cue_id, "Nice work: zone 3 at 150, hold it.", "llm"),
-                           seconds_to_text=0.5, seconds_to_first_words=None, speech=None,
-                           person=name))
+            emit(
+                CueSpoken(
+                    cue,
+                    Narration(cue_id, "Nice work: zone 3 at 150, hold it.", "llm"),
+                    seconds_to_text=0.5,
+                    seconds_to_first_words=None,
+                    speech=None,
+                    person=name,
+                )
+            )
 
 
 async def main(args: argparse.Namespace) -> dict:
@@ -132,9 +168,16 @@ async def main(args: argparse.Namespace) -> dict:
     emit_cost: list[float] = []
     async with KioskBoard(port=0, members=members) as board:
         clients = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--serve-clients", str(board.port),
-            "--clients", str(args.clients), "--seconds", str(args.seconds + 1.5),
-            stdout=subprocess.PIPE)
+            sys.executable,
+            __file__,
+            "--serve-clients",
+            str(board.port),
+            "--clients",
+            str(args.clients),
+            "--seconds",
+            str(args.seconds + 1.5),
+            stdout=subprocess.PIPE,
+        )
         for _ in range(200):  # the clients connected: the run starts
             if board.clients == args.clients:
                 break
@@ -147,13 +190,20 @@ async def main(args: argparse.Namespace) -> dict:
         sent, coalesced = board.updates_sent, board.updates_coalesced
         dropped = board.clients_dropped
     report = json.loads(out)
-    latencies = [at - emitted[(name, seq)] for _, name, seq, at in report["received"]
-                 if (name, seq) in emitted]
+    latencies = [
+        at - emitted[(name, seq)]
+        for _, name, seq, at in report["received"]
+        if (name, seq) in emitted
+    ]
     expected = len(emitted) * args.clients
     return {
-        "members": args.members, "rate_hz": args.rate, "seconds": args.seconds,
-        "clients": args.clients, "events_emitted": len(emitted),
-        "updates_delivered": len(latencies), "updates_expected": expected,
+        "members": args.members,
+        "rate_hz": args.rate,
+        "seconds": args.seconds,
+        "clients": args.clients,
+        "events_emitted": len(emitted),
+        "updates_delivered": len(latencies),
+        "updates_expected": expected,
         "updates_per_s_delivered": round(len(latencies) / wall, 1),
         "latency_ms_p50": round(1000 * statistics.median(latencies), 2),
         "latency_ms_p99": round(1000 * percentile(latencies, 99), 2),
@@ -163,7 +213,8 @@ async def main(args: argparse.Namespace) -> dict:
         "board_cpu_percent_of_one_core": round(100 * board_cpu / wall, 2),
         "board_cpu_ms_per_update_delivered": round(1000 * board_cpu / max(1, len(latencies)), 3),
         "clients_cpu_s": round(report["cpu_s"], 2),
-        "updates_sent_with_pings": sent, "updates_coalesced": coalesced,
+        "updates_sent_with_pings": sent,
+        "updates_coalesced": coalesced,
         "clients_dropped": dropped,
         "cpu_count": os.cpu_count(),
     }
@@ -185,16 +236,24 @@ def cli() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"zone board: {result['members']} members at {result['rate_hz']:g} Hz for "
-          f"{result['seconds']:g} s, {result['clients']} SSE clients, {result['cpu_count']} CPUs")
-    print(f"  updates delivered   {result['updates_delivered']} of {result['updates_expected']}"
-          f" ({result['updates_per_s_delivered']}/s over all clients), "
-          f"{result['updates_coalesced']} coalesced, {result['clients_dropped']} clients dropped")
-    print(f"  emit -> client      p50 {result['latency_ms_p50']} ms, p99 "
-          f"{result['latency_ms_p99']} ms, max {result['latency_ms_max']} ms")
+    print(
+        f"zone board: {result['members']} members at {result['rate_hz']:g} Hz for "
+        f"{result['seconds']:g} s, {result['clients']} SSE clients, {result['cpu_count']} CPUs"
+    )
+    print(
+        f"  updates delivered   {result['updates_delivered']} of {result['updates_expected']}"
+        f" ({result['updates_per_s_delivered']}/s over all clients), "
+        f"{result['updates_coalesced']} coalesced, {result['clients_dropped']} clients dropped"
+    )
+    print(
+        f"  emit -> client      p50 {result['latency_ms_p50']} ms, p99 "
+        f"{result['latency_ms_p99']} ms, max {result['latency_ms_max']} ms"
+    )
     print(f"  emit() call         p50 {result['emit_us_p50']} us, p99 {result['emit_us_p99']} us")
-    print(f"  board CPU           {result['board_cpu_percent_of_one_core']} % of one core "
-          f"({result['board_cpu_ms_per_update_delivered']} ms per update delivered)")
+    print(
+        f"  board CPU           {result['board_cpu_percent_of_one_core']} % of one core "
+        f"({result['board_cpu_ms_per_update_delivered']} ms per update delivered)"
+    )
     print(f"  clients CPU         {result['clients_cpu_s']} s (child process, not the board)")
 
 

@@ -1,9 +1,11 @@
 """Language-model figures on this machine: the narrator's decode speed against a bare
-llama-cpp-python loop on the same GGUF, threads and prompt; time to the first spoken words of a
-live cue; peak RSS with the model loaded.
+llama-cpp-python loop on the same GGUF (and the same LoRA adapter), threads and prompt; the
+adapter's cost (decode tokens/s with it on and off, on the same base); time to the first spoken
+words of a live cue; peak RSS with the model (and adapter) loaded.
 
     .venv/bin/python bench/llm_throughput.py                 # the model the runtime would load
     .venv/bin/python bench/llm_throughput.py --gguf FILE --threads 2 --grammar --json
+    .venv/bin/python bench/llm_throughput.py --gguf BASE --lora ADAPTER
 
 - "narrator path": `LlamaEngine.generate`, exactly what the narrator calls (chat template,
   streaming chunks, stop strings, the deadline check, the `on_text` callback);
@@ -11,6 +13,8 @@ live cue; peak RSS with the model loaded.
   (llama-cpp-python's own defaults for a chat completion), stopped at the same token count;
 - decode tokens/s excludes the first token (prompt evaluation); both runs alternate, the median
   of `--repeat` is reported, and the ratio is narrator / bare (1.0 = no overhead);
+- with an adapter: the bare loop once more on a second engine of the same base without it, on
+  the same prompt tokens, alternating; "adapter_ratio" is on / off (1.0 = the adapter is free);
 - first spoken words: `Narrator.narrate(cue, on_sentence=...)` on a high-zone cue with a new
   heart rate each time, from the call to the first guarded sentence handed to the speaker;
 - RSS: a fresh process loads the model and generates once; its peak resident set (VmHWM),
@@ -68,8 +72,9 @@ def bare_loop(engine: LlamaEngine, prompt_tokens: list[int], n_tokens: int):
     return count, time.perf_counter() - (first or started)
 
 
-def throughput(engine: LlamaEngine, repeat: int, max_tokens: int, grammar: bool) -> dict:
-    rows = {"narrator": [], "bare": [], "narrator_grammar": []}
+def throughput(engine: LlamaEngine, repeat: int, max_tokens: int, grammar: bool,
+               without: LlamaEngine | None = None) -> dict:
+    rows = {"narrator": [], "bare": [], "narrator_grammar": [], "bare_adapter_off": []}
     for i in range(repeat):
         c = cue(173 + i % 10)
         messages, stop = prompts.cue_prompt(c, engine.prompt_style)
@@ -80,6 +85,11 @@ def throughput(engine: LlamaEngine, repeat: int, max_tokens: int, grammar: bool)
             m, bare = bare_loop(engine, prompt_tokens, n)
             if m > 1:
                 rows["bare"].append((m - 1) / bare)
+            if without is not None:
+                # Same base, same prompt tokens and count, no adapter: what the adapter costs.
+                m, off = bare_loop(without, prompt_tokens, n)
+                if m > 1:
+                    rows["bare_adapter_off"].append((m - 1) / off)
         if grammar:
             n, decode = narrator_path(engine, messages, stop, max_tokens,
                                       sentence_grammar(c.facts, max_sentences=3))
@@ -88,6 +98,8 @@ def throughput(engine: LlamaEngine, repeat: int, max_tokens: int, grammar: bool)
     out = {k: round(statistics.median(v), 1) for k, v in rows.items() if v}
     if "narrator" in out and "bare" in out:
         out["ratio"] = round(out["narrator"] / out["bare"], 3)
+    if "bare_adapter_off" in out and "bare" in out:
+        out["adapter_ratio"] = round(out["bare"] / out["bare_adapter_off"], 3)
     if "narrator_grammar" in out and "narrator" in out:
         out["grammar_ratio"] = round(out["narrator_grammar"] / out["narrator"], 3)
     return out
@@ -145,7 +157,8 @@ sys.path.insert(0, {repo!r})
 from edge.narrator.llm import LlamaEngine
 from pathlib import Path
 before = hwm()
-engine = LlamaEngine(Path({path!r}), threads={threads})
+lora = {lora!r}
+engine = LlamaEngine(Path({path!r}), threads={threads}, lora_path=lora and Path(lora))
 loaded = hwm()
 engine.generate([{{"role": "user", "content": "Say hello to a runner."}}], max_tokens=16)
 peak = hwm()
@@ -153,9 +166,10 @@ print(json.dumps({{"python_kib": before, "loaded_kib": loaded, "peak_kib": peak}
 """
 
 
-def rss(path: Path, threads: int) -> dict:
-    done = subprocess.run([sys.executable, "-c", RSS_PROBE.format(repo=str(REPO), path=str(path),
-                                                                   threads=threads)],
+def rss(path: Path, threads: int, lora: Path | None = None) -> dict:
+    code = RSS_PROBE.format(repo=str(REPO), path=str(path), threads=threads,
+                            lora=None if lora is None else str(lora))
+    done = subprocess.run([sys.executable, "-c", code],
                           capture_output=True, text=True, check=True)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     return {"python_mib": round(figures["python_kib"] / 1024, 1),
@@ -166,33 +180,52 @@ def rss(path: Path, threads: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gguf", type=Path, help="GGUF (default: what the runtime loads)")
+    parser.add_argument("--lora", type=Path, help="GGUF LoRA adapter applied to --gguf "
+                        "(default: the runtime's, when it loads one and --gguf is not given)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--grammar", action="store_true", help="also time the cue grammar")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    path = args.gguf or choose_gguf().path
-    engine = LlamaEngine(path, threads=args.threads)
+    if args.gguf is None:
+        choice = choose_gguf()
+        path, lora = choice.path, args.lora or choice.lora
+    else:
+        path, lora = args.gguf, args.lora
+    engine = LlamaEngine(path, threads=args.threads, lora_path=lora)
+    without = None if lora is None else LlamaEngine(path, threads=args.threads)
     try:
         narrator_path(engine, *prompts.cue_prompt(cue(175), engine.prompt_style), 8, None)  # warm
-        result = {"gguf": str(path), "bytes": path.stat().st_size,
+        result = {"gguf": str(path), "lora": None if lora is None else str(lora),
+                  "bytes": path.stat().st_size,
+                  "lora_bytes": None if lora is None else lora.stat().st_size,
+                  "model": engine.model_name,
                   "prompt_style": engine.prompt_style, "threads": args.threads,
                   "load_s": round(engine.load_s, 3),
                   "decode_tokens_per_s": throughput(engine, args.repeat, args.max_tokens,
-                                                    args.grammar),
+                                                    args.grammar, without),
                   "live_cue": first_words(engine, args.repeat)}
     finally:
         engine.close()
-    result["rss"] = rss(path, args.threads)
+        if without is not None:
+            without.close()
+    result["rss"] = rss(path, args.threads, lora)
+    if lora is not None:
+        result["rss_adapter_off"] = rss(path, args.threads)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     d, live, mem = result["decode_tokens_per_s"], result["live_cue"], result["rss"]
-    print(f"{path.name} ({result['prompt_style']} prompts, {args.threads} threads, "
-          f"{result['bytes'] / 2**20:.1f} MiB, loaded in {result['load_s']} s)")
-    print(f"  decode tokens/s: narrator {d.get('narrator')}, bare loop {d.get('bare')}, "
-          f"ratio {d.get('ratio')}")
+    print(f"{result['model']} ({result['prompt_style']} prompts, {args.threads} threads, "
+          f"{result['bytes'] / 2**20:.1f} MiB"
+          + ("" if lora is None else f" + adapter {result['lora_bytes'] / 2**20:.1f} MiB")
+          + f", loaded in {result['load_s']} s)")
+    print(f"  decode tokens/s: narrator {d.get('narrator')}, bare loop {d.get('bare')}"
+          f"{'' if lora is None else ' (both with the adapter)'}, ratio {d.get('ratio')}")
+    if "adapter_ratio" in d:
+        print(f"  adapter on vs off (bare loop, same base and prompt): {d['bare']} vs "
+              f"{d['bare_adapter_off']} tokens/s, ratio {d['adapter_ratio']}")
     if "narrator_grammar" in d:
         print(f"  with the cue grammar: {d['narrator_grammar']} tokens/s "
               f"({d['grammar_ratio']} of the narrator without it)")
@@ -200,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{live['first_words_max_s']}), whole reply {live['whole_reply_p50_s']} s, "
           f"{live['spoken_by_model']}/{live['cues']} worded by the model")
     print(f"  RSS: {mem['python_mib']} MiB before loading, {mem['loaded_mib']} MiB loaded, "
-          f"{mem['peak_mib']} MiB peak after a generation")
+          f"{mem['peak_mib']} MiB peak after a generation"
+          + ("" if lora is None else " (with the adapter; without it "
+             f"{result['rss_adapter_off']['peak_mib']} MiB)"))
     return 0
 
 

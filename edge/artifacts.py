@@ -4,7 +4,12 @@
 
     {"version": 1,
      "artifacts": {"<file name>": {"sha256": "...", "bytes": N, "kind": "health-model",
-                                   "created": "2025-01-01T00:00:00+00:00", "source": "..."}}}
+                                   "created": "2025-01-01T00:00:00+00:00", "source": "...",
+                                   ...details}}}
+
+Any further keys of an entry are its details, kept as they are: a language-model adapter
+records there the base model it must be applied to (``base_sha256``, ``base_name``), its corpus
+hash and its scores.
 
 File names are relative to the folder holding the manifest. The export stage adds entries with
 `record`; the runtime asks `Manifest.verified_path` or `Manifest.verified_bytes`, which refuse a
@@ -20,7 +25,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -88,6 +93,8 @@ class ArtifactEntry:
     kind: str
     created: str
     source: str
+    #: Whatever else the export recorded about the file (JSON values), e.g. an adapter's base.
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +103,7 @@ class ArtifactEntry:
             "kind": self.kind,
             "created": self.created,
             "source": self.source,
+            **{k: v for k, v in self.details.items() if k not in _CORE_KEYS},
         }
 
 
@@ -194,9 +202,13 @@ class Manifest:
             )
 
     @staticmethod
-    def record(models_dir: Path, path: Path, kind: str, source: str) -> ArtifactEntry:
+    def record(models_dir: Path, path: Path, kind: str, source: str,
+               details: Mapping[str, Any] | None = None) -> ArtifactEntry:
         """The module-level `record`, reachable from the class too."""
-        return record(models_dir, path, kind, source)
+        return record(models_dir, path, kind, source, details)
+
+
+_CORE_KEYS = ("sha256", "bytes", "kind", "created", "source")
 
 
 def _parse(text: str, path: Path) -> dict[str, ArtifactEntry]:
@@ -225,16 +237,20 @@ def _parse(text: str, path: Path) -> dict[str, ArtifactEntry]:
                 kind=str(raw["kind"]),
                 created=str(raw.get("created", "")),
                 source=str(raw.get("source", "")),
+                details={k: v for k, v in raw.items() if k not in _CORE_KEYS},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise bad(f"entry {name!r}: {exc!r}") from None
         if Path(name).name != name:
             raise bad(f"entry {name!r} is not a plain file name")
     return entries
 
 
-def record(models_dir: Path, path: Path, kind: str, source: str) -> ArtifactEntry:
+def record(models_dir: Path, path: Path, kind: str, source: str,
+           details: Mapping[str, Any] | None = None) -> ArtifactEntry:
     """Add or update the manifest entry for `path` (a file inside `models_dir`).
+
+    `details` (JSON values) are stored beside the entry's core fields.
 
     Creates the manifest when there is none; refuses to overwrite a corrupt one. Writes a
     temporary file beside it and renames it into place, so a reader never sees half a manifest.
@@ -256,6 +272,7 @@ def record(models_dir: Path, path: Path, kind: str, source: str) -> ArtifactEntr
         kind=kind,
         created=datetime.now(UTC).replace(microsecond=0).isoformat(),
         source=source,
+        details=dict(details or {}),
     )
     existing[path.name] = entry
     payload = {

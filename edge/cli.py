@@ -33,15 +33,24 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser, with the flags of the command named in `argv` only (none when it names
     none: `edgecoach --help` lists the commands without loading any); every command's flags
     when `argv` is None."""
-    parser = _Parser(prog="edgecoach", description=(
-        "On-device fitness coach: reads heart rate and cadence from BLE bands, forecasts with a "
-        "local health model, and speaks guidance worded by a local language model. "
-        "Nothing leaves the device."))
-    parser.add_argument("--config", type=Path, help="settings file (TOML); default: "
-                        "$EDGECOACH_CONFIG, /etc/edgecoach/config.toml, "
-                        "~/.config/edgecoach/config.toml")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more log output (-vv for debug)")
+    parser = _Parser(
+        prog="edgecoach",
+        description=(
+            "On-device fitness coach: reads heart rate and cadence from BLE bands, forecasts with a "
+            "local health model, and speaks guidance worded by a local language model. "
+            "Nothing leaves the device."
+        ),
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="settings file (TOML); default: "
+        "$EDGECOACH_CONFIG, /etc/edgecoach/config.toml, "
+        "~/.config/edgecoach/config.toml",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     named = None if argv is None else _command_named(argv)
     for command in COMMANDS:
@@ -73,14 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     if args.command is None:
         parser.print_help()
         return 2
     command: Command = args.run
     try:
-        settings = load_settings(args.config) if getattr(command, "LOADS_SETTINGS", True) \
-            else None
+        settings = load_settings(args.config) if getattr(command, "LOADS_SETTINGS", True) else None
         return command.run(args, settings)
     except USER_ERRORS as exc:
         print(f"edgecoach: {exc}", file=sys.stderr)

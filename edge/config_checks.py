@@ -44,38 +44,53 @@ def check_profile(profile: Profile, where: str) -> Profile:
     if not name:
         raise ConfigError(f"{where}: name must be a non-empty name, got {profile.name!r}")
     if len(name) > MAX_NAME_CHARS or not name.isprintable():
-        raise ConfigError(f"{where}: name must be at most {MAX_NAME_CHARS} printable "
-                          f"characters, got {profile.name!r}")
+        raise ConfigError(
+            f"{where}: name must be at most {MAX_NAME_CHARS} printable "
+            f"characters, got {profile.name!r}"
+        )
     age = profile.age
-    if isinstance(age, bool) or not isinstance(age, int) or not (
-            AGE_YEARS[0] <= age <= AGE_YEARS[1]):
-        raise ConfigError(f"{where}: age must be whole years from {AGE_YEARS[0]} to "
-                          f"{AGE_YEARS[1]}, got {age!r}; it sets the estimated maximum heart "
-                          "rate (208 - 0.7 x age, 206 - 0.88 x age for women) when max_hr is "
-                          "not given")
+    if (
+        isinstance(age, bool)
+        or not isinstance(age, int)
+        or not (AGE_YEARS[0] <= age <= AGE_YEARS[1])
+    ):
+        raise ConfigError(
+            f"{where}: age must be whole years from {AGE_YEARS[0]} to "
+            f"{AGE_YEARS[1]}, got {age!r}; it sets the estimated maximum heart "
+            "rate (208 - 0.7 x age; 206 - 0.88 x age for women) when max_hr is not given"
+        )
     resting = _number(profile.resting_hr)
     if resting is None or not RESTING_HR_BPM[0] <= resting <= RESTING_HR_BPM[1]:
-        raise ConfigError(f"{where}: resting_hr must be beats per minute from "
-                          f"{RESTING_HR_BPM[0]:g} to {RESTING_HR_BPM[1]:g}, got "
-                          f"{profile.resting_hr!r}; measure it lying still for a few minutes "
-                          "after waking (edgecoach morning)")
+        raise ConfigError(
+            f"{where}: resting_hr must be beats per minute from "
+            f"{RESTING_HR_BPM[0]:g} to {RESTING_HR_BPM[1]:g}, got "
+            f"{profile.resting_hr!r}; measure it lying still for a few minutes "
+            "after waking (edgecoach morning)"
+        )
     if profile.max_hr is not None:
         maximum = _number(profile.max_hr)
         if maximum is None or not MAX_HR_BPM[0] <= maximum <= MAX_HR_BPM[1]:
-            raise ConfigError(f"{where}: max_hr must be beats per minute from "
-                              f"{MAX_HR_BPM[0]:g} to {MAX_HR_BPM[1]:g}, got "
-                              f"{profile.max_hr!r}; leave it out to estimate it from age")
-    checked = Profile(name=name, age=age, resting_hr=resting, max_hr=profile.max_hr,
-                      sex=profile.sex)
+            raise ConfigError(
+                f"{where}: max_hr must be beats per minute from "
+                f"{MAX_HR_BPM[0]:g} to {MAX_HR_BPM[1]:g}, got "
+                f"{profile.max_hr!r}; leave it out to estimate it from age"
+            )
+    checked = Profile(
+        name=name, age=age, resting_hr=resting, max_hr=profile.max_hr, sex=profile.sex
+    )
     reserve = checked.heart_rate_reserve
     if reserve < MIN_RESERVE_BPM:
-        maximum_text = (f"the maximum estimated from age {age} "
-                        f"({checked.effective_max_hr:.0f})" if checked.max_hr_is_estimated
-                        else f"max_hr ({checked.effective_max_hr:g})")
-        raise ConfigError(f"{where}: resting_hr ({resting:g}) must be at least "
-                          f"{MIN_RESERVE_BPM:g} bpm below {maximum_text}: the zones are cut "
-                          "from the difference; check both values (is resting_hr the maximum, "
-                          "or the other way round?)")
+        maximum_text = (
+            f"the maximum estimated from age {age} ({checked.effective_max_hr:.0f})"
+            if checked.max_hr_is_estimated
+            else f"max_hr ({checked.effective_max_hr:g})"
+        )
+        raise ConfigError(
+            f"{where}: resting_hr ({resting:g}) must be at least "
+            f"{MIN_RESERVE_BPM:g} bpm below {maximum_text}: the zones are cut "
+            "from the difference; check both values (is resting_hr the maximum, "
+            "or the other way round?)"
+        )
     return checked
 
 
@@ -85,10 +100,12 @@ def check_unique_names(names: Iterable[str], where: str) -> None:
     for number, name in enumerate(names, start=1):
         key = name_key(name)
         if key in seen:
-            raise ConfigError(f"{where}: [[people]] #{seen[key]} and #{number} share a name, "
-                              f"{normalise_name(name)!r} (names are compared without case and "
-                              "surrounding spaces): give each person a name of their own, or "
-                              "their sessions become one person's")
+            raise ConfigError(
+                f"{where}: [[people]] #{seen[key]} and #{number} share a name, "
+                f"{normalise_name(name)!r} (names are compared without case and "
+                "surrounding spaces): give each person a name of their own, or "
+                "their sessions become one person's"
+            )
         seen[key] = number
 
 
@@ -96,13 +113,16 @@ def check_daemon_speed(speed: Any, where: str) -> float:
     """`[daemon] speed`: 0 (as fast as possible) or a positive finite number."""
     value = _number(speed)
     if value is None or value < 0:
-        raise ConfigError(f"{where}: speed must be 0 (as fast as possible) or a positive number "
-                          f"of workout seconds per second, got {speed!r}")
+        raise ConfigError(
+            f"{where}: speed must be 0 (as fast as possible) or a positive number "
+            f"of workout seconds per second, got {speed!r}"
+        )
     return value
 
 
-def check_numbers(values: Any, where: str, *, positive: Iterable[str] = (),
-                  not_negative: Iterable[str] = ()) -> None:
+def check_numbers(
+    values: Any, where: str, *, positive: Iterable[str] = (), not_negative: Iterable[str] = ()
+) -> None:
     """Refuse NaN or infinity in any float field of a settings dataclass, and values below
     zero (or at zero, for `positive`) in the named ones."""
     for name in getattr(values, "__dataclass_fields__", {}):
@@ -135,9 +155,14 @@ def check_sections(sections: dict[str, Any], path: object) -> dict[str, Any]:
     checked["profile"] = check_profile(sections["profile"], f"{path} [profile]")
     daemon = sections["daemon"]
     checked["daemon"] = dataclasses.replace(
-        daemon, speed=check_daemon_speed(daemon.speed, f"{path} [daemon]"))
-    check_numbers(sections["llm"], f"{path} [llm]", positive=("timeout_s", "max_tokens"),
-                  not_negative=("threads",))
+        daemon, speed=check_daemon_speed(daemon.speed, f"{path} [daemon]")
+    )
+    check_numbers(
+        sections["llm"],
+        f"{path} [llm]",
+        positive=("timeout_s", "max_tokens"),
+        not_negative=("threads",),
+    )
     check_numbers(sections["speech"], f"{path} [speech]", positive=("words_per_minute",))
     check_numbers(sections["health"], f"{path} [health]", positive=("threads",))
     check_numbers(sections["display"], f"{path} [display]", not_negative=("min_refresh_s",))

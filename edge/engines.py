@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edge.errors import EdgecoachError
 from edge.health.model import HealthModel
-from edge.narrator.llm import LlamaEngine, choose_gguf
+from edge.narrator.llm import open_engine
 from edge.narrator.narrator import Narrator, NarratorSettings
 from edge.settings import Settings
 from edge.speech.espeak import EspeakSpeaker, has_audio_output
@@ -30,10 +30,11 @@ def load_narrator(settings: Settings) -> Narrator:
     if not llm.enabled:
         return Narrator(None, narrator_settings, "language model turned off")
     try:
-        # The fine-tuned coaching model when it was exported into the models folder (its hash
-        # checked), else the packaged base model.
-        path = llm.model_path or choose_gguf(settings.health.models_dir).path
-        engine = LlamaEngine(path, threads=llm.threads or None)
+        # The coaching model when the models folder holds one intact: a merged fine-tuned GGUF,
+        # or the committed adapter on the very base it was trained on (both hashes checked);
+        # else the packaged base model alone. [llm] model_path names a file to use as it is.
+        engine = open_engine(llm.model_path, settings.health.models_dir,
+                             threads=llm.threads or None)
     except EdgecoachError as exc:
         log.warning("speaking from templates only: %s", exc)
         return Narrator(None, narrator_settings, f"no language model: {exc}")

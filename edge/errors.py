@@ -12,6 +12,7 @@ from firmware_bridge.errors import BridgeError, MalformedPayloadError, VirtualBu
 
 __all__ = [
     "USER_ERRORS",
+    "AdapterBaseMismatchError",
     "BridgeError",
     "ConfigError",
     "EdgecoachError",
@@ -72,6 +73,10 @@ class ModelMissingError(ModelError):
 
 class ModelIntegrityError(ModelError):
     """The model file's sha256 differs from the manifest: tampered, truncated or replaced."""
+
+
+class AdapterBaseMismatchError(ModelIntegrityError):
+    """A LoRA adapter would be applied to a base model other than the one it was trained on."""
 
 
 class SourceFileError(EdgecoachError):

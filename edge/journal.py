@@ -48,12 +48,16 @@ class StoreJournal:
             if self._failing and not self.store.failing:
                 dropped = self.store.dropped_rows - self._dropped_before
                 if dropped:
-                    log.warning("the store is writing again; %d samples recorded while it "
-                                "could not be written were not kept and are not stored",
-                                dropped)
+                    log.warning(
+                        "the store is writing again; %d samples recorded while it "
+                        "could not be written were not kept and are not stored",
+                        dropped,
+                    )
                 else:
-                    log.warning("the store is writing again; every sample kept in memory "
-                                "meanwhile is now written")
+                    log.warning(
+                        "the store is writing again; every sample kept in memory "
+                        "meanwhile is now written"
+                    )
                 self._failing = False
 
     async def sample(self, sample: AlignedSample, forecast: Forecast | None) -> None:

@@ -48,8 +48,9 @@ def notify(state: str) -> bool:
         return False
     address = _address(value)
     if address is None:
-        log.warning("$%s=%r is not a unix socket path; not notifying systemd",
-                    NOTIFY_SOCKET_ENV, value)
+        log.warning(
+            "$%s=%r is not a unix socket path; not notifying systemd", NOTIFY_SOCKET_ENV, value
+        )
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
@@ -73,8 +74,9 @@ def watchdog_ping() -> bool:
 
 def stopping(status_text: str | None = None) -> bool:
     """``STOPPING=1``: shutdown has begun (say so on SIGTERM, before closing things)."""
-    return notify("STOPPING=1" if status_text is None
-                  else f"STOPPING=1\nSTATUS={_one_line(status_text)}")
+    return notify(
+        "STOPPING=1" if status_text is None else f"STOPPING=1\nSTATUS={_one_line(status_text)}"
+    )
 
 
 def status(text: str) -> bool:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge.coach.coach import Coach
+from edge.coach.summary import summarise
 from edge.core.cues import Cue, Priority
 from edge.core.events import (
     CueDecided,
@@ -38,12 +39,11 @@ from edge.core.events import (
     SpeechFinished,
     WarningRaised,
 )
-from edge.coach.summary import summarise
+from edge.core.forecast import Forecast
+from edge.core.narration import Narration
 from edge.core.summary import SessionSummary
 from edge.health.features import WINDOW_S, build_window
-from edge.core.forecast import Forecast
 from edge.health.model import HealthModel
-from edge.core.narration import Narration
 from edge.narrator.narrator import Narrator
 from edge.profile import Profile
 from edge.sources.base import SensorSource
@@ -52,6 +52,7 @@ from edge.stream.aligner import StreamAligner
 from edge.stream.readings import AlignedSample, LinkEvent, Reading
 
 log = logging.getLogger(__name__)
+
 
 class Journal(Protocol):
     """Where a session is recorded as it happens (the store, through its worker thread)."""
@@ -98,11 +99,20 @@ class SessionResult:
 
 
 class CoachingSession:
-    def __init__(self, *, profile: Profile, health: HealthModel | None, narrator: Narrator,
-                 speaker: Speaker | None, emit: Callable[[SessionEvent], None],
-                 coach: Coach | None = None, journal: Journal | None = None,
-                 t_offset: int = 0, quiet: Callable[[], bool] | None = None,
-                 observers: tuple[SampleObserver, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        profile: Profile,
+        health: HealthModel | None,
+        narrator: Narrator,
+        speaker: Speaker | None,
+        emit: Callable[[SessionEvent], None],
+        coach: Coach | None = None,
+        journal: Journal | None = None,
+        t_offset: int = 0,
+        quiet: Callable[[], bool] | None = None,
+        observers: tuple[SampleObserver, ...] = (),
+    ) -> None:
         self.profile = profile
         self.observers = observers
         self.journal = journal
@@ -122,9 +132,16 @@ class CoachingSession:
         self._forecasts: dict[int, Forecast] = {}
         # Words written to a file are never late; words for a live ear go stale after 10 s.
         recording = getattr(speaker, "wav_path", None) is not None
-        self.speech = None if speaker is None else SpeechQueue(
-            speaker, max_age_s=math.inf if recording else 10.0, on_error=lambda exc: self.emit(
-                WarningRaised(f"speech stopped: {exc}")), quiet=quiet)
+        self.speech = (
+            None
+            if speaker is None
+            else SpeechQueue(
+                speaker,
+                max_age_s=math.inf if recording else 10.0,
+                on_error=lambda exc: self.emit(WarningRaised(f"speech stopped: {exc}")),
+                quiet=quiet,
+            )
+        )
 
     async def run(self, *sources: SensorSource) -> SessionResult:
         """Coach one person from one or more sources (a heart-rate band and a footpod, say).
@@ -134,11 +151,13 @@ class CoachingSession:
         """
         result = SessionResult(summary=None)  # type: ignore[arg-type]
         narration_queue: asyncio.Queue[tuple[Cue, float] | None] = asyncio.Queue()
-        narrating = asyncio.create_task(self._narrate_loop(narration_queue, result),
-                                        name="edgecoach-narrator")
+        narrating = asyncio.create_task(
+            self._narrate_loop(narration_queue, result), name="edgecoach-narrator"
+        )
         aligner = StreamAligner()
         self._consuming = asyncio.create_task(
-            self._consume(sources, aligner, narration_queue, result), name="edgecoach-stream")
+            self._consume(sources, aligner, narration_queue, result), name="edgecoach-stream"
+        )
         try:
             await self._consuming
         except asyncio.CancelledError:
@@ -152,13 +171,24 @@ class CoachingSession:
             await narrating
             if self.speech is not None:
                 stats = await self.speech.close()
-                self.emit(SpeechFinished(
-                    spoken=stats.spoken, dropped=stats.dropped, errors=stats.errors,
-                    max_wait_s=round(max(stats.waits_s), 3) if stats.waits_s else None,
-                    waits_s=tuple(round(w, 3) for w in stats.waits_s)))
+                self.emit(
+                    SpeechFinished(
+                        spoken=stats.spoken,
+                        dropped=stats.dropped,
+                        errors=stats.errors,
+                        max_wait_s=round(max(stats.waits_s), 3) if stats.waits_s else None,
+                        waits_s=tuple(round(w, 3) for w in stats.waits_s),
+                    )
+                )
             self._health_thread.shutdown(wait=True)
-        result.summary = summarise(self._samples, self._forecasts, result.cues,
-                                   result.narrations, self.coach.zones, aligner.gaps)
+        result.summary = summarise(
+            self._samples,
+            self._forecasts,
+            result.cues,
+            result.narrations,
+            self.coach.zones,
+            aligner.gaps,
+        )
         self.emit(SessionEnded(result.summary))
         if self.journal is not None:
             await self.journal.finish(result.summary)
@@ -167,8 +197,9 @@ class CoachingSession:
     def announce(self, text: str) -> None:
         """Words that are no cue (a machine about to change speed): spoken ahead of coaching."""
         if self.speech is not None:
-            self.speech.put_nowait(text, priority=int(Priority.SENSOR),
-                                   created=time.perf_counter(), cue_kind="machine")
+            self.speech.put_nowait(
+                text, priority=int(Priority.SENSOR), created=time.perf_counter(), cue_kind="machine"
+            )
 
     def stop(self) -> None:
         """End the session cleanly (SIGTERM): stop reading, keep what was read."""
@@ -176,18 +207,25 @@ class CoachingSession:
         if self._consuming is not None:
             self._consuming.cancel()
 
-    async def _consume(self, sources: tuple[SensorSource, ...], aligner: StreamAligner,
-                       narration_queue: asyncio.Queue[tuple[Cue, float] | None],
-                       result: SessionResult) -> None:
+    async def _consume(
+        self,
+        sources: tuple[SensorSource, ...],
+        aligner: StreamAligner,
+        narration_queue: asyncio.Queue[tuple[Cue, float] | None],
+        result: SessionResult,
+    ) -> None:
         async for reading in merge_readings(sources):
             if isinstance(reading, LinkEvent):
                 self.emit(LinkChanged(reading))
             for sample in aligner.push(reading):
                 await self._on_sample(sample, narration_queue, result)
 
-    async def _on_sample(self, sample: AlignedSample,
-                         narration_queue: asyncio.Queue[tuple[Cue, float] | None],
-                         result: SessionResult) -> None:
+    async def _on_sample(
+        self,
+        sample: AlignedSample,
+        narration_queue: asyncio.Queue[tuple[Cue, float] | None],
+        result: SessionResult,
+    ) -> None:
         arrived = time.perf_counter()
         if self.t_offset:
             sample = dataclasses.replace(sample, t=sample.t + self.t_offset)
@@ -196,11 +234,17 @@ class CoachingSession:
         forecast = await self._forecast(sample)
         zone = self.coach.zones.zone(sample.hr_bpm) if sample.hr_bpm is not None else None
         status = self.coach.workout.status(sample.t) if self.coach.workout else None
-        self.emit(SampleTaken(
-            sample, zone,
-            hrr_fraction=None if sample.hr_bpm is None
-            else round(self.coach.zones.fraction_of_reserve(sample.hr_bpm), 3),
-            forecast=forecast, workout=None if status is None else status.progress()))
+        self.emit(
+            SampleTaken(
+                sample,
+                zone,
+                hrr_fraction=None
+                if sample.hr_bpm is None
+                else round(self.coach.zones.fraction_of_reserve(sample.hr_bpm), 3),
+                forecast=forecast,
+                workout=None if status is None else status.progress(),
+            )
+        )
         if self.journal is not None:
             await self.journal.sample(sample, forecast)
         cues = self.coach.update(sample, forecast)
@@ -224,8 +268,9 @@ class CoachingSession:
         self._forecasts[sample.t] = forecast
         return forecast
 
-    async def _narrate_loop(self, queue: asyncio.Queue[tuple[Cue, float] | None],
-                            result: SessionResult) -> None:
+    async def _narrate_loop(
+        self, queue: asyncio.Queue[tuple[Cue, float] | None], result: SessionResult
+    ) -> None:
         while (item := await queue.get()) is not None:
             cue, sample_arrived = item
             on_sentence = None
@@ -233,23 +278,43 @@ class CoachingSession:
                 speech = self.speech
 
                 # Each sentence the guard passes is spoken while the model writes the next.
-                def on_sentence(text: str, cue: Cue = cue, created: float = sample_arrived,
-                                speech: SpeechQueue = speech) -> None:
-                    speech.put_nowait(text, priority=int(cue.priority), created=created,
-                                      cue_kind=cue.kind.value, utterance=cue.id)
+                def on_sentence(
+                    text: str,
+                    cue: Cue = cue,
+                    created: float = sample_arrived,
+                    speech: SpeechQueue = speech,
+                ) -> None:
+                    speech.put_nowait(
+                        text,
+                        priority=int(cue.priority),
+                        created=created,
+                        cue_kind=cue.kind.value,
+                        utterance=cue.id,
+                    )
+
             asked = time.perf_counter()
-            narration = await self.narrator.narrate(cue, on_sentence=on_sentence,
-                                                    since=sample_arrived)
+            narration = await self.narrator.narrate(
+                cue, on_sentence=on_sentence, since=sample_arrived
+            )
             ready = time.perf_counter() - sample_arrived
-            first_words = (None if narration.first_words_s is None
-                           else round(asked - sample_arrived + narration.first_words_s, 3))
+            first_words = (
+                None
+                if narration.first_words_s is None
+                else round(asked - sample_arrived + narration.first_words_s, 3)
+            )
             result.narrations.append(narration)
             if self.journal is not None:
                 await self.journal.narration(narration)
             result.timings.append(CueTiming(cue.id, cue.kind.value, narration.source, ready))
-            self.emit(CueSpoken(cue, narration, seconds_to_text=round(ready, 3),
-                                seconds_to_first_words=first_words,
-                                speech=None if self.speaker is None else self.speaker.destination))
+            self.emit(
+                CueSpoken(
+                    cue,
+                    narration,
+                    seconds_to_text=round(ready, 3),
+                    seconds_to_first_words=first_words,
+                    speech=None if self.speaker is None else self.speaker.destination,
+                )
+            )
 
 
 async def merge_readings(sources: tuple[SensorSource, ...]) -> AsyncIterator[Reading]:

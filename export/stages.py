@@ -53,8 +53,11 @@ def describe(path: Path) -> dict[str, Any]:
         for p in files:
             h.update(p.relative_to(path).as_posix().encode())
             h.update(sha256_file(p).encode())
-        return {"path": str(path), "sha256": h.hexdigest(),
-                "bytes": sum(p.stat().st_size for p in files)}
+        return {
+            "path": str(path),
+            "sha256": h.hexdigest(),
+            "bytes": sum(p.stat().st_size for p in files),
+        }
     return {"path": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
@@ -81,23 +84,35 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def write_meta(output: Path, *, stage: str, inputs: dict[str, Any], seed: int,
-               sizes: dict[str, Any], metrics: dict[str, Any], wall_s: float,
-               versions_of: Iterable[str], settings: dict[str, Any] | None = None) -> Path:
+def write_meta(
+    output: Path,
+    *,
+    stage: str,
+    inputs: dict[str, Any],
+    seed: int,
+    sizes: dict[str, Any],
+    metrics: dict[str, Any],
+    wall_s: float,
+    versions_of: Iterable[str],
+    settings: dict[str, Any] | None = None,
+) -> Path:
     """Write ``<output>.meta.json`` and return its path."""
     path = meta_path(output)
-    write_json(path, {
-        "stage": stage,
-        "output": describe(output),
-        "inputs": inputs,
-        "seed": seed,
-        "settings": settings or {},
-        "sizes": sizes,
-        "metrics": metrics,
-        "versions": versions(versions_of),
-        "wall_s": round(wall_s, 3),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    write_json(
+        path,
+        {
+            "stage": stage,
+            "output": describe(output),
+            "inputs": inputs,
+            "seed": seed,
+            "settings": settings or {},
+            "sizes": sizes,
+            "metrics": metrics,
+            "versions": versions(versions_of),
+            "wall_s": round(wall_s, 3),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
     return path
 
 

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 __all__ = [
     "ACTIVITIES",
     "CLIMB_WORKOUT",
@@ -409,5 +408,8 @@ MORNING_REST = WorkoutPlan(
 )
 
 #: The built-in workouts by the names settings use (`[daemon] workout`).
-WORKOUTS: dict[str, WorkoutPlan] = {"demo": DEMO_WORKOUT, "climb": CLIMB_WORKOUT,
-                                    "morning": MORNING_REST}
+WORKOUTS: dict[str, WorkoutPlan] = {
+    "demo": DEMO_WORKOUT,
+    "climb": CLIMB_WORKOUT,
+    "morning": MORNING_REST,
+}

@@ -13,8 +13,9 @@
 #      of `bluetooth` and `audio`; with --kiosk also `edgecoach-kiosk` (video, render, input);
 #   2. a virtual environment PREFIX/venv with edgecoach installed: from the checkout, or with
 #      --offline DIR from a folder of wheels (pip --no-index --find-links DIR);
-#   3. the health models (models/ of the checkout, or --models DIR) into
-#      PREFIX/venv/share/edgecoach/models, where edgecoach looks for them;
+#   3. the health models and the language-model files the manifest vouches for (models/ of
+#      the checkout, or --models DIR) into PREFIX/venv/share/edgecoach/models, where edgecoach
+#      looks for them;
 #   4. /etc/edgecoach (root:edgecoach 0750), config.toml with commented defaults (only when
 #      there is none: an edited config is kept) and db.key, 32 random bytes as hex (root 0600,
 #      only when absent: it is the key of the data in /var/lib/edgecoach);
@@ -199,10 +200,34 @@ fi
 
 # --- 3. models -------------------------------------------------------------------------------
 MODELS_TO=$VENV/share/edgecoach/models
-say "health models into $ROOT$MODELS_TO"
+# Whether manifest.json (beside FILE) lists FILE with its sha256: the GGUFs installed are the
+# ones it vouches for (the coaching LoRA adapter committed in git, a merged coaching model if
+# exported); a stale or stray GGUF stays out.
+vouched() {
+    "$PYTHON" - "$1" <<'PY'
+import hashlib, json, pathlib, sys
+path = pathlib.Path(sys.argv[1])
+entry = json.loads((path.parent / "manifest.json").read_text())["artifacts"].get(path.name)
+digest = hashlib.sha256(path.read_bytes()).hexdigest()
+sys.exit(0 if entry and entry.get("sha256") == digest else 1)
+PY
+}
+say "health and language models into $ROOT$MODELS_TO"
 if [ -f "$MODELS/manifest.json" ]; then
     run mkdir -p "$ROOT$MODELS_TO"
-    run cp -R "$MODELS/." "$ROOT$MODELS_TO/"
+    for f in "$MODELS"/*; do
+        [ -f "$f" ] || continue
+        case "$f" in
+            *.gguf)
+                if vouched "$f"; then
+                    run cp "$f" "$ROOT$MODELS_TO/"
+                else
+                    echo "install.sh: warning: $f is not vouched for by $MODELS/manifest.json" \
+                        "(sha256): not installed" >&2
+                fi ;;
+            *) run cp "$f" "$ROOT$MODELS_TO/" ;;
+        esac
+    done
     run chmod -R u=rwX,go=rX "$ROOT$MODELS_TO"
 else
     echo "install.sh: warning: no $MODELS/manifest.json; no models installed" \
@@ -228,7 +253,7 @@ else
 # refused by name. Check the file with: edgecoach --config /etc/edgecoach/config.toml doctor
 
 [profile]
-# name = ""
+# name = "you"
 # age = 40
 # resting_hr = 60
 # max_hr = 180          # leave out to estimate from age (208 - 0.7 x age)

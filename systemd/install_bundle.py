@@ -278,6 +278,11 @@ def set_model_in_config(config: Path, entry: dict, prefix: Path) -> bool:
         return False
     if entry["llm"] is None:
         new = ["enabled = false        # set by the bundle installer: --model none"]
+    elif entry.get("auto"):
+        # model_path stays empty: edgecoach applies the coaching adapter that the models
+        # folder's manifest vouches for, after checking it and its base by sha256.
+        new = [("# model_path stays empty (set by the bundle installer): the coaching "
+                "adapter of the models folder, checked by sha256")]
     else:
         path = prefix / "venv" / entry["llm"]
         new = [f'model_path = "{path}"  # set by the bundle installer']
@@ -369,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         elif not fresh_config:
             print(f"    {config} was kept; for model {model} set in [llm]: "
                   + ("enabled = false" if entry["llm"] is None
+                     else "model_path empty (the coaching adapter)" if entry.get("auto")
                      else f'model_path = "{prefix / "venv" / entry["llm"]}"'))
         record = Path(os.environ.get("DESTDIR", "") + str(prefix / "share/edgecoach"))
         record.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,9 @@ def write_csv(path: Path, rows: int, *, hz: float = 1.0, start: float = 0.0) -> 
         chunk: list[str] = []
         for i in range(rows):
             t = start + i * step
-            chunk.append(f"{t:.2f},{heart_rate_at(t)},{170 + i % 5},3.{i % 10},"
-                         f"{3.05 * i * step:.1f}\n")
+            chunk.append(
+                f"{t:.2f},{heart_rate_at(t)},{170 + i % 5},3.{i % 10},{3.05 * i * step:.1f}\n"
+            )
             if len(chunk) >= 10_000:
                 out.writelines(chunk)
                 chunk.clear()
@@ -47,9 +48,15 @@ def write_csv(path: Path, rows: int, *, hz: float = 1.0, start: float = 0.0) -> 
     return path
 
 
-def fit_bytes(seconds: int, *, start: datetime = START, sport: int = 1,
-              file_crc: bool = True, header_crc: bool = True,
-              jump: tuple[int, int] | None = None) -> bytes:
+def fit_bytes(
+    seconds: int,
+    *,
+    start: datetime = START,
+    sport: int = 1,
+    file_crc: bool = True,
+    header_crc: bool = True,
+    jump: tuple[int, int] | None = None,
+) -> bytes:
     """A FIT activity of `seconds` one-second records (running by default) with a session.
 
     `file_crc` / `header_crc` False write a wrong CRC; `jump` (record, seconds) moves the clock
@@ -64,26 +71,43 @@ def fit_bytes(seconds: int, *, start: datetime = START, sport: int = 1,
         (12, [(0, _ENUM, sport)]),  # sport
     ]
     messages.extend(
-        (20, [(253, _UINT32, stamp(t)), (3, _UINT8, heart_rate_at(t)),
-              (4, _UINT8, 85), (6, _UINT16, 3000 + (t % 100)), (5, _UINT32, 300 * t)])
-        for t in range(seconds))
-    messages.append((18, [(253, _UINT32, start_ts + seconds), (2, _UINT32, start_ts),
-                          (5, _ENUM, sport)]))  # session: timestamp, start_time, sport
+        (
+            20,
+            [
+                (253, _UINT32, stamp(t)),
+                (3, _UINT8, heart_rate_at(t)),
+                (4, _UINT8, 85),
+                (6, _UINT16, 3000 + (t % 100)),
+                (5, _UINT32, 300 * t),
+            ],
+        )
+        for t in range(seconds)
+    )
+    messages.append(
+        (18, [(253, _UINT32, start_ts + seconds), (2, _UINT32, start_ts), (5, _ENUM, sport)])
+    )  # session: timestamp, start_time, sport
     return _fit(messages, file_crc=file_crc, header_crc=header_crc)
 
 
-def _fit(messages: Iterable[tuple[int, list[tuple[int, int, int | tuple[int, ...]]]]], *,
-         file_crc: bool, header_crc: bool = True) -> bytes:
+def _fit(
+    messages: Iterable[tuple[int, list[tuple[int, int, int | tuple[int, ...]]]]],
+    *,
+    file_crc: bool,
+    header_crc: bool = True,
+) -> bytes:
     body = bytearray()
     layouts: dict[tuple, int] = {}
     for global_num, fields in messages:
-        sizes = tuple((num, base, len(value) if isinstance(value, tuple) else 1)
-                      for num, base, value in fields)
+        sizes = tuple(
+            (num, base, len(value) if isinstance(value, tuple) else 1)
+            for num, base, value in fields
+        )
         layout = (global_num, sizes)
         if layout not in layouts:
             layouts[layout] = len(layouts)
             body += bytes([0x40 | layouts[layout], 0, 0]) + struct.pack(
-                "<HB", global_num, len(fields))
+                "<HB", global_num, len(fields)
+            )
             for num, base, count in sizes:
                 body += bytes([num, struct.calcsize("<" + _FORMATS[base]) * count, base])
         body.append(layouts[layout])

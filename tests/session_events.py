@@ -24,34 +24,77 @@ _FACTS: dict[CueKind, dict[str, float | int | str]] = {
 }
 
 
-def sample_event(t: int, hr: float | None, zone: int | None, *, person: str | None = None,
-                 hrr_fraction: float | None = None,
-                 workout: StepProgress | None = None) -> SampleTaken:
+def sample_event(
+    t: int,
+    hr: float | None,
+    zone: int | None,
+    *,
+    person: str | None = None,
+    hrr_fraction: float | None = None,
+    workout: StepProgress | None = None,
+) -> SampleTaken:
     return SampleTaken(
-        AlignedSample(t=t, hr_bpm=hr, rr_intervals_s=(), cadence_spm=None, speed_mps=None,
-                      distance_m=None, steps=None, contact=True, hr_gap=hr is None),
-        zone, hrr_fraction=hrr_fraction, forecast=None, workout=workout, person=person)
+        AlignedSample(
+            t=t,
+            hr_bpm=hr,
+            rr_intervals_s=(),
+            cadence_spm=None,
+            speed_mps=None,
+            distance_m=None,
+            steps=None,
+            contact=True,
+            hr_gap=hr is None,
+        ),
+        zone,
+        hrr_fraction=hrr_fraction,
+        forecast=None,
+        workout=workout,
+        person=person,
+    )
 
 
-def cue_event(cue_id: int, kind: CueKind = CueKind.ZONE_CHANGE, *, t: int = 0,
-              action: Action = Action.HOLD, person: str | None = None,
-              **facts: float | int | str) -> CueDecided:
+def cue_event(
+    cue_id: int,
+    kind: CueKind = CueKind.ZONE_CHANGE,
+    *,
+    t: int = 0,
+    action: Action = Action.HOLD,
+    person: str | None = None,
+    **facts: float | int | str,
+) -> CueDecided:
     priority = Priority.SAFETY if kind in _SAFETY else Priority.ZONE
     cue = Cue(cue_id, t, kind, action, priority, facts or _FACTS.get(kind, {}))
     return CueDecided(cue, person=person)
 
 
-def spoken_event(cue_id: int, text: str, *, kind: CueKind = CueKind.ZONE_CHANGE,
-                 source: str = "llm", person: str | None = None) -> CueSpoken:
+def spoken_event(
+    cue_id: int,
+    text: str,
+    *,
+    kind: CueKind = CueKind.ZONE_CHANGE,
+    source: str = "llm",
+    person: str | None = None,
+) -> CueSpoken:
     cue = Cue(cue_id, 0, kind, Action.HOLD, Priority.ZONE, _FACTS.get(kind, {}))
-    return CueSpoken(cue, Narration(cue_id, text, source, seconds=0.4, attempts=1),
-                     seconds_to_text=0.5, seconds_to_first_words=None, speech=None,
-                     person=person)
+    return CueSpoken(
+        cue,
+        Narration(cue_id, text, source, seconds=0.4, attempts=1),
+        seconds_to_text=0.5,
+        seconds_to_first_words=None,
+        speech=None,
+        person=person,
+    )
 
 
-def summary_event(duration_s: int, mean_hr: float | None, *,
-                  person: str | None = None) -> SessionEnded:
+def summary_event(
+    duration_s: int, mean_hr: float | None, *, person: str | None = None
+) -> SessionEnded:
     empty = summarise([], {}, [], [], ZoneModel.for_profile(Profile()), [])
-    summary = SessionSummary(**{**{f: getattr(empty, f) for f in empty.__slots__},
-                                "duration_s": duration_s, "mean_hr": mean_hr})
+    summary = SessionSummary(
+        **{
+            **{f: getattr(empty, f) for f in empty.__slots__},
+            "duration_s": duration_s,
+            "mean_hr": mean_hr,
+        }
+    )
     return SessionEnded(summary, person=person)

@@ -102,3 +102,16 @@ def test_the_command_on_the_real_base_model_prints_json(capsys):
     assert report["models"]["base"]["prompt_style"] == "rephrase"
     assert len(report["scenarios"]) == 3
     assert report["scenarios"][0]["base"]["spoken"]
+
+
+def test_the_command_says_when_there_is_no_tuned_model_to_score(tmp_path):
+    from edge.errors import EdgecoachError
+    from edge.settings import HealthSettings
+
+    parser = argparse.ArgumentParser()
+    eval_command.configure(parser)
+    settings = Settings(health=HealthSettings(models_dir=tmp_path))
+    for only in ("lora", "tuned"):
+        args = parser.parse_args(["advice", str(SCENARIOS), "--only", only, "--limit", "1"])
+        with pytest.raises(EdgecoachError, match="no model to evaluate: no tuned model"):
+            eval_command.run(args, settings)

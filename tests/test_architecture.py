@@ -31,9 +31,11 @@ SCRIPT = textwrap.dedent("""
 def test_the_device_commands_load_neither_torch_nor_the_export_stage(tmp_path, clean_env):
     state = tmp_path / "state"
     config = tmp_path / "config.toml"
-    config.write_text(f'[llm]\nenabled = false\n[speech]\nenabled = false\n'
-                      f'[daemon]\nstate_dir = "{state}"\nsource = "simulator"\nspeed = 0\n'
-                      f'workout = "morning"\n')
+    config.write_text(
+        f"[llm]\nenabled = false\n[speech]\nenabled = false\n"
+        f'[daemon]\nstate_dir = "{state}"\nsource = "simulator"\nspeed = 0\n'
+        f'workout = "morning"\n'
+    )
     recording = tmp_path / "run.csv"
     recording.write_text("time,hr\n" + "".join(f"{t},{110 + t % 7}\n" for t in range(90)))
     common = ["--config", str(config)]
@@ -43,8 +45,13 @@ def test_the_device_commands_load_neither_torch_nor_the_export_stage(tmp_path, c
         [*common, "replay", str(recording), "--json", "--speed", "0", "--mute"],
         [*common, "ask", "How did my last run go?", "--json"],
     ]
-    done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(runs)], capture_output=True,
-                          text=True, env=clean_env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(runs)],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(loaded) == {"run", "demo", "replay", "ask"}

@@ -19,8 +19,17 @@ PROFILE = Profile(name="sam", age=40, resting_hr=55, max_hr=185)
 
 
 def _sample(t, hr, distance=None):
-    return AlignedSample(t=t, hr_bpm=hr, rr_intervals_s=(), cadence_spm=170.0, speed_mps=3.0,
-                         distance_m=distance, steps=None, contact=True, hr_gap=False)
+    return AlignedSample(
+        t=t,
+        hr_bpm=hr,
+        rr_intervals_s=(),
+        cadence_spm=170.0,
+        speed_mps=3.0,
+        distance_m=distance,
+        steps=None,
+        contact=True,
+        hr_gap=False,
+    )
 
 
 def _session(store, started, rates, *, end=True, person="sam"):
@@ -34,10 +43,18 @@ def _session(store, started, rates, *, end=True, person="sam"):
         model = ZoneModel.for_profile(PROFILE)
         for hr in rates:
             zones[str(model.zone(hr))] += 1
-        store.end_session(session, started + timedelta(seconds=len(rates)), {
-            "duration_s": len(rates), "mean_hr": sum(rates) / len(rates),
-            "max_hr": max(rates), "time_in_zone_s": zones,
-            "distance_m": 3.0 * (len(rates) - 1), "gaps": []})
+        store.end_session(
+            session,
+            started + timedelta(seconds=len(rates)),
+            {
+                "duration_s": len(rates),
+                "mean_hr": sum(rates) / len(rates),
+                "max_hr": max(rates),
+                "time_in_zone_s": zones,
+                "distance_m": 3.0 * (len(rates) - 1),
+                "gaps": [],
+            },
+        )
     store.commit()
     return session
 
@@ -73,20 +90,28 @@ def test_the_last_session_is_answered_from_its_figures(store):
     answer = answer_question("How did my run go today?", store, PROFILE, None, now=NOW)
     facts = dict(answer.facts_used)
     assert facts["duration_min"] == 35 and facts["max_hr"] == 175 and facts["days_ago"] == 0
-    assert answer.text.startswith("Today you trained for 35 minutes at an average heart rate "
-                                  f"of {facts['mean_hr']}, peaking at 175.")
-    advice = question_advice("How did my run go today?", classify_question("How did my run go"),
-                             facts)
+    assert answer.text.startswith(
+        "Today you trained for 35 minutes at an average heart rate "
+        f"of {facts['mean_hr']}, peaking at 175."
+    )
+    advice = question_advice(
+        "How did my run go today?", classify_question("How did my run go"), facts
+    )
     assert guard.check_advice(answer.text, advice).ok
 
 
 def test_a_session_a_crash_cut_short_is_summarised_from_its_samples(store):
     _session(store, NOW - timedelta(days=1), [140] * 900, end=False)
     answer = answer_question("What was my average heart rate?", store, PROFILE, None, now=NOW)
-    assert dict(answer.facts_used) == {"duration_min": 15, "mean_hr": 140, "max_hr": 140,
-                                       "days_ago": 1}
-    assert answer.text == ("Yesterday your heart rate averaged 140 and peaked at 140, over 15 "
-                           "minutes.")
+    assert dict(answer.facts_used) == {
+        "duration_min": 15,
+        "mean_hr": 140,
+        "max_hr": 140,
+        "days_ago": 1,
+    }
+    assert answer.text == (
+        "Yesterday your heart rate averaged 140 and peaked at 140, over 15 minutes."
+    )
 
 
 def test_readiness_after_a_hard_session_yesterday(store):
@@ -103,8 +128,12 @@ def test_the_plan_and_the_trend(store):
     plan = answer_question("What should I do today?", store, PROFILE, None, now=NOW)
     assert plan.intent == "plan" and "Today" in plan.text
     trend = answer_question("Am I getting fitter?", store, PROFILE, None, now=NOW)
-    assert dict(trend.facts_used) == {"sessions": 6, "mean_hr_recent": 132,
-                                      "mean_hr_before": 135, "trend": "lower"}
+    assert dict(trend.facts_used) == {
+        "sessions": 6,
+        "mean_hr_recent": 132,
+        "mean_hr_before": 135,
+        "trend": "lower",
+    }
     assert "lower for similar training" in trend.text
 
 
@@ -117,13 +146,15 @@ def test_a_short_history_says_it_cannot_tell_a_trend(store):
 def test_zones_come_from_the_profile_even_without_sessions():
     answer = answer_question("What is my zone 2?", None, PROFILE, None, now=NOW)
     # Karvonen: 55 + (185 - 55) x 60 % = 133, x 70 % = 146.
-    assert answer.text == ("Your zone 2 is heart rate 133 to 146, from your resting 55 and "
-                           "maximum 185.")
+    assert answer.text == (
+        "Your zone 2 is heart rate 133 to 146, from your resting 55 and maximum 185."
+    )
 
 
 def test_safety_words_always_get_the_fixed_advice():
-    answer = answer_question("I have chest pain, should I keep running?", None, PROFILE,
-                             NeverCalled(), now=NOW)
+    answer = answer_question(
+        "I have chest pain, should I keep running?", None, PROFILE, NeverCalled(), now=NOW
+    )
     assert answer.text.startswith("Stop and rest now") and answer.source == "template"
 
 
@@ -150,10 +181,14 @@ def test_the_command_reads_the_state_dir_and_prints_json(tmp_path, capsys):
         _session(opened, datetime.now(UTC) - timedelta(hours=1), [150] * 600)
     parser = argparse.ArgumentParser()
     configure(parser)
-    args = parser.parse_args(["How", "did", "my", "run", "go?", "--state-dir", str(tmp_path),
-                              "--json"])
-    settings = Settings(profile=PROFILE, llm=LlmSettings(enabled=False),
-                        daemon=DaemonSettings(state_dir=tmp_path / "unused"))
+    args = parser.parse_args(
+        ["How", "did", "my", "run", "go?", "--state-dir", str(tmp_path), "--json"]
+    )
+    settings = Settings(
+        profile=PROFILE,
+        llm=LlmSettings(enabled=False),
+        daemon=DaemonSettings(state_dir=tmp_path / "unused"),
+    )
     assert run(args, settings) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["intent"] == "last_session" and printed["facts_used"]["duration_min"] == 10
@@ -169,8 +204,9 @@ def test_a_plan_question_gets_the_same_suggestion_as_edgecoach_plan(store):
     for day in range(6, 0, -1):
         _session(store, NOW - timedelta(days=day), [130 + day] * 1800)
     settings = Settings(profile=PROFILE)
-    answer = answer_question("What should I do today?", store, PROFILE, None, now=NOW,
-                             app_settings=settings)
+    answer = answer_question(
+        "What should I do today?", store, PROFILE, None, now=NOW, app_settings=settings
+    )
     suggestion, _ = todays_suggestion(store, settings, "sam", NOW.astimezone().date())
     assert answer.intent == "plan" and answer.text == suggestion.text
     assert dict(answer.facts_used)["session"] == suggestion.kind
@@ -179,23 +215,27 @@ def test_a_plan_question_gets_the_same_suggestion_as_edgecoach_plan(store):
 def test_the_command_answers_for_the_configured_person_with_their_profile(tmp_path, capsys):
     """With [[people]] in the config, ask plans for that person with their own zones, as
     `edgecoach plan` does (it used to take the [profile] section's, another set of zones)."""
-    from edge.settings import Person
     from edge.narrator.plans import suggestion_facts
+    from edge.settings import Person
     from edge.training.inputs import todays_suggestion
 
     with SessionStore.open(tmp_path / "edgecoach.db") as opened:
         _session(opened, datetime.now(UTC) - timedelta(days=2), [140] * 1800)
     ann = Profile(name="sam", age=30, resting_hr=48, max_hr=196)
-    settings = Settings(profile=Profile(name="you"), people=(Person(ann),),
-                        llm=LlmSettings(enabled=False),
-                        daemon=DaemonSettings(state_dir=tmp_path))
+    settings = Settings(
+        profile=Profile(name="you"),
+        people=(Person(ann),),
+        llm=LlmSettings(enabled=False),
+        daemon=DaemonSettings(state_dir=tmp_path),
+    )
     parser = argparse.ArgumentParser()
     configure(parser)
     assert run(parser.parse_args(["What should I do today?", "--json"]), settings) == 0
     facts = json.loads(capsys.readouterr().out)["facts_used"]
     with SessionStore.open(tmp_path / "edgecoach.db") as opened:
-        suggestion, inputs = todays_suggestion(opened, settings, "sam",
-                                               datetime.now(UTC).astimezone().date())
+        suggestion, inputs = todays_suggestion(
+            opened, settings, "sam", datetime.now(UTC).astimezone().date()
+        )
     from edge.core.zones import ZoneModel
 
     assert facts == suggestion_facts(suggestion, ZoneModel.for_profile(inputs.profile))

@@ -271,6 +271,47 @@ def test_installer_refuses_a_model_too_big_for_the_board(bundle: Path, tmp_path:
     assert ok.returncode == 0, ok.stderr
 
 
+def test_the_coaching_adapter_is_the_default_choice_on_the_packaged_base(tmp_path: Path) -> None:
+    adapter = tmp_path / "edgecoach-coach-lora.gguf"
+    adapter.write_bytes(b"GGUF" + b"\0" * (3 * 2**20))
+    llama = [_wheel(tmp_path / "w" / "llama_cpp_python-0.3-py3-none-linux_aarch64.whl",
+                    {"llama_cpp/lib/libllama.so": _elf(183)})]
+    sizes = build.sizes_table(RSS, [], llama, [], 0.1, 300.0, [adapter])
+    entry = sizes["models"][build.COACH_LORA]
+    assert sizes["default"] == build.COACH_LORA and entry["auto"] is True
+    assert entry["llm"] == sizes["models"]["smollm2-135m"]["llm"]
+    assert entry["lora"] == "share/edgecoach/models/edgecoach-coach-lora.gguf"
+    # Not measured here: the base read whole (no mmap with an adapter) plus the adapter.
+    assert entry["measured"] is False
+    assert entry["peak_rss_mb"] == pytest.approx(RSS["smollm2-135m"] + 3.0, abs=0.1)
+    measured = build.sizes_table({**RSS, build.COACH_LORA: 250.0}, [], llama, [], 0.1, 300.0,
+                                 [adapter])
+    assert measured["models"][build.COACH_LORA]["peak_rss_mb"] == 250.0
+    config = tmp_path / "config.toml"
+    config.write_text("[llm]\n# enabled = true\n# model_path = \"\"\n")
+    assert ib.set_model_in_config(config, entry, Path("/opt/edgecoach"))
+    text = config.read_text()
+    assert "model_path = \"/" not in text and "coaching adapter" in text
+    assert "enabled = false" not in text
+
+
+def test_only_the_ggufs_the_manifest_vouches_for_go_into_a_bundle(tmp_path: Path) -> None:
+    from edge.artifacts import record
+
+    models = tmp_path / "models"
+    models.mkdir()
+    adapter = models / "edgecoach-coach-lora.gguf"
+    adapter.write_bytes(b"GGUF adapter")
+    record(models, adapter, build.LORA_KIND, "test", {"base_sha256": "0" * 64})
+    merged = models / "edgecoach-coach-135m.gguf"
+    merged.write_bytes(b"GGUF merged")
+    record(models, merged, build.LLM_KIND, "test")
+    (models / "stray.gguf").write_bytes(b"GGUF stray, never recorded")
+    assert build.vouched_ggufs(models) == {adapter: build.LORA_KIND, merged: build.LLM_KIND}
+    merged.write_bytes(b"GGUF merged, re-exported without its manifest entry")
+    assert build.vouched_ggufs(models) == {adapter: build.LORA_KIND}
+
+
 def test_disk_check(tmp_path: Path) -> None:
     sizes = {"models": {"none": {"disk_mb": 10**12}}}
     with pytest.raises(ib.BundleError, match="MB free"):

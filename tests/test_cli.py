@@ -7,8 +7,9 @@ import subprocess
 
 
 def run(cmd, *args, env=None, cwd=None):
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=120)
+    return subprocess.run(
+        [*cmd, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
 
 
 def test_help_lists_the_commands_one_line_each(edgecoach):

@@ -49,21 +49,34 @@ def stored_samples(db) -> int:
 
 
 def start(edgecoach, config, env, *args):
-    return subprocess.Popen([*edgecoach, "--config", str(config), "run", "--json", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [*edgecoach, "--config", str(config), "run", "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_daemon_coaches_two_people_and_stores_everything(edgecoach, clean_env, tmp_path):
     config, db = write_config(tmp_path, speed=0)
-    result = subprocess.run([*edgecoach, "--config", str(config), "run", "--json"],
-                            capture_output=True, text=True, env=clean_env, timeout=300)
+    result = subprocess.run(
+        [*edgecoach, "--config", str(config), "run", "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     summaries = {e["person"]: e for e in events if e["event"] == "summary"}
     assert set(summaries) == {"sam", "alex"}
-    rows = query(db, "SELECT p.name, s.ended_at IS NOT NULL, COUNT(x.t), MIN(x.t), MAX(x.t) "
-                     "FROM sessions s JOIN people p ON p.id = s.person_id "
-                     "JOIN samples x ON x.session_id = s.id GROUP BY s.id ORDER BY p.name")
+    rows = query(
+        db,
+        "SELECT p.name, s.ended_at IS NOT NULL, COUNT(x.t), MIN(x.t), MAX(x.t) "
+        "FROM sessions s JOIN people p ON p.id = s.person_id "
+        "JOIN samples x ON x.session_id = s.id GROUP BY s.id ORDER BY p.name",
+    )
     assert rows == [("alex", 1, 360, 0, 359), ("sam", 1, 360, 0, 359)]
     stored_cues = query(db, "SELECT COUNT(*) FROM cues")[0][0]
     assert stored_cues == sum(s["cues"] for s in summaries.values()) > 0
@@ -87,7 +100,8 @@ def test_sigterm_stops_cleanly_and_ends_the_sessions(edgecoach, clean_env, tmp_p
 
 
 def test_sigkill_loses_at_most_the_last_second_and_the_session_continues(
-        edgecoach, clean_env, tmp_path):
+    edgecoach, clean_env, tmp_path
+):
     speed = 4  # simulated seconds per wall second: one wall second is 4 samples
     config, db = write_config(tmp_path, speed=speed)
     daemon = start(edgecoach, config, clean_env)
@@ -99,35 +113,55 @@ def test_sigkill_loses_at_most_the_last_second_and_the_session_continues(
             printed[event["person"]] = event["t"]
     daemon.send_signal(signal.SIGKILL)
     daemon.communicate(timeout=30)
-    stored = dict(query(db, "SELECT p.name, MAX(x.t) FROM samples x JOIN sessions s ON "
-                            "s.id = x.session_id JOIN people p ON p.id = s.person_id "
-                            "GROUP BY p.name"))
+    stored = dict(
+        query(
+            db,
+            "SELECT p.name, MAX(x.t) FROM samples x JOIN sessions s ON "
+            "s.id = x.session_id JOIN people p ON p.id = s.person_id "
+            "GROUP BY p.name",
+        )
+    )
     for person, last_printed in printed.items():
         assert stored[person] >= last_printed - speed, (person, stored, printed)
     sessions_before = query(db, "SELECT id FROM sessions ORDER BY id")
 
-    restarted = subprocess.run([*edgecoach, "--config", str(config), "run", "--json",
-                                "--max-runtime", "3"], capture_output=True, text=True,
-                               env=clean_env, timeout=120)
+    restarted = subprocess.run(
+        [*edgecoach, "--config", str(config), "run", "--json", "--max-runtime", "3"],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=120,
+    )
     assert restarted.returncode == 0, restarted.stderr
     assert query(db, "SELECT id FROM sessions ORDER BY id") == sessions_before  # continued
     for (session_id,) in sessions_before:
-        ts = [t for (t,) in query(db, f"SELECT t FROM samples WHERE session_id = {session_id} "
-                                      "ORDER BY t")]
+        ts = [
+            t
+            for (t,) in query(
+                db, f"SELECT t FROM samples WHERE session_id = {session_id} ORDER BY t"
+            )
+        ]
         assert ts == list(range(len(ts))) and len(ts) > stored[_name(db, session_id)] + 1
-        assert query(db, f"SELECT ended_at IS NOT NULL FROM sessions WHERE id = {session_id}") \
-            == [(1,)]
+        assert query(db, f"SELECT ended_at IS NOT NULL FROM sessions WHERE id = {session_id}") == [
+            (1,)
+        ]
 
 
 def _name(db, session_id):
-    return query(db, f"SELECT p.name FROM sessions s JOIN people p ON p.id = s.person_id "
-                     f"WHERE s.id = {session_id}")[0][0]
+    return query(
+        db,
+        f"SELECT p.name FROM sessions s JOIN people p ON p.id = s.person_id "
+        f"WHERE s.id = {session_id}",
+    )[0][0]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[daemon]\nsource = 'wifi'\n", "source must be one of"),
-    ("[[people]]\nname = 'a'\n[[people]]\nname = 'a'\n", "share a name"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[daemon]\nsource = 'wifi'\n", "source must be one of"),
+        ("[[people]]\nname = 'a'\n[[people]]\nname = 'a'\n", "share a name"),
+    ],
+)
 def test_bad_daemon_config_is_one_line(cli, tmp_path, text, message):
     config = tmp_path / "config.toml"
     config.write_text(text)
@@ -151,8 +185,9 @@ def test_the_daemon_serves_the_zone_board_on_loopback(edgecoach, clean_env, tmp_
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/state.json",
-                                            timeout=2) as reply:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/state.json", timeout=2
+                ) as reply:
                     state = json.load(reply)
                 if all(m.get("hr") for m in state["members"]):
                     break
@@ -203,8 +238,13 @@ def test_the_daemon_replays_a_recording_per_person(edgecoach, clean_env, tmp_pat
     recording(tmp_path / "shared.csv", 60, 100)  # alex has none of their own
     config = tmp_path / "config.toml"
     config.write_text(REPLAY_CONFIG.format(state=tmp_path / "state"))
-    result = subprocess.run([*edgecoach, "--config", str(config), "run", "--json"],
-                            capture_output=True, text=True, env=clean_env, timeout=300)
+    result = subprocess.run(
+        [*edgecoach, "--config", str(config), "run", "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     first_hr = {}
@@ -213,9 +253,12 @@ def test_the_daemon_replays_a_recording_per_person(edgecoach, clean_env, tmp_pat
             first_hr.setdefault(e["person"], e["hr"])
     assert first_hr == {"sam": 110, "alex": 100}
     db = tmp_path / "state" / "edgecoach.db"
-    rows = query(db, "SELECT p.name, s.source, COUNT(x.t) FROM sessions s JOIN people p ON "
-                     "p.id = s.person_id JOIN samples x ON x.session_id = s.id GROUP BY s.id "
-                     "ORDER BY p.name")
+    rows = query(
+        db,
+        "SELECT p.name, s.source, COUNT(x.t) FROM sessions s JOIN people p ON "
+        "p.id = s.person_id JOIN samples x ON x.session_id = s.id GROUP BY s.id "
+        "ORDER BY p.name",
+    )
     assert rows == [("alex", "replay", 60), ("sam", "replay", 90)]
 
 
@@ -236,17 +279,23 @@ def test_run_source_replay_without_a_recording_says_what_to_set(cli, tmp_path):
     assert 'source "replay" needs a recording for sam: set replay_file' in result.stderr
 
 
-def test_the_daemon_draws_an_e_paper_preview_of_the_first_person(edgecoach, clean_env,
-                                                                 tmp_path):
+def test_the_daemon_draws_an_e_paper_preview_of_the_first_person(edgecoach, clean_env, tmp_path):
     from PIL import Image
 
     pytest.importorskip("luma.core", reason="luma.oled is not installed")
     config, _ = write_config(tmp_path, speed=0)
-    config.write_text(config.read_text() + '[display]\nkind = "epaper"\ndriver = "dummy"\n'
-                      'panel = "2.13"\nperson = "alex"\nmin_refresh_s = 0\n'
-                      'preview_file = "panel.png"\n')
-    result = subprocess.run([*edgecoach, "--config", str(config), "run"],
-                            capture_output=True, text=True, env=clean_env, timeout=300)
+    config.write_text(
+        config.read_text() + '[display]\nkind = "epaper"\ndriver = "dummy"\n'
+        'panel = "2.13"\nperson = "alex"\nmin_refresh_s = 0\n'
+        'preview_file = "panel.png"\n'
+    )
+    result = subprocess.run(
+        [*edgecoach, "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / "panel.png") as image:
         assert image.size == (250, 122) and image.mode == "1"

@@ -1,12 +1,13 @@
 """`edgecoach demo` end to end through the real CLI: GATT bytes, ONNX, llama.cpp, espeak-ng."""
 
 import json
+import os
 import shutil
 import subprocess
 import wave
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 from edge.artifacts import default_models_dir
 from edge.narrator.guard import split_sentences
@@ -33,6 +34,8 @@ def demo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
     wav = tmp / "demo.wav"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "XDG_RUNTIME_DIR": str(tmp)}
+    if os.environ.get("PYTHONPATH"):  # a checkout on the path runs its own code, not the venv's
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     result = run_demo(edgecoach_command(), env, "--json", "--speed", "0", "--speak-to", str(wav))
     assert result.returncode == 0, result.stderr
     return events_of(result.stdout), wav
@@ -77,6 +80,21 @@ def test_every_cue_is_worded_and_spoken(demo_run):
     streamed = [s for s in spoken if s["seconds_to_first_words"] is not None]
     assert streamed and all(s["seconds_to_first_words"] <= s["seconds_to_text"] + 0.01
                             for s in streamed)
+
+
+def test_the_model_words_come_from_the_coaching_adapter(demo_run):
+    """A clean checkout carries the tuned adapter (in git): the demo's model words name it."""
+    from edge.narrator.llm import choose_gguf
+
+    events, _ = demo_run
+    choice = choose_gguf(default_models_dir())
+    assert choice.tuned, choice.reason
+    worded = [e for e in events if e["event"] == "spoken" and e["source"] == "llm"]
+    assert worded and all(e["model"] for e in worded)
+    if choice.lora is not None:  # (a merged export, where made, is preferred to it)
+        assert {e["model"] for e in worded} == {f"{choice.lora.name} on {choice.path.name}"}
+    assert all(e["model"] == "" for e in events
+               if e["event"] == "spoken" and e["source"] == "template")
 
 
 def test_demo_ends_with_a_summary(demo_run):

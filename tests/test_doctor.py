@@ -18,9 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from edge.commands import doctor
 from edge.artifacts import Manifest, record
-from edge.commands.doctor import BluezProbe, Check, bluez_checks, check_clock, probe_bluez, run_checks
+from edge.commands import doctor
+from edge.commands.doctor import (
+    BluezProbe,
+    Check,
+    bluez_checks,
+    check_clock,
+    probe_bluez,
+    run_checks,
+)
 from edge.settings import HealthSettings, LlmSettings, Settings, SpeechSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -270,6 +277,26 @@ def test_language_model_checks(tmp_path: Path) -> None:
                               state_dir=tmp_path))["language-model"].ok
     assert by_name(run_checks(Settings(llm=LlmSettings(enabled=False)),
                               state_dir=tmp_path))["language-model"].ok
+
+
+def test_the_coaching_adapter_is_reported_verified_or_refused(tmp_path: Path) -> None:
+    from edge.narrator.llm import ADAPTER_GGUF_NAME, LORA_KIND, file_sha256, packaged_gguf_path
+
+    models = tmp_path / "models"
+    models.mkdir()
+    adapter = models / ADAPTER_GGUF_NAME
+    adapter.write_bytes(b"GGUF" + bytes(300))
+    record(models, adapter, LORA_KIND, "test",
+           {"base_sha256": file_sha256(packaged_gguf_path())})
+    settings = Settings(health=HealthSettings(models_dir=models))
+    check = by_name(run_checks(settings, state_dir=tmp_path))["language-model"]
+    assert check.ok and not check.warn
+    assert ADAPTER_GGUF_NAME in check.detail and "verified by sha256" in check.detail
+    # An adapter made for another base: the base alone, and doctor says why.
+    record(models, adapter, LORA_KIND, "test", {"base_sha256": "f" * 64})
+    check = by_name(run_checks(settings, state_dir=tmp_path))["language-model"]
+    assert check.ok and check.warn and check.level == "warn"
+    assert "WITHOUT the coaching model" in check.detail and "was trained on" in check.detail
 
 
 # --- config ---------------------------------------------------------------------------------

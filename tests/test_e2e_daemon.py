@@ -63,13 +63,23 @@ def zone5_lower(resting: float = 58, max_hr: float = 187) -> float:
     return resting + 0.9 * (max_hr - resting)
 
 
-async def play(edgecoach: list[str], config: Path, env: dict[str, str], port: int,
-               tmp_path: Path) -> tuple[list[dict], dict, str]:
+async def play(
+    edgecoach: list[str], config: Path, env: dict[str, str], port: int, tmp_path: Path
+) -> tuple[list[dict], dict, str]:
     """Run the daemon until its workout ends; meanwhile, show its board in Chromium and wait
     until sam's tile shows one of sam's cues. Returns the events, the tile and stderr."""
     daemon = await asyncio.create_subprocess_exec(
-        *edgecoach, "--config", str(config), "run", "--json", "--max-runtime", "600",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+        *edgecoach,
+        "--config",
+        str(config),
+        "run",
+        "--json",
+        "--max-runtime",
+        "600",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
     events: list[dict] = []
     stderr_task = asyncio.create_task(daemon.stderr.read())
     first_sample = asyncio.Event()
@@ -86,13 +96,15 @@ async def play(edgecoach: list[str], config: Path, env: dict[str, str], port: in
     tile: dict = {}
     try:
         await asyncio.wait_for(first_sample.wait(), 120)
-        browser = await Browser.launch(f"http://127.0.0.1:{port}/", tmp_path / "profile",
-                                       tmp_path / "chromium.log")
+        browser = await Browser.launch(
+            f"http://127.0.0.1:{port}/", tmp_path / "profile", tmp_path / "chromium.log"
+        )
         for _ in range(1200):  # the page follows the daemon live; wait for sam's first cue
             dom = await browser.evaluate("document.documentElement.outerHTML")
             tile = Tiles(dom).tiles.get("sam", {})
             said = {e["text"] for e in events if e["event"] == "spoken"} | {
-                e["template"] for e in events if e["event"] == "cue"}
+                e["template"] for e in events if e["event"] == "cue"
+            }
             if tile.get("cue-text") and html.unescape(tile["cue-text"]).strip() in said:
                 break
             await asyncio.sleep(0.1)
@@ -119,18 +131,22 @@ async def play(edgecoach: list[str], config: Path, env: dict[str, str], port: in
 
 
 @needs_dbus
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
-                    "(apt-get install -y chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
+)
 def test_a_virtual_band_workout_through_the_daemon_the_board_and_the_report(
-        edgecoach, clean_env, tmp_path):
+    edgecoach, clean_env, tmp_path
+):
     port = free_port()
     state = tmp_path / "state"
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG.format(state=state, speed=SPEED, port=port, loss_at=LOSS_AT_S,
-                                    loss_s=LOSS_S))
+    config.write_text(
+        CONFIG.format(state=state, speed=SPEED, port=port, loss_at=LOSS_AT_S, loss_s=LOSS_S)
+    )
 
-    events, tile, _ = asyncio.run(asyncio.wait_for(
-        play(edgecoach, config, clean_env, port, tmp_path), 480))
+    events, tile, _ = asyncio.run(
+        asyncio.wait_for(play(edgecoach, config, clean_env, port, tmp_path), 480)
+    )
     samples = [e for e in events if e["event"] == "sample"]
     cues = [e for e in events if e["event"] == "cue"]
     kinds = [c["kind"] for c in cues]
@@ -154,8 +170,11 @@ def test_a_virtual_band_workout_through_the_daemon_the_board_and_the_report(
 
     # Sensor loss: the band really went away (the link dropped and came back), the stream has
     # a gap where the band was out of range, and the coach said so once, then its return once.
-    links = [(e["t"], e["state"]) for e in events
-             if e["event"] == "link" and e["detail"] != "rsc" and e["device"].endswith(":01")]
+    links = [
+        (e["t"], e["state"])
+        for e in events
+        if e["event"] == "link" and e["detail"] != "rsc" and e["device"].endswith(":01")
+    ]
     assert [state for _, state in links][:2] == ["connected", "disconnected"], links
     assert links[-1][1] == "connected" and links[1][0] >= LOSS_AT_S - 1, links
     gap = [s["t"] for s in samples if s["gap"]]
@@ -179,9 +198,13 @@ def test_a_virtual_band_workout_through_the_daemon_the_board_and_the_report(
         stored_cues = conn.execute("SELECT COUNT(*) FROM cues").fetchone()[0]
     assert sessions == [(1, "virtual", 1)] and stored_cues == len(cues)
     out = tmp_path / "report.html"
-    report = subprocess.run([*edgecoach, "--config", str(config), "report", "1", "--out",
-                             str(out), "--json"], capture_output=True, text=True,
-                            env=clean_env, timeout=300)
+    report = subprocess.run(
+        [*edgecoach, "--config", str(config), "report", "1", "--out", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=300,
+    )
     assert report.returncode == 0, report.stderr
     answer = json.loads(report.stdout)
     assert answer["path"] == str(out) and answer["summary"]["source"] == "template"
@@ -190,4 +213,3 @@ def test_a_virtual_band_workout_through_the_daemon_the_board_and_the_report(
     assert html.escape(answer["summary"]["text"], quote=False) in page
     assert "not by the language model (language model turned off)" in page
     assert "virtual bands" in page
-

@@ -512,19 +512,25 @@ def test_power_out_of_range_is_left_out_and_said_on_the_csv_fast_path(tmp_path):
     recording = read_recording(write(tmp_path, "ride.csv", "t,hr,power\n" + rows))
     watts = [p.power_w for p in recording.points]
     assert watts[7] is None and watts[6] == 206.0 and watts[399] == 200.0 + 399 % 50
-    assert any("a power outside 0-3000 W was left out (data row 8)" in w
-               for w in recording.warnings)
+    assert any(
+        "a power outside 0-3000 W was left out (data row 8)" in w for w in recording.warnings
+    )
 
 
 def test_point_rows_follow_record_points_field_order_to_the_power(tmp_path):
     from edge.sources.recordings import point_rows
 
-    recording = read_recording(write(tmp_path, "ride.csv", "t,hr,cadence,power\n0,120,85,200\n"
-                                     "0,,,\n1,121,86,\n"))
-    assert list(point_rows(recording.points)) == [
-        (p.t, p.hr_bpm, p.cadence_spm, p.speed_mps, p.distance_m, p.rr_intervals_s, p.power_w)
-        for p in recording.points
-    ] == [(0.0, 120.0, 85.0, None, None, (), 200.0), (1.0, 121.0, 86.0, None, None, (), None)]
+    recording = read_recording(
+        write(tmp_path, "ride.csv", "t,hr,cadence,power\n0,120,85,200\n0,,,\n1,121,86,\n")
+    )
+    assert (
+        list(point_rows(recording.points))
+        == [
+            (p.t, p.hr_bpm, p.cadence_spm, p.speed_mps, p.distance_m, p.rr_intervals_s, p.power_w)
+            for p in recording.points
+        ]
+        == [(0.0, 120.0, 85.0, None, None, (), 200.0), (1.0, 121.0, 86.0, None, None, (), None)]
+    )
 
 
 def test_an_imported_ride_keeps_its_power_where_the_file_has_no_heart_rate(tmp_path):

@@ -9,13 +9,13 @@ pytest.importorskip("luma.core", reason="luma.oled is not installed (pip install
 
 from luma.core.device import dummy
 from PIL import Image
+from session_events import cue_event, sample_event, spoken_event, summary_event
 
 from edge.core.cues import Action, CueKind
 from edge.core.events import SampleTaken
 from edge.core.zones import ZoneModel
 from edge.displays import DisplayError
 from edge.displays.epaper import PANELS, EpaperDisplay, from_config, wrap
-from session_events import cue_event, sample_event, spoken_event, summary_event
 
 ZONES = ZoneModel(resting_hr=58, max_hr=187)
 
@@ -32,8 +32,13 @@ def screen(panel: str = "2.9", **options) -> tuple[EpaperDisplay, Clock]:
     clock = Clock()
     width, height = PANELS[panel]
     options.setdefault("min_refresh_s", 10.0)
-    return EpaperDisplay(dummy(width=width, height=height, mode="1"), clock=clock,
-                         zones=ZONES, person="sam", **options), clock
+    return EpaperDisplay(
+        dummy(width=width, height=height, mode="1"),
+        clock=clock,
+        zones=ZONES,
+        person="sam",
+        **options,
+    ), clock
 
 
 def sample(t: int, hr: float | None, person: str = "sam") -> SampleTaken:
@@ -128,8 +133,9 @@ def test_the_summary_is_the_last_frame_and_stays():
     display, _ = screen(min_refresh_s=60.0)
     display.emit(sample(0, 140))
     display.emit(summary_event(1830, 142.4, person="sam"))
-    assert display.reasons == ["first", "summary"] and display._cue == \
-        "Done: 30:30, average 142 bpm."
+    assert (
+        display.reasons == ["first", "summary"] and display._cue == "Done: 30:30, average 142 bpm."
+    )
     display.close()  # e-paper keeps the picture: not cleared
 
 

@@ -37,9 +37,7 @@ from edge.profile import Profile
 from edge.reports.exchange import export_csv, export_fit, import_recordings
 from edge.settings import load_settings
 from edge.sources.recordings import MAX_DURATION_S, read_recording
-from edge.store import SessionStore, StoreError
-from edge.store import RecordingLock, recording_daemon
-from edge.store import space_warning
+from edge.store import RecordingLock, SessionStore, StoreError, recording_daemon, space_warning
 from edge.stream.aligner import StreamAligner
 from edge.stream.plausible import CADENCE_SPM, DISTANCE_M, HR_BPM, SPEED_MPS
 from edge.stream.readings import AlignedSample, HeartRateReading, StrideReading
@@ -71,8 +69,10 @@ def peak_mib(function, *args):
 def store_rows(path: Path) -> dict[str, int]:
     """Rows per table, read with a plain connection: what is on disk."""
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in ("people", "sessions", "samples", "cues")}
+        return {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("people", "sessions", "samples", "cues")
+        }
 
 
 # -- readers: a file that claims days, a clock that jumps, CRCs --------------------------------
@@ -102,23 +102,29 @@ def test_a_recording_that_claims_days_is_cut_at_the_longest_one_read(tmp_path):
     rows = ["time,hr"] + [f"{t * 5 * 3600},{120 + t}" for t in range(20)]
     recording = read_recording(write(tmp_path, "days.csv", "\n".join(rows) + "\n"))
     assert recording.duration_s <= MAX_DURATION_S
-    assert any(w.startswith("the recording claims to last 4 days, more than the 2 days read")
-               for w in recording.warnings)
+    assert any(
+        w.startswith("the recording claims to last 4 days, more than the 2 days read")
+        for w in recording.warnings
+    )
 
 
 def test_a_fit_timestamp_that_jumps_67_million_seconds_is_cut_with_one_line(tmp_path):
     path = write(tmp_path, "jump.fit", fit_bytes(600, jump=(300, 67_000_000)))
     recording, peak = peak_mib(read_recording, path)
     assert len(recording.points) == 300 and recording.duration_s == 299
-    assert recording.warnings[0].startswith("the clock jumps 775 days between record 300 and "
-                                            "record 301")
+    assert recording.warnings[0].startswith(
+        "the clock jumps 775 days between record 300 and record 301"
+    )
     assert peak < 10
 
 
-@pytest.mark.parametrize(("damage", "line"), [
-    ({"file_crc": False}, "the file's CRC does not match its contents"),
-    ({"header_crc": False}, "the FIT header's CRC does not match the header"),
-])
+@pytest.mark.parametrize(
+    ("damage", "line"),
+    [
+        ({"file_crc": False}, "the file's CRC does not match its contents"),
+        ({"header_crc": False}, "the FIT header's CRC does not match the header"),
+    ],
+)
 def test_a_fit_crc_error_is_reported_and_the_file_still_read(tmp_path, damage, line):
     whole = read_recording(write(tmp_path, "good.fit", fit_bytes(120)))
     damaged = read_recording(write(tmp_path, "bad.fit", fit_bytes(120, **damage)))
@@ -137,8 +143,7 @@ def test_a_fit_with_flipped_bits_reads_within_bounds_or_says_why(tmp_path, seed)
         assert str(exc).startswith(str(path))
         return
     assert recording.duration_s <= MAX_DURATION_S
-    assert all(p.hr_bpm is None or HR_BPM[0] <= p.hr_bpm <= HR_BPM[1]
-               for p in recording.points)
+    assert all(p.hr_bpm is None or HR_BPM[0] <= p.hr_bpm <= HR_BPM[1] for p in recording.points)
     assert peak < 40
 
 
@@ -161,24 +166,32 @@ def test_memory_follows_the_rows_kept_not_the_file(tmp_path):
 
 # -- impossible values: a gap or a flagged sample, never a number in a summary -------------------
 
-POISON_CSV = ("time,hr,cadence,speed,distance\n"
-              "0,120,170,3.0,0\n"
-              "1,1e308,170,-3,3\n"
-              "2,300,170,3.0,6\n"
-              "3,nan,1e400,inf,9\n"
-              "4,125,170,3.0,-12\n"
-              "5,126,170,3.0,15\n")
+POISON_CSV = (
+    "time,hr,cadence,speed,distance\n"
+    "0,120,170,3.0,0\n"
+    "1,1e308,170,-3,3\n"
+    "2,300,170,3.0,6\n"
+    "3,nan,1e400,inf,9\n"
+    "4,125,170,3.0,-12\n"
+    "5,126,170,3.0,15\n"
+)
 
 
 def test_impossible_values_are_left_out_and_said_once_per_kind(tmp_path):
     recording = read_recording(write(tmp_path, "poison.csv", POISON_CSV))
     for point in recording.points:
-        for value, bounds in ((point.hr_bpm, HR_BPM), (point.cadence_spm, CADENCE_SPM),
-                              (point.speed_mps, SPEED_MPS), (point.distance_m, DISTANCE_M)):
+        for value, bounds in (
+            (point.hr_bpm, HR_BPM),
+            (point.cadence_spm, CADENCE_SPM),
+            (point.speed_mps, SPEED_MPS),
+            (point.distance_m, DISTANCE_M),
+        ):
             assert value is None or bounds[0] <= value <= bounds[1]
     assert [p.hr_bpm for p in recording.points] == [120, None, None, None, 125, 126]
-    assert "a heart rate outside 30-230 bpm was left out (2 times, first data row 2)" in \
-        recording.warnings
+    assert (
+        "a heart rate outside 30-230 bpm was left out (2 times, first data row 2)"
+        in recording.warnings
+    )
 
 
 def test_an_imported_poisoned_file_leaves_finite_figures_everywhere(tmp_path):
@@ -203,8 +216,9 @@ def test_values_already_poisoned_in_a_store_are_read_as_gaps(tmp_path):
     with SessionStore.open(store_path) as store:
         session_id = store.start_session("ann", "ble", ANN, START)
         for t in range(4):
-            store.add_sample(session_id, AlignedSample(t, 120.0, (), 170.0, 3.0, t * 3.0, None,
-                                                       None, False))
+            store.add_sample(
+                session_id, AlignedSample(t, 120.0, (), 170.0, 3.0, t * 3.0, None, None, False)
+            )
         store.end_session(session_id, START, {"mean_hr": 120.0})
     with contextlib.closing(sqlite3.connect(store_path)) as conn:
         conn.execute("UPDATE samples SET hr_bpm = 9e999 WHERE t = 1")
@@ -228,18 +242,40 @@ def test_the_live_stream_turns_an_impossible_heart_rate_into_a_flagged_gap():
     out += aligner.push(HeartRateReading("band", 2.2, 121))
     out += aligner.flush()
     assert [(s.hr_bpm, s.hr_gap, s.rejected_hr_bpm) for s in out] == [
-        (120.0, False, None), (None, True, 300.0), (121.0, False, None)]
+        (120.0, False, None),
+        (None, True, 300.0),
+        (121.0, False, None),
+    ]
     assert (out[1].cadence_spm, out[1].speed_mps, out[1].distance_m) == (None, None, None)
 
 
-def test_replay_json_is_json_and_the_coach_asks_to_check_the_strap(tmp_path, edgecoach,
-                                                                    clean_env):
-    config = write(tmp_path, "config.toml", '[llm]\nenabled = false\n[speech]\nenabled = false\n'
-                   f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n')
+def test_replay_json_is_json_and_the_coach_asks_to_check_the_strap(tmp_path, edgecoach, clean_env):
+    config = write(
+        tmp_path,
+        "config.toml",
+        "[llm]\nenabled = false\n[speech]\nenabled = false\n"
+        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n',
+    )
     path = write(tmp_path, "poison.csv", POISON_CSV)
-    done = subprocess.run([*edgecoach, "--config", str(config), "replay", str(path), "--speed",
-                           "0", "--json", "--no-llm", "--mute"], capture_output=True, text=True,
-                          env=clean_env, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            *edgecoach,
+            "--config",
+            str(config),
+            "replay",
+            str(path),
+            "--speed",
+            "0",
+            "--json",
+            "--no-llm",
+            "--mute",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
     def refuse(constant: str) -> None:
@@ -254,28 +290,36 @@ def test_replay_json_is_json_and_the_coach_asks_to_check_the_strap(tmp_path, edg
 # -- profiles and config -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("table", "message"), [
-    ("[profile]\nage = 300\n", "age must be whole years from 5 to 110, got 300"),
-    ("[profile]\nage = -4\n", "age must be whole years from 5 to 110, got -4"),
-    ("[profile]\nresting_hr = -50\n", "resting_hr must be beats per minute from 25 to 120"),
-    ("[profile]\nresting_hr = 80\nmax_hr = 60\n", "max_hr must be beats per minute from 100"),
-    ("[profile]\nresting_hr = 110\nmax_hr = 120\n",
-     "resting_hr (110) must be at least 20 bpm below max_hr (120)"),
-    ("[profile]\nresting_hr = 120\nmax_hr = 120\n", "must be at least 20 bpm below max_hr"),
-    ("[profile]\nmax_hr = nan\n", "max_hr must be beats per minute from 100 to 240, got nan"),
-    ("[profile]\nresting_hr = inf\n", "resting_hr must be beats per minute"),
-    ("[profile]\nage = 108\nresting_hr = 120\n",
-     "at least 20 bpm below the maximum estimated from age 108"),
-    ("[profile]\nname = \"  \"\n", "name must be a non-empty name"),
-    ("[daemon]\nspeed = -3\n", "[daemon]: speed must be 0 (as fast as possible) or a positive"),
-    ("[daemon]\nspeed = nan\n", "[daemon]: speed must be 0"),
-    ("[llm]\ntimeout_s = -1\n", "[llm]: timeout_s must be more than 0"),
-    ('[[people]]\nname = "sam"\n[[people]]\nname = "sam "\n',
-     "[[people]] #1 and #2 share a name, 'sam'"),
-    ('[[people]]\nname = "Sam"\n[[people]]\nname = "sam"\n', "#1 and #2 share a name"),
-])
-def test_an_impossible_profile_or_setting_is_refused_with_what_to_change(tmp_path, table,
-                                                                         message):
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("[profile]\nage = 300\n", "age must be whole years from 5 to 110, got 300"),
+        ("[profile]\nage = -4\n", "age must be whole years from 5 to 110, got -4"),
+        ("[profile]\nresting_hr = -50\n", "resting_hr must be beats per minute from 25 to 120"),
+        ("[profile]\nresting_hr = 80\nmax_hr = 60\n", "max_hr must be beats per minute from 100"),
+        (
+            "[profile]\nresting_hr = 110\nmax_hr = 120\n",
+            "resting_hr (110) must be at least 20 bpm below max_hr (120)",
+        ),
+        ("[profile]\nresting_hr = 120\nmax_hr = 120\n", "must be at least 20 bpm below max_hr"),
+        ("[profile]\nmax_hr = nan\n", "max_hr must be beats per minute from 100 to 240, got nan"),
+        ("[profile]\nresting_hr = inf\n", "resting_hr must be beats per minute"),
+        (
+            "[profile]\nage = 108\nresting_hr = 120\n",
+            "at least 20 bpm below the maximum estimated from age 108",
+        ),
+        ('[profile]\nname = "  "\n', "name must be a non-empty name"),
+        ("[daemon]\nspeed = -3\n", "[daemon]: speed must be 0 (as fast as possible) or a positive"),
+        ("[daemon]\nspeed = nan\n", "[daemon]: speed must be 0"),
+        ("[llm]\ntimeout_s = -1\n", "[llm]: timeout_s must be more than 0"),
+        (
+            '[[people]]\nname = "sam"\n[[people]]\nname = "sam "\n',
+            "[[people]] #1 and #2 share a name, 'sam'",
+        ),
+        ('[[people]]\nname = "Sam"\n[[people]]\nname = "sam"\n', "#1 and #2 share a name"),
+    ],
+)
+def test_an_impossible_profile_or_setting_is_refused_with_what_to_change(tmp_path, table, message):
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, "config.toml", table))
     assert message in str(caught.value)
@@ -292,11 +336,14 @@ def test_names_are_stored_as_one_person_however_they_are_spaced(tmp_path):
 
 
 @settings(max_examples=300, deadline=None)
-@given(age=st.one_of(st.integers(-10**6, 10**6), st.booleans()),
-       resting=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-500, 500)),
-       maximum=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
-                         st.integers(-500, 500)),
-       name=st.text(max_size=80))
+@given(
+    age=st.one_of(st.integers(-(10**6), 10**6), st.booleans()),
+    resting=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-500, 500)),
+    maximum=st.one_of(
+        st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-500, 500)
+    ),
+    name=st.text(max_size=80),
+)
 def test_profile_validation_accepts_only_profiles_a_heart_fits(age, resting, maximum, name):
     profile = Profile(name=name, age=age, resting_hr=resting, max_hr=maximum)
     try:
@@ -314,16 +361,39 @@ def test_profile_validation_accepts_only_profiles_a_heart_fits(age, resting, max
 
 _CELLS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(-10**12, 10**12).map(str),
-    st.sampled_from(["", " ", "nan", "-inf", "1e308", "1e400", "abc", "12,5", '"7"', "0x10",
-                     "2024-05-01T07:30:00Z", "120 "]),
+    st.integers(-(10**12), 10**12).map(str),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "nan",
+            "-inf",
+            "1e308",
+            "1e400",
+            "abc",
+            "12,5",
+            '"7"',
+            "0x10",
+            "2024-05-01T07:30:00Z",
+            "120 ",
+        ]
+    ),
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.tuples(_CELLS, _CELLS, _CELLS, _CELLS), max_size=60),
-       header=st.sampled_from(["time,hr,speed,cadence", "t;HR (bpm);speed [m/s];cadence",
-                               "seconds\tbpm\tspeed_mps\tcadence_spm"]))
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.tuples(_CELLS, _CELLS, _CELLS, _CELLS), max_size=60),
+    header=st.sampled_from(
+        [
+            "time,hr,speed,cadence",
+            "t;HR (bpm);speed [m/s];cadence",
+            "seconds\tbpm\tspeed_mps\tcadence_spm",
+        ]
+    ),
+)
 def test_the_csv_reader_gives_bounded_points_or_a_clear_error(tmp_path, rows, header):
     delimiter = ";" if ";" in header else "\t" if "\t" in header else ","
     text = header + "\n" + "\n".join(delimiter.join(row) for row in rows) + "\n"
@@ -349,9 +419,11 @@ def test_the_csv_reader_gives_bounded_points_or_a_clear_error(tmp_path, rows, he
 
 def test_the_same_workout_in_other_bytes_is_recognised(tmp_path):
     fit = fit_bytes(300)
-    paths = [write(tmp_path, "a.fit", fit),
-             write(tmp_path, "b.fit", fit + b"\x00" * 16),  # a copy with bytes appended
-             write(tmp_path, "c.fit", fit_bytes(300, file_crc=False))]  # re-saved, other CRC
+    paths = [
+        write(tmp_path, "a.fit", fit),
+        write(tmp_path, "b.fit", fit + b"\x00" * 16),  # a copy with bytes appended
+        write(tmp_path, "c.fit", fit_bytes(300, file_crc=False)),
+    ]  # re-saved, other CRC
     with SessionStore.open(tmp_path / "s.db") as store:
         results = import_recordings(store, paths, "ann", ANN)
         assert [r.status for r in results] == ["imported", "duplicate", "duplicate"]
@@ -368,24 +440,30 @@ def test_the_same_workout_in_other_bytes_is_recognised(tmp_path):
 # -- forget beside a running daemon -------------------------------------------------------------
 
 
-def test_forget_is_refused_while_the_daemon_records_and_the_store_is_unchanged(tmp_path,
-                                                                               edgecoach,
-                                                                               clean_env):
+def test_forget_is_refused_while_the_daemon_records_and_the_store_is_unchanged(
+    tmp_path, edgecoach, clean_env
+):
     state = tmp_path / "state"
     database = state / "edgecoach.db"
     with SessionStore.open(database) as store:
         for person in ("sam", "kim"):
             session_id = store.start_session(person, "ble", ANN, START)
-            store.add_sample(session_id, AlignedSample(0, 120.0, (), None, None, None, None,
-                                                       None, False))
+            store.add_sample(
+                session_id, AlignedSample(0, 120.0, (), None, None, None, None, None, False)
+            )
             store.end_session(session_id, START, {})
     before = store_rows(database)
     config = write(tmp_path, "c.toml", f'[daemon]\nstate_dir = "{state}"\n')
     with RecordingLock(database):
         assert recording_daemon(database) == os.getpid()
-        done = subprocess.run([*edgecoach, "--config", str(config), "forget", "sam", "--yes"],
-                              capture_output=True, text=True, env=clean_env, timeout=60,
-                              check=False)
+        done = subprocess.run(
+            [*edgecoach, "--config", str(config), "forget", "sam", "--yes"],
+            capture_output=True,
+            text=True,
+            env=clean_env,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 1
         assert f"edgecoach run (pid {os.getpid()}) is recording into {database}" in done.stderr
         assert "nothing was erased" in done.stderr
@@ -393,8 +471,14 @@ def test_forget_is_refused_while_the_daemon_records_and_the_store_is_unchanged(t
         with pytest.raises(StoreError, match="already recording"):
             RecordingLock(database).acquire()
     assert recording_daemon(database) is None
-    done = subprocess.run([*edgecoach, "--config", str(config), "forget", "sam", "--yes"],
-                          capture_output=True, text=True, env=clean_env, timeout=60, check=False)
+    done = subprocess.run(
+        [*edgecoach, "--config", str(config), "forget", "sam", "--yes"],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert store_rows(database)["people"] == 1
 
@@ -410,8 +494,9 @@ def test_a_session_erased_under_a_writer_costs_no_one_else_a_sample(tmp_path, ca
         store.commit()
         for t in range(1, 28):
             for session_id in (sam, kim):
-                store.add_sample(session_id, AlignedSample(t, 120.0, (), None, None, None,
-                                                           None, None, False))
+                store.add_sample(
+                    session_id, AlignedSample(t, 120.0, (), None, None, None, None, None, False)
+                )
         with contextlib.closing(sqlite3.connect(database)) as other:  # an old `forget`
             other.execute("PRAGMA foreign_keys = ON")
             other.execute("DELETE FROM samples WHERE session_id = ?", (sam,))
@@ -431,8 +516,11 @@ def small_disk(tmp_path):
     """A real 2 MiB tmpfs (root can mount one here); skipped where mounting is not allowed."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
@@ -454,7 +542,8 @@ def fill(disk: Path, leave_bytes: int = 0) -> Path:
 
 
 def test_a_full_disk_is_said_once_truthfully_and_writing_resumes_with_what_was_kept(
-        small_disk, caplog):
+    small_disk, caplog
+):
     database = small_disk / "edgecoach.db"
 
     async def record() -> tuple[SessionStore, int]:
@@ -466,30 +555,36 @@ def test_a_full_disk_is_said_once_truthfully_and_writing_resumes_with_what_was_k
         journal = StoreJournal(store, session_id, executor)
         filler = fill(small_disk)
         for t in range(300):
-            await journal.sample(AlignedSample(t, 120.0, (), None, None, None, None, None,
-                                               False), None)
+            await journal.sample(
+                AlignedSample(t, 120.0, (), None, None, None, None, None, False), None
+            )
         assert store.pending_rows > 0
         full_log = caplog.text
         filler.unlink()  # room again
         for t in range(300, 310):
-            await journal.sample(AlignedSample(t, 121.0, (), None, None, None, None, None,
-                                               False), None)
+            await journal.sample(
+                AlignedSample(t, 121.0, (), None, None, None, None, None, False), None
+            )
         executor.shutdown()
         return store, session_id, full_log
 
     with caplog.at_level(logging.WARNING):
         store, session_id, full_log = asyncio.run(record())
     try:
-        errors = [r for r in caplog.records if r.name == "edge.journal"
-                  and r.levelno == logging.ERROR]
+        errors = [
+            r for r in caplog.records if r.name == "edge.journal" and r.levelno == logging.ERROR
+        ]
         assert len(errors) == 1  # once, not once a second
-        assert "is full: free space; samples are being kept in memory until then" in \
-            errors[0].getMessage()
+        assert (
+            "is full: free space; samples are being kept in memory until then"
+            in errors[0].getMessage()
+        )
         assert "lost if edgecoach stops before they are written" in errors[0].getMessage()
         assert "writing again" not in full_log  # nothing claimed while the disk was full
         assert "nothing was lost" not in caplog.text
-        assert ("the store is writing again; every sample kept in memory meanwhile is now "
-                "written") in caplog.text
+        assert (
+            "the store is writing again; every sample kept in memory meanwhile is now written"
+        ) in caplog.text
         assert [s.t for s in store.samples(session_id)] == list(range(310))
     finally:
         store.close()
@@ -505,42 +600,56 @@ def test_at_start_a_full_disk_is_said_before_any_session_is_coached(small_disk):
     assert "is full" in space_warning(small_disk / "edgecoach.db", people=2)
 
 
-def daemon_on(disk: Path, tmp_path: Path, edgecoach: list[str], env: dict[str, str],
-              room: int) -> subprocess.CompletedProcess[str]:
+def daemon_on(
+    disk: Path, tmp_path: Path, edgecoach: list[str], env: dict[str, str], room: int
+) -> subprocess.CompletedProcess[str]:
     """`edgecoach run` replaying 15 minutes at full speed into a store on `disk`, which has
     `room` bytes free when it starts."""
     recording = write_csv(tmp_path / "run.csv", 900)
-    config = write(tmp_path, "c.toml", (
-        '[llm]\nenabled = false\n[speech]\nenabled = false\n'
-        f'[daemon]\nstate_dir = "{disk}"\nsource = "replay"\nspeed = 0\n'
-        f'replay_file = "{recording}"\n'))
+    config = write(
+        tmp_path,
+        "c.toml",
+        (
+            "[llm]\nenabled = false\n[speech]\nenabled = false\n"
+            f'[daemon]\nstate_dir = "{disk}"\nsource = "replay"\nspeed = 0\n'
+            f'replay_file = "{recording}"\n'
+        ),
+    )
     with SessionStore.open(disk / "edgecoach.db"):
         pass
     fill(disk, leave_bytes=room)
-    return subprocess.run([*edgecoach, "--config", str(config), "run", "--max-runtime", "60"],
-                          capture_output=True, text=True, env=env, timeout=180, check=False)
+    return subprocess.run(
+        [*edgecoach, "--config", str(config), "run", "--max-runtime", "60"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
 
 
-def test_the_daemon_on_a_nearly_full_disk_says_so_up_front_and_once(small_disk, tmp_path,
-                                                                   edgecoach, clean_env):
+def test_the_daemon_on_a_nearly_full_disk_says_so_up_front_and_once(
+    small_disk, tmp_path, edgecoach, clean_env
+):
     done = daemon_on(small_disk, tmp_path, edgecoach, clean_env, room=160 * 1024)
     log_lines = done.stderr.splitlines()
     up_front = [n for n, line in enumerate(log_lines) if "KiB free" in line]
     assert up_front and "room for about" in log_lines[up_front[0]], done.stderr
-    full = [n for n, line in enumerate(log_lines)
-            if "edge.journal" in line and "is full" in line]
+    full = [n for n, line in enumerate(log_lines) if "edge.journal" in line and "is full" in line]
     assert len(full) == 1, done.stderr  # once, not once a second
     assert "nothing was lost" not in done.stderr
     assert up_front[0] < full[0]
 
 
-def test_the_daemon_on_a_full_disk_refuses_to_coach_what_it_cannot_store(small_disk, tmp_path,
-                                                                        edgecoach, clean_env):
+def test_the_daemon_on_a_full_disk_refuses_to_coach_what_it_cannot_store(
+    small_disk, tmp_path, edgecoach, clean_env
+):
     done = daemon_on(small_disk, tmp_path, edgecoach, clean_env, room=0)
     assert done.returncode != 0
     *before, last = done.stderr.strip().splitlines()
     assert last.startswith("edgecoach: ") and last.endswith(
-        f"the disk holding {small_disk / 'edgecoach.db'} is full: free space"), done.stderr
+        f"the disk holding {small_disk / 'edgecoach.db'} is full: free space"
+    ), done.stderr
     assert any("is full" in line and "NOT stored" in line for line in before)  # up front
     assert "coach" not in "".join(line for line in before if "edge.session" in line)
 
@@ -548,17 +657,27 @@ def test_the_daemon_on_a_full_disk_refuses_to_coach_what_it_cannot_store(small_d
 # -- the store's file, and commands that only read ---------------------------------------------
 
 
-def test_a_new_store_is_0600_in_a_0700_folder_and_reading_creates_nothing(tmp_path, edgecoach,
-                                                                        clean_env):
+def test_a_new_store_is_0600_in_a_0700_folder_and_reading_creates_nothing(
+    tmp_path, edgecoach, clean_env
+):
     database = tmp_path / "new" / "state" / "edgecoach.db"
     with SessionStore.open(database, create=False) as store:
         assert store.sessions() == []
     assert not (tmp_path / "new").exists()
     config = write(tmp_path, "c.toml", f'[daemon]\nstate_dir = "{database.parent}"\n')
-    for command in (["history"], ["plan"], ["report", "last"], ["ask", "how was my run?",
-                                                                  "--no-llm"]):
-        subprocess.run([*edgecoach, "--config", str(config), *command], capture_output=True,
-                       env=clean_env, timeout=120, check=False)
+    for command in (
+        ["history"],
+        ["plan"],
+        ["report", "last"],
+        ["ask", "how was my run?", "--no-llm"],
+    ):
+        subprocess.run(
+            [*edgecoach, "--config", str(config), *command],
+            capture_output=True,
+            env=clean_env,
+            timeout=120,
+            check=False,
+        )
         assert not database.exists(), command
     with SessionStore.open(database) as store:
         store.start_session("ann", "ble", ANN, START)
@@ -572,9 +691,12 @@ def test_a_new_store_is_0600_in_a_0700_folder_and_reading_creates_nothing(tmp_pa
 
 async def _post(port: int, body: bytes) -> tuple[int, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"POST /feedback HTTP/1.1\r\nHost: localhost:{port}\r\n"
-                 "Content-Type: application/json\r\nOrigin: http://localhost\r\n"
-                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    writer.write(
+        f"POST /feedback HTTP/1.1\r\nHost: localhost:{port}\r\n"
+        "Content-Type: application/json\r\nOrigin: http://localhost\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
     await writer.drain()
     raw = await asyncio.wait_for(reader.read(), 10)
     writer.close()
@@ -583,8 +705,9 @@ async def _post(port: int, body: bytes) -> tuple[int, bytes]:
 
 def test_deeply_nested_feedback_is_answered_400_not_a_recursion_error(caplog):
     async def body() -> None:
-        async with KioskBoard(port=0, members=["ann"],
-                              on_feedback=lambda *a: {"session_id": 1}) as board:
+        async with KioskBoard(
+            port=0, members=["ann"], on_feedback=lambda *a: {"session_id": 1}
+        ) as board:
             for nested in (b"[" * 1000 + b"]" * 1000, b'{"a":' * 300 + b"1" + b"}" * 300):
                 status, text = await _post(board.port, nested)
                 assert status == 400 and b"nests deeper than 8 levels" in text
@@ -602,8 +725,9 @@ def test_clients_that_never_read_cannot_keep_a_browser_off_the_board():
             idle = []
             for _ in range(8):  # raw sockets that ask for the stream and never read it
                 sock = socket.create_connection(("127.0.0.1", board.port))
-                sock.sendall(f"GET /events HTTP/1.1\r\nHost: localhost:{board.port}\r\n\r\n"
-                             .encode())
+                sock.sendall(
+                    f"GET /events HTTP/1.1\r\nHost: localhost:{board.port}\r\n\r\n".encode()
+                )
                 idle.append(sock)
             while board.clients < 8:
                 await asyncio.sleep(0.05)
@@ -611,8 +735,9 @@ def test_clients_that_never_read_cannot_keep_a_browser_off_the_board():
             try:
                 while time.monotonic() - started < 20:
                     reader, writer = await asyncio.open_connection("127.0.0.1", board.port)
-                    writer.write(f"GET /events HTTP/1.1\r\nHost: localhost:{board.port}\r\n\r\n"
-                                 .encode())
+                    writer.write(
+                        f"GET /events HTTP/1.1\r\nHost: localhost:{board.port}\r\n\r\n".encode()
+                    )
                     try:
                         head = await reader.readuntil(b"\r\n\r\n")
                         if b" 200 " in head.split(b"\r\n")[0]:
@@ -631,5 +756,7 @@ def test_clients_that_never_read_cannot_keep_a_browser_off_the_board():
 
     waited = asyncio.run(body())
     assert waited < 20
-    print(f"a reading browser got on a board full of non-readers after {waited:.1f} s",
-          file=sys.stderr)
+    print(
+        f"a reading browser got on a board full of non-readers after {waited:.1f} s",
+        file=sys.stderr,
+    )

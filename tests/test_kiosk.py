@@ -41,12 +41,11 @@ from edge.core.events import (
 )
 from edge.core.narration import Narration
 from edge.core.zones import ZoneModel
-from edge.errors import ConfigError
-from edge.errors import KioskConfigError
+from edge.errors import ConfigError, KioskConfigError
 from edge.kiosk import BoardState, KioskBoard
-from edge.settings import KioskSettings, loopback_host
 from edge.kiosk.state import NO_SIGNAL_AFTER_S
 from edge.profile import Profile
+from edge.settings import KioskSettings, loopback_host
 from edge.stream.readings import AlignedSample, LinkEvent, LinkState
 
 
@@ -57,28 +56,50 @@ def run(coro, timeout: float = 15.0):
     return asyncio.run(bounded())
 
 
-def sample(person: str, t: int, hr: float | None, zone: int | None,
-           hrr_fraction: float | None = None) -> SampleTaken:
+def sample(
+    person: str, t: int, hr: float | None, zone: int | None, hrr_fraction: float | None = None
+) -> SampleTaken:
     """A sample event as the daemon hands it to the board (a person on it)."""
     return SampleTaken(
-        AlignedSample(t=t, hr_bpm=hr, rr_intervals_s=(), cadence_spm=None, speed_mps=None,
-                      distance_m=None, steps=None, contact=True, hr_gap=hr is None),
-        zone, hrr_fraction=hrr_fraction, forecast=None, person=person)
+        AlignedSample(
+            t=t,
+            hr_bpm=hr,
+            rr_intervals_s=(),
+            cadence_spm=None,
+            speed_mps=None,
+            distance_m=None,
+            steps=None,
+            contact=True,
+            hr_gap=hr is None,
+        ),
+        zone,
+        hrr_fraction=hrr_fraction,
+        forecast=None,
+        person=person,
+    )
 
 
 def cue(person: str, cue_id: int, t: int, kind: CueKind, action: Action, **facts) -> CueDecided:
     """A cue event exactly as the session emits it."""
-    priority = Priority.SAFETY if kind in (CueKind.ABOVE_MAX_HR, CueKind.IMPLAUSIBLE_READING) \
+    priority = (
+        Priority.SAFETY
+        if kind in (CueKind.ABOVE_MAX_HR, CueKind.IMPLAUSIBLE_READING)
         else Priority.ZONE
+    )
     return CueDecided(Cue(cue_id, t, kind, action, priority, facts), person=person)
 
 
-def spoken(person: str | None, cue_id: int, text: str, kind: str = "zone_change",
-           source: str = "llm") -> CueSpoken:
-    return CueSpoken(Cue(cue_id, 0, CueKind(kind), Action.HOLD, Priority.ZONE),
-                     Narration(cue_id, text, source, seconds=0.4, attempts=1),
-                     seconds_to_text=0.5, seconds_to_first_words=None, speech=None,
-                     person=person)
+def spoken(
+    person: str | None, cue_id: int, text: str, kind: str = "zone_change", source: str = "llm"
+) -> CueSpoken:
+    return CueSpoken(
+        Cue(cue_id, 0, CueKind(kind), Action.HOLD, Priority.ZONE),
+        Narration(cue_id, text, source, seconds=0.4, attempts=1),
+        seconds_to_text=0.5,
+        seconds_to_first_words=None,
+        speech=None,
+        person=person,
+    )
 
 
 # -- tile state ---------------------------------------------------------------------------------
@@ -126,8 +147,21 @@ def test_a_member_listed_before_any_sample_waits_for_a_band() -> None:
 
 def test_the_cue_shows_its_words_once_ready_and_never_older_words() -> None:
     board = BoardState()
-    board.apply(cue("sam", 4, 30, CueKind.ZONE_CHANGE, Action.HOLD, hr=150, zone=3,
-                    previous_zone=2, zone_low=144, zone_high=156), now=0.0)
+    board.apply(
+        cue(
+            "sam",
+            4,
+            30,
+            CueKind.ZONE_CHANGE,
+            Action.HOLD,
+            hr=150,
+            zone=3,
+            previous_zone=2,
+            zone_low=144,
+            zone_high=156,
+        ),
+        now=0.0,
+    )
     shown = board.members["sam"].as_dict(0.0)["cue"]
     assert shown["text"] == "Zone 3 now, heart rate 150. Hold this effort."
     assert (shown["id"], shown["source"], shown["safety"]) == (4, "template", False)
@@ -136,8 +170,20 @@ def test_the_cue_shows_its_words_once_ready_and_never_older_words() -> None:
     assert board.members["sam"].as_dict(0.5)["cue"]["text"] == "Nice, zone 3 at 150: hold it there."
     assert board.members["sam"].as_dict(0.5)["cue"]["source"] == "llm"
 
-    board.apply(cue("sam", 5, 40, CueKind.HIGH_ZONE, Action.EASE_OFF, hr=170, zone=5,
-                    previous_zone=4, zone5_lower=169), now=1.0)
+    board.apply(
+        cue(
+            "sam",
+            5,
+            40,
+            CueKind.HIGH_ZONE,
+            Action.EASE_OFF,
+            hr=170,
+            zone=5,
+            previous_zone=4,
+            zone5_lower=169,
+        ),
+        now=1.0,
+    )
     # The words of cue 4 arriving again (or late) never replace cue 5's.
     assert board.apply(spoken("sam", 4, "old words"), now=1.1) is None
     assert board.members["sam"].as_dict(1.2)["cue"]["text"].startswith("Zone 5, heart rate 170")
@@ -165,10 +211,13 @@ def test_sensor_lost_badge_until_the_heart_rate_is_back() -> None:
     assert board.members["kim"].as_dict(5.0)["sensor_lost"] is False
 
 
-@pytest.mark.parametrize("kind,facts", [
-    (CueKind.ABOVE_MAX_HR, {"hr": 190, "max_hr": 181, "held_s": 5}),
-    (CueKind.IMPLAUSIBLE_READING, {"hr": 251}),
-])
+@pytest.mark.parametrize(
+    "kind,facts",
+    [
+        (CueKind.ABOVE_MAX_HR, {"hr": 190, "max_hr": 181, "held_s": 5}),
+        (CueKind.IMPLAUSIBLE_READING, {"hr": 251}),
+    ],
+)
 def test_safety_cues_are_marked(kind: CueKind, facts: dict) -> None:
     board = BoardState()
     board.apply(cue("lee", 1, 5, kind, Action.STOP, **facts), now=0.0)
@@ -181,8 +230,9 @@ def test_events_without_a_person_are_yours_and_other_events_change_nothing() -> 
     assert board.apply(WarningRaised("speech stopped"), now=0.0) is None
     board.apply(LinkChanged(LinkEvent("band", 3, LinkState.DISCONNECTED)), now=0.0)
     assert board.members["you"].as_dict(0.0)["link"] == "disconnected"
-    board.apply(SessionEnded(summarise([], {}, [], [], ZoneModel.for_profile(Profile()), [])),
-                now=1.0)
+    board.apply(
+        SessionEnded(summarise([], {}, [], [], ZoneModel.for_profile(Profile()), [])), now=1.0
+    )
     assert board.members["you"].as_dict(1.0)["ended"] is True
 
 
@@ -195,8 +245,19 @@ def test_a_zone_outside_the_model_is_not_shown() -> None:
 # -- the server: loopback only ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "", "::", "192.168.1.20", "10.0.0.1",
-                                  "example.com", "localhost.example.com", "127.0.0.1 "])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "0.0.0.0",
+        "",
+        "::",
+        "192.168.1.20",
+        "10.0.0.1",
+        "example.com",
+        "localhost.example.com",
+        "127.0.0.1 ",
+    ],
+)
 def test_the_board_refuses_any_host_but_loopback(host: str) -> None:
     with pytest.raises(KioskConfigError, match="loopback") as raised:
         KioskBoard(host, 0)
@@ -230,8 +291,9 @@ def test_a_port_in_use_is_a_config_error() -> None:
 # -- the server: HTTP and SSE -------------------------------------------------------------------
 
 
-async def http_get(port: int, path: str, host: str = "127.0.0.1",
-                   method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+async def http_get(
+    port: int, path: str, host: str = "127.0.0.1", method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
@@ -255,8 +317,10 @@ class SseClient:
     @classmethod
     async def connect(cls, port: int) -> SseClient:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=4 * 2**20)
-        writer.write(f"GET /events HTTP/1.1\r\nHost: localhost:{port}\r\n"
-                     "Accept: text/event-stream\r\n\r\n".encode())
+        writer.write(
+            f"GET /events HTTP/1.1\r\nHost: localhost:{port}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
         await writer.drain()
         client = cls(reader, writer)
         head = await reader.readuntil(b"\r\n\r\n")
@@ -302,8 +366,7 @@ def test_state_json_healthz_and_the_page() -> None:
             assert state["members"][1]["no_signal"] is True
 
             status, _, raw = await http_get(board.port, "/healthz")
-            assert status == 200 and json.loads(raw) == {"status": "ok", "members": 2,
-                                                         "clients": 0}
+            assert status == 200 and json.loads(raw) == {"status": "ok", "members": 2, "clients": 0}
             status, headers, raw = await http_get(board.port, "/")
             assert status == 200 and headers["content-type"].startswith("text/html")
             assert b"EventSource" in raw and int(headers["content-length"]) == len(raw)
@@ -321,6 +384,7 @@ def test_state_json_healthz_and_the_page() -> None:
 
 def test_requests_for_other_host_names_are_refused() -> None:
     """A web page elsewhere cannot read the board through DNS rebinding."""
+
     async def body() -> None:
         async with KioskBoard(port=0) as board:
             board.emit(sample("sam", 7, 150, 3))
@@ -348,8 +412,9 @@ def test_the_stream_sends_a_snapshot_then_every_update_then_ends_on_stop() -> No
             assert board.clients == 2
 
             board.emit(sample("kim", 1, 101, 0))
-            board.emit(cue("kim", 1, 1, CueKind.ZONE_CHANGE, Action.INFO, hr=101, zone=0,
-                           previous_zone=1))
+            board.emit(
+                cue("kim", 1, 1, CueKind.ZONE_CHANGE, Action.INFO, hr=101, zone=0, previous_zone=1)
+            )
             for client in (first, second):  # both in one update: they came in one go
                 event, kim = await client.next()
                 assert event == "member" and (kim["name"], kim["hr"], kim["seq"]) == ("kim", 101, 2)
@@ -490,14 +555,19 @@ def test_real_coaching_sessions_feed_the_board_as_the_daemon_wires_it() -> None:
                     event = for_person(event, name)
                     lines.append(event_json(event))  # the JSON-lines sink, say
                     board.emit(event)
+
                 return emit_for_person
 
             sessions = []
             for seed, profile in enumerate(people):
                 athlete = Athlete(profile.age, profile.resting_hr, profile.effective_max_hr, 0.5)
-                session = CoachingSession(profile=profile, health=None,
-                                          narrator=Narrator(None), speaker=None,
-                                          emit=sink_for(profile.name))
+                session = CoachingSession(
+                    profile=profile,
+                    health=None,
+                    narrator=Narrator(None),
+                    speaker=None,
+                    emit=sink_for(profile.name),
+                )
                 source = SimulatorSource(DEMO_WORKOUT, athlete, seed=seed, speed=0)
                 sessions.append(session.run(source))
             await asyncio.gather(*sessions)
@@ -518,8 +588,9 @@ def test_real_coaching_sessions_feed_the_board_as_the_daemon_wires_it() -> None:
                 seen[member["name"]] = member
             ages = ("sample_age_s", "cue")  # measured when sent, not now
             for name, now in state.items():
-                assert {k: v for k, v in seen[name].items() if k not in ages} == \
-                    {k: v for k, v in now.items() if k not in ages}
+                assert {k: v for k, v in seen[name].items() if k not in ages} == {
+                    k: v for k, v in now.items() if k not in ages
+                }
                 assert seen[name]["cue"]["text"] == now["cue"]["text"]
             await client.close()
 
@@ -529,10 +600,20 @@ def test_real_coaching_sessions_feed_the_board_as_the_daemon_wires_it() -> None:
 # -- a real browser -----------------------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                  "--mute-audio", "--window-size=1280,800", "--remote-debugging-pipe")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--window-size=1280,800",
+    "--remote-debugging-pipe",
+)
 # Puts the DevTools pipe ends on fds 3 (commands in) and 4 (replies out), then runs Chromium.
 _PIPE_LAUNCHER = (
     "import fcntl, os, sys\n"
@@ -546,8 +627,13 @@ _PIPE_LAUNCHER = (
 class Browser:
     """Headless Chromium driven over the DevTools protocol on a pipe: no WebSocket, no driver."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, commands: int,
-                 replies: asyncio.StreamReader, transport: asyncio.ReadTransport) -> None:
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        commands: int,
+        replies: asyncio.StreamReader,
+        transport: asyncio.ReadTransport,
+    ) -> None:
         self.proc = proc
         self._commands, self._replies, self._transport = commands, replies, transport
         self._id = 0
@@ -561,16 +647,27 @@ class Browser:
         replies_r, replies_w = os.pipe()
         with log.open("wb") as stderr:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", _PIPE_LAUNCHER, str(commands_r), str(replies_w),
-                CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", url,
-                pass_fds=(commands_r, replies_w), stdin=subprocess.DEVNULL,
-                stdout=stderr, stderr=stderr)
+                sys.executable,
+                "-c",
+                _PIPE_LAUNCHER,
+                str(commands_r),
+                str(replies_w),
+                CHROMIUM,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                url,
+                pass_fds=(commands_r, replies_w),
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+            )
         os.close(commands_r)
         os.close(replies_w)
         loop = asyncio.get_running_loop()
         replies = asyncio.StreamReader(limit=64 * 1024 * 1024)
         transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(replies), os.fdopen(replies_r, "rb", 0))
+            lambda: asyncio.StreamReaderProtocol(replies), os.fdopen(replies_r, "rb", 0)
+        )
         browser = cls(proc, commands_w, replies, transport)
         try:
             await browser._attach(url)
@@ -589,8 +686,9 @@ class Browser:
             raw = await asyncio.wait_for(self._replies.readuntil(b"\0"), 10.0)
             reply = json.loads(raw[:-1])
             if reply.get("method") == "Runtime.exceptionThrown" or (
-                    reply.get("method") == "Runtime.consoleAPICalled"
-                    and reply["params"]["type"] == "error"):
+                reply.get("method") == "Runtime.consoleAPICalled"
+                and reply["params"]["type"] == "error"
+            ):
                 self.errors.append(reply["params"])
             if reply.get("id") == self._id:
                 if "error" in reply:
@@ -606,13 +704,19 @@ class Browser:
             await asyncio.sleep(0.05)
         else:
             raise AssertionError(f"Chromium opened no page for {url}: {targets}")
-        attached = await self.call("Target.attachToTarget", session=False,
-                                   targetId=page["targetId"], flatten=True)
+        attached = await self.call(
+            "Target.attachToTarget", session=False, targetId=page["targetId"], flatten=True
+        )
         self.session = attached["sessionId"]
         await self.call("Runtime.enable")
         # --window-size includes the window's frame; the page gets exactly 1280 x 800.
-        await self.call("Emulation.setDeviceMetricsOverride", width=1280, height=800,
-                        deviceScaleFactor=1, mobile=False)
+        await self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=800,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
 
     async def evaluate(self, expression: str):
         result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
@@ -665,9 +769,15 @@ class Tiles(HTMLParser):
         classes = (attributes.get("class") or "").split()
         if tag == "article" and "tile" in classes:
             person = attributes.get("data-person")  # none: the page's <template>
-            self._tile = None if person is None else {
-                "classes": set(classes), "style": attributes.get("style") or "",
-                **{part: "" for part in self.PARTS}}
+            self._tile = (
+                None
+                if person is None
+                else {
+                    "classes": set(classes),
+                    "style": attributes.get("style") or "",
+                    **{part: "" for part in self.PARTS},
+                }
+            )
             if self._tile is not None:
                 self.tiles[person] = self._tile
         elif self._tile is not None:
@@ -696,16 +806,35 @@ def gym_events() -> list[dict]:
     """Three members: sam in zone 5 with a safety cue, kim with a gap, lee worded by the model."""
     return [
         sample("sam", 300, 184, 5, hrr_fraction=1.02),
-        cue("sam", 7, 300, CueKind.HIGH_ZONE, Action.EASE_OFF, hr=184, zone=5, previous_zone=4,
-            zone5_lower=169),
+        cue(
+            "sam",
+            7,
+            300,
+            CueKind.HIGH_ZONE,
+            Action.EASE_OFF,
+            hr=184,
+            zone=5,
+            previous_zone=4,
+            zone5_lower=169,
+        ),
         sample("sam", 301, 188, 5, hrr_fraction=1.054),
         cue("sam", 8, 301, CueKind.ABOVE_MAX_HR, Action.STOP, hr=188, max_hr=181, held_s=5),
         sample("kim", 200, 141, 3),
         sample("kim", 201, None, None),
         cue("kim", 3, 201, CueKind.SENSOR_LOST, Action.CHECK_SENSOR, gap_s=5),
         sample("lee", 90, 128, 2, hrr_fraction=0.62),
-        cue("lee", 2, 90, CueKind.ZONE_CHANGE, Action.HOLD, hr=128, zone=2, previous_zone=1,
-            zone_low=120, zone_high=131),
+        cue(
+            "lee",
+            2,
+            90,
+            CueKind.ZONE_CHANGE,
+            Action.HOLD,
+            hr=128,
+            zone=2,
+            previous_zone=1,
+            zone_low=120,
+            zone_high=131,
+        ),
         spoken("lee", 2, LEE_WORDS),
     ]
 
@@ -716,16 +845,20 @@ async def open_gym_board(board: KioskBoard, tmp_path: Path, timeout: float = 8.0
         board.emit(event)
     browser = await Browser.launch(board.url, tmp_path / "profile", tmp_path / "chromium.log")
     try:
-        await browser.wait_for("document.querySelectorAll('article.tile').length === 3"
-                               " && document.getElementById('connection').hidden", timeout)
+        await browser.wait_for(
+            "document.querySelectorAll('article.tile').length === 3"
+            " && document.getElementById('connection').hidden",
+            timeout,
+        )
     except BaseException:
         await browser.close()
         raise
     return browser
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
-                    "(apt-get install -y chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
+)
 def test_a_real_browser_shows_every_member_live(tmp_path: Path) -> None:
     async def body() -> None:
         board = KioskBoard(port=0, members=["sam", "kim", "lee"])
@@ -761,12 +894,14 @@ def test_a_real_browser_shows_every_member_live(tmp_path: Path) -> None:
             board.emit(sample("kim", 210, 152, 3))
             await browser.wait_for(
                 "document.querySelector('[data-person=kim] .hr').textContent === '152'"
-                " && document.querySelector('[data-person=kim]').classList.contains('zone-3')")
+                " && document.querySelector('[data-person=kim]').classList.contains('zone-3')"
+            )
             # The daemon goes away: the page says so.
             await board.stop()
             await browser.wait_for(
                 "!document.getElementById('connection').hidden && document.getElementById"
-                "('connection').textContent.startsWith('Connection lost')")
+                "('connection').textContent.startsWith('Connection lost')"
+            )
             (tmp_path / "board-offline.png").write_bytes(await browser.screenshot())
             assert browser.errors == []
         finally:
@@ -777,8 +912,9 @@ def test_a_real_browser_shows_every_member_live(tmp_path: Path) -> None:
     run(body(), timeout=30.0)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
-                    "(apt-get install -y chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
+)
 def test_the_page_shows_no_signal_when_a_band_goes_quiet(tmp_path: Path) -> None:
     """No sample for ten seconds: the page says so by itself (the board's clock is moved on)."""
     now = [1000.0]
@@ -787,8 +923,9 @@ def test_the_page_shows_no_signal_when_a_band_goes_quiet(tmp_path: Path) -> None
         async with KioskBoard(port=0, clock=lambda: now[0]) as board:
             board.emit(sample("sam", 1, 150, 3))
             now[0] += 11.0  # the snapshot the page gets says: last sample 11 s ago
-            browser = await Browser.launch(board.url, tmp_path / "profile",
-                                           tmp_path / "chromium.log")
+            browser = await Browser.launch(
+                board.url, tmp_path / "profile", tmp_path / "chromium.log"
+            )
             try:
                 await browser.wait_for("document.querySelectorAll('article.tile').length === 1")
                 tiles = Tiles(await browser.evaluate("document.documentElement.outerHTML")).tiles
@@ -797,7 +934,8 @@ def test_the_page_shows_no_signal_when_a_band_goes_quiet(tmp_path: Path) -> None
                 assert re.fullmatch(r"last reading 1[1-4] s ago", tiles["sam"]["age"])
                 board.emit(sample("sam", 2, 151, 3))
                 await browser.wait_for(
-                    "document.querySelector('[data-person=sam] .hr').textContent === '151'")
+                    "document.querySelector('[data-person=sam] .hr').textContent === '151'"
+                )
                 assert browser.errors == []
             finally:
                 await browser.close()

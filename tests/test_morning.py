@@ -41,8 +41,10 @@ def morning(config, capsys, *extra):
 
 def still_samples(hr, rr_s, seconds=150):
     """A person lying still: heart rate and RR intervals, no cadence, no speed."""
-    return [AlignedSample(t, hr, (rr_s, rr_s + 0.02 * (-1) ** t), None, None, None, None, None,
-                          False) for t in range(seconds)]
+    return [
+        AlignedSample(t, hr, (rr_s, rr_s + 0.02 * (-1) ** t), None, None, None, None, None, False)
+        for t in range(seconds)
+    ]
 
 
 def test_a_simulated_morning_gives_resting_heart_rate_and_hrv(config, capsys):
@@ -60,8 +62,9 @@ def test_with_a_few_days_of_readings_readiness_is_scored(config, capsys, tmp_pat
         now = datetime.now().astimezone()
         for days_ago in (4, 3, 2, 1):
             # Earlier mornings from a chest strap alone: no footpod says "still", the person did.
-            session = store.start_session("sam", "morning/ble", Profile(name="sam"),
-                                          now - timedelta(days=days_ago))
+            session = store.start_session(
+                "sam", "morning/ble", Profile(name="sam"), now - timedelta(days=days_ago)
+            )
             for sample in still_samples(56.0, 1.07):
                 store.add_sample(session, sample)
             store.end_session(session, now - timedelta(days=days_ago) + timedelta(minutes=3), {})

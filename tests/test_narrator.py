@@ -12,10 +12,22 @@ from edge.narrator import guard
 from edge.narrator.llm import LlamaEngine, check_gguf, packaged_gguf_path
 from edge.narrator.narrator import Narrator, NarratorSettings
 
-ZONE4 = Cue(1, 100, CueKind.ZONE_CHANGE, Action.HOLD, Priority.ZONE,
-            {"hr": 162, "zone": 4, "previous_zone": 3, "zone_low": 161, "zone_high": 174})
-STOP = Cue(2, 200, CueKind.ABOVE_MAX_HR, Action.STOP, Priority.SAFETY,
-           {"hr": 196, "max_hr": 187, "held_s": 3})
+ZONE4 = Cue(
+    1,
+    100,
+    CueKind.ZONE_CHANGE,
+    Action.HOLD,
+    Priority.ZONE,
+    {"hr": 162, "zone": 4, "previous_zone": 3, "zone_low": 161, "zone_high": 174},
+)
+STOP = Cue(
+    2,
+    200,
+    CueKind.ABOVE_MAX_HR,
+    Action.STOP,
+    Priority.SAFETY,
+    {"hr": 196, "max_hr": 187, "held_s": 3},
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +43,9 @@ def test_the_packaged_gguf_is_found_as_a_file():
 
 
 def test_real_gguf_generates_text(engine):
-    generation = engine.generate([{"role": "user", "content": "Say hello to a runner."}],
-                                 max_tokens=12, temperature=0.0)
+    generation = engine.generate(
+        [{"role": "user", "content": "Say hello to a runner."}], max_tokens=12, temperature=0.0
+    )
     assert generation.tokens > 0 and generation.text
     assert generation.first_token_s is not None and not generation.timed_out
 
@@ -98,8 +111,14 @@ def test_a_truncated_gguf_is_refused_with_a_clear_message(tmp_path):
 
 # -- streaming to speech, sentence by sentence -------------------------------------------------
 
-EASE = Cue(3, 300, CueKind.HIGH_ZONE, Action.EASE_OFF, Priority.ZONE,
-           {"hr": 176, "zone": 5, "previous_zone": 4, "zone5_lower": 174})
+EASE = Cue(
+    3,
+    300,
+    CueKind.HIGH_ZONE,
+    Action.EASE_OFF,
+    Priority.ZONE,
+    {"hr": 176, "zone": 5, "previous_zone": 4, "zone5_lower": 174},
+)
 
 
 class ScriptedEngine:
@@ -114,12 +133,29 @@ class ScriptedEngine:
         self.fed = []
         self.last_piece_at = None
 
-    def generate(self, messages, *, max_tokens, temperature, stop, deadline=None,
-                 on_text=None, grammar=None, numbers=None):
+    def generate(
+        self,
+        messages,
+        *,
+        max_tokens,
+        temperature,
+        stop,
+        deadline=None,
+        on_text=None,
+        grammar=None,
+        numbers=None,
+    ):
         from edge.narrator.llm import Generation
 
-        self.calls.append({"messages": messages, "grammar": grammar, "max_tokens": max_tokens,
-                           "numbers": numbers, "temperature": temperature})
+        self.calls.append(
+            {
+                "messages": messages,
+                "grammar": grammar,
+                "max_tokens": max_tokens,
+                "numbers": numbers,
+                "temperature": temperature,
+            }
+        )
         reply = self.replies.pop(0) if self.replies else ""
         pieces, stopped = [], False
         for word in reply.split(" "):
@@ -193,13 +229,15 @@ def test_an_unfinished_last_sentence_is_not_spoken():
 def test_the_tuned_model_gets_the_facts_prompt_and_answers_get_more_tokens():
     from edge.narrator import advice, prompts
 
-    engine = ScriptedEngine("You're at 176 in zone 5. Ease off below 174.",
-                            "You trained for 30 minutes. Keep it up.", prompt_style="facts")
+    engine = ScriptedEngine(
+        "You're at 176 in zone 5. Ease off below 174.",
+        "You trained for 30 minutes. Keep it up.",
+        prompt_style="facts",
+    )
     narrator = Narrator(engine, NarratorSettings(max_tokens=40))
     narration = asyncio.run(narrator.narrate(EASE))
     assert narration.source == "llm"
-    assert engine.calls[0]["messages"][1]["content"] == prompts.facts_line(
-        advice.cue_advice(EASE))
+    assert engine.calls[0]["messages"][1]["content"] == prompts.facts_line(advice.cue_advice(EASE))
     assert engine.calls[0]["max_tokens"] == 40 and engine.calls[0]["grammar"] is None
     summary = advice.summary_advice({"duration_min": 30})
     assert narrator.narrate_sync(summary).source == "llm"
@@ -236,7 +274,10 @@ def test_real_model_under_the_grammar_writes_only_fact_numbers(engine):
     grammar = sentence_grammar(ZONE4.facts)
     generation = engine.generate(
         [{"role": "user", "content": "Tell the runner: zone 4, heart rate 162."}],
-        max_tokens=24, temperature=0.8, grammar=grammar)
+        max_tokens=24,
+        temperature=0.8,
+        grammar=grammar,
+    )
     assert generation.text
     text = generation.text
     if generation.tokens >= 24:  # cut by max_tokens: its last word may be half a number
@@ -262,16 +303,18 @@ def test_a_cue_on_time_gets_the_model_within_what_is_left_of_its_limit():
             seen.append(kwargs["deadline"] - time.perf_counter())
             return super().generate(messages, **kwargs)
 
-    narrator = Narrator(DeadlineEngine("Ease off now, 176 is zone 5."),
-                        NarratorSettings(timeout_s=4.0))
+    narrator = Narrator(
+        DeadlineEngine("Ease off now, 176 is zone 5."), NarratorSettings(timeout_s=4.0)
+    )
     narration = asyncio.run(narrator.narrate(EASE, since=time.perf_counter() - 1.0))
     assert narration.source == "llm"
     assert 2.0 < seen[0] <= 3.0  # one of its four seconds was already spent waiting
 
 
 def test_a_live_cue_does_not_wait_for_the_model_busy_with_another():
-    engine = ScriptedEngine("Ease off now, 176 is zone 5.", "Ease off now, 176 is zone 5.",
-                            pause_s=0.2)
+    engine = ScriptedEngine(
+        "Ease off now, 176 is zone 5.", "Ease off now, 176 is zone 5.", pause_s=0.2
+    )
     narrator = Narrator(engine, NarratorSettings(timeout_s=10.0))
 
     async def two_at_once():

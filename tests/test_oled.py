@@ -9,12 +9,12 @@ from PIL import Image
 pytest.importorskip("luma.core", reason="luma.oled is not installed (pip install luma.oled)")
 
 from luma.core.device import dummy  # noqa: E402
+from session_events import cue_event, sample_event, spoken_event, summary_event  # noqa: E402
 
 from edge.core.cues import Action, CueKind  # noqa: E402
 from edge.core.events import StepProgress  # noqa: E402
 from edge.displays import DisplayError  # noqa: E402
 from edge.displays.oled import OledDisplay, from_config  # noqa: E402
-from session_events import cue_event, sample_event, spoken_event, summary_event  # noqa: E402
 
 #: A cue too long for the screen's width: it scrolls.
 LONG_CUE = cue_event(7, CueKind.ABOVE_MAX_HR, action=Action.STOP)
@@ -30,8 +30,7 @@ class Clock:
 
 def display(width: int = 128, height: int = 64, **kwargs) -> tuple[OledDisplay, Clock]:
     clock = Clock()
-    return OledDisplay(dummy(width=width, height=height, mode="1"), clock=clock,
-                       **kwargs), clock
+    return OledDisplay(dummy(width=width, height=height, mode="1"), clock=clock, **kwargs), clock
 
 
 def sample(hr, zone, t=754, **more):
@@ -72,8 +71,9 @@ def test_a_lost_signal_shows_dashes():
     gap = screen.device.image
     reference, _ = display()
     reference(sample(150.0, 3))
-    assert gap.crop((0, 0, 84, 50)).tobytes() != reference.device.image.crop(
-        (0, 0, 84, 50)).tobytes()
+    assert (
+        gap.crop((0, 0, 84, 50)).tobytes() != reference.device.image.crop((0, 0, 84, 50)).tobytes()
+    )
     assert 0.01 < lit(gap, (0, 0, 84, 50)) < 0.1  # three dashes, not digits
 
 
@@ -130,11 +130,27 @@ def test_workout_step_and_summary_are_shown():
     screen(sample(163.0, 4))
     plain = screen.device.image
     clock.now += 1
-    screen(sample(163.0, 4, workout=StepProgress(
-        step=2, steps=10, name="Interval 1", kind="work", zone=4, target_low=161,
-        target_high=174, elapsed_s=97, remaining_s=83)))
-    assert screen.device.image.crop((86, 26, 128, 50)).tobytes() != plain.crop(
-        (86, 26, 128, 50)).tobytes()
+    screen(
+        sample(
+            163.0,
+            4,
+            workout=StepProgress(
+                step=2,
+                steps=10,
+                name="Interval 1",
+                kind="work",
+                zone=4,
+                target_low=161,
+                target_high=174,
+                elapsed_s=97,
+                remaining_s=83,
+            ),
+        )
+    )
+    assert (
+        screen.device.image.crop((86, 26, 128, 50)).tobytes()
+        != plain.crop((86, 26, 128, 50)).tobytes()
+    )
     clock.now += 1
     screen(summary_event(2100, 142.4))
     assert lit(screen.device.image, (0, 52, 128, 64)) > 0.05

@@ -42,19 +42,25 @@ def script(path: Path, body: str) -> str:
 def stand_in(tmp_path) -> tuple[str, Path]:
     """A `piper` that logs its arguments and text, and answers 0.5 s of tone per utterance."""
     log = tmp_path / "piper.log"
-    return script(tmp_path / "piper", f"""
+    return script(
+        tmp_path / "piper",
+        f"""
 import json, math, struct, sys
 text = sys.stdin.read()
 with open({str(log)!r}, "a") as f:
     f.write(json.dumps({{"argv": sys.argv[1:], "text": text}}) + "\\n")
 samples = [int(8000 * math.sin(2 * math.pi * 440 * n / {RATE})) for n in range({RATE} // 2)]
 sys.stdout.buffer.write(struct.pack(f"<{{len(samples)}}h", *samples))
-"""), log
+""",
+    ), log
 
 
 def test_a_missing_voice_says_how_to_get_one(tmp_path):
-    with pytest.raises(SpeechError, match=r"no Piper voice at .*missing\.onnx: get a voice .*"
-                                          r"python -m piper\.download_voices"):
+    with pytest.raises(
+        SpeechError,
+        match=r"no Piper voice at .*missing\.onnx: get a voice .*"
+        r"python -m piper\.download_voices",
+    ):
         PiperSpeaker(tmp_path / "missing.onnx")
 
 
@@ -75,17 +81,25 @@ def test_missing_piper_is_a_clear_error(voice):
 def test_the_command_line(voice, stand_in):
     piper, _ = stand_in
     speaker = PiperSpeaker(voice, piper=piper, wav_path=voice.parent / "out.wav")
-    assert speaker.command() == [piper, "--model", str(voice), "--config",
-                                 str(voice) + ".json", "--output-raw"]
-    tuned = PiperSpeaker(voice, piper=piper, wav_path=voice.parent / "out.wav", speaker_id=3,
-                         length_scale=1.1)
+    assert speaker.command() == [
+        piper,
+        "--model",
+        str(voice),
+        "--config",
+        str(voice) + ".json",
+        "--output-raw",
+    ]
+    tuned = PiperSpeaker(
+        voice, piper=piper, wav_path=voice.parent / "out.wav", speaker_id=3, length_scale=1.1
+    )
     assert tuned.command()[-4:] == ["--speaker", "3", "--length-scale", "1.1"]
     assert speaker.destination == str(voice.parent / "out.wav")
     assert speaker.sample_rate == RATE
 
 
-def test_the_audio_device_path_plays_through_aplay_at_the_voices_rate(voice, stand_in,
-                                                                      monkeypatch, tmp_path):
+def test_the_audio_device_path_plays_through_aplay_at_the_voices_rate(
+    voice, stand_in, monkeypatch, tmp_path
+):
     piper, _ = stand_in
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -93,8 +107,19 @@ def test_the_audio_device_path_plays_through_aplay_at_the_voices_rate(voice, sta
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     speaker = PiperSpeaker(voice, piper=piper)
     assert speaker.destination == "the audio device"
-    assert speaker.player == [aplay, "-q", "-t", "raw", "-f", "S16_LE", "-r", str(RATE), "-c",
-                              "1", "-"]
+    assert speaker.player == [
+        aplay,
+        "-q",
+        "-t",
+        "raw",
+        "-f",
+        "S16_LE",
+        "-r",
+        str(RATE),
+        "-c",
+        "1",
+        "-",
+    ]
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(SpeechError, match="apt-get install alsa-utils"):
         PiperSpeaker(voice, piper=piper)
@@ -132,8 +157,11 @@ def test_utterances_are_appended_into_one_wav(voice, stand_in):
 def test_samples_stream_into_the_player(voice, stand_in, tmp_path):
     piper, _ = stand_in
     heard = tmp_path / "heard.raw"
-    player = [sys.executable, "-c",
-              f"import sys; open({str(heard)!r}, 'wb').write(sys.stdin.buffer.read())"]
+    player = [
+        sys.executable,
+        "-c",
+        f"import sys; open({str(heard)!r}, 'wb').write(sys.stdin.buffer.read())",
+    ]
     speaker = PiperSpeaker(voice, piper=piper, player=player)
     asyncio.run(speaker.say("Hold this effort."))
     assert heard.stat().st_size == RATE // 2 * 2
@@ -145,21 +173,22 @@ def test_a_failing_player_or_piper_is_a_speech_error(voice, stand_in, tmp_path):
     broken = [sys.executable, "-c", "import sys; sys.stderr.write('no such card\\n'); sys.exit(1)"]
     with pytest.raises(SpeechError, match=r"failed \(1\): no such card — check the audio device"):
         asyncio.run(PiperSpeaker(voice, piper=piper, player=broken).say("Hello there."))
-    failing = script(tmp_path / "bad-piper", "import sys; sys.stderr.write('boom\\n'); "
-                                             "sys.exit(2)")
+    failing = script(tmp_path / "bad-piper", "import sys; sys.stderr.write('boom\\n'); sys.exit(2)")
     sink = [sys.executable, "-c", "import sys; sys.stdin.buffer.read()"]
     with pytest.raises(SpeechError, match=r"piper failed \(2\): boom"):
         asyncio.run(PiperSpeaker(voice, piper=failing, player=sink).say("Hello there."))
     with pytest.raises(SpeechError, match=r"piper failed \(2\): boom"):
-        asyncio.run(PiperSpeaker(voice, piper=failing, wav_path=tmp_path / "x.wav")
-                    .say("Hello there."))
+        asyncio.run(
+            PiperSpeaker(voice, piper=failing, wav_path=tmp_path / "x.wav").say("Hello there.")
+        )
 
 
 def test_a_cancelled_or_stuck_utterance_leaves_no_process_behind(voice, tmp_path):
     pid_file = tmp_path / "pid"
-    stuck = script(tmp_path / "stuck-piper",
-                   f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
-                   "time.sleep(60)\n")
+    stuck = script(
+        tmp_path / "stuck-piper",
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n",
+    )
     speaker = PiperSpeaker(voice, piper=stuck, wav_path=tmp_path / "x.wav", timeout_s=0.5)
     with pytest.raises(SpeechError, match="took more than 0.5 s"):
         asyncio.run(speaker.say("Hello."))
@@ -171,8 +200,11 @@ def test_a_cancelled_or_stuck_utterance_leaves_no_process_behind(voice, tmp_path
 VOICE = os.environ.get("EDGECOACH_PIPER_VOICE")
 
 
-@pytest.mark.skipif(not VOICE, reason="no Piper voice here: set EDGECOACH_PIPER_VOICE to an "
-                                      ".onnx voice (with its .onnx.json) to run real synthesis")
+@pytest.mark.skipif(
+    not VOICE,
+    reason="no Piper voice here: set EDGECOACH_PIPER_VOICE to an "
+    ".onnx voice (with its .onnx.json) to run real synthesis",
+)
 @pytest.mark.skipif(find_piper() is None, reason="piper-tts is not installed")
 def test_real_piper_speaks_into_a_wav(tmp_path):
     path = tmp_path / "piper.wav"

@@ -15,15 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from edge.core.cues import Action, Cue, CueKind, Priority
-from edge.store import CREDENTIAL_NAME, find_key, parse_key, read_key_file
-from edge.core.narration import Narration
 from edge.commands import export_data as export_data_command
 from edge.commands import forget as forget_command
-from edge.reports.personal_data import UnknownPersonError, export_person, forget_person
+from edge.core.cues import Action, Cue, CueKind, Priority
+from edge.core.narration import Narration
 from edge.profile import Profile
+from edge.reports.personal_data import UnknownPersonError, export_person, forget_person
 from edge.settings import DaemonSettings, Settings
-from edge.store import DATABASE_NAME, SessionStore, StoreError, StoreKeyError
+from edge.store import (
+    CREDENTIAL_NAME,
+    DATABASE_NAME,
+    SessionStore,
+    StoreError,
+    StoreKeyError,
+    find_key,
+    parse_key,
+    read_key_file,
+)
 from edge.stream.readings import AlignedSample
 from tests.test_store import ANN, KEY, needs_sqlcipher, sample
 
@@ -50,14 +58,24 @@ def record_marker_person(store: SessionStore, seconds: int = 300) -> int:
     for t in range(seconds):
         forecast = {"hr_10s": 173.0, "hr_60s": 175.5, "tag": MARKER_FACT} if t % 10 == 0 else None
         store.add_sample(session_id, marked_sample(t), forecast)
-    store.add_cue(session_id, Cue(1, 20, CueKind.ZONE_CHANGE, Action.EASE_OFF, Priority.ZONE,
-                                  {"hr": 173, "zone": 5, "note": MARKER_FACT}))
-    store.add_narration(session_id, Narration(1, f"Heart rate 173, {MARKER_FACT}. Ease off.",
-                                              "llm", "", 0.5, 1))
-    store.add_cue(session_id, Cue(2, 40, CueKind.SENSOR_LOST, Action.CHECK_SENSOR,
-                                  Priority.SENSOR))
-    store.end_session(session_id, START + timedelta(seconds=seconds),
-                      {"duration_s": seconds, "mood": MARKER_FACT})
+    store.add_cue(
+        session_id,
+        Cue(
+            1,
+            20,
+            CueKind.ZONE_CHANGE,
+            Action.EASE_OFF,
+            Priority.ZONE,
+            {"hr": 173, "zone": 5, "note": MARKER_FACT},
+        ),
+    )
+    store.add_narration(
+        session_id, Narration(1, f"Heart rate 173, {MARKER_FACT}. Ease off.", "llm", "", 0.5, 1)
+    )
+    store.add_cue(session_id, Cue(2, 40, CueKind.SENSOR_LOST, Action.CHECK_SENSOR, Priority.SENSOR))
+    store.end_session(
+        session_id, START + timedelta(seconds=seconds), {"duration_s": seconds, "mood": MARKER_FACT}
+    )
     store.add_feedback(session_id, 8, MARKER_NOTE)
     return session_id
 
@@ -66,8 +84,9 @@ def record_bob(store: SessionStore, seconds: int = 300) -> int:
     session_id = store.start_session("bob", "simulator", ANN, START)
     for t in range(seconds):
         store.add_sample(session_id, sample(t), {"hr_10s": 130.5} if t == 5 else None)
-    store.add_cue(session_id, Cue(1, 5, CueKind.SENSOR_BACK, Action.INFO, Priority.SENSOR,
-                                  {"hr": 125}))
+    store.add_cue(
+        session_id, Cue(1, 5, CueKind.SENSOR_BACK, Action.INFO, Priority.SENSOR, {"hr": 125})
+    )
     store.add_narration(session_id, Narration(1, "Sensor back.", "template", "guard", 0.1, 2))
     store.end_session(session_id, START + timedelta(seconds=seconds), {"duration_s": seconds})
     store.add_feedback(session_id, 4, "easy")
@@ -91,6 +110,7 @@ def db(tmp_path) -> Path:
 
 # -- encryption at rest ----------------------------------------------------------------------------
 
+
 @needs_sqlcipher
 def test_an_encrypted_store_holds_no_plaintext_names_or_heart_rates(tmp_path):
     plain, encrypted = tmp_path / "plain.db", tmp_path / "encrypted.db"
@@ -104,8 +124,10 @@ def test_an_encrypted_store_holds_no_plaintext_names_or_heart_rates(tmp_path):
             assert b'"hr_10s": 173.0' in b"".join(after_close.values())
             continue
         assert f"{encrypted.name}-wal" in while_open  # the -wal was scanned too
-        for name, data in {**{f"open:{k}": v for k, v in while_open.items()},
-                           **after_close}.items():
+        for name, data in {
+            **{f"open:{k}": v for k, v in while_open.items()},
+            **after_close,
+        }.items():
             assert MARKER not in data, name
             assert b"173.0" not in data and b"Ease off" not in data, name
             assert b"SQLite format 3" not in data, name
@@ -120,12 +142,15 @@ def test_a_wrong_key_is_refused_and_leaves_the_file_and_its_wal_untouched(db):
         record_marker_person(writer, seconds=30)
         before = files_of(db)
         assert f"{db.name}-wal" in before
-        with pytest.raises(StoreKeyError, match=f"the database key does not open {db}: wrong "
-                                                "key; the file was left untouched"):
+        with pytest.raises(
+            StoreKeyError,
+            match=f"the database key does not open {db}: wrong key; the file was left untouched",
+        ):
             SessionStore.open(db, key=OTHER_KEY)
         after = files_of(db)
         assert {k: v for k, v in after.items() if not k.endswith("-shm")} == {
-            k: v for k, v in before.items() if not k.endswith("-shm")}
+            k: v for k, v in before.items() if not k.endswith("-shm")
+        }
     closed = files_of(db)
     with pytest.raises(StoreKeyError, match="wrong key") as caught:
         SessionStore.open(db, key=OTHER_KEY)
@@ -139,8 +164,10 @@ def test_an_encrypted_store_without_a_key_names_where_the_key_comes_from(db):
     with SessionStore.open(db, key=KEY) as store:
         record_bob(store, seconds=20)
     before = files_of(db)
-    with pytest.raises(StoreKeyError, match="no database key to open .*LoadCredential="
-                                            "edgecoach-db-key.*key_file.*left untouched"):
+    with pytest.raises(
+        StoreKeyError,
+        match="no database key to open .*LoadCredential=edgecoach-db-key.*key_file.*left untouched",
+    ):
         SessionStore.open(db)
     assert files_of(db) == before
 
@@ -180,6 +207,7 @@ def test_a_plain_store_opened_with_a_key_is_encrypted_once_in_place(db):
 
 # -- forget ----------------------------------------------------------------------------------------
 
+
 def test_forget_leaves_no_rows_and_no_recoverable_pages(db):
     with SessionStore.open(db) as store:
         record_marker_person(store)
@@ -188,13 +216,22 @@ def test_forget_leaves_no_rows_and_no_recoverable_pages(db):
         assert MARKER in b"".join(files_of(db).values())  # the control: it was there
 
         report = forget_person(store, MARKER_PERSON)
-        assert (report.sessions, report.samples, report.cues, report.narrations,
-                report.feedback) == (1, 300, 2, 1, 1)
+        assert (
+            report.sessions,
+            report.samples,
+            report.cues,
+            report.narrations,
+            report.feedback,
+        ) == (1, 300, 2, 1, 1)
         assert report.bytes_after == db.stat().st_size < report.bytes_before
         for name, data in files_of(db).items():  # still open
             assert MARKER not in data, name
-        assert (store.samples(bob), store.cues(bob), store.feedback(bob),
-                store.sessions("bob")) == kept
+        assert (
+            store.samples(bob),
+            store.cues(bob),
+            store.feedback(bob),
+            store.sessions("bob"),
+        ) == kept
         with pytest.raises(UnknownPersonError, match="no one called 'zz-marker-person'"):
             forget_person(store, MARKER_PERSON)
     for name, data in files_of(db).items():
@@ -203,10 +240,12 @@ def test_forget_leaves_no_rows_and_no_recoverable_pages(db):
         assert reader.execute("PRAGMA freelist_count").fetchone()[0] == 0
         assert reader.execute("SELECT name FROM people").fetchall() == [("bob",)]
         for table in ("samples", "cues", "narrations", "feedback", "sessions"):
-            (left,) = reader.execute(f"SELECT count(*) FROM {table} WHERE session_id != ?"
-                                     if table != "sessions" else
-                                     "SELECT count(*) FROM sessions WHERE id != ?",
-                                     (bob,)).fetchone()
+            (left,) = reader.execute(
+                f"SELECT count(*) FROM {table} WHERE session_id != ?"
+                if table != "sessions"
+                else "SELECT count(*) FROM sessions WHERE id != ?",
+                (bob,),
+            ).fetchone()
             assert left == 0, table
 
 
@@ -238,6 +277,7 @@ def test_forget_on_an_encrypted_store(db):
 
 # -- export ----------------------------------------------------------------------------------------
 
+
 def test_export_data_writes_open_files_that_round_trip(db, tmp_path):
     out = tmp_path / "export"
     with SessionStore.open(db) as store:
@@ -252,8 +292,12 @@ def test_export_data_writes_open_files_that_round_trip(db, tmp_path):
         with pytest.raises(UnknownPersonError, match="it holds 'zz-marker-person', 'bob'"):
             export_person(store, "carol", tmp_path / "carol")
 
-    assert [p.name for p in paths] == ["person.json", f"session-{session_id}-samples.csv",
-                                       f"session-{open_id}-samples.csv", "README.txt"]
+    assert [p.name for p in paths] == [
+        "person.json",
+        f"session-{session_id}-samples.csv",
+        f"session-{open_id}-samples.csv",
+        "README.txt",
+    ]
     assert sorted(out.iterdir()) == sorted(paths)
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
     assert {stat.S_IMODE(p.stat().st_mode) for p in paths} == {0o600}
@@ -269,35 +313,57 @@ def test_export_data_writes_open_files_that_round_trip(db, tmp_path):
     assert first["cues"] == cues
     assert first["cues"][0]["facts"]["note"] == MARKER_FACT
     assert first["cues"][0]["text"].startswith("Heart rate 173")
-    assert first["feedback"] == [{**f, "created_at": f["created_at"].isoformat()}
-                                 for f in feedback]
+    assert first["feedback"] == [{**f, "created_at": f["created_at"].isoformat()} for f in feedback]
     assert "bob" not in (out / "person.json").read_text()
 
     with (out / first["samples_file"]).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0])[:9] == ["t_s", "hr_bpm", "rr_intervals_s", "cadence_spm", "speed_mps",
-                                 "distance_m", "steps", "contact", "hr_gap"]
+    assert list(rows[0])[:9] == [
+        "t_s",
+        "hr_bpm",
+        "rr_intervals_s",
+        "cadence_spm",
+        "speed_mps",
+        "distance_m",
+        "steps",
+        "contact",
+        "hr_gap",
+    ]
 
     def number(text):
         return None if text == "" else float(text)
 
-    back = [AlignedSample(
-        t=int(r["t_s"]), hr_bpm=number(r["hr_bpm"]),
-        rr_intervals_s=tuple(float(x) for x in r["rr_intervals_s"].split()),
-        cadence_spm=number(r["cadence_spm"]), speed_mps=number(r["speed_mps"]),
-        distance_m=number(r["distance_m"]), steps=number(r["steps"]),
-        contact=None if r["contact"] == "" else r["contact"] == "1", hr_gap=r["hr_gap"] == "1",
-    ) for r in rows]
+    back = [
+        AlignedSample(
+            t=int(r["t_s"]),
+            hr_bpm=number(r["hr_bpm"]),
+            rr_intervals_s=tuple(float(x) for x in r["rr_intervals_s"].split()),
+            cadence_spm=number(r["cadence_spm"]),
+            speed_mps=number(r["speed_mps"]),
+            distance_m=number(r["distance_m"]),
+            steps=number(r["steps"]),
+            contact=None if r["contact"] == "" else r["contact"] == "1",
+            hr_gap=r["hr_gap"] == "1",
+        )
+        for r in rows
+    ]
     assert back == samples
-    assert {int(r["t_s"]): {k.removeprefix("forecast_"): (v if k == "forecast_tag" else float(v))
-                            for k, v in r.items() if k.startswith("forecast_") and v}
-            for r in rows if r["forecast_hr_10s"]} == forecasts
+    assert {
+        int(r["t_s"]): {
+            k.removeprefix("forecast_"): (v if k == "forecast_tag" else float(v))
+            for k, v in r.items()
+            if k.startswith("forecast_") and v
+        }
+        for r in rows
+        if r["forecast_hr_10s"]
+    } == forecasts
     readme = (out / "README.txt").read_text()
     for column in list(rows[0])[:9] + ["person.json", "forecast_"]:
         assert column in readme
 
 
 # -- the commands ----------------------------------------------------------------------------------
+
 
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
@@ -322,7 +388,10 @@ def test_forget_and_export_data_commands(db, tmp_path, monkeypatch, capsys):
         record_bob(store, seconds=20)
 
     out = tmp_path / "all"
-    assert export_data_command.run(command(export_data_command.configure, "--out", str(out)), settings) == 0
+    assert (
+        export_data_command.run(command(export_data_command.configure, "--out", str(out)), settings)
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["bob", MARKER_PERSON]
     assert (out / "bob" / "person.json").is_file()
 
@@ -339,9 +408,15 @@ def test_forget_and_export_data_commands(db, tmp_path, monkeypatch, capsys):
     with pytest.raises(UnknownPersonError):
         forget_command.run(command(forget_command.configure, MARKER_PERSON, "--yes"), settings)
     with pytest.raises(UnknownPersonError, match="no one called 'you'"):  # [profile] name
-        forget_command.run(command(forget_command.configure, "--yes"), settings, stdout=io.StringIO())
-    assert forget_command.run(command(forget_command.configure, "bob", "--yes"), settings,
-                      stdout=io.StringIO()) == 0
+        forget_command.run(
+            command(forget_command.configure, "--yes"), settings, stdout=io.StringIO()
+        )
+    assert (
+        forget_command.run(
+            command(forget_command.configure, "bob", "--yes"), settings, stdout=io.StringIO()
+        )
+        == 0
+    )
     with SessionStore.open(db, key=KEY) as store:
         assert store.people() == []
 
@@ -354,6 +429,7 @@ def test_forget_and_export_data_commands(db, tmp_path, monkeypatch, capsys):
 
 
 # -- logs ------------------------------------------------------------------------------------------
+
 
 def test_no_names_or_health_values_in_the_logs(db, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
@@ -374,6 +450,7 @@ def test_no_names_or_health_values_in_the_logs(db, tmp_path, caplog):
 
 # -- keys ------------------------------------------------------------------------------------------
 
+
 def test_the_key_comes_from_the_systemd_credential(tmp_path, monkeypatch):
     credentials = tmp_path / "credentials"
     credentials.mkdir()
@@ -387,27 +464,32 @@ def test_the_key_comes_from_the_systemd_credential(tmp_path, monkeypatch):
     monkeypatch.delenv("CREDENTIALS_DIRECTORY")
     assert find_key(key_file) == bytes.fromhex(OTHER_KEY)
     assert find_key() is None
-    with pytest.raises(StoreKeyError, match="^no database key: systemd's LoadCredential="
-                                            "edgecoach-db-key.*\\[daemon\\] key_file"):
+    with pytest.raises(
+        StoreKeyError,
+        match="^no database key: systemd's LoadCredential=edgecoach-db-key.*\\[daemon\\] key_file",
+    ):
         find_key(required=True)
     with pytest.raises(StoreKeyError, match="does not exist"):
         find_key(tmp_path / "missing.key")
     empty_dir = tmp_path / "other-credentials"  # a credentials dir without ours: the file next
     empty_dir.mkdir()
-    assert find_key(key_file, environ={"CREDENTIALS_DIRECTORY": str(empty_dir)}) == \
-        bytes.fromhex(OTHER_KEY)
+    assert find_key(key_file, environ={"CREDENTIALS_DIRECTORY": str(empty_dir)}) == bytes.fromhex(
+        OTHER_KEY
+    )
 
 
-@pytest.mark.parametrize("content", [KEY[:63] + "\n", KEY + "00\n", "z" * 64 + "\n", "",
-                                     b"\xff" * 64])
+@pytest.mark.parametrize(
+    "content", [KEY[:63] + "\n", KEY + "00\n", "z" * 64 + "\n", "", b"\xff" * 64]
+)
 def test_a_malformed_key_file_is_refused_without_showing_it(tmp_path, content):
     key_file = tmp_path / "db.key"
     if isinstance(content, bytes):
         key_file.write_bytes(content)
     else:
         key_file.write_text(content)
-    with pytest.raises(StoreKeyError, match=f"{key_file} does not hold a database key: "
-                                            "expected 64 hex digits") as caught:
+    with pytest.raises(
+        StoreKeyError, match=f"{key_file} does not hold a database key: expected 64 hex digits"
+    ) as caught:
         read_key_file(key_file)
     if content and isinstance(content, str):
         assert content.strip() not in str(caught.value)

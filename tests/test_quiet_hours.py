@@ -7,10 +7,10 @@ from datetime import datetime, time
 import pytest
 
 from edge.core.cues import Priority
+from edge.core.quiet import QuietHours
 from edge.errors import ConfigError
 from edge.settings import load_settings
 from edge.speech.queue import SpeechQueue
-from edge.core.quiet import QuietHours
 
 
 def test_a_span_past_midnight_covers_the_night_only():
@@ -60,14 +60,26 @@ def test_in_quiet_hours_only_safety_is_spoken():
 
     async def scenario():
         queue = SpeechQueue(speaker, quiet=quiet)
-        await queue.put("Zone 3 now.", priority=Priority.ZONE, created=clock_time.perf_counter(),
-                        cue_kind="zone_change")
-        await queue.put("Stop and rest now.", priority=Priority.SAFETY, created=clock_time.perf_counter(),
-                        cue_kind="above_max_hr")
+        await queue.put(
+            "Zone 3 now.",
+            priority=Priority.ZONE,
+            created=clock_time.perf_counter(),
+            cue_kind="zone_change",
+        )
+        await queue.put(
+            "Stop and rest now.",
+            priority=Priority.SAFETY,
+            created=clock_time.perf_counter(),
+            cue_kind="above_max_hr",
+        )
         await asyncio.sleep(0.05)
         clock["now"] = datetime(2026, 12, 2, 7, 30)  # morning: everything is spoken again
-        await queue.put("Zone 2 now.", priority=Priority.ZONE, created=clock_time.perf_counter(),
-                        cue_kind="zone_change")
+        await queue.put(
+            "Zone 2 now.",
+            priority=Priority.ZONE,
+            created=clock_time.perf_counter(),
+            cue_kind="zone_change",
+        )
         return await queue.close()
 
     stats = asyncio.run(scenario())

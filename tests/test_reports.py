@@ -22,15 +22,15 @@ import pytest
 
 from edge.coach.coach import Coach
 from edge.coach.summary import summarise
-from edge.core.zones import ZoneModel
-from edge.core.forecast import Forecast
-from edge.core.narration import Narration
-from edge.profile import Profile
-from edge.reports import ReportError
 from edge.commands import export_session as export_session_command
 from edge.commands import history as history_command
 from edge.commands import import_recordings as import_command
 from edge.commands import report as report_command
+from edge.core.forecast import Forecast
+from edge.core.narration import Narration
+from edge.core.zones import ZoneModel
+from edge.profile import Profile
+from edge.reports import ReportError
 from edge.reports.exchange import (
     CSV_COLUMNS,
     align_points,
@@ -44,18 +44,21 @@ from edge.reports.metrics import gaps_of, load_session, time_in_zones, trimp
 from edge.reports.report import HR_COLOUR, write_report
 from edge.settings import Person, Settings
 from edge.sources.recordings import RecordPoint, read_recording
-from edge.store import SessionStore
 from edge.sources.simulator import to_aligned
+from edge.store import SessionStore
 from firmware_bridge.simulator import DEMO_ATHLETE, Segment, WorkoutPlan, simulate, target_hr
 
 PROFILE = Profile(name="ana", age=35, resting_hr=58.0, max_hr=187.0)
 STARTED = datetime(2024, 5, 1, 7, 30, tzinfo=UTC)
-PLAN = WorkoutPlan("test intervals", (
-    Segment("warm-up", 90, "walk", 0.4),
-    Segment("steady", 120, "run", 0.7),
-    Segment("hard", 120, "run", 1.05),
-    Segment("cool-down", 150, "walk", 0.3),
-))
+PLAN = WorkoutPlan(
+    "test intervals",
+    (
+        Segment("warm-up", 90, "walk", 0.4),
+        Segment("steady", 120, "run", 0.7),
+        Segment("hard", 120, "run", 1.05),
+        Segment("cool-down", 150, "walk", 0.3),
+    ),
+)
 #: The strap slips off for these seconds: a gap longer than anything the aligner would hold.
 LOST = range(250, 262)
 #: Two small recordings from the shared data, and a third cut short inside its first message.
@@ -76,8 +79,9 @@ def _fill(path: Path) -> Filled:
     seconds = simulate(PLAN, DEMO_ATHLETE, seed=3, dropout_rate=0.01)
     samples = to_aligned(seconds)
     for t in LOST:
-        samples[t] = dataclasses.replace(samples[t], hr_bpm=None, rr_intervals_s=(),
-                                         contact=False, hr_gap=True)
+        samples[t] = dataclasses.replace(
+            samples[t], hr_bpm=None, rr_intervals_s=(), contact=False, hr_gap=True
+        )
     session_id = store.start_session("ana", "simulator", PROFILE, STARTED)
     coach = Coach(PROFILE)
     hr_at = {s.t: s.hr_bpm for s in samples}
@@ -86,20 +90,27 @@ def _fill(path: Path) -> Filled:
         forecast = None
         if sample.t >= 20 and sample.hr_bpm is not None:
             later = hr_at.get(sample.t + 30) or sample.hr_bpm
-            forecast = Forecast(hr_10s=sample.hr_bpm, hr_30s=later + 2.0, hr_60s=later,
-                                hr_expected=target_hr(DEMO_ATHLETE, second.intensity))
+            forecast = Forecast(
+                hr_10s=sample.hr_bpm,
+                hr_30s=later + 2.0,
+                hr_60s=later,
+                hr_expected=target_hr(DEMO_ATHLETE, second.intensity),
+            )
             forecasts[sample.t] = forecast
-        store.add_sample(session_id, sample,
-                         None if forecast is None else dataclasses.asdict(forecast))
+        store.add_sample(
+            session_id, sample, None if forecast is None else dataclasses.asdict(forecast)
+        )
         for cue in coach.update(sample, forecast):
             store.add_cue(session_id, cue)
-            narration = Narration(cue.id, cue.template_text,
-                                  "llm" if cue.id % 2 else "template", "", 0.4, 1)
+            narration = Narration(
+                cue.id, cue.template_text, "llm" if cue.id % 2 else "template", "", 0.4, 1
+            )
             store.add_narration(session_id, narration)
             cues.append(cue)
             narrations.append(narration)
-    summary = summarise(samples, forecasts, cues, narrations, ZoneModel.for_profile(PROFILE),
-                        gaps_of(samples))
+    summary = summarise(
+        samples, forecasts, cues, narrations, ZoneModel.for_profile(PROFILE), gaps_of(samples)
+    )
     store.end_session(session_id, STARTED + timedelta(seconds=len(samples)), summary.as_dict())
     store.add_feedback(session_id, 7, "legs heavy on the last rep")
     return Filled(store, session_id, samples, cues, narrations)
@@ -114,17 +125,19 @@ def filled(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(filled, tmp_path_factory) -> str:
-    out = write_report(filled.store, filled.session_id,
-                       tmp_path_factory.mktemp("report") / "report.html")
+    out = write_report(
+        filled.store, filled.session_id, tmp_path_factory.mktemp("report") / "report.html"
+    )
     return out.read_text(encoding="utf-8")
 
 
 def _section(page: str, section_id: str) -> str:
     start = page.index(f'<section id="{section_id}">')
-    return page[start:page.index("</section>", start)]
+    return page[start : page.index("</section>", start)]
 
 
 # -- the figures -------------------------------------------------------------------------------
+
 
 def test_trimp_is_banisters_formula_over_seconds_with_heart_rate():
     zones = ZoneModel(resting_hr=60.0, max_hr=180.0)
@@ -134,7 +147,8 @@ def test_trimp_is_banisters_formula_over_seconds_with_heart_rate():
     with_gaps = hour_at_half + [_sample(t, None) for t in range(3600, 4200)]
     assert trimp(with_gaps, zones) == pytest.approx(expected)  # gaps add nothing
     assert trimp([_sample(0, 40.0), _sample(1, 250.0)], zones) == pytest.approx(
-        0.64 * 2.718281828459045 ** 1.92 / 60)  # x clamped to 0..1
+        0.64 * 2.718281828459045**1.92 / 60
+    )  # x clamped to 0..1
 
 
 def test_gaps_are_the_runs_without_heart_rate():
@@ -145,10 +159,11 @@ def test_gaps_are_the_runs_without_heart_rate():
 
 # -- the report --------------------------------------------------------------------------------
 
+
 def test_the_report_has_a_plot_for_heart_rate_cadence_and_zones(page):
     for plot in ("plot-heart-rate", "plot-cadence", "plot-zones"):
         start = page.index(f'<figure id="{plot}">')
-        figure = page[start:page.index("</figure>", start)]
+        figure = page[start : page.index("</figure>", start)]
         assert figure.count("<svg ") == 2  # wide and narrow: the page picks one by its width
     assert '<meta name="viewport" content="width=device-width' in page
 
@@ -167,8 +182,8 @@ def test_the_report_lists_every_cue_with_its_words_time_and_facts(page, filled):
     cues = _section(page, "cues")
     assert filled.cues, "the simulated session should have made the coach speak"
     for cue, narration in zip(filled.cues, filled.narrations, strict=True):
-        item = cues[cues.index(f'<li id="cue-{cue.id}">'):]
-        item = item[:item.index("</li>")]
+        item = cues[cues.index(f'<li id="cue-{cue.id}">') :]
+        item = item[: item.index("</li>")]
         assert html.escape(narration.text) in item
         assert f"{cue.t // 60}:{cue.t % 60:02d}" in item
         if "hr" in cue.facts:
@@ -190,20 +205,25 @@ def test_the_report_fetches_nothing(page):
 
 
 def test_a_gap_breaks_the_heart_rate_line(page, filled):
-    figure = page[page.index('<figure id="plot-heart-rate">'):]
-    wide = figure[:figure.index("</svg>")]
-    lines = [d for d, style in re.findall(r'<path d="([^"]+)"[^>]*style="([^"]*)"', wide)
-             if f"stroke: {HR_COLOUR}" in style and "fill: none" in style]
+    figure = page[page.index('<figure id="plot-heart-rate">') :]
+    wide = figure[: figure.index("</svg>")]
+    lines = [
+        d
+        for d, style in re.findall(r'<path d="([^"]+)"[^>]*style="([^"]*)"', wide)
+        if f"stroke: {HR_COLOUR}" in style and "fill: none" in style
+    ]
     assert len(lines) == 2  # the line, then its sample in the legend
-    runs = sum(1 for i, s in enumerate(filled.samples)
-               if s.hr_bpm is not None and (i == 0 or filled.samples[i - 1].hr_bpm is None))
+    runs = sum(
+        1
+        for i, s in enumerate(filled.samples)
+        if s.hr_bpm is not None and (i == 0 or filled.samples[i - 1].hr_bpm is None)
+    )
     assert lines[0].count("M ") == runs  # one stroke per stretch with heart rate
 
 
 def test_a_model_paragraph_replaces_the_summary_lines(filled, tmp_path):
     paragraph = "A strong session: <steady> work, then a hard finish & a calm cool-down."
-    out = write_report(filled.store, filled.session_id, tmp_path / "r.html",
-                       llm_summary=paragraph)
+    out = write_report(filled.store, filled.session_id, tmp_path / "r.html", llm_summary=paragraph)
     page = out.read_text(encoding="utf-8")
     assert html.escape(paragraph) in page
     assert "Cues: " not in _section(page, "heart-rate").split("Summary")[0]
@@ -229,6 +249,7 @@ def test_a_session_without_samples_still_has_a_report_but_no_export(tmp_path):
 
 # -- export ------------------------------------------------------------------------------------
 
+
 def test_the_fit_export_reads_back_with_the_same_heart_rate(filled, tmp_path):
     out = export_fit(filled.store, filled.session_id, tmp_path / "s.fit")
     assert out.stat().st_mode & 0o777 == 0o600
@@ -241,9 +262,11 @@ def test_the_fit_export_reads_back_with_the_same_heart_rate(filled, tmp_path):
                     records.append(frame)
     assert {"file_id", "record", "hrv", "lap", "session", "activity"} <= names
     assert [r.get_value("timestamp") for r in records] == [
-        STARTED + timedelta(seconds=s.t) for s in filled.samples]
+        STARTED + timedelta(seconds=s.t) for s in filled.samples
+    ]
     assert [r.get_value("heart_rate", fallback=None) for r in records] == [
-        None if s.hr_bpm is None else round(s.hr_bpm) for s in filled.samples]
+        None if s.hr_bpm is None else round(s.hr_bpm) for s in filled.samples
+    ]
 
     recording = read_recording(out)
     assert recording.sport == "running"
@@ -268,7 +291,8 @@ def test_the_csv_export_round_trips(filled, tmp_path):
     recording = read_recording(out)
     assert [p.hr_bpm for p in recording.points] == [s.hr_bpm for s in filled.samples]
     assert [p.rr_intervals_s for p in recording.points] == [
-        s.rr_intervals_s for s in filled.samples]
+        s.rr_intervals_s for s in filled.samples
+    ]
 
     # Imported: the same seconds, every field, as a new session.
     with SessionStore.open(tmp_path / "other.db") as other:
@@ -295,6 +319,7 @@ def test_importing_the_same_file_twice_is_skipped_as_a_duplicate(filled, tmp_pat
 
 # -- import ------------------------------------------------------------------------------------
 
+
 def test_alignment_holds_a_few_seconds_and_never_fills_a_longer_gap():
     points = [RecordPoint(t, 120.0, 160.0, 3.0, 3.0 * t) for t in range(10)]
     points += [RecordPoint(t, 130.0, 160.0, 3.0, 3.0 * t) for t in range(30, 40)]
@@ -307,8 +332,11 @@ def test_alignment_holds_a_few_seconds_and_never_fills_a_longer_gap():
 
 
 def test_a_point_without_heart_rate_ends_the_hold_and_smart_recording_is_not_a_gap():
-    points = [RecordPoint(0.0, 120.0, None, None, None), RecordPoint(1.0, None, None, 2.0, 5.0),
-              RecordPoint(2.0, 121.0, None, None, None)]
+    points = [
+        RecordPoint(0.0, 120.0, None, None, None),
+        RecordPoint(1.0, None, None, 2.0, 5.0),
+        RecordPoint(2.0, 121.0, None, None, None),
+    ]
     assert [s.hr_bpm for s in align_points(points, foot=False)] == [120.0, None, 121.0]
     every_5s = [RecordPoint(float(t), 120.0, None, None, None) for t in range(0, 60, 5)]
     assert hold_for(every_5s) == 5.0
@@ -319,12 +347,16 @@ def test_a_tcx_file_starts_at_its_first_trackpoint(tmp_path):
     points = "".join(
         f"<Trackpoint><Time>2023-09-10T06:0{t // 60}:{t % 60:02d}Z</Time>"
         f"<HeartRateBpm><Value>{100 + t}</Value></HeartRateBpm></Trackpoint>"
-        for t in range(5, 20))
+        for t in range(5, 20)
+    )
     path = tmp_path / "walk.tcx"
-    path.write_text('<TrainingCenterDatabase xmlns="http://www.garmin.com/xmlschemas/'
-                    'TrainingCenterDatabase/v2"><Activities><Activity Sport="Running"><Lap>'
-                    f"<Track>{points}</Track></Lap></Activity></Activities>"
-                    "</TrainingCenterDatabase>", encoding="utf-8")
+    path.write_text(
+        '<TrainingCenterDatabase xmlns="http://www.garmin.com/xmlschemas/'
+        'TrainingCenterDatabase/v2"><Activities><Activity Sport="Running"><Lap>'
+        f"<Track>{points}</Track></Lap></Activity></Activities>"
+        "</TrainingCenterDatabase>",
+        encoding="utf-8",
+    )
     with SessionStore.open(tmp_path / "s.db") as store:
         (result,) = import_recordings(store, [path], "ana", PROFILE)
         assert result.imported, result.reason
@@ -359,8 +391,10 @@ def test_real_fit_files_are_imported_and_a_corrupt_one_skipped(shared_workouts, 
             readings = [(p.t, p.hr_bpm) for p in recording.points if p.hr_bpm is not None]
             for sample in samples[::7]:
                 if sample.hr_bpm is not None:
-                    assert any(sample.t - 8 < t <= sample.t + 1 and hr == sample.hr_bpm
-                               for t, hr in readings)
+                    assert any(
+                        sample.t - 8 < t <= sample.t + 1 and hr == sample.hr_bpm
+                        for t, hr in readings
+                    )
 
         # compressed-speed-distance.fit pauses for 115 s: that stays a gap.
         long_gaps = [g for g in gaps_of(store.samples(results[2].session_id)) if g.seconds > 60]
@@ -387,6 +421,7 @@ def _first_record_time(path: Path) -> datetime:
 
 # -- history -----------------------------------------------------------------------------------
 
+
 def test_history_lists_each_session_with_its_figures(filled):
     (row,) = history(filled.store, "ana")
     data = load_session(filled.store, filled.session_id)
@@ -398,14 +433,26 @@ def test_history_lists_each_session_with_its_figures(filled):
     assert row["max_hr"] == max(s.hr_bpm for s in filled.samples if s.hr_bpm is not None)
     json.dumps(row)  # JSON-ready
     table = format_history([row]).splitlines()
-    assert table[0].split() == ["id", "date", "person", "duration", "avg/max", "HR", "z4-5",
-                                "TRIMP", "cues", "RPE", "source"]
+    assert table[0].split() == [
+        "id",
+        "date",
+        "person",
+        "duration",
+        "avg/max",
+        "HR",
+        "z4-5",
+        "TRIMP",
+        "cues",
+        "RPE",
+        "source",
+    ]
     assert "8:00" in table[1] and f"{row['avg_hr']:.0f}/{row['max_hr']:.0f}" in table[1]
     assert history(filled.store, "nobody") == []
     assert format_history([]) == "no sessions yet"
 
 
 # -- the commands ------------------------------------------------------------------------------
+
 
 def _parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="edgecoach")
@@ -416,8 +463,9 @@ def _parse(*argv: str) -> argparse.Namespace:
 
 
 #: The commands of reports, run on a store the test holds open.
-STORE_COMMANDS = {c.NAME: c for c in (report_command, history_command, export_session_command,
-                                       import_command)}
+STORE_COMMANDS = {
+    c.NAME: c for c in (report_command, history_command, export_session_command, import_command)
+}
 
 
 def _run(store: SessionStore, settings: Settings, *argv: str) -> int:
@@ -428,16 +476,26 @@ def _run(store: SessionStore, settings: Settings, *argv: str) -> int:
 def test_the_commands_report_list_export_and_import(filled, tmp_path, capsys):
     settings = Settings(people=(Person(PROFILE),))
     html_out = tmp_path / "last.html"
-    assert _run(filled.store, settings, "report", "last", "--out", str(html_out),
-                "--no-llm") == 0
+    assert _run(filled.store, settings, "report", "last", "--out", str(html_out), "--no-llm") == 0
     assert html_out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert _run(filled.store, settings, "history", "--json") == 0
     printed = capsys.readouterr().out
-    assert json.loads(printed[printed.index("["):])[0]["rpe"] == 7
+    assert json.loads(printed[printed.index("[") :])[0]["rpe"] == 7
 
     csv_out = tmp_path / "s.csv"
-    assert _run(filled.store, settings, "export-session", str(filled.session_id),
-                "--format", "csv", "--out", str(csv_out)) == 0
+    assert (
+        _run(
+            filled.store,
+            settings,
+            "export-session",
+            str(filled.session_id),
+            "--format",
+            "csv",
+            "--out",
+            str(csv_out),
+        )
+        == 0
+    )
     assert capsys.readouterr().out == f"{csv_out}\n"
     bad = tmp_path / "bad.gpx"
     bad.write_text("<gpx><trk>", encoding="utf-8")
@@ -455,38 +513,64 @@ def test_the_commands_report_list_export_and_import(filled, tmp_path, capsys):
 def _sample(t: int, hr: float | None):
     from edge.stream.readings import AlignedSample
 
-    return AlignedSample(t=t, hr_bpm=hr, rr_intervals_s=(), cadence_spm=None, speed_mps=None,
-                         distance_m=None, steps=None, contact=None, hr_gap=hr is None)
+    return AlignedSample(
+        t=t,
+        hr_bpm=hr,
+        rr_intervals_s=(),
+        cadence_spm=None,
+        speed_mps=None,
+        distance_m=None,
+        steps=None,
+        contact=None,
+        hr_gap=hr is None,
+    )
 
 
 # -- the summary's words ------------------------------------------------------------------------
+
 
 def test_report_no_llm_writes_the_template_summary_and_says_so(filled, tmp_path, capsys):
     from edge.narrator.advice import summary_advice, summary_facts
 
     out = tmp_path / "r.html"
     settings = Settings(people=(Person(PROFILE),))
-    assert _run(filled.store, settings, "report", str(filled.session_id), "--out", str(out),
-                "--no-llm", "--json") == 0
+    assert (
+        _run(
+            filled.store,
+            settings,
+            "report",
+            str(filled.session_id),
+            "--out",
+            str(out),
+            "--no-llm",
+            "--json",
+        )
+        == 0
+    )
     answer = json.loads(capsys.readouterr().out)
-    template = summary_advice(summary_facts(load_session(filled.store, filled.session_id)
-                                            .summary.as_dict())).template
-    assert answer == {"path": str(out), "session": filled.session_id,
-                      "summary": {"text": template, "source": "template",
-                                  "reason": "asked for with --no-llm"}}
+    template = summary_advice(
+        summary_facts(load_session(filled.store, filled.session_id).summary.as_dict())
+    ).template
+    assert answer == {
+        "path": str(out),
+        "session": filled.session_id,
+        "summary": {"text": template, "source": "template", "reason": "asked for with --no-llm"},
+    }
     page = out.read_text(encoding="utf-8")
-    summary = page[page.index("<h2>Summary</h2>"):page.index("</section>",
-                                                             page.index("<h2>Summary</h2>"))]
+    summary = page[
+        page.index("<h2>Summary</h2>") : page.index("</section>", page.index("<h2>Summary</h2>"))
+    ]
     assert html.escape(template) in summary and 'data-source="template"' in summary
     assert "not by the language model (asked for with --no-llm)" in html.unescape(summary)
 
 
 def test_a_disabled_model_is_a_template_summary_too(filled, tmp_path, capsys):
     settings = Settings(llm=dataclasses.replace(Settings().llm, enabled=False))
-    assert _run(filled.store, settings, "report", "last", "--out", str(tmp_path / "r.html"),
-                "--json") == 0
-    assert json.loads(capsys.readouterr().out)["summary"]["reason"] == \
-        "language model turned off"
+    assert (
+        _run(filled.store, settings, "report", "last", "--out", str(tmp_path / "r.html"), "--json")
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["summary"]["reason"] == "language model turned off"
 
 
 def test_the_language_model_words_the_summary_through_the_narrator(filled, tmp_path, capsys):

@@ -77,8 +77,9 @@ def test_abstract_namespace_socket(monkeypatch: pytest.MonkeyPatch) -> None:
         assert received(sock) == "READY=1"
 
 
-def test_no_notify_socket_is_a_quiet_no_op(monkeypatch: pytest.MonkeyPatch,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_no_notify_socket_is_a_quiet_no_op(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     with caplog.at_level(logging.DEBUG, logger="edge.sd_notify"):
         assert sd_notify.ready() is False
@@ -88,16 +89,18 @@ def test_no_notify_socket_is_a_quiet_no_op(monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.mark.parametrize("value", ["vsock:2:1234", "@", "relative/path"])
-def test_unsupported_addresses_are_refused(value: str, monkeypatch: pytest.MonkeyPatch,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_unsupported_addresses_are_refused(
+    value: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", value)
     with caplog.at_level(logging.WARNING, logger="edge.sd_notify"):
         assert sd_notify.ready() is False
     assert "not a unix socket path" in caplog.text
 
 
-def test_a_vanished_socket_is_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_a_vanished_socket_is_reported_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone"))
     with caplog.at_level(logging.WARNING, logger="edge.sd_notify"):
         assert sd_notify.watchdog_ping() is False

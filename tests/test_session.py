@@ -92,8 +92,14 @@ def beats(bpms: Sequence[float | None], start: int = 0) -> list[Reading]:
 
 def play(readings: Sequence[Reading], **kwargs) -> tuple[list, object]:
     events: list = []
-    session = CoachingSession(profile=PROFILE, health=None, narrator=Narrator(None),
-                              speaker=kwargs.pop("speaker", None), emit=events.append, **kwargs)
+    session = CoachingSession(
+        profile=PROFILE,
+        health=None,
+        narrator=Narrator(None),
+        speaker=kwargs.pop("speaker", None),
+        emit=events.append,
+        **kwargs,
+    )
     result = asyncio.run(session.run(Scripted(readings)))
     return events, result
 
@@ -152,8 +158,13 @@ def test_link_changes_are_events_of_their_own():
     events, _ = play(readings)
     links = [e for e in events if isinstance(e, LinkChanged)]
     assert len(links) == 1 and links[0].link.state is LinkState.CONNECTED
-    assert event_json(links[0]) == {"event": "link", "device": "band", "t": 0.0,
-                                    "state": "connected", "detail": "test"}
+    assert event_json(links[0]) == {
+        "event": "link",
+        "device": "band",
+        "t": 0.0,
+        "state": "connected",
+        "detail": "test",
+    }
 
 
 def test_words_go_to_the_speaker_and_speech_is_accounted_for_at_the_end():
@@ -176,8 +187,14 @@ def test_a_failing_speaker_is_a_warning_and_the_session_goes_on():
 def test_stop_keeps_what_was_read_and_still_summarises():
     events: list = []
     journal = Journal()
-    session = CoachingSession(profile=PROFILE, health=None, narrator=Narrator(None),
-                              speaker=None, emit=events.append, journal=journal)
+    session = CoachingSession(
+        profile=PROFILE,
+        health=None,
+        narrator=Narrator(None),
+        speaker=None,
+        emit=events.append,
+        journal=journal,
+    )
 
     async def body():
         running = asyncio.create_task(session.run(Scripted(beats([120.0] * 8), then_wait=True)))

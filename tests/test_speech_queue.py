@@ -31,8 +31,14 @@ class SlowSpeaker:
 
     destination = "a test speaker"
 
-    def __init__(self, clock: Clock, seconds: float = 2.0, *, fail_on: str = "",
-                 error: Exception | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        seconds: float = 2.0,
+        *,
+        fail_on: str = "",
+        error: Exception | None = None,
+    ) -> None:
         self.clock = clock
         self.seconds = seconds
         self.said: list[tuple[float, str]] = []
@@ -72,10 +78,12 @@ def test_waiting_words_are_spoken_most_important_first():
     async def scenario():
         queue = await busy_queue(speaker, clock)
         await queue.put("zone", priority=Priority.ZONE, created=clock(), cue_kind="zone_change")
-        await queue.put("ahead", priority=Priority.FORECAST, created=clock(),
-                        cue_kind="forecast_overshoot")
-        await queue.put("interval", priority=Priority.WORKOUT, created=clock(),
-                        cue_kind="step_start")
+        await queue.put(
+            "ahead", priority=Priority.FORECAST, created=clock(), cue_kind="forecast_overshoot"
+        )
+        await queue.put(
+            "interval", priority=Priority.WORKOUT, created=clock(), cue_kind="step_start"
+        )
         await queue.put("drift", priority=Priority.DRIFT, created=clock(), cue_kind="drift")
         return await queue.close()
 
@@ -91,12 +99,14 @@ def test_a_newer_cue_of_the_same_kind_supersedes_the_waiting_one():
     dropped = []
 
     async def scenario():
-        queue = await busy_queue(speaker, clock,
-                                 on_dropped=lambda item, why: dropped.append((item.text, why)))
+        queue = await busy_queue(
+            speaker, clock, on_dropped=lambda item, why: dropped.append((item.text, why))
+        )
         await queue.put("zone 3", priority=Priority.ZONE, created=clock(), cue_kind="zone_change")
         await queue.put("zone 4", priority=Priority.ZONE, created=clock(), cue_kind="zone_change")
-        await queue.put("10 minutes", priority=Priority.MILESTONE, created=clock(),
-                        cue_kind="milestone")
+        await queue.put(
+            "10 minutes", priority=Priority.MILESTONE, created=clock(), cue_kind="milestone"
+        )
         return await queue.close()
 
     stats = run(scenario)
@@ -110,13 +120,16 @@ def test_stale_words_are_dropped_but_safety_is_said_however_late():
 
     async def scenario():
         queue = await busy_queue(speaker, clock, max_age_s=10.0)
-        await queue.put("ahead", priority=Priority.FORECAST, created=clock(),
-                        cue_kind="forecast_overshoot")
+        await queue.put(
+            "ahead", priority=Priority.FORECAST, created=clock(), cue_kind="forecast_overshoot"
+        )
         await queue.put("zone", priority=Priority.ZONE, created=clock(), cue_kind="zone_change")
-        await queue.put("milestone", priority=Priority.MILESTONE, created=clock(),
-                        cue_kind="milestone")
-        await queue.put("stop now", priority=Priority.SAFETY, created=clock() - 60,
-                        cue_kind="above_max_hr")
+        await queue.put(
+            "milestone", priority=Priority.MILESTONE, created=clock(), cue_kind="milestone"
+        )
+        await queue.put(
+            "stop now", priority=Priority.SAFETY, created=clock() - 60, cue_kind="above_max_hr"
+        )
         return await queue.close()
 
     stats = run(scenario)
@@ -132,8 +145,9 @@ def test_safety_words_are_never_superseded():
     async def scenario():
         queue = await busy_queue(speaker, clock)
         for hr in (196, 198):
-            await queue.put(f"stop, {hr}", priority=Priority.SAFETY, created=clock(),
-                            cue_kind="above_max_hr")
+            await queue.put(
+                f"stop, {hr}", priority=Priority.SAFETY, created=clock(), cue_kind="above_max_hr"
+            )
         return await queue.close()
 
     stats = run(scenario)
@@ -149,8 +163,9 @@ def test_put_never_waits_on_the_speaker():
         loop = asyncio.get_running_loop()
         started = loop.time()
         for n in range(50):
-            await queue.put(f"cue {n}", priority=Priority.ZONE, created=clock(),
-                            cue_kind=f"kind{n}")
+            await queue.put(
+                f"cue {n}", priority=Priority.ZONE, created=clock(), cue_kind=f"kind{n}"
+            )
         took = loop.time() - started
         await queue.close(drain=False)
         return took
@@ -205,8 +220,9 @@ def test_a_failed_speaker_stops_speech_and_says_so_once():
     async def scenario():
         queue = await busy_queue(speaker, clock, on_error=errors.append)
         await queue.put("zone", priority=Priority.ZONE, created=clock(), cue_kind="zone_change")
-        await queue.put("10 min", priority=Priority.MILESTONE, created=clock(),
-                        cue_kind="milestone")
+        await queue.put(
+            "10 min", priority=Priority.MILESTONE, created=clock(), cue_kind="milestone"
+        )
         await asyncio.sleep(0.05)
         await queue.put("later", priority=Priority.ZONE, created=clock(), cue_kind="drift")
         return queue, await queue.close()
@@ -253,18 +269,17 @@ def test_espeak_speaks_the_queue_into_one_wav(tmp_path):
                 ("Zone 4 now, heart rate 162. Hold this effort.", Priority.ZONE, "zone_change"),
                 ("Interval 2 of 4: 3 minutes at zone 4.", Priority.WORKOUT, "step_start"),
             ]:
-                await queue.put(text, priority=priority, created=time.perf_counter(),
-                                cue_kind=kind)
+                await queue.put(text, priority=priority, created=time.perf_counter(), cue_kind=kind)
         return queue.stats
 
     stats = run(scenario)
     speaker.close()
     # espeak-ng takes a while per utterance: zone 3 was superseded while waiting, or spoken
     # first if the worker picked it up at once; either way zone 4 and the interval are said.
-    assert spoken[-2:] in (["Interval 2 of 4: 3 minutes at zone 4.",
-                            "Zone 4 now, heart rate 162. Hold this effort."],
-                           ["Zone 4 now, heart rate 162. Hold this effort.",
-                            "Interval 2 of 4: 3 minutes at zone 4."])
+    assert spoken[-2:] in (
+        ["Interval 2 of 4: 3 minutes at zone 4.", "Zone 4 now, heart rate 162. Hold this effort."],
+        ["Zone 4 now, heart rate 162. Hold this effort.", "Interval 2 of 4: 3 minutes at zone 4."],
+    )
     assert stats.spoken == speaker.utterances == len(spoken)
     assert stats.spoken + stats.dropped["superseded"] == 3
     with wave.open(str(path)) as wav:
@@ -283,8 +298,12 @@ def test_an_unwritable_wav_stops_speech_through_the_queue(tmp_path):
 
     async def scenario():
         queue = SpeechQueue(speaker, on_error=errors.append)
-        await queue.put("Hello.", priority=Priority.ZONE, created=time.perf_counter() - 60,
-                        cue_kind="zone_change")
+        await queue.put(
+            "Hello.",
+            priority=Priority.ZONE,
+            created=time.perf_counter() - 60,
+            cue_kind="zone_change",
+        )
         return await queue.close()
 
     # A minute old: stale, never spoken, so never failing.
@@ -292,8 +311,9 @@ def test_an_unwritable_wav_stops_speech_through_the_queue(tmp_path):
 
     async def fresh():
         queue = SpeechQueue(speaker, on_error=errors.append)
-        await queue.put("Hello.", priority=Priority.ZONE, created=time.perf_counter(),
-                        cue_kind="zone_change")
+        await queue.put(
+            "Hello.", priority=Priority.ZONE, created=time.perf_counter(), cue_kind="zone_change"
+        )
         return await queue.close()
 
     stats = run(fresh)
@@ -307,14 +327,26 @@ def test_streamed_sentences_of_one_message_do_not_supersede_each_other():
     dropped = []
 
     async def scenario():
-        queue = await busy_queue(speaker, clock,
-                                 on_dropped=lambda item, why: dropped.append((item.text, why)))
-        queue.put_nowait("Ease off now.", priority=Priority.ZONE, created=clock(),
-                         cue_kind="high_zone", utterance=7)
-        queue.put_nowait("You are at 176.", priority=Priority.ZONE, created=clock(),
-                         cue_kind="high_zone", utterance=7)
-        await queue.put("older kind", priority=Priority.MILESTONE, created=clock(),
-                        cue_kind="milestone")
+        queue = await busy_queue(
+            speaker, clock, on_dropped=lambda item, why: dropped.append((item.text, why))
+        )
+        queue.put_nowait(
+            "Ease off now.",
+            priority=Priority.ZONE,
+            created=clock(),
+            cue_kind="high_zone",
+            utterance=7,
+        )
+        queue.put_nowait(
+            "You are at 176.",
+            priority=Priority.ZONE,
+            created=clock(),
+            cue_kind="high_zone",
+            utterance=7,
+        )
+        await queue.put(
+            "older kind", priority=Priority.MILESTONE, created=clock(), cue_kind="milestone"
+        )
         return await queue.close()
 
     stats = run(scenario)
@@ -329,10 +361,16 @@ def test_a_new_message_supersedes_every_waiting_sentence_of_an_older_one():
     async def scenario():
         queue = await busy_queue(speaker, clock)
         for sentence in ("Zone 3.", "Hold it."):
-            queue.put_nowait(sentence, priority=Priority.ZONE, created=clock(),
-                             cue_kind="zone_change", utterance=1)
-        queue.put_nowait("Zone 4.", priority=Priority.ZONE, created=clock(),
-                         cue_kind="zone_change", utterance=2)
+            queue.put_nowait(
+                sentence,
+                priority=Priority.ZONE,
+                created=clock(),
+                cue_kind="zone_change",
+                utterance=1,
+            )
+        queue.put_nowait(
+            "Zone 4.", priority=Priority.ZONE, created=clock(), cue_kind="zone_change", utterance=2
+        )
         return await queue.close()
 
     stats = run(scenario)

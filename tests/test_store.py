@@ -5,15 +5,13 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from importlib.util import find_spec
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
-from edge.store import cipher as store_cipher
-from edge.store import sessions as store_sessions
 from edge.core.cues import Action, Cue, CueKind, Priority
 from edge.core.narration import Narration
 from edge.profile import Profile
@@ -26,6 +24,8 @@ from edge.store import (
     StoreFullError,
     StoreKeyError,
 )
+from edge.store import cipher as store_cipher
+from edge.store import sessions as store_sessions
 from edge.stream.readings import AlignedSample
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,11 +33,13 @@ START = datetime(2026, 5, 1, 7, 30, tzinfo=UTC)
 ANN = Profile(name="Ann", age=35, resting_hr=52.0, max_hr=188.0)
 #: A database key as install.sh writes it (without the newline).
 KEY = "5f1c0a3e9b7d2468ace013579bdf2468" * 2
-needs_sqlcipher = pytest.mark.skipif(find_spec("sqlcipher3") is None,
-                                     reason="sqlcipher3 is not installed")
+needs_sqlcipher = pytest.mark.skipif(
+    find_spec("sqlcipher3") is None, reason="sqlcipher3 is not installed"
+)
 #: Each test marked with it runs on a plain store and on an encrypted one.
 plain_and_encrypted = pytest.mark.parametrize(
-    "key", [None, pytest.param(KEY, marks=needs_sqlcipher)], ids=["plain", "encrypted"])
+    "key", [None, pytest.param(KEY, marks=needs_sqlcipher)], ids=["plain", "encrypted"]
+)
 
 
 def sample(t: int) -> AlignedSample:
@@ -45,8 +47,9 @@ def sample(t: int) -> AlignedSample:
     if t % 7 == 3:
         return AlignedSample(t, None, (), 158.0, 2.9, 3.1 * t, 2.6 * t, None, True)
     rr = tuple(round(0.5 + 0.001 * k, 3) for k in range(t % 3))
-    return AlignedSample(t, 120.0 + t % 11, rr, 160.0 + t % 5, 3.1, 3.1 * t, 2.6 * t,
-                         t % 2 == 0, False)
+    return AlignedSample(
+        t, 120.0 + t % 11, rr, 160.0 + t % 5, 3.1, 3.1 * t, 2.6 * t, t % 2 == 0, False
+    )
 
 
 @pytest.fixture
@@ -64,8 +67,14 @@ def db_bytes(path: Path) -> int:
 @plain_and_encrypted
 def test_round_trip_of_samples_cues_narrations_and_feedback(db, key):
     samples = [sample(t) for t in range(30)]
-    cue = Cue(1, 12, CueKind.ZONE_CHANGE, Action.HOLD, Priority.ZONE,
-              {"hr": 151, "zone": 3, "previous_zone": 2, "zone_name": "tempo"})
+    cue = Cue(
+        1,
+        12,
+        CueKind.ZONE_CHANGE,
+        Action.HOLD,
+        Priority.ZONE,
+        {"hr": 151, "zone": 3, "previous_zone": 2, "zone_name": "tempo"},
+    )
     silent = Cue(2, 20, CueKind.SENSOR_LOST, Action.CHECK_SENSOR, Priority.SENSOR, {})
     narration = Narration(1, "Zone 3, heart rate 151. Hold it.", "llm", "", 0.8124, 1)
     with SessionStore.open(db, key=key) as store:
@@ -83,14 +92,30 @@ def test_round_trip_of_samples_cues_narrations_and_feedback(db, key):
         assert store.samples(session_id) == samples
         assert store.forecasts(session_id) == {12: {"hr_10s": 150.5, "hr_60s": 160.0}}
         assert store.cues(session_id) == [
-            {**cue.as_dict(), "text": narration.text, "source": "llm", "reason": "",
-             "seconds": 0.8124, "attempts": 1},
-            {**silent.as_dict(), "text": None, "source": None, "reason": None,
-             "seconds": None, "attempts": None},
+            {
+                **cue.as_dict(),
+                "text": narration.text,
+                "source": "llm",
+                "reason": "",
+                "seconds": 0.8124,
+                "attempts": 1,
+            },
+            {
+                **silent.as_dict(),
+                "text": None,
+                "source": None,
+                "reason": None,
+                "seconds": None,
+                "attempts": None,
+            },
         ]
         (row,) = store.sessions("ann")
-        assert (row.id, row.person, row.source, row.profile) == (session_id, "ann",
-                                                                  "simulator", ANN)
+        assert (row.id, row.person, row.source, row.profile) == (
+            session_id,
+            "ann",
+            "simulator",
+            ANN,
+        )
         assert row.started_at == START and row.ended_at == START + timedelta(seconds=30)
         assert row.summary == {"duration_s": 30}
         assert (row.sample_count, row.last_t, row.ended) == (30, 29, True)
@@ -120,8 +145,10 @@ def test_forward_migration_keeps_the_data(db, monkeypatch):
     with SessionStore.open(db) as store:
         assert store.samples(session_id) == [sample(0)]
     with closing(sqlite3.connect(db)) as reader:
-        assert reader.execute("SELECT max(version) FROM schema_version").fetchone()[0] \
+        assert (
+            reader.execute("SELECT max(version) FROM schema_version").fetchone()[0]
             == len(MIGRATIONS) + 1
+        )
         columns = [r[1] for r in reader.execute("PRAGMA table_info(feedback)")]
     assert "mood" in columns
 
@@ -135,11 +162,13 @@ def test_a_store_from_before_effort_opens_and_its_samples_read_without_effort(db
             old.execute(statement)
         old.execute("INSERT INTO schema_version VALUES (1, 'then')")
         old.execute("INSERT INTO people VALUES (1, 'ann', 'then')")
-        old.execute("INSERT INTO sessions VALUES (1, 1, 'ble', ?, ?, NULL, NULL)",
-                    ('{"name": "Ann", "age": 35, "resting_hr": 52.0, "max_hr": 188.0}',
-                     START.isoformat()))
-        old.execute("INSERT INTO samples VALUES (1, 0, 120.0, '[]', 160.0, 3.1, 0.0, 0.0, 1, 0,"
-                    " NULL)")
+        old.execute(
+            "INSERT INTO sessions VALUES (1, 1, 'ble', ?, ?, NULL, NULL)",
+            ('{"name": "Ann", "age": 35, "resting_hr": 52.0, "max_hr": 188.0}', START.isoformat()),
+        )
+        old.execute(
+            "INSERT INTO samples VALUES (1, 0, 120.0, '[]', 160.0, 3.1, 0.0, 0.0, 1, 0, NULL)"
+        )
         old.commit()
     monkeypatch.undo()
     with SessionStore.open(db) as store:
@@ -147,9 +176,23 @@ def test_a_store_from_before_effort_opens_and_its_samples_read_without_effort(db
         assert old_sample == AlignedSample(0, 120.0, (), 160.0, 3.1, 0.0, 0.0, True, False)
         assert not old_sample.has_effort
         store.resume_session(1)
-        effort = AlignedSample(1, 130.0, (), 88.0, None, None, None, True, False, power_w=212.0,
-                               machine_speed_mps=9.1, incline_pct=None, resistance=14.0,
-                               stroke_rate_spm=None, machine_distance_m=120.5)
+        effort = AlignedSample(
+            1,
+            130.0,
+            (),
+            88.0,
+            None,
+            None,
+            None,
+            True,
+            False,
+            power_w=212.0,
+            machine_speed_mps=9.1,
+            incline_pct=None,
+            resistance=14.0,
+            stroke_rate_spm=None,
+            machine_distance_m=120.5,
+        )
         store.add_sample(1, effort)
     with SessionStore.open(db) as store:
         assert store.samples(1) == [old_sample, effort]
@@ -189,8 +232,12 @@ while True:
 
 @plain_and_encrypted
 def test_kill_9_mid_session_loses_at_most_the_last_second_and_resumes(db, key):
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(REPO), key or ""],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(db), str(REPO), key or ""],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: list[str] = []
     deadline = time.monotonic() + 10
     try:
@@ -245,8 +292,9 @@ def test_disk_full_keeps_rows_in_memory_until_there_is_room(db):
         assert "is full" in str(failures[0]) and "kept in memory" in str(failures[0])
         assert failures[-1].pending_rows == store.pending_rows > 0
         with pytest.raises(StoreFullError):
-            store.add_cue(session_id, Cue(1, 599, CueKind.SENSOR_LOST, Action.CHECK_SENSOR,
-                                          Priority.SENSOR))
+            store.add_cue(
+                session_id, Cue(1, 599, CueKind.SENSOR_LOST, Action.CHECK_SENSOR, Priority.SENSOR)
+            )
         on_disk = store.samples(session_id)
         assert on_disk == [sample(t) for t in range(len(on_disk))] and len(on_disk) < 600
 
@@ -265,8 +313,10 @@ def test_the_disk_full_message_names_the_disk(db):
         with pytest.raises(StoreFullError) as caught:
             for t in range(600):
                 store.add_sample(session_id, sample(t))
-        assert str(caught.value).startswith(f"the disk holding {db} is full: free space; "
-                                            "samples are being kept in memory until then")
+        assert str(caught.value).startswith(
+            f"the disk holding {db} is full: free space; "
+            "samples are being kept in memory until then"
+        )
         with pytest.raises(StoreError, match=r"^\d+ recorded rows could not be written"):
             store.close()  # still full: what is held is lost, and the caller is told
 
@@ -275,8 +325,10 @@ def test_random_bytes_are_refused_and_left_untouched(db):
     db.parent.mkdir(parents=True)
     db.write_bytes(os.urandom(64 * 1024))
     before = db.read_bytes()
-    with pytest.raises(StoreError, match="not an edgecoach database or is damaged; it was "
-                                         "left untouched; move it aside"):
+    with pytest.raises(
+        StoreError,
+        match="not an edgecoach database or is damaged; it was left untouched; move it aside",
+    ):
         SessionStore.open(db)
     assert db.read_bytes() == before
     assert sorted(p.name for p in db.parent.iterdir()) == ["sessions.db"]
@@ -289,7 +341,7 @@ def test_a_damaged_store_and_another_programs_database_are_refused_untouched(tmp
         for t in range(2000):
             store.add_sample(session_id, sample(t))
     data = bytearray(damaged.read_bytes())
-    data[4096 * 2:4096 * 6] = os.urandom(4096 * 4)
+    data[4096 * 2 : 4096 * 6] = os.urandom(4096 * 4)
     damaged.write_bytes(bytes(data))
 
     foreign = tmp_path / "places.sqlite"
@@ -323,17 +375,22 @@ def test_feedback_needs_something_and_a_known_session(db):
         with pytest.raises(FeedbackError, match="no session 99"):
             store.add_feedback(99, 5, None)
         assert [(f["rpe"], f["text"]) for f in store.feedback(session_id)] == [
-            (1, None), (10, None), (None, "felt easy")]
+            (1, None),
+            (10, None),
+            (None, "felt easy"),
+        ]
 
 
 def test_writes_to_sessions_that_are_not_open_are_refused(db):
     with SessionStore.open(db) as store:
         session_id = store.start_session("ann", "ble", ANN, START)
-        store.add_cue(session_id, Cue(1, 0, CueKind.SENSOR_BACK, Action.INFO, Priority.SENSOR,
-                                      {"hr": 99}))
+        store.add_cue(
+            session_id, Cue(1, 0, CueKind.SENSOR_BACK, Action.INFO, Priority.SENSOR, {"hr": 99})
+        )
         with pytest.raises(ValueError, match="already has cue 1"):
-            store.add_cue(session_id, Cue(1, 0, CueKind.SENSOR_BACK, Action.INFO,
-                                          Priority.SENSOR, {"hr": 99}))
+            store.add_cue(
+                session_id, Cue(1, 0, CueKind.SENSOR_BACK, Action.INFO, Priority.SENSOR, {"hr": 99})
+            )
         with pytest.raises(ValueError, match="has no cue 2"):
             store.add_narration(session_id, Narration(2, "Hi.", "template"))
         store.end_session(session_id, START, {})
@@ -345,8 +402,10 @@ def test_writes_to_sessions_that_are_not_open_are_refused(db):
 
 def test_calls_from_several_threads(db):
     with SessionStore.open(db) as store:
-        ids = [store.start_session(person, "simulator", ANN, START)
-               for person in ("ann", "bob", "cy", "di")]
+        ids = [
+            store.start_session(person, "simulator", ANN, START)
+            for person in ("ann", "bob", "cy", "di")
+        ]
 
         def write(session_id: int) -> None:
             for t in range(200):
@@ -412,8 +471,14 @@ def test_erase_person_deletes_their_rows_and_keeps_the_others(db):
         store.add_feedback(ann, 7, "hard")
         assert [p.name for p in store.people()] == ["ann", "bob"]
         counts = store.erase_person("ann")
-        assert counts == {"samples": 50, "cues": 1, "narrations": 1, "feedback": 1,
-                          "sessions": 1, "people": 1}
+        assert counts == {
+            "samples": 50,
+            "cues": 1,
+            "narrations": 1,
+            "feedback": 1,
+            "sessions": 1,
+            "people": 1,
+        }
         assert store.erase_person("nobody") == dict.fromkeys(counts, 0)
         assert [p.name for p in store.people()] == ["bob"]
         assert [row.id for row in store.sessions()] == [bob]
@@ -425,7 +490,10 @@ def test_erase_person_deletes_their_rows_and_keeps_the_others(db):
 
 def test_a_key_without_sqlcipher_installed_says_what_to_install(db, monkeypatch):
     monkeypatch.setitem(sys.modules, "sqlcipher3", None)  # import sqlcipher3 now fails
-    with pytest.raises(StoreError, match=r"SQLCipher is not installed: pip install "
-                                         r"'sqlcipher3>=0.6.2'"):
+    with pytest.raises(
+        StoreError,
+        match=r"SQLCipher is not installed: pip install "
+        r"'sqlcipher3>=0.6.2'",
+    ):
         SessionStore.open(db, key=KEY)
     assert not db.exists()

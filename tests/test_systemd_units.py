@@ -36,8 +36,10 @@ UNIT = SYSTEMD / "edgecoach.service"
 KIOSK = SYSTEMD / "edgecoach-kiosk.service"
 MAX_EXPOSURE = 2.0
 
-needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                                   reason="systemd-analyze not installed (Debian: systemd)")
+needs_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze not installed (Debian: systemd)",
+)
 
 
 def unit_settings(path: Path) -> dict[str, list[str]]:
@@ -71,19 +73,24 @@ def units(tmp_path: Path) -> Path:
     out.mkdir()
     for unit in (UNIT, KIOSK):
         text = unit.read_text(encoding="utf-8")
-        text = (text.replace("@PREFIX@", str(prefix)).replace("@CAGE@", str(cage))
-                .replace("@CHROMIUM@", str(chromium)))
+        text = (
+            text.replace("@PREFIX@", str(prefix))
+            .replace("@CAGE@", str(cage))
+            .replace("@CHROMIUM@", str(chromium))
+        )
         assert not re.search(r"@[A-Z]+@", text), unit.name
         (out / unit.name).write_text(text, encoding="utf-8")
     return out
 
 
 def analyze(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["systemd-analyze", *args], capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        ["systemd-analyze", *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 # --- systemd-analyze ------------------------------------------------------------------------
+
 
 @needs_analyze
 def test_units_verify(units: Path) -> None:
@@ -101,7 +108,8 @@ def test_verify_would_catch_a_wrong_prefix(tmp_path: Path) -> None:
     assert analyze("verify", str(tmp_path / UNIT.name)).returncode != 0
     (tmp_path / UNIT.name).write_text(
         UNIT.read_text(encoding="utf-8").replace("@PREFIX@", str(tmp_path / "nowhere")),
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     done = analyze("verify", str(tmp_path / UNIT.name))
     assert done.returncode != 0
     assert "nowhere/venv/bin/edgecoach is not executable" in done.stderr
@@ -118,12 +126,12 @@ def test_security_exposure(units: Path) -> None:
 
 # --- what the unit promises -----------------------------------------------------------------
 
+
 def test_only_loopback_ip_and_few_address_families() -> None:
     unit = unit_settings(UNIT)
     assert unit["IPAddressDeny"] == ["any"]
     allowed = " ".join(unit["IPAddressAllow"]).split()
-    assert allowed and set(allowed) <= {"localhost", "127.0.0.1", "::1", "127.0.0.0/8",
-                                        "::1/128"}
+    assert allowed and set(allowed) <= {"localhost", "127.0.0.1", "::1", "127.0.0.0/8", "::1/128"}
     families = " ".join(unit["RestrictAddressFamilies"]).split()
     assert set(families) == {"AF_UNIX", "AF_INET", "AF_INET6"}
     kiosk = unit_settings(KIOSK)
@@ -134,16 +142,28 @@ def test_only_loopback_ip_and_few_address_families() -> None:
 def test_daemon_unit_settings() -> None:
     unit = unit_settings(UNIT)
     one = {key: values[-1] for key, values in unit.items()}
-    assert one["ExecStart"] == ("@PREFIX@/venv/bin/edgecoach run "
-                                "--config /etc/edgecoach/config.toml")
+    assert one["ExecStart"] == (
+        "@PREFIX@/venv/bin/edgecoach run --config /etc/edgecoach/config.toml"
+    )
     expected = {
-        "Type": "notify", "NotifyAccess": "main", "WatchdogSec": "30",
-        "Restart": "on-failure", "RestartSec": "5",
-        "User": "edgecoach", "Group": "edgecoach", "StateDirectory": "edgecoach",
+        "Type": "notify",
+        "NotifyAccess": "main",
+        "WatchdogSec": "30",
+        "Restart": "on-failure",
+        "RestartSec": "5",
+        "User": "edgecoach",
+        "Group": "edgecoach",
+        "StateDirectory": "edgecoach",
         "LoadCredential": "edgecoach-db-key:/etc/edgecoach/db.key",
-        "ProtectSystem": "strict", "ProtectHome": "yes", "DevicePolicy": "closed",
-        "DeviceAllow": "char-alsa rw", "MemoryDenyWriteExecute": "yes", "UMask": "0077",
-        "CapabilityBoundingSet": "", "AmbientCapabilities": "", "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "DevicePolicy": "closed",
+        "DeviceAllow": "char-alsa rw",
+        "MemoryDenyWriteExecute": "yes",
+        "UMask": "0077",
+        "CapabilityBoundingSet": "",
+        "AmbientCapabilities": "",
+        "NoNewPrivileges": "yes",
     }
     assert {key: one.get(key) for key in expected} == expected
     assert set(one["SupplementaryGroups"].split()) == {"bluetooth", "audio"}
@@ -154,6 +174,7 @@ def test_daemon_unit_settings() -> None:
 
 
 # --- the engines under the unit's seccomp filters --------------------------------------------
+
 
 @functools.cache
 def syscall_group(name: str) -> frozenset[str]:
@@ -172,8 +193,14 @@ def allowed_syscalls(filters: list[str]) -> set[str]:
     """The allow list systemd builds from SystemCallFilter= lines (allow-list mode)."""
     assert filters and not filters[0].startswith("~"), "expected an allow list first"
     # implicitly allowed in allow-list mode (systemd.exec(5))
-    allowed = set(syscall_group("@default")) | {"execve", "exit", "exit_group", "getrlimit",
-                                                  "rt_sigreturn", "sigreturn"}
+    allowed = set(syscall_group("@default")) | {
+        "execve",
+        "exit",
+        "exit_group",
+        "getrlimit",
+        "rt_sigreturn",
+        "sigreturn",
+    }
     for line in filters:
         deny = line.startswith("~")
         for item in line.lstrip("~").split():
@@ -193,11 +220,20 @@ def _sandbox_child(spec_json: str) -> None:
     seccomp.seccomp_release.argtypes = [ctypes.c_void_p]
 
     class Cmp(ctypes.Structure):
-        _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int),
-                    ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
+        _fields_ = [
+            ("arg", ctypes.c_uint),
+            ("op", ctypes.c_int),
+            ("datum_a", ctypes.c_uint64),
+            ("datum_b", ctypes.c_uint64),
+        ]
 
-    seccomp.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
-                                               ctypes.c_uint, ctypes.POINTER(Cmp)]
+    seccomp.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(Cmp),
+    ]
     allow, eq, masked_eq = 0x7FFF0000, 4, 7
 
     def fail_with(code: int) -> int:
@@ -222,8 +258,9 @@ def _sandbox_child(spec_json: str) -> None:
     if spec["mdwe"]:  # MemoryDenyWriteExecute=yes, as systemd builds it
         ctx = seccomp.seccomp_init(allow)
         write, execute = 0x2, 0x4
-        rule(ctx, fail_with(errno.EPERM), "mmap", Cmp(2, masked_eq, write | execute,
-                                                       write | execute))
+        rule(
+            ctx, fail_with(errno.EPERM), "mmap", Cmp(2, masked_eq, write | execute, write | execute)
+        )
         rule(ctx, fail_with(errno.EPERM), "mprotect", Cmp(2, masked_eq, execute, execute))
         rule(ctx, fail_with(errno.EPERM), "pkey_mprotect", Cmp(2, masked_eq, execute, execute))
         rule(ctx, fail_with(errno.EPERM), "shmat", Cmp(2, masked_eq, 0o100000, 0o100000))
@@ -271,8 +308,9 @@ def _workload(spec: dict) -> dict:
         name = next(n for n, e in manifest.entries.items() if e.kind == "health-model")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
-        session = ort.InferenceSession(manifest.verified_bytes(name), options,
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            manifest.verified_bytes(name), options, providers=["CPUExecutionProvider"]
+        )
         feeds = {}
         for node in session.get_inputs():
             shape = [d if isinstance(d, int) else 1 for d in node.shape]
@@ -306,8 +344,12 @@ def _workload(spec: dict) -> dict:
         if not spec["espeak"]:
             return port, -1
         speaking = await asyncio.create_subprocess_exec(
-            spec["espeak"], "--stdout", "ease off", stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL)
+            spec["espeak"],
+            "--stdout",
+            "ease off",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         wav, _ = await speaking.communicate()
         return port, len(wav) if speaking.returncode == 0 else -speaking.returncode
 
@@ -316,8 +358,10 @@ def _workload(spec: dict) -> dict:
 
 
 @needs_analyze
-@pytest.mark.skipif(ctypes.util.find_library("seccomp") is None,
-                    reason="libseccomp not installed (Debian: libseccomp2)")
+@pytest.mark.skipif(
+    ctypes.util.find_library("seccomp") is None,
+    reason="libseccomp not installed (Debian: libseccomp2)",
+)
 def test_engines_run_under_the_units_seccomp_filters(tmp_path: Path) -> None:
     """llama.cpp, onnxruntime, numpy, ctypes, SQLite WAL, asyncio TCP on loopback and an
     espeak-ng child process, all under this unit's SystemCallFilter=, MemoryDenyWriteExecute=
@@ -342,11 +386,18 @@ def test_engines_run_under_the_units_seccomp_filters(tmp_path: Path) -> None:
         "espeak": shutil.which("espeak-ng"),
         "tmp": str(tmp_path),
     }
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "import test_systemd_units as t; t._sandbox_child(sys.argv[2])")
-    done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent),
-                           json.dumps(spec)], capture_output=True, text=True, timeout=300,
-                          cwd=REPO, check=False)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "import test_systemd_units as t; t._sandbox_child(sys.argv[2])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["wx_mmap"] == "EPERM"  # the W^X filter bites...
@@ -366,12 +417,20 @@ def test_engines_run_under_the_units_seccomp_filters(tmp_path: Path) -> None:
 
 # --- install.sh and uninstall.sh -------------------------------------------------------------
 
-def sh(script: str, *args: str, destdir: Path, check: bool = True,
-       **env: str) -> subprocess.CompletedProcess[str]:
+
+def sh(
+    script: str, *args: str, destdir: Path, check: bool = True, **env: str
+) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k not in ("PREFIX", "DESTDIR")}
     environ.update(env, DESTDIR=str(destdir))
-    done = subprocess.run(["/bin/sh", str(SYSTEMD / script), *args], capture_output=True,
-                          text=True, env=environ, timeout=120, check=False)
+    done = subprocess.run(
+        ["/bin/sh", str(SYSTEMD / script), *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+        check=False,
+    )
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -387,8 +446,16 @@ def models_dir(tmp_path: Path) -> Path:
 
 
 def install(root: Path, models: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return sh("install.sh", "--no-pip", "--python", sys.executable, "--models", str(models),
-              *extra, destdir=root)
+    return sh(
+        "install.sh",
+        "--no-pip",
+        "--python",
+        sys.executable,
+        "--models",
+        str(models),
+        *extra,
+        destdir=root,
+    )
 
 
 def mode(path: Path) -> int:
@@ -401,11 +468,14 @@ def test_install_into_destdir(tmp_path: Path, models_dir: Path) -> None:
     etc = root / "etc" / "edgecoach"
     units = root / "etc" / "systemd" / "system"
     assert (units / UNIT.name).read_text(encoding="utf-8") == (
-        UNIT.read_text(encoding="utf-8").replace("@PREFIX@", "/opt/edgecoach"))
+        UNIT.read_text(encoding="utf-8").replace("@PREFIX@", "/opt/edgecoach")
+    )
     assert not re.search(r"@[A-Z]+@", (units / KIOSK.name).read_text(encoding="utf-8"))
     assert mode(units / UNIT.name) == mode(units / KIOSK.name) == 0o644
-    assert ("ExecStart=/opt/edgecoach/venv/bin/edgecoach run --config /etc/edgecoach/config.toml"
-            in (units / UNIT.name).read_text(encoding="utf-8"))
+    assert (
+        "ExecStart=/opt/edgecoach/venv/bin/edgecoach run --config /etc/edgecoach/config.toml"
+        in (units / UNIT.name).read_text(encoding="utf-8")
+    )
     assert mode(etc) == 0o750
     assert mode(etc / "config.toml") == 0o640
     assert load_settings(etc / "config.toml") == Settings(source=str(etc / "config.toml"))
@@ -457,12 +527,15 @@ def test_install_with_another_prefix_and_dry_run(tmp_path: Path, models_dir: Pat
     assert (root / "srv" / "coach" / "venv" / "pyvenv.cfg").is_file()
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["--prefix", "relative/dir"], "absolute path"),
-    (["--prefix", "/opt/edge coach"], "only letters"),
-    (["--frobnicate"], "unknown option"),
-    (["--offline", "/nonexistent/wheels"], "not a directory"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--prefix", "relative/dir"], "absolute path"),
+        (["--prefix", "/opt/edge coach"], "only letters"),
+        (["--frobnicate"], "unknown option"),
+        (["--offline", "/nonexistent/wheels"], "not a directory"),
+    ],
+)
 def test_install_refuses_bad_arguments(tmp_path: Path, args: list[str], says: str) -> None:
     done = sh("install.sh", *args, destdir=tmp_path / "root", check=False)
     assert done.returncode != 0
@@ -510,8 +583,9 @@ def test_uninstall_dry_run_changes_nothing(tmp_path: Path, models_dir: Path) -> 
 DROPIN = Path("etc/systemd/system/edgecoach.service.d/fleet.conf")
 
 
-def test_fleet_mode_allows_exactly_the_broker_besides_loopback(tmp_path: Path,
-                                                                 models_dir: Path) -> None:
+def test_fleet_mode_allows_exactly_the_broker_besides_loopback(
+    tmp_path: Path, models_dir: Path
+) -> None:
     root = tmp_path / "root"
     done = install(root, models_dir, "--fleet-broker", "192.168.1.10")
     assert "IPAddressAllow=192.168.1.10" in done.stdout
@@ -525,8 +599,9 @@ def test_fleet_mode_allows_exactly_the_broker_besides_loopback(tmp_path: Path,
     assert not (root / DROPIN).exists() and "rm -f" in done.stdout
 
 
-@pytest.mark.parametrize("address", ["broker.gym.lan", "10.0.0", "1.2.3.4.5", "any",
-                                     "10.0.0.1/8", "localhost"])
+@pytest.mark.parametrize(
+    "address", ["broker.gym.lan", "10.0.0", "1.2.3.4.5", "any", "10.0.0.1/8", "localhost"]
+)
 def test_fleet_broker_must_be_one_ip_address(tmp_path: Path, address: str) -> None:
     done = sh("install.sh", "--fleet-broker", address, destdir=tmp_path / "root", check=False)
     assert done.returncode != 0 and "broker's IP address" in done.stderr
@@ -534,13 +609,16 @@ def test_fleet_broker_must_be_one_ip_address(tmp_path: Path, address: str) -> No
 
 
 @needs_analyze
-def test_the_unit_with_the_fleet_drop_in_verifies(units: Path, tmp_path: Path,
-                                                   models_dir: Path) -> None:
+def test_the_unit_with_the_fleet_drop_in_verifies(
+    units: Path, tmp_path: Path, models_dir: Path
+) -> None:
     install(tmp_path / "root", models_dir, "--fleet-broker", "192.168.1.10")
     merged = units / UNIT.name
-    merged.write_text(merged.read_text(encoding="utf-8")
-                      + (tmp_path / "root" / DROPIN).read_text(encoding="utf-8"),
-                      encoding="utf-8")
+    merged.write_text(
+        merged.read_text(encoding="utf-8")
+        + (tmp_path / "root" / DROPIN).read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
     done = analyze("verify", str(merged))
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stderr.splitlines() if "edgecoach" in line] == []

@@ -9,14 +9,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from edge.commands import feedback as feedback_command
+from edge.commands import plan as plan_command
 from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
 from edge.profile import Profile
 from edge.settings import Person, Settings
+from edge.sources.simulator import to_aligned
 from edge.store import FeedbackError, SessionStore
 from edge.stream.readings import AlignedSample
-from edge.commands import feedback as feedback_command
-from edge.commands import plan as plan_command
 from edge.training.load import (
     BANISTER_K_FEMALE,
     SessionLoad,
@@ -43,7 +44,6 @@ from edge.training.plan import (
     weekly_plan,
 )
 from edge.training.readiness import MorningReading, Readiness, readiness, reading_from_samples
-from edge.sources.simulator import to_aligned
 from firmware_bridge.simulator import Athlete, Segment, WorkoutPlan, simulate
 
 ATHLETE = Athlete(age=35, resting_hr=55.0, max_hr=176.0, fitness=0.6)
@@ -563,7 +563,8 @@ def test_plan_command_takes_no_readiness_from_a_training_session(today_store, ca
 
 def test_feedback_command_changes_the_next_week(month_store, capsys):
     store = month_store
-    week = ("--week", "--json", "--date", MONDAY.isoformat())
+    # The rules' words are enough here (the model's wording of a week has its own test).
+    week = ("--week", "--json", "--no-llm", "--date", MONDAY.isoformat())
     plan_command.run_with_store(parse(plan_command.configure, *week), SETTINGS, store)
     before = json.loads(capsys.readouterr().out)["week"]
     hard = [r for r in store.sessions("ann") if r.started_at.weekday() == 4][-1]
@@ -615,15 +616,16 @@ def test_the_person_defaults_to_the_only_one_configured():
 
 
 def test_plan_for_someone_without_sessions_starts_gently(store, capsys):
-    assert plan_command.run_with_store(parse(plan_command.configure, "--person", "dee", "--week", "--date",
-                          MONDAY.isoformat()), SETTINGS, store) == 0
+    assert plan_command.run_with_store(parse(plan_command.configure, "--person", "dee", "--week",
+                                             "--no-llm", "--date", MONDAY.isoformat()),
+                                       SETTINGS, store) == 0
     out = capsys.readouterr().out
     assert "No sessions recorded for dee" in out and "0 hard" in out
 
 
 def test_the_plan_is_explained_in_guarded_words_resting_on_its_facts(month_store, capsys):
-    from edge.narrator import guard
     from edge.commands.plan import explain_suggestion
+    from edge.narrator import guard
     from edge.narrator.plans import suggestion_advice
     from edge.training.inputs import load_inputs
 
@@ -644,6 +646,37 @@ def test_the_plan_is_explained_in_guarded_words_resting_on_its_facts(month_store
     assert plan_command.run_with_store(parse(plan_command.configure, "--date", MONDAY.isoformat()), SETTINGS,
                     month_store) == 0
     assert "In words (" in capsys.readouterr().out
+
+
+def test_the_week_is_worded_by_the_model_under_the_same_guard(month_store, capsys):
+    from edge.commands.plan import explain_week
+    from edge.narrator import guard
+    from edge.narrator.plans import suggestion_advice
+    from edge.training.inputs import load_inputs
+
+    inputs = load_inputs(month_store, SETTINGS, "ann", MONDAY)
+    plan = weekly_plan(inputs.loads, inputs.readiness, inputs.feedback, MONDAY,
+                       inputs.goal_minutes, k=inputs.k)
+    zones = ZoneModel.for_profile(inputs.profile)
+    # A patient time limit: this checks the words, not how fast a shared core is.
+    patient = replace(SETTINGS, llm=replace(SETTINGS.llm, timeout_s=60.0))
+    rules = explain_week(plan, inputs, patient, use_llm=False)
+    assert [w["text"] for w in rules] == [d.text for d in plan.days]
+    assert {w["source"] for w in rules} == {"template"}
+    words = explain_week(plan, inputs, patient)
+    assert len(words) == len(plan.days)
+    for day, said in zip(plan.days, words, strict=True):
+        if said["source"] == "llm":  # each day's words pass its own guard, or the rules speak
+            assert said["model"] and guard.check_advice(said["text"],
+                                                        suggestion_advice(day, zones)).ok
+        else:
+            assert said["text"] == day.text and said["reason"]
+    assert any(w["source"] == "llm" for w in words), [(w["reason"], w["text"]) for w in words]
+    assert plan_command.run_with_store(parse(plan_command.configure, "--week", "--json", "--date",
+                                             MONDAY.isoformat()), patient, month_store) == 0
+    days = json.loads(capsys.readouterr().out)["week"]["days"]
+    assert len(days) == len(plan.days)
+    assert all(d["words"]["text"] and d["words"]["source"] in ("llm", "template") for d in days)
 
 
 #: A week of training before the rolling week, so this week's load target leaves room.

@@ -12,11 +12,10 @@ from ble_fixtures import needs_dbus, run
 from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason, BleakError
 
 from edge.commands import scan as scan_command
+from edge.core.events import event_json
 from edge.errors import SensorError
 from edge.narrator.narrator import Narrator
-from edge.playback import demo_profile
-from edge.core.events import event_json
-from edge.playback import run_ble_demo_session
+from edge.playback import demo_profile, run_ble_demo_session
 from edge.session import CoachingSession, merge_readings
 from edge.sources.simulator import STRIDE_OFFSET_S, SimulatorSource
 from edge.sources.virtual_demo import (
@@ -112,8 +111,13 @@ def test_demo_bands_play_the_simulated_workout_on_simulated_time() -> None:
 @needs_dbus
 def test_a_ble_demo_session_gives_the_same_samples_and_cues_as_the_simulator() -> None:
     def session(events: list[dict[str, object]]) -> CoachingSession:
-        return CoachingSession(profile=demo_profile(), health=None, narrator=Narrator(None),
-                               speaker=None, emit=lambda e: events.append(event_json(e)))
+        return CoachingSession(
+            profile=demo_profile(),
+            health=None,
+            narrator=Narrator(None),
+            speaker=None,
+            emit=lambda e: events.append(event_json(e)),
+        )
 
     over_ble: list[dict[str, object]] = []
     direct: list[dict[str, object]] = []
@@ -190,7 +194,10 @@ def test_scan_virtual_prints_the_demo_bands_and_machines(
 
 @needs_dbus
 def test_scan_virtual_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    assert scan_command.run(_args("--virtual", "--json", "--no-battery", "--timeout", "0.3"), None) == 0
+    assert (
+        scan_command.run(_args("--virtual", "--json", "--no-battery", "--timeout", "0.3"), None)
+        == 0
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     by_address = {line["address"]: line for line in lines}
     assert set(by_address) == {

@@ -3,7 +3,6 @@
 import pytest
 
 from edge.coach.coach import Coach
-from edge.core.cues import Action, CueKind, Priority
 from edge.coach.workouts import (
     PlannedStep,
     PlannedWorkout,
@@ -11,25 +10,39 @@ from edge.coach.workouts import (
     load_workout,
     parse_workout,
 )
-from edge.errors import ConfigError
+from edge.core.cues import Action, CueKind, Priority
 from edge.core.events import StepProgress
 from edge.core.forecast import Forecast
+from edge.errors import ConfigError
 from edge.narrator import guard
 from edge.profile import Profile
 from edge.stream.readings import AlignedSample
 
 PROFILE = Profile(age=35, resting_hr=58, max_hr=187)  # z1 123-135, z2 135-148, z4 161-174
 INTERVALS = "10m z2, 4x(3m z4, 2m z1), 5m z1"
-WORKOUT_KINDS = {CueKind.STEP_START, CueKind.STEP_HALFWAY, CueKind.STEP_END,
-                 CueKind.WORKOUT_DONE, CueKind.OFF_TARGET}
+WORKOUT_KINDS = {
+    CueKind.STEP_START,
+    CueKind.STEP_HALFWAY,
+    CueKind.STEP_END,
+    CueKind.WORKOUT_DONE,
+    CueKind.OFF_TARGET,
+}
 
 
 def sample(t: int, bpm: float | None) -> AlignedSample:
     return AlignedSample(t, bpm, (), None, None, None, None, True if bpm else None, bpm is None)
 
 
-def follow(coach: Coach, plan: PlannedWorkout, *, lag: float = 0.05, start: float = 100.0,
-           after_s: int = 60, override=None, forecast=None) -> list:
+def follow(
+    coach: Coach,
+    plan: PlannedWorkout,
+    *,
+    lag: float = 0.05,
+    start: float = 100.0,
+    after_s: int = 60,
+    override=None,
+    forecast=None,
+) -> list:
     """Run `plan` with a heart that moves towards the middle of each target, a few bpm a second.
 
     `override(t)` may return a target of its own for second t (someone not following the plan).
@@ -64,10 +77,18 @@ def test_the_whiteboard_form_parses_into_steps_with_kinds_and_names():
     assert parse_workout(INTERVALS) == PlannedWorkout.parse(INTERVALS)
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("90s z3", 90), ("1m30s z3", 90), ("1:30 z3", 90), ("1h z2", 3600), ("1h5m z2", 3900),
-    ("45sec z3", 45), ("20min z2", 1200),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("90s z3", 90),
+        ("1m30s z3", 90),
+        ("1:30 z3", 90),
+        ("1h z2", 3600),
+        ("1h5m z2", 3900),
+        ("45sec z3", 45),
+        ("20min z2", 1200),
+    ],
+)
 def test_durations_in_the_usual_spellings(text, seconds):
     assert PlannedWorkout.parse(text).steps[0].duration_s == seconds
 
@@ -89,23 +110,37 @@ def test_kinds_are_inferred_from_the_shape_of_the_plan():
     assert kinds("2x(3x(1m z5, 1m z1), 5m z1)") == (["work", "recover"] * 3 + ["recover"]) * 2
     # Between two sets, a steady step is work and an easy one recovery.
     assert kinds("10m z2, 2x(5m z4, 1m z1), 10m z3, 5m z1, 2x(2m z5, 2m z1), 5m z1") == [
-        "warmup", "work", "recover", "work", "recover", "work", "recover",
-        "work", "recover", "work", "recover", "cooldown"]
+        "warmup",
+        "work",
+        "recover",
+        "work",
+        "recover",
+        "work",
+        "recover",
+        "work",
+        "recover",
+        "work",
+        "recover",
+        "cooldown",
+    ]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("10m z7", "'z7' is not a target zone"),
-    ("10m z4-2", "'z4-2' is not a target zone"),
-    ("10 z2", "'10' is not a duration"),
-    ("0m z2", "'0m' is not a duration"),
-    ("4x(3m z4, 2m z1", "missing ')'"),
-    ("3m z4,, 2m z1", "a step is missing before ','"),
-    ("3m z4 2m z1", "a step is a duration and a zone"),
-    ("3m z4)", "unexpected ')' at character 6"),
-    ("0x(1m z2)", "a repeat needs a count of 1 or more"),
-    ("3m z4 sprint", "'sprint' is not a step kind"),
-    ("", "no steps"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("10m z7", "'z7' is not a target zone"),
+        ("10m z4-2", "'z4-2' is not a target zone"),
+        ("10 z2", "'10' is not a duration"),
+        ("0m z2", "'0m' is not a duration"),
+        ("4x(3m z4, 2m z1", "missing ')'"),
+        ("3m z4,, 2m z1", "a step is missing before ','"),
+        ("3m z4 2m z1", "a step is a duration and a zone"),
+        ("3m z4)", "unexpected ')' at character 6"),
+        ("0x(1m z2)", "a repeat needs a count of 1 or more"),
+        ("3m z4 sprint", "'sprint' is not a step kind"),
+        ("", "no steps"),
+    ],
+)
 def test_a_plan_that_cannot_be_read_says_where(text, message):
     with pytest.raises(WorkoutError, match=message.replace("(", r"\(").replace(")", r"\)")):
         PlannedWorkout.parse(text)
@@ -131,7 +166,7 @@ def test_steps_check_themselves():
 
 def test_toml_with_the_text_form_or_a_table_per_step():
     text_form = PlannedWorkout.from_toml(f'name = "threshold"\nsteps = "{INTERVALS}"\n')
-    tables = PlannedWorkout.from_toml('''
+    tables = PlannedWorkout.from_toml("""
         name = "threshold"
         [[steps]]
         duration = "10m"
@@ -143,22 +178,25 @@ def test_toml_with_the_text_form_or_a_table_per_step():
         duration = 300
         zone = "1"
         kind = "cooldown"
-    ''')
+    """)
     assert tables == text_form == PlannedWorkout.parse(INTERVALS, name="threshold")
     ranged = PlannedWorkout.from_toml('[[steps]]\nduration = "20m"\nzone = [3, 4]\n')
     assert ranged.steps[0].target_zone == (3, 4) and ranged.name == "workout"
 
 
-@pytest.mark.parametrize("text, message", [
-    ('steps = 3', "steps must be a text plan or an array of tables"),
-    ('nmae = "x"\nsteps = "3m z4"', "unknown key"),
-    ('[[steps]]\nduration = "3m"\nzone = 7', "zone must be 1..5"),
-    ('[[steps]]\nduration = "soon"\nzone = 2', "duration must be seconds"),
-    ('[[steps]]\nduration = "3m"\nzone = 2\npace = 4', "unknown key"),
-    ('[[steps]]\nrepeat = 0\nsteps = "3m z4"', "repeat must be a whole number"),
-    ('[[steps]]\nrepeat = 2\nsteps = ")"', "not a list of steps"),
-    ('steps = [', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("steps = 3", "steps must be a text plan or an array of tables"),
+        ('nmae = "x"\nsteps = "3m z4"', "unknown key"),
+        ('[[steps]]\nduration = "3m"\nzone = 7', "zone must be 1..5"),
+        ('[[steps]]\nduration = "soon"\nzone = 2', "duration must be seconds"),
+        ('[[steps]]\nduration = "3m"\nzone = 2\npace = 4', "unknown key"),
+        ('[[steps]]\nrepeat = 0\nsteps = "3m z4"', "repeat must be a whole number"),
+        ('[[steps]]\nrepeat = 2\nsteps = ")"', "not a list of steps"),
+        ("steps = [", "not valid TOML"),
+    ],
+)
 def test_toml_mistakes_are_named(text, message):
     with pytest.raises(WorkoutError, match=message):
         PlannedWorkout.from_toml(text, where="plan.toml")
@@ -166,8 +204,9 @@ def test_toml_mistakes_are_named(text, message):
 
 def test_plans_load_from_files(tmp_path):
     (tmp_path / "threshold.toml").write_text(f'steps = "{INTERVALS}"\n')
-    (tmp_path / "threshold.txt").write_text("# Tuesday\n10m z2,\n4x(3m z4, 2m z1),  # the set\n"
-                                            "5m z1\n")
+    (tmp_path / "threshold.txt").write_text(
+        "# Tuesday\n10m z2,\n4x(3m z4, 2m z1),  # the set\n5m z1\n"
+    )
     toml = load_workout(tmp_path / "threshold.toml")
     text = load_workout(tmp_path / "threshold.txt")
     assert toml.steps == text.steps == PlannedWorkout.parse(INTERVALS).steps
@@ -216,8 +255,9 @@ def test_every_workout_cue_carries_its_step_and_target_and_passes_the_guard():
     workout = [c for c in cues if c.kind in WORKOUT_KINDS - {CueKind.WORKOUT_DONE}]
     assert len(workout) >= 17  # 10 starts, 4 ends, 2 halfway, a push or two
     for cue in workout:
-        assert {"step", "steps", "zone", "target_low", "target_high", "remaining_s", "hr"} <= \
-            set(cue.facts), cue
+        assert {"step", "steps", "zone", "target_low", "target_high", "remaining_s", "hr"} <= set(
+            cue.facts
+        ), cue
         assert cue.facts["steps"] == 10
         verdict = guard.check(cue.template_text, cue)
         assert verdict.ok, (cue.template_text, verdict.reason)
@@ -229,8 +269,11 @@ def test_every_workout_cue_carries_its_step_and_target_and_passes_the_guard():
 def test_lagging_behind_an_interval_gets_a_push_and_overdoing_a_step_an_ease_off():
     plan = PlannedWorkout.parse(INTERVALS)
     # Interval 2 (900-1080) run at zone 2; the warm-up (0-600) run at zone 3.
-    cues = follow(Coach(PROFILE, plan=plan), plan,
-                  override=lambda t: 140 if 900 <= t < 1080 else 155 if 60 <= t < 600 else None)
+    cues = follow(
+        Coach(PROFILE, plan=plan),
+        plan,
+        override=lambda t: 140 if 900 <= t < 1080 else 155 if 60 <= t < 600 else None,
+    )
     off = [c for c in cues if c.kind is CueKind.OFF_TARGET]
     ease = [c for c in off if c.action is Action.EASE_OFF]
     push = [c for c in off if c.action is Action.PUSH]
@@ -248,8 +291,12 @@ def test_lagging_behind_an_interval_gets_a_push_and_overdoing_a_step_an_ease_off
 def test_no_push_when_the_forecast_says_the_heart_is_on_its_way():
     plan = PlannedWorkout.parse(INTERVALS)
     coming = Forecast(hr_10s=158, hr_30s=165, hr_60s=168, hr_expected=168)
-    cues = follow(Coach(PROFILE, plan=plan), plan, forecast=coming,
-                  override=lambda t: 140 if 900 <= t < 1080 else None)
+    cues = follow(
+        Coach(PROFILE, plan=plan),
+        plan,
+        forecast=coming,
+        override=lambda t: 140 if 900 <= t < 1080 else None,
+    )
     assert not [c for c in cues if c.kind is CueKind.OFF_TARGET and c.action is Action.PUSH]
 
 
@@ -263,16 +310,22 @@ def test_a_warm_up_is_pushed_only_in_its_second_half():
 
 def test_below_target_in_a_recovery_is_fine():
     plan = PlannedWorkout.parse("2m z3, 5m z2 recover")
-    cues = follow(Coach(PROFILE, plan=plan), plan, start=150,
-                  override=lambda t: 110 if t >= 120 else None)
+    cues = follow(
+        Coach(PROFILE, plan=plan), plan, start=150, override=lambda t: 110 if t >= 120 else None
+    )
     assert not [c for c in cues if c.kind is CueKind.OFF_TARGET]
 
 
 def test_zone_news_during_a_step_is_only_the_target():
     plan = PlannedWorkout.parse("20m z2")
     # Wandering up into zone 3 and back: the step's ease-off speaks, not a zone change.
-    cues = follow(Coach(PROFILE, plan=plan), plan, start=120,
-                  override=lambda t: 155 if 300 <= t < 500 else None, after_s=0)
+    cues = follow(
+        Coach(PROFILE, plan=plan),
+        plan,
+        start=120,
+        override=lambda t: 155 if 300 <= t < 500 else None,
+        after_s=0,
+    )
     kinds = [c.kind for c in cues]
     zone = [c for c in cues if c.kind is CueKind.ZONE_CHANGE]
     assert [c.facts["zone"] for c in zone] == [2, 2]  # reaching the target, twice
@@ -283,13 +336,30 @@ def test_a_zone_5_step_is_not_warned_about_zone_5():
     plan = PlannedWorkout.parse("2m z4, 1m z5, 2m z1")
     coach = Coach(PROFILE, plan=plan)
     sprint = Forecast(hr_10s=176, hr_30s=180, hr_60s=181, hr_expected=180)
-    cues = follow(coach, plan, start=160, lag=0.2, forecast=sprint, after_s=0,
-                  override=lambda t: 182 if 120 <= t < 180 else None)
-    assert not [c for c in cues if c.kind in (CueKind.HIGH_ZONE, CueKind.FORECAST_OVERSHOOT)
-                and 120 <= c.t < 180]
+    cues = follow(
+        coach,
+        plan,
+        start=160,
+        lag=0.2,
+        forecast=sprint,
+        after_s=0,
+        override=lambda t: 182 if 120 <= t < 180 else None,
+    )
+    assert not [
+        c
+        for c in cues
+        if c.kind in (CueKind.HIGH_ZONE, CueKind.FORECAST_OVERSHOOT) and 120 <= c.t < 180
+    ]
     # Outside the plan, the same heart rate is warned about as ever.
-    free = follow(Coach(PROFILE), plan, start=160, lag=0.2, forecast=sprint, after_s=0,
-                  override=lambda t: 182 if 120 <= t < 180 else None)
+    free = follow(
+        Coach(PROFILE),
+        plan,
+        start=160,
+        lag=0.2,
+        forecast=sprint,
+        after_s=0,
+        override=lambda t: 182 if 120 <= t < 180 else None,
+    )
     assert [c for c in free if c.kind is CueKind.HIGH_ZONE]
 
 
@@ -302,8 +372,7 @@ def test_a_step_start_that_loses_its_second_is_given_the_next_one():
     for t in range(596, 603):  # the strap drops out: "signal lost" at 600 takes the second
         cues += coach.update(sample(t, None))
     late = [c for c in cues if c.t >= 596]
-    assert [(c.t, c.kind) for c in late] == [(600, CueKind.SENSOR_LOST),
-                                             (601, CueKind.STEP_START)]
+    assert [(c.t, c.kind) for c in late] == [(600, CueKind.SENSOR_LOST), (601, CueKind.STEP_START)]
     assert late[1].facts["step"] == 2 and "hr" not in late[1].facts
     assert guard.check(late[1].template_text, late[1]).ok
 
@@ -314,7 +383,15 @@ def test_a_resumed_session_keeps_its_place_in_the_plan():
     coach.update(sample(700, 165))
     status = coach.workout.status(700)
     assert status is not None and status.step.name == "Interval 1"
-    assert status.progress() == StepProgress(step=2, steps=10, name="Interval 1", kind="work",
-                                             zone=4, target_low=161, target_high=174,
-                                             elapsed_s=100, remaining_s=80)
+    assert status.progress() == StepProgress(
+        step=2,
+        steps=10,
+        name="Interval 1",
+        kind="work",
+        zone=4,
+        target_low=161,
+        target_high=174,
+        elapsed_s=100,
+        remaining_s=80,
+    )
     assert coach.workout.status(2100) is None and coach.workout.status(-1) is None

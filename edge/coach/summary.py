@@ -5,17 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from edge.core.cues import Cue
-from edge.core.zones import ZoneModel
 from edge.core.forecast import Forecast
 from edge.core.narration import Narration
 from edge.core.summary import SessionSummary
+from edge.core.zones import ZoneModel
 from edge.stream.aligner import Gap
 from edge.stream.readings import AlignedSample
 
 
-def summarise(samples: Sequence[AlignedSample], forecasts: Mapping[int, Forecast],
-              cues: Sequence[Cue], narrations: Sequence[Narration], zones: ZoneModel,
-              gaps: Sequence[Gap]) -> SessionSummary:
+def summarise(
+    samples: Sequence[AlignedSample],
+    forecasts: Mapping[int, Forecast],
+    cues: Sequence[Cue],
+    narrations: Sequence[Narration],
+    zones: ZoneModel,
+    gaps: Sequence[Gap],
+) -> SessionSummary:
     with_hr = [s for s in samples if s.hr_bpm is not None]
     in_zone = {z: 0 for z in range(6)}
     for sample in with_hr:

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from edge.core.events import StepProgress
 from edge.core.cues import Action, CueKind, duration_facts
+from edge.core.events import StepProgress
+from edge.core.forecast import Forecast
 from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
-from edge.core.forecast import Forecast
 
 __all__ = [
     "STEP_KINDS",
@@ -51,11 +51,25 @@ __all__ = [
 
 StepKind = Literal["warmup", "work", "recover", "cooldown"]
 STEP_KINDS: tuple[str, ...] = ("warmup", "work", "recover", "cooldown")
-_KIND_ALIASES = {"warmup": "warmup", "warm-up": "warmup", "wu": "warmup", "work": "work",
-                 "interval": "work", "recover": "recover", "recovery": "recover", "rest": "recover",
-                 "cooldown": "cooldown", "cool-down": "cooldown", "cd": "cooldown"}
-_DEFAULT_NAMES = {"warmup": "Warm-up", "work": "Interval", "recover": "Recovery",
-                  "cooldown": "Cool-down"}
+_KIND_ALIASES = {
+    "warmup": "warmup",
+    "warm-up": "warmup",
+    "wu": "warmup",
+    "work": "work",
+    "interval": "work",
+    "recover": "recover",
+    "recovery": "recover",
+    "rest": "recover",
+    "cooldown": "cooldown",
+    "cool-down": "cooldown",
+    "cd": "cooldown",
+}
+_DEFAULT_NAMES = {
+    "warmup": "Warm-up",
+    "work": "Interval",
+    "recover": "Recovery",
+    "cooldown": "Cool-down",
+}
 
 
 class WorkoutError(ConfigError):
@@ -79,25 +93,33 @@ class PlannedStep:
 
     def __post_init__(self) -> None:
         if self.duration_s <= 0:
-            raise WorkoutError(f"step {self.name!r}: duration must be positive, got "
-                               f"{self.duration_s} s")
+            raise WorkoutError(
+                f"step {self.name!r}: duration must be positive, got {self.duration_s} s"
+            )
         if self.target_zone is None and self.power_w is None and self.speed_kmh is None:
             raise WorkoutError(f"step {self.name!r}: needs a target zone, a power or a speed")
         if self.power_w is not None and not 0 < self.power_w <= 2000:
             raise WorkoutError(f"step {self.name!r}: power must be 1..2000 W, got {self.power_w}")
         if self.speed_kmh is not None and not 0 < self.speed_kmh <= 30:
-            raise WorkoutError(f"step {self.name!r}: speed must be above 0 and at most 30 km/h, "
-                               f"got {self.speed_kmh}")
+            raise WorkoutError(
+                f"step {self.name!r}: speed must be above 0 and at most 30 km/h, "
+                f"got {self.speed_kmh}"
+            )
         if self.incline_pct is not None and not -10 <= self.incline_pct <= 40:
-            raise WorkoutError(f"step {self.name!r}: incline must be -10..40 %, got "
-                               f"{self.incline_pct}")
+            raise WorkoutError(
+                f"step {self.name!r}: incline must be -10..40 %, got {self.incline_pct}"
+            )
         low, high = self.zone_range
         if not 1 <= low <= high <= 5:
-            raise WorkoutError(f"step {self.name!r}: target zone must be 1..5 (or a range "
-                               f"low-high within it), got {self.target_zone!r}")
+            raise WorkoutError(
+                f"step {self.name!r}: target zone must be 1..5 (or a range "
+                f"low-high within it), got {self.target_zone!r}"
+            )
         if self.kind not in STEP_KINDS:
-            raise WorkoutError(f"step {self.name!r}: kind must be one of "
-                               f"{', '.join(STEP_KINDS)}, got {self.kind!r}")
+            raise WorkoutError(
+                f"step {self.name!r}: kind must be one of "
+                f"{', '.join(STEP_KINDS)}, got {self.kind!r}"
+            )
 
     @property
     def has_effort_target(self) -> bool:
@@ -173,15 +195,17 @@ class PlannedWorkout:
             raise WorkoutError(f"{where} is not valid TOML: {exc}") from None
         unknown = set(data) - {"name", "steps"}
         if unknown:
-            raise WorkoutError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-                               "known: name, steps")
+            raise WorkoutError(
+                f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: name, steps"
+            )
         name = str(data.get("name", "workout"))
         steps = data.get("steps")
         if isinstance(steps, str):
             return cls(name, _Parser(steps, where=where).steps())
         if not isinstance(steps, list) or not steps:
-            raise WorkoutError(f"{where}: steps must be a text plan or an array of tables "
-                               "([[steps]])")
+            raise WorkoutError(
+                f"{where}: steps must be a text plan or an array of tables ([[steps]])"
+            )
         items: list[_Item] = []
         for number, table in enumerate(steps, start=1):
             items += _toml_items(table, f"{where} step #{number}", group=number)
@@ -189,8 +213,9 @@ class PlannedWorkout:
 
     def describe(self) -> str:
         """The plan in its text form, one entry per step (repeats written out)."""
-        return ", ".join(f"{_format_duration(s.duration_s)} {s.zone_text()} {s.kind}"
-                         for s in self.steps)
+        return ", ".join(
+            f"{_format_duration(s.duration_s)} {s.zone_text()} {s.kind}" for s in self.steps
+        )
 
 
 def parse_workout(text: str, name: str = "workout") -> PlannedWorkout:
@@ -237,8 +262,10 @@ class _Item(NamedTuple):
         return 10.0 + 10.0 * (self.speed_kmh or 0.0) + 10.0 * (self.incline_pct or 0.0)
 
 
-_TOKEN = re.compile(r"\s*(?:(?P<repeat>\d+)\s*[x×]\s*\(|(?P<close>\))|(?P<comma>,)"
-                    r"|(?P<step>[^,()]+))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<repeat>\d+)\s*[x×]\s*\(|(?P<close>\))|(?P<comma>,)"
+    r"|(?P<step>[^,()]+))"
+)
 _DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?:in)?)?(?:(?P<s>\d+)s(?:ec)?)?$")
 _CLOCK = re.compile(r"^(?P<m>\d+):(?P<s>[0-5]\d)$")
 _ZONE = re.compile(r"^z(?:one)?(?P<low>\d)(?:\s*-\s*z?(?P<high>\d))?$", re.I)
@@ -304,8 +331,10 @@ class _Parser:
         words = text.split()
         if len(words) < 2 or any(_duration_s(word) for word in words[1:]):
             self.pos = start
-            raise self._error(f"a step is a duration and a zone (like '3m z4') or an effort "
-                              f"(like '3m 250W' or '10m 9.5kmh 2%'), got {text!r}")
+            raise self._error(
+                f"a step is a duration and a zone (like '3m z4') or an effort "
+                f"(like '3m 250W' or '10m 9.5kmh 2%'), got {text!r}"
+            )
         duration = _duration_s(words[0])
         if not duration:
             self.pos = start
@@ -320,12 +349,15 @@ class _Parser:
                     if kind is not None:
                         continue
                     self.pos = start
-                    raise self._error(f"{word!r} is not a step kind ({', '.join(STEP_KINDS)}), "
-                                      "nor a zone, power, speed or incline")
+                    raise self._error(
+                        f"{word!r} is not a step kind ({', '.join(STEP_KINDS)}), "
+                        "nor a zone, power, speed or incline"
+                    )
                 self.pos = start
                 raise self._error(
                     f"{word!r} is not a target zone (z1..z5, or a range z3-4), a power (250W), a "
-                    f"speed (9.5kmh), an incline (2%) or a step kind ({', '.join(STEP_KINDS)})")
+                    f"speed (9.5kmh), an incline (2%) or a step kind ({', '.join(STEP_KINDS)})"
+                )
             name, value = found
             if name in targets:
                 self.pos = start
@@ -338,13 +370,18 @@ class _Parser:
             self.pos = start
             raise self._error(f"{text!r} has no target: a zone, a power or a speed")
         zones = targets.get("zones", (0, 0))
-        return _Item(duration, zones, kind, groups,  # type: ignore[arg-type]
-                     targets.get("power"), targets.get("speed"),  # type: ignore[arg-type]
-                     targets.get("incline"))  # type: ignore[arg-type]
+        return _Item(
+            duration,
+            zones,
+            kind,
+            groups,  # type: ignore[arg-type]
+            targets.get("power"),
+            targets.get("speed"),  # type: ignore[arg-type]
+            targets.get("incline"),
+        )  # type: ignore[arg-type]
 
     def _error(self, message: str) -> WorkoutError:
-        return WorkoutError(f"{self.where}: {message} at character {self.pos + 1} of "
-                            f"{self.text!r}")
+        return WorkoutError(f"{self.where}: {message} at character {self.pos + 1} of {self.text!r}")
 
 
 def _duration_s(text: str) -> int | None:
@@ -377,8 +414,7 @@ def _zones(text: str | int | list) -> tuple[int, int] | None:
     if isinstance(text, int):
         return text, text
     if isinstance(text, list):
-        if len(text) != 2 or not all(isinstance(z, int) and not isinstance(z, bool)
-                                     for z in text):
+        if len(text) != 2 or not all(isinstance(z, int) and not isinstance(z, bool) for z in text):
             return None
         return text[0], text[1]
     text = str(text).strip()
@@ -402,7 +438,7 @@ def _toml_items(table: object, where: str, group: int) -> list[_Item]:
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise WorkoutError(f"{where}: repeat must be a whole number of 1 or more")
         if not isinstance(body, str):
-            raise WorkoutError(f"{where}: a repeat's steps are a text plan, like \"3m z4, 2m z1\"")
+            raise WorkoutError(f'{where}: a repeat\'s steps are a text plan, like "3m z4, 2m z1"')
         parser = _Parser(body, where=where)
         parser.groups = 1000 * group  # nested repeats get groups of their own
         items = parser._list(depth=0, groups=(group,))
@@ -411,18 +447,25 @@ def _toml_items(table: object, where: str, group: int) -> list[_Item]:
         return items * count
     unknown = set(table) - {"duration", "zone", "kind", "name"}
     if unknown:
-        raise WorkoutError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: "
-                           "duration, zone, kind, name (or repeat, steps)")
+        raise WorkoutError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: "
+            "duration, zone, kind, name (or repeat, steps)"
+        )
     duration = table.get("duration")
-    seconds = duration if isinstance(duration, int) and not isinstance(duration, bool) \
-        else _duration_s(str(duration)) if duration is not None else None
+    seconds = (
+        duration
+        if isinstance(duration, int) and not isinstance(duration, bool)
+        else _duration_s(str(duration))
+        if duration is not None
+        else None
+    )
     if seconds is None:
-        raise WorkoutError(f"{where}: duration must be seconds or text like \"3m\", "
-                           f"got {duration!r}")
+        raise WorkoutError(f'{where}: duration must be seconds or text like "3m", got {duration!r}')
     zones = _zones(table.get("zone")) if "zone" in table else None
     if zones is None:
-        raise WorkoutError(f"{where}: zone must be 1..5, \"3-4\" or [3, 4], "
-                           f"got {table.get('zone')!r}")
+        raise WorkoutError(
+            f'{where}: zone must be 1..5, "3-4" or [3, 4], got {table.get("zone")!r}'
+        )
     kind = None
     if "kind" in table:
         kind = _KIND_ALIASES.get(str(table["kind"]).lower())
@@ -442,10 +485,20 @@ def _build(items: Iterable[_Item]) -> tuple[PlannedStep, ...]:
         name = _DEFAULT_NAMES[kind]
         if totals[kind] > 1:
             name += f" {counters[kind]}"
-        zone: int | tuple[int, int] | None = item.zones[0] if item.zones[0] == item.zones[1] \
-            else item.zones
-        steps.append(PlannedStep(name, item.duration_s, zone or None,  # type: ignore[arg-type]
-                                 kind, item.power_w, item.speed_kmh, item.incline_pct))
+        zone: int | tuple[int, int] | None = (
+            item.zones[0] if item.zones[0] == item.zones[1] else item.zones
+        )
+        steps.append(
+            PlannedStep(
+                name,
+                item.duration_s,
+                zone or None,  # type: ignore[arg-type]
+                kind,
+                item.power_w,
+                item.speed_kmh,
+                item.incline_pct,
+            )
+        )
     return tuple(steps)
 
 
@@ -462,8 +515,11 @@ def _infer_kinds(items: list[_Item]) -> list[str]:
             kinds[index] = "work" if item.intensity >= hardest[item.groups[-1]] else "recover"
     # With no work inside repeats, the hardest top-level steps are the work.
     if "work" not in kinds:
-        top = max(item.intensity for item, kind in zip(items, kinds, strict=True)
-                  if kind is None) if None in kinds else 0.0
+        top = (
+            max(item.intensity for item, kind in zip(items, kinds, strict=True) if kind is None)
+            if None in kinds
+            else 0.0
+        )
         for index, item in enumerate(items):
             if kinds[index] is None and item.intensity == top:
                 kinds[index] = "work"
@@ -478,8 +534,7 @@ def _infer_kinds(items: list[_Item]) -> list[str]:
             elif item.zones[1]:
                 kinds[index] = "work" if item.zones[1] >= 3 else "recover"
             else:  # an effort target between work steps: work if near the hardest
-                kinds[index] = "work" if item.intensity >= 0.75 * top_effort(items) \
-                    else "recover"
+                kinds[index] = "work" if item.intensity >= 0.75 * top_effort(items) else "recover"
     return [str(kind) for kind in kinds]
 
 
@@ -540,17 +595,30 @@ class StepStatus:
     def progress(self) -> StepProgress:
         """The status as the session's sample event carries it."""
         low, high = self.step.zone_range
-        return StepProgress(step=self.index + 1, steps=self.count, name=self.step.name,
-                            kind=self.step.kind, zone=low if low == high else (low, high),
-                            target_low=self.target_low, target_high=self.target_high,
-                            elapsed_s=self.elapsed_s, remaining_s=self.remaining_s)
+        return StepProgress(
+            step=self.index + 1,
+            steps=self.count,
+            name=self.step.name,
+            kind=self.step.kind,
+            zone=low if low == high else (low, high),
+            target_low=self.target_low,
+            target_high=self.target_high,
+            elapsed_s=self.elapsed_s,
+            remaining_s=self.remaining_s,
+        )
 
 
 class WorkoutTracker:
     """Follows one plan on the session clock; proposes workout cues each second."""
 
-    def __init__(self, plan: PlannedWorkout, zones: ZoneModel,
-                 settings: WorkoutSettings | None = None, *, start_t: int | None = None) -> None:
+    def __init__(
+        self,
+        plan: PlannedWorkout,
+        zones: ZoneModel,
+        settings: WorkoutSettings | None = None,
+        *,
+        start_t: int | None = None,
+    ) -> None:
         self.plan = plan
         self.zones = zones
         self.settings = settings or WorkoutSettings()
@@ -591,11 +659,13 @@ class WorkoutTracker:
         step = self.plan.steps[index]
         low, high = step.target_bpm(self.zones)
         into = elapsed - self._starts[index]
-        return StepStatus(index, len(self.plan.steps), step, into, step.duration_s - into,
-                          low, high)
+        return StepStatus(
+            index, len(self.plan.steps), step, into, step.duration_s - into, low, high
+        )
 
-    def update(self, t: int, hr: float | None,
-               forecast: Forecast | None = None) -> list[WorkoutCue]:
+    def update(
+        self, t: int, hr: float | None, forecast: Forecast | None = None
+    ) -> list[WorkoutCue]:
         """What the plan has to say at second `t`, most urgent first; `hr` None if not believed."""
         if self.start_t is None:
             self.start_t = t
@@ -609,8 +679,10 @@ class WorkoutTracker:
             self._off = None
             if elapsed - self._total < window and ("done",) not in self._given:
                 facts: dict[str, float | int | str] = {
-                    "steps": len(self.plan.steps), "duration_s": self._total,
-                    **duration_facts(self._total)}
+                    "steps": len(self.plan.steps),
+                    "duration_s": self._total,
+                    **duration_facts(self._total),
+                }
                 if hr is not None:
                     facts["hr"] = round(hr)
                 due.append(WorkoutCue(CueKind.WORKOUT_DONE, Action.INFO, facts, ("done",)))
@@ -626,12 +698,15 @@ class WorkoutTracker:
                 due.append(WorkoutCue(CueKind.STEP_END, Action.INFO, facts, ("end", index - 1)))
         if status.elapsed_s < min(window, step.duration_s) and ("start", index) not in self._given:
             facts = self._facts(index, hr, status.remaining_s) | duration_facts(step.duration_s)
-            due.append(WorkoutCue(CueKind.STEP_START, self._start_action(index), facts,
-                                  ("start", index)))
+            due.append(
+                WorkoutCue(CueKind.STEP_START, self._start_action(index), facts, ("start", index))
+            )
         half = step.duration_s // 2
-        if (step.duration_s >= self.settings.halfway_min_step_s
-                and half <= status.elapsed_s < half + window
-                and ("halfway", index) not in self._given):
+        if (
+            step.duration_s >= self.settings.halfway_min_step_s
+            and half <= status.elapsed_s < half + window
+            and ("halfway", index) not in self._given
+        ):
             facts = self._facts(index, hr, status.remaining_s) | duration_facts(status.remaining_s)
             due.append(WorkoutCue(CueKind.STEP_HALFWAY, Action.HOLD, facts, ("halfway", index)))
         due += self._off_target(t, status, hr, forecast)
@@ -647,16 +722,23 @@ class WorkoutTracker:
 
     # -- inside ---------------------------------------------------------------------------------
 
-    def _facts(self, index: int, hr: float | None,
-               remaining_s: int) -> dict[str, float | int | str]:
+    def _facts(
+        self, index: int, hr: float | None, remaining_s: int
+    ) -> dict[str, float | int | str]:
         step = self.plan.steps[index]
         low, high = step.zone_range
         target_low, target_high = step.target_bpm(self.zones)
         rep, reps = self._reps[index]
         facts: dict[str, float | int | str] = {
-            "step": index + 1, "steps": len(self.plan.steps), "step_kind": step.kind,
-            "rep": rep, "reps": reps, "zone": low, "target_low": target_low,
-            "target_high": target_high, "remaining_s": remaining_s,
+            "step": index + 1,
+            "steps": len(self.plan.steps),
+            "step_kind": step.kind,
+            "rep": rep,
+            "reps": reps,
+            "zone": low,
+            "target_low": target_low,
+            "target_high": target_high,
+            "remaining_s": remaining_s,
         }
         if high != low:
             facts["top_zone"] = high
@@ -670,8 +752,7 @@ class WorkoutTracker:
         step, previous = self.plan.steps[index], self.plan.steps[index - 1]
         if step.target_zone is None or previous.target_zone is None:
             now, before = (_item_of(step).intensity, _item_of(previous).intensity)
-            return Action.PUSH if now > before else Action.EASE_OFF if now < before \
-                else Action.HOLD
+            return Action.PUSH if now > before else Action.EASE_OFF if now < before else Action.HOLD
         low, high = self.plan.steps[index].zone_range
         previous_low, previous_high = self.plan.steps[index - 1].zone_range
         if low > previous_high:
@@ -680,19 +761,23 @@ class WorkoutTracker:
             return Action.EASE_OFF
         return Action.HOLD
 
-    def _off_target(self, t: int, status: StepStatus, hr: float | None,
-                    forecast: Forecast | None) -> list[WorkoutCue]:
+    def _off_target(
+        self, t: int, status: StepStatus, hr: float | None, forecast: Forecast | None
+    ) -> list[WorkoutCue]:
         settings = self.settings
         step = status.step
-        if hr is None or status.elapsed_s < settings.off_target_grace_s \
-                or step.target_zone is None:  # the machine holds the effort, not the heart
+        if (
+            hr is None or status.elapsed_s < settings.off_target_grace_s or step.target_zone is None
+        ):  # the machine holds the effort, not the heart
             self._off = None
             return []
         margin = settings.off_target_margin_bpm
         direction: Action | None = None
         if hr < status.target_low - margin and (
-                step.kind == "work"
-                or step.kind == "warmup" and status.elapsed_s >= step.duration_s // 2):
+            step.kind == "work"
+            or step.kind == "warmup"
+            and status.elapsed_s >= step.duration_s // 2
+        ):
             # Below target is fine while recovering or cooling down, and early in a warm-up.
             direction = Action.PUSH
         elif hr >= status.target_high + margin and step.zone_range[1] < 5:
@@ -714,7 +799,7 @@ class WorkoutTracker:
             return []
         if status.remaining_s < settings.off_target_min_remaining_s:
             return []
-        if t - self._last_off_t.get(status.index, -10**9) < settings.off_target_interval_s:
+        if t - self._last_off_t.get(status.index, -(10**9)) < settings.off_target_interval_s:
             return []
         facts = self._facts(status.index, hr, status.remaining_s) | {"held_s": held}
         return [WorkoutCue(CueKind.OFF_TARGET, direction, facts, ("off", status.index, t))]
@@ -722,5 +807,6 @@ class WorkoutTracker:
 
 def _item_of(step: PlannedStep) -> _Item:
     low, high = step.zone_range if step.target_zone is not None else (0, 0)
-    return _Item(step.duration_s, (low, high), step.kind, (), step.power_w, step.speed_kmh,
-                 step.incline_pct)
+    return _Item(
+        step.duration_s, (low, high), step.kind, (), step.power_w, step.speed_kmh, step.incline_pct
+    )

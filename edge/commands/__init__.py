@@ -57,7 +57,24 @@ class Command(Protocol):
 
 #: Every command, in the order `edgecoach --help` lists them.
 COMMANDS: tuple[Command, ...] = (  # type: ignore[assignment]  # modules satisfy the protocol
-    demo, replay, run, scan, doctor, morning, plan, feedback, ask, history, report,
-    export_session, import_recordings, export_data, forget, calibrate, eval, export,
-    board, fleet,
+    demo,
+    replay,
+    run,
+    scan,
+    doctor,
+    morning,
+    plan,
+    feedback,
+    ask,
+    history,
+    report,
+    export_session,
+    import_recordings,
+    export_data,
+    forget,
+    calibrate,
+    eval,
+    export,
+    board,
+    fleet,
 )

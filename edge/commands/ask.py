@@ -309,11 +309,12 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 def _load_engine(settings: Settings) -> LlamaEngine | None:
-    from edge.narrator.llm import default_gguf_path
+    from edge.narrator.llm import open_engine
 
     try:
-        path = settings.llm.model_path or default_gguf_path(settings.health.models_dir)
-        return LlamaEngine(path, threads=settings.llm.threads or None)
+        # The coaching adapter on its verified base when the models folder vouches for it.
+        return open_engine(settings.llm.model_path, settings.health.models_dir,
+                           threads=settings.llm.threads or None)
     except EdgecoachError as exc:
         log.warning("answering with the rules' words only: %s", exc)
         return None

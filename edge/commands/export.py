@@ -21,7 +21,7 @@ TARGETS = {
     "health": "train and export the heart-rate model",
     "llm": "fine-tune the coaching language model and export it to GGUF",
     "headroom": "how far any forecaster could beat persistence on a folder of recordings "
-                "(by file cross-validation, with oracles)",
+    "(by file cross-validation, with oracles)",
 }
 
 
@@ -37,8 +37,9 @@ def _target(name: str) -> ModuleType:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    targets = parser.add_subparsers(dest="target", metavar="TARGET",
-                                    parser_class=type(parser), required=True)
+    targets = parser.add_subparsers(
+        dest="target", metavar="TARGET", parser_class=type(parser), required=True
+    )
     for name, help_text in TARGETS.items():
         target = targets.add_parser(name, help=help_text)
         try:

@@ -18,20 +18,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Write everything stored about a person in open formats: person.json (profile, "
         "sessions, cues and the words spoken, feedback), one CSV of samples per session, and a "
-        "README.txt describing them. The files hold health data: keep them safe.")
-    parser.add_argument("person", nargs="?", help="whose data (default: everyone in the store, "
-                        "one folder each)")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="folder to write into (default: "
-                        "./edgecoach-export-YYYY-MM-DD)")
+        "README.txt describing them. The files hold health data: keep them safe."
+    )
+    parser.add_argument(
+        "person", nargs="?", help="whose data (default: everyone in the store, one folder each)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="folder to write into (default: ./edgecoach-export-YYYY-MM-DD)",
+    )
     parser.add_argument("--state-dir", type=Path, help="override [daemon] state_dir")
 
 
-def run(args: argparse.Namespace, settings: Settings | None, *,
-               stdout: TextIO | None = None) -> int:
+def run(
+    args: argparse.Namespace, settings: Settings | None, *, stdout: TextIO | None = None
+) -> int:
     """`edgecoach export-data`: 0 when written. With PERSON the files go into --out itself;
     without, each person's into --out/<name>/."""
-    from edge.store import open_store
     from edge.reports.personal_data import export_person, folder_name
+    from edge.store import open_store
 
     assert settings is not None
     stdout = sys.stdout if stdout is None else stdout

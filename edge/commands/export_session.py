@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.commands._options import resolve_session, session_argument
 from edge.settings import Settings
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edge.store import SessionStore
@@ -18,11 +18,19 @@ HELP = "write a session as a FIT or CSV file"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     session_argument(parser)
-    parser.add_argument("--format", choices=("fit", "csv"), required=True,
-                        help="fit: a FIT activity for watches and training sites; csv: every "
-                        "stored second, for spreadsheets")
-    parser.add_argument("--out", type=Path, metavar="FILE",
-                        help="where to write it (default: edgecoach-session-N.fit or .csv here)")
+    parser.add_argument(
+        "--format",
+        choices=("fit", "csv"),
+        required=True,
+        help="fit: a FIT activity for watches and training sites; csv: every "
+        "stored second, for spreadsheets",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write it (default: edgecoach-session-N.fit or .csv here)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings | None) -> int:

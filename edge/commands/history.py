@@ -17,8 +17,11 @@ HELP = "list past sessions: duration, heart rate, zones 4-5, TRIMP, cues, RPE"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--person", metavar="NAME", help="only this person's sessions")
-    parser.add_argument("--json", action="store_true", help="print a JSON array, one object "
-                        "per session, instead of the table")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON array, one object per session, instead of the table",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings | None) -> int:

@@ -18,10 +18,19 @@ HELP = "add past FIT, TCX, GPX or CSV recordings as sessions"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
-                        help="recordings to import: .fit, .tcx, .gpx or .csv")
-    parser.add_argument("--person", metavar="NAME", required=True,
-                        help="whose sessions they become (zones from their [[people]] profile)")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="recordings to import: .fit, .tcx, .gpx or .csv",
+    )
+    parser.add_argument(
+        "--person",
+        metavar="NAME",
+        required=True,
+        help="whose sessions they become (zones from their [[people]] profile)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per file")
 
 
@@ -39,16 +48,21 @@ def run_with_store(args: argparse.Namespace, settings: Settings, store: SessionS
 
     profile = settings.person(args.person).profile
     if not settings.configures(args.person) and not args.json:
-        print(f"edgecoach: {args.person} has no [[people]] entry in {settings.source}: zones "
-              "use the [profile] section's resting and maximum heart rate", file=sys.stderr)
+        print(
+            f"edgecoach: {args.person} has no [[people]] entry in {settings.source}: zones "
+            "use the [profile] section's resting and maximum heart rate",
+            file=sys.stderr,
+        )
     results = import_recordings(store, args.files, args.person, profile)
     for result in results:
         if args.json:
             print(json.dumps(result.as_dict()))
         elif result.imported:
             minutes, seconds = divmod(result.duration_s, 60)
-            print(f"imported {result.path} as session {result.session_id} "
-                  f"({minutes} min {seconds:02d} s)")
+            print(
+                f"imported {result.path} as session {result.session_id} "
+                f"({minutes} min {seconds:02d} s)"
+            )
             for warning in result.warnings:  # what was cut or left out, and where
                 print(f"  {warning}")
         else:

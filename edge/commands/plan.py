@@ -60,7 +60,11 @@ def run_with_store(args: argparse.Namespace, settings: Settings, store: SessionS
     if args.week:
         plan = weekly_plan(inputs.loads, inputs.readiness, inputs.feedback, today,
                            inputs.goal_minutes, k=inputs.k)
-        result: dict[str, object] = {"week": plan.as_dict()}
+        week_words = explain_week(plan, inputs, settings,
+                                  use_llm=not getattr(args, "no_llm", False))
+        week = plan.as_dict()
+        week["days"] = [{**d, "words": w} for d, w in zip(week["days"], week_words, strict=True)]
+        result: dict[str, object] = {"week": week}
     else:
         suggestion, _ = todays_suggestion(store, settings, person, today)
         words = explain_suggestion(suggestion, inputs, settings,
@@ -77,7 +81,7 @@ def run_with_store(args: argparse.Namespace, settings: Settings, store: SessionS
               f"{settings.training.history_days} days: "
               "the plan starts gently.")
     if args.week:
-        _print_week(plan, inputs)
+        _print_week(plan, inputs, week_words)
     else:
         _print_suggestion(suggestion, inputs)
         said_by = ("the on-device language model" if words["source"] == "llm"
@@ -109,8 +113,34 @@ def explain_advice(advice: Advice, settings: Settings, *, use_llm: bool = True
         narration = narrator.narrate_sync(advice)
     finally:
         narrator.close()
-    return {"text": narration.text, "source": narration.source,
+    return {"text": narration.text, "source": narration.source, "model": narration.model,
             "reason": narration.reason or ("" if narration.source == "llm" else "template")}
+
+
+def explain_week(plan: WeeklyPlan, inputs: TrainingInputs, settings: Settings, *,
+                 use_llm: bool = True) -> list[dict[str, object]]:
+    """Each day of the week in the language model's words, guarded like today's suggestion (the
+    day's facts, its action, no medical claims), or the rules' text; one model load for all."""
+    from edge.core.zones import ZoneModel
+    from edge.engines import load_narrator
+    from edge.narrator.plans import suggestion_advice
+
+    if not use_llm:
+        settings = dataclasses.replace(
+            settings, llm=dataclasses.replace(settings.llm, enabled=False))
+    zones = ZoneModel.for_profile(inputs.profile)
+    narrator = load_narrator(settings)
+    words: list[dict[str, object]] = []
+    try:
+        for day in plan.days:
+            narration = narrator.narrate_sync(suggestion_advice(day, zones))
+            words.append({"text": narration.text, "source": narration.source,
+                          "model": narration.model,
+                          "reason": narration.reason or ("" if narration.source == "llm"
+                                                         else "template")})
+    finally:
+        narrator.close()
+    return words
 
 
 # -- output -------------------------------------------------------------------------------------
@@ -176,15 +206,16 @@ def _print_suggestion(suggestion: Suggestion, inputs: TrainingInputs) -> None:
         print(f"  {line}")
 
 
-def _print_week(plan: WeeklyPlan, inputs: TrainingInputs) -> None:
+def _print_week(plan: WeeklyPlan, inputs: TrainingInputs,
+                words: list[dict[str, object]] | None = None) -> None:
     model = ZoneModel.for_profile(inputs.profile)
     print(f"Week from {inputs.today:%a %d %b %Y} for {inputs.person}: "
           f"{plan.planned_load:.0f} of {plan.weekly_load_target:.0f} TRIMP planned, "
           f"{plan.hard_days} hard, {plan.rest_days} rest")
-    for day in plan.days:
+    for index, day in enumerate(plan.days):
         minutes = f"{day.minutes:3d} min" if day.kind != "rest" else "       "
         print(f"  {day.day:%a %d %b}  {day.kind:<8} {minutes}  {_zone_text(day.zones, model)}")
-        print(f"      {day.text}")
+        print(f"      {words[index]['text'] if words else day.text}")
     print("Why:")
     for line in _why_lines(plan.basis, inputs):
         print(f"  {line}")

@@ -13,8 +13,9 @@ HELP = "coach a recorded workout (FIT, TCX, GPX, CSV)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Play a recording through the whole coach, as if the band were "
-                          "sending it now.")
+    parser.description = (
+        "Play a recording through the whole coach, as if the band were sending it now."
+    )
     parser.add_argument("file", type=Path, help="the recording")
     playback_flags(parser, default_speed=1.0)
 

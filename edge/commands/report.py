@@ -7,10 +7,10 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.commands._options import resolve_session, session_argument
 from edge.settings import Settings
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edge.store import SessionStore
@@ -24,15 +24,25 @@ REPORT_LLM_TIMEOUT_S = 30.0
 
 def configure(parser: argparse.ArgumentParser) -> None:
     session_argument(parser)
-    parser.add_argument("--out", type=Path, metavar="FILE.html",
-                        help="where to write it (default: edgecoach-session-N.html here)")
-    parser.add_argument("--open", action="store_true",
-                        help="open it in the web browser when written")
-    parser.add_argument("--no-llm", action="store_true",
-                        help="the summary in the coach's template words, no language model")
-    parser.add_argument("--json", action="store_true",
-                        help="print a JSON object (path, summary text and its source) instead "
-                        "of the path")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE.html",
+        help="where to write it (default: edgecoach-session-N.html here)",
+    )
+    parser.add_argument(
+        "--open", action="store_true", help="open it in the web browser when written"
+    )
+    parser.add_argument(
+        "--no-llm",
+        action="store_true",
+        help="the summary in the coach's template words, no language model",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON object (path, summary text and its source) instead of the path",
+    )
 
 
 #: A report is not spoken live: the language model may take this long for its summary.
@@ -60,16 +70,17 @@ def run_with_store(args: argparse.Namespace, settings: Settings, store: SessionS
         narrator.close()
     path = write_report(store, session_id, out, words=words)
     if args.json:
-        print(json.dumps({"path": str(path), "session": session_id,
-                          "summary": words.as_dict()}))
+        print(json.dumps({"path": str(path), "session": session_id, "summary": words.as_dict()}))
     else:
         print(path)
     if args.open:
         import webbrowser
 
         if not webbrowser.open(path.resolve().as_uri()):
-            print(f"edgecoach: no web browser found here; open {path} on a phone or computer",
-                  file=sys.stderr)
+            print(
+                f"edgecoach: no web browser found here; open {path} on a phone or computer",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -81,8 +92,9 @@ def _report_narrator(settings: Settings, *, no_llm: bool):  # -> Narrator
 
     if no_llm:
         return Narrator(None, NarratorSettings(), "asked for with --no-llm")
-    llm = dataclasses.replace(settings.llm,
-                              timeout_s=max(settings.llm.timeout_s, REPORT_LLM_TIMEOUT_S))
+    llm = dataclasses.replace(
+        settings.llm, timeout_s=max(settings.llm.timeout_s, REPORT_LLM_TIMEOUT_S)
+    )
     return load_narrator(dataclasses.replace(settings, llm=llm))
 
 

@@ -13,14 +13,18 @@ HELP = "the daemon: coach everyone in the config from their bands until stopped 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Run the coaching daemon. SIGTERM or Ctrl-C stops it cleanly; every "
-                          "sample is stored as it arrives.")
+    parser.description = (
+        "Run the coaching daemon. SIGTERM or Ctrl-C stops it cleanly; every "
+        "sample is stored as it arrives."
+    )
     parser.add_argument("--json", action="store_true", help="print events as JSON lines")
-    parser.add_argument("--source", choices=DAEMON_SOURCES,
-                        help="override [daemon] source from the config")
+    parser.add_argument(
+        "--source", choices=DAEMON_SOURCES, help="override [daemon] source from the config"
+    )
     parser.add_argument("--state-dir", type=Path, help="override [daemon] state_dir")
-    parser.add_argument("--max-runtime", type=float, metavar="SECONDS",
-                        help="stop by itself after this long")
+    parser.add_argument(
+        "--max-runtime", type=float, metavar="SECONDS", help="stop by itself after this long"
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings | None) -> int:

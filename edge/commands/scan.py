@@ -25,8 +25,10 @@ from edge.sources.ble import ScanResult, scan
 from edge.sources.effort_scan import EffortScanResult, scan_effort
 
 NAME = "scan"
-HELP = ("list nearby heart-rate, footpod, cycling and power sensors and fitness machines, with "
-        "signal strength, battery and features")
+HELP = (
+    "list nearby heart-rate, footpod, cycling and power sensors and fitness machines, with "
+    "signal strength, battery and features"
+)
 
 #: Scan length when --timeout is not given (the virtual bands answer at once).
 DEFAULT_TIMEOUT_S = 5.0
@@ -58,8 +60,10 @@ def _positive(text: str) -> float:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Scan for BLE heart-rate (0x180D), running speed and cadence "
-                          "(0x1814) and cycling speed and cadence (0x1816) sensors.")
+    parser.description = (
+        "Scan for BLE heart-rate (0x180D), running speed and cadence "
+        "(0x1814) and cycling speed and cadence (0x1816) sensors."
+    )
     parser.add_argument(
         "--timeout",
         type=_positive,

@@ -17,6 +17,8 @@ class Narration:
     attempts: int = 0
     #: Seconds from the call to the first words handed to `on_sentence` (None without one).
     first_words_s: float | None = None
+    #: Which model worded it (source "llm"): the GGUF's name, or "<adapter> on <base>".
+    model: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -26,4 +28,5 @@ class Narration:
             "reason": self.reason,
             "seconds": round(self.seconds, 3),
             "attempts": self.attempts,
+            "model": self.model,
         }

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 class DisplayError(EdgecoachError):
     """A screen that cannot be opened or written: not wired, I2C off, wrong address, no luma."""
 
@@ -47,8 +48,9 @@ class _Preview:
         return self.device.image
 
 
-def open_display(settings: DisplaySettings, person: str, zones: ZoneModel | None = None
-                 ) -> Any | None:
+def open_display(
+    settings: DisplaySettings, person: str, zones: ZoneModel | None = None
+) -> Any | None:
     """The display `settings` ask for, showing `person`'s events; None for kind "none".
 
     Raises DisplayError saying what to check when it cannot be opened.
@@ -58,20 +60,32 @@ def open_display(settings: DisplaySettings, person: str, zones: ZoneModel | None
     common: dict[str, Any] = {
         "width": settings.width or (128 if settings.kind == "oled" else 0),
         "height": settings.height or (64 if settings.kind == "oled" else 0),
-        "rotate": settings.rotate, "person": person}
+        "rotate": settings.rotate,
+        "person": person,
+    }
     if settings.kind == "oled":
         from edge.displays.oled import from_config as oled
 
-        display = oled(settings.driver or "ssd1306", i2c_port=settings.i2c_port,
-                       address=settings.address, **common)
+        display = oled(
+            settings.driver or "ssd1306",
+            i2c_port=settings.i2c_port,
+            address=settings.address,
+            **common,
+        )
     elif settings.kind == "epaper":
         from edge.displays.epaper import from_config as epaper
 
-        display = epaper(settings.driver or "dummy", panel=settings.panel, zones=zones,
-                         min_refresh_s=settings.min_refresh_s, **common)
+        display = epaper(
+            settings.driver or "dummy",
+            panel=settings.panel,
+            zones=zones,
+            min_refresh_s=settings.min_refresh_s,
+            **common,
+        )
     else:
-        raise DisplayError(f"unknown display kind {settings.kind!r}: choose one of "
-                           f"{', '.join(DISPLAY_KINDS)}")
+        raise DisplayError(
+            f"unknown display kind {settings.kind!r}: choose one of {', '.join(DISPLAY_KINDS)}"
+        )
     if settings.preview_file is not None:
         if not hasattr(display.device, "image"):
             raise DisplayError("preview_file needs the dummy driver (an in-memory screen)")

@@ -38,8 +38,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from edge.core.zones import ZoneModel
 from edge.core.events import CueDecided, CueSpoken, SampleTaken, SessionEnded, SessionEvent
+from edge.core.zones import ZoneModel
 from edge.displays import DisplayError
 from edge.displays.frames import Font, FrameWriter, LumaScreen, clock_text, load_font
 
@@ -49,16 +49,15 @@ __all__ = ["PANELS", "EpaperDisplay", "from_config"]
 
 #: Common panels' resolutions (landscape), by their diagonal in inches.
 PANELS: dict[str, tuple[int, int]] = {
-    "2.13": (250, 122), "2.7": (264, 176), "2.9": (296, 128), "4.2": (400, 300),
+    "2.13": (250, 122),
+    "2.7": (264, 176),
+    "2.9": (296, 128),
+    "4.2": (400, 300),
     "7.5": (800, 480),
 }
 
 #: Zone names as the band shows them.
-_ZONE_WORDS = {0: "very light", 1: "recovery", 2: "easy", 3: "steady", 4: "threshold",
-               5: "maximum"}
-
-
-
+_ZONE_WORDS = {0: "very light", 1: "recovery", 2: "easy", 3: "steady", 4: "threshold", 5: "maximum"}
 
 
 def wrap(text: str, font: Font, width: float, max_lines: int) -> list[str]:
@@ -85,10 +84,19 @@ class EpaperDisplay(LumaScreen):
     tick_s = 1.0
     close_timeout_s = 30.0
 
-    def __init__(self, device: Any, *, min_refresh_s: float = 10.0, zone_confirm_s: int = 5,
-                 words_wait_s: float = 5.0, person: str | None = None,
-                 zones: ZoneModel | None = None, font_path: Path | None = None, background: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        device: Any,
+        *,
+        min_refresh_s: float = 10.0,
+        zone_confirm_s: int = 5,
+        words_wait_s: float = 5.0,
+        person: str | None = None,
+        zones: ZoneModel | None = None,
+        font_path: Path | None = None,
+        background: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.width, self.height = device.width, device.height
         self.min_refresh_s = min_refresh_s
         self.zone_confirm_s = zone_confirm_s
@@ -120,9 +128,13 @@ class EpaperDisplay(LumaScreen):
         self._big = load_font(max(14, int(band * 0.62)), font_path)
         self._small = load_font(max(11, self.height // 11), font_path)
         self._text = load_font(max(12, min(self.height // 7, 40)), font_path)
-        self._frames = FrameWriter(device, background=background, name="edgecoach-epaper",
-                                   what="e-paper display",
-                                   prepare=lambda image: image.convert(device.mode))
+        self._frames = FrameWriter(
+            device,
+            background=background,
+            name="edgecoach-epaper",
+            what="e-paper display",
+            prepare=lambda image: image.convert(device.mode),
+        )
 
     # -- the event sink -------------------------------------------------------------------------
 
@@ -144,9 +156,12 @@ class EpaperDisplay(LumaScreen):
                     self._set_cue(words.text or self._waiting[1], self._waiting[0])
             case SessionEnded(summary=summary):
                 mean = summary.mean_hr
-                self._set_cue(f"Done: {clock_text(summary.duration_s)}"
-                              + (f", average {mean:.0f} bpm." if mean is not None else "."),
-                              "summary", reason="summary")
+                self._set_cue(
+                    f"Done: {clock_text(summary.duration_s)}"
+                    + (f", average {mean:.0f} bpm." if mean is not None else "."),
+                    "summary",
+                    reason="summary",
+                )
                 self._last_refresh = -1e9  # the last frame stays on the panel: draw it now
             case _:
                 return
@@ -209,31 +224,47 @@ class EpaperDisplay(LumaScreen):
         draw.text((margin, band / 2), title, font=self._big, fill=ink, anchor="lm")
         if self._zone is not None:
             left = margin + self._big.getlength(title) + margin * 2
-            draw.text((left, band / 2), _ZONE_WORDS.get(self._zone, ""), font=self._small,
-                      fill=ink, anchor="lm")
+            draw.text(
+                (left, band / 2),
+                _ZONE_WORDS.get(self._zone, ""),
+                font=self._small,
+                fill=ink,
+                anchor="lm",
+            )
         if self.person:
-            draw.text((self.width - margin, band / 2), self.person, font=self._small, fill=ink,
-                      anchor="rm")
+            draw.text(
+                (self.width - margin, band / 2),
+                self.person,
+                font=self._small,
+                fill=ink,
+                anchor="rm",
+            )
         # The zone's range (true until the zone changes), and the heart rate as of now.
         small_h = self._small.getbbox("0")[3]
         line_y = band + small_h
         if self.zones is not None and self._zone is not None:
             low, high = self.zones.bounds_bpm(self._zone)
-            draw.text((margin, line_y), f"{low}-{high} bpm", font=self._small, fill=0,
-                      anchor="lm")
+            draw.text((margin, line_y), f"{low}-{high} bpm", font=self._small, fill=0, anchor="lm")
         if self._hr is not None and self._t is not None:
-            draw.text((self.width - margin, line_y), f"{self._hr:.0f} @ {clock_text(self._t)}",
-                      font=self._small, fill=0, anchor="rm")
+            draw.text(
+                (self.width - margin, line_y),
+                f"{self._hr:.0f} @ {clock_text(self._t)}",
+                font=self._small,
+                fill=0,
+                anchor="rm",
+            )
         rule = int(line_y + small_h)
         draw.line((0, rule, self.width - 1, rule), fill=0)
         # The cue, wrapped.
         if self._cue:
             line_h = self._text.getbbox("Hg")[3] + 2
             room = max(1, (self.height - rule - margin) // line_h)
-            for index, text in enumerate(wrap(self._cue, self._text, self.width - 2 * margin,
-                                              room)):
-                draw.text((margin, rule + margin // 2 + index * line_h), text, font=self._text,
-                          fill=0)
+            for index, text in enumerate(
+                wrap(self._cue, self._text, self.width - 2 * margin, room)
+            ):
+                draw.text(
+                    (margin, rule + margin // 2 + index * line_h), text, font=self._text, fill=0
+                )
         self.image = image
         self.refreshes += 1
         self.reasons.append(self._reason or "")
@@ -246,8 +277,16 @@ class EpaperDisplay(LumaScreen):
         self._frames.show(image)
 
 
-def from_config(kind: str = "dummy", *, panel: str = "2.9", width: int = 0, height: int = 0,
-                rotate: int = 0, zones: ZoneModel | None = None, **options: Any) -> EpaperDisplay:
+def from_config(
+    kind: str = "dummy",
+    *,
+    panel: str = "2.9",
+    width: int = 0,
+    height: int = 0,
+    rotate: int = 0,
+    zones: ZoneModel | None = None,
+    **options: Any,
+) -> EpaperDisplay:
     """An `EpaperDisplay` on luma's in-memory dummy device at `panel`'s resolution (or
     `width` x `height`). `zones` (a `ZoneModel`) lets the screen print each zone's range.
 
@@ -257,17 +296,19 @@ def from_config(kind: str = "dummy", *, panel: str = "2.9", width: int = 0, heig
     if kind != "dummy":
         raise DisplayError(
             f"no e-paper driver for {kind!r}: luma has none (luma.oled and luma.lcd drive OLED "
-            "and LCD screens); use kind \"dummy\" to preview, or wrap the panel vendor's driver "
-            "as a device with width, height, mode and display(image) for EpaperDisplay")
+            'and LCD screens); use kind "dummy" to preview, or wrap the panel vendor\'s driver '
+            "as a device with width, height, mode and display(image) for EpaperDisplay"
+        )
     if not (width and height):
         if panel not in PANELS:
-            raise DisplayError(f"unknown e-paper panel {panel!r}: choose one of "
-                               f"{', '.join(PANELS)} or give width and height")
+            raise DisplayError(
+                f"unknown e-paper panel {panel!r}: choose one of "
+                f"{', '.join(PANELS)} or give width and height"
+            )
         width, height = PANELS[panel]
     try:
         import luma.core.device
     except ImportError as exc:
-        raise DisplayError(f"the display needs luma.core: pip install luma.oled ({exc})"
-                           ) from exc
+        raise DisplayError(f"the display needs luma.core: pip install luma.oled ({exc})") from exc
     device = luma.core.device.dummy(width=width, height=height, rotate=rotate, mode="1")
     return EpaperDisplay(device, zones=zones, **options)

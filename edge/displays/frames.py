@@ -46,8 +46,15 @@ def clock_text(seconds: object) -> str:
 
 
 class FrameWriter:
-    def __init__(self, device: Any, *, background: bool, name: str, what: str = "display",
-                 prepare: Callable[[Image.Image], Image.Image] = lambda image: image) -> None:
+    def __init__(
+        self,
+        device: Any,
+        *,
+        background: bool,
+        name: str,
+        what: str = "display",
+        prepare: Callable[[Image.Image], Image.Image] = lambda image: image,
+    ) -> None:
         self.device = device
         self.what = what
         self.prepare = prepare

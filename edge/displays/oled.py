@@ -44,11 +44,16 @@ __all__ = ["KINDS", "OledDisplay", "from_config"]
 KINDS = ("ssd1306", "sh1106", "dummy")
 
 
-
-
-
-def _place(draw: ImageDraw.ImageDraw, x: float, y: float, text: str, font: Font, fill: str,
-           *, centre: bool = False) -> None:
+def _place(
+    draw: ImageDraw.ImageDraw,
+    x: float,
+    y: float,
+    text: str,
+    font: Font,
+    fill: str,
+    *,
+    centre: bool = False,
+) -> None:
     """Draw `text` with its ink's left edge (or centre) at x and its middle at y."""
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     x -= (left + right) / 2 if centre else left
@@ -65,10 +70,19 @@ class OledDisplay(LumaScreen):
     tick_s = 0.1
     close_timeout_s = 5.0
 
-    def __init__(self, device: Any, *, max_fps: float = 4.0, scroll_px_per_s: float = 30.0,
-                 scroll_pause_s: float = 1.5, cue_shown_s: float = 60.0,
-                 person: str | None = None, font_path: Path | None = None,
-                 background: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        device: Any,
+        *,
+        max_fps: float = 4.0,
+        scroll_px_per_s: float = 30.0,
+        scroll_pause_s: float = 1.5,
+        cue_shown_s: float = 60.0,
+        person: str | None = None,
+        font_path: Path | None = None,
+        background: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.width, self.height = device.width, device.height
         self.min_interval_s = 1.0 / max_fps
         self.scroll_px_per_s = scroll_px_per_s
@@ -96,8 +110,9 @@ class OledDisplay(LumaScreen):
         self._big = self._fit(font_path, "188", int(self.width * 0.62), top - 2)
         self._mid = load_font(max(10, min(20, top // 3 + 2)), font_path)
         self._small = load_font(max(9, self._cue_h - 2), font_path)
-        self._frames = FrameWriter(device, background=background, name="edgecoach-oled",
-                                   what="display")
+        self._frames = FrameWriter(
+            device, background=background, name="edgecoach-oled", what="display"
+        )
 
     # -- the event sink -------------------------------------------------------------------------
 
@@ -121,8 +136,9 @@ class OledDisplay(LumaScreen):
             case SessionEnded(summary=summary):
                 mean = summary.mean_hr
                 text = f"Done: {clock_text(summary.duration_s)}"
-                self._show_cue(text + (f", mean {mean:.0f} bpm" if mean is not None else ""),
-                               "summary", now)
+                self._show_cue(
+                    text + (f", mean {mean:.0f} bpm" if mean is not None else ""), "summary", now
+                )
             case _:
                 return
         self._dirty = True
@@ -165,10 +181,18 @@ class OledDisplay(LumaScreen):
         roomy = top >= 30  # a 128x32 screen has no room for the time under the zone
         box_h = min(top // 2 + 2, 24) if roomy else top - 3
         hard = self._zone is not None and self._zone >= 4
-        draw.rectangle((column, 0, self.width - 1, box_h), outline="white",
-                       fill="white" if hard else "black")
-        _place(draw, (column + self.width) / 2, box_h / 2 + 1, zone, self._mid,
-               "black" if hard else "white", centre=True)
+        draw.rectangle(
+            (column, 0, self.width - 1, box_h), outline="white", fill="white" if hard else "black"
+        )
+        _place(
+            draw,
+            (column + self.width) / 2,
+            box_h / 2 + 1,
+            zone,
+            self._mid,
+            "black" if hard else "white",
+            centre=True,
+        )
         # Under it: the workout step and its time left, or the session time.
         if not roomy:
             line = ""
@@ -181,8 +205,15 @@ class OledDisplay(LumaScreen):
         else:
             line = clock_text(self._t) if self._t is not None else ""
         if line:
-            _place(draw, (column + self.width) / 2, (box_h + top) / 2 + 1, line, self._small,
-                   "white", centre=True)
+            _place(
+                draw,
+                (column + self.width) / 2,
+                (box_h + top) / 2 + 1,
+                line,
+                self._small,
+                "white",
+                centre=True,
+            )
         # The cue, scrolling right to left when it does not fit.
         if self._cue:
             draw.line((0, top, self.width - 1, top), fill="white")
@@ -192,8 +223,14 @@ class OledDisplay(LumaScreen):
                 gap = self.width // 3
                 moving = max(0.0, now - self._cue_since - self.scroll_pause_s)
                 x = -((moving * self.scroll_px_per_s) % (width + gap))
-                _place(draw, x + width + gap, top + self._cue_h / 2 + 1, self._cue,
-                       self._small, "white")
+                _place(
+                    draw,
+                    x + width + gap,
+                    top + self._cue_h / 2 + 1,
+                    self._cue,
+                    self._small,
+                    "white",
+                )
             _place(draw, x, top + self._cue_h / 2 + 1, self._cue, self._small, "white")
         self.image = image
         self.renders += 1
@@ -221,9 +258,16 @@ class OledDisplay(LumaScreen):
         return load_font(8, path)
 
 
-def from_config(kind: str = "ssd1306", *, i2c_port: int = 1, address: int = 0x3C,
-                width: int = 128, height: int = 64, rotate: int = 0,
-                **options: Any) -> OledDisplay:
+def from_config(
+    kind: str = "ssd1306",
+    *,
+    i2c_port: int = 1,
+    address: int = 0x3C,
+    width: int = 128,
+    height: int = 64,
+    rotate: int = 0,
+    **options: Any,
+) -> OledDisplay:
     """An `OledDisplay` on a screen wired to I2C (`kind` "ssd1306" or "sh1106"), or on an
     in-memory "dummy". `options` go to `OledDisplay`; hardware screens write from a thread.
 
@@ -245,16 +289,20 @@ def from_config(kind: str = "ssd1306", *, i2c_port: int = 1, address: int = 0x3C
     where = f"{kind} at I2C bus {i2c_port}, address {address:#04x}"
     try:
         serial = i2c(port=i2c_port, address=address)
-        device = getattr(luma.oled.device, kind)(serial, width=width, height=height,
-                                                 rotate=rotate)
+        device = getattr(luma.oled.device, kind)(serial, width=width, height=height, rotate=rotate)
     except luma.core.error.DevicePermissionError as exc:
-        raise DisplayError(f"no permission to open the {where}: add the user to the i2c group "
-                           f"({exc})") from exc
+        raise DisplayError(
+            f"no permission to open the {where}: add the user to the i2c group ({exc})"
+        ) from exc
     except luma.core.error.DeviceNotFoundError as exc:
-        raise DisplayError(f"no {where}: enable I2C (raspi-config, Interface Options) and check "
-                           f"the bus number ({exc})") from exc
+        raise DisplayError(
+            f"no {where}: enable I2C (raspi-config, Interface Options) and check "
+            f"the bus number ({exc})"
+        ) from exc
     except (luma.core.error.Error, OSError) as exc:
-        raise DisplayError(f"cannot open the {where}: check the wiring and the address "
-                           f"(`i2cdetect -y {i2c_port}` lists it) ({exc})") from exc
+        raise DisplayError(
+            f"cannot open the {where}: check the wiring and the address "
+            f"(`i2cdetect -y {i2c_port}` lists it) ({exc})"
+        ) from exc
     options.setdefault("background", True)
     return OledDisplay(device, **options)

@@ -358,7 +358,3 @@ def format_report(report: dict[str, Any]) -> str:
     for item in report.get("skipped", []):
         lines.append(f"  skipped {item['file']}: {item['reason']}")
     return "\n".join(lines)
-
-
-
-

@@ -189,5 +189,3 @@ def default_calibration_path(person: str) -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in person) or "you"
     return Path(base) / "edgecoach" / safe / CALIBRATION_FILE
-
-

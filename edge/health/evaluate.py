@@ -107,7 +107,3 @@ def format_report(result: dict[str, Any]) -> str:
     for item in result["skipped"]:
         lines.append(f"  skipped {item['file']}: {item['reason']}")
     return "\n".join(lines)
-
-
-
-

@@ -77,8 +77,9 @@ VERDICTS = ("too_hard", "too_easy")
 #: verdict "too_hard", "too_easy" or None, at least one given) and return what was recorded, as
 #: JSON-able values (the daemon's: session_id, rpe, text, signal). Async, or a plain function run
 #: in a worker thread. A ValueError is the person's mistake: its message is shown on the tile.
-FeedbackHandler = Callable[[str, int | None, str | None],
-                           Mapping[str, object] | Awaitable[Mapping[str, object]]]
+FeedbackHandler = Callable[
+    [str, int | None, str | None], Mapping[str, object] | Awaitable[Mapping[str, object]]
+]
 #: `on_stop(person)`: the person pressed "Stop machine" on their tile: the coach lets go of the
 #: machine it drives for them, at once; True when there was one to let go of. Called on the
 #: board's loop: it must not block.
@@ -133,14 +134,22 @@ def _sse(event: str, payload: object) -> bytes:
 
 
 class KioskBoard:
-    def __init__(self, host: str = KIOSK_HOST, port: int = KIOSK_PORT, *,
-                 members: Sequence[str] = (), zones: Mapping[str, ZoneModel] | None = None,
-                 max_clients: int = MAX_CLIENTS, ping_s: float = PING_S,
-                 drain_timeout_s: float = DRAIN_TIMEOUT_S,
-                 clock: Callable[[], float] = time.monotonic,
-                 on_feedback: FeedbackHandler | None = None,
-                 on_stop: StopHandler | None = None,
-                 state: Any = None, page: bytes | None = None) -> None:
+    def __init__(
+        self,
+        host: str = KIOSK_HOST,
+        port: int = KIOSK_PORT,
+        *,
+        members: Sequence[str] = (),
+        zones: Mapping[str, ZoneModel] | None = None,
+        max_clients: int = MAX_CLIENTS,
+        ping_s: float = PING_S,
+        drain_timeout_s: float = DRAIN_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+        on_feedback: FeedbackHandler | None = None,
+        on_stop: StopHandler | None = None,
+        state: Any = None,
+        page: bytes | None = None,
+    ) -> None:
         """A board on `host`:`port` (loopback only; port 0 picks a free one, see `.port`).
 
         `members` are shown from the start, in that order (the daemon's people); others appear
@@ -161,8 +170,11 @@ class KioskBoard:
         self.clock = clock
         self.on_feedback = on_feedback
         self.on_stop = on_stop
-        self._page = page if page is not None else \
-            resources.files("edge.kiosk").joinpath("page.html").read_bytes()
+        self._page = (
+            page
+            if page is not None
+            else resources.files("edge.kiosk").joinpath("page.html").read_bytes()
+        )
         self._clients: set[_Client] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -201,12 +213,13 @@ class KioskBoard:
         self._loop_thread = threading.get_ident()
         try:
             self._server = await asyncio.start_server(
-                self._handle, self.host, self._requested_port, limit=16 * 1024,
-                reuse_address=True)
+                self._handle, self.host, self._requested_port, limit=16 * 1024, reuse_address=True
+            )
         except OSError as exc:
             raise KioskConfigError(
                 f"the zone board cannot listen on {self.host}:{self._requested_port}: "
-                f"{exc.strerror or exc}; choose another [kiosk] port") from exc
+                f"{exc.strerror or exc}; choose another [kiosk] port"
+            ) from exc
         self._pinger = asyncio.create_task(self._ping_loop(), name="edgecoach-kiosk-ping")
         log.info("zone board on %s", self.url)
 
@@ -237,8 +250,12 @@ class KioskBoard:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     # -- the session's sink ---------------------------------------------------------------------
@@ -301,8 +318,12 @@ class KioskBoard:
         peer_name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "a browser"
         try:
             await self._serve(reader, writer, peer_name)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                TimeoutError):
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+        ):
             pass  # the browser went, or sent nothing usable: nothing to answer
         except Exception:
             log.exception("zone board: request from %s failed", peer_name)
@@ -313,8 +334,9 @@ class KioskBoard:
             if task is not None:
                 self._handlers.discard(task)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     peer: str) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT_S)
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
@@ -328,14 +350,24 @@ class KioskBoard:
             if sep:
                 headers[name.strip().lower()] = value.strip()
         if not _loopback_host_header(headers.get("host", "")):
-            await self._respond(writer, 421, "text/plain",
-                                b"the zone board answers only to 127.0.0.1 or localhost\n")
+            await self._respond(
+                writer,
+                421,
+                "text/plain",
+                b"the zone board answers only to 127.0.0.1 or localhost\n",
+            )
             return
         path = target.split("?", 1)[0]
         allowed = ("POST",) if path in ("/feedback", "/stop") else ("GET", "HEAD")
         if method not in allowed:
-            await self._respond(writer, 405, "text/plain", b"method not allowed\n",
-                                extra={"Allow": ", ".join(allowed)}, head_only=False)
+            await self._respond(
+                writer,
+                405,
+                "text/plain",
+                b"method not allowed\n",
+                extra={"Allow": ", ".join(allowed)},
+                head_only=False,
+            )
             return
         if method == "POST" and path == "/stop":
             await self._stop_machine(reader, writer, headers)
@@ -345,14 +377,16 @@ class KioskBoard:
             return
         head_only = method == "HEAD"
         if path in ("/", "/index.html"):
-            await self._respond(writer, 200, "text/html; charset=utf-8", self._page,
-                                head_only=head_only)
+            await self._respond(
+                writer, 200, "text/html; charset=utf-8", self._page, head_only=head_only
+            )
         elif path == "/state.json":
             body = json.dumps(self.snapshot(), ensure_ascii=False).encode()
             await self._respond(writer, 200, "application/json", body, head_only=head_only)
         elif path == "/healthz":
-            body = json.dumps({"status": "ok", "members": len(self.state.members),
-                               "clients": len(self._clients)}).encode()
+            body = json.dumps(
+                {"status": "ok", "members": len(self.state.members), "clients": len(self._clients)}
+            ).encode()
             await self._respond(writer, 200, "application/json", body, head_only=head_only)
         elif path == "/events" and not head_only:
             await self._stream(writer, peer)
@@ -362,10 +396,16 @@ class KioskBoard:
     async def _refuse(self, writer: asyncio.StreamWriter, status: int, reason: str) -> None:
         await self._respond(writer, status, "text/plain; charset=utf-8", reason.encode() + b"\n")
 
-    async def _json_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                         headers: Mapping[str, str], what: str) -> bytes | None:
+    async def _json_body(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        headers: Mapping[str, str],
+        what: str,
+    ) -> bytes | None:
         """The body of a POST from the board's own page, or None once refused (`what`: the
         "feedback" or the "stop" the messages name)."""
+
         async def refuse(status: int, reason: str) -> None:
             await self._refuse(writer, status, reason)
 
@@ -394,8 +434,9 @@ class KioskBoard:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return await asyncio.wait_for(reader.readexactly(length), REQUEST_TIMEOUT_S)
 
-    async def _stop_machine(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                            headers: Mapping[str, str]) -> None:
+    async def _stop_machine(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: Mapping[str, str]
+    ) -> None:
         """`POST /stop` `{"person": NAME}`: the coach lets go of the person's machine now."""
         body = await self._json_body(reader, writer, headers, "stop")
         if body is None:
@@ -415,9 +456,11 @@ class KioskBoard:
         body = json.dumps({"person": person, "released": released}, ensure_ascii=False).encode()
         await self._respond(writer, 200, "application/json", body)
 
-    async def _feedback(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        headers: Mapping[str, str]) -> None:
+    async def _feedback(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: Mapping[str, str]
+    ) -> None:
         """`POST /feedback`: check, read and validate the body, record it, say what was."""
+
         async def refuse(status: int, reason: str) -> None:
             await self._refuse(writer, status, reason)
 
@@ -433,8 +476,9 @@ class KioskBoard:
             await refuse(400, str(exc))
             return
         try:
-            recorded = await asyncio.wait_for(self._record(person, rpe, verdict),
-                                              FEEDBACK_TIMEOUT_S)
+            recorded = await asyncio.wait_for(
+                self._record(person, rpe, verdict), FEEDBACK_TIMEOUT_S
+            )
         except TimeoutError:
             await refuse(503, "the coach is busy: try again in a moment")
             return
@@ -445,8 +489,7 @@ class KioskBoard:
             log.exception("zone board: could not record feedback for %s", person)
             await refuse(500, "the feedback could not be recorded; the coach's log says why")
             return
-        body = json.dumps({"person": person, **recorded}, ensure_ascii=False,
-                          default=str).encode()
+        body = json.dumps({"person": person, **recorded}, ensure_ascii=False, default=str).encode()
         await self._respond(writer, 200, "application/json", body)
 
     def _parse_feedback(self, body: bytes) -> tuple[str, int | None, str | None]:
@@ -454,17 +497,22 @@ class KioskBoard:
         try:
             text = body.decode("utf-8")
             if _json_depth(text) > MAX_JSON_DEPTH:
-                raise ValueError(f"the feedback nests deeper than {MAX_JSON_DEPTH} levels: "
-                                 'send {"person": NAME, "rpe": 1..10}')
+                raise ValueError(
+                    f"the feedback nests deeper than {MAX_JSON_DEPTH} levels: "
+                    'send {"person": NAME, "rpe": 1..10}'
+                )
             data = json.loads(text)
         except RecursionError:  # bounded above; kept so no body can end the board's task
             raise ValueError("the feedback nests too deep: send a flat JSON object") from None
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ValueError('the feedback is not valid JSON: send {"person": NAME, '
-                             '"rpe": 1..10} or {"person": NAME, "verdict": "too_hard"}') from None
+            raise ValueError(
+                'the feedback is not valid JSON: send {"person": NAME, '
+                '"rpe": 1..10} or {"person": NAME, "verdict": "too_hard"}'
+            ) from None
         if not isinstance(data, dict):  # a reason for the tile, like every other here
             raise ValueError(  # noqa: TRY004
-                'the feedback must be a JSON object: {"person": NAME, "rpe": 1..10}')
+                'the feedback must be a JSON object: {"person": NAME, "rpe": 1..10}'
+            )
         unknown = sorted(set(data) - {"person", "rpe", "verdict"})
         if unknown:
             raise ValueError(f"unknown field {unknown[0]!r}: send person, rpe and/or verdict")
@@ -472,11 +520,13 @@ class KioskBoard:
         if not isinstance(person, str) or not person.strip():
             raise ValueError('say whose session it was: "person" is a name shown on the board')
         if person not in self.state.members:
-            raise ValueError(f"unknown member {_one_line(person)[:60]!r}: "
-                             "choose a name shown on the board")
+            raise ValueError(
+                f"unknown member {_one_line(person)[:60]!r}: choose a name shown on the board"
+            )
         rpe = data.get("rpe")
-        if rpe is not None and (isinstance(rpe, bool) or not isinstance(rpe, int)
-                                or not 1 <= rpe <= 10):
+        if rpe is not None and (
+            isinstance(rpe, bool) or not isinstance(rpe, int) or not 1 <= rpe <= 10
+        ):
             raise ValueError("RPE must be a whole number from 1 (very easy) to 10 (all-out)")
         verdict = data.get("verdict")
         if verdict is not None and verdict not in VERDICTS:
@@ -485,8 +535,9 @@ class KioskBoard:
             raise ValueError("say how it felt: an RPE from 1 to 10, too hard or too easy")
         return person, rpe, verdict
 
-    async def _record(self, person: str, rpe: int | None,
-                      verdict: str | None) -> Mapping[str, object]:
+    async def _record(
+        self, person: str, rpe: int | None, verdict: str | None
+    ) -> Mapping[str, object]:
         handler = self.on_feedback
         assert handler is not None
         if inspect.iscoroutinefunction(handler):
@@ -497,22 +548,46 @@ class KioskBoard:
                 result = await result
         return dict(result)
 
-    async def _respond(self, writer: asyncio.StreamWriter, status: int, content_type: str,
-                       body: bytes, *, extra: Mapping[str, str] | None = None,
-                       head_only: bool = False) -> None:
-        reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
-                  405: "Method Not Allowed", 413: "Content Too Large",
-                  415: "Unsupported Media Type", 421: "Misdirected Request",
-                  500: "Internal Server Error", 503: "Service Unavailable"}[status]
-        headers = {"Content-Type": content_type, "Content-Length": str(len(body)),
-                   **_COMMON_HEADERS, **(extra or {})}
+    async def _respond(
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        content_type: str,
+        body: bytes,
+        *,
+        extra: Mapping[str, str] | None = None,
+        head_only: bool = False,
+    ) -> None:
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            403: "Forbidden",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            413: "Content Too Large",
+            415: "Unsupported Media Type",
+            421: "Misdirected Request",
+            500: "Internal Server Error",
+            503: "Service Unavailable",
+        }[status]
+        headers = {
+            "Content-Type": content_type,
+            "Content-Length": str(len(body)),
+            **_COMMON_HEADERS,
+            **(extra or {}),
+        }
         writer.write(_head(status, reason, headers) + (b"" if head_only else body))
         await asyncio.wait_for(writer.drain(), self.drain_timeout_s)
 
     async def _stream(self, writer: asyncio.StreamWriter, peer: str) -> None:
         if len(self._clients) >= self.max_clients and not self._evict_one_behind():
-            await self._respond(writer, 503, "text/plain", b"too many browsers on the board\n",
-                                extra={"Retry-After": "10"})
+            await self._respond(
+                writer,
+                503,
+                "text/plain",
+                b"too many browsers on the board\n",
+                extra={"Retry-After": "10"},
+            )
             return
         sock = writer.get_extra_info("socket")
         if sock is not None:  # small buffers: a client that stops reading shows it soon
@@ -523,10 +598,16 @@ class KioskBoard:
         self._clients.add(client)
         log.debug("zone board: %s connected", peer)
         try:
-            headers = {"Content-Type": "text/event-stream; charset=utf-8", **_COMMON_HEADERS,
-                       "X-Accel-Buffering": "no"}
-            writer.write(_head(200, "OK", headers) + f"retry: {RETRY_MS}\n\n".encode()
-                         + _sse("snapshot", self.snapshot()))
+            headers = {
+                "Content-Type": "text/event-stream; charset=utf-8",
+                **_COMMON_HEADERS,
+                "X-Accel-Buffering": "no",
+            }
+            writer.write(
+                _head(200, "OK", headers)
+                + f"retry: {RETRY_MS}\n\n".encode()
+                + _sse("snapshot", self.snapshot())
+            )
             await self._drain(client)
             while not client.closing:
                 await client.wake.wait()
@@ -547,8 +628,9 @@ class KioskBoard:
         behind = max(self._clients, key=lambda c: (c.backlog(), -c.connected_at), default=None)
         if behind is None or behind.backlog() < EVICT_BACKLOG_BYTES:
             return False
-        log.info("zone board: full; dropping %s, it stopped reading, for a new browser",
-                 behind.peer)
+        log.info(
+            "zone board: full; dropping %s, it stopped reading, for a new browser", behind.peer
+        )
         self.clients_dropped += 1
         self._clients.discard(behind)
         behind.closing = True
@@ -574,9 +656,9 @@ _COMMON_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
-                               "style-src 'unsafe-inline'; connect-src 'self'; "
-                               "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
-                               "form-action 'none'",
+    "style-src 'unsafe-inline'; connect-src 'self'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'",
 }
 
 

@@ -77,9 +77,15 @@ class MemberState:
         age = None if self.last_sample_at is None else round(max(0.0, now - self.last_sample_at), 1)
         cue = None
         if self.cue is not None:
-            cue = {"id": self.cue.id, "kind": self.cue.kind, "action": self.cue.action,
-                   "text": self.cue.text, "source": self.cue.source, "safety": self.cue.safety,
-                   "age_s": round(max(0.0, now - self.cue.at), 1)}
+            cue = {
+                "id": self.cue.id,
+                "kind": self.cue.kind,
+                "action": self.cue.action,
+                "text": self.cue.text,
+                "source": self.cue.source,
+                "safety": self.cue.safety,
+                "age_s": round(max(0.0, now - self.cue.at), 1),
+            }
         return {
             "name": self.name,
             "seq": self.seq,
@@ -110,8 +116,11 @@ class BoardState:
     members: dict[str, MemberState] = field(default_factory=dict)
 
     @classmethod
-    def listing(cls, names: Sequence[str] = (), zones: Mapping[str, ZoneModel] | None = None,
-                ) -> BoardState:
+    def listing(
+        cls,
+        names: Sequence[str] = (),
+        zones: Mapping[str, ZoneModel] | None = None,
+    ) -> BoardState:
         board = cls(zones=dict(zones or {}))
         for name in names:
             board.member(name)
@@ -163,8 +172,9 @@ class BoardState:
         fraction = event.hrr_fraction
         if fraction is None and hr is not None and member.name in self.zones:
             fraction = self.zones[member.name].fraction_of_reserve(hr)
-        member.effort_pct = None if fraction is None or member.hr is None \
-            else max(0, round(100 * fraction))
+        member.effort_pct = (
+            None if fraction is None or member.hr is None else max(0, round(100 * fraction))
+        )
         watts = event.sample.power_w
         member.power_w = None if watts is None else round(watts)
         if not member.gap:
@@ -172,8 +182,14 @@ class BoardState:
             member.sensor_lost = False
 
     def _cue(self, member: MemberState, cue: Cue, now: float) -> None:
-        member.cue = CueState(id=cue.id, kind=cue.kind.value, action=cue.action.value,
-                              text=cue.template_text, source="template", at=now)
+        member.cue = CueState(
+            id=cue.id,
+            kind=cue.kind.value,
+            action=cue.action.value,
+            text=cue.template_text,
+            source="template",
+            at=now,
+        )
         if cue.kind is CueKind.SENSOR_LOST:
             member.sensor_lost = True
         elif cue.kind is CueKind.SENSOR_BACK:
@@ -194,9 +210,14 @@ class BoardState:
                 current.source = words.source or "template"
                 return True
         # Words with no cue event before them (a sink that joined late): they are the cue.
-        member.cue = CueState(id=cue_id, kind=event.cue.kind.value,
-                              action=event.cue.action.value, text=text,
-                              source=words.source or "template", at=now)
+        member.cue = CueState(
+            id=cue_id,
+            kind=event.cue.kind.value,
+            action=event.cue.action.value,
+            text=text,
+            source=words.source or "template",
+            at=now,
+        )
         if event.cue.kind is CueKind.SENSOR_LOST:
             member.sensor_lost = True
         return True
@@ -207,6 +228,9 @@ def _machine_driving(was: bool, detail: Mapping[str, object]) -> bool:
     if detail.get("status") == "control_granted":
         return True
     if detail.get("command") == "release" or detail.get("status") in (
-            "control_lost", "stopped_by_user", "reset"):
+        "control_lost",
+        "stopped_by_user",
+        "reset",
+    ):
         return False
     return was

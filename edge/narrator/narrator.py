@@ -154,6 +154,11 @@ class Narrator:
     def prompt_style(self) -> str:
         return getattr(self.engine, "prompt_style", prompts.REPHRASE)
 
+    @property
+    def model_name(self) -> str:
+        """The model that words replies: "<adapter> on <base>" with the coaching adapter."""
+        return str(getattr(self.engine, "model_name", "") or "")
+
     async def narrate(self, cue: Cue, *, on_sentence: Callable[[str], None] | None = None,
                       since: float | None = None) -> Narration:
         """Words for `cue`. `on_sentence`, called on the event loop's thread, gets each sentence
@@ -281,7 +286,8 @@ class Narrator:
                         if generation.timed_out else
                         f"later sentence dropped: {streamer.cut}" if streamer.cut else "")
                 return Narration(advice.cue_id, " ".join(streamer.spoken), "llm", note,
-                                 time.perf_counter() - started, attempt, streamer.first_words_s)
+                                 time.perf_counter() - started, attempt, streamer.first_words_s,
+                                 self.model_name)
             if generation.timed_out:
                 reason = f"timed out after {self.settings.timeout_s:g} s"
                 break
@@ -294,7 +300,7 @@ class Narrator:
                     for sentence in guard.split_sentences(text):
                         emit(sentence)
                 return Narration(advice.cue_id, text, "llm", "", time.perf_counter() - started,
-                                 attempt, first)
+                                 attempt, first, self.model_name)
             reason = f"guard: {verdict.reason}"
             log.info("%s %s: model text rejected (%s): %r", advice.task.value, advice.kind,
                      verdict.reason, generation.text)

@@ -46,7 +46,8 @@ STOP = ("\n", "<|im_end|>", "<|im_start|>")
 _LEAD_IN = re.compile(
     r"^[^\"\u201c:.!?\d]{0,30}\b(rephras\w*|here's|here is|message|version|revised|answer|"
     r"response|sure|output|translation|challenge|coach says)\b[^\"\u201c:.!?\d]{0,20}:\s*",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 class Prompt(NamedTuple):
@@ -65,8 +66,11 @@ def facts_line(advice: Advice) -> str:
     ``cue high_zone | ease_off | hr=176 zone=5 previous_zone=4 zone5_lower=174``;
     ``question last_session | hold | duration_min=42 ... | How did my run go?``.
     """
-    head = advice.task.value if advice.task is Task.SUMMARY or advice.task is Task.READINESS \
-        or advice.task is Task.PLAN else f"{advice.task.value} {advice.kind}"
+    head = (
+        advice.task.value
+        if advice.task is Task.SUMMARY or advice.task is Task.READINESS or advice.task is Task.PLAN
+        else f"{advice.task.value} {advice.kind}"
+    )
     action = advice.action.value if advice.action is not None else "info"
     line = f"{head} | {action} | {facts_text(advice.facts)}"
     if advice.task is Task.QUESTION:
@@ -77,21 +81,32 @@ def facts_line(advice: Advice) -> str:
 def advice_prompt(advice: Advice, style: str = REPHRASE) -> Prompt:
     """Chat messages asking a model to word `advice`, in the prompt style its GGUF names."""
     if style == FACTS:
-        return Prompt([{"role": "system", "content": FACTS_SYSTEM_PROMPT},
-                       {"role": "user", "content": facts_line(advice)}], STOP)
+        return Prompt(
+            [
+                {"role": "system", "content": FACTS_SYSTEM_PROMPT},
+                {"role": "user", "content": facts_line(advice)},
+            ],
+            STOP,
+        )
     if style != REPHRASE:
         raise ValueError(f"unknown prompt style {style!r}; known: {', '.join(PROMPT_STYLES)}")
     if advice.task is Task.CUE:
         request = f'Rephrase for the runner: "{advice.template}"'
-        return Prompt([{"role": "system", "content": SYSTEM_PROMPT},
-                       {"role": "user", "content": request}], STOP)
+        return Prompt(
+            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": request}],
+            STOP,
+        )
     if advice.task is Task.QUESTION:
-        request = (f'The runner asked: "{advice.question.strip()}". Rephrase the answer for them: '
-                   f'"{advice.template}"')
+        request = (
+            f'The runner asked: "{advice.question.strip()}". Rephrase the answer for them: '
+            f'"{advice.template}"'
+        )
     else:
         request = f'Rephrase for the runner: "{advice.template}"'
-    return Prompt([{"role": "system", "content": ANSWER_SYSTEM_PROMPT},
-                   {"role": "user", "content": request}], STOP)
+    return Prompt(
+        [{"role": "system", "content": ANSWER_SYSTEM_PROMPT}, {"role": "user", "content": request}],
+        STOP,
+    )
 
 
 def cue_prompt(cue: Cue, style: str = REPHRASE) -> Prompt:

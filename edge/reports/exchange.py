@@ -90,11 +90,27 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: The header of a CSV that edgecoach exported before effort was recorded; still imported.
-_CSV_COLUMNS_BEFORE_EFFORT = ("t", "timestamp", "hr", "rr", "cadence", "speed", "distance",
-                              "steps", "contact", "gap")
+_CSV_COLUMNS_BEFORE_EFFORT = (
+    "t",
+    "timestamp",
+    "hr",
+    "rr",
+    "cadence",
+    "speed",
+    "distance",
+    "steps",
+    "contact",
+    "gap",
+)
 #: The effort columns, after those (AlignedSample fields in `EFFORT_FIELDS` order).
-_CSV_EFFORT_COLUMNS = ("power", "machine_speed", "incline", "resistance", "stroke_rate",
-                       "machine_distance")
+_CSV_EFFORT_COLUMNS = (
+    "power",
+    "machine_speed",
+    "incline",
+    "resistance",
+    "stroke_rate",
+    "machine_distance",
+)
 #: The header of an exported CSV, in order.
 CSV_COLUMNS = _CSV_COLUMNS_BEFORE_EFFORT + _CSV_EFFORT_COLUMNS
 
@@ -113,13 +129,16 @@ _UINT16_MAX_VALID = 65534
 
 # -- export ------------------------------------------------------------------------------------
 
+
 def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
     """Write session `session_id` as a FIT activity file at `out_path`; returns the path."""
     try:
         import fit_tool  # noqa: F401
     except ImportError as exc:
-        raise ReportError("FIT export needs the fit-tool package: pip install "
-                          "'fit-tool>=0.9.16,<0.10' (or export as CSV)") from exc
+        raise ReportError(
+            "FIT export needs the fit-tool package: pip install "
+            "'fit-tool>=0.9.16,<0.10' (or export as CSV)"
+        ) from exc
     from fit_tool.data_message import DataMessage
     from fit_tool.fit_file_builder import FitFileBuilder
     from fit_tool.profile.messages.activity_message import ActivityMessage
@@ -168,21 +187,36 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
     builder.add(_event(EventMessage, Event.TIMER, EventType.START, ms(first_t)))
     # A record message with only the fields written: a full RecordMessage builds all 84 of the
     # profile's fields, which makes it four times slower (2.5 s against 0.7 s an hour here).
-    record_fields = (TimestampField, RecordHeartRateField, RecordCadenceField,
-                     RecordFractionalCadenceField, RecordSpeedField, RecordDistanceField,
-                     RecordPowerField)
+    record_fields = (
+        TimestampField,
+        RecordHeartRateField,
+        RecordCadenceField,
+        RecordFractionalCadenceField,
+        RecordSpeedField,
+        RecordDistanceField,
+        RecordPowerField,
+    )
     for sample in samples:
         cadence = fraction = None
         if sample.cadence_spm is not None:
-            per_min = min(sample.cadence_spm / 2.0 if halve else sample.cadence_spm,
-                          float(_UINT8_MAX_VALID))
+            per_min = min(
+                sample.cadence_spm / 2.0 if halve else sample.cadence_spm, float(_UINT8_MAX_VALID)
+            )
             cadence, fraction = int(per_min), per_min - int(per_min)
-        values = (ms(sample.t),
-                  None if sample.hr_bpm is None else min(round(sample.hr_bpm), _UINT8_MAX_VALID),
-                  cadence, fraction, sample.speed_mps, sample.distance_m,
-                  None if sample.power_w is None else min(round(sample.power_w), _UINT16_MAX_VALID))
-        record = DataMessage(name=RecordMessage.NAME, global_id=RecordMessage.ID,
-                             fields=[field() for field in record_fields])
+        values = (
+            ms(sample.t),
+            None if sample.hr_bpm is None else min(round(sample.hr_bpm), _UINT8_MAX_VALID),
+            cadence,
+            fraction,
+            sample.speed_mps,
+            sample.distance_m,
+            None if sample.power_w is None else min(round(sample.power_w), _UINT16_MAX_VALID),
+        )
+        record = DataMessage(
+            name=RecordMessage.NAME,
+            global_id=RecordMessage.ID,
+            fields=[field() for field in record_fields],
+        )
         for field, value in zip(record.fields, values, strict=True):
             if value is not None:  # an unset field is left out of the record
                 field.set_value(0, value, None)
@@ -190,7 +224,7 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
         rr = [v for v in sample.rr_intervals_s if 0 < v < 65.535]
         for i in range(0, len(rr), _HRV_PER_MESSAGE):
             hrv = HrvMessage()
-            hrv.time = rr[i:i + _HRV_PER_MESSAGE]
+            hrv.time = rr[i : i + _HRV_PER_MESSAGE]
             builder.add(hrv)
     end = ms(last_t)
     builder.add(_event(EventMessage, Event.TIMER, EventType.STOP_ALL, end))
@@ -198,9 +232,13 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
     with_hr = [s.hr_bpm for s in samples if s.hr_bpm is not None]
     distances = [s.distance_m for s in samples if s.distance_m is not None]
     elapsed = float(last_t - first_t + 1)
-    totals: dict[str, Any] = {"timestamp": end, "start_time": ms(first_t),
-                              "total_elapsed_time": elapsed, "total_timer_time": elapsed,
-                              "sport": fit_sport}
+    totals: dict[str, Any] = {
+        "timestamp": end,
+        "start_time": ms(first_t),
+        "total_elapsed_time": elapsed,
+        "total_timer_time": elapsed,
+        "sport": fit_sport,
+    }
     if with_hr:
         totals["avg_heart_rate"] = min(round(sum(with_hr) / len(with_hr)), _UINT8_MAX_VALID)
         totals["max_heart_rate"] = min(round(max(with_hr)), _UINT8_MAX_VALID)
@@ -250,13 +288,21 @@ def export_csv(store: SessionStore, session_id: int, out_path: Path) -> Path:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for s in samples:
-        writer.writerow([
-            s.t, (start + timedelta(seconds=s.t)).isoformat(), _cell(s.hr_bpm),
-            " ".join(_cell(rr) for rr in s.rr_intervals_s), _cell(s.cadence_spm),
-            _cell(s.speed_mps), _cell(s.distance_m), _cell(s.steps),
-            "" if s.contact is None else int(s.contact), int(s.hr_gap),
-            *(_cell(getattr(s, name)) for name in EFFORT_FIELDS),
-        ])
+        writer.writerow(
+            [
+                s.t,
+                (start + timedelta(seconds=s.t)).isoformat(),
+                _cell(s.hr_bpm),
+                " ".join(_cell(rr) for rr in s.rr_intervals_s),
+                _cell(s.cadence_spm),
+                _cell(s.speed_mps),
+                _cell(s.distance_m),
+                _cell(s.steps),
+                "" if s.contact is None else int(s.contact),
+                int(s.hr_gap),
+                *(_cell(getattr(s, name)) for name in EFFORT_FIELDS),
+            ]
+        )
     write_private(Path(out_path), buffer.getvalue().encode("utf-8"))
     log.debug("session %d exported as CSV (%d rows)", session_id, len(samples))
     return Path(out_path)
@@ -286,8 +332,9 @@ def session_sport(row: SessionRow, samples: Sequence[AlignedSample]) -> str | No
     return None
 
 
-def _session_samples(store: SessionStore,
-                     session_id: int) -> tuple[SessionRow, list[AlignedSample]]:
+def _session_samples(
+    store: SessionStore, session_id: int
+) -> tuple[SessionRow, list[AlignedSample]]:
     row = find_session(store, session_id)
     samples = store.samples(session_id)
     if not samples:
@@ -308,11 +355,13 @@ def write_private(path: Path, data: bytes) -> None:
         os.replace(partial, path)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise ReportError(f"cannot write {path}: {exc.strerror or exc}; choose another --out "
-                          "file or folder") from exc
+        raise ReportError(
+            f"cannot write {path}: {exc.strerror or exc}; choose another --out file or folder"
+        ) from exc
 
 
 # -- import ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
@@ -336,17 +385,24 @@ class ImportResult:
 
     @property
     def status(self) -> str:
-        """"imported", "duplicate" or "skipped"."""
+        """ "imported", "duplicate" or "skipped"."""
         return "imported" if self.imported else "duplicate" if self.duplicate else "skipped"
 
     def as_dict(self) -> dict[str, object]:
-        return {"path": str(self.path), "status": self.status, "session_id": self.session_id,
-                "reason": self.reason, "sha256": self.sha256, "duration_s": self.duration_s,
-                "warnings": list(self.warnings)}
+        return {
+            "path": str(self.path),
+            "status": self.status,
+            "session_id": self.session_id,
+            "reason": self.reason,
+            "sha256": self.sha256,
+            "duration_s": self.duration_s,
+            "warnings": list(self.warnings),
+        }
 
 
-def import_recordings(store: SessionStore, paths: Iterable[Path], person: str,
-                      profile: Profile) -> list[ImportResult]:
+def import_recordings(
+    store: SessionStore, paths: Iterable[Path], person: str, profile: Profile
+) -> list[ImportResult]:
     """Import each recording as an ended session of `person`; one result per path, in order.
 
     A file that cannot be read, or that holds a workout imported before (the same bytes, or
@@ -368,16 +424,27 @@ def import_recordings(store: SessionStore, paths: Iterable[Path], person: str,
     return results
 
 
-def _import_one(store: SessionStore, path: Path, person: str, profile: Profile,
-                zones: ZoneModel, known: dict[str, tuple[int, str]]) -> ImportResult:
+def _import_one(
+    store: SessionStore,
+    path: Path,
+    person: str,
+    profile: Profile,
+    zones: ZoneModel,
+    known: dict[str, tuple[int, str]],
+) -> ImportResult:
     try:
         digest = _sha256_file(path)
     except OSError as exc:
         return ImportResult(path, None, f"cannot read {path}: {exc.strerror or exc}")
     if digest in known:
         session_id, owner = known[digest]
-        return ImportResult(path, None, f"already imported as session {session_id} of {owner} "
-                            "(the same bytes)", duplicate=True, sha256=digest)
+        return ImportResult(
+            path,
+            None,
+            f"already imported as session {session_id} of {owner} (the same bytes)",
+            duplicate=True,
+            sha256=digest,
+        )
     try:
         parsed = _read_for_import(path)
     except SourceFileError as exc:
@@ -388,20 +455,32 @@ def _import_one(store: SessionStore, path: Path, person: str, profile: Profile,
     content = workout_key(started_at, samples)
     if content in known:
         session_id, owner = known[content]
-        return ImportResult(path, None, f"already imported as session {session_id} of {owner} "
-                            "(the same workout: the same start time and samples)",
-                            duplicate=True, sha256=digest)
+        return ImportResult(
+            path,
+            None,
+            f"already imported as session {session_id} of {owner} "
+            "(the same workout: the same start time and samples)",
+            duplicate=True,
+            sha256=digest,
+        )
 
     session_id = store.start_session(person, f"import:{path.name}", profile, started_at)
     for sample in samples:
         store.add_sample(session_id, sample)
     summary = summarise(samples, {}, [], [], zones, gaps_of(samples)).as_dict()
-    summary["import"] = {"file": path.name, "sha256": digest, "content": content,
-                         "sport": sport, "device": device, "warnings": list(warnings)}
+    summary["import"] = {
+        "file": path.name,
+        "sha256": digest,
+        "content": content,
+        "sport": sport,
+        "device": device,
+        "warnings": list(warnings),
+    }
     store.end_session(session_id, started_at + timedelta(seconds=len(samples)), summary)
     known[digest] = known[content] = (session_id, person)
-    return ImportResult(path, session_id, sha256=digest, duration_s=len(samples),
-                        warnings=tuple(warnings))
+    return ImportResult(
+        path, session_id, sha256=digest, duration_s=len(samples), warnings=tuple(warnings)
+    )
 
 
 def workout_key(started_at: datetime, samples: Sequence[AlignedSample]) -> str:
@@ -409,8 +488,11 @@ def workout_key(started_at: datetime, samples: Sequence[AlignedSample]) -> str:
     rate to the beat ("content:" and a sha256). A FIT file and its CSV export share it; so
     do a file and its copy with a byte changed in a field edgecoach does not read."""
     digest = hashlib.sha256(str(math.floor(started_at.timestamp())).encode())
-    beats = np.fromiter((-1 if s.hr_bpm is None else round(s.hr_bpm) for s in samples),
-                        dtype=np.int32, count=len(samples))
+    beats = np.fromiter(
+        (-1 if s.hr_bpm is None else round(s.hr_bpm) for s in samples),
+        dtype=np.int32,
+        count=len(samples),
+    )
     seconds = np.fromiter((s.t for s in samples), dtype=np.int64, count=len(samples))
     digest.update(seconds.tobytes())
     digest.update(beats.tobytes())
@@ -459,13 +541,16 @@ def _read_for_import(
     if started is None:
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         started = modified - timedelta(seconds=len(samples))
-        warnings.append("the file has no clock times: the start is taken as its modification "
-                        "time less its duration")
+        warnings.append(
+            "the file has no clock times: the start is taken as its modification "
+            "time less its duration"
+        )
     return samples, started, sport, recording.device, warnings
 
 
-def align_points(points: Sequence[RecordPoint], *, foot: bool,
-                 max_hold_s: float | None = None) -> list[AlignedSample]:
+def align_points(
+    points: Sequence[RecordPoint], *, foot: bool, max_hold_s: float | None = None
+) -> list[AlignedSample]:
     """A recording's points as one `AlignedSample` a second, through the live `StreamAligner`.
 
     `max_hold_s` (default: from the file's spacing, see the module docstring) is how long a
@@ -494,11 +579,18 @@ def align_points(points: Sequence[RecordPoint], *, foot: bool,
     def push_second() -> None:
         if heart is not None:
             # bpm as the file has it (whole beats for FIT; a CSV may hold fractions)
-            out.extend(aligner.push(HeartRateReading(
-                _DEVICE, heart[0], heart[1], tuple(rr))))  # type: ignore[arg-type]
+            out.extend(aligner.push(HeartRateReading(_DEVICE, heart[0], heart[1], tuple(rr))))  # type: ignore[arg-type]
         if link_after is not None:
-            out.extend(aligner.push(LinkEvent(_DEVICE, link_after, LinkState.DISCONNECTED,
-                                              "no heart rate at this point of the file")))
+            out.extend(
+                aligner.push(
+                    LinkEvent(
+                        _DEVICE,
+                        link_after,
+                        LinkState.DISCONNECTED,
+                        "no heart rate at this point of the file",
+                    )
+                )
+            )
         if power is not None:
             out.extend(aligner.push(PowerReading(_POWER_DEVICE, *power)))
         if stride is not None:
@@ -524,8 +616,13 @@ def align_points(points: Sequence[RecordPoint], *, foot: bool,
         if watts is not None:
             power = (t, watts)
         if cadence is not None or speed is not None or distance is not None:
-            stride = (t, cadence, speed, distance,
-                      round(steps, 1) if foot and cadence is not None else None)
+            stride = (
+                t,
+                cadence,
+                speed,
+                distance,
+                round(steps, 1) if foot and cadence is not None else None,
+            )
         previous_t, previous_cadence = t, cadence
     push_second()
     out += aligner.flush()
@@ -544,6 +641,7 @@ def hold_for(points: Sequence[RecordPoint]) -> float:
 
 # -- the file's clock --------------------------------------------------------------------------
 
+
 def _first_fit_time(path: Path) -> tuple[datetime | None, str | None]:
     """For a FIT file whose records count time from the watch's power-on (the FR70 among
     them): the first record's clock time, from the activity message's local time (its time
@@ -554,8 +652,11 @@ def _first_fit_time(path: Path) -> tuple[datetime | None, str | None]:
     anchor: tuple[float, datetime] | None = None
     try:
         with path.open("rb") as handle:
-            reader = fitdecode.FitReader(handle, check_crc=fitdecode.CrcCheck.DISABLED,
-                                         error_handling=fitdecode.ErrorHandling.IGNORE)
+            reader = fitdecode.FitReader(
+                handle,
+                check_crc=fitdecode.CrcCheck.DISABLED,
+                error_handling=fitdecode.ErrorHandling.IGNORE,
+            )
             try:
                 for frame in reader:
                     if not isinstance(frame, fitdecode.FitDataMessage):
@@ -577,8 +678,10 @@ def _first_fit_time(path: Path) -> tuple[datetime | None, str | None]:
             start = (local - timedelta(seconds=moment - relative)).astimezone(UTC)
         except (OverflowError, ValueError):
             return None, None
-        return start, ("the file counts time from the watch's power-on: the start comes from "
-                       "its activity's local time, taken in this device's time zone")
+        return start, (
+            "the file counts time from the watch's power-on: the start comes from "
+            "its activity's local time, taken in this device's time zone"
+        )
     return None, None
 
 
@@ -601,12 +704,14 @@ def _read_own_csv(path: Path) -> tuple[list[AlignedSample], datetime, list[str]]
         except UnicodeDecodeError:
             return None
         except csv.Error as exc:
-            raise SourceFileError(f"{path} is not a readable CSV file: {exc}",
-                                  path=path) from exc
+            raise SourceFileError(f"{path} is not a readable CSV file: {exc}", path=path) from exc
 
 
-def _own_csv_rows(path: Path, header: tuple[str, ...], rows: Iterable[list[str]],
-                  ) -> tuple[list[AlignedSample], datetime, list[str]]:
+def _own_csv_rows(
+    path: Path,
+    header: tuple[str, ...],
+    rows: Iterable[list[str]],
+) -> tuple[list[AlignedSample], datetime, list[str]]:
     samples: list[AlignedSample] = []
     started: datetime | None = None
     warnings: list[str] = []
@@ -615,8 +720,9 @@ def _own_csv_rows(path: Path, header: tuple[str, ...], rows: Iterable[list[str]]
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            raise SourceFileError(f"{path}: line {number} has {len(row)} cells, not "
-                                  f"{len(header)}", path=path)
+            raise SourceFileError(
+                f"{path}: line {number} has {len(row)} cells, not {len(header)}", path=path
+            )
         cells = dict(zip(header, (cell.strip() for cell in row), strict=True))
         try:
             t = int(cells["t"])
@@ -626,32 +732,50 @@ def _own_csv_rows(path: Path, header: tuple[str, ...], rows: Iterable[list[str]]
             if samples and t <= samples[-1].t:
                 raise ValueError(f"t={t} does not come after t={samples[-1].t}")
             if samples and t - samples[0].t > MAX_DURATION_S:
-                warnings.append(f"the file claims more than {MAX_DURATION_S / 3600:.0f} h: "
-                                f"cut at line {number}")
+                warnings.append(
+                    f"the file claims more than {MAX_DURATION_S / 3600:.0f} h: cut at line {number}"
+                )
                 break
-            values = [_float(cells[key]) for key in ("hr", "cadence", "speed", "distance",
-                                                     "steps")]
-            checked = [plausible(value, bounds) for value, bounds in zip(
-                values, (HR_BPM, CADENCE_SPM, SPEED_MPS, DISTANCE_M, STEPS), strict=True)]
-            left_out += sum(1 for a, b in zip(values, checked, strict=True)
-                            if a is not None and b is None)
+            values = [_float(cells[key]) for key in ("hr", "cadence", "speed", "distance", "steps")]
+            checked = [
+                plausible(value, bounds)
+                for value, bounds in zip(
+                    values, (HR_BPM, CADENCE_SPM, SPEED_MPS, DISTANCE_M, STEPS), strict=True
+                )
+            ]
+            left_out += sum(
+                1 for a, b in zip(values, checked, strict=True) if a is not None and b is None
+            )
             hr, cadence, speed, distance, steps = checked
             # Effort columns: absent from a file exported before effort was recorded.
-            effort = {name: _float(cells.get(column, "")) for name, column
-                      in zip(EFFORT_FIELDS, _CSV_EFFORT_COLUMNS, strict=True)}
-            checked_effort = {name: plausible(value, EFFORT_RANGES[name])
-                              for name, value in effort.items()}
-            left_out += sum(1 for name, value in effort.items()
-                            if value is not None and checked_effort[name] is None)
+            effort = {
+                name: _float(cells.get(column, ""))
+                for name, column in zip(EFFORT_FIELDS, _CSV_EFFORT_COLUMNS, strict=True)
+            }
+            checked_effort = {
+                name: plausible(value, EFFORT_RANGES[name]) for name, value in effort.items()
+            }
+            left_out += sum(
+                1
+                for name, value in effort.items()
+                if value is not None and checked_effort[name] is None
+            )
             sample = AlignedSample(
-                t=t, hr_bpm=hr,
+                t=t,
+                hr_bpm=hr,
                 rr_intervals_s=plausible_rr([float(v) for v in cells["rr"].split()]),
-                cadence_spm=cadence, speed_mps=speed, distance_m=distance, steps=steps,
+                cadence_spm=cadence,
+                speed_mps=speed,
+                distance_m=distance,
+                steps=steps,
                 contact=None if not cells["contact"] else cells["contact"] == "1",
-                hr_gap=cells["gap"] == "1" or hr is None, **checked_effort)
+                hr_gap=cells["gap"] == "1" or hr is None,
+                **checked_effort,
+            )
         except (ValueError, OverflowError) as exc:
-            raise SourceFileError(f"{path}: line {number} cannot be read: {exc}",
-                                  path=path) from exc
+            raise SourceFileError(
+                f"{path}: line {number} cannot be read: {exc}", path=path
+            ) from exc
         if started is None:
             started = moment - timedelta(seconds=t)
         samples.append(sample)

@@ -42,21 +42,23 @@ def history(store: SessionStore, person: str | None = None) -> list[dict[str, An
     for row in store.sessions(person):
         data = load_session(store, row.id, row=row)
         summary = data.summary
-        rows.append({
-            "id": row.id,
-            "person": row.person,
-            "source": row.source,
-            "started_at": row.started_at.isoformat(),
-            "ended": row.ended,
-            "duration_s": summary.duration_s,
-            "avg_hr": None if summary.mean_hr is None else round(summary.mean_hr, 1),
-            "max_hr": summary.max_hr,
-            "zones_4_5_s": data.time_in_zone_s.get(4, 0) + data.time_in_zone_s.get(5, 0),
-            "trimp": round(data.trimp, 1),
-            "cues": summary.cues,
-            "rpe": data.rpe,
-            "distance_m": None if summary.distance_m is None else round(summary.distance_m, 1),
-        })
+        rows.append(
+            {
+                "id": row.id,
+                "person": row.person,
+                "source": row.source,
+                "started_at": row.started_at.isoformat(),
+                "ended": row.ended,
+                "duration_s": summary.duration_s,
+                "avg_hr": None if summary.mean_hr is None else round(summary.mean_hr, 1),
+                "max_hr": summary.max_hr,
+                "zones_4_5_s": data.time_in_zone_s.get(4, 0) + data.time_in_zone_s.get(5, 0),
+                "trimp": round(data.trimp, 1),
+                "cues": summary.cues,
+                "rpe": data.rpe,
+                "distance_m": None if summary.distance_m is None else round(summary.distance_m, 1),
+            }
+        )
     return rows
 
 
@@ -72,8 +74,10 @@ def format_history(rows: Sequence[Mapping[str, Any]]) -> str:
     numeric = {"id", "duration", "hr", "zones_4_5", "trimp", "cues", "rpe"}
     lines = []
     for line in cells:
-        parts = [text.rjust(width) if key in numeric else text.ljust(width)
-                 for (key, _), text, width in zip(HISTORY_COLUMNS, line, widths, strict=True)]
+        parts = [
+            text.rjust(width) if key in numeric else text.ljust(width)
+            for (key, _), text, width in zip(HISTORY_COLUMNS, line, widths, strict=True)
+        ]
         lines.append("  ".join(parts).rstrip())
     if not all(row.get("ended", True) for row in rows):
         lines.append("* never ended: the recording stopped without a summary (a crash?)")

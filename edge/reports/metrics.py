@@ -24,13 +24,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edge.core.cues import Action, Cue, CueKind, Priority
 from edge.coach.summary import summarise
+from edge.core.cues import Action, Cue, CueKind, Priority
+from edge.core.forecast import Forecast
+from edge.core.narration import Narration
 from edge.core.summary import SessionSummary
 from edge.core.zones import ZoneModel
 from edge.errors import EdgecoachError
-from edge.core.forecast import Forecast
-from edge.core.narration import Narration
 from edge.store import SessionRow, SessionStore
 from edge.stream.aligner import Gap
 from edge.stream.readings import AlignedSample
@@ -127,12 +127,15 @@ def find_session(store: SessionStore, session_id: int) -> SessionRow:
     for row in store.sessions():
         if row.id == session_id:
             return row
-    raise ReportError(f"there is no session {session_id} in {store.path}: "
-                      "`edgecoach history` lists the sessions and their numbers")
+    raise ReportError(
+        f"there is no session {session_id} in {store.path}: "
+        "`edgecoach history` lists the sessions and their numbers"
+    )
 
 
-def load_session(store: SessionStore, session_id: int, *,
-                 row: SessionRow | None = None) -> SessionData:
+def load_session(
+    store: SessionStore, session_id: int, *, row: SessionRow | None = None
+) -> SessionData:
     """Read session `session_id` and work out its summary, zones, TRIMP and gaps.
 
     `row` is the session's row when the caller has it already (saves looking it up).
@@ -144,14 +147,20 @@ def load_session(store: SessionStore, session_id: int, *,
     cues = tuple(store.cues(session_id))
     zones = ZoneModel.for_profile(row.profile)
     gaps = gaps_of(samples)
-    summary = summarise(samples, _forecasts(forecasts), _cues(cues), _narrations(cues), zones,
-                        gaps)
+    summary = summarise(samples, _forecasts(forecasts), _cues(cues), _narrations(cues), zones, gaps)
     in_zone = time_in_zones(samples, zones)
     return SessionData(
-        row=row, samples=samples, forecasts=forecasts, cues=cues,
-        feedback=tuple(store.feedback(session_id)), zones=zones, summary=summary,
-        trimp=trimp(samples, zones), time_in_zone_s=in_zone,
-        gap_s=len(samples) - sum(in_zone.values()))
+        row=row,
+        samples=samples,
+        forecasts=forecasts,
+        cues=cues,
+        feedback=tuple(store.feedback(session_id)),
+        zones=zones,
+        summary=summary,
+        trimp=trimp(samples, zones),
+        time_in_zone_s=in_zone,
+        gap_s=len(samples) - sum(in_zone.values()),
+    )
 
 
 def _forecasts(stored: Mapping[int, Mapping[str, Any]]) -> dict[int, Forecast]:
@@ -166,16 +175,35 @@ def _cues(stored: Sequence[Mapping[str, Any]]) -> list[Cue]:
     out = []
     for cue in stored:
         try:
-            out.append(Cue(cue["id"], cue["t"], CueKind(cue["kind"]), Action(cue["action"]),
-                           Priority[str(cue["priority"]).upper()], cue["facts"]))
+            out.append(
+                Cue(
+                    cue["id"],
+                    cue["t"],
+                    CueKind(cue["kind"]),
+                    Action(cue["action"]),
+                    Priority[str(cue["priority"]).upper()],
+                    cue["facts"],
+                )
+            )
         except (KeyError, ValueError):  # a kind this version does not know: count it out
-            log.debug("cue %s of an unknown kind %r left out of the summary",
-                      cue.get("id"), cue.get("kind"))
+            log.debug(
+                "cue %s of an unknown kind %r left out of the summary",
+                cue.get("id"),
+                cue.get("kind"),
+            )
     return out
 
 
 def _narrations(stored: Sequence[Mapping[str, Any]]) -> list[Narration]:
-    return [Narration(cue_id=cue["id"], text=cue["text"], source=cue["source"] or "template",
-                      reason=cue["reason"] or "", seconds=cue["seconds"] or 0.0,
-                      attempts=cue["attempts"] or 0)
-            for cue in stored if cue.get("text") is not None]
+    return [
+        Narration(
+            cue_id=cue["id"],
+            text=cue["text"],
+            source=cue["source"] or "template",
+            reason=cue["reason"] or "",
+            seconds=cue["seconds"] or 0.0,
+            attempts=cue["attempts"] or 0,
+        )
+        for cue in stored
+        if cue.get("text") is not None
+    ]

@@ -43,8 +43,17 @@ log = logging.getLogger(__name__)
 
 #: `format_version` in person.json; raised when a field changes meaning or goes away.
 EXPORT_FORMAT_VERSION = 1
-_SAMPLE_COLUMNS = ("t_s", "hr_bpm", "rr_intervals_s", "cadence_spm", "speed_mps", "distance_m",
-                   "steps", "contact", "hr_gap")
+_SAMPLE_COLUMNS = (
+    "t_s",
+    "hr_bpm",
+    "rr_intervals_s",
+    "cadence_spm",
+    "speed_mps",
+    "distance_m",
+    "steps",
+    "contact",
+    "hr_gap",
+)
 
 
 class UnknownPersonError(StoreError, LookupError):
@@ -68,6 +77,7 @@ class ForgetReport:
 
 # -- forget ------------------------------------------------------------------------------------
 
+
 def forget_person(store: SessionStore, person: str) -> ForgetReport:
     """Erase everything `store` holds about `person`, for good.
 
@@ -80,16 +90,23 @@ def forget_person(store: SessionStore, person: str) -> ForgetReport:
     known_person(store, person)
     before = _size(store.path)
     counts = store.erase_person(person)
-    report = ForgetReport(person=person, sessions=counts["sessions"], samples=counts["samples"],
-                          cues=counts["cues"], narrations=counts["narrations"],
-                          feedback=counts["feedback"], bytes_before=before,
-                          bytes_after=_size(store.path))
-    log.info("erased one person's data: %d sessions, %d samples, %d cues", report.sessions,
-             report.samples, report.cues)
+    report = ForgetReport(
+        person=person,
+        sessions=counts["sessions"],
+        samples=counts["samples"],
+        cues=counts["cues"],
+        narrations=counts["narrations"],
+        feedback=counts["feedback"],
+        bytes_before=before,
+        bytes_after=_size(store.path),
+    )
+    log.info(
+        "erased one person's data: %d sessions, %d samples, %d cues",
+        report.sessions,
+        report.samples,
+        report.cues,
+    )
     return report
-
-
-
 
 
 def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]:
@@ -105,8 +122,9 @@ def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]
     try:
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create {out_dir}: {exc.strerror}; choose another --out "
-                         "folder", path=store.path) from exc
+        raise StoreError(
+            f"cannot create {out_dir}: {exc.strerror}; choose another --out folder", path=store.path
+        ) from exc
     sessions = []
     sample_files: list[Path] = []
     latest_profile = None
@@ -118,20 +136,24 @@ def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]
         _write_private(csv_path, _samples_csv(samples, store.forecasts(session.id)))
         sample_files.append(csv_path)
         latest_profile = dataclasses.asdict(session.profile)
-        sessions.append({
-            "id": session.id,
-            "source": session.source,
-            "started_at": session.started_at.isoformat(),
-            "ended_at": None if session.ended_at is None else session.ended_at.isoformat(),
-            "profile": dataclasses.asdict(session.profile),
-            "summary": session.summary,
-            "sample_count": session.sample_count,
-            "last_t_s": session.last_t,
-            "samples_file": csv_path.name,
-            "cues": store.cues(session.id),
-            "feedback": [{**f, "created_at": f["created_at"].isoformat()}
-                         for f in store.feedback(session.id)],
-        })
+        sessions.append(
+            {
+                "id": session.id,
+                "source": session.source,
+                "started_at": session.started_at.isoformat(),
+                "ended_at": None if session.ended_at is None else session.ended_at.isoformat(),
+                "profile": dataclasses.asdict(session.profile),
+                "summary": session.summary,
+                "sample_count": session.sample_count,
+                "last_t_s": session.last_t,
+                "samples_file": csv_path.name,
+                "cues": store.cues(session.id),
+                "feedback": [
+                    {**f, "created_at": f["created_at"].isoformat()}
+                    for f in store.feedback(session.id)
+                ],
+            }
+        )
     document = {
         "format": "edgecoach personal data export",
         "format_version": EXPORT_FORMAT_VERSION,
@@ -148,9 +170,6 @@ def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]
     return [person_json, *sample_files, readme]
 
 
-
-
-
 def known_person(store: SessionStore, person: str) -> PersonRow:
     """`person`'s row in the store; UnknownPersonError, naming who is there, if none."""
     people = store.people()
@@ -158,14 +177,9 @@ def known_person(store: SessionStore, person: str) -> PersonRow:
         if row.name == person:
             return row
     held = ", ".join(repr(row.name) for row in people) or "no one yet"
-    raise UnknownPersonError(f"there is no one called {person!r} in {store.path} (it holds "
-                             f"{held})", path=store.path)
-
-
-
-
-
-
+    raise UnknownPersonError(
+        f"there is no one called {person!r} in {store.path} (it holds {held})", path=store.path
+    )
 
 
 def _size(path: Path) -> int:
@@ -204,11 +218,20 @@ def _samples_csv(samples: list[AlignedSample], forecasts: dict[int, dict[str, An
     writer.writerow([*_SAMPLE_COLUMNS, *(f"forecast_{k}" for k in keys)])
     for s in samples:
         forecast = forecasts.get(s.t, {})
-        writer.writerow([
-            _cell(s.t), _cell(s.hr_bpm), " ".join(_cell(float(rr)) for rr in s.rr_intervals_s),
-            _cell(s.cadence_spm), _cell(s.speed_mps), _cell(s.distance_m), _cell(s.steps),
-            _cell(s.contact), _cell(s.hr_gap), *(_cell(forecast.get(k)) for k in keys),
-        ])
+        writer.writerow(
+            [
+                _cell(s.t),
+                _cell(s.hr_bpm),
+                " ".join(_cell(float(rr)) for rr in s.rr_intervals_s),
+                _cell(s.cadence_spm),
+                _cell(s.speed_mps),
+                _cell(s.distance_m),
+                _cell(s.steps),
+                _cell(s.contact),
+                _cell(s.hr_gap),
+                *(_cell(forecast.get(k)) for k in keys),
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -220,8 +243,9 @@ def _write_private(path: Path, text: str) -> None:
             os.fchmod(handle.fileno(), 0o600)
             handle.write(text)
     except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc.strerror}; choose another --out folder",
-                         path=path) from exc
+        raise StoreError(
+            f"cannot write {path}: {exc.strerror}; choose another --out folder", path=path
+        ) from exc
 
 
 _README = """\

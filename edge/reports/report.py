@@ -113,8 +113,10 @@ class SummaryWords:
     def note(self) -> str:
         """One line for the page saying where the words came from."""
         if self.source == "llm":
-            return ("Written by the on-device language model from the figures below; every "
-                    "number in it was checked against them.")
+            return (
+                "Written by the on-device language model from the figures below; every "
+                "number in it was checked against them."
+            )
         why = f" ({self.reason})" if self.reason else ""
         return f"Written from the coach's template, not by the language model{why}."
 
@@ -131,9 +133,15 @@ def summary_words(data: SessionData, narrator: Narrator) -> SummaryWords:
     return SummaryWords(narration.text, narration.source, narration.reason)
 
 
-def write_report(store: SessionStore, session_id: int, out_path: Path, *,
-                 llm_summary: str | None = None, words: SummaryWords | None = None,
-                 narrator: Narrator | None = None) -> Path:
+def write_report(
+    store: SessionStore,
+    session_id: int,
+    out_path: Path,
+    *,
+    llm_summary: str | None = None,
+    words: SummaryWords | None = None,
+    narrator: Narrator | None = None,
+) -> Path:
     """Write the HTML report of session `session_id` to `out_path` and return that path.
 
     The summary paragraph: `words` when given, else `narrator`'s words for the session
@@ -144,8 +152,9 @@ def write_report(store: SessionStore, session_id: int, out_path: Path, *,
     try:
         import matplotlib  # noqa: F401
     except ImportError as exc:
-        raise ReportError("the report's plots need matplotlib: pip install 'matplotlib>=3.7'"
-                          ) from exc
+        raise ReportError(
+            "the report's plots need matplotlib: pip install 'matplotlib>=3.7'"
+        ) from exc
     data = load_session(store, session_id)
     if words is None and narrator is not None:
         words = summary_words(data, narrator)
@@ -158,8 +167,9 @@ def write_report(store: SessionStore, session_id: int, out_path: Path, *,
     return out_path
 
 
-def render_report(data: SessionData, *, llm_summary: str | None = None,
-                  words: SummaryWords | None = None) -> str:
+def render_report(
+    data: SessionData, *, llm_summary: str | None = None, words: SummaryWords | None = None
+) -> str:
     """The report page of one session, as a string of HTML."""
     if words is None and llm_summary and llm_summary.strip():
         words = SummaryWords(llm_summary, "llm")
@@ -178,33 +188,46 @@ def render_report(data: SessionData, *, llm_summary: str | None = None,
         f'<p class="sub">Session {row.id} · {esc(_source_label(row.source))}'
         f"{'' if row.ended else ' · never ended (the recording stopped early)'}</p></header>",
         _cards(data),
-        '<section><h2>Summary</h2>',
-        (f'<p class="{"llm" if words.source == "llm" else "template"}" '
-         f'data-source="{esc(words.source)}">{esc(words.text.strip())}</p>'
-         f'<p class="note summary-source">{esc(words.note())}</p>'
-         if words is not None and words.text.strip() else
-         "<ul class=\"lines\">" + "".join(f"<li>{esc(line)}</li>" for line in summary.lines())
-         + "</ul>"),
+        "<section><h2>Summary</h2>",
+        (
+            f'<p class="{"llm" if words.source == "llm" else "template"}" '
+            f'data-source="{esc(words.source)}">{esc(words.text.strip())}</p>'
+            f'<p class="note summary-source">{esc(words.note())}</p>'
+            if words is not None and words.text.strip()
+            else '<ul class="lines">'
+            + "".join(f"<li>{esc(line)}</li>" for line in summary.lines())
+            + "</ul>"
+        ),
         "</section>",
     ]
     if not data.samples:
-        parts.append('<section><p class="note">This session has no samples: nothing was '
-                     "recorded, so there is nothing to plot.</p></section>")
+        parts.append(
+            '<section><p class="note">This session has no samples: nothing was '
+            "recorded, so there is nothing to plot.</p></section>"
+        )
     else:
         parts += [
             '<section id="heart-rate"><h2>Heart rate</h2>',
             _figure(data, _plot_heart_rate, "Heart rate over time on the zone bands"),
             f'<p class="note">{_zone_basis(data)} '
-            + ("The dashed line is the health model's expected heart rate for the effort. "
-               if data.forecasts else "")
-            + ("Grey stretches had no heart-rate signal; nothing is drawn across them. "
-               if data.gap_s else "")
+            + (
+                "The dashed line is the health model's expected heart rate for the effort. "
+                if data.forecasts
+                else ""
+            )
+            + (
+                "Grey stretches had no heart-rate signal; nothing is drawn across them. "
+                if data.gap_s
+                else ""
+            )
             + ("Numbered marks are the cues listed below." if data.cues else "")
             + "</p></section>",
             '<section id="cadence"><h2>Cadence</h2>',
-            (_figure(data, _plot_cadence, "Cadence over time")
-             if any(s.cadence_spm is not None for s in data.samples)
-             else '<p class="note">No cadence was recorded.</p>'),
+            (
+                _figure(data, _plot_cadence, "Cadence over time")
+                if any(s.cadence_spm is not None for s in data.samples)
+                else '<p class="note">No cadence was recorded.</p>'
+            ),
             "</section>",
             *_power_section(data),
             '<section id="zones"><h2>Time in zones</h2>',
@@ -283,8 +306,10 @@ def _cards(data: SessionData) -> str:
     summary = data.summary
     cards = [("duration", _clock(summary.duration_s), "")]
     if summary.mean_hr is not None and summary.max_hr is not None:
-        cards += [("average heart rate", f"{summary.mean_hr:.0f}", "bpm"),
-                  ("peak heart rate", f"{summary.max_hr:.0f}", "bpm")]
+        cards += [
+            ("average heart rate", f"{summary.mean_hr:.0f}", "bpm"),
+            ("peak heart rate", f"{summary.max_hr:.0f}", "bpm"),
+        ]
     cards.append(("TRIMP", f"{data.trimp:.0f}", ""))
     z45 = data.time_in_zone_s.get(4, 0) + data.time_in_zone_s.get(5, 0)
     cards.append(("in zones 4-5", _clock(z45), ""))
@@ -293,18 +318,29 @@ def _cards(data: SessionData) -> str:
     cards.append(("cues", str(summary.cues), ""))
     if data.rpe is not None:
         cards.append(("how it felt (RPE)", str(data.rpe), "/10"))
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><b>{html.escape(value)}<small> {html.escape(unit)}</small></b>'
-        f"<span>{html.escape(label)}</span></div>" for label, value, unit in cards) + "</div>"
+    return (
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><b>{html.escape(value)}<small> {html.escape(unit)}</small></b>'
+            f"<span>{html.escape(label)}</span></div>"
+            for label, value, unit in cards
+        )
+        + "</div>"
+    )
 
 
 def _zone_basis(data: SessionData) -> str:
     profile = data.row.profile
-    how = (f"estimated from age {profile.age} (208 &minus; 0.7 &times; age)"
-           if profile.max_hr_is_estimated else "from the profile")
-    return (f"Zones are Karvonen bands of the heart-rate reserve, from a resting heart rate of "
-            f"{profile.resting_hr:.0f} and a maximum of {profile.effective_max_hr:.0f} bpm "
-            f"({how}), as the profile was when the session started.")
+    how = (
+        f"estimated from age {profile.age} (208 &minus; 0.7 &times; age)"
+        if profile.max_hr_is_estimated
+        else "from the profile"
+    )
+    return (
+        f"Zones are Karvonen bands of the heart-rate reserve, from a resting heart rate of "
+        f"{profile.resting_hr:.0f} and a maximum of {profile.effective_max_hr:.0f} bpm "
+        f"({how}), as the profile was when the session started."
+    )
 
 
 def _zone_table(data: SessionData) -> str:
@@ -322,14 +358,17 @@ def _zone_table(data: SessionData) -> str:
         '<th class="n">share</th></tr></thead><tbody>' + "".join(rows) + "</tbody>"
         f'<tfoot><tr data-total="{total}"><td>total</td><td></td>'
         f'<td class="n">{_clock(total)}</td><td class="n">{_share(total, duration)}</td>'
-        "</tr></tfoot></table>")
+        "</tr></tfoot></table>"
+    )
 
 
 def _zone_row(colour: str, name: str, bounds: str, seconds: int, duration: int) -> str:
-    return (f'<tr data-seconds="{seconds}"><td><span class="sw" style="background:{colour}">'
-            f"</span>{html.escape(name)}</td><td>{html.escape(bounds)}</td>"
-            f'<td class="n">{_clock(seconds)}</td><td class="n">{_share(seconds, duration)}</td>'
-            "</tr>")
+    return (
+        f'<tr data-seconds="{seconds}"><td><span class="sw" style="background:{colour}">'
+        f"</span>{html.escape(name)}</td><td>{html.escape(bounds)}</td>"
+        f'<td class="n">{_clock(seconds)}</td><td class="n">{_share(seconds, duration)}</td>'
+        "</tr>"
+    )
 
 
 def _zone_label(zone: int) -> str:
@@ -338,21 +377,29 @@ def _zone_label(zone: int) -> str:
 
 def _cue_list(data: SessionData) -> str:
     if not data.cues:
-        return ('<section id="cues"><h2>Cues</h2><p class="note">The coach gave no cues.</p>'
-                "</section>")
+        return (
+            '<section id="cues"><h2>Cues</h2><p class="note">The coach gave no cues.</p></section>'
+        )
     items = []
     for cue in data.cues:
         text = cue.get("text")
-        said = (f'<p class="said">&ldquo;{html.escape(text)}&rdquo; '
-                f'<span class="tag">{html.escape(_words_by(cue))}</span></p>'
-                if text else '<p class="said note">(not spoken: no words were recorded)</p>')
+        said = (
+            f'<p class="said">&ldquo;{html.escape(text)}&rdquo; '
+            f'<span class="tag">{html.escape(_words_by(cue))}</span></p>'
+            if text
+            else '<p class="said note">(not spoken: no words were recorded)</p>'
+        )
         items.append(
             f'<li id="cue-{cue["id"]}"><div class="cue-head">#{cue["id"]} at '
-            f'<b>{_clock(int(cue["t"]))}</b> · {html.escape(_kind_label(cue))}</div>{said}'
-            f'<div class="facts">{html.escape(_facts(cue.get("facts") or {}))}</div></li>')
-    return ('<section id="cues"><h2>Cues</h2><p class="note">What the coach said, when, and '
-            'the measurements each cue rests on.</p><ol class="cues">' + "".join(items)
-            + "</ol></section>")
+            f"<b>{_clock(int(cue['t']))}</b> · {html.escape(_kind_label(cue))}</div>{said}"
+            f'<div class="facts">{html.escape(_facts(cue.get("facts") or {}))}</div></li>'
+        )
+    return (
+        '<section id="cues"><h2>Cues</h2><p class="note">What the coach said, when, and '
+        'the measurements each cue rests on.</p><ol class="cues">'
+        + "".join(items)
+        + "</ol></section>"
+    )
 
 
 def _kind_label(cue: Mapping[str, Any]) -> str:
@@ -382,8 +429,12 @@ def _facts(facts: Mapping[str, Any]) -> str:
 def _source_label(source: str) -> str:
     if source.startswith("import:"):
         return f"imported from {source.removeprefix('import:')}"
-    return {"ble": "recorded from the bands", "simulator": "simulated",
-            "virtual": "virtual bands (demo)", "replay": "replayed recording"}.get(source, source)
+    return {
+        "ble": "recorded from the bands",
+        "simulator": "simulated",
+        "virtual": "virtual bands (demo)",
+        "replay": "replayed recording",
+    }.get(source, source)
 
 
 def _clock(seconds: int) -> str:
@@ -397,6 +448,7 @@ def _share(seconds: int, duration: int) -> str:
 
 
 # -- plots -----------------------------------------------------------------------------------
+
 
 def _series(data: SessionData, value: Any) -> tuple[np.ndarray, np.ndarray]:
     """(minutes, values) on a whole-second grid, NaN wherever there is no value or no sample."""
@@ -426,8 +478,14 @@ def _minutes_axis(ax: Any, data: SessionData) -> None:
 
 def _shade_gaps(ax: Any, data: SessionData) -> None:
     for index, gap in enumerate(data.summary.gaps):
-        ax.axvspan(gap.start_t / 60.0, gap.end_t / 60.0, color=GAP_COLOUR, alpha=0.25,
-                   linewidth=0, label="no heart rate" if index == 0 else None)
+        ax.axvspan(
+            gap.start_t / 60.0,
+            gap.end_t / 60.0,
+            color=GAP_COLOUR,
+            alpha=0.25,
+            linewidth=0,
+            label="no heart rate" if index == 0 else None,
+        )
 
 
 def _plot_heart_rate(data: SessionData, narrow: bool) -> Any:
@@ -446,14 +504,29 @@ def _plot_heart_rate(data: SessionData, narrow: bool) -> Any:
         bottom = zones.lower_bpm(zone)
         top = zones.lower_bpm(zone + 1) if zone < 5 else zones.max_hr
         ax.axhspan(bottom, top, color=ZONE_COLOURS[zone], alpha=0.16, linewidth=0)
-        ax.text(1.008, (bottom + top) / 2, f"Z{zone}", transform=right, va="center",
-                ha="left", fontsize=8.5, color="#4a4a4a", clip_on=False)
+        ax.text(
+            1.008,
+            (bottom + top) / 2,
+            f"Z{zone}",
+            transform=right,
+            va="center",
+            ha="left",
+            fontsize=8.5,
+            color="#4a4a4a",
+            clip_on=False,
+        )
     ax.axhline(zones.max_hr, color="#7a1c1c", linewidth=0.8, linestyle=":")
     _shade_gaps(ax, data)
     ax.plot(minutes, hr, color=HR_COLOUR, linewidth=1.3, label="heart rate")
     if not np.all(np.isnan(expected)):
-        ax.plot(minutes, expected, color=EXPECTED_COLOUR, linewidth=1.1, linestyle="--",
-                label="expected for the effort")
+        ax.plot(
+            minutes,
+            expected,
+            color=EXPECTED_COLOUR,
+            linewidth=1.1,
+            linestyle="--",
+            label="expected for the effort",
+        )
     top = high
     if data.cues:
         # Room above the marks for three rows of numbers (about 34 pt of the axes' height).
@@ -464,8 +537,15 @@ def _plot_heart_rate(data: SessionData, narrow: bool) -> Any:
     ax.set_yticks([tick for tick in ax.get_yticks() if low <= tick <= high])  # none by the marks
     ax.set_ylabel("bpm")
     _minutes_axis(ax, data)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2 if narrow else 4,
-              frameon=False, handlelength=1.6, columnspacing=1.2, borderaxespad=0.2)
+    ax.legend(
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncols=2 if narrow else 4,
+        frameon=False,
+        handlelength=1.6,
+        columnspacing=1.2,
+        borderaxespad=0.2,
+    )
     return figure
 
 
@@ -479,15 +559,29 @@ def _mark_cues(ax: Any, data: SessionData, top: float, narrow: bool) -> None:
     last_x = [-math.inf, -math.inf, -math.inf]
     for index, cue in enumerate(data.cues):
         x = int(cue["t"]) / 60.0
-        ax.plot([x], [top], marker="v", markersize=5, color="#333333", linestyle="none",
-                label="cue" if index == 0 else None)
+        ax.plot(
+            [x],
+            [top],
+            marker="v",
+            markersize=5,
+            color="#333333",
+            linestyle="none",
+            label="cue" if index == 0 else None,
+        )
         if not numbered:
             continue
         free = [level for level, before in enumerate(last_x) if x - before >= closest]
         level = free[0] if free else min(range(len(last_x)), key=last_x.__getitem__)
         last_x[level] = x
-        ax.annotate(str(cue["id"]), (x, top), xytext=(0, 4 + 9 * level),
-                    textcoords="offset points", ha="center", fontsize=7.5, color="#333333")
+        ax.annotate(
+            str(cue["id"]),
+            (x, top),
+            xytext=(0, 4 + 9 * level),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7.5,
+            color="#333333",
+        )
 
 
 def _expected(forecast: Mapping[str, Any] | None) -> float | None:
@@ -514,10 +608,16 @@ def _power_section(data: SessionData) -> list[str]:
     if not watts:
         return []
     average = sum(watts) / len(watts)
-    note = (f'<p class="note">Average {average:.0f} W over the {len(watts)} seconds with power, '
-            f"highest {max(watts):.0f} W. Nothing is drawn where no power was reported.</p>")
-    return ['<section id="power"><h2>Power</h2>',
-            _figure(data, _plot_power, "Power over time"), note, "</section>"]
+    note = (
+        f'<p class="note">Average {average:.0f} W over the {len(watts)} seconds with power, '
+        f"highest {max(watts):.0f} W. Nothing is drawn where no power was reported.</p>"
+    )
+    return [
+        '<section id="power"><h2>Power</h2>',
+        _figure(data, _plot_power, "Power over time"),
+        note,
+        "</section>",
+    ]
 
 
 def _plot_power(data: SessionData, narrow: bool) -> Any:
@@ -543,8 +643,14 @@ def _plot_zones(data: SessionData, narrow: bool) -> Any:
     longest = max(seconds) / 60.0 if any(seconds) else 1.0
     for y, value in zip(positions, seconds, strict=True):
         if value:
-            ax.text(value / 60.0 + longest * 0.01, y, _clock(value), va="center",
-                    fontsize=8.5, color="#333333")
+            ax.text(
+                value / 60.0 + longest * 0.01,
+                y,
+                _clock(value),
+                va="center",
+                fontsize=8.5,
+                color="#333333",
+            )
     ax.set_xlim(0, longest * 1.15)
     ax.set_xlabel("minutes")
     ax.grid(axis="x", color="#e6e6e6", linewidth=0.6)
@@ -560,8 +666,9 @@ _XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 def _svg(figure: Any, prefix: str) -> str:
     """The figure as an <svg> element for inline use in HTML, its ids unique to this figure."""
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg",
-                   metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    figure.savefig(
+        buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}
+    )
     text = _METADATA.sub("", _XML_PROLOGUE.sub("", buffer.getvalue()))
     # Inline SVG in HTML needs no namespace declarations, and SVG 2 takes a plain href.
     text = _XMLNS.sub("", text).replace("xlink:href=", "href=")

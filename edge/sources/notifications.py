@@ -70,8 +70,14 @@ class NotificationDecoder:
             return HeartRateReading(self.device, t, value.bpm, value.rr_intervals_s, value.contact)
         if characteristic == uuids.RSC_MEASUREMENT:
             self._count_steps(t, value.cadence_spm)
-            return StrideReading(self.device, t, float(value.cadence_spm), value.speed_mps,
-                                 value.total_distance_m, self._steps)
+            return StrideReading(
+                self.device,
+                t,
+                float(value.cadence_spm),
+                value.speed_mps,
+                value.total_distance_m,
+                self._steps,
+            )
         if characteristic == uuids.CSC_MEASUREMENT:
             rates = self._csc.update(value)
             distance = self._wheel_distance(value.cumulative_wheel_revolutions)
@@ -82,11 +88,11 @@ class NotificationDecoder:
             return BatteryReading(self.device, t, value)
         if characteristic == uuids.CYCLING_POWER_MEASUREMENT:
             rates = self._power.update(value)
-            return PowerReading(self.device, t, float(value.instantaneous_power_w),
-                                rates.crank_rpm)
+            return PowerReading(self.device, t, float(value.instantaneous_power_w), rates.crank_rpm)
         if characteristic in _MACHINE_DATA:
-            assembler = self._machine_parts.setdefault(characteristic,
-                                                       FitnessMachineRecordAssembler())
+            assembler = self._machine_parts.setdefault(
+                characteristic, FitnessMachineRecordAssembler()
+            )
             records = assembler.feed(value)
             return machine_reading(self.device, t, records[-1]) if records else None
         return None
@@ -126,8 +132,11 @@ def machine_reading(device: str, t: float, record: FitnessMachineData) -> Machin
     incline = getattr(record, "inclination_percent", None)
     if incline is not None and abs(incline - _INCLINE_UNKNOWN) < 0.05:
         incline = None
-    power = record.power_output_w if isinstance(record, TreadmillData) \
+    power = (
+        record.power_output_w
+        if isinstance(record, TreadmillData)
         else getattr(record, "instantaneous_power_w", None)
+    )
     stroke_rate: float | None = None
     if isinstance(record, RowerData):
         stroke_rate = record.stroke_rate_spm
@@ -137,7 +146,8 @@ def machine_reading(device: str, t: float, record: FitnessMachineData) -> Machin
     resistance = getattr(record, "resistance_level", None)
     distance = record.total_distance_m
     return MachineReading(
-        device, t,
+        device,
+        t,
         power_w=None if power is None else float(power),
         speed_mps=None if speed is None else speed / 3.6,
         incline_pct=incline,

@@ -185,7 +185,8 @@ def read_recording(path: Path) -> Recording:
     if reader is None:
         raise SourceFileError(
             f"{path} is not a recording edgecoach can read: use a .fit, .tcx, .gpx or .csv file",
-            path=path)
+            path=path,
+        )
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -194,22 +195,21 @@ def read_recording(path: Path) -> Recording:
         try:
             size = _file_size(handle)
         except OSError as exc:
-            raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}",
-                                  path=path) from exc
+            raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}", path=path) from exc
         limit = MAX_FILE_BYTES[suffix]
         if size > limit:
             raise SourceFileError(
                 f"{path} is {size / (1 << 20):.0f} MiB, more than edgecoach reads as one "
                 f"recording ({limit >> 20} MiB): split it, or export the workout alone",
-                path=path)
+                path=path,
+            )
         if not handle.read(4096).strip() and size <= 4096:
             raise SourceFileError(f"{path} is empty", path=path)
         handle.seek(0)
         try:
             raw = reader(path, handle)
         except OSError as exc:
-            raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}",
-                                  path=path) from exc
+            raise SourceFileError(f"cannot read {path}: {exc.strerror or exc}", path=path) from exc
     return _finish(path, raw)
 
 
@@ -229,8 +229,9 @@ def iter_recordings(folder: Path) -> Iterator[tuple[Path, Recording | SourceFile
     folder = Path(folder)
     if not folder.is_dir():
         raise SourceFileError(f"{folder} is not a folder", path=folder)
-    paths = sorted(p for p in folder.rglob("*")
-                   if p.suffix.lower() in RECORDING_SUFFIXES and p.is_file())
+    paths = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in RECORDING_SUFFIXES and p.is_file()
+    )
     for path in paths:
         try:
             yield path, read_recording(path)
@@ -278,15 +279,26 @@ class _Columns:
     def __len__(self) -> int:
         return len(self.time)
 
-    def add(self, time: float, hr: float | None, cadence: float | None = None,
-            speed: float | None = None, distance: float | None = None,
-            rr: Iterable[float] = (), power: float | None = None, *, row: int) -> bool:
+    def add(
+        self,
+        time: float,
+        hr: float | None,
+        cadence: float | None = None,
+        speed: float | None = None,
+        distance: float | None = None,
+        rr: Iterable[float] = (),
+        power: float | None = None,
+        *,
+        row: int,
+    ) -> bool:
         """Add one record (`row`: its number in the file, for warnings); False when full."""
         if len(self.time) >= MAX_RECORDS:
             if not self.full:
                 self.full = True
-                self.notes.add(f"the file has more than {MAX_RECORDS} records: the rest was "
-                               "left out", f"{self.unit} {row}")
+                self.notes.add(
+                    f"the file has more than {MAX_RECORDS} records: the rest was left out",
+                    f"{self.unit} {row}",
+                )
             return False
         self.time.append(time)
         self.hr.append(self._check(hr, HR_BPM, "a heart rate", "bpm", row))
@@ -300,14 +312,16 @@ class _Columns:
                 self.rr[len(self.time) - 1] = kept
         return True
 
-    def _check(self, value: float | None, bounds: tuple[float, float], what: str, unit: str,
-               row: int) -> float:
+    def _check(
+        self, value: float | None, bounds: tuple[float, float], what: str, unit: str, row: int
+    ) -> float:
         if value is None:
             return math.nan
         if in_range(value, bounds):
             return value
-        self.notes.add(f"{what} outside {bounds[0]:g}-{bounds[1]:g} {unit} was left out",
-                       f"{self.unit} {row}")
+        self.notes.add(
+            f"{what} outside {bounds[0]:g}-{bounds[1]:g} {unit} was left out", f"{self.unit} {row}"
+        )
         return math.nan
 
     def add_rr(self, index: int, values: Iterable[float]) -> None:
@@ -318,8 +332,9 @@ class _Columns:
 
 #: A point as a plain tuple, in RecordPoint's field order: (t, hr_bpm, cadence_spm, speed_mps,
 #: distance_m, rr_intervals_s, power_w).
-PointRow = tuple[float, float | None, float | None, float | None, float | None,
-                 tuple[float, ...], float | None]
+PointRow = tuple[
+    float, float | None, float | None, float | None, float | None, tuple[float, ...], float | None
+]
 
 
 class _Points(Sequence[RecordPoint]):
@@ -327,9 +342,16 @@ class _Points(Sequence[RecordPoint]):
 
     __slots__ = ("_cadence", "_distance", "_hr", "_power", "_rr", "_speed", "_t")
 
-    def __init__(self, t: np.ndarray, hr: np.ndarray, cadence: np.ndarray, speed: np.ndarray,
-                 distance: np.ndarray, rr: dict[int, tuple[float, ...]],
-                 power: np.ndarray) -> None:
+    def __init__(
+        self,
+        t: np.ndarray,
+        hr: np.ndarray,
+        cadence: np.ndarray,
+        speed: np.ndarray,
+        distance: np.ndarray,
+        rr: dict[int, tuple[float, ...]],
+        power: np.ndarray,
+    ) -> None:
         self._t, self._hr, self._cadence = t, hr, cadence
         self._speed, self._distance, self._rr = speed, distance, rr
         self._power = power
@@ -365,11 +387,20 @@ class _Points(Sequence[RecordPoint]):
             end = begin + block
             t = self._t[begin:end].tolist()
             hr, cadence, speed, distance, power = (
-                np.where(np.isnan(part), None, part).tolist() for part in (
-                    self._hr[begin:end], self._cadence[begin:end], self._speed[begin:end],
-                    self._distance[begin:end], self._power[begin:end]))
-            intervals = ([rr.get(i, ()) for i in range(begin, begin + len(t))] if rr
-                         else itertools.repeat((), len(t)))
+                np.where(np.isnan(part), None, part).tolist()
+                for part in (
+                    self._hr[begin:end],
+                    self._cadence[begin:end],
+                    self._speed[begin:end],
+                    self._distance[begin:end],
+                    self._power[begin:end],
+                )
+            )
+            intervals = (
+                [rr.get(i, ()) for i in range(begin, begin + len(t))]
+                if rr
+                else itertools.repeat((), len(t))
+            )
             yield from zip(t, hr, cadence, speed, distance, intervals, power, strict=True)
 
     def hr_times(self) -> np.ndarray:
@@ -378,8 +409,7 @@ class _Points(Sequence[RecordPoint]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
-            return len(self) == len(other) and all(
-                a == b for a, b in zip(self, other, strict=True))
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
@@ -391,10 +421,15 @@ class _Points(Sequence[RecordPoint]):
         return int(np.count_nonzero(~np.isnan(self._hr)))
 
     def _point(self, i: int) -> RecordPoint:
-        return RecordPoint(float(self._t[i]), _none(float(self._hr[i])),
-                           _none(float(self._cadence[i])), _none(float(self._speed[i])),
-                           _none(float(self._distance[i])), self._rr.get(i, ()),
-                           _none(float(self._power[i])))
+        return RecordPoint(
+            float(self._t[i]),
+            _none(float(self._hr[i])),
+            _none(float(self._cadence[i])),
+            _none(float(self._speed[i])),
+            _none(float(self._distance[i])),
+            self._rr.get(i, ()),
+            _none(float(self._power[i])),
+        )
 
 
 def point_rows(points: Sequence[RecordPoint]) -> Iterator[PointRow]:
@@ -403,8 +438,10 @@ def point_rows(points: Sequence[RecordPoint]) -> Iterator[PointRow]:
     need no object per point."""
     if isinstance(points, _Points):
         return points.rows()
-    return ((p.t, p.hr_bpm, p.cadence_spm, p.speed_mps, p.distance_m, p.rr_intervals_s,
-             p.power_w) for p in points)
+    return (
+        (p.t, p.hr_bpm, p.cadence_spm, p.speed_mps, p.distance_m, p.rr_intervals_s, p.power_w)
+        for p in points
+    )
 
 
 def hr_times(points: Sequence[RecordPoint]) -> np.ndarray:
@@ -443,7 +480,9 @@ class _Notes:
         out = []
         for problem, first in self._first.items():
             n = self._count[problem]
-            out.append(f"{problem} ({first})" if n == 1 else f"{problem} ({n} times, first {first})")
+            out.append(
+                f"{problem} ({first})" if n == 1 else f"{problem} ({n} times, first {first})"
+            )
         return out
 
 
@@ -488,8 +527,15 @@ def _sport_name(value: object) -> str | None:
     if value is None:
         return None
     name = str(value).strip().lower()
-    aliases = {"biking": "cycling", "bike": "cycling", "ride": "cycling", "run": "running",
-               "walk": "walking", "hike": "hiking", "swim": "swimming"}
+    aliases = {
+        "biking": "cycling",
+        "bike": "cycling",
+        "ride": "cycling",
+        "run": "running",
+        "walk": "walking",
+        "hike": "hiking",
+        "swim": "swimming",
+    }
     return aliases.get(name, name) or None
 
 
@@ -516,8 +562,16 @@ def _columns_of(samples: Iterable[_Sample], unit: str, notes: _Notes | None = No
     """FIT, TCX and GPX records (objects while the reader works on them) as columns."""
     columns = _Columns(unit, notes)
     for row, sample in enumerate(samples, start=1):
-        if not columns.add(sample.time, sample.hr, sample.cadence, sample.speed,
-                           sample.distance, sample.rr, sample.power, row=row):
+        if not columns.add(
+            sample.time,
+            sample.hr,
+            sample.cadence,
+            sample.speed,
+            sample.distance,
+            sample.rr,
+            sample.power,
+            row=row,
+        ):
             break
     return columns
 
@@ -545,9 +599,10 @@ def _finish(path: Path, raw: _Raw) -> Recording:
     starts_group = np.empty(len(moments), dtype=bool)
     starts_group[0] = True
     np.not_equal(moments[1:], moments[:-1], out=starts_group[1:])
-    fields = [np.frombuffer(column, dtype=np.float64)[keep]
-              for column in (columns.hr, columns.cadence, columns.speed, columns.distance,
-                             columns.power)]
+    fields = [
+        np.frombuffer(column, dtype=np.float64)[keep]
+        for column in (columns.hr, columns.cadence, columns.speed, columns.distance, columns.power)
+    ]
     rr: dict[int, tuple[float, ...]] = {}
     if bool(starts_group.all()):
         merged, group = fields, None
@@ -573,25 +628,36 @@ def _finish(path: Path, raw: _Raw) -> Recording:
     if not points.count_hr():
         raise SourceFileError(
             f"{path} has no heart-rate records: record it with a heart-rate sensor paired",
-            path=path)
+            path=path,
+        )
     found = list(dict.fromkeys([*cuts, *raw.warnings, *columns.notes.lines()]))
     if len(found) > MAX_WARNINGS:
         more = len(found) - MAX_WARNINGS + 1
-        found = found[:MAX_WARNINGS - 1] + [f"... and {more} more warnings"]
+        found = found[: MAX_WARNINGS - 1] + [f"... and {more} more warnings"]
     for line in found:
         log.debug("%s: %s", path, line)
-    started_at = (datetime.fromtimestamp(start_time, UTC)
-                  if raw.clock and _EPOCH_RANGE[0] <= start_time <= _EPOCH_RANGE[1] else None)
-    return Recording(path=path, sport=raw.sport, device=raw.device, points=points,
-                     warnings=tuple(found), started_at=started_at)
+    started_at = (
+        datetime.fromtimestamp(start_time, UTC)
+        if raw.clock and _EPOCH_RANGE[0] <= start_time <= _EPOCH_RANGE[1]
+        else None
+    )
+    return Recording(
+        path=path,
+        sport=raw.sport,
+        device=raw.device,
+        points=points,
+        warnings=tuple(found),
+        started_at=started_at,
+    )
 
 
 #: Clock times a recording can start at (1990 to 2200), as seconds since 1970.
 _EPOCH_RANGE = (631152000.0, 7258118400.0)
 
 
-def _longest_stretch(in_order: np.ndarray, order: np.ndarray, unit: str,
-                     cuts: list[str]) -> tuple[int, int]:
+def _longest_stretch(
+    in_order: np.ndarray, order: np.ndarray, unit: str, cuts: list[str]
+) -> tuple[int, int]:
     """The [first, last) positions in `order` of the most records between clock jumps longer
     than MAX_CLOCK_JUMP_S; a line in `cuts` says where the clock jumped and what was kept."""
     steps = np.diff(in_order)
@@ -606,22 +672,25 @@ def _longest_stretch(in_order: np.ndarray, order: np.ndarray, unit: str,
         f"the clock jumps {_span(float(steps[at - 1]))} between {unit} {order[at - 1] + 1} "
         f"and {unit} {order[at] + 1} ({len(jumps)} jump(s) over "
         f"{_span(MAX_CLOCK_JUMP_S)}): read the {last - first} records from {unit} "
-        f"{order[first] + 1} on, left out {len(order) - (last - first)}")
+        f"{order[first] + 1} on, left out {len(order) - (last - first)}"
+    )
     return first, last
 
 
-def _within_duration(in_order: np.ndarray, order: np.ndarray, first: int, last: int,
-                     unit: str, cuts: list[str]) -> int:
+def _within_duration(
+    in_order: np.ndarray, order: np.ndarray, first: int, last: int, unit: str, cuts: list[str]
+) -> int:
     """`last`, or where the recording passes MAX_DURATION_S (a line in `cuts` says so)."""
     start = in_order[first]
     length = float(in_order[last - 1] - start)
     if length <= MAX_DURATION_S:
         return last
-    end = first + int(np.searchsorted(in_order[first:last], start + MAX_DURATION_S,
-                                      side="right"))
-    cuts.append(f"the recording claims to last {_span(length)}, more than the "
-                f"{_span(MAX_DURATION_S)} read: cut after {unit} {order[end - 1] + 1}, "
-                f"{last - end} records left out")
+    end = first + int(np.searchsorted(in_order[first:last], start + MAX_DURATION_S, side="right"))
+    cuts.append(
+        f"the recording claims to last {_span(length)}, more than the "
+        f"{_span(MAX_DURATION_S)} read: cut after {unit} {order[end - 1] + 1}, "
+        f"{last - end} records left out"
+    )
     return end
 
 
@@ -666,8 +735,11 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
         warnings.simplefilter("always")
         # CRCs are computed but not enforced: a mismatch is reported (below) and the file is
         # still read as far as its messages make sense, as a watch's own upload would be.
-        reader = fitdecode.FitReader(handle, check_crc=fitdecode.CrcCheck.READONLY,
-                                     error_handling=fitdecode.ErrorHandling.WARN)
+        reader = fitdecode.FitReader(
+            handle,
+            check_crc=fitdecode.CrcCheck.READONLY,
+            error_handling=fitdecode.ErrorHandling.WARN,
+        )
         frames = iter(reader)
         while not columns.full:
             try:
@@ -679,22 +751,30 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
                     crc = f"; {damaged_crc[0]}" if damaged_crc else ""
                     raise SourceFileError(
                         f"{path} is damaged before its first record and cannot be read "
-                        f"({_fit_reason(exc)}){crc}", path=path) from exc
-                stopped = (f"ignored what follows record {len(columns)}: it is not FIT data "
-                           f"({exc})" if isinstance(exc, fitdecode.FitHeaderError) else
-                           f"truncated after record {len(columns)}: read what was there "
-                           f"({_fit_reason(exc)})")
+                        f"({_fit_reason(exc)}){crc}",
+                        path=path,
+                    ) from exc
+                stopped = (
+                    f"ignored what follows record {len(columns)}: it is not FIT data ({exc})"
+                    if isinstance(exc, fitdecode.FitHeaderError)
+                    else f"truncated after record {len(columns)}: read what was there "
+                    f"({_fit_reason(exc)})"
+                )
                 break
             if isinstance(frame, fitdecode.FitHeader):
                 if frame.crc_matched is False:
-                    damaged_crc.append("the FIT header's CRC does not match the header: "
-                                       "it was damaged; read what could be read")
+                    damaged_crc.append(
+                        "the FIT header's CRC does not match the header: "
+                        "it was damaged; read what could be read"
+                    )
                 continue
             if isinstance(frame, fitdecode.FitCRC):
                 if not frame.matched:
-                    damaged_crc.append("the file's CRC does not match its contents: it was "
-                                       "changed or damaged after it was written; read what "
-                                       "could be read")
+                    damaged_crc.append(
+                        "the file's CRC does not match its contents: it was "
+                        "changed or damaged after it was written; read what "
+                        "could be read"
+                    )
                 continue
             if not isinstance(frame, fitdecode.FitDataMessage):
                 continue
@@ -703,25 +783,34 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
                 if not _fit_record(frame, columns, raw_cadence, moments):
                     untimed += 1
             elif name == "hrv":
-                rr = [v for v in _values(frame.get_value("time", fallback=None))
-                      if 0 < v < _RR_INVALID_S]
+                rr = [
+                    v
+                    for v in _values(frame.get_value("time", fallback=None))
+                    if 0 < v < _RR_INVALID_S
+                ]
                 # Devices write an hrv message right after the record of the second it covers.
                 if len(columns):
                     columns.add_rr(len(columns) - 1, rr)
                 else:
                     rr_before_first_record.extend(rr)
             elif name in ("session", "lap"):
-                (sessions if name == "session" else laps).append((
-                    frame.get_value("start_time", fallback=None),
-                    frame.get_value("timestamp", fallback=None),
-                    _sport_name(frame.get_value("sport", fallback=None))))
+                (sessions if name == "session" else laps).append(
+                    (
+                        frame.get_value("start_time", fallback=None),
+                        frame.get_value("timestamp", fallback=None),
+                        _sport_name(frame.get_value("sport", fallback=None)),
+                    )
+                )
             elif name == "sport":
                 sport_messages.append(_sport_name(frame.get_value("sport", fallback=None)))
             elif name == "file_id" and manufacturer is None:
                 manufacturer = frame.get_value("manufacturer", fallback=None)
                 product = frame.get_value("product", fallback=None)
-            elif (name == "device_info" and creator_product is None
-                  and frame.get_value("device_index", fallback=None) in ("creator", 0)):
+            elif (
+                name == "device_info"
+                and creator_product is None
+                and frame.get_value("device_index", fallback=None) in ("creator", 0)
+            ):
                 creator_product = frame.get_value("product", fallback=None)
                 manufacturer = manufacturer or frame.get_value("manufacturer", fallback=None)
         reader.close()
@@ -738,8 +827,11 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
 
     legs = sessions or [lap for lap in laps if lap[2] is not None]
     sport = _main_sport([s for _, _, s in legs] or sport_messages)
-    spans = [(_epoch(a), _epoch(b), leg_sport) for a, b, leg_sport in legs
-             if isinstance(a, datetime) and isinstance(b, datetime)]
+    spans = [
+        (_epoch(a), _epoch(b), leg_sport)
+        for a, b, leg_sport in legs
+        if isinstance(a, datetime) and isinstance(b, datetime)
+    ]
     for i, cadence in enumerate(raw_cadence):
         if math.isnan(cadence):
             continue
@@ -747,15 +839,21 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
         steps = _to_steps_per_min(cadence, leg)
         columns.cadence[i] = steps if in_range(steps, CADENCE_SPM) else math.nan
     if sport is None and any(not math.isnan(c) and c for c in raw_cadence):
-        found.append("the file names no sport: cadence is as recorded (strides/min if this "
-                     "was a run)")
-    return _Raw(columns=columns, sport=sport,
-                device=_fit_device(manufacturer, product or creator_product), warnings=found,
-                clock=bool(len(moments)) and not np.isnan(np.frombuffer(moments)).any())
+        found.append(
+            "the file names no sport: cadence is as recorded (strides/min if this was a run)"
+        )
+    return _Raw(
+        columns=columns,
+        sport=sport,
+        device=_fit_device(manufacturer, product or creator_product),
+        warnings=found,
+        clock=bool(len(moments)) and not np.isnan(np.frombuffer(moments)).any(),
+    )
 
 
-def _fit_record(frame: fitdecode.FitDataMessage, columns: _Columns, raw_cadence: array,
-                moments: array) -> bool:
+def _fit_record(
+    frame: fitdecode.FitDataMessage, columns: _Columns, raw_cadence: array, moments: array
+) -> bool:
     """Add a `record` message to `columns`; False when it has no usable timestamp."""
     moment = frame.get_value("timestamp", fallback=None)
     if isinstance(moment, datetime):
@@ -773,10 +871,15 @@ def _fit_record(frame: fitdecode.FitDataMessage, columns: _Columns, raw_cadence:
     speed = _number(frame.get_value("enhanced_speed", fallback=None))
     if speed is None:
         speed = _number(frame.get_value("speed", fallback=None))
-    if columns.add(time, hr if hr is not None and hr > 0 else None, None, speed,
-                   _number(frame.get_value("distance", fallback=None)),
-                   power=_number(frame.get_value("power", fallback=None)),
-                   row=len(columns) + 1):
+    if columns.add(
+        time,
+        hr if hr is not None and hr > 0 else None,
+        None,
+        speed,
+        _number(frame.get_value("distance", fallback=None)),
+        power=_number(frame.get_value("power", fallback=None)),
+        row=len(columns) + 1,
+    ):
         raw_cadence.append(math.nan if cadence is None else cadence)
         moments.append(clock)
     return True
@@ -787,8 +890,9 @@ def _values(value: object) -> list[float]:
     return [n for n in (_number(v) for v in items) if n is not None]
 
 
-def _sport_at(moment: float, sessions: list[tuple[float, float, str | None]],
-              default: str | None) -> str | None:
+def _sport_at(
+    moment: float, sessions: list[tuple[float, float, str | None]], default: str | None
+) -> str | None:
     """The sport of the session a record falls in (multisport files change sport per leg)."""
     if not math.isnan(moment):  # NaN: a record without a clock time
         for start, end, sport in sessions:
@@ -825,14 +929,17 @@ def _parse_xml(path: Path, data: bytes, kind: str, root_name: str) -> ET.Element
     except ET.ParseError as exc:
         line, column = getattr(exc, "position", (0, 0))
         raise SourceFileError(
-            f"{path} is not a valid {kind} file: the XML is broken at line {line}, "
-            f"column {column}", path=path) from exc
+            f"{path} is not a valid {kind} file: the XML is broken at line {line}, column {column}",
+            path=path,
+        ) from exc
     except ValueError as exc:
         raise SourceFileError(f"{path} is not a valid {kind} file: {exc}", path=path) from exc
     if _local(root.tag) != root_name:
         raise SourceFileError(
             f"{path} is not a {kind} file: its root element is <{_local(root.tag)}>, "
-            f"expected <{root_name}>", path=path)
+            f"expected <{root_name}>",
+            path=path,
+        )
     return root
 
 
@@ -864,7 +971,8 @@ def _read_tcx(path: Path, handle: BinaryIO) -> _Raw:
     device: str | None = None
     activities = [node for node in root.iter() if _local(node.tag) == "Activity"]
     groups: list[tuple[str | None, ET.Element]] = [
-        (_sport_name(a.get("Sport")), a) for a in activities] or [(None, root)]
+        (_sport_name(a.get("Sport")), a) for a in activities
+    ] or [(None, root)]
     index = 0
     for sport, group in groups:
         sports.append(sport)
@@ -882,28 +990,45 @@ def _read_tcx(path: Path, handle: BinaryIO) -> _Raw:
                 notes.add("a trackpoint without a valid Time was left out", where)
                 continue
             bpm = _child(point, "HeartRateBpm")
-            hr = _text_number(_child_text(bpm, "Value") if bpm is not None else None,
-                              notes, "a heart rate", where)
+            hr = _text_number(
+                _child_text(bpm, "Value") if bpm is not None else None, notes, "a heart rate", where
+            )
             extensions = _child(point, "Extensions")
             run_cadence = speed = watts = None
             if extensions is not None:
                 run_cadence = _text_number(
-                    _descendant_text(extensions, frozenset({"RunCadence"})), notes,
-                    "a cadence", where)
-                speed = _text_number(_descendant_text(extensions, frozenset({"Speed"})), notes,
-                                     "a speed", where)
-                watts = _text_number(_descendant_text(extensions, frozenset({"Watts"})), notes,
-                                     "a power", where)
+                    _descendant_text(extensions, frozenset({"RunCadence"})),
+                    notes,
+                    "a cadence",
+                    where,
+                )
+                speed = _text_number(
+                    _descendant_text(extensions, frozenset({"Speed"})), notes, "a speed", where
+                )
+                watts = _text_number(
+                    _descendant_text(extensions, frozenset({"Watts"})), notes, "a power", where
+                )
             cadence = _text_number(_child_text(point, "Cadence"), notes, "a cadence", where)
-            samples.append(_Sample(
-                time=time, hr=hr if hr is not None and hr > 0 else None,
-                cadence=_to_steps_per_min(run_cadence if run_cadence is not None else cadence,
-                                          sport),
-                speed=speed, power=watts,
-                distance=_text_number(_child_text(point, "DistanceMeters"), notes, "a distance",
-                                      where)))
-    return _Raw(columns=_columns_of(samples, "trackpoint", notes), sport=_main_sport(sports),
-                device=device, clock=True)
+            samples.append(
+                _Sample(
+                    time=time,
+                    hr=hr if hr is not None and hr > 0 else None,
+                    cadence=_to_steps_per_min(
+                        run_cadence if run_cadence is not None else cadence, sport
+                    ),
+                    speed=speed,
+                    power=watts,
+                    distance=_text_number(
+                        _child_text(point, "DistanceMeters"), notes, "a distance", where
+                    ),
+                )
+            )
+    return _Raw(
+        columns=_columns_of(samples, "trackpoint", notes),
+        sport=_main_sport(sports),
+        device=device,
+        clock=True,
+    )
 
 
 _GPX_HR = frozenset({"hr", "heartrate"})
@@ -915,10 +1040,12 @@ def _read_gpx(path: Path, handle: BinaryIO) -> _Raw:
     root = _parse_xml(path, handle.read(), "GPX", "gpx")
     notes = _Notes()
     rows: list[tuple[_Sample, tuple[float, float] | None]] = []
-    tracks = [(_sport_name(_child_text(trk, "type")), trk) for trk in root
-              if _local(trk.tag) == "trk"]
-    points = [(sport, node) for sport, trk in tracks for node in trk.iter()
-              if _local(node.tag) == "trkpt"]
+    tracks = [
+        (_sport_name(_child_text(trk, "type")), trk) for trk in root if _local(trk.tag) == "trk"
+    ]
+    points = [
+        (sport, node) for sport, trk in tracks for node in trk.iter() if _local(node.tag) == "trkpt"
+    ]
     for index, (sport, point) in enumerate(points, start=1):
         where = f"trkpt {index}"
         stamp = _child_text(point, "time")
@@ -932,13 +1059,25 @@ def _read_gpx(path: Path, handle: BinaryIO) -> _Raw:
         lat = _text_number(point.get("lat"), notes, "a latitude", where)
         lon = _text_number(point.get("lon"), notes, "a longitude", where)
         position = (lat, lon) if lat is not None and lon is not None else None
-        rows.append((_Sample(time=time, hr=hr if hr is not None and hr > 0 else None,
-                             cadence=_to_steps_per_min(cadence, sport), speed=speed), position))
+        rows.append(
+            (
+                _Sample(
+                    time=time,
+                    hr=hr if hr is not None and hr > 0 else None,
+                    cadence=_to_steps_per_min(cadence, sport),
+                    speed=speed,
+                ),
+                position,
+            )
+        )
     rows.sort(key=lambda row: row[0].time)
     _derive_gpx_motion(rows)
-    return _Raw(columns=_columns_of((s for s, _ in rows), "trkpt", notes),
-                sport=_main_sport(s for s, _ in tracks), device=root.get("creator") or None,
-                clock=True)
+    return _Raw(
+        columns=_columns_of((s for s, _ in rows), "trkpt", notes),
+        sport=_main_sport(s for s, _ in tracks),
+        device=root.get("creator") or None,
+        clock=True,
+    )
 
 
 def _derive_gpx_motion(rows: list[tuple[_Sample, tuple[float, float] | None]]) -> None:
@@ -961,8 +1100,10 @@ def _derive_gpx_motion(rows: list[tuple[_Sample, tuple[float, float] | None]]) -
 
 def _haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (math.sin((lat2 - lat1) / 2) ** 2
-         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * _EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
 
 
@@ -1000,8 +1141,11 @@ def _csv_lines(path: Path, text: io.TextIOWrapper) -> Iterator[str]:
     while line := text.readline(MAX_CSV_LINE_CHARS + 1):
         number += 1
         if len(line) > MAX_CSV_LINE_CHARS:
-            raise SourceFileError(f"{path} is not a recording's CSV: line {number} is longer "
-                                  f"than {MAX_CSV_LINE_CHARS} characters", path=path)
+            raise SourceFileError(
+                f"{path} is not a recording's CSV: line {number} is longer "
+                f"than {MAX_CSV_LINE_CHARS} characters",
+                path=path,
+            )
         yield line
 
 
@@ -1016,14 +1160,16 @@ def _read_csv_rows(path: Path, text: io.TextIOWrapper) -> _Raw:
     if first is None:
         raise SourceFileError(f"{path} has no header row", path=path)
     header = [_UNIT_SUFFIX.sub("", name.strip().lower()) for name in first]
-    columns = {key: next((i for i, name in enumerate(header) if name in names), None)
-               for key, names in _CSV_COLUMNS.items()}
+    columns = {
+        key: next((i for i, name in enumerate(header) if name in names), None)
+        for key, names in _CSV_COLUMNS.items()
+    }
     for key, what in (("time", "time"), ("hr", "heart-rate")):
         if columns[key] is None:
             expected = ", ".join(sorted(_CSV_COLUMNS[key]))
             raise SourceFileError(
-                f"{path} has no {what} column: its header row needs one of {expected}",
-                path=path)
+                f"{path} has no {what} column: its header row needs one of {expected}", path=path
+            )
 
     notes = _Notes()
     out = _Columns("data row", notes)
@@ -1052,18 +1198,23 @@ def _read_csv_rows(path: Path, text: io.TextIOWrapper) -> _Raw:
         if len(kinds) > 1:
             raise SourceFileError(
                 f"{path} mixes seconds and ISO 8601 times in its time column: use one kind",
-                path=path)
+                path=path,
+            )
         if time is None:
             notes.add("a row without a valid time was left out", where)
             return True
         hr = _text_number(cell(row, hr_at), notes, "a heart rate", where)
         rr = cell(row, rr_at)
-        return out.add(time, hr if hr is not None and hr > 0 else None,
-                       _text_number(cell(row, cadence_at), notes, "a cadence", where),
-                       _text_number(cell(row, speed_at), notes, "a speed", where),
-                       _text_number(cell(row, distance_at), notes, "a distance", where),
-                       _csv_rr(rr, notes, where) if rr else (),
-                       _text_number(cell(row, power_at), notes, "a power", where), row=row_no)
+        return out.add(
+            time,
+            hr if hr is not None and hr > 0 else None,
+            _text_number(cell(row, cadence_at), notes, "a cadence", where),
+            _text_number(cell(row, speed_at), notes, "a speed", where),
+            _text_number(cell(row, distance_at), notes, "a distance", where),
+            _csv_rr(rr, notes, where) if rr else (),
+            _text_number(cell(row, power_at), notes, "a power", where),
+            row=row_no,
+        )
 
     # The fast path: rows a block at a time, parsed and range-checked column by column with
     # numpy; a block with a cell that is not a plain number, and each row with a value out of
@@ -1094,8 +1245,9 @@ def _read_csv_rows(path: Path, text: io.TextIOWrapper) -> _Raw:
         room = MAX_RECORDS - len(out)
         if np.count_nonzero(good) > room:  # more rows than may be kept: the slow path says so
             good[np.flatnonzero(good)[room:]] = False
-        for column, target in zip(values, (out.time, out.hr, out.cadence, out.speed,
-                                           out.distance, out.power), strict=True):
+        for column, target in zip(
+            values, (out.time, out.hr, out.cadence, out.speed, out.distance, out.power), strict=True
+        ):
             target.frombytes(np.ascontiguousarray(column[good], dtype=np.float64).tobytes())
         for index in np.flatnonzero(~good):
             if not slow(block[index], first_no + int(index)):
@@ -1107,8 +1259,9 @@ def _read_csv_rows(path: Path, text: io.TextIOWrapper) -> _Raw:
 _CSV_BLOCK_ROWS = 1 << 15
 
 
-def _csv_block(block: list[list[str]], wanted: tuple[int | None, ...], rr_at: int | None,
-               width: int) -> tuple[np.ndarray, list[np.ndarray]] | None:
+def _csv_block(
+    block: list[list[str]], wanted: tuple[int | None, ...], rr_at: int | None, width: int
+) -> tuple[np.ndarray, list[np.ndarray]] | None:
     """(rows the fast path takes, each wanted column as floats), or None for a block with a
     row of another length, a blank row or a cell that is not a number (all rows go slow)."""
     lengths = set(map(len, block))
@@ -1123,23 +1276,31 @@ def _csv_block(block: list[list[str]], wanted: tuple[int | None, ...], rr_at: in
                 columns.append(np.full(size, np.nan))
                 continue
             cells = transposed[i]
-            columns.append(np.fromiter(map(float, [c or "nan" for c in cells]),
-                                       dtype=np.float64, count=size))
+            columns.append(
+                np.fromiter(map(float, [c or "nan" for c in cells]), dtype=np.float64, count=size)
+            )
     except ValueError:
         return None
     time, hr, cadence, speed, distance, power = columns
     with np.errstate(invalid="ignore"):
         good = np.isfinite(time)
         hr[hr <= 0] = np.nan  # 0 is how many devices write "no reading"
-        for values, (low, high) in ((hr, HR_BPM), (cadence, CADENCE_SPM),
-                                    (speed, SPEED_MPS), (distance, DISTANCE_M),
-                                    (power, _POWER_W)):
+        for values, (low, high) in (
+            (hr, HR_BPM),
+            (cadence, CADENCE_SPM),
+            (speed, SPEED_MPS),
+            (distance, DISTANCE_M),
+            (power, _POWER_W),
+        ):
             good &= np.isnan(values) | ((values >= low) & (values <= high))
     # A cell written "nan" is not an empty cell: the slow path says it is not a number.
     for i in wanted:
         if i is not None and "n" in "".join(transposed[i]).lower():
-            good &= np.fromiter((c.strip().lower() not in ("nan", "-nan", "+nan")
-                                 for c in transposed[i]), dtype=bool, count=size)
+            good &= np.fromiter(
+                (c.strip().lower() not in ("nan", "-nan", "+nan") for c in transposed[i]),
+                dtype=bool,
+                count=size,
+            )
     if rr_at is not None:
         good &= np.fromiter((not c.strip() for c in transposed[rr_at]), dtype=bool, count=size)
     return good, columns

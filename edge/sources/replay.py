@@ -41,8 +41,8 @@ class ReplaySource:
     def __init__(self, path: Path, *, speed: float = 1.0, device: str | None = None) -> None:
         if not (isinstance(speed, int | float) and math.isfinite(speed) and speed >= 0):
             raise ConfigError(
-                f"replay speed must be 0 (as fast as possible) or a positive number, "
-                f"got {speed!r}")
+                f"replay speed must be 0 (as fast as possible) or a positive number, got {speed!r}"
+            )
         self.path = Path(path)
         self.name = self.path.name
         self.speed = float(speed)
@@ -51,8 +51,9 @@ class ReplaySource:
         self._recording: Recording | None = None
 
     @classmethod
-    def from_recording(cls, recording: Recording, *, speed: float = 1.0,
-                       device: str | None = None) -> ReplaySource:
+    def from_recording(
+        cls, recording: Recording, *, speed: float = 1.0, device: str | None = None
+    ) -> ReplaySource:
         """A source for a recording already read (by `read_recording` or `iter_recordings`)."""
         source = cls(recording.path, speed=speed, device=device)
         source._recording = recording
@@ -82,23 +83,27 @@ class ReplaySource:
         for point in recording.points:
             await self._wait_until(loop, started, point.t)
             if point.hr_bpm is not None:
-                yield HeartRateReading(device, point.t, round(point.hr_bpm),
-                                       point.rr_intervals_s, None)
+                yield HeartRateReading(
+                    device, point.t, round(point.hr_bpm), point.rr_intervals_s, None
+                )
             if point.power_w is not None:
                 yield PowerReading(device, point.t, point.power_w)
-            if (point.cadence_spm is None and point.speed_mps is None
-                    and point.distance_m is None):
+            if point.cadence_spm is None and point.speed_mps is None and point.distance_m is None:
                 continue
             total_steps = None
             if counts_steps:
                 # Like a footpod without a step count: steps from cadence, none across a gap.
-                if (last_stride_t is not None and point.cadence_spm is not None
-                        and 0 < point.t - last_stride_t <= MAX_STEP_INTERVAL_S):
+                if (
+                    last_stride_t is not None
+                    and point.cadence_spm is not None
+                    and 0 < point.t - last_stride_t <= MAX_STEP_INTERVAL_S
+                ):
                     steps += gatt.steps_from_cadence(point.cadence_spm, point.t - last_stride_t)
                 last_stride_t = point.t
                 total_steps = steps
-            yield StrideReading(device, point.t, point.cadence_spm, point.speed_mps,
-                                point.distance_m, total_steps)
+            yield StrideReading(
+                device, point.t, point.cadence_spm, point.speed_mps, point.distance_m, total_steps
+            )
 
     async def _wait_until(self, loop: asyncio.AbstractEventLoop, started: float, t: float) -> None:
         if self.speed <= 0:

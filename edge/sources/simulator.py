@@ -39,22 +39,35 @@ def encode_second(second: SimulatedSecond) -> list[tuple[float, str, bytes]]:
             contact_detected=second.contact,
             rr_intervals=tuple(gatt.rr_seconds_to_raw(rr) for rr in second.rr_intervals_s),
         )
-        out.append((float(second.t), uuids.HEART_RATE_MEASUREMENT,
-                    gatt.encode_heart_rate_measurement(measurement)))
+        out.append(
+            (
+                float(second.t),
+                uuids.HEART_RATE_MEASUREMENT,
+                gatt.encode_heart_rate_measurement(measurement),
+            )
+        )
     stride = gatt.RSCMeasurement(
         speed_mps=second.speed_mps,
         cadence_spm=min(255, round(second.cadence_spm)),
         total_distance_m=second.distance_m,
         is_running=second.speed_mps > 2.2,
     )
-    out.append((second.t + STRIDE_OFFSET_S, uuids.RSC_MEASUREMENT,
-                gatt.encode_rsc_measurement(stride)))
+    out.append(
+        (second.t + STRIDE_OFFSET_S, uuids.RSC_MEASUREMENT, gatt.encode_rsc_measurement(stride))
+    )
     return out
 
 
 class SimulatorSource:
-    def __init__(self, plan: WorkoutPlan, athlete: Athlete, *, seed: int = 0,
-                 speed: float = 0.0, device: str = "simulated band") -> None:
+    def __init__(
+        self,
+        plan: WorkoutPlan,
+        athlete: Athlete,
+        *,
+        seed: int = 0,
+        speed: float = 0.0,
+        device: str = "simulated band",
+    ) -> None:
         self.name = f"simulator ({plan.name})"
         self.plan = plan
         self.athlete = athlete

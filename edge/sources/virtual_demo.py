@@ -34,8 +34,8 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from edge.sources.base import SensorSource
 from edge.settings import BleBandConfig
+from edge.sources.base import SensorSource
 from edge.sources.ble import BleSensorSource, ReconnectBackoff
 from edge.sources.simulator import encode_second
 from edge.stream.readings import BatteryReading, LinkEvent, Reading
@@ -51,7 +51,6 @@ from firmware_bridge.virtual_band import (
     VirtualBand,
     virtual_radio,
 )
-
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -226,9 +225,7 @@ async def _timed_script(
         yield Notification(max(0.0, start.clock.wall_at(t) - time.monotonic()), uuid, payload)
 
 
-def _timelines(
-    plan: WorkoutPlan, athlete: Athlete, seed: int
-) -> tuple[_Timeline, _Timeline]:
+def _timelines(plan: WorkoutPlan, athlete: Athlete, seed: int) -> tuple[_Timeline, _Timeline]:
     heart: list[tuple[float, str, bytes]] = []
     stride: list[tuple[float, str, bytes]] = []
     for second in simulate(plan, athlete, seed=seed):
@@ -272,8 +269,9 @@ def band_addresses(index: int) -> tuple[str, str]:
     return f"C0:FF:EE:DE:{index:02X}:01", f"C0:FF:EE:DE:{index:02X}:02"
 
 
-async def _lose_link(band: VirtualBand, clock: SimulatedClock,
-                     losses: Sequence[tuple[float, float]]) -> None:
+async def _lose_link(
+    band: VirtualBand, clock: SimulatedClock, losses: Sequence[tuple[float, float]]
+) -> None:
     """Take `band` out of range at each loss's simulated second, for its simulated length."""
     await band.wait_until(lambda: clock.started, timeout_s=1e9)
     for at_s, seconds in sorted(losses):
@@ -300,8 +298,12 @@ async def virtual_bands(
     """
     played = ble_speed(speed)
     if played != speed:
-        _LOGGER.info("virtual bands: playing at %gx (asked for %gx; %gx is the most)",
-                     played, speed, MAX_BLE_SPEED)
+        _LOGGER.info(
+            "virtual bands: playing at %gx (asked for %gx; %gx is the most)",
+            played,
+            speed,
+            MAX_BLE_SPEED,
+        )
     clock = SimulatedClock(played)
     bands: list[VirtualBand] = []
     wanted: list[tuple[VirtualBand, str]] = []
@@ -329,20 +331,26 @@ async def virtual_bands(
         bands += [heart, pod]
         wanted += [(heart, HEART_RATE_MEASUREMENT), (pod, RSC_MEASUREMENT)]
         scripts += [(heart, heart_line), (pod, stride_line)]
-        per_wearer.append([
-            ScriptedBandSource(
-                BleSensorSource(demo_config(heart_address, "heart_rate"),
-                                reconnect_backoff=DEMO_BACKOFF, clock=clock),
-                heart,
-                grace_s=grace_s,
-            ),
-            ScriptedBandSource(
-                BleSensorSource(demo_config(pod_address, "rsc"),
-                                reconnect_backoff=DEMO_BACKOFF, clock=clock),
-                pod,
-                grace_s=grace_s,
-            ),
-        ])
+        per_wearer.append(
+            [
+                ScriptedBandSource(
+                    BleSensorSource(
+                        demo_config(heart_address, "heart_rate"),
+                        reconnect_backoff=DEMO_BACKOFF,
+                        clock=clock,
+                    ),
+                    heart,
+                    grace_s=grace_s,
+                ),
+                ScriptedBandSource(
+                    BleSensorSource(
+                        demo_config(pod_address, "rsc"), reconnect_backoff=DEMO_BACKOFF, clock=clock
+                    ),
+                    pod,
+                    grace_s=grace_s,
+                ),
+            ]
+        )
     start = _DemoStart(clock, wanted)
     for band, line in scripts:
         band.script = _timed_script(line, band, start)
@@ -351,9 +359,12 @@ async def virtual_bands(
         start.bluez = bluez
         for wearer, (heart, _) in zip(wearers, per_wearer, strict=True):
             if wearer.link_losses:
-                faults.add(asyncio.create_task(
-                    _lose_link(heart.band, clock, wearer.link_losses),
-                    name=f"virtual-demo-faults-{heart.band.address}"))
+                faults.add(
+                    asyncio.create_task(
+                        _lose_link(heart.band, clock, wearer.link_losses),
+                        name=f"virtual-demo-faults-{heart.band.address}",
+                    )
+                )
         try:
             yield [list(sources) for sources in per_wearer]
         finally:
@@ -380,8 +391,9 @@ async def virtual_demo_bands(
     Yields ``[heart rate source, footpod source]`` (see `virtual_bands`, of which this is the
     one-wearer case with the demo's band names and addresses).
     """
-    async with virtual_bands([VirtualWearer(plan, athlete, seed)], speed=speed,
-                             grace_s=grace_s) as sources:
+    async with virtual_bands(
+        [VirtualWearer(plan, athlete, seed)], speed=speed, grace_s=grace_s
+    ) as sources:
         yield sources[0]
 
 

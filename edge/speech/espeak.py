@@ -33,15 +33,17 @@ def has_audio_output() -> bool:
     if (runtime / "pipewire-0").exists():
         return True
     snd = Path("/dev/snd")
-    return snd.is_dir() and any(p.name.startswith("pcm") and p.name.endswith("p")
-                                for p in snd.iterdir())
+    return snd.is_dir() and any(
+        p.name.startswith("pcm") and p.name.endswith("p") for p in snd.iterdir()
+    )
 
 
 class EspeakSpeaker:
     """Speaks text; `wav_path` None means the audio device."""
 
-    def __init__(self, *, wav_path: Path | None = None, voice: str = "en-gb",
-                 words_per_minute: int = 165) -> None:
+    def __init__(
+        self, *, wav_path: Path | None = None, voice: str = "en-gb", words_per_minute: int = 165
+    ) -> None:
         if shutil.which(ESPEAK) is None:
             raise SpeechError(f"espeak-ng is not installed; {INSTALL_HINT}, or use --mute.")
         self.wav_path = wav_path
@@ -65,7 +67,8 @@ class EspeakSpeaker:
 
     async def _run(self, args: list[str]) -> bytes:
         process = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
         stdout, stderr = await process.communicate()
         if process.returncode != 0:
             raise SpeechError(
@@ -83,7 +86,9 @@ class EspeakSpeaker:
                 self.wav_path.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
                 self._wav = wave.open(str(self.wav_path), "wb")
             except OSError as exc:
-                raise SpeechError(f"cannot write speech to {self.wav_path}: {exc.strerror}") from exc
+                raise SpeechError(
+                    f"cannot write speech to {self.wav_path}: {exc.strerror}"
+                ) from exc
             self._wav.setparams(params)
         else:
             silence = int(GAP_S * params.framerate) * params.sampwidth * params.nchannels
@@ -91,7 +96,9 @@ class EspeakSpeaker:
             self.seconds_of_audio += GAP_S
         self._wav.writeframes(frames)
         # espeak-ng streams its WAV, so the header's frame count is a placeholder: count bytes.
-        self.seconds_of_audio += len(frames) / (params.sampwidth * params.nchannels) / params.framerate
+        self.seconds_of_audio += (
+            len(frames) / (params.sampwidth * params.nchannels) / params.framerate
+        )
 
     def close(self) -> None:
         if self._wav is not None:

@@ -31,9 +31,11 @@ __all__ = ["PIPER", "PiperSpeaker", "find_piper", "voice_config_path"]
 
 PIPER = "piper"
 INSTALL_HINT = "install it with `pip install piper-tts`"
-VOICE_HINT = ("get a voice (an .onnx file and its .onnx.json) with "
-              "`python -m piper.download_voices en_GB-alba-medium` where there is a network, "
-              "and copy both files here")
+VOICE_HINT = (
+    "get a voice (an .onnx file and its .onnx.json) with "
+    "`python -m piper.download_voices en_GB-alba-medium` where there is a network, "
+    "and copy both files here"
+)
 #: Silence between two utterances in a WAV file, in seconds.
 GAP_S = 0.4
 #: Piper writes 16-bit mono samples.
@@ -58,32 +60,58 @@ def voice_config_path(voice_path: Path) -> Path:
 class PiperSpeaker:
     """Speaks text with a Piper voice; `wav_path` None means the audio device (through aplay)."""
 
-    def __init__(self, voice_path: Path, *, wav_path: Path | None = None,
-                 config_path: Path | None = None, speaker_id: int | None = None,
-                 length_scale: float | None = None, piper: str | None = None,
-                 player: Sequence[str] | None = None, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        voice_path: Path,
+        *,
+        wav_path: Path | None = None,
+        config_path: Path | None = None,
+        speaker_id: int | None = None,
+        length_scale: float | None = None,
+        piper: str | None = None,
+        player: Sequence[str] | None = None,
+        timeout_s: float = 60.0,
+    ) -> None:
         self.voice_path = Path(voice_path)
         self.config_path = Path(config_path) if config_path else voice_config_path(self.voice_path)
         if not self.voice_path.is_file():
-            raise SpeechError(f"no Piper voice at {self.voice_path}: {VOICE_HINT}, "
-                              "or use espeak-ng")
+            raise SpeechError(
+                f"no Piper voice at {self.voice_path}: {VOICE_HINT}, or use espeak-ng"
+            )
         if not self.config_path.is_file():
-            raise SpeechError(f"the Piper voice {self.voice_path} has no config at "
-                              f"{self.config_path}: {VOICE_HINT}")
+            raise SpeechError(
+                f"the Piper voice {self.voice_path} has no config at "
+                f"{self.config_path}: {VOICE_HINT}"
+            )
         self.sample_rate = _sample_rate(self.config_path)
         self.piper = piper or find_piper()
         if self.piper is None or shutil.which(self.piper) is None:
-            raise SpeechError(f"Piper is not installed ({self.piper or PIPER} not found); "
-                              f"{INSTALL_HINT}, or use espeak-ng.")
+            raise SpeechError(
+                f"Piper is not installed ({self.piper or PIPER} not found); "
+                f"{INSTALL_HINT}, or use espeak-ng."
+            )
         self.wav_path = wav_path
         self.player = list(player) if player else None
         if wav_path is None and self.player is None:
             aplay = shutil.which("aplay")
             if aplay is None:
-                raise SpeechError("aplay is not installed to play Piper's audio; install it with "
-                                  "`apt-get install alsa-utils`, or pass --speak-to FILE.wav")
-            self.player = [aplay, "-q", "-t", "raw", "-f", "S16_LE", "-r", str(self.sample_rate),
-                           "-c", str(CHANNELS), "-"]
+                raise SpeechError(
+                    "aplay is not installed to play Piper's audio; install it with "
+                    "`apt-get install alsa-utils`, or pass --speak-to FILE.wav"
+                )
+            self.player = [
+                aplay,
+                "-q",
+                "-t",
+                "raw",
+                "-f",
+                "S16_LE",
+                "-r",
+                str(self.sample_rate),
+                "-c",
+                str(CHANNELS),
+                "-",
+            ]
         self.speaker_id = speaker_id
         self.length_scale = length_scale
         self.timeout_s = timeout_s
@@ -97,8 +125,14 @@ class PiperSpeaker:
 
     def command(self) -> list[str]:
         """The piper command line; the text goes on its stdin, samples come on its stdout."""
-        args = [str(self.piper), "--model", str(self.voice_path), "--config",
-                str(self.config_path), "--output-raw"]
+        args = [
+            str(self.piper),
+            "--model",
+            str(self.voice_path),
+            "--config",
+            str(self.config_path),
+            "--output-raw",
+        ]
         if self.speaker_id is not None:
             args += ["--speaker", str(self.speaker_id)]
         if self.length_scale is not None:
@@ -115,8 +149,10 @@ class PiperSpeaker:
                 else:
                     self._append(await self._synthesise(line))
         except TimeoutError:
-            raise SpeechError(f"Piper took more than {self.timeout_s:g} s for one utterance; "
-                              "try a smaller voice (\"low\" or \"medium\")") from None
+            raise SpeechError(
+                f"Piper took more than {self.timeout_s:g} s for one utterance; "
+                'try a smaller voice ("low" or "medium")'
+            ) from None
         self.utterances += 1
 
     async def _synthesise(self, line: str) -> bytes:
@@ -126,8 +162,10 @@ class PiperSpeaker:
         finally:
             await _stop(process)
         if process.returncode != 0:
-            raise SpeechError(f"piper failed ({process.returncode}): {_last_line(stderr)} — "
-                              f"check the voice {self.voice_path}")
+            raise SpeechError(
+                f"piper failed ({process.returncode}): {_last_line(stderr)} — "
+                f"check the voice {self.voice_path}"
+            )
         return stdout
 
     async def _play(self, line: str) -> None:
@@ -164,19 +202,23 @@ class PiperSpeaker:
             messages = await asyncio.gather(piper_err, player_err, return_exceptions=True)
         piper_text, player_text = (m if isinstance(m, bytes) else b"" for m in messages)
         if player.returncode != 0:
-            raise SpeechError(f"{self.player[0]} failed ({player.returncode}): "
-                              f"{_last_line(player_text)} — check the audio device, or pass "
-                              "--speak-to FILE.wav")
+            raise SpeechError(
+                f"{self.player[0]} failed ({player.returncode}): "
+                f"{_last_line(player_text)} — check the audio device, or pass "
+                "--speak-to FILE.wav"
+            )
         if piper.returncode != 0:
-            raise SpeechError(f"piper failed ({piper.returncode}): {_last_line(piper_text)} — "
-                              f"check the voice {self.voice_path}")
+            raise SpeechError(
+                f"piper failed ({piper.returncode}): {_last_line(piper_text)} — "
+                f"check the voice {self.voice_path}"
+            )
         self.seconds_of_audio += played / (SAMPLE_WIDTH * CHANNELS) / self.sample_rate
 
     async def _start(self, args: list[str], *, stdout: int) -> asyncio.subprocess.Process:
         try:
             return await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.PIPE, stdout=stdout,
-                stderr=asyncio.subprocess.PIPE)
+                *args, stdin=asyncio.subprocess.PIPE, stdout=stdout, stderr=asyncio.subprocess.PIPE
+            )
         except OSError as exc:
             raise SpeechError(f"cannot run {args[0]}: {exc.strerror}") from exc
 
@@ -187,7 +229,8 @@ class PiperSpeaker:
                 self._wav = wave.open(str(self.wav_path), "wb")
             except OSError as exc:
                 raise SpeechError(
-                    f"cannot write speech to {self.wav_path}: {exc.strerror}") from exc
+                    f"cannot write speech to {self.wav_path}: {exc.strerror}"
+                ) from exc
             self._wav.setnchannels(CHANNELS)
             self._wav.setsampwidth(SAMPLE_WIDTH)
             self._wav.setframerate(self.sample_rate)
@@ -209,10 +252,17 @@ def _sample_rate(config_path: Path) -> int:
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
         rate = int(config["audio"]["sample_rate"])
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError,
-            ValueError) as exc:
-        raise SpeechError(f"{config_path} is not a Piper voice config (no audio.sample_rate: "
-                          f"{exc}); {VOICE_HINT}") from None
+    except (
+        OSError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as exc:
+        raise SpeechError(
+            f"{config_path} is not a Piper voice config (no audio.sample_rate: {exc}); {VOICE_HINT}"
+        ) from None
     if rate <= 0:
         raise SpeechError(f"{config_path}: audio.sample_rate must be positive, got {rate}")
     return rate

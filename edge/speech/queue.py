@@ -68,8 +68,12 @@ class SpeechStats:
     waits_s: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {"spoken": self.spoken, "dropped": dict(self.dropped), "errors": self.errors,
-                "max_wait_s": round(max(self.waits_s), 3) if self.waits_s else None}
+        return {
+            "spoken": self.spoken,
+            "dropped": dict(self.dropped),
+            "errors": self.errors,
+            "max_wait_s": round(max(self.waits_s), 3) if self.waits_s else None,
+        }
 
 
 class _State(Enum):
@@ -82,12 +86,18 @@ class _State(Enum):
 class SpeechQueue:
     """Words waiting to be spoken through one speaker, spoken by one worker task."""
 
-    def __init__(self, speaker: Speaker, *, max_age_s: float = 10.0, safety_priority: int = 0,
-                 clock: Callable[[], float] = time.perf_counter,
-                 on_spoken: Callable[[SpeechItem], None] | None = None,
-                 on_dropped: Callable[[SpeechItem, str], None] | None = None,
-                 on_error: Callable[[EdgecoachError], None] | None = None,
-                 quiet: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        speaker: Speaker,
+        *,
+        max_age_s: float = 10.0,
+        safety_priority: int = 0,
+        clock: Callable[[], float] = time.perf_counter,
+        on_spoken: Callable[[SpeechItem], None] | None = None,
+        on_dropped: Callable[[SpeechItem, str], None] | None = None,
+        on_error: Callable[[EdgecoachError], None] | None = None,
+        quiet: Callable[[], bool] | None = None,
+    ) -> None:
         self.speaker = speaker
         self.quiet = quiet
         self.max_age_s = max_age_s
@@ -127,15 +137,18 @@ class SpeechQueue:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def put(self, text: str, *, priority: int, created: float, cue_kind: str,
-                  utterance: object = None) -> None:
+    async def put(
+        self, text: str, *, priority: int, created: float, cue_kind: str, utterance: object = None
+    ) -> None:
         """Queue words; returns at once. A waiting item of the same kind is superseded, unless
         it is an earlier sentence of the same `utterance`."""
-        self.put_nowait(text, priority=priority, created=created, cue_kind=cue_kind,
-                        utterance=utterance)
+        self.put_nowait(
+            text, priority=priority, created=created, cue_kind=cue_kind, utterance=utterance
+        )
 
-    def put_nowait(self, text: str, *, priority: int, created: float, cue_kind: str,
-                   utterance: object = None) -> None:
+    def put_nowait(
+        self, text: str, *, priority: int, created: float, cue_kind: str, utterance: object = None
+    ) -> None:
         """`put` for a plain callback on the event loop's thread (the narrator's sentences)."""
         self._seq += 1
         item = SpeechItem(text, int(priority), created, cue_kind, self._seq, utterance)
@@ -146,8 +159,13 @@ class SpeechQueue:
             self._drop(item, "quiet_hours")
             return
         self.start()
-        for old in [w for w in self._waiting if w.cue_kind == cue_kind and not self._safety(w)
-                    and (utterance is None or w.utterance != utterance)]:
+        for old in [
+            w
+            for w in self._waiting
+            if w.cue_kind == cue_kind
+            and not self._safety(w)
+            and (utterance is None or w.utterance != utterance)
+        ]:
             self._waiting.remove(old)
             self._drop(old, "superseded")
         self._waiting.append(item)
@@ -167,8 +185,11 @@ class SpeechQueue:
                 try:
                     await asyncio.wait_for(asyncio.shield(worker), timeout_s)
                 except TimeoutError:
-                    log.warning("speech queue: %d item(s) still waiting after %.0f s; cancelled",
-                                len(self._waiting), timeout_s or 0)
+                    log.warning(
+                        "speech queue: %d item(s) still waiting after %.0f s; cancelled",
+                        len(self._waiting),
+                        timeout_s or 0,
+                    )
             if not worker.done():
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -215,8 +236,9 @@ class SpeechQueue:
     def _next(self) -> SpeechItem | None:
         """The most important waiting item that is not stale; stale ones are dropped."""
         now = self.clock()
-        for item in [w for w in self._waiting
-                     if not self._safety(w) and now - w.created > self.max_age_s]:
+        for item in [
+            w for w in self._waiting if not self._safety(w) and now - w.created > self.max_age_s
+        ]:
             self._waiting.remove(item)
             self._drop(item, "stale")
         if not self._waiting:

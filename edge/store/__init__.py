@@ -1,14 +1,14 @@
 """The session store: everything recorded on the device, in one SQLite file (SQLCipher with a key).
 
-    sessions.py   `SessionStore`: people, sessions, samples, cues, spoken words, feedback;
-                  durability, threads, erasing (read its docstring first)
-    schema.py     the tables, their migrations, rows <-> values
-    cipher.py     SQLCipher: opening with a raw key, encrypting a plain store in place
-    files.py      private file modes, the -wal/-shm sidecars, zeroing replaced blocks
-    errors.py     `StoreError` and what an SQLite error means for a person
-    keys.py       where the key comes from, and `open_store`: the one way commands open it
-    lock.py       the daemon's recording lock, which `forget` respects
-    space.py      room left on the disk, said before a session starts
+sessions.py   `SessionStore`: people, sessions, samples, cues, spoken words, feedback;
+              durability, threads, erasing (read its docstring first)
+schema.py     the tables, their migrations, rows <-> values
+cipher.py     SQLCipher: opening with a raw key, encrypting a plain store in place
+files.py      private file modes, the -wal/-shm sidecars, zeroing replaced blocks
+errors.py     `StoreError` and what an SQLite error means for a person
+keys.py       where the key comes from, and `open_store`: the one way commands open it
+lock.py       the daemon's recording lock, which `forget` respects
+space.py      room left on the disk, said before a session starts
 """
 
 from edge.store.errors import (

@@ -18,8 +18,6 @@ from edge.store.schema import APPLICATION_ID, MIGRATIONS, _schema_version
 log = logging.getLogger(__name__)
 
 
-
-
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -34,16 +32,19 @@ _HEX_KEY = re.compile(r"[0-9a-fA-F]{64}")
 def _check_existing(path: Path, driver: ModuleType, literal: str | None) -> bool:
     """Refuse a file that is not an edgecoach database, is damaged, or that the key does not
     open, without writing to it. True when it is a plain (unencrypted) SQLite file."""
-    damaged = StoreError(f"{path} is not an edgecoach database or is damaged; it was left "
-                         "untouched; move it aside and edgecoach will start a new one",
-                         path=path)
+    damaged = StoreError(
+        f"{path} is not an edgecoach database or is damaged; it was left "
+        "untouched; move it aside and edgecoach will start a new one",
+        path=path,
+    )
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
             head = handle.read(len(SQLITE_MAGIC))
     except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror}; check its permissions",
-                         path=path) from exc
+        raise StoreError(
+            f"cannot read {path}: {exc.strerror}; check its permissions", path=path
+        ) from exc
     plain = head == SQLITE_MAGIC
     if not plain:
         if size % _CIPHER_PAGE_MULTIPLE:  # not whole pages: not an SQLCipher file either
@@ -53,7 +54,9 @@ def _check_existing(path: Path, driver: ModuleType, literal: str | None) -> bool
                 f"no database key to open {path}: it is not a plain SQLite file, so either it "
                 f"is encrypted ({MISSING_KEY_HINT}), or it is not an edgecoach database or is "
                 "damaged; it was left untouched; move it aside only if it is not encrypted, "
-                "and edgecoach will start a new one", path=path)
+                "and edgecoach will start a new one",
+                path=path,
+            )
     # Read-only: this connection never writes the file, nor checkpoints a -wal into it.
     uri = f"{path.resolve().as_uri()}?mode=ro"
     reader = sqlite3 if plain else driver
@@ -68,8 +71,9 @@ def _check_existing(path: Path, driver: ModuleType, literal: str | None) -> bool
             _unlock(check, literal, path, errors)
         verdict = check.execute("PRAGMA quick_check").fetchall()
         application_id = check.execute("PRAGMA application_id").fetchone()[0]
-        tables = {row[0] for row in check.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {
+            row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
         version = _schema_version(check) if "schema_version" in tables else 0
     except errors as exc:
         if _primary_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
@@ -82,9 +86,12 @@ def _check_existing(path: Path, driver: ModuleType, literal: str | None) -> bool
     if application_id != APPLICATION_ID and (application_id != 0 or tables):
         raise damaged
     if version > len(MIGRATIONS):
-        raise StoreError(f"{path} was written by a newer edgecoach (schema version {version}; "
-                         f"this one knows up to {len(MIGRATIONS)}): upgrade edgecoach; the file "
-                         "was left untouched", path=path)
+        raise StoreError(
+            f"{path} was written by a newer edgecoach (schema version {version}; "
+            f"this one knows up to {len(MIGRATIONS)}): upgrade edgecoach; the file "
+            "was left untouched",
+            path=path,
+        )
     return plain
 
 
@@ -92,15 +99,16 @@ def _key_literal(key: str | bytes) -> str:
     """The key as SQLCipher's raw-key literal, x'<64 hex digits>'; never shown in a message."""
     if isinstance(key, bytes | bytearray):
         if len(key) != 32:
-            raise StoreKeyError(f"a database key is 32 bytes (64 hex digits), not {len(key)} "
-                                "bytes")
+            raise StoreKeyError(f"a database key is 32 bytes (64 hex digits), not {len(key)} bytes")
         return f"x'{bytes(key).hex()}'"
     if isinstance(key, str):
         text = key.strip()
         if not _HEX_KEY.fullmatch(text):
-            raise StoreKeyError(f"a database key is 64 hex digits (32 bytes); this one has "
-                                f"{len(text)} characters"
-                                + ("" if len(text) != 64 else ", not all of them hex digits"))
+            raise StoreKeyError(
+                f"a database key is 64 hex digits (32 bytes); this one has "
+                f"{len(text)} characters"
+                + ("" if len(text) != 64 else ", not all of them hex digits")
+            )
         return f"x'{text.lower()}'"
     raise TypeError(f"a database key is str (hex) or bytes, not {type(key).__name__}")
 
@@ -109,8 +117,11 @@ def _sqlcipher(path: Path) -> ModuleType:
     try:
         from sqlcipher3 import dbapi2
     except ImportError as exc:
-        raise StoreError(f"{path} is to be encrypted but SQLCipher is not installed: "
-                         "pip install 'sqlcipher3>=0.6.2'", path=path) from exc
+        raise StoreError(
+            f"{path} is to be encrypted but SQLCipher is not installed: "
+            "pip install 'sqlcipher3>=0.6.2'",
+            path=path,
+        ) from exc
     return dbapi2
 
 
@@ -124,17 +135,22 @@ def _unlock(conn: Any, literal: str, path: Path, errors: tuple[type[Exception], 
     conn.execute(f'PRAGMA key = "{literal}"')
     row = conn.execute("PRAGMA cipher_version").fetchone()
     if not row or not row[0]:  # a plain SQLite under the sqlcipher3 name: it would not encrypt
-        raise StoreError(f"the sqlcipher3 module in use does not encrypt (no cipher_version), "
-                         f"so {path} is not opened; reinstall it: pip install --force-reinstall "
-                         "'sqlcipher3>=0.6.2'", path=path)
+        raise StoreError(
+            f"the sqlcipher3 module in use does not encrypt (no cipher_version), "
+            f"so {path} is not opened; reinstall it: pip install --force-reinstall "
+            "'sqlcipher3>=0.6.2'",
+            path=path,
+        )
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except errors as exc:
         if _primary_code(exc) == sqlite3.SQLITE_NOTADB:
-            raise StoreKeyError(f"the database key does not open {path}: wrong key; the file "
-                                "was left untouched; give edgecoach the key it was created "
-                                "with (or move the file aside to start an empty store)",
-                                path=path) from exc
+            raise StoreKeyError(
+                f"the database key does not open {path}: wrong key; the file "
+                "was left untouched; give edgecoach the key it was created "
+                "with (or move the file aside to start an empty store)",
+                path=path,
+            ) from exc
         raise
 
 
@@ -160,12 +176,14 @@ def _encrypt_in_place(path: Path, driver: ModuleType, literal: str) -> None:
             source.close()
     except errors as exc:
         staging.unlink(missing_ok=True)
-        raise StoreError(_problem(exc, path, None) + "; it was left as it was",
-                         path=path) from exc
+        raise StoreError(_problem(exc, path, None) + "; it was left as it was", path=path) from exc
     if any(p.exists() for p in _sidecars(path)):
         staging.unlink(missing_ok=True)
-        raise StoreError(f"cannot encrypt {path} while another program has it open: stop it "
-                         "and open the store again; it was left as it was", path=path)
+        raise StoreError(
+            f"cannot encrypt {path} while another program has it open: stop it "
+            "and open the store again; it was left as it was",
+            path=path,
+        )
     try:
         with staging.open("rb+") as handle:
             info = path.stat()  # keep the owner and mode: root may be running this
@@ -181,5 +199,8 @@ def _encrypt_in_place(path: Path, driver: ModuleType, literal: str) -> None:
         finally:
             os.close(old)
     except OSError as exc:
-        raise StoreError(f"cannot replace {path} by its encrypted copy: {exc.strerror}; check "
-                         "the folder's permissions and free space", path=path) from exc
+        raise StoreError(
+            f"cannot replace {path} by its encrypted copy: {exc.strerror}; check "
+            "the folder's permissions and free space",
+            path=path,
+        ) from exc

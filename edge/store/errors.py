@@ -52,27 +52,36 @@ def _problem(exc: sqlite3.Error, path: Path, max_bytes: int | None) -> str:
     code = _primary_code(exc)
     if code == sqlite3.SQLITE_FULL:
         if max_bytes is not None:
-            return (f"{path} has reached its size limit of {max_bytes} bytes, or the disk "
-                    "holding it is full: free space or raise the limit")
+            return (
+                f"{path} has reached its size limit of {max_bytes} bytes, or the disk "
+                "holding it is full: free space or raise the limit"
+            )
         return f"the disk holding {path} is full: free space"
     if code == sqlite3.SQLITE_READONLY:
-        return (f"{path} cannot be written (the file, its folder or its disk is read-only): "
-                "make it writable")
+        return (
+            f"{path} cannot be written (the file, its folder or its disk is read-only): "
+            "make it writable"
+        )
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        return (f"{path} is not an edgecoach database or is damaged: stop edgecoach and move "
-                "it aside")
+        return (
+            f"{path} is not an edgecoach database or is damaged: stop edgecoach and move it aside"
+        )
     if code == sqlite3.SQLITE_IOERR:
         if _disk_is_full(path):  # a -wal or -shm file that could not grow, on a full disk
             return f"the disk holding {path} is full: free space"
         return f"the disk holding {path} failed to read or write ({exc}): check the disk"
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        return (f"{path} is locked by another program (another edgecoach?): stop it or use "
-                "another store")
+        return (
+            f"{path} is locked by another program (another edgecoach?): stop it or use "
+            "another store"
+        )
     if code == sqlite3.SQLITE_CANTOPEN:
         return f"cannot open {path}: check that its folder exists and is writable"
     if code == sqlite3.SQLITE_CONSTRAINT:
-        return (f"rows for {path} conflict with rows already there ({exc}): is another "
-                "edgecoach writing to the same store?")
+        return (
+            f"rows for {path} conflict with rows already there ({exc}): is another "
+            "edgecoach writing to the same store?"
+        )
     return f"SQLite error on {path}: {exc}"
 
 

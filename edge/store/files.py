@@ -42,5 +42,5 @@ def _zero(fd: int) -> None:
     os.lseek(fd, 0, os.SEEK_SET)
     written = 0
     while written < size:
-        written += os.write(fd, block[:min(len(block), size - written)])
+        written += os.write(fd, block[: min(len(block), size - written)])
     os.fsync(fd)

@@ -24,8 +24,14 @@ from edge.settings import DaemonSettings
 from edge.store.errors import MISSING_KEY_HINT, StoreError, StoreKeyError
 from edge.store.sessions import DATABASE_NAME, SessionStore
 
-__all__ = ["CREDENTIAL_NAME", "StoreKeyError", "find_key", "open_store", "parse_key",
-           "read_key_file"]
+__all__ = [
+    "CREDENTIAL_NAME",
+    "StoreKeyError",
+    "find_key",
+    "open_store",
+    "parse_key",
+    "read_key_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +47,21 @@ def parse_key(text: str | bytes, *, source: str) -> bytes:
         try:
             text = text.decode("ascii")
         except UnicodeDecodeError:
-            raise StoreKeyError(f"{source} does not hold a database key: expected 64 hex "
-                                "digits and a newline, found bytes that are not text") from None
+            raise StoreKeyError(
+                f"{source} does not hold a database key: expected 64 hex "
+                "digits and a newline, found bytes that are not text"
+            ) from None
     digits = text.strip()
     if not _HEX_KEY.fullmatch(digits):
-        found = (f"{len(digits)} characters" if len(digits) != 64
-                 else "64 characters that are not all hex digits")
-        raise StoreKeyError(f"{source} does not hold a database key: expected 64 hex digits "
-                            f"and a newline (32 bytes, as install.sh writes it), found {found}")
+        found = (
+            f"{len(digits)} characters"
+            if len(digits) != 64
+            else "64 characters that are not all hex digits"
+        )
+        raise StoreKeyError(
+            f"{source} does not hold a database key: expected 64 hex digits "
+            f"and a newline (32 bytes, as install.sh writes it), found {found}"
+        )
     return bytes.fromhex(digits)
 
 
@@ -59,19 +72,28 @@ def read_key_file(path: Path) -> bytes:
         info = path.stat()
         data = path.read_bytes()
     except FileNotFoundError:
-        raise StoreKeyError(f"no database key: {path} does not exist ([daemon] key_file); "
-                            "install.sh creates /etc/edgecoach/db.key") from None
+        raise StoreKeyError(
+            f"no database key: {path} does not exist ([daemon] key_file); "
+            "install.sh creates /etc/edgecoach/db.key"
+        ) from None
     except OSError as exc:
-        raise StoreKeyError(f"cannot read the database key {path}: {exc.strerror}; it is "
-                            "root-only: run as root, or let systemd hand it over "
-                            "(LoadCredential=edgecoach-db-key)") from exc
+        raise StoreKeyError(
+            f"cannot read the database key {path}: {exc.strerror}; it is "
+            "root-only: run as root, or let systemd hand it over "
+            "(LoadCredential=edgecoach-db-key)"
+        ) from exc
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("%s can be read by other users: chmod 0600 it", path)
     return parse_key(data, source=str(path))
 
 
-def find_key(key_file: Path | None = None, *, key: str | bytes | None = None,
-             required: bool = False, environ: Mapping[str, str] | None = None) -> bytes | None:
+def find_key(
+    key_file: Path | None = None,
+    *,
+    key: str | bytes | None = None,
+    required: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> bytes | None:
     """The database key as 32 bytes, from the first of these that is there:
 
     1. `key`, given explicitly (tests, development): 64 hex digits, or 32 raw bytes;
@@ -95,8 +117,9 @@ def find_key(key_file: Path | None = None, *, key: str | bytes | None = None,
             try:
                 data = credential.read_bytes()
             except OSError as exc:
-                raise StoreKeyError(f"cannot read the credential {credential}: "
-                                    f"{exc.strerror}") from exc
+                raise StoreKeyError(
+                    f"cannot read the credential {credential}: {exc.strerror}"
+                ) from exc
             return parse_key(data, source=str(credential))
         log.debug("no %s in $CREDENTIALS_DIRECTORY", CREDENTIAL_NAME)
     if key_file is not None:
@@ -106,16 +129,25 @@ def find_key(key_file: Path | None = None, *, key: str | bytes | None = None,
     return None
 
 
-def open_store(daemon: DaemonSettings, state_dir: Path | None = None, *,
-               must_exist: bool = False, required_key: bool = False,
-               create: bool = True) -> SessionStore:
+def open_store(
+    daemon: DaemonSettings,
+    state_dir: Path | None = None,
+    *,
+    must_exist: bool = False,
+    required_key: bool = False,
+    create: bool = True,
+) -> SessionStore:
     """The session store in `state_dir` (default `[daemon] state_dir`), opened with the
     daemon's key. With `must_exist`, a missing database is a StoreError that says nothing has
     been recorded there, instead of an empty new one; without `create`, a missing database
     reads as empty and no file is made (a command that only reads)."""
     path = Path(state_dir or daemon.state_dir) / DATABASE_NAME
     if must_exist and not path.is_file():
-        raise StoreError(f"there is no edgecoach database at {path}: nothing has been recorded "
-                         "there (is [daemon] state_dir or --state-dir right?)", path=path)
-    return SessionStore.open(path, key=find_key(daemon.key_file, required=required_key),
-                             create=create)
+        raise StoreError(
+            f"there is no edgecoach database at {path}: nothing has been recorded "
+            "there (is [daemon] state_dir or --state-dir right?)",
+            path=path,
+        )
+    return SessionStore.open(
+        path, key=find_key(daemon.key_file, required=required_key), create=create
+    )

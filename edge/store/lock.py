@@ -36,8 +36,10 @@ class RecordingLock:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise StoreError(f"cannot create {path}: {exc.strerror}; the store's folder must "
-                             "be writable", path=self.database) from exc
+            raise StoreError(
+                f"cannot create {path}: {exc.strerror}; the store's folder must be writable",
+                path=self.database,
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -46,7 +48,9 @@ class RecordingLock:
             raise StoreError(
                 f"another edgecoach daemon{_pid_text(holder)} is already recording into "
                 f"{self.database}: stop it (sudo systemctl stop edgecoach) or give this one "
-                "another --state-dir", path=self.database) from None
+                "another --state-dir",
+                path=self.database,
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd

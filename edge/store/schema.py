@@ -181,8 +181,9 @@ class ResumeState:
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:
-    known = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
-                         " AND name = 'schema_version'").fetchone()
+    known = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
     if known is None:
         return 0
     return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
@@ -198,14 +199,20 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def _sample_row(session_id: int, sample: AlignedSample,
-                forecast: Mapping[str, Any] | None) -> tuple[Any, ...]:
+def _sample_row(
+    session_id: int, sample: AlignedSample, forecast: Mapping[str, Any] | None
+) -> tuple[Any, ...]:
     # Only plausible values go in (edge.stream.plausible): a heart rate out of range is a gap.
     hr = plausible(sample.hr_bpm, HR_BPM)
     return (
-        session_id, int(sample.t), hr, json.dumps(list(plausible_rr(sample.rr_intervals_s))),
-        plausible(sample.cadence_spm, CADENCE_SPM), plausible(sample.speed_mps, SPEED_MPS),
-        plausible(sample.distance_m, DISTANCE_M), plausible(sample.steps, STEPS),
+        session_id,
+        int(sample.t),
+        hr,
+        json.dumps(list(plausible_rr(sample.rr_intervals_s))),
+        plausible(sample.cadence_spm, CADENCE_SPM),
+        plausible(sample.speed_mps, SPEED_MPS),
+        plausible(sample.distance_m, DISTANCE_M),
+        plausible(sample.steps, STEPS),
         None if sample.contact is None else int(sample.contact),
         int(sample.hr_gap or hr is None),
         None if forecast is None else json.dumps(finite_json(dict(forecast))),
@@ -216,14 +223,21 @@ def _sample_row(session_id: int, sample: AlignedSample,
 def _sample_from_row(row: tuple[Any, ...]) -> AlignedSample:
     # Checked again on the way out: a store written before the checks may hold anything.
     t, hr, rr, cadence, speed, distance, steps, contact, gap = row[:9]
-    effort = {name: plausible(value, EFFORT_RANGES[name])
-              for name, value in zip(EFFORT_FIELDS, row[9:], strict=True)}
+    effort = {
+        name: plausible(value, EFFORT_RANGES[name])
+        for name, value in zip(EFFORT_FIELDS, row[9:], strict=True)
+    }
     hr = plausible(hr, HR_BPM)
     return AlignedSample(
-        t=t, hr_bpm=hr, rr_intervals_s=plausible_rr(json.loads(rr)),
-        cadence_spm=plausible(cadence, CADENCE_SPM), speed_mps=plausible(speed, SPEED_MPS),
-        distance_m=plausible(distance, DISTANCE_M), steps=plausible(steps, STEPS),
-        contact=None if contact is None else bool(contact), hr_gap=bool(gap) or hr is None,
+        t=t,
+        hr_bpm=hr,
+        rr_intervals_s=plausible_rr(json.loads(rr)),
+        cadence_spm=plausible(cadence, CADENCE_SPM),
+        speed_mps=plausible(speed, SPEED_MPS),
+        distance_m=plausible(distance, DISTANCE_M),
+        steps=plausible(steps, STEPS),
+        contact=None if contact is None else bool(contact),
+        hr_gap=bool(gap) or hr is None,
         **effort,
     )
 
@@ -233,9 +247,13 @@ def _session_from_row(row: tuple[Any, ...]) -> SessionRow:
     known = {f.name for f in dataclasses.fields(Profile)}
     profile_fields = {k: v for k, v in json.loads(profile).items() if k in known}
     return SessionRow(
-        id=session_id, person=person, source=source, profile=Profile(**profile_fields),
+        id=session_id,
+        person=person,
+        source=source,
+        profile=Profile(**profile_fields),
         started_at=datetime.fromisoformat(started),
         ended_at=None if ended is None else datetime.fromisoformat(ended),
         summary=None if summary is None else finite_json(json.loads(summary)),
-        sample_count=count, last_t=last_t,
+        sample_count=count,
+        last_t=last_t,
     )

@@ -124,9 +124,15 @@ class _OpenSession:
 class SessionStore:
     """One SQLite file of sessions. Use `SessionStore.open(path)`; `close()` when done."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path, *, commit_interval_s: float,
-                 max_bytes: int | None,
-                 errors: tuple[type[Exception], ...] = (sqlite3.Error,)) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        path: Path,
+        *,
+        commit_interval_s: float,
+        max_bytes: int | None,
+        errors: tuple[type[Exception], ...] = (sqlite3.Error,),
+    ) -> None:
         self.path = path
         self.commit_interval_s = commit_interval_s
         self._conn: sqlite3.Connection | None = connection
@@ -148,9 +154,16 @@ class SessionStore:
     # -- lifecycle ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, key: str | bytes | None = None, synchronous: str = "FULL",
-             commit_interval_s: float = 0.25, max_bytes: int | None = None,
-             create: bool = True) -> SessionStore:
+    def open(
+        cls,
+        path: Path,
+        *,
+        key: str | bytes | None = None,
+        synchronous: str = "FULL",
+        commit_interval_s: float = 0.25,
+        max_bytes: int | None = None,
+        create: bool = True,
+    ) -> SessionStore:
         """Open the store at `path`, creating the file, its folder and the schema as needed.
 
         `key` encrypts the store with SQLCipher: 64 hex digits as text, or the 32 raw bytes
@@ -176,23 +189,34 @@ class SessionStore:
             _private_folder(path.parent)
             existing = path.exists() and path.stat().st_size > 0
         except OSError as exc:
-            raise StoreError(f"cannot create the folder for {path}: {exc.strerror}; "
-                             "choose a writable location for the store", path=path) from exc
+            raise StoreError(
+                f"cannot create the folder for {path}: {exc.strerror}; "
+                "choose a writable location for the store",
+                path=path,
+            ) from exc
         driver = sqlite3 if literal is None else _sqlcipher(path)
         errors = _errors_of(driver)
         if existing and _check_existing(path, driver, literal) and literal is not None:
             _encrypt_in_place(path, driver, literal)
         try:
             _private_file(path)
-            connection = driver.connect(str(path), timeout=5.0, isolation_level=None,
-                                        check_same_thread=False)
+            connection = driver.connect(
+                str(path), timeout=5.0, isolation_level=None, check_same_thread=False
+            )
         except OSError as exc:
-            raise StoreError(f"cannot create {path}: {exc.strerror}; choose a writable "
-                             "location for the store", path=path) from exc
+            raise StoreError(
+                f"cannot create {path}: {exc.strerror}; choose a writable location for the store",
+                path=path,
+            ) from exc
         except errors as exc:
             raise StoreError(_problem(exc, path, max_bytes), path=path) from exc
-        store = cls(connection, path, commit_interval_s=commit_interval_s, max_bytes=max_bytes,
-                    errors=errors)
+        store = cls(
+            connection,
+            path,
+            commit_interval_s=commit_interval_s,
+            max_bytes=max_bytes,
+            errors=errors,
+        )
         try:
             store._prepare(synchronous, literal)
         except BaseException:
@@ -220,9 +244,12 @@ class SessionStore:
                 self.encrypted = True
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
-                raise StoreError(f"SQLite could not put {self.path} in WAL mode (it stays in "
-                                 f"{mode} mode): keep the store on a local disk, not a network "
-                                 "share", path=self.path)
+                raise StoreError(
+                    f"SQLite could not put {self.path} in WAL mode (it stays in "
+                    f"{mode} mode): keep the store on a local disk, not a network "
+                    "share",
+                    path=self.path,
+                )
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA secure_delete = ON")
@@ -245,8 +272,10 @@ class SessionStore:
                     return
                 for statement in MIGRATIONS[version]:
                     conn.execute(statement)
-                conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                             (version + 1, _now()))
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version + 1, _now()),
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -273,9 +302,11 @@ class SessionStore:
                 self._conn = None
                 conn.close()
             if failure is not None:
-                raise StoreError(f"{lost} recorded rows could not be written to {self.path} "
-                                 f"before it was closed and are lost: {failure.args[0]}",
-                                 path=self.path) from failure
+                raise StoreError(
+                    f"{lost} recorded rows could not be written to {self.path} "
+                    f"before it was closed and are lost: {failure.args[0]}",
+                    path=self.path,
+                ) from failure
 
     def __enter__(self) -> Self:
         return self
@@ -285,8 +316,9 @@ class SessionStore:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def start_session(self, person: str, source: str, profile: Profile,
-                      started_at: datetime) -> int:
+    def start_session(
+        self, person: str, source: str, profile: Profile, started_at: datetime
+    ) -> int:
         """Record a new session for `person` (created on first use) and return its id.
 
         Written at once; if that fails (disk full) no session exists and StoreError says why.
@@ -298,13 +330,17 @@ class SessionStore:
         started = _iso(started_at)
 
         def insert(conn: sqlite3.Connection) -> int:
-            conn.execute("INSERT INTO people (name, created_at) VALUES (?, ?)"
-                         " ON CONFLICT (name) DO NOTHING", (person, _now()))
-            (person_id,) = conn.execute("SELECT id FROM people WHERE name = ?",
-                                        (person,)).fetchone()
-            cursor = conn.execute("INSERT INTO sessions (person_id, source, profile, started_at)"
-                                  " VALUES (?, ?, ?, ?)",
-                                  (person_id, source, profile_json, started))
+            conn.execute(
+                "INSERT INTO people (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (person, _now()),
+            )
+            (person_id,) = conn.execute(
+                "SELECT id FROM people WHERE name = ?", (person,)
+            ).fetchone()
+            cursor = conn.execute(
+                "INSERT INTO sessions (person_id, source, profile, started_at) VALUES (?, ?, ?, ?)",
+                (person_id, source, profile_json, started),
+            )
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
@@ -313,8 +349,9 @@ class SessionStore:
             self._open[session_id] = _OpenSession()
             return session_id
 
-    def add_sample(self, session_id: int, sample: AlignedSample,
-                   forecast: Mapping[str, Any] | None = None) -> bool:
+    def add_sample(
+        self, session_id: int, sample: AlignedSample, forecast: Mapping[str, Any] | None = None
+    ) -> bool:
         """Append one sample; returns True when this call committed it (and all before it).
 
         Samples are appended in order of `t` and never overwrite: a `t` at or before the last
@@ -323,9 +360,11 @@ class SessionStore:
         with self._lock:
             state = self._state(session_id)
             if state.last_t is not None and sample.t <= state.last_t:
-                raise ValueError(f"session {session_id} already has samples up to "
-                                 f"t={state.last_t}; samples are appended, never overwritten "
-                                 f"(got t={sample.t})")
+                raise ValueError(
+                    f"session {session_id} already has samples up to "
+                    f"t={state.last_t}; samples are appended, never overwritten "
+                    f"(got t={sample.t})"
+                )
             self._pending.append((_INSERT_SAMPLE, _sample_row(session_id, sample, forecast)))
             state.last_t = sample.t
             if time.monotonic() - self._last_attempt < self.commit_interval_s:
@@ -339,11 +378,20 @@ class SessionStore:
             state = self._state(session_id)
             if cue.id in state.cue_ids:
                 raise ValueError(f"session {session_id} already has cue {cue.id}")
-            self._pending.append((
-                _INSERT_CUE,
-                (session_id, cue.id, cue.t, str(cue.kind.value), str(cue.action.value),
-                 cue.priority.name.lower(), json.dumps(finite_json(dict(cue.facts)))),
-            ))
+            self._pending.append(
+                (
+                    _INSERT_CUE,
+                    (
+                        session_id,
+                        cue.id,
+                        cue.t,
+                        str(cue.kind.value),
+                        str(cue.action.value),
+                        cue.priority.name.lower(),
+                        json.dumps(finite_json(dict(cue.facts))),
+                    ),
+                )
+            )
             state.cue_ids.add(cue.id)
             self._write()
 
@@ -352,28 +400,41 @@ class SessionStore:
         with self._lock:
             state = self._state(session_id)
             if narration.cue_id not in state.cue_ids:
-                raise ValueError(f"session {session_id} has no cue {narration.cue_id}: "
-                                 "add the cue before its narration")
+                raise ValueError(
+                    f"session {session_id} has no cue {narration.cue_id}: "
+                    "add the cue before its narration"
+                )
             if narration.cue_id in state.narrated:
-                raise ValueError(f"cue {narration.cue_id} of session {session_id} "
-                                 "already has its narration")
-            self._pending.append((
-                _INSERT_NARRATION,
-                (session_id, narration.cue_id, narration.text, narration.source,
-                 narration.reason, float(narration.seconds), int(narration.attempts)),
-            ))
+                raise ValueError(
+                    f"cue {narration.cue_id} of session {session_id} already has its narration"
+                )
+            self._pending.append(
+                (
+                    _INSERT_NARRATION,
+                    (
+                        session_id,
+                        narration.cue_id,
+                        narration.text,
+                        narration.source,
+                        narration.reason,
+                        float(narration.seconds),
+                        int(narration.attempts),
+                    ),
+                )
+            )
             state.narrated.add(narration.cue_id)
             self._write()
 
-    def end_session(self, session_id: int, ended_at: datetime,
-                    summary: Mapping[str, Any]) -> None:
+    def end_session(self, session_id: int, ended_at: datetime, summary: Mapping[str, Any]) -> None:
         """Mark the session ended with its summary; no more samples are accepted for it."""
         with self._lock:
             self._state(session_id)
-            self._pending.append((
-                "UPDATE sessions SET ended_at = ?, summary = ? WHERE id = ?",
-                (_iso(ended_at), json.dumps(finite_json(dict(summary))), session_id),
-            ))
+            self._pending.append(
+                (
+                    "UPDATE sessions SET ended_at = ?, summary = ? WHERE id = ?",
+                    (_iso(ended_at), json.dumps(finite_json(dict(summary))), session_id),
+                )
+            )
             del self._open[session_id]
             self._write()
 
@@ -385,23 +446,34 @@ class SessionStore:
             except TypeError:
                 valid = False
             if not valid:
-                raise FeedbackError("RPE must be a whole number from 1 (very easy) to 10 "
-                                    f"(all-out); got {rpe!r}", path=self.path)
+                raise FeedbackError(
+                    f"RPE must be a whole number from 1 (very easy) to 10 (all-out); got {rpe!r}",
+                    path=self.path,
+                )
             rpe = operator.index(rpe)
         text = text.strip() if text is not None else None
         if rpe is None and not text:
-            raise FeedbackError("feedback needs an RPE from 1 to 10, a note, or both",
-                                path=self.path)
+            raise FeedbackError(
+                "feedback needs an RPE from 1 to 10, a note, or both", path=self.path
+            )
         with self._lock:
-            known = self._connection().execute("SELECT 1 FROM sessions WHERE id = ?",
-                                               (session_id,)).fetchone()
+            known = (
+                self._connection()
+                .execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,))
+                .fetchone()
+            )
             if known is None:
-                raise FeedbackError(f"there is no session {session_id} in {self.path}: "
-                                    "list the sessions to find its number", path=self.path)
-            self._pending.append((
-                "INSERT INTO feedback (session_id, rpe, text, created_at) VALUES (?, ?, ?, ?)",
-                (session_id, rpe, text or None, _now()),
-            ))
+                raise FeedbackError(
+                    f"there is no session {session_id} in {self.path}: "
+                    "list the sessions to find its number",
+                    path=self.path,
+                )
+            self._pending.append(
+                (
+                    "INSERT INTO feedback (session_id, rpe, text, created_at) VALUES (?, ?, ?, ?)",
+                    (session_id, rpe, text or None, _now()),
+                )
+            )
             self._write()
 
     def commit(self) -> int:
@@ -438,21 +510,30 @@ class SessionStore:
             self._flush_for_read()
             row = self._session_row(session_id)
             if row.ended:
-                raise ValueError(f"session {session_id} ended at {row.ended_at.isoformat()}; "
-                                 "start a new session instead of resuming it")
+                raise ValueError(
+                    f"session {session_id} ended at {row.ended_at.isoformat()}; "
+                    "start a new session instead of resuming it"
+                )
             conn = self._connection()
-            cue_ids = {r[0] for r in conn.execute(
-                "SELECT cue_id FROM cues WHERE session_id = ?", (session_id,))}
-            narrated = {r[0] for r in conn.execute(
-                "SELECT cue_id FROM narrations WHERE session_id = ?", (session_id,))}
+            cue_ids = {
+                r[0]
+                for r in conn.execute("SELECT cue_id FROM cues WHERE session_id = ?", (session_id,))
+            }
+            narrated = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT cue_id FROM narrations WHERE session_id = ?", (session_id,)
+                )
+            }
             state = self._open.setdefault(session_id, _OpenSession())
             state.cue_ids |= cue_ids
             state.narrated |= narrated
             if row.last_t is not None and (state.last_t is None or row.last_t > state.last_t):
                 state.last_t = row.last_t
             log.info("%s: resuming session %d after t=%s", self.path, session_id, state.last_t)
-            return ResumeState(session=row, last_t=state.last_t,
-                               last_cue_id=max(state.cue_ids, default=None))
+            return ResumeState(
+                session=row, last_t=state.last_t, last_cue_id=max(state.cue_ids, default=None)
+            )
 
     # -- reading -------------------------------------------------------------------------------
     # Reads first try to write what is pending; if that fails they show what is on disk.
@@ -464,14 +545,18 @@ class SessionStore:
 
     def samples(self, session_id: int) -> list[AlignedSample]:
         """The session's samples in order of t."""
-        rows = self._query(f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE session_id = ?"
-                           " ORDER BY t", (session_id,))
+        rows = self._query(
+            f"SELECT {_SAMPLE_COLUMNS} FROM samples WHERE session_id = ? ORDER BY t", (session_id,)
+        )
         return [_sample_from_row(row) for row in rows]
 
     def forecasts(self, session_id: int) -> dict[int, dict[str, Any]]:
         """The forecasts stored with the session's samples, by t."""
-        rows = self._query("SELECT t, forecast FROM samples WHERE session_id = ?"
-                           " AND forecast IS NOT NULL ORDER BY t", (session_id,))
+        rows = self._query(
+            "SELECT t, forecast FROM samples WHERE session_id = ?"
+            " AND forecast IS NOT NULL ORDER BY t",
+            (session_id,),
+        )
         return {t: finite_json(json.loads(forecast)) for t, forecast in rows}
 
     def cues(self, session_id: int) -> list[dict[str, Any]]:
@@ -481,9 +566,22 @@ class SessionStore:
             "SELECT c.cue_id, c.t, c.kind, c.action, c.priority, c.facts, n.text, n.source,"
             " n.reason, n.seconds, n.attempts FROM cues c LEFT JOIN narrations n"
             " ON n.session_id = c.session_id AND n.cue_id = c.cue_id"
-            " WHERE c.session_id = ? ORDER BY c.cue_id", (session_id,))
-        keys = ("id", "t", "kind", "action", "priority", "facts", "text", "source", "reason",
-                "seconds", "attempts")
+            " WHERE c.session_id = ? ORDER BY c.cue_id",
+            (session_id,),
+        )
+        keys = (
+            "id",
+            "t",
+            "kind",
+            "action",
+            "priority",
+            "facts",
+            "text",
+            "source",
+            "reason",
+            "seconds",
+            "attempts",
+        )
         cues = [dict(zip(keys, row, strict=True)) for row in rows]
         for cue in cues:
             cue["facts"] = finite_json(json.loads(cue["facts"]))
@@ -491,16 +589,22 @@ class SessionStore:
 
     def feedback(self, session_id: int) -> list[dict[str, Any]]:
         """The feedback given for a session, oldest first."""
-        rows = self._query("SELECT rpe, text, created_at FROM feedback WHERE session_id = ?"
-                           " ORDER BY id", (session_id,))
-        return [{"rpe": rpe, "text": text, "created_at": datetime.fromisoformat(created)}
-                for rpe, text, created in rows]
+        rows = self._query(
+            "SELECT rpe, text, created_at FROM feedback WHERE session_id = ? ORDER BY id",
+            (session_id,),
+        )
+        return [
+            {"rpe": rpe, "text": text, "created_at": datetime.fromisoformat(created)}
+            for rpe, text, created in rows
+        ]
 
     def people(self) -> list[PersonRow]:
         """Everyone the store holds sessions for, in the order they were first seen."""
         rows = self._query("SELECT id, name, created_at FROM people ORDER BY id", ())
-        return [PersonRow(id=pid, name=name, created_at=datetime.fromisoformat(created))
-                for pid, name, created in rows]
+        return [
+            PersonRow(id=pid, name=name, created_at=datetime.fromisoformat(created))
+            for pid, name, created in rows
+        ]
 
     # -- erasing -------------------------------------------------------------------------------
 
@@ -518,29 +622,37 @@ class SessionStore:
         person = normalise_name(person)
         with self._lock:
             conn = self._connection()
-            own = {row[0] for row in self._query(
-                "SELECT s.id FROM sessions s JOIN people p ON p.id = s.person_id"
-                " WHERE p.name = ?", (person,))}
+            own = {
+                row[0]
+                for row in self._query(
+                    "SELECT s.id FROM sessions s JOIN people p ON p.id = s.person_id"
+                    " WHERE p.name = ?",
+                    (person,),
+                )
+            }
             if busy := sorted(own & self._open.keys()):
-                raise ValueError(f"session {busy[0]} of this person is still being recorded: "
-                                 "end it (stop edgecoach) before erasing their data")
+                raise ValueError(
+                    f"session {busy[0]} of this person is still being recorded: "
+                    "end it (stop edgecoach) before erasing their data"
+                )
             self._checkpoint("before erasing")  # another writer: refuse before deleting
 
             def delete(conn: sqlite3.Connection) -> dict[str, int]:
-                found = conn.execute("SELECT id FROM people WHERE name = ?",
-                                     (person,)).fetchone()
-                counts = dict.fromkeys(("samples", "cues", "narrations", "feedback",
-                                        "sessions", "people"), 0)
+                found = conn.execute("SELECT id FROM people WHERE name = ?", (person,)).fetchone()
+                counts = dict.fromkeys(
+                    ("samples", "cues", "narrations", "feedback", "sessions", "people"), 0
+                )
                 if found is None:
                     return counts
                 theirs = "session_id IN (SELECT id FROM sessions WHERE person_id = ?)"
                 for table in ("narrations", "cues", "samples", "feedback"):
-                    counts[table] = conn.execute(f"DELETE FROM {table} WHERE {theirs}",
-                                                 found).rowcount
-                counts["sessions"] = conn.execute("DELETE FROM sessions WHERE person_id = ?",
-                                                  found).rowcount
-                counts["people"] = conn.execute("DELETE FROM people WHERE id = ?",
-                                                found).rowcount
+                    counts[table] = conn.execute(
+                        f"DELETE FROM {table} WHERE {theirs}", found
+                    ).rowcount
+                counts["sessions"] = conn.execute(
+                    "DELETE FROM sessions WHERE person_id = ?", found
+                ).rowcount
+                counts["people"] = conn.execute("DELETE FROM people WHERE id = ?", found).rowcount
                 return counts
 
             counts = self._write(delete)
@@ -551,26 +663,32 @@ class SessionStore:
                 self._checkpoint("after VACUUM")
                 free = conn.execute("PRAGMA freelist_count").fetchone()[0]
             except self._errors as exc:
-                raise StoreError(_problem(exc, self.path, self._max_bytes) + "; the rows are "
-                                 "deleted but copies may remain in the file until the erase "
-                                 "is run again", path=self.path) from exc
+                raise StoreError(
+                    _problem(exc, self.path, self._max_bytes) + "; the rows are "
+                    "deleted but copies may remain in the file until the erase "
+                    "is run again",
+                    path=self.path,
+                ) from exc
             if free:
-                raise StoreError(f"{self.path} still has {free} free pages after VACUUM; run "
-                                 "the erase again", path=self.path)
+                raise StoreError(
+                    f"{self.path} still has {free} free pages after VACUUM; run the erase again",
+                    path=self.path,
+                )
             return counts
 
     def _checkpoint(self, when: str) -> None:
         """Copy the -wal into the file and truncate it to 0 bytes, or raise StoreError."""
         try:
-            busy, _, _ = self._connection().execute(
-                "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         except self._errors as exc:
-            raise StoreError(_problem(exc, self.path, self._max_bytes),
-                             path=self.path) from exc
+            raise StoreError(_problem(exc, self.path, self._max_bytes), path=self.path) from exc
         if busy:
-            raise StoreError(f"cannot empty {self.path}-wal {when}: another program has the "
-                             "store open (edgecoach run?): stop it (sudo systemctl stop "
-                             "edgecoach) and try again", path=self.path)
+            raise StoreError(
+                f"cannot empty {self.path}-wal {when}: another program has the "
+                "store open (edgecoach run?): stop it (sudo systemctl stop "
+                "edgecoach) and try again",
+                path=self.path,
+            )
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -582,8 +700,10 @@ class SessionStore:
     def _state(self, session_id: int) -> _OpenSession:
         state = self._open.get(session_id)
         if state is None:
-            raise ValueError(f"session {session_id} is not open in this store: start it, or "
-                             "resume it if a crash left it unfinished")
+            raise ValueError(
+                f"session {session_id} is not open in this store: start it, or "
+                "resume it if a crash left it unfinished"
+            )
         return state
 
     def _write(self, then: Callable[[sqlite3.Connection], T] | None = None) -> T | None:
@@ -612,21 +732,29 @@ class SessionStore:
             kind = StoreFullError if code == sqlite3.SQLITE_FULL else StoreError
             self._bound_pending()
             held = len(self._pending)
-            tail = (f"; samples are being kept in memory until then ({held} rows waiting; "
-                    "they are lost if edgecoach stops before they are written)")
+            tail = (
+                f"; samples are being kept in memory until then ({held} rows waiting; "
+                "they are lost if edgecoach stops before they are written)"
+            )
             if self.dropped_rows:
-                tail += (f"; {self.dropped_rows} older samples could not be kept and are not "
-                         "stored")
+                tail += f"; {self.dropped_rows} older samples could not be kept and are not stored"
             if not self._failing:
                 log.warning("%s", problem)
             self._failing = True
-            raise kind(problem + (tail if held else ""), path=self.path,
-                       pending_rows=held) from exc
+            raise kind(problem + (tail if held else ""), path=self.path, pending_rows=held) from exc
         if self._failing:
-            lost = (f"; {self.dropped_rows} samples recorded while it failed could not be kept "
-                    "and are not stored" if self.dropped_rows else "")
-            log.warning("%s is writable again: %d waiting rows written%s",
-                        self.path, len(self._pending), lost)
+            lost = (
+                f"; {self.dropped_rows} samples recorded while it failed could not be kept "
+                "and are not stored"
+                if self.dropped_rows
+                else ""
+            )
+            log.warning(
+                "%s is writable again: %d waiting rows written%s",
+                self.path,
+                len(self._pending),
+                lost,
+            )
             self._failing = False
         self._pending.clear()
         return result
@@ -659,10 +787,14 @@ class SessionStore:
         if not refused:
             return 0
         sessions = sorted({self._pending[i][1][0] for i in refused})
-        log.error("%s: %d recorded rows of session(s) %s conflict with the store (was the "
-                  "session erased while edgecoach recorded it?) and are dropped; the other "
-                  "rows are written", self.path, len(refused),
-                  ", ".join(str(s) for s in sessions))
+        log.error(
+            "%s: %d recorded rows of session(s) %s conflict with the store (was the "
+            "session erased while edgecoach recorded it?) and are dropped; the other "
+            "rows are written",
+            self.path,
+            len(refused),
+            ", ".join(str(s) for s in sessions),
+        )
         gone = set(refused)
         self._pending = [row for i, row in enumerate(self._pending) if i not in gone]
         return len(refused)
@@ -702,8 +834,7 @@ class SessionStore:
             try:
                 return self._connection().execute(sql, params).fetchall()
             except self._errors as exc:
-                raise StoreError(_problem(exc, self.path, self._max_bytes),
-                                 path=self.path) from exc
+                raise StoreError(_problem(exc, self.path, self._max_bytes), path=self.path) from exc
 
     def _sessions(self, where: str, params: tuple[Any, ...]) -> list[SessionRow]:
         rows = self._query(f"{_SESSION_QUERY} {where} ORDER BY s.id", params)
@@ -716,6 +847,9 @@ class SessionStore:
         return found[0]
 
     def _apply_max_bytes(self) -> None:
-        pages = (self._default_max_pages if self._max_bytes is None
-                 else max(1, self._max_bytes // self._page_size))
+        pages = (
+            self._default_max_pages
+            if self._max_bytes is None
+            else max(1, self._max_bytes // self._page_size)
+        )
         self._connection().execute(f"PRAGMA max_page_count = {int(pages)}")

@@ -34,8 +34,12 @@ def space_warning(database: Path, people: int) -> str | None:
     if seconds >= WARN_BELOW_S:
         return None
     if seconds < 60:
-        return (f"the disk holding {database} is full ({free // 1024} KiB free): this "
-                "session will be coached but NOT stored; free space on it")
-    return (f"the disk holding {database} has {free // 1024} KiB free, room for about "
-            f"{seconds // 60} minutes of samples: past that the session is coached but not "
-            "stored; free space on it")
+        return (
+            f"the disk holding {database} is full ({free // 1024} KiB free): this "
+            "session will be coached but NOT stored; free space on it"
+        )
+    return (
+        f"the disk holding {database} has {free // 1024} KiB free, room for about "
+        f"{seconds // 60} minutes of samples: past that the session is coached but not "
+        "stored; free space on it"
+    )

@@ -103,13 +103,18 @@ class StreamAligner:
         elif isinstance(reading, MachineReading):
             self._effort_devices.add(reading.device)
             self._machine = _Held(reading, reading.t)
-        elif (isinstance(reading, LinkEvent) and reading.state is LinkState.DISCONNECTED
-              and reading.device in self._effort_devices):
+        elif (
+            isinstance(reading, LinkEvent)
+            and reading.state is LinkState.DISCONNECTED
+            and reading.device in self._effort_devices
+        ):
             # A power meter or machine that went away ends its own values only.
             for name in ("_power", "_machine"):
                 held = getattr(self, name)
-                if isinstance(held.value, PowerReading | MachineReading) \
-                        and held.value.device == reading.device:
+                if (
+                    isinstance(held.value, PowerReading | MachineReading)
+                    and held.value.device == reading.device
+                ):
                     setattr(self, name, _Held())
         elif isinstance(reading, LinkEvent) and reading.state is LinkState.DISCONNECTED:
             # A band that went away says nothing more: stop carrying its last value now.
@@ -140,8 +145,9 @@ class StreamAligner:
         second_end = self.start_t + second + 1
         hr = self._fresh(self._hr, second_end)
         # A rejected reading flags only the second it arrived in.
-        rejected = self._rejected.value if second_end - 1 <= self._rejected.at < second_end \
-            else None
+        rejected = (
+            self._rejected.value if second_end - 1 <= self._rejected.at < second_end else None
+        )
         contact = self._fresh(self._contact, second_end) if hr is not None else None
         stride = self._fresh(self._stride, second_end)
         power = self._fresh(self._power, second_end)
@@ -183,10 +189,14 @@ class StreamAligner:
             contact=contact,  # type: ignore[arg-type]
             hr_gap=hr_gap,
             rejected_hr_bpm=rejected if hr_gap else None,  # type: ignore[arg-type]
-            **_plausible_effort(power_w=power_w, machine_speed_mps=machine.speed_mps,
-                                incline_pct=machine.incline_pct, resistance=machine.resistance,
-                                stroke_rate_spm=machine.stroke_rate_spm,
-                                machine_distance_m=machine.distance_m),
+            **_plausible_effort(
+                power_w=power_w,
+                machine_speed_mps=machine.speed_mps,
+                incline_pct=machine.incline_pct,
+                resistance=machine.resistance,
+                stroke_rate_spm=machine.stroke_rate_spm,
+                machine_distance_m=machine.distance_m,
+            ),
         )
 
 
@@ -201,8 +211,11 @@ def _finite_or_none(value: object) -> float | None:
 
 def _plausible_stride(reading: StrideReading) -> StrideReading:
     """The reading with every value outside its plausible range taken out."""
-    return StrideReading(reading.device, reading.t,
-                         plausible(reading.cadence_spm, CADENCE_SPM),
-                         plausible(reading.speed_mps, SPEED_MPS),
-                         plausible(reading.total_distance_m, DISTANCE_M),
-                         plausible(reading.total_steps, STEPS))
+    return StrideReading(
+        reading.device,
+        reading.t,
+        plausible(reading.cadence_spm, CADENCE_SPM),
+        plausible(reading.speed_mps, SPEED_MPS),
+        plausible(reading.total_distance_m, DISTANCE_M),
+        plausible(reading.total_steps, STEPS),
+    )

@@ -48,14 +48,21 @@ STEPS = (0.0, 1.0e8)
 #: a second past 3000, treadmill grades of -30 % to 40 %, a machine's resistance level (some
 #: count in tenths, up to about 1000), strokes a minute, and the machine's own speed and distance.
 EFFORT_RANGES: dict[str, tuple[float, float]] = {
-    "power_w": (0.0, 3000.0), "machine_speed_mps": SPEED_MPS, "incline_pct": (-30.0, 40.0),
-    "resistance": (-1000.0, 1000.0), "stroke_rate_spm": (0.0, 120.0),
+    "power_w": (0.0, 3000.0),
+    "machine_speed_mps": SPEED_MPS,
+    "incline_pct": (-30.0, 40.0),
+    "resistance": (-1000.0, 1000.0),
+    "stroke_rate_spm": (0.0, 120.0),
     "machine_distance_m": DISTANCE_M,
 }
 
 RANGES: dict[str, tuple[float, float]] = {
-    "hr_bpm": HR_BPM, "rr_s": RR_S, "cadence_spm": CADENCE_SPM, "speed_mps": SPEED_MPS,
-    "distance_m": DISTANCE_M, "steps": STEPS,
+    "hr_bpm": HR_BPM,
+    "rr_s": RR_S,
+    "cadence_spm": CADENCE_SPM,
+    "speed_mps": SPEED_MPS,
+    "distance_m": DISTANCE_M,
+    "steps": STEPS,
 }
 
 

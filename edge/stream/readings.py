@@ -103,8 +103,15 @@ class Tick:
     t: float
 
 
-Reading = (HeartRateReading | StrideReading | PowerReading | MachineReading | LinkEvent
-           | BatteryReading | Tick)
+Reading = (
+    HeartRateReading
+    | StrideReading
+    | PowerReading
+    | MachineReading
+    | LinkEvent
+    | BatteryReading
+    | Tick
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +151,23 @@ class AlignedSample:
 
 
 #: The AlignedSample fields that carry effort, in the order the store and exports write them.
-EFFORT_FIELDS: tuple[str, ...] = ("power_w", "machine_speed_mps", "incline_pct", "resistance",
-                                  "stroke_rate_spm", "machine_distance_m")
+EFFORT_FIELDS: tuple[str, ...] = (
+    "power_w",
+    "machine_speed_mps",
+    "incline_pct",
+    "resistance",
+    "stroke_rate_spm",
+    "machine_distance_m",
+)
 
 
 def effort_dict(sample: AlignedSample) -> dict[str, float | None]:
     """The sample's effort values by short name, for events and exports."""
-    return {"power": sample.power_w, "machine_speed": sample.machine_speed_mps,
-            "incline": sample.incline_pct, "resistance": sample.resistance,
-            "stroke_rate": sample.stroke_rate_spm, "machine_distance": sample.machine_distance_m}
+    return {
+        "power": sample.power_w,
+        "machine_speed": sample.machine_speed_mps,
+        "incline": sample.incline_pct,
+        "resistance": sample.resistance,
+        "stroke_rate": sample.stroke_rate_spm,
+        "machine_distance": sample.machine_distance_m,
+    }

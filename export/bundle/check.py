@@ -41,26 +41,39 @@ from export.bundle.build import REPO, build_bundle
 
 log = logging.getLogger(__name__)
 
-ROOT_CACHE = Path(os.environ.get("EDGECOACH_PI_ROOT",
-                                  "/var/cache/edgecoach-pi-check/bookworm-arm64"))
+ROOT_CACHE = Path(
+    os.environ.get("EDGECOACH_PI_ROOT", "/var/cache/edgecoach-pi-check/bookworm-arm64")
+)
 ROOT_PACKAGES = ("python3", "python3-venv", "espeak-ng")
 ROOT_MARKER = ".edgecoach-root"
 BOARDS = Path(__file__).resolve().parent / "boards"
-HOST_TOOLS = {"qemu-aarch64-static": "qemu-user-static", "debootstrap": "debootstrap",
-              "update-binfmts": "binfmt-support", "unshare": "util-linux"}
+HOST_TOOLS = {
+    "qemu-aarch64-static": "qemu-user-static",
+    "debootstrap": "debootstrap",
+    "update-binfmts": "binfmt-support",
+    "unshare": "util-linux",
+}
 RECORDING = "activity-small-fenix2-run.fit"
 #: The CPU qemu emulates for each fake board (QEMU_CPU), matching its /proc/cpuinfo. qemu's
 #: default CPU ("max", with i8mm, SVE and more) is no Pi's; onnxruntime's int8 LSTM gave forecasts
 #: tens of bpm off on it here, while on cortex-a76 / a72 / a53 it matched x86 to the last digit.
-BOARD_CPUS = {"pi5-8gb": "cortex-a76", "pi4-4gb": "cortex-a72", "pi3b": "cortex-a53",
-              "zero2w": "cortex-a53"}
+BOARD_CPUS = {
+    "pi5-8gb": "cortex-a76",
+    "pi4-4gb": "cortex-a72",
+    "pi3b": "cortex-a53",
+    "zero2w": "cortex-a53",
+}
 #: The model card: the int8 export's forecast moves by under 0.1 bpm between runs (activation
 #: scales per call); the JSON events round to 0.1 bpm, which can add another 0.1.
 FORECAST_TOLERANCE_BPM = 0.1 + 0.1
 #: Doctor checks that cannot pass in a chroot: no system D-Bus, BlueZ or sound card there.
 DOCTOR_UNCHECKABLE = {"bluez", "dbus-permission", "bluetooth-adapter", "audio-output"}
-CHROOT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-              "HOME=/root", "LANG=C.UTF-8", "TERM=dumb")
+CHROOT_ENV = (
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "LANG=C.UTF-8",
+    "TERM=dumb",
+)
 NET_PROBE = r"""
 import socket
 try:
@@ -104,8 +117,9 @@ def preflight() -> None:
         raise CheckError("pi-check needs root (debootstrap, chroot, mount)")
     missing = sorted({pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None})
     if missing:
-        raise CheckError("missing tools; install them with: apt-get install -y "
-                         + " ".join(missing))
+        raise CheckError(
+            "missing tools; install them with: apt-get install -y " + " ".join(missing)
+        )
     binfmt = Path("/proc/sys/fs/binfmt_misc")
     if not (binfmt / "status").exists():
         _run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)], check=True)
@@ -113,8 +127,9 @@ def preflight() -> None:
     if not entry.exists() or "enabled" not in entry.read_text():
         _run(["update-binfmts", "--enable", "qemu-aarch64"], check=True)
     if "flags: " not in entry.read_text() or "F" not in entry.read_text().split("flags: ")[1]:
-        raise CheckError("qemu-aarch64's binfmt entry lacks the F flag: the chroot would need "
-                         "qemu inside it")
+        raise CheckError(
+            "qemu-aarch64's binfmt entry lacks the F flag: the chroot would need qemu inside it"
+        )
 
 
 def debian_mirror() -> str:
@@ -145,9 +160,19 @@ def ensure_root(root: Path = ROOT_CACHE) -> tuple[Path, bool]:
             shutil.rmtree(stale)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     mirror = debian_mirror()
-    _run(["debootstrap", "--arch=arm64", "--variant=minbase",
-          "--include=" + ",".join(ROOT_PACKAGES), "bookworm", str(tmp), mirror], check=True,
-         stdout=subprocess.DEVNULL)
+    _run(
+        [
+            "debootstrap",
+            "--arch=arm64",
+            "--variant=minbase",
+            "--include=" + ",".join(ROOT_PACKAGES),
+            "bookworm",
+            str(tmp),
+            mirror,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     # apt caches are of no use offline, and the image of a Pi has no network during the check
     shutil.rmtree(tmp / "var/cache/apt/archives", ignore_errors=True)
     (tmp / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
@@ -194,8 +219,18 @@ def overlay_root(base: Path, board: str = "pi5-8gb"):
         d.mkdir(parents=True)
     mounted: list[Path] = []
     try:
-        _run(["mount", "-t", "overlay", "overlay", "-o",
-              f"lowerdir={base},upperdir={upper},workdir={work}", str(merged)], check=True)
+        _run(
+            [
+                "mount",
+                "-t",
+                "overlay",
+                "overlay",
+                "-o",
+                f"lowerdir={base},upperdir={upper},workdir={work}",
+                str(merged),
+            ],
+            check=True,
+        )
         mounted.append(merged)
         _run(["mount", "-t", "proc", "proc", str(merged / "proc")], check=True)
         mounted.append(merged / "proc")
@@ -216,22 +251,38 @@ def overlay_root(base: Path, board: str = "pi5-8gb"):
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def in_root(root: Path, cmd: list[str], *, cpu: str = BOARD_CPUS["pi5-8gb"],
-            timeout: float = 1800, check: bool = True,
-            capture: bool = True) -> subprocess.CompletedProcess:
+def in_root(
+    root: Path,
+    cmd: list[str],
+    *,
+    cpu: str = BOARD_CPUS["pi5-8gb"],
+    timeout: float = 1800,
+    check: bool = True,
+    capture: bool = True,
+) -> subprocess.CompletedProcess:
     """Run `cmd` in `root` with a clean environment and no network (a new, empty netns).
 
     QEMU_CPU in that environment reaches every arm64 program started in there: qemu-user reads
     it when binfmt_misc starts it.
     """
-    full = ["unshare", "--net", "chroot", str(root), "/usr/bin/env", "-i", *CHROOT_ENV,
-            f"QEMU_CPU={cpu}", *cmd]
+    full = [
+        "unshare",
+        "--net",
+        "chroot",
+        str(root),
+        "/usr/bin/env",
+        "-i",
+        *CHROOT_ENV,
+        f"QEMU_CPU={cpu}",
+        *cmd,
+    ]
     log.info("[arm64 %s] %s", cpu, " ".join(cmd))
-    proc = subprocess.run(full, timeout=timeout, text=True,
-                          capture_output=capture, check=False)
+    proc = subprocess.run(full, timeout=timeout, text=True, capture_output=capture, check=False)
     if check and proc.returncode:
-        raise CheckError(f"in the arm64 root, {' '.join(cmd)} failed ({proc.returncode}):\n"
-                         f"{(proc.stdout or '')[-3000:]}\n{(proc.stderr or '')[-3000:]}")
+        raise CheckError(
+            f"in the arm64 root, {' '.join(cmd)} failed ({proc.returncode}):\n"
+            f"{(proc.stdout or '')[-3000:]}\n{(proc.stderr or '')[-3000:]}"
+        )
     return proc
 
 
@@ -239,9 +290,11 @@ def events(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def compare_runs(x86: list[dict], arm: list[dict],
-                 tolerance: float = FORECAST_TOLERANCE_BPM) -> dict:
+def compare_runs(
+    x86: list[dict], arm: list[dict], tolerance: float = FORECAST_TOLERANCE_BPM
+) -> dict:
     """Same cues at the same seconds, forecasts within `tolerance` bpm, same samples."""
+
     def cues(evs):
         return [(e["t"], e["kind"], e["action"]) for e in evs if e["event"] == "cue"]
 
@@ -259,8 +312,10 @@ def compare_runs(x86: list[dict], arm: list[dict],
     worst, where, compared = 0.0, None, 0
     for t in sorted(set(sx) & set(sa)):
         if sx[t]["hr"] != sa[t]["hr"] or sx[t]["zone"] != sa[t]["zone"]:
-            problems.append(f"t={t}: hr/zone {sx[t]['hr']}/{sx[t]['zone']} on x86, "
-                            f"{sa[t]['hr']}/{sa[t]['zone']} on arm64")
+            problems.append(
+                f"t={t}: hr/zone {sx[t]['hr']}/{sx[t]['zone']} on x86, "
+                f"{sa[t]['hr']}/{sa[t]['zone']} on arm64"
+            )
             break
         fx, fa = sx[t].get("forecast") or {}, sa[t].get("forecast") or {}
         if set(fx) != set(fa):
@@ -277,15 +332,27 @@ def compare_runs(x86: list[dict], arm: list[dict],
                 worst, where = diff, (t, key, fx[key], fa[key])
     if worst > tolerance + 1e-9:
         problems.append(f"forecast differs by {worst:.3f} bpm > {tolerance} at {where}")
-    return {"cues": len(cx), "samples": len(sx), "forecast_values": compared,
-            "max_forecast_diff_bpm": round(worst, 4), "worst_at": where,
-            "tolerance_bpm": tolerance, "ok": not problems, "problems": problems}
+    return {
+        "cues": len(cx),
+        "samples": len(sx),
+        "forecast_values": compared,
+        "max_forecast_diff_bpm": round(worst, 4),
+        "worst_at": where,
+        "tolerance_bpm": tolerance,
+        "ok": not problems,
+        "problems": problems,
+    }
 
 
 def host_run(args: list[str]) -> list[dict]:
     exe = Path(sys.executable).parent / "edgecoach"
-    proc = _run([str(exe), *args], capture_output=True, text=True, check=True,
-                env=dict(os.environ, EDGECOACH_MODELS_DIR=str(REPO / "models")))
+    proc = _run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, EDGECOACH_MODELS_DIR=str(REPO / "models")),
+    )
     return events(proc.stdout)
 
 
@@ -330,8 +397,7 @@ def check(rebuild: bool = True) -> dict:
         # no network in there: pypi.org's address refuses at once, and no name resolves
         probe = in_root(root, ["python3", "-c", NET_PROBE], check=False)
         if probe.returncode != 0 or "unreachable" not in probe.stdout:
-            raise CheckError(f"the arm64 root can reach the network: {probe.stdout}"
-                             f"{probe.stderr}")
+            raise CheckError(f"the arm64 root can reach the network: {probe.stdout}{probe.stderr}")
         report["network_in_root"] = probe.stdout.strip()
 
         # a tampered copy: one byte of one wheel changed
@@ -343,8 +409,11 @@ def check(rebuild: bool = True) -> dict:
             byte = f.read(1)
             f.seek(1000)
             f.write(bytes([byte[0] ^ 0xFF]))
-        proc = in_root(root, ["/tmp/tampered/install.sh", "--check-only",
-                              "--board-root", "/tmp/boards/pi5-8gb"], check=False)
+        proc = in_root(
+            root,
+            ["/tmp/tampered/install.sh", "--check-only", "--board-root", "/tmp/boards/pi5-8gb"],
+            check=False,
+        )
         if proc.returncode == 0 or "tampered" not in proc.stderr or victim.name not in proc.stderr:
             raise CheckError(f"the tampered bundle was not refused:\n{proc.stdout}{proc.stderr}")
         report["tampered"] = proc.stderr.strip().splitlines()[:2]
@@ -355,21 +424,41 @@ def check(rebuild: bool = True) -> dict:
         t0 = time.monotonic()
         plans = {}
         for board in ("zero2w", "pi4-4gb"):
-            proc = in_root(root, [f"{b}/install.sh", "--check-only",
-                                  "--board-root", f"/tmp/boards/{board}"], check=False)
-            plans[board] = {"rc": proc.returncode,
-                            "out": [ln for ln in (proc.stdout + proc.stderr).splitlines()
-                                    if ln.startswith(("==>", "install.sh:"))]}
+            proc = in_root(
+                root,
+                [f"{b}/install.sh", "--check-only", "--board-root", f"/tmp/boards/{board}"],
+                check=False,
+            )
+            plans[board] = {
+                "rc": proc.returncode,
+                "out": [
+                    ln
+                    for ln in (proc.stdout + proc.stderr).splitlines()
+                    if ln.startswith(("==>", "install.sh:"))
+                ],
+            }
         small = root / "tmp/boards/small"
         shutil.copytree(root / "tmp/boards/zero2w", small)
         need = sizes["models"]["smollm2-135m"]["ram_mb"]
         (small / "proc/meminfo").write_text(f"MemTotal:       {(need - 1) * 1024} kB\n")
-        proc = in_root(root, [f"{b}/install.sh", "--check-only", "--model", "smollm2-135m",
-                              "--board-root", "/tmp/boards/small"], check=False)
+        proc = in_root(
+            root,
+            [
+                f"{b}/install.sh",
+                "--check-only",
+                "--model",
+                "smollm2-135m",
+                "--board-root",
+                "/tmp/boards/small",
+            ],
+            check=False,
+        )
         if proc.returncode == 0 or "does not fit" not in proc.stderr:
             raise CheckError(f"a board with {need - 1} MB was not refused:\n{proc.stderr}")
-        plans[f"zero2w with {need - 1} MB"] = {"rc": proc.returncode,
-                                               "out": proc.stderr.strip().splitlines()}
+        plans[f"zero2w with {need - 1} MB"] = {
+            "rc": proc.returncode,
+            "out": proc.stderr.strip().splitlines(),
+        }
         report["plans"] = plans
         timed("board plans", t0)
 
@@ -377,11 +466,13 @@ def check(rebuild: bool = True) -> dict:
         t0 = time.monotonic()
         proc = in_root(root, [f"{b}/install.sh", "--board-root", "/tmp/boards/pi5-8gb"])
         report["install_log_tail"] = proc.stdout.strip().splitlines()[-6:]
-        installed = json.loads((root / "opt/edgecoach/share/edgecoach/bundle-install.json")
-                               .read_text())
+        installed = json.loads(
+            (root / "opt/edgecoach/share/edgecoach/bundle-install.json").read_text()
+        )
         report["installed"] = installed
-        du = subprocess.run(["du", "-sm", str(root / "opt/edgecoach")], capture_output=True,
-                            text=True, check=True).stdout.split()[0]
+        du = subprocess.run(
+            ["du", "-sm", str(root / "opt/edgecoach")], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
         report["installed_mb"] = int(du)
         timed("install (offline, emulated)", t0)
 
@@ -392,16 +483,26 @@ def check(rebuild: bool = True) -> dict:
         arm_demo = events(in_root(root, [exe, *cfg, *demo_args]).stdout)
         timed("demo (emulated)", t0)
         t0 = time.monotonic()
-        replay_args = ["replay", f"/tmp/{RECORDING}", "--speed", "0", "--json", "--no-llm",
-                       "--mute"]
+        replay_args = [
+            "replay",
+            f"/tmp/{RECORDING}",
+            "--speed",
+            "0",
+            "--json",
+            "--no-llm",
+            "--mute",
+        ]
         arm_replay = events(in_root(root, [exe, *cfg, *replay_args]).stdout)
         timed("replay (emulated)", t0)
 
         t0 = time.monotonic()
         proc = in_root(root, [exe, *cfg, "doctor", "--json"], check=False)
         doctor = json.loads(proc.stdout)
-        failed = [c["name"] for c in doctor["checks"]
-                  if c["level"] == "fail" and c["name"] not in DOCTOR_UNCHECKABLE]
+        failed = [
+            c["name"]
+            for c in doctor["checks"]
+            if c["level"] == "fail" and c["name"] not in DOCTOR_UNCHECKABLE
+        ]
         report["doctor"] = {c["name"]: c["level"] for c in doctor["checks"]}
         if failed:
             raise CheckError(f"edgecoach doctor failed in the root: {failed}\n{proc.stdout}")
@@ -412,16 +513,31 @@ def check(rebuild: bool = True) -> dict:
         gguf = "/opt/edgecoach/venv/" + sizes["models"]["smollm2-135m"]["llm"]
         (root / "tmp/llama_smoke.py").write_text(LLAMA_SMOKE)
         py = "/opt/edgecoach/venv/bin/python"
-        llama = {installed["flavour"]: in_root(root, [py, "/tmp/llama_smoke.py", gguf])
-                 .stdout.strip()}
+        llama = {
+            installed["flavour"]: in_root(root, [py, "/tmp/llama_smoke.py", gguf]).stdout.strip()
+        }
         manifest = json.loads((bundle.bundle_dir / "bundle.json").read_text())
         for flavour, info in manifest["flavours"].items():
             if flavour in llama:
                 continue
-            in_root(root, [py, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
-                           "--target", f"/tmp/llama-{flavour}", f"{b}/{info['wheel']}"])
-            llama[flavour] = in_root(root, ["env", f"PYTHONPATH=/tmp/llama-{flavour}", py,
-                                            "/tmp/llama_smoke.py", gguf]).stdout.strip()
+            in_root(
+                root,
+                [
+                    py,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-index",
+                    "--no-deps",
+                    "--target",
+                    f"/tmp/llama-{flavour}",
+                    f"{b}/{info['wheel']}",
+                ],
+            )
+            llama[flavour] = in_root(
+                root, ["env", f"PYTHONPATH=/tmp/llama-{flavour}", py, "/tmp/llama_smoke.py", gguf]
+            ).stdout.strip()
         report["llama"] = llama
         timed("llama-cpp-python load + generate (emulated)", t0)
 
@@ -433,36 +549,48 @@ def check(rebuild: bool = True) -> dict:
         bind_cpuinfo(root, "pi4-4gb")
         a72 = BOARD_CPUS["pi4-4gb"]
         arm_demo_pi4 = events(in_root(root, [exe, *cfg, *demo_args], cpu=a72).stdout)
-        generic = in_root(root, ["env", "PYTHONPATH=/tmp/llama-generic", py,
-                                 "/tmp/llama_smoke.py", gguf], cpu=a72).stdout.strip()
-        wrong = in_root(root, [py, "/tmp/llama_smoke.py", gguf], cpu=a72, check=False,
-                        timeout=600)
+        generic = in_root(
+            root, ["env", "PYTHONPATH=/tmp/llama-generic", py, "/tmp/llama_smoke.py", gguf], cpu=a72
+        ).stdout.strip()
+        wrong = in_root(root, [py, "/tmp/llama_smoke.py", gguf], cpu=a72, check=False, timeout=600)
         if wrong.returncode == 0:
-            raise CheckError("the dotprod build ran on an emulated cortex-a72: the flavours "
-                             "are not what they claim")
-        report["pi4"] = {"llama_generic": generic,
-                         "llama_dotprod": f"exit status {wrong.returncode}: "
-                                          + (wrong.stderr.strip().splitlines() or [""])[-1]}
+            raise CheckError(
+                "the dotprod build ran on an emulated cortex-a72: the flavours "
+                "are not what they claim"
+            )
+        report["pi4"] = {
+            "llama_generic": generic,
+            "llama_dotprod": f"exit status {wrong.returncode}: "
+            + (wrong.stderr.strip().splitlines() or [""])[-1],
+        }
         timed("Pi 4 CPU: demo + llama (emulated)", t0)
 
     t0 = time.monotonic()
     x86_demo = host_run(demo_args)
     report["compare_demo"] = compare_runs(x86_demo, arm_demo)
     report["compare_demo_pi4_cpu"] = compare_runs(x86_demo, arm_demo_pi4)
-    for label, evs in (("demo-arm64", arm_demo), ("demo-arm64-a72", arm_demo_pi4),
-                       ("replay-arm64", arm_replay), ("demo-x86_64", x86_demo)):
+    for label, evs in (
+        ("demo-arm64", arm_demo),
+        ("demo-arm64-a72", arm_demo_pi4),
+        ("replay-arm64", arm_replay),
+        ("demo-x86_64", x86_demo),
+    ):
         (REPO / "build/pi" / f"{label}.jsonl").write_text(
-            "".join(json.dumps(e) + "\n" for e in evs))
+            "".join(json.dumps(e) + "\n" for e in evs)
+        )
     host_replay = [str(recording()) if a == f"/tmp/{RECORDING}" else a for a in replay_args]
     report["compare_replay"] = compare_runs(host_run(host_replay), arm_replay)
     timed("x86 runs + compare", t0)
     summary = [e for e in arm_replay if e["event"] == "summary"]
-    report["replay_summary"] = {k: summary[0].get(k) for k in
-                                ("duration_s", "cues", "mean_hr", "forecast_mae_30s")} \
-        if summary else None
+    report["replay_summary"] = (
+        {k: summary[0].get(k) for k in ("duration_s", "cues", "mean_hr", "forecast_mae_30s")}
+        if summary
+        else None
+    )
     report["seconds"] = round(time.monotonic() - t_start, 1)
-    report["ok"] = all(report[k]["ok"] for k in ("compare_demo", "compare_demo_pi4_cpu",
-                                                 "compare_replay"))
+    report["ok"] = all(
+        report[k]["ok"] for k in ("compare_demo", "compare_demo_pi4_cpu", "compare_replay")
+    )
     out = REPO / "build" / "pi" / "check-report.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -476,9 +604,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for key in ("compare_demo", "compare_demo_pi4_cpu", "compare_replay"):
         c = report[key]
-        print(f"{key}: {'ok' if c['ok'] else 'FAILED'}: {c['cues']} cues, {c['samples']} samples, "
-              f"max forecast difference {c['max_forecast_diff_bpm']} bpm "
-              f"(tolerance {c['tolerance_bpm']}){'; ' + '; '.join(c['problems']) if c['problems'] else ''}")
+        print(
+            f"{key}: {'ok' if c['ok'] else 'FAILED'}: {c['cues']} cues, {c['samples']} samples, "
+            f"max forecast difference {c['max_forecast_diff_bpm']} bpm "
+            f"(tolerance {c['tolerance_bpm']}){'; ' + '; '.join(c['problems']) if c['problems'] else ''}"
+        )
     for flavour, line in report["llama"].items():
         print(f"llama-cpp-python {flavour} (cortex-a76): {line}")
     print(f"llama-cpp-python generic (cortex-a72): {report['pi4']['llama_generic']}")
@@ -490,8 +620,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"installed: {report['installed']} ({report['installed_mb']} MB in /opt/edgecoach)")
     print("steps: " + ", ".join(f"{k} {v} s" for k, v in report["steps"].items()))
     print(f"bundle {report['bundle']['tar']}: {report['bundle']['bytes'] / 2**20:.1f} MiB")
-    print(f"pi-check {'passed' if report['ok'] else 'FAILED'} in {report['seconds']} s "
-          f"(report: build/pi/check-report.json)")
+    print(
+        f"pi-check {'passed' if report['ok'] else 'FAILED'} in {report['seconds']} s "
+        f"(report: build/pi/check-report.json)"
+    )
     return 0 if report["ok"] else 1
 
 

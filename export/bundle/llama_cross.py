@@ -44,8 +44,13 @@ CROSS_CXX = "aarch64-linux-gnu-g++"
 #: Debian packages that provide the cross compilers.
 CROSS_PACKAGES = ("gcc-aarch64-linux-gnu", "g++-aarch64-linux-gnu")
 
-COMMON_CMAKE_ARGS = ("-DGGML_OPENMP=OFF", "-DLLAVA_BUILD=OFF", "-DLLAMA_BUILD_TESTS=OFF",
-                     "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_CURL=OFF")
+COMMON_CMAKE_ARGS = (
+    "-DGGML_OPENMP=OFF",
+    "-DLLAVA_BUILD=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_CURL=OFF",
+)
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,13 @@ class Flavour:
 
 
 FLAVOURS: tuple[Flavour, ...] = (
-    Flavour("generic", ("-DGGML_NATIVE=OFF",), (),
-            "any 64-bit Pi: Zero 2 W, 3, 4, 400, CM4, 5"),
-    Flavour("dotprod", ("-DGGML_NATIVE=OFF", "-DGGML_CPU_ARM_ARCH=armv8.2-a+dotprod"),
-            ("asimddp",), "Pi 5 / CM5 (Cortex-A76); not a Pi 4"),
+    Flavour("generic", ("-DGGML_NATIVE=OFF",), (), "any 64-bit Pi: Zero 2 W, 3, 4, 400, CM4, 5"),
+    Flavour(
+        "dotprod",
+        ("-DGGML_NATIVE=OFF", "-DGGML_CPU_ARM_ARCH=armv8.2-a+dotprod"),
+        ("asimddp",),
+        "Pi 5 / CM5 (Cortex-A76); not a Pi 4",
+    ),
 )
 
 TOOLCHAIN = """\
@@ -100,8 +108,9 @@ def check_wheel_arch(wheel: Path, machine: int = EM_AARCH64) -> list[str]:
             if found is None:
                 continue
             if found != machine:
-                raise CrossBuildError(f"{wheel.name}: {name} is ELF machine {found}, "
-                                      f"not {machine} (aarch64)")
+                raise CrossBuildError(
+                    f"{wheel.name}: {name} is ELF machine {found}, not {machine} (aarch64)"
+                )
             libs.append(name)
     if not libs:
         raise CrossBuildError(f"{wheel.name} holds no shared library")
@@ -115,7 +124,7 @@ def _record_hash(data: bytes) -> str:
 
 def retag_wheel(wheel: Path, platform_tag: str, out_dir: Path) -> Path:
     """Copy `wheel` into `out_dir` with its platform tag (file name, WHEEL, RECORD) replaced."""
-    parts = wheel.name[:-len(".whl")].split("-")
+    parts = wheel.name[: -len(".whl")].split("-")
     name = "-".join(parts[:-1] + [platform_tag]) + ".whl"
     out = out_dir / name
     with zipfile.ZipFile(wheel) as src:
@@ -151,8 +160,14 @@ def cache_key(version: str, flavour: Flavour) -> str:
     return f"{version}-{flavour.name}-{hashlib.sha256(flags.encode()).hexdigest()[:10]}"
 
 
-def build_flavour(version: str, flavour: Flavour, cache_dir: Path, *,
-                  python: str = sys.executable, jobs: int | None = None) -> Path:
+def build_flavour(
+    version: str,
+    flavour: Flavour,
+    cache_dir: Path,
+    *,
+    python: str = sys.executable,
+    jobs: int | None = None,
+) -> Path:
     """The retagged aarch64 wheel of llama-cpp-python `version` in `flavour`, built once."""
     out_dir = cache_dir / cache_key(version, flavour)
     found = sorted(out_dir.glob("llama_cpp_python-*-linux_aarch64.whl"))
@@ -161,31 +176,54 @@ def build_flavour(version: str, flavour: Flavour, cache_dir: Path, *,
         return found[0]
     for tool in (CROSS_CC, CROSS_CXX):
         if shutil.which(tool) is None:
-            raise CrossBuildError(f"{tool} is missing: apt-get install -y "
-                                  + " ".join(CROSS_PACKAGES))
+            raise CrossBuildError(
+                f"{tool} is missing: apt-get install -y " + " ".join(CROSS_PACKAGES)
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="llama-cross-") as tmp:
         toolchain = Path(tmp) / "aarch64.cmake"
-        toolchain.write_text(TOOLCHAIN.format(cc=shutil.which(CROSS_CC),
-                                              cxx=shutil.which(CROSS_CXX)))
-        cmake_args = [f"-DCMAKE_TOOLCHAIN_FILE={toolchain}", *flavour.cmake_args,
-                      *COMMON_CMAKE_ARGS]
-        env = dict(os.environ, CMAKE_ARGS=" ".join(cmake_args),
-                   CMAKE_BUILD_PARALLEL_LEVEL=str(jobs or os.cpu_count() or 2))
+        toolchain.write_text(
+            TOOLCHAIN.format(cc=shutil.which(CROSS_CC), cxx=shutil.which(CROSS_CXX))
+        )
+        cmake_args = [
+            f"-DCMAKE_TOOLCHAIN_FILE={toolchain}",
+            *flavour.cmake_args,
+            *COMMON_CMAKE_ARGS,
+        ]
+        env = dict(
+            os.environ,
+            CMAKE_ARGS=" ".join(cmake_args),
+            CMAKE_BUILD_PARALLEL_LEVEL=str(jobs or os.cpu_count() or 2),
+        )
         wheel_dir = Path(tmp) / "wheel"
         # --no-cache-dir: pip's wheel cache knows nothing of CMAKE_ARGS and would hand back the
         # host's own x86_64 build of the same sdist.
-        cmd = [python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--no-binary",
-               "llama-cpp-python", "--wheel-dir", str(wheel_dir),
-               f"llama-cpp-python=={version}"]
-        log.info("cross-building llama-cpp-python %s (%s): %s", version, flavour.name,
-                 " ".join(cmake_args))
+        cmd = [
+            python,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-cache-dir",
+            "--no-binary",
+            "llama-cpp-python",
+            "--wheel-dir",
+            str(wheel_dir),
+            f"llama-cpp-python=={version}",
+        ]
+        log.info(
+            "cross-building llama-cpp-python %s (%s): %s",
+            version,
+            flavour.name,
+            " ".join(cmake_args),
+        )
         logfile = out_dir / "build.log"
         with logfile.open("w") as f:
             proc = subprocess.run(cmd, env=env, stdout=f, stderr=subprocess.STDOUT, check=False)
         if proc.returncode:
-            raise CrossBuildError(f"cross build of llama-cpp-python ({flavour.name}) failed; "
-                                  f"see {logfile}")
+            raise CrossBuildError(
+                f"cross build of llama-cpp-python ({flavour.name}) failed; see {logfile}"
+            )
         built = sorted(wheel_dir.glob("llama_cpp_python-*.whl"))
         if len(built) != 1:
             raise CrossBuildError(f"expected one wheel in {wheel_dir}, found {built}")

@@ -12,9 +12,24 @@ from edge.health.features import HR_INDEX, OUTPUT_NAMES
 from export import stages
 from export.stages import meta_path, sha256_file, stopwatch, write_json
 
-__all__ = ["CROSSVAL_FILE", "HEADROOM_FILE", "REAL_WORKOUTS", "STUDENT_FILE", "TEACHER_FILE", "TEACHER_ONNX_FILE", "VERIFY_FILE",
-           "WINDOWS_FILE", "describe_input", "mae_report", "meta_path", "sha256_file",
-           "stopwatch", "versions", "write_json", "write_meta"]
+__all__ = [
+    "CROSSVAL_FILE",
+    "HEADROOM_FILE",
+    "REAL_WORKOUTS",
+    "STUDENT_FILE",
+    "TEACHER_FILE",
+    "TEACHER_ONNX_FILE",
+    "VERIFY_FILE",
+    "WINDOWS_FILE",
+    "describe_input",
+    "mae_report",
+    "meta_path",
+    "sha256_file",
+    "stopwatch",
+    "versions",
+    "write_json",
+    "write_meta",
+]
 
 #: The files each stage writes inside the work folder.
 WINDOWS_FILE = "windows.npz"

@@ -14,7 +14,6 @@ from edge.health.model import FLOAT_MODEL_FILE, MODEL_FILE, NORMALISATION_FILE
 from export.health.onnx_export import OPSET
 from export.health.verify import INT8_TOLERANCE, TOLERANCE_BPM
 
-
 _ROLES = (
     ("teacher", "teacher (torch / ONNX float)"),
     ("student_float", f"float student (`{FLOAT_MODEL_FILE}`)"),
@@ -111,12 +110,14 @@ def _headroom_text(headroom: dict[str, Any] | None) -> list[str]:
     names = ("ridge", "mlp", "online_ridge", "oracle_ridge", "oracle_mlp")
     lines = [
         "",
-        ("How much any model of these inputs could gain here (`edgecoach export headroom`, "
-        f"{headroom['folds']}-fold by file, windows with {headroom['history_s']} s of history; "
-        "MAE in bpm and change vs persistence on the same seconds). `ridge` and `mlp` see the "
-        "past as the network does; `online_ridge` is refitted within each session on its own "
-        "earlier outcomes (a personal model); `oracle_*` are also given the cadence and speed "
-        "of the seconds being forecast, which no device can know:"),
+        (
+            "How much any model of these inputs could gain here (`edgecoach export headroom`, "
+            f"{headroom['folds']}-fold by file, windows with {headroom['history_s']} s of history; "
+            "MAE in bpm and change vs persistence on the same seconds). `ridge` and `mlp` see the "
+            "past as the network does; `online_ridge` is refitted within each session on its own "
+            "earlier outcomes (a personal model); `oracle_*` are also given the cadence and speed "
+            "of the seconds being forecast, which no device can know:"
+        ),
         "",
         "| horizon | windows | persistence | " + " | ".join(names) + " |",
         "|---|---|---|" + "---|" * len(names),
@@ -126,15 +127,16 @@ def _headroom_text(headroom: dict[str, Any] | None) -> list[str]:
             f"{_f(row[n])} ({100 * row[f'{n}_vs_persistence']:+.1f} %)" for n in names
         )
         lines.append(f"| +{h} s | {row['windows']} | {_f(row['persistence'])} | {cells} |")
-    best = min(row[f"{n}_vs_persistence"] for row in headroom["horizons"].values()
-               for n in names)
+    best = min(row[f"{n}_vs_persistence"] for row in headroom["horizons"].values() for n in names)
     if best > -0.20:
         lines += [
             "",
-            (f"The best of these, even knowing the coming effort, is {100 * best:+.1f} % against "
-            "persistence: on these recordings a 20 % gain is not in the heart rate, cadence and "
-            "speed at all. On simulated workouts, where heart rate follows effort, the same "
-            "analysis finds one (tests/test_health_headroom.py)."),
+            (
+                f"The best of these, even knowing the coming effort, is {100 * best:+.1f} % against "
+                "persistence: on these recordings a 20 % gain is not in the heart rate, cadence and "
+                "speed at all. On simulated workouts, where heart rate follows effort, the same "
+                "analysis finds one (tests/test_health_headroom.py)."
+            ),
         ]
     return lines
 

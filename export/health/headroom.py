@@ -117,8 +117,9 @@ def segment_rows(
     future = []
     for cs in (cs_cad, cs_spd):
         ref = _window_mean(cs, ends - 29, ends + 1)
-        future += [_window_mean(cs, ends + a, ends + b) - ref for a, b in ORACLE_SLICES
-                   if b <= horizon]
+        future += [
+            _window_mean(cs, ends + a, ends + b) - ref for a, b in ORACLE_SLICES if b <= horizon
+        ]
     target = hr[ends + horizon] - last
     return np.stack(causal, 1), np.stack(future, 1), target, ends
 
@@ -136,16 +137,22 @@ def _ridge_predict(model: tuple[np.ndarray, ...], x: np.ndarray) -> np.ndarray:
     return np.c_[(x - mu) / sd, np.ones(len(x))] @ w
 
 
-def _mlp_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *,
-                     seed: int, epochs: int) -> np.ndarray:
+def _mlp_fit_predict(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, seed: int, epochs: int
+) -> np.ndarray:
     import torch
 
     torch.manual_seed(seed)
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-3
     xt = torch.tensor((x_train - mu) / sd, dtype=torch.float32)
     yt = torch.tensor(y_train, dtype=torch.float32)
-    net = torch.nn.Sequential(torch.nn.Linear(x_train.shape[1], 64), torch.nn.ReLU(),
-                              torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x_train.shape[1], 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 1),
+    )
     opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-2)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
@@ -161,8 +168,9 @@ def _mlp_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarra
         return net(test).squeeze(1).numpy().astype(np.float64)
 
 
-def _online_ridge(causal: np.ndarray, target: np.ndarray, ends: np.ndarray,
-                  horizon: int) -> np.ndarray:
+def _online_ridge(
+    causal: np.ndarray, target: np.ndarray, ends: np.ndarray, horizon: int
+) -> np.ndarray:
     """Each window forecast from this segment's earlier windows whose outcome is already known."""
     x = np.c_[causal, np.ones(len(causal))]
     gram = np.zeros((x.shape[1], x.shape[1]))
@@ -179,16 +187,30 @@ def _online_ridge(causal: np.ndarray, target: np.ndarray, ends: np.ndarray,
     return pred
 
 
-def headroom(recorded: Sequence[Recorded], *, folds: int = 4, seed: int = 0,
-             mlp_epochs: int = 40, progress: bool = True) -> dict[str, Any]:
+def headroom(
+    recorded: Sequence[Recorded],
+    *,
+    folds: int = 4,
+    seed: int = 0,
+    mlp_epochs: int = 40,
+    progress: bool = True,
+) -> dict[str, Any]:
     """MAE (bpm) of persistence and of each forecaster, pooled over windows, per horizon."""
     from tqdm import tqdm
 
     if len(recorded) < folds:
-        raise ExportError(f"headroom needs at least {folds} usable recordings for {folds}-fold "
-                          f"cross-validation by file; found {len(recorded)}")
-    result: dict[str, Any] = {"files": len(recorded), "folds": folds, "seed": seed,
-                              "history_s": HISTORY_S, "stride_s": STRIDE_S, "horizons": {}}
+        raise ExportError(
+            f"headroom needs at least {folds} usable recordings for {folds}-fold "
+            f"cross-validation by file; found {len(recorded)}"
+        )
+    result: dict[str, Any] = {
+        "files": len(recorded),
+        "folds": folds,
+        "seed": seed,
+        "history_s": HISTORY_S,
+        "stride_s": STRIDE_S,
+        "horizons": {},
+    }
     steps = tqdm(total=len(HORIZONS) * folds, desc="headroom", unit="fold", disable=not progress)
     for horizon in HORIZONS:
         causal, future, target, file_of, online = [], [], [], [], []
@@ -203,8 +225,10 @@ def headroom(recorded: Sequence[Recorded], *, folds: int = 4, seed: int = 0,
                 file_of.append(np.full(len(y), i))
                 online.append(_online_ridge(c, y, ends, horizon))
         if not target:
-            raise ExportError(f"no window with {HISTORY_S} s of history and a heart rate "
-                              f"{horizon} s later in these recordings")
+            raise ExportError(
+                f"no window with {HISTORY_S} s of history and a heart rate "
+                f"{horizon} s later in these recordings"
+            )
         x, y, files = np.concatenate(causal), np.concatenate(target), np.concatenate(file_of)
         x_oracle = np.c_[x, np.concatenate(future)]
         pred = {name: np.zeros_like(y) for name in FORECASTERS}
@@ -219,8 +243,9 @@ def headroom(recorded: Sequence[Recorded], *, folds: int = 4, seed: int = 0,
                 model = _ridge_fit(features[train], y[train], RIDGE_LAMBDA)
                 pred[name][test] = _ridge_predict(model, features[test])
             for name, features in (("mlp", x), ("oracle_mlp", x_oracle)):
-                pred[name][test] = _mlp_fit_predict(features[train], y[train], features[test],
-                                                    seed=seed, epochs=mlp_epochs)
+                pred[name][test] = _mlp_fit_predict(
+                    features[train], y[train], features[test], seed=seed, epochs=mlp_epochs
+                )
             steps.update(1)
         persistence = float(np.abs(y).mean())
         row: dict[str, Any] = {"windows": len(y), "persistence": round(persistence, 3)}
@@ -234,8 +259,9 @@ def headroom(recorded: Sequence[Recorded], *, folds: int = 4, seed: int = 0,
     return result
 
 
-def write_headroom(data_dir: Path, work_dir: Path, *, folds: int = 4, seed: int = 0,
-                   mlp_epochs: int = 40) -> Path:
+def write_headroom(
+    data_dir: Path, work_dir: Path, *, folds: int = 4, seed: int = 0, mlp_epochs: int = 40
+) -> Path:
     """The export's headroom stage: ``work_dir/headroom.json`` and its metadata."""
     from export.health._stage import HEADROOM_FILE, stopwatch, write_json, write_meta
 
@@ -246,19 +272,30 @@ def write_headroom(data_dir: Path, work_dir: Path, *, folds: int = 4, seed: int 
         result["skipped"] = skipped
     write_json(output, result)
     files = {rec.name for rec in recorded}
-    write_meta(output, stage="headroom",
-               inputs={"real_data": {"dir": str(data_dir), "files": sorted(files)}},
-               seed=seed, settings={"folds": folds, "history_s": HISTORY_S,
-                                    "mlp_epochs": mlp_epochs,
-                                    "ridge_lambda": RIDGE_LAMBDA, "online_lambda": ONLINE_LAMBDA},
-               sizes={"files": len(recorded), "skipped": len(skipped)},
-               metrics=result["horizons"], wall_s=wall[0])
+    write_meta(
+        output,
+        stage="headroom",
+        inputs={"real_data": {"dir": str(data_dir), "files": sorted(files)}},
+        seed=seed,
+        settings={
+            "folds": folds,
+            "history_s": HISTORY_S,
+            "mlp_epochs": mlp_epochs,
+            "ridge_lambda": RIDGE_LAMBDA,
+            "online_lambda": ONLINE_LAMBDA,
+        },
+        sizes={"files": len(recorded), "skipped": len(skipped)},
+        metrics=result["horizons"],
+        wall_s=wall[0],
+    )
     return output
 
 
 def format_report(result: dict[str, Any]) -> str:
-    title = (f"{result['files']} recordings, {result['folds']}-fold cross-validation by file; "
-             "MAE in bpm (change vs persistence)")
+    title = (
+        f"{result['files']} recordings, {result['folds']}-fold cross-validation by file; "
+        "MAE in bpm (change vs persistence)"
+    )
     lines = [title]
     header = f"{'':>6} {'persistence':>12}" + "".join(f" {name:>19}" for name in FORECASTERS)
     lines.append(header)
@@ -279,9 +316,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "could a model remove from these recordings? Scores causal forecasters and oracles "
         "that know the coming cadence and speed, by file-level cross-validation."
     )
-    parser.add_argument("data", type=Path, nargs="?", default=None,
-                        help="folder of recordings (FIT, TCX, GPX, CSV); default "
-                        "../shared/data/workouts")
+    parser.add_argument(
+        "data",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="folder of recordings (FIT, TCX, GPX, CSV); default ../shared/data/workouts",
+    )
     parser.add_argument("--folds", type=int, default=4, help="cross-validation folds (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the MLPs (default 0)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -291,8 +332,10 @@ def run(args: argparse.Namespace) -> int:
     folder = args.data
     if folder is None:
         if not REAL_WORKOUTS.is_dir():
-            raise ExportError("no folder of recordings given and ../shared/data/workouts is "
-                              "not there: edgecoach export headroom DIR")
+            raise ExportError(
+                "no folder of recordings given and ../shared/data/workouts is "
+                "not there: edgecoach export headroom DIR"
+            )
         folder = REAL_WORKOUTS
     try:
         recorded, skipped = read_folder(folder)

