@@ -97,13 +97,14 @@ def command(config: Path, *args: str, env: dict[str, str]) -> tuple[dict, float]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="times each text is asked for")
-    parser.add_argument("--model", type=Path, help="the GGUF (default: the tuned one in "
-                        "models/ if there is one, else the base SmolLM2)")
+    parser.add_argument("--model", type=Path, help="a GGUF to use alone (default: what the "
+                        "device loads: the tuned model or adapter in models/, else the base)")
     parser.add_argument("--daemon-seconds", type=float, default=200.0)
     args = parser.parse_args()
-    from edge.narrator.llm import default_gguf_path
+    from edge.narrator.llm import choose_gguf
 
-    model = args.model or default_gguf_path()
+    # No path given: what the device loads (the tuned model, or the coaching adapter on the base).
+    model = args.model or ""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with tempfile.TemporaryDirectory(prefix="edgecoach-advice-e2e-") as tmp:
@@ -112,7 +113,8 @@ def main() -> int:
         config = Path(tmp) / "edgecoach.toml"
         config.write_text(CONFIG.format(state=state, model=model))
         seed_store(state)
-        print(f"model: {model}")
+        choice = choose_gguf()
+        print(f"model: {model or choice.path} ({'given' if model else choice.reason})")
         events = (Path(tmp) / "daemon.jsonl").open("w")  # a file: a full pipe would stall it
         daemon = subprocess.Popen(
             [sys.executable, "-m", "edge", "--config", str(config), "run", "--json",
