@@ -25,7 +25,7 @@ endif
 demo: system-packages $(VENV)/.device-installed
 	$(BIN)/edgecoach demo $(DEMO_ARGS)
 
-test: system-packages $(VENV)/.all-installed
+test: system-packages $(VENV)/.all-installed lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # One style across the tree, and the layers of the README's architecture section: imports point

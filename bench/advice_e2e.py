@@ -52,42 +52,76 @@ enabled = true
 model_path = "{model}"
 """
 
-QUESTIONS = ("How did my run go?", "Am I ready to train today?", "What should I do today?",
-             "Can I train 200 minutes next week?", "Am I getting fitter?",
-             "What is my zone 2?")
+QUESTIONS = (
+    "How did my run go?",
+    "Am I ready to train today?",
+    "What should I do today?",
+    "Can I train 200 minutes next week?",
+    "Am I getting fitter?",
+    "What is my zone 2?",
+)
 
 
 def seed_store(state: Path) -> None:
-    from edge.store import DATABASE_NAME
     from edge.profile import Profile
-    from edge.store import SessionStore
+    from edge.store import DATABASE_NAME, SessionStore
     from edge.stream.readings import AlignedSample
 
     now = datetime.now().astimezone()
     with SessionStore.open(state / DATABASE_NAME) as store:
+
         def record(started, samples, source):
             session = store.start_session("sam", source, Profile(name="sam"), started)
             for sample in samples:
                 store.add_sample(session, sample)
             rates = [s.hr_bpm for s in samples]
-            store.end_session(session, started + timedelta(seconds=len(samples)), {
-                "duration_s": len(samples), "mean_hr": sum(rates) / len(rates),
-                "max_hr": max(rates), "time_in_zone_s": {"2": len(samples)}, "gaps": []})
+            store.end_session(
+                session,
+                started + timedelta(seconds=len(samples)),
+                {
+                    "duration_s": len(samples),
+                    "mean_hr": sum(rates) / len(rates),
+                    "max_hr": max(rates),
+                    "time_in_zone_s": {"2": len(samples)},
+                    "gaps": [],
+                },
+            )
+
         for days_ago in range(21, 1, -2):
-            record(now - timedelta(days=days_ago),
-                   [AlignedSample(t, 140.0 + (t % 600) / 60, (0.43,), 170.0, 3.0, 3.0 * t,
-                                  None, True, False) for t in range(2700)], "replay")
+            record(
+                now - timedelta(days=days_ago),
+                [
+                    AlignedSample(
+                        t, 140.0 + (t % 600) / 60, (0.43,), 170.0, 3.0, 3.0 * t, None, True, False
+                    )
+                    for t in range(2700)
+                ],
+                "replay",
+            )
         for days_ago in range(7, 0, -1):
-            record(now - timedelta(days=days_ago, hours=3),
-                   [AlignedSample(t, 56.0, (1.07, 1.09 - 0.04 * (t % 2)), None, None, None,
-                                  None, None, False) for t in range(150)], "morning/ble")
+            record(
+                now - timedelta(days=days_ago, hours=3),
+                [
+                    AlignedSample(
+                        t, 56.0, (1.07, 1.09 - 0.04 * (t % 2)), None, None, None, None, None, False
+                    )
+                    for t in range(150)
+                ],
+                "morning/ble",
+            )
         store.commit()
 
 
 def command(config: Path, *args: str, env: dict[str, str]) -> tuple[dict, float]:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "edge", "--config", str(config), *args],
-                            capture_output=True, text=True, env=env, timeout=900, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "edge", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"edgecoach {' '.join(args)} failed: {result.stderr.strip()[-400:]}")
@@ -97,16 +131,22 @@ def command(config: Path, *args: str, env: dict[str, str]) -> tuple[dict, float]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2, help="times each text is asked for")
-    parser.add_argument("--model", type=Path, help="a GGUF to use alone (default: what the "
-                        "device loads: the tuned model or adapter in models/, else the base)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help="a GGUF to use alone (default: what the "
+        "device loads: the tuned model or adapter in models/, else the base)",
+    )
     parser.add_argument("--daemon-seconds", type=float, default=200.0)
     args = parser.parse_args()
     from edge.narrator.llm import choose_gguf
 
     # No path given: what the device loads (the tuned model, or the coaching adapter on the base).
     model = args.model or ""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
     with tempfile.TemporaryDirectory(prefix="edgecoach-advice-e2e-") as tmp:
         state = Path(tmp) / "state"
         state.mkdir()
@@ -117,9 +157,22 @@ def main() -> int:
         print(f"model: {model or choice.path} ({'given' if model else choice.reason})")
         events = (Path(tmp) / "daemon.jsonl").open("w")  # a file: a full pipe would stall it
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "edge", "--config", str(config), "run", "--json",
-             "--max-runtime", str(args.daemon_seconds)],
-            stdout=events, stderr=subprocess.DEVNULL, text=True, env=env)
+            [
+                sys.executable,
+                "-m",
+                "edge",
+                "--config",
+                str(config),
+                "run",
+                "--json",
+                "--max-runtime",
+                str(args.daemon_seconds),
+            ],
+            stdout=events,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
         time.sleep(20)  # the daemon's models load, its session starts coaching
         got: dict[str, Counter] = defaultdict(Counter)
         walls: dict[str, list[float]] = defaultdict(list)
@@ -132,8 +185,9 @@ def main() -> int:
                 got["ask"][out["source"] + _why(out)] += 1
                 walls["ask"].append(wall)
         for _ in range(args.rounds):
-            out, wall = command(config, "report", "last", "--json", "--out",
-                                str(Path(tmp) / "report.html"), env=env)
+            out, wall = command(
+                config, "report", "last", "--json", "--out", str(Path(tmp) / "report.html"), env=env
+            )
             got["summary"][out["summary"]["source"] + _why(out["summary"])] += 1
             walls["summary"].append(wall)
         live = Counter()
@@ -155,10 +209,16 @@ def main() -> int:
         n = sum(counts.values())
         llm = sum(v for k, v in counts.items() if k.startswith("llm"))
         total, worded = total + n, worded + llm
-        why = "; ".join(f"{v}x {k.split(':', 1)[1]}" for k, v in counts.items()
-                        if not k.startswith("llm")) or "-"
-        print(f"{kind:<8} {llm:>5} {n:>4}  {llm / n:5.0%}  "
-              f"{' '.join(f'{w:.1f}' for w in walls[kind]):<14}  {why}")
+        why = (
+            "; ".join(
+                f"{v}x {k.split(':', 1)[1]}" for k, v in counts.items() if not k.startswith("llm")
+            )
+            or "-"
+        )
+        print(
+            f"{kind:<8} {llm:>5} {n:>4}  {llm / n:5.0%}  "
+            f"{' '.join(f'{w:.1f}' for w in walls[kind]):<14}  {why}"
+        )
     print(f"all      {worded:>5} {total:>4}  {worded / total:5.0%}")
     print(f"live cues meanwhile: {live['llm']} by the model, {live['template']} by templates")
     return 0

@@ -23,8 +23,12 @@ from edge.coach.drift_eval import evaluate_recordings, evaluate_simulated  # noq
 
 
 def main() -> int:
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get(
-        "EDGECOACH_SHARED_WORKOUTS") or ROOT.parent / "shared" / "data" / "workouts")
+    folder = Path(
+        sys.argv[1]
+        if len(sys.argv) > 1
+        else os.environ.get("EDGECOACH_SHARED_WORKOUTS")
+        or ROOT.parent / "shared" / "data" / "workouts"
+    )
     started = time.perf_counter()
     real = evaluate_recordings(folder) if folder.is_dir() else None
     simulated = evaluate_simulated()
@@ -32,22 +36,32 @@ def main() -> int:
         print(f"real recordings ({folder}):")
         for row in real["files"]:
             if row["judged_h"]:
-                print(f"  {row['file']:<45} judged {row['judged_h']:5.2f} h  "
-                      f"alarms {row['alarms']}  drift added: {row['hits']}/{row['stretches']}")
-        print(f"  steady hours judged: {real['steady_hours']}; alarms as recorded: "
-              f"{real['false_alarms']} ({real['false_alarms_per_hour']} per hour)")
-        print(f"  drift added (+{real['rise_bpm']:g} bpm over a stretch's last half hour): "
-              f"{real['hits']} of {real['injected']} found")
+                print(
+                    f"  {row['file']:<45} judged {row['judged_h']:5.2f} h  "
+                    f"alarms {row['alarms']}  drift added: {row['hits']}/{row['stretches']}"
+                )
+        print(
+            f"  steady hours judged: {real['steady_hours']}; alarms as recorded: "
+            f"{real['false_alarms']} ({real['false_alarms_per_hour']} per hour)"
+        )
+        print(
+            f"  drift added (+{real['rise_bpm']:g} bpm over a stretch's last half hour): "
+            f"{real['hits']} of {real['injected']} found"
+        )
     else:
         print(f"no recordings at {folder}: simulated runs only")
-    print(f"simulated {simulated['minutes']}-minute steady runs ({simulated['runs']}): "
-          f"alarms as simulated (the simulator's own slow drift): "
-          f"{simulated['alarms_as_is']} in {simulated['judged_h']} h judged; with "
-          f"+{simulated['rise_bpm']:g} bpm over the last half hour: {simulated['hits']} of "
-          f"{simulated['runs']} found")
+    print(
+        f"simulated {simulated['minutes']}-minute steady runs ({simulated['runs']}): "
+        f"alarms as simulated (the simulator's own slow drift): "
+        f"{simulated['alarms_as_is']} in {simulated['judged_h']} h judged; with "
+        f"+{simulated['rise_bpm']:g} bpm over the last half hour: {simulated['hits']} of "
+        f"{simulated['runs']} found"
+    )
     for row in simulated["rows"]:
-        print(f"  fitness {row['fitness']:.2f}: its own drift +{row['own_rise_bpm']:.1f} bpm, "
-              f"alarms {row['alarms_as_is']}; drift added found at {row['hit_s']} s")
+        print(
+            f"  fitness {row['fitness']:.2f}: its own drift +{row['own_rise_bpm']:.1f} bpm, "
+            f"alarms {row['alarms_as_is']}; drift added found at {row['hit_s']} s"
+        )
     print(f"({time.perf_counter() - started:.1f} s)")
     return 0
 

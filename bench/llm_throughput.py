@@ -46,14 +46,27 @@ SAMPLING = {"top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0}
 
 
 def cue(hr: int) -> Cue:
-    return Cue(1, 100, CueKind.HIGH_ZONE, Action.EASE_OFF, Priority.ZONE,
-               {"hr": hr, "zone": 5, "previous_zone": 4, "zone_low": 172, "zone_high": 185,
-                "zone5_lower": 172})
+    return Cue(
+        1,
+        100,
+        CueKind.HIGH_ZONE,
+        Action.EASE_OFF,
+        Priority.ZONE,
+        {
+            "hr": hr,
+            "zone": 5,
+            "previous_zone": 4,
+            "zone_low": 172,
+            "zone_high": 185,
+            "zone5_lower": 172,
+        },
+    )
 
 
 def narrator_path(engine: LlamaEngine, messages, stop, max_tokens: int, grammar: str | None):
-    generation = engine.generate(messages, max_tokens=max_tokens, temperature=TEMPERATURE,
-                                 stop=stop, grammar=grammar)
+    generation = engine.generate(
+        messages, max_tokens=max_tokens, temperature=TEMPERATURE, stop=stop, grammar=grammar
+    )
     decode = generation.total_s - (generation.first_token_s or 0.0)
     return generation.tokens, decode
 
@@ -72,8 +85,13 @@ def bare_loop(engine: LlamaEngine, prompt_tokens: list[int], n_tokens: int):
     return count, time.perf_counter() - (first or started)
 
 
-def throughput(engine: LlamaEngine, repeat: int, max_tokens: int, grammar: bool,
-               without: LlamaEngine | None = None) -> dict:
+def throughput(
+    engine: LlamaEngine,
+    repeat: int,
+    max_tokens: int,
+    grammar: bool,
+    without: LlamaEngine | None = None,
+) -> dict:
     rows = {"narrator": [], "bare": [], "narrator_grammar": [], "bare_adapter_off": []}
     for i in range(repeat):
         c = cue(173 + i % 10)
@@ -91,8 +109,9 @@ def throughput(engine: LlamaEngine, repeat: int, max_tokens: int, grammar: bool,
                 if m > 1:
                     rows["bare_adapter_off"].append((m - 1) / off)
         if grammar:
-            n, decode = narrator_path(engine, messages, stop, max_tokens,
-                                      sentence_grammar(c.facts, max_sentences=3))
+            n, decode = narrator_path(
+                engine, messages, stop, max_tokens, sentence_grammar(c.facts, max_sentences=3)
+            )
             if n > 1:
                 rows["narrator_grammar"].append((n - 1) / decode)
     out = {k: round(statistics.median(v), 1) for k, v in rows.items() if v}
@@ -113,10 +132,10 @@ def _prompt_tokens(engine: LlamaEngine, messages) -> list[int]:
     formatter = Jinja2ChatFormatter(
         template=llama.metadata["tokenizer.chat_template"],
         eos_token=llama.detokenize([llama.token_eos()]).decode(),
-        bos_token=llama.detokenize([llama.token_bos()]).decode())
+        bos_token=llama.detokenize([llama.token_bos()]).decode(),
+    )
     result = formatter(messages=messages)
-    return llama.tokenize(result.prompt.encode(), add_bos=not result.added_special,
-                          special=True)
+    return llama.tokenize(result.prompt.encode(), add_bos=not result.added_special, special=True)
 
 
 def first_words(engine: LlamaEngine, repeat: int) -> dict:
@@ -127,7 +146,8 @@ def first_words(engine: LlamaEngine, repeat: int) -> dict:
         spoken: list[float] = []
         started = time.perf_counter()
         narration = await narrator.narrate(
-            c, on_sentence=lambda _t: spoken.append(time.perf_counter() - started))
+            c, on_sentence=lambda _t: spoken.append(time.perf_counter() - started)
+        )
         return narration, spoken
 
     try:
@@ -139,10 +159,13 @@ def first_words(engine: LlamaEngine, repeat: int) -> dict:
             sources.append(narration.source)
     finally:
         narrator.shutdown()
-    return {"first_words_p50_s": round(statistics.median(firsts), 3) if firsts else None,
-            "first_words_max_s": round(max(firsts), 3) if firsts else None,
-            "whole_reply_p50_s": round(statistics.median(totals), 3),
-            "spoken_by_model": sources.count("llm"), "cues": repeat}
+    return {
+        "first_words_p50_s": round(statistics.median(firsts), 3) if firsts else None,
+        "first_words_max_s": round(max(firsts), 3) if firsts else None,
+        "whole_reply_p50_s": round(statistics.median(totals), 3),
+        "spoken_by_model": sources.count("llm"),
+        "cues": repeat,
+    }
 
 
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child started by this process
@@ -167,21 +190,27 @@ print(json.dumps({{"python_kib": before, "loaded_kib": loaded, "peak_kib": peak}
 
 
 def rss(path: Path, threads: int, lora: Path | None = None) -> dict:
-    code = RSS_PROBE.format(repo=str(REPO), path=str(path), threads=threads,
-                            lora=None if lora is None else str(lora))
-    done = subprocess.run([sys.executable, "-c", code],
-                          capture_output=True, text=True, check=True)
+    code = RSS_PROBE.format(
+        repo=str(REPO), path=str(path), threads=threads, lora=None if lora is None else str(lora)
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"python_mib": round(figures["python_kib"] / 1024, 1),
-            "loaded_mib": round(figures["loaded_kib"] / 1024, 1),
-            "peak_mib": round(figures["peak_kib"] / 1024, 1)}
+    return {
+        "python_mib": round(figures["python_kib"] / 1024, 1),
+        "loaded_mib": round(figures["loaded_kib"] / 1024, 1),
+        "peak_mib": round(figures["peak_kib"] / 1024, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gguf", type=Path, help="GGUF (default: what the runtime loads)")
-    parser.add_argument("--lora", type=Path, help="GGUF LoRA adapter applied to --gguf "
-                        "(default: the runtime's, when it loads one and --gguf is not given)")
+    parser.add_argument(
+        "--lora",
+        type=Path,
+        help="GGUF LoRA adapter applied to --gguf "
+        "(default: the runtime's, when it loads one and --gguf is not given)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=48)
@@ -197,15 +226,20 @@ def main(argv: list[str] | None = None) -> int:
     without = None if lora is None else LlamaEngine(path, threads=args.threads)
     try:
         narrator_path(engine, *prompts.cue_prompt(cue(175), engine.prompt_style), 8, None)  # warm
-        result = {"gguf": str(path), "lora": None if lora is None else str(lora),
-                  "bytes": path.stat().st_size,
-                  "lora_bytes": None if lora is None else lora.stat().st_size,
-                  "model": engine.model_name,
-                  "prompt_style": engine.prompt_style, "threads": args.threads,
-                  "load_s": round(engine.load_s, 3),
-                  "decode_tokens_per_s": throughput(engine, args.repeat, args.max_tokens,
-                                                    args.grammar, without),
-                  "live_cue": first_words(engine, args.repeat)}
+        result = {
+            "gguf": str(path),
+            "lora": None if lora is None else str(lora),
+            "bytes": path.stat().st_size,
+            "lora_bytes": None if lora is None else lora.stat().st_size,
+            "model": engine.model_name,
+            "prompt_style": engine.prompt_style,
+            "threads": args.threads,
+            "load_s": round(engine.load_s, 3),
+            "decode_tokens_per_s": throughput(
+                engine, args.repeat, args.max_tokens, args.grammar, without
+            ),
+            "live_cue": first_words(engine, args.repeat),
+        }
     finally:
         engine.close()
         if without is not None:
@@ -217,25 +251,40 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     d, live, mem = result["decode_tokens_per_s"], result["live_cue"], result["rss"]
-    print(f"{result['model']} ({result['prompt_style']} prompts, {args.threads} threads, "
-          f"{result['bytes'] / 2**20:.1f} MiB"
-          + ("" if lora is None else f" + adapter {result['lora_bytes'] / 2**20:.1f} MiB")
-          + f", loaded in {result['load_s']} s)")
-    print(f"  decode tokens/s: narrator {d.get('narrator')}, bare loop {d.get('bare')}"
-          f"{'' if lora is None else ' (both with the adapter)'}, ratio {d.get('ratio')}")
+    print(
+        f"{result['model']} ({result['prompt_style']} prompts, {args.threads} threads, "
+        f"{result['bytes'] / 2**20:.1f} MiB"
+        + ("" if lora is None else f" + adapter {result['lora_bytes'] / 2**20:.1f} MiB")
+        + f", loaded in {result['load_s']} s)"
+    )
+    print(
+        f"  decode tokens/s: narrator {d.get('narrator')}, bare loop {d.get('bare')}"
+        f"{'' if lora is None else ' (both with the adapter)'}, ratio {d.get('ratio')}"
+    )
     if "adapter_ratio" in d:
-        print(f"  adapter on vs off (bare loop, same base and prompt): {d['bare']} vs "
-              f"{d['bare_adapter_off']} tokens/s, ratio {d['adapter_ratio']}")
+        print(
+            f"  adapter on vs off (bare loop, same base and prompt): {d['bare']} vs "
+            f"{d['bare_adapter_off']} tokens/s, ratio {d['adapter_ratio']}"
+        )
     if "narrator_grammar" in d:
-        print(f"  with the cue grammar: {d['narrator_grammar']} tokens/s "
-              f"({d['grammar_ratio']} of the narrator without it)")
-    print(f"  live cue: first spoken words after {live['first_words_p50_s']} s (p50, max "
-          f"{live['first_words_max_s']}), whole reply {live['whole_reply_p50_s']} s, "
-          f"{live['spoken_by_model']}/{live['cues']} worded by the model")
-    print(f"  RSS: {mem['python_mib']} MiB before loading, {mem['loaded_mib']} MiB loaded, "
-          f"{mem['peak_mib']} MiB peak after a generation"
-          + ("" if lora is None else " (with the adapter; without it "
-             f"{result['rss_adapter_off']['peak_mib']} MiB)"))
+        print(
+            f"  with the cue grammar: {d['narrator_grammar']} tokens/s "
+            f"({d['grammar_ratio']} of the narrator without it)"
+        )
+    print(
+        f"  live cue: first spoken words after {live['first_words_p50_s']} s (p50, max "
+        f"{live['first_words_max_s']}), whole reply {live['whole_reply_p50_s']} s, "
+        f"{live['spoken_by_model']}/{live['cues']} worded by the model"
+    )
+    print(
+        f"  RSS: {mem['python_mib']} MiB before loading, {mem['loaded_mib']} MiB loaded, "
+        f"{mem['peak_mib']} MiB peak after a generation"
+        + (
+            ""
+            if lora is None
+            else f" (with the adapter; without it {result['rss_adapter_off']['peak_mib']} MiB)"
+        )
+    )
     return 0
 
 

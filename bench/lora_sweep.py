@@ -32,10 +32,16 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=400)
     parser.add_argument("--heldout", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--configs", default="r16,r32,r8,attn16,k6r16,r16lr2e-3",
-                        help="comma-separated names from CONFIGS")
-    parser.add_argument("--with-full", action="store_true",
-                        help="also run the full top-layer fine-tune on the same subset")
+    parser.add_argument(
+        "--configs",
+        default="r16,r32,r8,attn16,k6r16,r16lr2e-3",
+        help="comma-separated names from CONFIGS",
+    )
+    parser.add_argument(
+        "--with-full",
+        action="store_true",
+        help="also run the full top-layer fine-tune on the same subset",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args()
 
@@ -46,28 +52,35 @@ def main() -> int:
     from export.llm.finetune import FULL, FinetuneSettings, finetune
 
     torch.set_num_threads(1)
-    base_settings = FinetuneSettings(epochs=args.epochs, max_examples=args.examples,
-                                     max_heldout=args.heldout, threads=1)
+    base_settings = FinetuneSettings(
+        epochs=args.epochs, max_examples=args.examples, max_heldout=args.heldout, threads=1
+    )
     configs = {
         "r8": dataclasses.replace(base_settings, lora_rank=8, lora_alpha=16),
         "r16": base_settings,
         "r32": dataclasses.replace(base_settings, lora_rank=32, lora_alpha=64),
         "r64": dataclasses.replace(base_settings, lora_rank=64, lora_alpha=128),
         "attn16": dataclasses.replace(base_settings, lora_targets=ATTENTION),
-        "mlp16": dataclasses.replace(base_settings,
-                                     lora_targets=("gate_proj", "up_proj", "down_proj")),
+        "mlp16": dataclasses.replace(
+            base_settings, lora_targets=("gate_proj", "up_proj", "down_proj")
+        ),
         "k6r16": dataclasses.replace(base_settings, train_layers=6),
         "k15r16": dataclasses.replace(base_settings, train_layers=15),
         "r16lr2e-3": dataclasses.replace(base_settings, learning_rate=2e-3),
         "r16lr5e-4": dataclasses.replace(base_settings, learning_rate=5e-4),
-        "r32lr2e-3": dataclasses.replace(base_settings, lora_rank=32, lora_alpha=64,
-                                         learning_rate=2e-3),
+        "r32lr2e-3": dataclasses.replace(
+            base_settings, lora_rank=32, lora_alpha=64, learning_rate=2e-3
+        ),
     }
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     if args.with_full:
-        configs["full"] = dataclasses.replace(FULL, epochs=args.epochs,
-                                              max_examples=args.examples,
-                                              max_heldout=args.heldout, threads=1)
+        configs["full"] = dataclasses.replace(
+            FULL,
+            epochs=args.epochs,
+            max_examples=args.examples,
+            max_heldout=args.heldout,
+            threads=1,
+        )
         names.append("full")
     unknown = [n for n in names if n not in configs]
     if unknown:
@@ -83,19 +96,29 @@ def main() -> int:
         fresh = dataclasses.replace(loaded, model=copy.deepcopy(loaded.model))
         run_dir = args.work_dir / name
         started = time.perf_counter()
-        out = finetune(corpus_path, run_dir, seed=0, settings=settings, loaded=fresh,
-                       states_cache=states)
-        meta = json.loads((out / ("adapter_config.json.meta.json"
-                                  if settings.method == "lora" else "config.json.meta.json")
-                           ).read_text())
+        out = finetune(
+            corpus_path, run_dir, seed=0, settings=settings, loaded=fresh, states_cache=states
+        )
+        meta = json.loads(
+            (
+                out
+                / (
+                    "adapter_config.json.meta.json"
+                    if settings.method == "lora"
+                    else "config.json.meta.json"
+                )
+            ).read_text()
+        )
         adapter = out / "adapter_model.safetensors"
         results[name] = {
             "rank": settings.lora_rank if settings.method == "lora" else None,
             "targets": list(settings.lora_targets) if settings.method == "lora" else "all",
-            "layers": settings.train_layers, "lr": settings.learning_rate,
+            "layers": settings.train_layers,
+            "lr": settings.learning_rate,
             "parameters": meta["sizes"]["trained_parameters"],
             "adapter_mb_f32": round(adapter.stat().st_size / 2**20, 2)
-            if adapter.exists() else None,
+            if adapter.exists()
+            else None,
             "heldout_before": meta["metrics"]["heldout_loss_before"],
             "heldout_by_epoch": meta["metrics"]["heldout_loss_by_epoch"],
             "train_s": meta["metrics"]["train_s"],
@@ -104,9 +127,11 @@ def main() -> int:
         print(name, json.dumps(results[name]), flush=True)
     print(f"\n{'config':>10} {'params':>10} {'MB f32':>7} {'train s':>8}  held-out loss by epoch")
     for name, r in results.items():
-        print(f"{name:>10} {r['parameters']:>10,} {r['adapter_mb_f32'] or '-':>7} "
-              f"{r['train_s']:>8}  {r['heldout_before']} -> "
-              f"{' -> '.join(str(x) for x in r['heldout_by_epoch'])}")
+        print(
+            f"{name:>10} {r['parameters']:>10,} {r['adapter_mb_f32'] or '-':>7} "
+            f"{r['train_s']:>8}  {r['heldout_before']} -> "
+            f"{' -> '.join(str(x) for x in r['heldout_by_epoch'])}"
+        )
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0

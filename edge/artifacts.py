@@ -202,8 +202,13 @@ class Manifest:
             )
 
     @staticmethod
-    def record(models_dir: Path, path: Path, kind: str, source: str,
-               details: Mapping[str, Any] | None = None) -> ArtifactEntry:
+    def record(
+        models_dir: Path,
+        path: Path,
+        kind: str,
+        source: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> ArtifactEntry:
         """The module-level `record`, reachable from the class too."""
         return record(models_dir, path, kind, source, details)
 
@@ -246,8 +251,9 @@ def _parse(text: str, path: Path) -> dict[str, ArtifactEntry]:
     return entries
 
 
-def record(models_dir: Path, path: Path, kind: str, source: str,
-           details: Mapping[str, Any] | None = None) -> ArtifactEntry:
+def record(
+    models_dir: Path, path: Path, kind: str, source: str, details: Mapping[str, Any] | None = None
+) -> ArtifactEntry:
     """Add or update the manifest entry for `path` (a file inside `models_dir`).
 
     `details` (JSON values) are stored beside the entry's core fields.

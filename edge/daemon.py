@@ -50,7 +50,6 @@ from edge.displays.terminal import JsonLines
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import EdgecoachError, SpeechError
 from edge.journal import StoreJournal
-from edge.store import find_key
 from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
 from edge.settings import BleBandConfig, Person, Settings, check_daemon_sources
@@ -59,9 +58,14 @@ from edge.sources.ble import BleSensorSource
 from edge.sources.clock import ClockSource
 from edge.sources.replay import ReplaySource
 from edge.sources.simulator import SimulatorSource
-from edge.store import DATABASE_NAME, SessionStore, StoreError
-from edge.store import RecordingLock
-from edge.store import space_warning
+from edge.store import (
+    DATABASE_NAME,
+    RecordingLock,
+    SessionStore,
+    StoreError,
+    find_key,
+    space_warning,
+)
 from edge.training.inputs import latest_session_id, record_feedback
 from edge.training.readiness import MORNING_SOURCE
 from edge.training.today import TodaysSession, todays_session
@@ -133,66 +137,86 @@ class Daemon:
             health = await asyncio.to_thread(load_health_model, self.settings)
             narrator = await asyncio.to_thread(load_narrator, self.settings)
             try:
-                speaker = make_speaker(self.settings, speak_to=self.settings.speech.wav_file,
-                                       mute=False, fallback_wav=None)
+                speaker = make_speaker(
+                    self.settings,
+                    speak_to=self.settings.speech.wav_file,
+                    mute=False,
+                    fallback_wav=None,
+                )
             except SpeechError as exc:  # the coach still shows and stores every cue
                 log.warning("speech is off: %s", exc)
                 speaker = None
-            key = find_key(self.settings.daemon.key_file,
-                           required=self.settings.daemon.require_key)
+            key = find_key(self.settings.daemon.key_file, required=self.settings.daemon.require_key)
             if key is None:
-                log.warning("no database key: health data is stored unencrypted "
-                            "(set LoadCredential=edgecoach-db-key or [daemon] key_file)")
+                log.warning(
+                    "no database key: health data is stored unencrypted "
+                    "(set LoadCredential=edgecoach-db-key or [daemon] key_file)"
+                )
             people = self.settings.people or (Person(self.settings.profile),)
             if room := space_warning(state_dir / DATABASE_NAME, len(people)):
                 log.error("%s", room)  # up front, not after a session that was never stored
             store = await loop.run_in_executor(
-                store_thread, lambda: SessionStore.open(state_dir / DATABASE_NAME, key=key))
+                store_thread, lambda: SessionStore.open(state_dir / DATABASE_NAME, key=key)
+            )
             # Held while recording: `edgecoach forget` refuses to run beside the daemon.
             recording_lock = RecordingLock(state_dir / DATABASE_NAME)
             recording_lock.acquire()
             sink = JsonLines() if self.options.json else _log_event
             kiosk = self.settings.kiosk
             if kiosk.enabled:  # listening before READY=1: the kiosk unit opens it then
-                board = KioskBoard(kiosk.host, kiosk.port,
-                                   members=[p.profile.name for p in people],
-                                   zones={p.profile.name: ZoneModel.for_profile(p.profile)
-                                          for p in people},
-                                   on_feedback=feedback_recorder(store, store_thread,
-                                                                 self.session_ids),
-                                   on_stop=self.stop_machines)
+                board = KioskBoard(
+                    kiosk.host,
+                    kiosk.port,
+                    members=[p.profile.name for p in people],
+                    zones={p.profile.name: ZoneModel.for_profile(p.profile) for p in people},
+                    on_feedback=feedback_recorder(store, store_thread, self.session_ids),
+                    on_stop=self.stop_machines,
+                )
                 await board.start()
                 log.info("zone board on %s", board.url)
             display = self._open_display(people)
             if self.settings.fleet.enabled:  # the gym's board, over MQTT (README "Gym fleet")
                 from edge.fleet.publisher import FleetPublisher
 
-                fleet = FleetPublisher(self.settings.fleet, state_dir=state_dir,
-                                       session_ids=self.session_ids,
-                                       members=[p.profile.name for p in people])
+                fleet = FleetPublisher(
+                    self.settings.fleet,
+                    state_dir=state_dir,
+                    session_ids=self.session_ids,
+                    members=[p.profile.name for p in people],
+                )
                 await fleet.start()
             emit = fan_out(sink, *(s.emit for s in (board, display, fleet) if s is not None))
             if display is not None:
-                self._background.add(asyncio.create_task(display.run(),
-                                                         name="edgecoach-display"))
+                self._background.add(asyncio.create_task(display.run(), name="edgecoach-display"))
             tasks = []
             sources_of = await self._open_sources(people, radio)
             for person in people:
-                session = await self._session_for(person, store, store_thread, health,
-                                                  narrator, speaker, emit)
+                session = await self._session_for(
+                    person, store, store_thread, health, narrator, speaker, emit
+                )
                 sources = sources_of[person.profile.name]
-                tasks.append(asyncio.create_task(
-                    self._run_session(person, session, sources),
-                    name=f"edgecoach-person-{person.profile.name}"))
+                tasks.append(
+                    asyncio.create_task(
+                        self._run_session(person, session, sources),
+                        name=f"edgecoach-person-{person.profile.name}",
+                    )
+                )
             self.state = DaemonState.RUNNING
             sd_notify.ready(f"coaching {len(people)} person(s)")
-            log.info("running: %d person(s), source %s, state in %s", len(people),
-                     self.settings.daemon.source, state_dir)
+            log.info(
+                "running: %d person(s), source %s, state in %s",
+                len(people),
+                self.settings.daemon.source,
+                state_dir,
+            )
             watchdog = asyncio.create_task(self._watchdog(), name="edgecoach-watchdog")
             stopper = asyncio.create_task(self._stop.wait())
             timeout = self.options.max_runtime_s
-            await asyncio.wait([stopper, asyncio.gather(*tasks, return_exceptions=True)],
-                               timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [stopper, asyncio.gather(*tasks, return_exceptions=True)],
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             self.request_stop()
             for session in self._sessions:
                 session.stop()
@@ -229,29 +253,45 @@ class Daemon:
     async def _session_for(self, person, store, store_thread, health, narrator, speaker, emit):
         loop = asyncio.get_running_loop()
         name = person.profile.name
-        resume = (await loop.run_in_executor(store_thread, _resumable, store, name)
-                  if self.options.resume else None)
+        resume = (
+            await loop.run_in_executor(store_thread, _resumable, store, name)
+            if self.options.resume
+            else None
+        )
         if resume is not None:
             session_id, next_t, last_cue = resume
-            log.info("%s: continuing session %d after a restart, from second %d",
-                     name, session_id, next_t)
+            log.info(
+                "%s: continuing session %d after a restart, from second %d",
+                name,
+                session_id,
+                next_t,
+            )
         else:
             session_id = None
         # Today's session from the planner (or the one named), read before this session is
         # stored, so that it does not count as "already trained today"; a resting reading
         # coaches nothing.
-        today = None if (self.options.session_source or "").startswith(MORNING_SOURCE) else \
-            await loop.run_in_executor(store_thread, _todays_session, store, self.settings,
-                                       person)
+        today = (
+            None
+            if (self.options.session_source or "").startswith(MORNING_SOURCE)
+            else await loop.run_in_executor(
+                store_thread, _todays_session, store, self.settings, person
+            )
+        )
         if session_id is None:
             try:
                 session_id = await loop.run_in_executor(
-                    store_thread, store.start_session, name,
+                    store_thread,
+                    store.start_session,
+                    name,
                     self.options.session_source or self.settings.daemon.source,
-                    person.profile, datetime.now(UTC))
+                    person.profile,
+                    datetime.now(UTC),
+                )
             except StoreError as exc:  # refuse, rather than coach a session never stored
-                raise type(exc)(f"cannot start a session that could be stored: {exc}",
-                                path=exc.path) from exc
+                raise type(exc)(
+                    f"cannot start a session that could be stored: {exc}", path=exc.path
+                ) from exc
             next_t, last_cue = 0, 0
         self.session_ids[name] = session_id
 
@@ -262,13 +302,22 @@ class Daemon:
             emit_for_person(SessionPlanned(today.source, today.description))
         plan = today.workout if today is not None else None
         session = CoachingSession(
-            profile=person.profile, health=health, narrator=narrator, speaker=speaker,
+            profile=person.profile,
+            health=health,
+            narrator=narrator,
+            speaker=speaker,
             emit=emit_for_person,
-            coach=Coach(person.profile, first_cue_id=last_cue + 1, plan=plan,
-                        plan_start_t=0 if plan is not None else None),
-            journal=StoreJournal(store, session_id, store_thread), t_offset=next_t,
+            coach=Coach(
+                person.profile,
+                first_cue_id=last_cue + 1,
+                plan=plan,
+                plan_start_t=0 if plan is not None else None,
+            ),
+            journal=StoreJournal(store, session_id, store_thread),
+            t_offset=next_t,
             quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker(),
-            observers=tuple(self._drivers.get(name, ())))
+            observers=tuple(self._drivers.get(name, ())),
+        )
         for driver in self._drivers.get(name, ()):  # the machines speak through the session
             driver.say, driver.emit = session.announce, emit_for_person
         self._sessions.append(session)
@@ -280,14 +329,16 @@ class Daemon:
         settings = self.settings.display
         person = next((p for p in people if p.profile.name == settings.person), people[0])
         try:
-            return open_display(settings, person.profile.name,
-                                ZoneModel.for_profile(person.profile))
+            return open_display(
+                settings, person.profile.name, ZoneModel.for_profile(person.profile)
+            )
         except DisplayError as exc:
             log.warning("the %s display is off: %s", settings.kind, exc)
             return None
 
-    async def _open_sources(self, people: Sequence[Person],
-                            stack: contextlib.AsyncExitStack) -> dict[str, list[SensorSource]]:
+    async def _open_sources(
+        self, people: Sequence[Person], stack: contextlib.AsyncExitStack
+    ) -> dict[str, list[SensorSource]]:
         """Each person's sensor sources, as `[daemon] source` says; the sessions never know
         which kind they got. Virtual bands share one fake BlueZ, kept open by `stack`."""
         daemon = self.settings.daemon
@@ -300,33 +351,60 @@ class Daemon:
 
             sources: dict[str, list[SensorSource]] = {}
             for p in people:
-                machines = machine_drivers(p.machines, ZoneModel.for_profile(p.profile),
-                                           clock=clock)
+                machines = machine_drivers(
+                    p.machines, ZoneModel.for_profile(p.profile), clock=clock
+                )
                 self._drivers[p.profile.name] = [d for _, d in machines if d is not None]
-                sources[p.profile.name] = [*(BleSensorSource(band, clock=clock)
-                                             for band in (p.bands or (BleBandConfig(),))),
-                                           *(link for link, _ in machines), ClockSource(clock)]
+                sources[p.profile.name] = [
+                    *(
+                        BleSensorSource(band, clock=clock)
+                        for band in (p.bands or (BleBandConfig(),))
+                    ),
+                    *(link for link, _ in machines),
+                    ClockSource(clock),
+                ]
             return sources
         if kind == "replay":
-            return {p.profile.name: [ReplaySource(
-                p.replay_file or daemon.replay_file,  # type: ignore[arg-type]  # checked
-                speed=daemon.speed)] for p in people}
+            return {
+                p.profile.name: [
+                    ReplaySource(
+                        p.replay_file or daemon.replay_file,  # type: ignore[arg-type]  # checked
+                        speed=daemon.speed,
+                    )
+                ]
+                for p in people
+            }
         if kind == "simulator":
-            return {p.profile.name: [SimulatorSource(
-                WORKOUTS[p.workout or daemon.workout], _athlete(p), seed=daemon.seed + index,
-                speed=daemon.speed, device=f"simulated band of {p.profile.name}")]
-                for index, p in enumerate(people)}
+            return {
+                p.profile.name: [
+                    SimulatorSource(
+                        WORKOUTS[p.workout or daemon.workout],
+                        _athlete(p),
+                        seed=daemon.seed + index,
+                        speed=daemon.speed,
+                        device=f"simulated band of {p.profile.name}",
+                    )
+                ]
+                for index, p in enumerate(people)
+            }
         from edge.sources.virtual_demo import VirtualWearer, virtual_bands
 
-        wearers = [VirtualWearer(WORKOUTS[p.workout or daemon.workout], _athlete(p),
-                                 seed=daemon.seed + index, label=p.profile.name,
-                                 link_losses=daemon.virtual_link_losses)
-                   for index, p in enumerate(people)]
+        wearers = [
+            VirtualWearer(
+                WORKOUTS[p.workout or daemon.workout],
+                _athlete(p),
+                seed=daemon.seed + index,
+                label=p.profile.name,
+                link_losses=daemon.virtual_link_losses,
+            )
+            for index, p in enumerate(people)
+        ]
         per_wearer = await stack.enter_async_context(virtual_bands(wearers, speed=daemon.speed))
         return {p.profile.name: sources for p, sources in zip(people, per_wearer, strict=True)}
 
-    async def _run_session(self, person: Person, session: CoachingSession,
-                           sources: list[SensorSource]) -> None:
+    async def _run_session(
+        self, person: Person, session: CoachingSession, sources: list[SensorSource]
+    ) -> None:
         self.results[person.profile.name] = await session.run(*sources)
 
     async def _watchdog(self) -> None:
@@ -344,13 +422,15 @@ def _athlete(person: Person) -> Athlete:
     return Athlete(profile.age, profile.resting_hr, profile.effective_max_hr, 0.5)
 
 
-def _todays_session(store: SessionStore, settings: Settings,
-                    person: Person) -> TodaysSession | None:
+def _todays_session(
+    store: SessionStore, settings: Settings, person: Person
+) -> TodaysSession | None:
     """The person's session for today (`edge.training.today`); None, with a warning, when
     their `session` setting names nothing coachable: they are coached without a plan."""
     try:
-        return todays_session(person.session, store=store, settings=settings,
-                              person=person.profile.name)
+        return todays_session(
+            person.session, store=store, settings=settings, person=person.profile.name
+        )
     except EdgecoachError as exc:
         log.warning("%s: coaching without a planned session: %s", person.profile.name, exc)
         return None
@@ -376,14 +456,16 @@ def _resumable(store: SessionStore, person: str) -> tuple[int, int, int] | None:
     return candidate.id, state.next_t, state.last_cue_id or 0
 
 
-def feedback_recorder(store: SessionStore, executor: ThreadPoolExecutor,
-                      session_ids: Mapping[str, int],
-                      ) -> Callable[[str, int | None, str | None], Awaitable[dict[str, object]]]:
+def feedback_recorder(
+    store: SessionStore,
+    executor: ThreadPoolExecutor,
+    session_ids: Mapping[str, int],
+) -> Callable[[str, int | None, str | None], Awaitable[dict[str, object]]]:
     """The zone board's `on_feedback`: how a person's session felt, recorded in the store (in
     its thread) on their current session (`session_ids`, filled as sessions start), else their
     latest one, with the labels `edgecoach feedback` stores, so the next plan reads it alike."""
-    async def on_feedback(person: str, rpe: int | None,
-                          verdict: str | None) -> dict[str, object]:
+
+    async def on_feedback(person: str, rpe: int | None, verdict: str | None) -> dict[str, object]:
         def record() -> dict[str, object]:
             session_id = session_ids.get(person)
             if session_id is None:
@@ -399,6 +481,7 @@ def feedback_recorder(store: SessionStore, executor: ThreadPoolExecutor,
 
 def fan_out(*sinks: Callable[[SessionEvent], None]) -> Callable[[SessionEvent], None]:
     """One emit sink that hands every event to each of `sinks` in turn."""
+
     def emit(event: SessionEvent) -> None:
         for sink in sinks:
             sink(event)
@@ -417,8 +500,9 @@ def _log_event(event: SessionEvent) -> None:
         case WarningRaised():
             log.warning("%s: %s", person, event.message)
         case SessionEnded(summary=summary):
-            log.info("%s: session ended after %s s, %s cues", person, summary.duration_s,
-                     summary.cues)
+            log.info(
+                "%s: session ended after %s s, %s cues", person, summary.duration_s, summary.cues
+            )
         case CueSpoken(narration=words):
             log.debug("%s: spoken (%s): %s", person, words.source, words.text)
 

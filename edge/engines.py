@@ -33,16 +33,18 @@ def load_narrator(settings: Settings) -> Narrator:
         # The coaching model when the models folder holds one intact: a merged fine-tuned GGUF,
         # or the committed adapter on the very base it was trained on (both hashes checked);
         # else the packaged base model alone. [llm] model_path names a file to use as it is.
-        engine = open_engine(llm.model_path, settings.health.models_dir,
-                             threads=llm.threads or None)
+        engine = open_engine(
+            llm.model_path, settings.health.models_dir, threads=llm.threads or None
+        )
     except EdgecoachError as exc:
         log.warning("speaking from templates only: %s", exc)
         return Narrator(None, narrator_settings, f"no language model: {exc}")
     return Narrator(engine, narrator_settings)
 
 
-def make_speaker(settings: Settings, *, speak_to: Path | None, mute: bool,
-                 fallback_wav: Path | None) -> EspeakSpeaker | None:
+def make_speaker(
+    settings: Settings, *, speak_to: Path | None, mute: bool, fallback_wav: Path | None
+) -> EspeakSpeaker | None:
     """espeak-ng to `speak_to`, else to the audio device, else into `fallback_wav`, else none."""
     if mute or not settings.speech.enabled:
         return None
@@ -50,5 +52,6 @@ def make_speaker(settings: Settings, *, speak_to: Path | None, mute: bool,
     if wav is None and speak_to is None and not has_audio_output():
         log.warning("no audio device found: cues are shown and stored, not spoken")
         return None
-    return EspeakSpeaker(wav_path=wav, voice=settings.speech.voice,
-                         words_per_minute=settings.speech.words_per_minute)
+    return EspeakSpeaker(
+        wav_path=wav, voice=settings.speech.voice, words_per_minute=settings.speech.words_per_minute
+    )

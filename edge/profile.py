@@ -23,8 +23,7 @@ class Profile:
         if self.sex is not None:
             sex = self.sex.strip().lower()
             if sex not in SEXES:
-                raise ValueError(f"sex must be \"female\" or \"male\" (or left out), "
-                                 f"not {self.sex!r}")
+                raise ValueError(f'sex must be "female" or "male" (or left out), not {self.sex!r}')
             object.__setattr__(self, "sex", sex)
 
     @property

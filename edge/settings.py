@@ -25,8 +25,10 @@ from firmware_bridge.gatt.uuids import SENSOR_SERVICES
 from firmware_bridge.simulator import WORKOUTS
 
 CONFIG_ENV = "EDGECOACH_CONFIG"
-DEFAULT_CONFIG_PATHS = (Path("/etc/edgecoach/config.toml"),
-                        Path.home() / ".config" / "edgecoach" / "config.toml")
+DEFAULT_CONFIG_PATHS = (
+    Path("/etc/edgecoach/config.toml"),
+    Path.home() / ".config" / "edgecoach" / "config.toml",
+)
 
 #: Where the zone board listens by default: loopback only.
 KIOSK_HOST = "127.0.0.1"
@@ -45,7 +47,8 @@ def loopback_host(host: str) -> str:
     if address is None or not address.is_loopback:
         raise KioskConfigError(
             f"kiosk host {host!r} is not a loopback address: the zone board shows heart rates "
-            f"and only listens on 127.0.0.1 (or ::1); open it in a browser on this device")
+            f"and only listens on 127.0.0.1 (or ::1); open it in a browser on this device"
+        )
     return str(address)
 
 
@@ -77,7 +80,8 @@ def fleet_name(kind: str, value: object) -> str:
         raise FleetConfigError(
             f"{kind} name {value!r} is not usable: use 1 to 32 lowercase letters, digits and "
             f"dashes, starting with a letter or digit (it is a topic level and a certificate "
-            f"name)")
+            f"name)"
+        )
     return value
 
 
@@ -91,8 +95,10 @@ def fleet_pi_name(value: object) -> str:
 def fleet_share(fields: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [f for f in fields if f not in FLEET_SHAREABLE]
     if unknown:
-        raise FleetConfigError(f"share: unknown field {unknown[0]!r}; fields that can be "
-                               f"shared: {', '.join(FLEET_SHAREABLE)}")
+        raise FleetConfigError(
+            f"share: unknown field {unknown[0]!r}; fields that can be "
+            f"shared: {', '.join(FLEET_SHAREABLE)}"
+        )
     return fields
 
 
@@ -107,7 +113,8 @@ def broker_address(address: str) -> str:
         raise FleetConfigError(
             f"broker address {address!r} is not an IP address: give the broker's address on "
             f"the gym network (e.g. 192.168.1.10); a Pi's firewall admits exactly that "
-            f"address and resolves no names") from None
+            f"address and resolves no names"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +325,7 @@ class MachineSettings:
         if self.hold_zone and self.plan:
             raise ValueError("a machine runs either a plan or hold_zone, not both")
         if self.hold_zone and self.kind != "bike":
-            raise ValueError("hold_zone sets a bike's power: it needs kind = \"bike\"")
+            raise ValueError('hold_zone sets a bike\'s power: it needs kind = "bike"')
         if not 0 < self.min_power_w <= self.max_power_w <= 2000:
             raise ValueError("power limits must satisfy 0 < min_power_w <= max_power_w <= 2000")
         if self.max_step_w <= 0 or self.step_interval_s <= 0 or self.max_speed_step_kmh <= 0:
@@ -338,11 +345,13 @@ class TrainingSettings:
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.trimp_k <= 3.0:
-            raise ValueError(f"trimp_k must be between 1 and 3 (Banister's 1.92 or 1.67), "
-                             f"got {self.trimp_k}")
+            raise ValueError(
+                f"trimp_k must be between 1 and 3 (Banister's 1.92 or 1.67), got {self.trimp_k}"
+            )
         if not 30.0 <= self.goal_minutes <= 1500.0:
-            raise ValueError(f"goal_minutes must be 30-1500 minutes a week, got "
-                             f"{self.goal_minutes}")
+            raise ValueError(
+                f"goal_minutes must be 30-1500 minutes a week, got {self.goal_minutes}"
+            )
         if not 14 <= self.history_days <= 365:
             raise ValueError(f"history_days must be 14-365, got {self.history_days}")
 
@@ -397,8 +406,10 @@ class FleetSettings:
             fleet_pi_name(self.pi)
             missing = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k) is None]
             if missing:
-                raise ValueError(f"fleet mode needs {', '.join(missing)}: the files "
-                                 f"`edgecoach fleet add-pi {self.pi}` made for this Pi")
+                raise ValueError(
+                    f"fleet mode needs {', '.join(missing)}: the files "
+                    f"`edgecoach fleet add-pi {self.pi}` made for this Pi"
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,15 +463,21 @@ class Settings:
         """The one person configured, for commands given no --person; several are an error."""
         if len(self.people) > 1:
             names = ", ".join(p.profile.name for p in self.people)
-            raise ConfigError(f"several people are configured ({names}): choose one with "
-                              "--person")
+            raise ConfigError(f"several people are configured ({names}): choose one with --person")
         return self.people[0].profile.name if self.people else self.profile.name
 
 
-_SECTIONS = {"profile": Profile, "llm": LlmSettings, "speech": SpeechSettings,
-             "health": HealthSettings, "daemon": DaemonSettings, "kiosk": KioskSettings,
-             "display": DisplaySettings, "training": TrainingSettings,
-             "fleet": FleetSettings}
+_SECTIONS = {
+    "profile": Profile,
+    "llm": LlmSettings,
+    "speech": SpeechSettings,
+    "health": HealthSettings,
+    "daemon": DaemonSettings,
+    "kiosk": KioskSettings,
+    "display": DisplaySettings,
+    "training": TrainingSettings,
+    "fleet": FleetSettings,
+}
 #: What `[daemon] source` may be.
 DAEMON_SOURCES = ("ble", "virtual", "replay", "simulator")
 #: Keys of a [[people]] entry besides the profile's.
@@ -490,27 +507,41 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     unknown = set(data) - set(_SECTIONS) - {"people"}
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
-                          f"known: {', '.join(_SECTIONS)}, people")
-    sections = check_sections({name: _build(cls, data.get(name, {}), f"{path} [{name}]")
-                               for name, cls in _SECTIONS.items()}, path)
+        raise ConfigError(
+            f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(_SECTIONS)}, people"
+        )
+    sections = check_sections(
+        {
+            name: _build(cls, data.get(name, {}), f"{path} [{name}]")
+            for name, cls in _SECTIONS.items()
+        },
+        path,
+    )
     daemon = sections["daemon"]
     sections["daemon"] = dataclasses.replace(
-        daemon, replay_file=_beside(daemon.replay_file, path),
-        virtual_link_losses=_link_losses(daemon.virtual_link_losses, f"{path} [daemon]"))
+        daemon,
+        replay_file=_beside(daemon.replay_file, path),
+        virtual_link_losses=_link_losses(daemon.virtual_link_losses, f"{path} [daemon]"),
+    )
     display = sections["display"]
     if display.kind not in DISPLAY_KINDS:
-        raise ConfigError(f"{path} [display]: kind must be one of {', '.join(DISPLAY_KINDS)}, "
-                          f"got {display.kind!r}")
+        raise ConfigError(
+            f"{path} [display]: kind must be one of {', '.join(DISPLAY_KINDS)}, "
+            f"got {display.kind!r}"
+        )
     sections["display"] = dataclasses.replace(
-        display, preview_file=_beside(display.preview_file, path))
+        display, preview_file=_beside(display.preview_file, path)
+    )
     fleet = sections["fleet"]
     sections["fleet"] = dataclasses.replace(
-        fleet, **{key: _beside(getattr(fleet, key), path)
-                  for key in ("ca_file", "cert_file", "key_file")})
+        fleet,
+        **{key: _beside(getattr(fleet, key), path) for key in ("ca_file", "cert_file", "key_file")},
+    )
     people = _people(data.get("people", []), path)
     if display.person and display.person not in {p.profile.name for p in people} | {
-            sections["profile"].name}:
+        sections["profile"].name
+    }:
         raise ConfigError(f"{path} [display]: person {display.person!r} is not in [[people]]")
     settings = Settings(**sections, people=people, source=str(path))
     check_daemon_sources(settings)
@@ -523,35 +554,42 @@ def check_daemon_sources(settings: Settings) -> None:
     `edgecoach run --source` has had its say."""
     daemon, where = settings.daemon, settings.source
     if daemon.source not in DAEMON_SOURCES:
-        raise ConfigError(f"{where} [daemon]: source must be one of {', '.join(DAEMON_SOURCES)}, "
-                          f"got {daemon.source!r}")
-    for name, owner in ((daemon.workout, "[daemon]"),
-                        *((p.workout, f"[[people]] {p.profile.name}") for p in settings.people)):
+        raise ConfigError(
+            f"{where} [daemon]: source must be one of {', '.join(DAEMON_SOURCES)}, "
+            f"got {daemon.source!r}"
+        )
+    for name, owner in (
+        (daemon.workout, "[daemon]"),
+        *((p.workout, f"[[people]] {p.profile.name}") for p in settings.people),
+    ):
         if name is not None and name not in WORKOUTS:
-            raise ConfigError(f"{where} {owner}: workout must be one of "
-                              f"{', '.join(WORKOUTS)}, got {name!r}")
+            raise ConfigError(
+                f"{where} {owner}: workout must be one of {', '.join(WORKOUTS)}, got {name!r}"
+            )
     if daemon.source != "replay":
         return
     for person in settings.people or (Person(settings.profile),):
         file = person.replay_file or daemon.replay_file
         owner = f"[[people]] {person.profile.name}" if settings.people else "[daemon]"
         if file is None:
-            place = ("their [[people]] entry or in [daemon]" if settings.people
-                     else "[daemon]")
+            place = "their [[people]] entry or in [daemon]" if settings.people else "[daemon]"
             raise ConfigError(
-                f"{where} {owner}: source \"replay\" needs a recording for "
+                f'{where} {owner}: source "replay" needs a recording for '
                 f"{person.profile.name}: set replay_file (a FIT, TCX, GPX or CSV file) in "
-                f"{place}")
+                f"{place}"
+            )
         if file.suffix.lower() not in RECORDING_SUFFIXES:
             raise ConfigError(
                 f"{where} {owner}: replay_file {file} is not a recording edgecoach reads; "
-                f"give a {', '.join(s.lstrip('.').upper() for s in RECORDING_SUFFIXES)} file")
+                f"give a {', '.join(s.lstrip('.').upper() for s in RECORDING_SUFFIXES)} file"
+            )
         if not file.is_file():
             raise ConfigError(
                 f"{where} {owner}: replay_file {file} does not exist; record a session and "
                 "export it (edgecoach export-session last --format fit), or point replay_file "
                 "at an existing FIT, TCX, GPX or CSV file (relative paths are from the config "
-                "file's folder)")
+                "file's folder)"
+            )
 
 
 def _beside(file: Path | None, config: Path) -> Path | None:
@@ -564,11 +602,16 @@ def _beside(file: Path | None, config: Path) -> Path | None:
 def _link_losses(value: Any, where: str) -> tuple[tuple[float, float], ...]:
     losses = []
     for item in value:
-        if (not isinstance(item, list | tuple) or len(item) != 2 or any(
-                isinstance(x, bool) or not isinstance(x, int | float) or x < 0 for x in item)
-                or item[1] <= 0):
-            raise ConfigError(f"{where}: virtual_link_losses must be [[second, seconds], ...] "
-                              f"with a second >= 0 and a length > 0, got {item!r}")
+        if (
+            not isinstance(item, list | tuple)
+            or len(item) != 2
+            or any(isinstance(x, bool) or not isinstance(x, int | float) or x < 0 for x in item)
+            or item[1] <= 0
+        ):
+            raise ConfigError(
+                f"{where}: virtual_link_losses must be [[second, seconds], ...] "
+                f"with a second >= 0 and a length > 0, got {item!r}"
+            )
         losses.append((float(item[0]), float(item[1])))
     return tuple(losses)
 
@@ -587,22 +630,29 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
             raise ConfigError(f"{where}: bands must be an array of tables ([[people.bands]])")
         machines = table.pop("machines", [])
         if not isinstance(machines, list):
-            raise ConfigError(f"{where}: machines must be an array of tables "
-                              "([[people.machines]])")
+            raise ConfigError(f"{where}: machines must be an array of tables ([[people.machines]])")
         extra = {key: table.pop(key) for key in _PERSON_KEYS[1:4] if key in table}
         for key, value in extra.items():
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{where}: {key} must be a non-empty string, got {value!r}")
         profile = check_profile(_build(Profile, table, where), where)
         replay = extra.get("replay_file")
-        people.append(Person(
-            profile,
-            tuple(_build(BleBandConfig, band, f"{where} band #{n + 1}")
-                  for n, band in enumerate(bands)),
-            replay_file=None if replay is None else _beside(Path(replay).expanduser(), path),
-            workout=extra.get("workout"), session=extra.get("session"),
-            machines=tuple(_build(MachineSettings, machine, f"{where} machine #{n + 1}")
-                           for n, machine in enumerate(machines))))
+        people.append(
+            Person(
+                profile,
+                tuple(
+                    _build(BleBandConfig, band, f"{where} band #{n + 1}")
+                    for n, band in enumerate(bands)
+                ),
+                replay_file=None if replay is None else _beside(Path(replay).expanduser(), path),
+                workout=extra.get("workout"),
+                session=extra.get("session"),
+                machines=tuple(
+                    _build(MachineSettings, machine, f"{where} machine #{n + 1}")
+                    for n, machine in enumerate(machines)
+                ),
+            )
+        )
     check_unique_names((p.profile.name for p in people), str(path))
     return tuple(people)
 
@@ -613,8 +663,9 @@ def _build(cls: type, values: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(values) - set(fields)
     if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}; "
-                          f"known: {', '.join(fields)}")
+        raise ConfigError(
+            f"{where}: unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(fields)}"
+        )
     converted = {}
     for name, value in values.items():
         kind = str(fields[name].type)
@@ -622,13 +673,20 @@ def _build(cls: type, values: Any, where: str) -> Any:
             converted[name] = tuple(value)
         elif "Path" in kind:
             converted[name] = Path(value).expanduser() if value else None
-        elif kind.startswith("float") and isinstance(value, int | float) and not isinstance(value, bool):
+        elif (
+            kind.startswith("float")
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
             converted[name] = float(value)
         else:
             converted[name] = value
         expected = {"bool": bool, "int": int, "str": str, "float": float}.get(kind.split(" ")[0])
-        if expected and not isinstance(converted[name], expected) or (
-                expected is int and isinstance(converted[name], bool)):
+        if (
+            expected
+            and not isinstance(converted[name], expected)
+            or (expected is int and isinstance(converted[name], bool))
+        ):
             raise ConfigError(f"{where}: {name} must be {expected.__name__}, got {value!r}")
     try:
         return cls(**converted)

@@ -51,6 +51,7 @@ class BundleError(Exception):
 
 # --- 1. hashes ---------------------------------------------------------------------------------
 
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -63,16 +64,20 @@ def read_sums(bundle: Path) -> dict[str, str]:
     """SHA256SUMS as {relative path: sha256}; the format of `sha256sum` ("HASH  PATH")."""
     sums_path = bundle / SUMS_NAME
     if not sums_path.is_file():
-        raise BundleError(f"{bundle} has no {SUMS_NAME}: this is not an edgecoach bundle, "
-                          "or it was unpacked only in part")
+        raise BundleError(
+            f"{bundle} has no {SUMS_NAME}: this is not an edgecoach bundle, "
+            "or it was unpacked only in part"
+        )
     sums: dict[str, str] = {}
     for number, line in enumerate(sums_path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         digest, sep, name = line.partition("  ")
         if not sep or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise BundleError(f"{sums_path} line {number} is not 'SHA256  PATH': the bundle is "
-                              "damaged; copy it again")
+            raise BundleError(
+                f"{sums_path} line {number} is not 'SHA256  PATH': the bundle is "
+                "damaged; copy it again"
+            )
         if name.startswith("/") or ".." in Path(name).parts or name in sums:
             raise BundleError(f"{sums_path} line {number} names {name!r}: refused")
         sums[name] = digest
@@ -88,30 +93,40 @@ def verify_bundle(bundle: Path, expect_id: str | None = None) -> dict[str, str]:
     """Check every file against SHA256SUMS; raise BundleError naming what is wrong."""
     sums = read_sums(bundle)
     if expect_id is not None and bundle_id(bundle) != expect_id.lower():
-        raise BundleError(f"the bundle id is {bundle_id(bundle)}, not the expected {expect_id}: "
-                          "SHA256SUMS was changed or this is another bundle; do not install it")
-    present = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*")
-               if p.is_file() or p.is_symlink()}
+        raise BundleError(
+            f"the bundle id is {bundle_id(bundle)}, not the expected {expect_id}: "
+            "SHA256SUMS was changed or this is another bundle; do not install it"
+        )
+    present = {
+        p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file() or p.is_symlink()
+    }
     missing = sorted(set(sums) - present)
     unlisted = sorted(present - set(sums) - UNLISTED_OK)
-    altered = sorted(name for name in sorted(set(sums) & present)
-                     if (bundle / name).is_symlink() or sha256_file(bundle / name) != sums[name])
+    altered = sorted(
+        name
+        for name in sorted(set(sums) & present)
+        if (bundle / name).is_symlink() or sha256_file(bundle / name) != sums[name]
+    )
     problems = []
     if altered:
         problems.append("altered (sha256 differs from SHA256SUMS): " + ", ".join(altered))
     if missing:
         problems.append("missing: " + ", ".join(missing))
     if unlisted:
-        problems.append("not in SHA256SUMS (added after the bundle was made): "
-                        + ", ".join(unlisted))
+        problems.append(
+            "not in SHA256SUMS (added after the bundle was made): " + ", ".join(unlisted)
+        )
     if problems:
-        raise BundleError("the bundle has been tampered with or damaged; nothing was installed.\n  "
-                          + "\n  ".join(problems)
-                          + "\n  Copy the bundle again from its source (make pi-bundle).")
+        raise BundleError(
+            "the bundle has been tampered with or damaged; nothing was installed.\n  "
+            + "\n  ".join(problems)
+            + "\n  Copy the bundle again from its source (make pi-bundle)."
+        )
     return sums
 
 
 # --- 2. the board ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Board:
@@ -179,26 +194,34 @@ def read_board(root: Path = Path("/")) -> Board:
 def describe(board: Board) -> str:
     cpus = sorted({CPU_PARTS.get(p, p) for p in board.cpu_parts})
     cpu = "/".join(cpus) if cpus else "unknown CPU"
-    return (f"{board.model}: {board.cores} cores ({cpu}), {board.mem_total_mb} MB memory, "
-            f"dot product {'yes' if board.dotprod else 'no'}")
+    return (
+        f"{board.model}: {board.cores} cores ({cpu}), {board.mem_total_mb} MB memory, "
+        f"dot product {'yes' if board.dotprod else 'no'}"
+    )
 
 
 # --- 3. llama-cpp-python flavour ---------------------------------------------------------------
 
+
 def choose_flavour(board: Board, flavours: dict[str, dict], requested: str = "auto") -> str:
     """The llama-cpp-python build for this CPU: the fastest whose CPU flags it has."""
+
     def fits(name: str) -> bool:
         return set(flavours[name].get("needs_flags", ())) <= board.cpu_flags
 
     if requested != "auto":
         if requested not in flavours:
-            raise BundleError(f"no llama-cpp-python build {requested!r} in the bundle "
-                              f"(there are: {', '.join(sorted(flavours))})")
+            raise BundleError(
+                f"no llama-cpp-python build {requested!r} in the bundle "
+                f"(there are: {', '.join(sorted(flavours))})"
+            )
         if not fits(requested):
             need = " ".join(flavours[requested]["needs_flags"])
-            raise BundleError(f"the {requested} build of llama-cpp-python needs the CPU flags "
-                              f"{need}, which {board.model} does not report in /proc/cpuinfo; "
-                              "it would stop with 'Illegal instruction'. Use --flavour generic.")
+            raise BundleError(
+                f"the {requested} build of llama-cpp-python needs the CPU flags "
+                f"{need}, which {board.model} does not report in /proc/cpuinfo; "
+                "it would stop with 'Illegal instruction'. Use --flavour generic."
+            )
         return requested
     usable = [n for n in flavours if fits(n)]
     if not usable:
@@ -209,27 +232,35 @@ def choose_flavour(board: Board, flavours: dict[str, dict], requested: str = "au
 
 # --- 4. memory and disk ------------------------------------------------------------------------
 
+
 def check_memory(board: Board, sizes: dict, model: str) -> dict:
     """The size entry of `model`; BundleError when it is unknown or does not fit `board`."""
     models = sizes["models"]
     if model not in models:
-        raise BundleError(f"no model choice {model!r} in this bundle; choices: "
-                          + ", ".join(sorted(models)) + " (see --list-models)")
+        raise BundleError(
+            f"no model choice {model!r} in this bundle; choices: "
+            + ", ".join(sorted(models))
+            + " (see --list-models)"
+        )
     entry = models[model]
     need = entry["ram_mb"]
     if board.mem_total_mb < need:
-        fitting = sorted((e["ram_mb"], name) for name, e in models.items()
-                         if e["ram_mb"] <= board.mem_total_mb)
-        advice = ("choose one that fits: " + ", ".join(f"--model {n} (needs {r} MB)"
-                                                       for r, n in fitting)
-                  if fitting else "no model choice of this bundle fits this board")
+        fitting = sorted(
+            (e["ram_mb"], name) for name, e in models.items() if e["ram_mb"] <= board.mem_total_mb
+        )
+        advice = (
+            "choose one that fits: " + ", ".join(f"--model {n} (needs {r} MB)" for r, n in fitting)
+            if fitting
+            else "no model choice of this bundle fits this board"
+        )
         raise BundleError(
             f"model {model!r} does not fit {board.model}: it needs {need} MB of memory "
             f"({entry['peak_rss_mb']} MB measured peak of edgecoach with it, plus "
             f"{sizes['rule']['os_reserve_mb']} MB for the system and "
             f"{round(sizes['rule']['margin'] * 100 - 100)} % margin), and the board has "
             f"{board.mem_total_mb} MB (MemTotal). Nothing was installed; {advice}, "
-            "or --ignore-memory-check if you know better.")
+            "or --ignore-memory-check if you know better."
+        )
     return entry
 
 
@@ -241,8 +272,10 @@ def check_disk(prefix: Path, sizes: dict, model: str) -> None:
     st = os.statvfs(probe)
     free = st.f_bavail * st.f_frsize // MB
     if free < need:
-        raise BundleError(f"{probe} has {free} MB free; installing with model {model!r} needs "
-                          f"{need} MB. Free some space (or choose --prefix elsewhere).")
+        raise BundleError(
+            f"{probe} has {free} MB free; installing with model {model!r} needs "
+            f"{need} MB. Free some space (or choose --prefix elsewhere)."
+        )
 
 
 def format_sizes(sizes: dict, board: Board | None = None) -> str:
@@ -256,6 +289,7 @@ def format_sizes(sizes: dict, board: Board | None = None) -> str:
 
 
 # --- 5. install --------------------------------------------------------------------------------
+
 
 def wheelhouse(bundle: Path, manifest: dict, flavour: str, into: Path) -> Path:
     """A folder of links: the common wheels plus the chosen llama-cpp-python build."""
@@ -281,22 +315,32 @@ def set_model_in_config(config: Path, entry: dict, prefix: Path) -> bool:
     elif entry.get("auto"):
         # model_path stays empty: edgecoach applies the coaching adapter that the models
         # folder's manifest vouches for, after checking it and its base by sha256.
-        new = [("# model_path stays empty (set by the bundle installer): the coaching "
-                "adapter of the models folder, checked by sha256")]
+        new = [
+            (
+                "# model_path stays empty (set by the bundle installer): the coaching "
+                "adapter of the models folder, checked by sha256"
+            )
+        ]
     else:
         path = prefix / "venv" / entry["llm"]
         new = [f'model_path = "{path}"  # set by the bundle installer']
-    lines[start + 1:start + 1] = new
+    lines[start + 1 : start + 1] = new
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="install.sh", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=None,
-                   help="the language model choice (default: the bundle's default; --list-models)")
-    p.add_argument("--flavour", default="auto", help="llama-cpp-python build: auto, generic, "
-                   "dotprod (default auto: by the CPU's flags)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="the language model choice (default: the bundle's default; --list-models)",
+    )
+    p.add_argument(
+        "--flavour",
+        default="auto",
+        help="llama-cpp-python build: auto, generic, dotprod (default auto: by the CPU's flags)",
+    )
     p.add_argument("--prefix", default=os.environ.get("PREFIX", "/opt/edgecoach"))
     p.add_argument("--kiosk", action="store_true", help="also install the zone board screen")
     p.add_argument("--python", default=sys.executable, help="interpreter for the venv (3.11)")
@@ -304,10 +348,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--check-only", action="store_true", help="verify and plan, install nothing")
     p.add_argument("--list-models", action="store_true", help="print the size table and stop")
     p.add_argument("--ignore-memory-check", action="store_true")
-    p.add_argument("--board-root", default=os.environ.get("EDGECOACH_BOARD_ROOT", "/"),
-                   help=argparse.SUPPRESS)  # tests and emulation: read proc files from here
-    p.add_argument("--bundle", default=str(Path(__file__).resolve().parent.parent),
-                   help=argparse.SUPPRESS)
+    p.add_argument(
+        "--board-root", default=os.environ.get("EDGECOACH_BOARD_ROOT", "/"), help=argparse.SUPPRESS
+    )  # tests and emulation: read proc files from here
+    p.add_argument(
+        "--bundle", default=str(Path(__file__).resolve().parent.parent), help=argparse.SUPPRESS
+    )
     p.add_argument("--machine", default=platform.machine(), help=argparse.SUPPRESS)  # tests
     return p.parse_args(argv)
 
@@ -322,8 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         manifest = json.loads((bundle / BUNDLE_JSON).read_text(encoding="utf-8"))
         sizes = json.loads((bundle / SIZES_JSON).read_text(encoding="utf-8"))
         if manifest.get("format") != BUNDLE_FORMAT:
-            raise BundleError(f"bundle format {manifest.get('format')} is not {BUNDLE_FORMAT}: "
-                              "use the installer inside that bundle")
+            raise BundleError(
+                f"bundle format {manifest.get('format')} is not {BUNDLE_FORMAT}: "
+                "use the installer inside that bundle"
+            )
         board = read_board(Path(args.board_root))
         print(f"==> board: {describe(board)}")
         if args.list_models:
@@ -331,20 +379,26 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         machine = args.machine
         if machine not in ("aarch64", "arm64"):
-            raise BundleError(f"this bundle is for 64-bit ARM (aarch64); this machine is "
-                              f"{machine}. On a Pi use the 64-bit Raspberry Pi OS.")
+            raise BundleError(
+                f"this bundle is for 64-bit ARM (aarch64); this machine is "
+                f"{machine}. On a Pi use the 64-bit Raspberry Pi OS."
+            )
         want = tuple(manifest["python"])
         if tuple(sys.version_info[:2]) != want and args.python == sys.executable:
-            raise BundleError(f"the wheels are for Python {want[0]}.{want[1]} (Debian bookworm, "
-                              f"Raspberry Pi OS 12); this is Python {platform.python_version()}. "
-                              "Pass --python python3.11 if it is installed.")
+            raise BundleError(
+                f"the wheels are for Python {want[0]}.{want[1]} (Debian bookworm, "
+                f"Raspberry Pi OS 12); this is Python {platform.python_version()}. "
+                "Pass --python python3.11 if it is installed."
+            )
         flavour = choose_flavour(board, manifest["flavours"], args.flavour)
-        print(f"==> llama-cpp-python build: {flavour} "
-              f"({manifest['flavours'][flavour]['boards']})")
+        print(f"==> llama-cpp-python build: {flavour} ({manifest['flavours'][flavour]['boards']})")
         model = args.model or sizes["default"]
         if model not in sizes["models"]:
-            raise BundleError(f"no model choice {model!r} in this bundle; choices: "
-                              + ", ".join(sorted(sizes["models"])) + " (see --list-models)")
+            raise BundleError(
+                f"no model choice {model!r} in this bundle; choices: "
+                + ", ".join(sorted(sizes["models"]))
+                + " (see --list-models)"
+            )
         if args.ignore_memory_check:
             entry = sizes["models"][model]
             print(f"==> model {model}: memory check skipped (--ignore-memory-check)")
@@ -360,9 +414,18 @@ def main(argv: list[str] | None = None) -> int:
         fresh_config = not config.exists()
         with tempfile.TemporaryDirectory(prefix="edgecoach-wheels-") as tmp:
             wheels = wheelhouse(bundle, manifest, flavour, Path(tmp) / "wheels")
-            cmd = ["sh", str(bundle / "systemd" / "install.sh"), "--offline", str(wheels),
-                   "--models", str(bundle / "models"), "--prefix", str(prefix),
-                   "--python", args.python]
+            cmd = [
+                "sh",
+                str(bundle / "systemd" / "install.sh"),
+                "--offline",
+                str(wheels),
+                "--models",
+                str(bundle / "models"),
+                "--prefix",
+                str(prefix),
+                "--python",
+                args.python,
+            ]
             if args.kiosk:
                 cmd.append("--kiosk")
             print("==> " + " ".join(cmd), flush=True)
@@ -372,15 +435,32 @@ def main(argv: list[str] | None = None) -> int:
         if fresh_config and set_model_in_config(config, entry, prefix):
             print(f"==> {config}: model choice {model} written into [llm]")
         elif not fresh_config:
-            print(f"    {config} was kept; for model {model} set in [llm]: "
-                  + ("enabled = false" if entry["llm"] is None
-                     else "model_path empty (the coaching adapter)" if entry.get("auto")
-                     else f'model_path = "{prefix / "venv" / entry["llm"]}"'))
+            print(
+                f"    {config} was kept; for model {model} set in [llm]: "
+                + (
+                    "enabled = false"
+                    if entry["llm"] is None
+                    else "model_path empty (the coaching adapter)"
+                    if entry.get("auto")
+                    else f'model_path = "{prefix / "venv" / entry["llm"]}"'
+                )
+            )
         record = Path(os.environ.get("DESTDIR", "") + str(prefix / "share/edgecoach"))
         record.mkdir(parents=True, exist_ok=True)
-        (record / "bundle-install.json").write_text(json.dumps({
-            "bundle_id": bundle_id(bundle), "version": manifest["version"], "flavour": flavour,
-            "model": model, "board": describe(board)}, indent=2) + "\n", encoding="utf-8")
+        (record / "bundle-install.json").write_text(
+            json.dumps(
+                {
+                    "bundle_id": bundle_id(bundle),
+                    "version": manifest["version"],
+                    "flavour": flavour,
+                    "model": model,
+                    "board": describe(board),
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         print(f"==> installed edgecoach {manifest['version']} ({flavour}, model {model})")
         return 0
     except BundleError as exc:

@@ -8,8 +8,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: `../shared/data/workouts` beside the checkout; a worktree elsewhere names it with
 #: EDGECOACH_SHARED_WORKOUTS.
-SHARED_WORKOUTS = Path(os.environ.get("EDGECOACH_SHARED_WORKOUTS")
-                       or REPO.parent / "shared" / "data" / "workouts")
+SHARED_WORKOUTS = Path(
+    os.environ.get("EDGECOACH_SHARED_WORKOUTS") or REPO.parent / "shared" / "data" / "workouts"
+)
 
 
 def edgecoach_command() -> list[str]:

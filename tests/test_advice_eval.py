@@ -7,15 +7,29 @@ from pathlib import Path
 import pytest
 
 from edge.commands import eval as eval_command
-from edge.narrator.evaluate import compare, format_table, load_scenarios
 from edge.errors import ConfigError
+from edge.narrator.evaluate import compare, format_table, load_scenarios
 from edge.settings import LlmSettings, Settings
 
 SCENARIOS = Path(__file__).parent / "data" / "advice_scenarios.jsonl"
-MODEL_KEYS = {"model", "path", "prompt_style", "scenarios", "model_worded", "action_agreement",
-              "guard_pass_rate", "fact_error_rate", "fact_errors", "must_pass_rate",
-              "must_pass_spoken", "model_share", "latency_p50_s", "latency_p95_s",
-              "first_words_p50_s", "decode_tokens_per_s"}
+MODEL_KEYS = {
+    "model",
+    "path",
+    "prompt_style",
+    "scenarios",
+    "model_worded",
+    "action_agreement",
+    "guard_pass_rate",
+    "fact_error_rate",
+    "fact_errors",
+    "must_pass_rate",
+    "must_pass_spoken",
+    "model_share",
+    "latency_p50_s",
+    "latency_p95_s",
+    "first_words_p50_s",
+    "decode_tokens_per_s",
+}
 
 
 def test_the_hand_written_scenarios_load_and_their_templates_pass():
@@ -34,23 +48,24 @@ def test_the_hand_written_scenarios_load_and_their_templates_pass():
         advice = scenario.advice()
         # Fixed words never reach a model, so the model's guard is not theirs to pass: the
         # no-diagnosis answer says "diagnose" and "medication", which a model may never say.
-        assert advice.deterministic or guard.check_advice(advice.template, advice).ok, \
-            scenario.id
+        assert advice.deterministic or guard.check_advice(advice.template, advice).ok, scenario.id
         assert all(re.search(p, advice.template, re.I) for p in scenario.must), scenario.id
-        assert not any(re.search(p, advice.template, re.I) for p in scenario.must_not), \
-            scenario.id
+        assert not any(re.search(p, advice.template, re.I) for p in scenario.must_not), scenario.id
         assert guard.action_agrees(advice.template, scenario.expected_action(advice))
 
 
-@pytest.mark.parametrize("line, message", [
-    ("not json", "not JSON"),
-    ('{"id": "a", "kind": "poem", "facts": {}}', "kind must be one of"),
-    ('{"id": "a", "kind": "cue", "facts": {"hr": 150}}', "needs \\\"cue\\\""),
-    ('{"id": "a", "kind": "cue", "facts": {}, "cue": {"kind": "nope"}}', "do not make a cue"),
-    ('{"id": "a", "kind": "summary", "facts": {}, "must": ["("]}', "must pattern"),
-    ('{"id": "a", "kind": "summary", "facts": {}, "colour": 1}', "unknown field"),
-    ('{"id": "a", "kind": "summary", "facts": {"x": [1]}}', "numbers and strings"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("not json", "not JSON"),
+        ('{"id": "a", "kind": "poem", "facts": {}}', "kind must be one of"),
+        ('{"id": "a", "kind": "cue", "facts": {"hr": 150}}', 'needs \\"cue\\"'),
+        ('{"id": "a", "kind": "cue", "facts": {}, "cue": {"kind": "nope"}}', "do not make a cue"),
+        ('{"id": "a", "kind": "summary", "facts": {}, "must": ["("]}', "must pattern"),
+        ('{"id": "a", "kind": "summary", "facts": {}, "colour": 1}', "unknown field"),
+        ('{"id": "a", "kind": "summary", "facts": {"x": [1]}}', "numbers and strings"),
+    ],
+)
 def test_bad_scenarios_are_refused_with_the_line(tmp_path, line, message):
     path = tmp_path / "s.jsonl"
     path.write_text("# a comment\n\n" + line + "\n")
@@ -70,12 +85,22 @@ def test_repeated_ids_are_refused(tmp_path):
 def test_the_report_compares_models_side_by_side():
     from test_narrator import ScriptedEngine
 
-    scenarios = [s for s in load_scenarios(SCENARIOS)
-                 if s.id in ("easy-run-z5-172", "up-to-z4", "above-max-fixed")]
-    good = ScriptedEngine("Heart rate 172, zone 5 on an easy run. Slow down below 172.",
-                          "Zone 4 at 162. Hold this effort.", prompt_style="facts")
-    bad = ScriptedEngine("Push on, 190 is fine!", "Push on, 190 is fine!",
-                         "Great, keep it at 162 and stop.", "Great, keep it at 162 and stop.")
+    scenarios = [
+        s
+        for s in load_scenarios(SCENARIOS)
+        if s.id in ("easy-run-z5-172", "up-to-z4", "above-max-fixed")
+    ]
+    good = ScriptedEngine(
+        "Heart rate 172, zone 5 on an easy run. Slow down below 172.",
+        "Zone 4 at 162. Hold this effort.",
+        prompt_style="facts",
+    )
+    bad = ScriptedEngine(
+        "Push on, 190 is fine!",
+        "Push on, 190 is fine!",
+        "Great, keep it at 162 and stop.",
+        "Great, keep it at 162 and stop.",
+    )
     report = compare(scenarios, {"tuned": good, "base": bad})
     tuned, base = report["models"]["tuned"], report["models"]["base"]
     assert set(tuned) == MODEL_KEYS and set(base) == MODEL_KEYS
@@ -94,8 +119,9 @@ def test_the_report_compares_models_side_by_side():
 def test_the_command_on_the_real_base_model_prints_json(capsys):
     parser = argparse.ArgumentParser()
     eval_command.configure(parser)
-    args = parser.parse_args(["advice", str(SCENARIOS), "--json", "--only", "base", "--limit",
-                              "3", "--threads", "2"])
+    args = parser.parse_args(
+        ["advice", str(SCENARIOS), "--json", "--only", "base", "--limit", "3", "--threads", "2"]
+    )
     assert eval_command.run(args, Settings(llm=LlmSettings(max_tokens=40))) == 0
     report = json.loads(capsys.readouterr().out)
     assert list(report["models"]) == ["base"] and set(report["models"]["base"]) == MODEL_KEYS

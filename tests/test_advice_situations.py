@@ -64,9 +64,27 @@ def edgecoach(config, capsys, *args):
 def replay(config, *args):
     """`edgecoach replay ...` in its own process, as a person runs it: its JSON lines."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "edge", "--config", str(config), "replay",
-                             *args, "--speed", "0", "--json", "--no-llm", "--mute"],
-                            capture_output=True, text=True, env=env, timeout=600, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge",
+            "--config",
+            str(config),
+            "replay",
+            *args,
+            "--speed",
+            "0",
+            "--json",
+            "--no-llm",
+            "--mute",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
@@ -76,26 +94,45 @@ def store_of(home):
 
 
 def still(seconds=150, hr=56.0, rr=1.07):
-    return [AlignedSample(t, hr, (rr, rr + 0.02 * (-1) ** t), None, None, None, None, None,
-                          False) for t in range(seconds)]
+    return [
+        AlignedSample(t, hr, (rr, rr + 0.02 * (-1) ** t), None, None, None, None, None, False)
+        for t in range(seconds)
+    ]
 
 
 def running(seconds, hr, *, still_start_s=0):
     """A run at 3 m/s and 170 steps a minute, after `still_start_s` seconds standing still."""
-    return [AlignedSample(t, hr if t >= still_start_s else 70.0,
-                          (0.45, 0.46) if t >= still_start_s else (0.86, 0.84),
-                          170.0 if t >= still_start_s else 0.0,
-                          3.0 if t >= still_start_s else 0.0, 3.0 * t, None, True, False)
-            for t in range(seconds)]
+    return [
+        AlignedSample(
+            t,
+            hr if t >= still_start_s else 70.0,
+            (0.45, 0.46) if t >= still_start_s else (0.86, 0.84),
+            170.0 if t >= still_start_s else 0.0,
+            3.0 if t >= still_start_s else 0.0,
+            3.0 * t,
+            None,
+            True,
+            False,
+        )
+        for t in range(seconds)
+    ]
 
 
 def record(store, started, samples, source="replay"):
     session = store.start_session("sam", source, Profile(name="sam"), started)
     for sample in samples:
         store.add_sample(session, sample)
-    store.end_session(session, started + timedelta(seconds=len(samples)), {
-        "duration_s": len(samples), "mean_hr": 140.0, "max_hr": 150.0,
-        "time_in_zone_s": {"2": len(samples)}, "gaps": []})
+    store.end_session(
+        session,
+        started + timedelta(seconds=len(samples)),
+        {
+            "duration_s": len(samples),
+            "mean_hr": 140.0,
+            "max_hr": 150.0,
+            "time_in_zone_s": {"2": len(samples)},
+            "gaps": [],
+        },
+    )
     store.commit()
     return session
 
@@ -120,6 +157,7 @@ def cues(events, kind=None):
 
 
 # -- a morning reading is not training; one readiness for plan and ask ---------------------------
+
 
 def test_after_edgecoach_morning_the_plan_is_not_a_rest_day_and_ask_agrees(home, capsys):
     """The issue's first case: `morning --source simulator`, then `plan` said "Rest day ...
@@ -149,14 +187,18 @@ def test_readiness_never_comes_from_the_still_start_of_a_training_session(home, 
     now = datetime.now().astimezone()
     with store_of(home) as store:
         for days_ago in (4, 3, 2, 1, 0):  # every run starts with two still minutes
-            record(store, now - timedelta(days=days_ago, hours=1),
-                   running(1800, 140.0, still_start_s=120))
+            record(
+                store,
+                now - timedelta(days=days_ago, hours=1),
+                running(1800, 140.0, still_start_s=120),
+            )
     plan = edgecoach(config, capsys, "plan", "--json", "--no-llm")
     assert plan["readiness"]["level"] == "unknown"
     assert "edgecoach morning" in plan["readiness"]["basis"]["reason"]
 
 
 # -- drift by decoupling ----------------------------------------------------------------------
+
 
 def steady_run_with_drift(rise_bpm, minutes=60):
     """An hour at 3.0 m/s; heart rate creeps up `rise_bpm` over the last half hour."""
@@ -194,6 +236,7 @@ def test_shared_data_drift_alarms_rarely_as_recorded_and_finds_added_drift(share
 
 # -- on target: a word every few minutes, and the day's plan in live coaching ---------------------
 
+
 def zone_run(bpm, minutes):
     return [(t, bpm + (t % 4 == 0), 165, 2.8) for t in range(minutes * 60)]
 
@@ -222,8 +265,12 @@ def test_replay_coaches_the_planned_easy_day_by_default(home, capsys, tmp_path):
     now = datetime.now().astimezone()
     with store_of(home) as store:
         weeks_of_running(store, now, skip_last_days=3)
-        hard = [AlignedSample(t, 172.0 if (t // 180) % 2 else 150.0, (), 175.0, 3.5, 3.5 * t,
-                              None, True, False) for t in range(2700)]
+        hard = [
+            AlignedSample(
+                t, 172.0 if (t // 180) % 2 else 150.0, (), 175.0, 3.5, 3.5 * t, None, True, False
+            )
+            for t in range(2700)
+        ]
         record(store, now - timedelta(days=1), hard)
     plan = edgecoach(config, capsys, "plan", "--json", "--no-llm")
     assert plan["suggestion"]["kind"] == "easy", json.dumps(plan["suggestion"]["basis"])
@@ -236,24 +283,30 @@ def test_replay_coaches_the_planned_easy_day_by_default(home, capsys, tmp_path):
 
 def test_today_is_a_tempo_run_without_writing_zones(home, capsys, tmp_path):
     config = write_config(home)
-    run = write_csv(tmp_path / "tempo.csv", zone_run(140, 12) + [
-        (t, 157, 175, 3.4) for t in range(720, 1800)])
+    run = write_csv(
+        tmp_path / "tempo.csv", zone_run(140, 12) + [(t, 157, 175, 3.4) for t in range(720, 1800)]
+    )
     events = replay(config, str(run), "--plan", "tempo")
     starts = [c["template"] for c in cues(events, "step_start")]
-    assert starts[:2] == ["Warm-up: 10 minutes at zone 2.",
-                          "Main set: 20 minutes at zone 3 to 4. Pick up the pace."]
+    assert starts[:2] == [
+        "Warm-up: 10 minutes at zone 2.",
+        "Main set: 20 minutes at zone 3 to 4. Pick up the pace.",
+    ]
 
 
 def test_the_profile_takes_sex_and_a_womans_maximum_is_estimated_by_gulati(home, capsys):
     config = home / "edgecoach.toml"
-    config.write_text(CONFIG.format(state=home / "state", profile_extra="")
-                      .replace("max_hr = 185\n", 'sex = "female"\n').replace("age = 40",
-                                                                          "age = 50"))
+    config.write_text(
+        CONFIG.format(state=home / "state", profile_extra="")
+        .replace("max_hr = 185\n", 'sex = "female"\n')
+        .replace("age = 40", "age = 50")
+    )
     answer = edgecoach(config, capsys, "ask", "--json", "--no-llm", "What are my zones?")
     assert answer["facts_used"]["max_hr"] == 162  # 206 - 0.88 x 50; Tanaka would say 173
 
 
 # -- questions: volume, rhythm and medication ----------------------------------------------------
+
 
 def test_volume_questions_are_answered_from_the_weekly_minutes(home, capsys):
     config = write_config(home)
@@ -261,35 +314,43 @@ def test_volume_questions_are_answered_from_the_weekly_minutes(home, capsys):
     with store_of(home) as store:
         for days_ago, minutes in ((6, 30), (4, 40), (2, 50)):  # 120 minutes in the last week
             record(store, now - timedelta(days=days_ago), running(minutes * 60, 140.0))
-    answer = edgecoach(config, capsys, "ask", "--json", "--no-llm",
-                       "Can I train 200 minutes next week?")
+    answer = edgecoach(
+        config, capsys, "ask", "--json", "--no-llm", "Can I train 200 minutes next week?"
+    )
     assert answer["intent"] == "volume"
     assert "120 minutes" in answer["text"] and "132 minutes" in answer["text"]
     assert "10 %" in answer["text"] and "don't know" not in answer["text"]
-    answer = edgecoach(config, capsys, "ask", "--json", "--no-llm",
-                       "Is it fine to double my long run?")
+    answer = edgecoach(
+        config, capsys, "ask", "--json", "--no-llm", "Is it fine to double my long run?"
+    )
     assert answer["intent"] == "volume" and "50 minutes" in answer["text"]
     assert "55 minutes" in answer["text"]
-    answer = edgecoach(config, capsys, "ask", "--json", "--no-llm",
-                       "Can I do 125 minutes next week?")
+    answer = edgecoach(
+        config, capsys, "ask", "--json", "--no-llm", "Can I do 125 minutes next week?"
+    )
     assert answer["text"].startswith("Yes: 125 minutes")
 
 
-@pytest.mark.parametrize("question", [
-    "Do I have atrial fibrillation? Diagnose my heart",
-    "My heartbeat feels irregular, is something wrong with my heart?",
-    "Should I take my beta blockers before I run?",
-    "Can I train on my blood pressure medication?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Do I have atrial fibrillation? Diagnose my heart",
+        "My heartbeat feels irregular, is something wrong with my heart?",
+        "Should I take my beta blockers before I run?",
+        "Can I train on my blood pressure medication?",
+    ],
+)
 def test_rhythm_condition_and_medication_questions_get_the_no_diagnosis_answer(
-        home, capsys, question):
+    home, capsys, question
+):
     config = write_config(home)
     with store_of(home) as store:
         record(store, datetime.now(UTC) - timedelta(hours=3), running(1800, 140.0))
     answer = edgecoach(config, capsys, "ask", "--json", "--no-llm", question)
     assert answer["intent"] == "medical"
-    assert answer["text"].startswith("I can't diagnose anything or advise on medication: "
-                                     "please ask a doctor.")
+    assert answer["text"].startswith(
+        "I can't diagnose anything or advise on medication: please ask a doctor."
+    )
 
 
 def test_a_medical_question_never_reaches_the_model(home):
@@ -301,12 +362,14 @@ def test_a_medical_question_never_reaches_the_model(home):
         def generate(self, *args, **kwargs):
             raise AssertionError("the model must not word a no-diagnosis answer")
 
-    answer = answer_question("Is my arrhythmia dangerous?", None, Profile(name="sam"),
-                             NeverCalled())
+    answer = answer_question(
+        "Is my arrhythmia dangerous?", None, Profile(name="sam"), NeverCalled()
+    )
     assert answer.source == "template" and "ask a doctor" in answer.text
 
 
 # -- the guard: words, not substrings; no self-talk; only the facts ------------------------------
+
 
 def test_the_guard_refuses_what_the_models_said_in_the_issues():
     from edge.core.cues import Action
@@ -314,20 +377,24 @@ def test_the_guard_refuses_what_the_models_said_in_the_issues():
 
     facts = {"resting_hr": 65, "reps": 2, "session": "rest"}
     # "resting" is no advice to rest: the text must say rest or stop as a word.
-    assert not guard.check_text("Your resting heart rate is 65.", facts,
-                                action=Action.STOP).ok
-    assert guard.check_text("Rest today: your resting heart rate is 65.", facts,
-                            action=Action.STOP).ok
-    said = guard.check_text("I'm ready: You're ready: Stay on your plan today.", facts,
-                            action=Action.HOLD)
+    assert not guard.check_text("Your resting heart rate is 65.", facts, action=Action.STOP).ok
+    assert guard.check_text(
+        "Rest today: your resting heart rate is 65.", facts, action=Action.STOP
+    ).ok
+    said = guard.check_text(
+        "I'm ready: You're ready: Stay on your plan today.", facts, action=Action.HOLD
+    )
     assert not said.ok and "itself" in said.reason
-    assert not guard.check_text("You're asked to train 2 times. Keep it steady.", facts,
-                                action=Action.HOLD).ok
-    injected = guard.check_text("Rest today, your resting heart rate is 65. This is not a lie.",
-                                facts, action=Action.STOP)
+    assert not guard.check_text(
+        "You're asked to train 2 times. Keep it steady.", facts, action=Action.HOLD
+    ).ok
+    injected = guard.check_text(
+        "Rest today, your resting heart rate is 65. This is not a lie.", facts, action=Action.STOP
+    )
     assert not injected.ok and "not about the facts" in injected.reason
-    assert not guard.check_text("Mind the bandwidth of 65.", facts,
-                                action=Action.CHECK_SENSOR).ok  # "band" is a word, not a stem
+    assert not guard.check_text(
+        "Mind the bandwidth of 65.", facts, action=Action.CHECK_SENSOR
+    ).ok  # "band" is a word, not a stem
 
 
 def test_an_injected_sentence_in_an_answer_falls_back_to_the_rules_words(home):
@@ -337,13 +404,16 @@ def test_an_injected_sentence_in_an_answer_falls_back_to_the_rules_words(home):
 
     with store_of(home) as store:
         record(store, datetime.now(UTC) - timedelta(hours=2), running(1200, 150.0))
-        liar = ScriptedEngine("Today you trained 20 minutes. This is not a lie.",
-                              "Today you trained 20 minutes. This is not a lie.")
+        liar = ScriptedEngine(
+            "Today you trained 20 minutes. This is not a lie.",
+            "Today you trained 20 minutes. This is not a lie.",
+        )
         answer = answer_question("How did my run go?", store, Profile(name="sam"), liar)
     assert answer.source == "template" and "lie" not in answer.text
 
 
 # -- a strap's jump is not a heart --------------------------------------------------------------
+
 
 def test_a_227_from_a_walking_person_whose_maximum_is_159_is_a_sensor(home, capsys, tmp_path):
     config = write_config(home)
@@ -384,7 +454,7 @@ def test_the_daemon_coaches_each_persons_session_for_today(home):
 [daemon]
 source = "simulator"
 speed = 50
-state_dir = "{home / 'state'}"
+state_dir = "{home / "state"}"
 [speech]
 enabled = false
 [llm]
@@ -402,16 +472,23 @@ resting_hr = 50
 max_hr = 190
 """)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "edge", "--config", str(config), "run",
-                             "--json"], capture_output=True, text=True, env=env, timeout=600,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "edge", "--config", str(config), "run", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     plans = {e["person"]: e for e in events if e["event"] == "plan"}
     assert plans["sam"]["source"] == "named" and "tempo" in plans["sam"]["description"]
     assert plans["ann"]["source"] == "planner"
-    first = {p: next(e for e in events if e["event"] == "cue" and e["person"] == p)
-             for p in ("sam", "ann")}
+    first = {
+        p: next(e for e in events if e["event"] == "cue" and e["person"] == p)
+        for p in ("sam", "ann")
+    }
     assert first["sam"]["template"] == "Warm-up: 10 minutes at zone 2."
     assert first["ann"]["kind"] == "step_start"
 

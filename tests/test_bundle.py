@@ -56,10 +56,15 @@ def _elf(machine: int) -> bytes:
 
 
 def _sizes(rss: dict[str, float], tmp: Path, ggufs: list[Path] = ()) -> dict:
-    common = [_wheel(tmp / "w" / "numpy-2.0-cp311-cp311-linux_aarch64.whl",
-                     {"numpy/a.so": b"\0" * 4096})]
-    llama = [_wheel(tmp / "w" / "llama_cpp_python-0.3-py3-none-linux_aarch64.whl",
-                    {"llama_cpp/lib/libllama.so": _elf(183)})]
+    common = [
+        _wheel(tmp / "w" / "numpy-2.0-cp311-cp311-linux_aarch64.whl", {"numpy/a.so": b"\0" * 4096})
+    ]
+    llama = [
+        _wheel(
+            tmp / "w" / "llama_cpp_python-0.3-py3-none-linux_aarch64.whl",
+            {"llama_cpp/lib/libllama.so": _elf(183)},
+        )
+    ]
     return build.sizes_table(rss, common, llama, list(ggufs), models_mb=0.1, bundle_mb=300.0)
 
 
@@ -70,36 +75,64 @@ RSS = {"none": 84.4, "smollm2-135m": 239.8}
 def bundle(tmp_path: Path) -> Path:
     root = tmp_path / "edgecoach-pi-0.1.0-aarch64"
     _wheel(root / "wheels/common/edgecoach-0.1.0-py3-none-any.whl", {"edge/__init__.py": b""})
-    _wheel(root / "wheels/common/numpy-2.0-cp311-cp311-manylinux_2_17_aarch64.whl",
-           {"numpy/__init__.py": b"x = 1\n" * 100})
+    _wheel(
+        root / "wheels/common/numpy-2.0-cp311-cp311-manylinux_2_17_aarch64.whl",
+        {"numpy/__init__.py": b"x = 1\n" * 100},
+    )
     for flavour in ("generic", "dotprod"):
-        _wheel(root / f"wheels/llama-{flavour}/llama_cpp_python-0.3-py3-none-linux_aarch64.whl",
-               {"llama_cpp/lib/libllama.so": _elf(183) + flavour.encode()})
+        _wheel(
+            root / f"wheels/llama-{flavour}/llama_cpp_python-0.3-py3-none-linux_aarch64.whl",
+            {"llama_cpp/lib/libllama.so": _elf(183) + flavour.encode()},
+        )
     (root / "models").mkdir()
     (root / "models/manifest.json").write_text('{"version": 1, "artifacts": {}}\n')
     (root / "models/health_forecast.onnx").write_bytes(b"onnx" * 50)
     (root / "systemd").mkdir()
     (root / "systemd/install.sh").write_text("#!/bin/sh\nexit 0\n")
-    manifest = {"format": 1, "version": "0.1.0", "python": list(sys.version_info[:2]),
-                "wheels": {"common": "wheels/common"},
-                "flavours": {f.name: {"wheel": f"wheels/llama-{f.name}/llama_cpp_python-0.3-"
-                                               "py3-none-linux_aarch64.whl",
-                                      "needs_flags": list(f.needs_flags), "boards": f.boards}
-                             for f in llama_cross.FLAVOURS}}
+    manifest = {
+        "format": 1,
+        "version": "0.1.0",
+        "python": list(sys.version_info[:2]),
+        "wheels": {"common": "wheels/common"},
+        "flavours": {
+            f.name: {
+                "wheel": f"wheels/llama-{f.name}/llama_cpp_python-0.3-py3-none-linux_aarch64.whl",
+                "needs_flags": list(f.needs_flags),
+                "boards": f.boards,
+            }
+            for f in llama_cross.FLAVOURS
+        },
+    }
     (root / "bundle.json").write_text(json.dumps(manifest))
     (root / "sizes.json").write_text(json.dumps(_sizes(RSS, tmp_path)))
     build.write_sums(root)
     return root
 
 
-def _install(bundle: Path, *args: str, board: str = "pi5-8gb",
-             machine: str = "aarch64") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(INSTALLER), "--bundle", str(bundle),
-                           "--board-root", str(BOARDS / board), "--machine", machine, *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+def _install(
+    bundle: Path, *args: str, board: str = "pi5-8gb", machine: str = "aarch64"
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            str(INSTALLER),
+            "--bundle",
+            str(bundle),
+            "--board-root",
+            str(BOARDS / board),
+            "--machine",
+            machine,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 # --- the checksum list -------------------------------------------------------------------------
+
 
 def test_sums_list_every_file_and_verify(bundle: Path) -> None:
     sums = ib.read_sums(bundle)
@@ -141,8 +174,15 @@ def test_a_rewritten_sums_file_is_caught_by_the_expected_id(bundle: Path) -> Non
         ib.verify_bundle(bundle, expect_id=bid)
 
 
-@pytest.mark.parametrize("line", ["zz  models/x", "a" * 64 + " one-space",
-                                  "a" * 64 + "  ../etc/passwd", "a" * 64 + "  /etc/passwd"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "zz  models/x",
+        "a" * 64 + " one-space",
+        "a" * 64 + "  ../etc/passwd",
+        "a" * 64 + "  /etc/passwd",
+    ],
+)
 def test_malformed_sums_lines_are_refused(bundle: Path, line: str) -> None:
     (bundle / "SHA256SUMS").write_text(line + "\n")
     with pytest.raises(ib.BundleError):
@@ -183,12 +223,16 @@ def test_list_models_prints_the_size_table(bundle: Path) -> None:
 
 # --- board detection -------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("board", "model", "mb", "dotprod", "flavour"), [
-    ("pi5-8gb", "Raspberry Pi 5 Model B Rev 1.0", 8052, True, "dotprod"),
-    ("pi4-4gb", "Raspberry Pi 4 Model B Rev 1.4", 3793, False, "generic"),
-    ("pi3b", "Raspberry Pi 3 Model B Rev 1.2", 922, False, "generic"),
-    ("zero2w", "Raspberry Pi Zero 2 W Rev 1.0", 417, False, "generic"),
-])
+
+@pytest.mark.parametrize(
+    ("board", "model", "mb", "dotprod", "flavour"),
+    [
+        ("pi5-8gb", "Raspberry Pi 5 Model B Rev 1.0", 8052, True, "dotprod"),
+        ("pi4-4gb", "Raspberry Pi 4 Model B Rev 1.4", 3793, False, "generic"),
+        ("pi3b", "Raspberry Pi 3 Model B Rev 1.2", 922, False, "generic"),
+        ("zero2w", "Raspberry Pi Zero 2 W Rev 1.0", 417, False, "generic"),
+    ],
+)
 def test_board_detection(board: str, model: str, mb: int, dotprod: bool, flavour: str) -> None:
     found = ib.read_board(BOARDS / board)
     assert (found.model, found.mem_total_mb, found.dotprod, found.cores) == (model, mb, dotprod, 4)
@@ -198,8 +242,9 @@ def test_board_detection(board: str, model: str, mb: int, dotprod: bool, flavour
 
 def test_board_without_device_tree_uses_cpuinfo_model(tmp_path: Path) -> None:
     (tmp_path / "proc").mkdir()
-    (tmp_path / "proc/cpuinfo").write_text("processor\t: 0\nFeatures\t: fp asimd\n"
-                                           "Model\t\t: Some Board\n")
+    (tmp_path / "proc/cpuinfo").write_text(
+        "processor\t: 0\nFeatures\t: fp asimd\nModel\t\t: Some Board\n"
+    )
     (tmp_path / "proc/meminfo").write_text("MemTotal:  1048576 kB\n")
     board = ib.read_board(tmp_path)
     assert (board.model, board.mem_total_mb, board.dotprod) == ("Some Board", 1024, False)
@@ -216,6 +261,7 @@ def test_dotprod_build_refused_on_a_pi4() -> None:
 
 
 # --- memory and disk ---------------------------------------------------------------------------
+
 
 def test_sizes_table_rule(tmp_path: Path) -> None:
     gguf = tmp_path / "gemma-270m.gguf"
@@ -258,24 +304,57 @@ def test_installer_refuses_a_model_too_big_for_the_board(bundle: Path, tmp_path:
     (small / "proc").mkdir(parents=True)
     (small / "proc/cpuinfo").write_text((BOARDS / "zero2w/proc/cpuinfo").read_text())
     (small / "proc/meminfo").write_text("MemTotal:  262144 kB\n")  # 256 MB
-    proc = subprocess.run([sys.executable, str(INSTALLER), "--bundle", str(bundle),
-                           "--board-root", str(small), "--machine", "aarch64", "--check-only"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(INSTALLER),
+            "--bundle",
+            str(bundle),
+            "--board-root",
+            str(small),
+            "--machine",
+            "aarch64",
+            "--check-only",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 1
     assert "model 'smollm2-135m' does not fit" in proc.stderr
     assert "Nothing was installed; choose one that fits: --model none" in proc.stderr
-    ok = subprocess.run([sys.executable, str(INSTALLER), "--bundle", str(bundle),
-                         "--board-root", str(small), "--machine", "aarch64", "--check-only",
-                         "--model", "none"], capture_output=True, text=True, timeout=60,
-                        check=False)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            str(INSTALLER),
+            "--bundle",
+            str(bundle),
+            "--board-root",
+            str(small),
+            "--machine",
+            "aarch64",
+            "--check-only",
+            "--model",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
 
 
 def test_the_coaching_adapter_is_the_default_choice_on_the_packaged_base(tmp_path: Path) -> None:
     adapter = tmp_path / "edgecoach-coach-lora.gguf"
     adapter.write_bytes(b"GGUF" + b"\0" * (3 * 2**20))
-    llama = [_wheel(tmp_path / "w" / "llama_cpp_python-0.3-py3-none-linux_aarch64.whl",
-                    {"llama_cpp/lib/libllama.so": _elf(183)})]
+    llama = [
+        _wheel(
+            tmp_path / "w" / "llama_cpp_python-0.3-py3-none-linux_aarch64.whl",
+            {"llama_cpp/lib/libllama.so": _elf(183)},
+        )
+    ]
     sizes = build.sizes_table(RSS, [], llama, [], 0.1, 300.0, [adapter])
     entry = sizes["models"][build.COACH_LORA]
     assert sizes["default"] == build.COACH_LORA and entry["auto"] is True
@@ -284,14 +363,15 @@ def test_the_coaching_adapter_is_the_default_choice_on_the_packaged_base(tmp_pat
     # Not measured here: the base read whole (no mmap with an adapter) plus the adapter.
     assert entry["measured"] is False
     assert entry["peak_rss_mb"] == pytest.approx(RSS["smollm2-135m"] + 3.0, abs=0.1)
-    measured = build.sizes_table({**RSS, build.COACH_LORA: 250.0}, [], llama, [], 0.1, 300.0,
-                                 [adapter])
+    measured = build.sizes_table(
+        {**RSS, build.COACH_LORA: 250.0}, [], llama, [], 0.1, 300.0, [adapter]
+    )
     assert measured["models"][build.COACH_LORA]["peak_rss_mb"] == 250.0
     config = tmp_path / "config.toml"
-    config.write_text("[llm]\n# enabled = true\n# model_path = \"\"\n")
+    config.write_text('[llm]\n# enabled = true\n# model_path = ""\n')
     assert ib.set_model_in_config(config, entry, Path("/opt/edgecoach"))
     text = config.read_text()
-    assert "model_path = \"/" not in text and "coaching adapter" in text
+    assert 'model_path = "/' not in text and "coaching adapter" in text
     assert "enabled = false" not in text
 
 
@@ -321,31 +401,37 @@ def test_disk_check(tmp_path: Path) -> None:
 
 def test_model_choice_written_into_a_fresh_config(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text("[profile]\n# age = 40\n\n[llm]\n# enabled = true\n# model_path = \"\"\n")
+    config.write_text('[profile]\n# age = 40\n\n[llm]\n# enabled = true\n# model_path = ""\n')
     assert ib.set_model_in_config(config, {"llm": None}, Path("/opt/edgecoach"))
     assert "[llm]\nenabled = false" in config.read_text()
     config.write_text("[llm]\n# enabled = true\n")
-    ib.set_model_in_config(config, {"llm": "share/edgecoach/models/x.gguf"},
-                           Path("/opt/edgecoach"))
-    assert '[llm]\nmodel_path = "/opt/edgecoach/venv/share/edgecoach/models/x.gguf"' \
+    ib.set_model_in_config(config, {"llm": "share/edgecoach/models/x.gguf"}, Path("/opt/edgecoach"))
+    assert (
+        '[llm]\nmodel_path = "/opt/edgecoach/venv/share/edgecoach/models/x.gguf"'
         in config.read_text()
+    )
 
 
 def test_installer_uses_only_the_standard_library() -> None:
     tree = ast.parse(INSTALLER.read_text())
-    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
-             for a in n.names}
-    names |= {n.module.split(".")[0] for n in ast.walk(tree)
-              if isinstance(n, ast.ImportFrom) and n.module}
+    names = {
+        a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    names |= {
+        n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+    }
     assert names - {"__future__"} <= set(sys.stdlib_module_names)
 
 
 # --- the cross-built wheel ---------------------------------------------------------------------
 
+
 def test_retag_and_arch_check(tmp_path: Path) -> None:
-    src = _wheel(tmp_path / "llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl",
-                 {"llama_cpp/lib/libllama.so.0": _elf(183), "llama_cpp/__init__.py": b""},
-                 tag="py3-none-linux_x86_64")
+    src = _wheel(
+        tmp_path / "llama_cpp_python-0.3.36-py3-none-linux_x86_64.whl",
+        {"llama_cpp/lib/libllama.so.0": _elf(183), "llama_cpp/__init__.py": b""},
+        tag="py3-none-linux_x86_64",
+    )
     assert llama_cross.check_wheel_arch(src) == ["llama_cpp/lib/libllama.so.0"]
     (tmp_path / "out").mkdir()
     out = llama_cross.retag_wheel(src, "linux_aarch64", tmp_path / "out")
@@ -363,10 +449,18 @@ def test_retag_and_arch_check(tmp_path: Path) -> None:
 
 # --- the comparison of emulated and native runs ----------------------------------------------
 
+
 def _run_events(shift: int = 0, delta: float = 0.0) -> list[dict]:
-    return [{"event": "sample", "t": 1, "hr": 120.0, "zone": 1,
-             "forecast": {"hr_10s": 121.3 + delta, "hr_30s": 125.0}},
-            {"event": "cue", "t": 77 + shift, "kind": "zone_change", "action": "hold"}]
+    return [
+        {
+            "event": "sample",
+            "t": 1,
+            "hr": 120.0,
+            "zone": 1,
+            "forecast": {"hr_10s": 121.3 + delta, "hr_30s": 125.0},
+        },
+        {"event": "cue", "t": 77 + shift, "kind": "zone_change", "action": "hold"},
+    ]
 
 
 def test_compare_runs() -> None:
@@ -387,9 +481,21 @@ def test_shell_entry_point_of_the_bundle(bundle: Path) -> None:
     shutil.copy(REPO / "systemd/install-bundle.sh", bundle / "install.sh")
     shutil.copy(INSTALLER, bundle / "systemd/install_bundle.py")
     build.write_sums(bundle)
-    proc = subprocess.run(["sh", str(bundle / "install.sh"), "--check-only", "--machine",
-                           "aarch64", "--board-root", str(BOARDS / "pi4-4gb")],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [
+            "sh",
+            str(bundle / "install.sh"),
+            "--check-only",
+            "--machine",
+            "aarch64",
+            "--board-root",
+            str(BOARDS / "pi4-4gb"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"checking every file of {bundle} against SHA256SUMS" in proc.stdout
     assert "llama-cpp-python build: generic" in proc.stdout

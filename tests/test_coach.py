@@ -32,8 +32,9 @@ def test_zone_change_is_announced_once_after_it_holds():
 
 
 def test_brief_excursion_is_not_announced():
-    cues = run(Coach(PROFILE), [110] * 30 + ramp(110, 150, 5) + [150] * 3 + ramp(150, 110, 5)
-               + [110] * 30)
+    cues = run(
+        Coach(PROFILE), [110] * 30 + ramp(110, 150, 5) + [150] * 3 + ramp(150, 110, 5) + [110] * 30
+    )
     assert cues == []
 
 
@@ -125,8 +126,10 @@ def test_sensor_loss_is_announced_once_and_its_return_too():
 
 
 def test_every_cue_carries_the_measurements_it_rests_on():
-    cues = run(Coach(PROFILE), [110] * 30 + ramp(110, 150, 10) + [150] * 30 + ramp(150, 178, 7)
-               + [178] * 20)
+    cues = run(
+        Coach(PROFILE),
+        [110] * 30 + ramp(110, 150, 10) + [150] * 30 + ramp(150, 178, 7) + [178] * 20,
+    )
     assert cues and all("hr" in c.facts for c in cues)
     assert all(c.as_dict()["facts"] for c in cues)
 
@@ -140,16 +143,29 @@ from edge.narrator import guard  # noqa: E402
 EXPECTED = Forecast(hr_10s=150, hr_30s=150, hr_60s=150, hr_expected=140)
 
 
-def moving(t: int, bpm: float | None, cadence: float | None = 170.0,
-           speed: float | None = None, distance: float | None = None,
-           steps: float | None = None) -> AlignedSample:
-    return AlignedSample(t, bpm, (), cadence, speed, distance, steps, True if bpm else None,
-                         bpm is None)
+def moving(
+    t: int,
+    bpm: float | None,
+    cadence: float | None = 170.0,
+    speed: float | None = None,
+    distance: float | None = None,
+    steps: float | None = None,
+) -> AlignedSample:
+    return AlignedSample(
+        t, bpm, (), cadence, speed, distance, steps, True if bpm else None, bpm is None
+    )
 
 
 def test_priorities_run_from_safety_to_milestones():
-    order = [Priority.SAFETY, Priority.SENSOR, Priority.FORECAST, Priority.DRIFT,
-             Priority.WORKOUT, Priority.ZONE, Priority.MILESTONE]
+    order = [
+        Priority.SAFETY,
+        Priority.SENSOR,
+        Priority.FORECAST,
+        Priority.DRIFT,
+        Priority.WORKOUT,
+        Priority.ZONE,
+        Priority.MILESTONE,
+    ]
     assert sorted(order) == order and len(set(order)) == len(Priority)
 
 
@@ -163,8 +179,11 @@ def test_drift_is_heart_rate_creeping_up_at_an_unchanged_pace():
     # The issue's run: an hour at 3.0 m/s, heart rate up 14 bpm over the last half hour, and
     # a health model that expects what it sees (it follows heart rate up): drift is said once.
     coach = Coach(PROFILE)
-    cues = [c for t in range(3600) for c in
-            coach.update(moving(t, crept(t), speed=3.0), Forecast(0, 0, 0, crept(t)))]
+    cues = [
+        c
+        for t in range(3600)
+        for c in coach.update(moving(t, crept(t), speed=3.0), Forecast(0, 0, 0, crept(t)))
+    ]
     drift = [c for c in cues if c.kind is CueKind.DRIFT]
     assert len(drift) == 1
     cue = drift[0]
@@ -173,50 +192,78 @@ def test_drift_is_heart_rate_creeping_up_at_an_unchanged_pace():
     assert 40 * 60 < cue.t < 3600 and cue.facts["measure"] == "pace"
     assert cue.template_text == (
         f"Your heart rate has crept up from 145 to {cue.facts['hr']} at the same pace over "
-        f"{cue.facts['steady_min']} minutes: heat or fatigue. Ease off a little and drink.")
+        f"{cue.facts['steady_min']} minutes: heat or fatigue. Ease off a little and drink."
+    )
     assert guard.check(cue.template_text, cue).ok
 
 
 def test_no_drift_at_a_steady_heart_rate_or_when_the_pace_rises_with_it():
     steady = Coach(PROFILE)
-    assert not [c for t in range(3600) for c in steady.update(
-        moving(t, 145 + (t % 5 == 0), speed=3.0), None) if c.kind is CueKind.DRIFT]
+    assert not [
+        c
+        for t in range(3600)
+        for c in steady.update(moving(t, 145 + (t % 5 == 0), speed=3.0), None)
+        if c.kind is CueKind.DRIFT
+    ]
     # Heart rate up 14 bpm because the pace went up 10 %: a harder effort, not drift.
     faster = Coach(PROFILE)
-    assert not [c for t in range(3600) for c in faster.update(
-        moving(t, crept(t), speed=3.0 * (1.0 + 0.1 * min(max(t - 1800, 0) / 1800, 1.0))),
-        None) if c.kind is CueKind.DRIFT]
+    assert not [
+        c
+        for t in range(3600)
+        for c in faster.update(
+            moving(t, crept(t), speed=3.0 * (1.0 + 0.1 * min(max(t - 1800, 0) / 1800, 1.0))), None
+        )
+        if c.kind is CueKind.DRIFT
+    ]
     # No pace or power: nothing says what the effort is (cadence alone is not effort).
     blind = Coach(PROFILE)
-    assert not [c for t in range(3600) for c in blind.update(moving(t, crept(t)), None)
-                if c.kind is CueKind.DRIFT]
+    assert not [
+        c
+        for t in range(3600)
+        for c in blind.update(moving(t, crept(t)), None)
+        if c.kind is CueKind.DRIFT
+    ]
 
 
 def test_intervals_and_the_warm_up_are_not_drift():
     # 3 minutes fast, 2 easy, for an hour: heart rate up and down with the pace, no drift.
     coach = Coach(PROFILE)
-    cues = [c for t in range(3600) for c in coach.update(
-        moving(t, 165 if t % 300 < 180 else 135, speed=4.0 if t % 300 < 180 else 2.0), None)]
+    cues = [
+        c
+        for t in range(3600)
+        for c in coach.update(
+            moving(t, 165 if t % 300 < 180 else 135, speed=4.0 if t % 300 < 180 else 2.0), None
+        )
+    ]
     assert not [c for c in cues if c.kind is CueKind.DRIFT]
     # Heart rate rising from rest over the first ten minutes at a steady pace is the warm-up.
     coach = Coach(PROFILE)
-    cues = [c for t in range(2400) for c in coach.update(
-        moving(t, min(100 + t / 10, 150), speed=3.0), None)]
+    cues = [
+        c
+        for t in range(2400)
+        for c in coach.update(moving(t, min(100 + t / 10, 150), speed=3.0), None)
+    ]
     assert not [c for c in cues if c.kind is CueKind.DRIFT]
 
 
 def test_milestones_every_ten_minutes_kilometre_and_thousand_steps():
     coach = Coach(PROFILE)
-    cues = [c for t in range(1250) for c in
-            coach.update(moving(t, 115, distance=3.0 * t), None)]
-    assert all(c.kind is CueKind.MILESTONE and c.priority is Priority.MILESTONE
-               and c.action is Action.INFO for c in cues)
+    cues = [c for t in range(1250) for c in coach.update(moving(t, 115, distance=3.0 * t), None)]
+    assert all(
+        c.kind is CueKind.MILESTONE and c.priority is Priority.MILESTONE and c.action is Action.INFO
+        for c in cues
+    )
     assert [(c.t, c.facts["measure"]) for c in cues] == [
-        (334, "distance"), (600, "time"), (667, "distance"), (1000, "distance"),
-        (1200, "time")]
+        (334, "distance"),
+        (600, "time"),
+        (667, "distance"),
+        (1000, "distance"),
+        (1200, "time"),
+    ]
     first_km, ten_min = cues[0], cues[1]
-    assert first_km.template_text == ("1 kilometre done, that one in 5 minutes 34 seconds. "
-                                      "Heart rate 115, zone 0.")
+    assert first_km.template_text == (
+        "1 kilometre done, that one in 5 minutes 34 seconds. Heart rate 115, zone 0."
+    )
     assert first_km.facts["lap_s"] == 334 and first_km.facts["distance_km"] == 1
     assert ten_min.template_text == "10 minutes done. Heart rate 115, zone 0."
     assert all(guard.check(c.template_text, c).ok for c in cues)
@@ -226,8 +273,11 @@ def test_milestones_every_ten_minutes_kilometre_and_thousand_steps():
     assert [(c.t, c.facts["total_steps"]) for c in cues] == [(358, 1000)]
     assert cues[0].template_text == "1000 steps. Heart rate 100, zone 0."
     runner = Coach(PROFILE, CoachSettings(milestone_distance_m=0))
-    cues = [c for t in range(400) for c in
-            runner.update(moving(t, 100, distance=3.0 * t, steps=2.8 * t), None)]
+    cues = [
+        c
+        for t in range(400)
+        for c in runner.update(moving(t, 100, distance=3.0 * t, steps=2.8 * t), None)
+    ]
     assert cues == []
 
 
@@ -245,8 +295,7 @@ def test_a_milestone_waits_for_quiet_and_is_dropped_when_it_cannot_have_it():
     bpms = [130] * 590 + [150] * 20 + [150] * 40  # zone 1 -> 3, announced at 595
     coach = Coach(PROFILE)
     cues = [c for t, bpm in enumerate(bpms) for c in coach.update(moving(t, bpm), None)]
-    assert [(c.t, c.kind) for c in cues] == [(595, CueKind.ZONE_CHANGE),
-                                             (615, CueKind.MILESTONE)]
+    assert [(c.t, c.kind) for c in cues] == [(595, CueKind.ZONE_CHANGE), (615, CueKind.MILESTONE)]
     hurried = Coach(PROFILE, CoachSettings(milestone_max_delay_s=10))
     cues = [c for t, bpm in enumerate(bpms) for c in hurried.update(moving(t, bpm), None)]
     assert [c.kind for c in cues] == [CueKind.ZONE_CHANGE]
@@ -256,30 +305,57 @@ def test_milestones_go_on_through_a_lost_signal_without_a_heart_rate():
     coach = Coach(PROFILE)
     cues = [c for t in range(560) for c in coach.update(moving(t, 115), None)]
     cues += [c for t in range(560, 660) for c in coach.update(moving(t, None), None)]
-    assert [(c.t, c.kind) for c in cues] == [(564, CueKind.SENSOR_LOST),
-                                             (600, CueKind.MILESTONE)]
+    assert [(c.t, c.kind) for c in cues] == [(564, CueKind.SENSOR_LOST), (600, CueKind.MILESTONE)]
     assert "hr" not in cues[1].facts and cues[1].template_text == "10 minutes done."
 
 
 def test_every_new_template_names_only_its_facts():
     """What the guard asks of a model's words, the templates meet too."""
     facts = {
-        CueKind.DRIFT: (Action.EASE_OFF, {"hr": 155, "expected_hr": 141, "excess": 14,
-                                          "held_s": 120}),
-        CueKind.MILESTONE: (Action.INFO, {"measure": "distance", "distance_km": 2,
-                                          "lap_s": 301, "spoken_min": 5, "spoken_s": 1,
-                                          "hr": 150, "zone": 3}),
-        CueKind.STEP_START: (Action.PUSH, {"step": 4, "steps": 10, "step_kind": "work",
-                                           "rep": 2, "reps": 4, "zone": 3, "top_zone": 4,
-                                           "target_low": 148, "target_high": 174,
-                                           "remaining_s": 90, "spoken_min": 1, "spoken_s": 30,
-                                           "hr": 139}),
+        CueKind.DRIFT: (
+            Action.EASE_OFF,
+            {"hr": 155, "expected_hr": 141, "excess": 14, "held_s": 120},
+        ),
+        CueKind.MILESTONE: (
+            Action.INFO,
+            {
+                "measure": "distance",
+                "distance_km": 2,
+                "lap_s": 301,
+                "spoken_min": 5,
+                "spoken_s": 1,
+                "hr": 150,
+                "zone": 3,
+            },
+        ),
+        CueKind.STEP_START: (
+            Action.PUSH,
+            {
+                "step": 4,
+                "steps": 10,
+                "step_kind": "work",
+                "rep": 2,
+                "reps": 4,
+                "zone": 3,
+                "top_zone": 4,
+                "target_low": 148,
+                "target_high": 174,
+                "remaining_s": 90,
+                "spoken_min": 1,
+                "spoken_s": 30,
+                "hr": 139,
+            },
+        ),
     }
     for kind, (action, f) in facts.items():
         cue = Cue(1, 0, kind, action, Priority.ZONE, f)
-        assert guard.check(cue.template_text, cue).ok, (cue.template_text,
-                                                        guard.check(cue.template_text, cue))
-    start = Cue(1, 0, CueKind.STEP_START, Action.PUSH, Priority.WORKOUT,
-                facts[CueKind.STEP_START][1])
-    assert start.template_text == ("Interval 2 of 4: 1 minute 30 seconds at zone 3 to 4. "
-                                   "Pick up the pace.")
+        assert guard.check(cue.template_text, cue).ok, (
+            cue.template_text,
+            guard.check(cue.template_text, cue),
+        )
+    start = Cue(
+        1, 0, CueKind.STEP_START, Action.PUSH, Priority.WORKOUT, facts[CueKind.STEP_START][1]
+    )
+    assert start.template_text == (
+        "Interval 2 of 4: 1 minute 30 seconds at zone 3 to 4. Pick up the pace."
+    )

@@ -19,8 +19,13 @@ def run_demo(edgecoach, env, *args, wrap=()):
     config = Path(env["HOME"]) / "patient.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("[llm]\ntimeout_s = 60\n")
-    return subprocess.run([*wrap, *edgecoach, "--config", str(config), "demo", *args],
-                          capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [*wrap, *edgecoach, "--config", str(config), "demo", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 def events_of(stdout):
@@ -71,15 +76,17 @@ def test_every_cue_is_worded_and_spoken(demo_run):
     speech = next(e for e in events if e["event"] == "speech")
     # Model words reach speech a sentence at a time, a template in one piece. Into a file
     # nothing goes stale; words are only dropped when a newer cue of their kind waits.
-    sentences = sum(1 if s["source"] == "template" else len(split_sentences(s["text"]))
-                    for s in spoken)
+    sentences = sum(
+        1 if s["source"] == "template" else len(split_sentences(s["text"])) for s in spoken
+    )
     assert len(spoken) <= speech["spoken"] + sum(speech["dropped"].values()) <= sentences
     assert set(speech["dropped"]) <= {"superseded"} and speech["spoken"] >= len(spoken) // 2
     with wave.open(str(wav)) as audio:
         assert audio.getnframes() / audio.getframerate() > 1.0 * speech["spoken"]
     streamed = [s for s in spoken if s["seconds_to_first_words"] is not None]
-    assert streamed and all(s["seconds_to_first_words"] <= s["seconds_to_text"] + 0.01
-                            for s in streamed)
+    assert streamed and all(
+        s["seconds_to_first_words"] <= s["seconds_to_text"] + 0.01 for s in streamed
+    )
 
 
 def test_the_model_words_come_from_the_coaching_adapter(demo_run):
@@ -93,8 +100,9 @@ def test_the_model_words_come_from_the_coaching_adapter(demo_run):
     assert worded and all(e["model"] for e in worded)
     if choice.lora is not None:  # (a merged export, where made, is preferred to it)
         assert {e["model"] for e in worded} == {f"{choice.lora.name} on {choice.path.name}"}
-    assert all(e["model"] == "" for e in events
-               if e["event"] == "spoken" and e["source"] == "template")
+    assert all(
+        e["model"] == "" for e in events if e["event"] == "spoken" and e["source"] == "template"
+    )
 
 
 def test_demo_ends_with_a_summary(demo_run):
@@ -108,8 +116,16 @@ def test_demo_ends_with_a_summary(demo_run):
 def test_demo_runs_with_no_network_at_all(edgecoach, clean_env, tmp_path):
     if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
         pytest.skip("this machine does not allow network namespaces (needs root)")
-    result = run_demo(edgecoach, clean_env, "--json", "--speed", "0", "--speak-to",
-                      str(tmp_path / "offline.wav"), wrap=("unshare", "-n"))
+    result = run_demo(
+        edgecoach,
+        clean_env,
+        "--json",
+        "--speed",
+        "0",
+        "--speak-to",
+        str(tmp_path / "offline.wav"),
+        wrap=("unshare", "-n"),
+    )
     assert result.returncode == 0, result.stderr
     events = events_of(result.stdout)
     assert events[-1]["event"] == "summary"
@@ -119,9 +135,13 @@ def test_demo_runs_with_no_network_at_all(edgecoach, clean_env, tmp_path):
 def test_demo_without_a_language_model_speaks_templates(edgecoach, clean_env, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text(f'[llm]\nmodel_path = "{tmp_path / "missing.gguf"}"\n')
-    result = subprocess.run([*edgecoach, "--config", str(config), "demo", "--json", "--speed",
-                             "0", "--mute"], capture_output=True, text=True, env=clean_env,
-                            timeout=300)
+    result = subprocess.run(
+        [*edgecoach, "--config", str(config), "demo", "--json", "--speed", "0", "--mute"],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     spoken = [e for e in events_of(result.stdout) if e["event"] == "spoken"]
     assert spoken and all(s["source"] == "template" for s in spoken)
@@ -146,8 +166,9 @@ def test_demo_over_ble_gives_the_same_cues_as_the_direct_path(edgecoach, clean_e
     """`demo --ble`: the same workout through virtual bands, real bleak and a private D-Bus."""
     runs = {}
     for path, extra in (("direct", ()), ("ble", ("--ble",))):
-        result = run_demo(edgecoach, clean_env, "--json", "--speed", "0", "--mute", "--no-llm",
-                          *extra)
+        result = run_demo(
+            edgecoach, clean_env, "--json", "--speed", "0", "--mute", "--no-llm", *extra
+        )
         assert result.returncode == 0, result.stderr
         runs[path] = events_of(result.stdout)
 

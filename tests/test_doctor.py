@@ -32,8 +32,9 @@ from edge.settings import HealthSettings, LlmSettings, Settings, SpeechSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
-needs_dbus = pytest.mark.skipif(shutil.which("dbus-daemon") is None,
-                                reason="dbus-daemon not installed (Debian: dbus)")
+needs_dbus = pytest.mark.skipif(
+    shutil.which("dbus-daemon") is None, reason="dbus-daemon not installed (Debian: dbus)"
+)
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -63,9 +64,11 @@ DENY_BLUEZ = '<deny send_destination="org.bluez"/>'
 def start_bus(tmp_path: Path, extra: str = "") -> tuple[subprocess.Popen[bytes], str]:
     config = tmp_path / "system.conf"
     config.write_text(BUS_CONFIG.format(socket=tmp_path / "bus", extra=extra), encoding="utf-8")
-    daemon = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork",
-                               "--print-address=1"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    daemon = subprocess.Popen(
+        ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert daemon.stdout is not None
     address = daemon.stdout.readline().decode().strip()
     daemon.stdout.close()
@@ -120,9 +123,11 @@ def assert_failure_with_fix(check: Check, *words: str) -> None:
 
 # --- BlueZ ----------------------------------------------------------------------------------
 
+
 @needs_dbus
-def test_no_bluez_on_the_bus_fails_with_a_fix(system_bus: str, settings: Settings,
-                                              tmp_path: Path) -> None:
+def test_no_bluez_on_the_bus_fails_with_a_fix(
+    system_bus: str, settings: Settings, tmp_path: Path
+) -> None:
     checks = by_name(run_checks(settings, state_dir=tmp_path))
     assert_failure_with_fix(checks["bluez"], "systemctl enable --now bluetooth", "bluez")
     assert "not running" in checks["bluez"].detail
@@ -131,16 +136,18 @@ def test_no_bluez_on_the_bus_fails_with_a_fix(system_bus: str, settings: Setting
         assert checks[dependent].detail.startswith("not checked")
 
 
-def test_no_system_bus_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                              settings: Settings) -> None:
+def test_no_system_bus_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
     check = by_name(run_checks(settings, state_dir=tmp_path))["bluez"]
     assert_failure_with_fix(check, "systemctl start dbus")
     assert str(tmp_path / "no-bus") in check.detail
 
 
-def test_a_bus_that_never_answers_does_not_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                settings: Settings) -> None:
+def test_a_bus_that_never_answers_does_not_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
     path = tmp_path / "silent"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
         silent.bind(str(path))
@@ -205,22 +212,28 @@ def test_adapters_judged_from_the_managed_objects() -> None:
         return {"org.bluez.Adapter1": {"Address": "AA:BB:CC:DD:EE:FF", **props}}
 
     def judged(objects: dict[str, dict[str, dict[str, object]]]) -> Check:
-        return by_name(bluez_checks(BluezProbe("unix:path=x", owner=":1.1",
-                                               objects=objects)))["bluetooth-adapter"]
+        return by_name(bluez_checks(BluezProbe("unix:path=x", owner=":1.1", objects=objects)))[
+            "bluetooth-adapter"
+        ]
 
     assert_failure_with_fix(judged({"/org/bluez": {"org.bluez.AgentManager1": {}}}), "rfkill")
     off = judged({"/org/bluez/hci0": adapter(Powered=False)})
     assert_failure_with_fix(off, "bluetoothctl power on", "AutoEnable=true")
     assert "hci0 (AA:BB:CC:DD:EE:FF)" in off.detail
-    assert_failure_with_fix(judged({"/org/bluez/hci0": adapter(Powered=True,
-                                                               Roles=["peripheral"])}),
-                            "Low Energy")
-    two = judged({"/org/bluez/hci0": adapter(Powered=False),
-                  "/org/bluez/hci1": adapter(Powered=True, Roles=["central"])})
+    assert_failure_with_fix(
+        judged({"/org/bluez/hci0": adapter(Powered=True, Roles=["peripheral"])}), "Low Energy"
+    )
+    two = judged(
+        {
+            "/org/bluez/hci0": adapter(Powered=False),
+            "/org/bluez/hci1": adapter(Powered=True, Roles=["central"]),
+        }
+    )
     assert two.ok and two.detail.startswith("hci1")
 
 
 # --- models ---------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def models_copy(tmp_path: Path) -> Path:
@@ -236,9 +249,12 @@ def models_copy(tmp_path: Path) -> Path:
 
 
 def test_intact_models_pass(models_copy: Path, settings: Settings, tmp_path: Path) -> None:
-    ok = by_name(run_checks(Settings(llm=settings.llm,
-                                     health=HealthSettings(models_dir=models_copy)),
-                            state_dir=tmp_path))["health-models"]
+    ok = by_name(
+        run_checks(
+            Settings(llm=settings.llm, health=HealthSettings(models_dir=models_copy)),
+            state_dir=tmp_path,
+        )
+    )["health-models"]
     assert ok.ok, ok
     assert "match their sha256" in ok.detail
 
@@ -249,17 +265,23 @@ def test_a_tampered_model_fails(models_copy: Path, settings: Settings, tmp_path:
     data = bytearray((models_copy / name).read_bytes())
     data[len(data) // 2] ^= 0x01
     (models_copy / name).write_bytes(bytes(data))
-    check = by_name(run_checks(Settings(llm=settings.llm,
-                                        health=HealthSettings(models_dir=models_copy)),
-                               state_dir=tmp_path))["health-models"]
+    check = by_name(
+        run_checks(
+            Settings(llm=settings.llm, health=HealthSettings(models_dir=models_copy)),
+            state_dir=tmp_path,
+        )
+    )["health-models"]
     assert_failure_with_fix(check, str(models_copy), "install.sh")
     assert "tampered" in check.detail and name in check.detail
 
 
 def test_a_missing_manifest_fails(tmp_path: Path, settings: Settings) -> None:
-    check = by_name(run_checks(Settings(llm=settings.llm,
-                                        health=HealthSettings(models_dir=tmp_path / "none")),
-                               state_dir=tmp_path))["health-models"]
+    check = by_name(
+        run_checks(
+            Settings(llm=settings.llm, health=HealthSettings(models_dir=tmp_path / "none")),
+            state_dir=tmp_path,
+        )
+    )["health-models"]
     assert_failure_with_fix(check, "export health")
     assert "no model manifest" in check.detail
 
@@ -267,16 +289,19 @@ def test_a_missing_manifest_fails(tmp_path: Path, settings: Settings) -> None:
 def test_language_model_checks(tmp_path: Path) -> None:
     not_gguf = tmp_path / "model.gguf"
     not_gguf.write_bytes(b"PK\x03\x04 a zip file")
-    check = by_name(run_checks(Settings(llm=LlmSettings(model_path=not_gguf)),
-                               state_dir=tmp_path))["language-model"]
+    check = by_name(run_checks(Settings(llm=LlmSettings(model_path=not_gguf)), state_dir=tmp_path))[
+        "language-model"
+    ]
     assert_failure_with_fix(check, "model_path")
     assert "not a GGUF" in check.detail and "templates" in check.detail
     fake = tmp_path / "tiny.gguf"
     fake.write_bytes(b"GGUF" + bytes(100))
-    assert by_name(run_checks(Settings(llm=LlmSettings(model_path=fake)),
-                              state_dir=tmp_path))["language-model"].ok
-    assert by_name(run_checks(Settings(llm=LlmSettings(enabled=False)),
-                              state_dir=tmp_path))["language-model"].ok
+    assert by_name(run_checks(Settings(llm=LlmSettings(model_path=fake)), state_dir=tmp_path))[
+        "language-model"
+    ].ok
+    assert by_name(run_checks(Settings(llm=LlmSettings(enabled=False)), state_dir=tmp_path))[
+        "language-model"
+    ].ok
 
 
 def test_the_coaching_adapter_is_reported_verified_or_refused(tmp_path: Path) -> None:
@@ -286,8 +311,7 @@ def test_the_coaching_adapter_is_reported_verified_or_refused(tmp_path: Path) ->
     models.mkdir()
     adapter = models / ADAPTER_GGUF_NAME
     adapter.write_bytes(b"GGUF" + bytes(300))
-    record(models, adapter, LORA_KIND, "test",
-           {"base_sha256": file_sha256(packaged_gguf_path())})
+    record(models, adapter, LORA_KIND, "test", {"base_sha256": file_sha256(packaged_gguf_path())})
     settings = Settings(health=HealthSettings(models_dir=models))
     check = by_name(run_checks(settings, state_dir=tmp_path))["language-model"]
     assert check.ok and not check.warn
@@ -301,8 +325,10 @@ def test_the_coaching_adapter_is_reported_verified_or_refused(tmp_path: Path) ->
 
 # --- config ---------------------------------------------------------------------------------
 
-def test_a_broken_config_is_shown_with_its_file(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_a_broken_config_is_shown_with_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
     config = tmp_path / "config.toml"
     config.write_text("[speech]\nvolume = 11\n", encoding="utf-8")
@@ -342,7 +368,7 @@ def test_installed_config_template_loads(tmp_path: Path) -> None:
     uncommented (so the template follows the settings' real names)."""
     text = (REPO / "systemd" / "install.sh").read_text(encoding="utf-8")
     start = text.index("# edgecoach settings, read once")
-    body = text[start:text.index("\nEOF\n", start)] + "\n"
+    body = text[start : text.index("\nEOF\n", start)] + "\n"
     config = tmp_path / "config.toml"
     config.write_text(body, encoding="utf-8")
     assert doctor.load_settings(config) == Settings(source=str(config))
@@ -357,38 +383,48 @@ def test_installed_config_template_loads(tmp_path: Path) -> None:
 
 # --- speech, disk, clock --------------------------------------------------------------------
 
+
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 def test_espeak_voice(tmp_path: Path, settings: Settings) -> None:
     good = by_name(run_checks(settings, state_dir=tmp_path))["espeak-ng"]
     assert good.ok, good
-    bad = by_name(run_checks(Settings(llm=settings.llm,
-                                      speech=SpeechSettings(voice="qqq")),
-                             state_dir=tmp_path))["espeak-ng"]
+    bad = by_name(
+        run_checks(
+            Settings(llm=settings.llm, speech=SpeechSettings(voice="qqq")), state_dir=tmp_path
+        )
+    )["espeak-ng"]
     assert_failure_with_fix(bad, "espeak-ng --voices")
 
 
-def test_no_audio_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                         settings: Settings) -> None:
+def test_no_audio_device(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
     monkeypatch.setattr(doctor, "has_audio_output", lambda: False)
     check = by_name(run_checks(settings, state_dir=tmp_path))["audio-output"]
     assert_failure_with_fix(check, "aplay -l", "audio group")
 
 
-def test_low_disk_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                               settings: Settings) -> None:
+def test_low_disk_is_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
     real = shutil.disk_usage(tmp_path)
     assert by_name(run_checks(settings, state_dir=tmp_path))["disk-space"].level == (
-        "ok" if real.free >= doctor.LOW_DISK_BYTES else "warn")
-    monkeypatch.setattr(doctor.shutil, "disk_usage",
-                        lambda path: type(real)(real.total, real.total - 50_000_000, 50_000_000))
+        "ok" if real.free >= doctor.LOW_DISK_BYTES else "warn"
+    )
+    monkeypatch.setattr(
+        doctor.shutil,
+        "disk_usage",
+        lambda path: type(real)(real.total, real.total - 50_000_000, 50_000_000),
+    )
     check = by_name(run_checks(settings, state_dir=tmp_path / "not" / "yet"))["disk-space"]
     assert check.ok and check.warn and check.fix
     assert "50 MB free" in check.detail and "not created yet" in check.detail
 
 
 def test_clock() -> None:
-    assert_failure_with_fix(check_clock(datetime(2000, 1, 1, tzinfo=UTC),
-                                        lambda: True), "timedatectl set-time")
+    assert_failure_with_fix(
+        check_clock(datetime(2000, 1, 1, tzinfo=UTC), lambda: True), "timedatectl set-time"
+    )
     now = datetime(2025, 6, 1, 7, 30, tzinfo=UTC)
     assert check_clock(now, lambda: True).level == "ok"
     unsynced = check_clock(now, lambda: False)
@@ -398,10 +434,13 @@ def test_clock() -> None:
 
 # --- output ---------------------------------------------------------------------------------
 
+
 def test_format_checks() -> None:
-    checks = [Check("config", True, "defaults"),
-              Check("clock", True, "not synchronised", "set it", warn=True),
-              Check("bluez", False, "not running", "start it")]
+    checks = [
+        Check("config", True, "defaults"),
+        Check("clock", True, "not synchronised", "set it", warn=True),
+        Check("bluez", False, "not running", "start it"),
+    ]
     text = doctor.format_checks(checks)
     assert text.splitlines() == [
         "ok    config  defaults",
@@ -425,7 +464,8 @@ def test_run_checks_refuses_the_event_loop(settings: Settings) -> None:
 
 
 def test_a_crashing_check_is_a_failure_not_an_exception(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
     def boom(_settings: Settings) -> Check:
         raise ValueError("kaput")
 
@@ -447,7 +487,16 @@ def test_cli_glue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = json.loads(capsys.readouterr().out)
     assert status == (0 if report["ok"] else 1)
     assert {c["name"] for c in report["checks"]} == {
-        "config", "bluez", "dbus-permission", "bluetooth-adapter", "audio-output", "espeak-ng",
-        "health-models", "language-model", "disk-space", "clock"}
+        "config",
+        "bluez",
+        "dbus-permission",
+        "bluetooth-adapter",
+        "audio-output",
+        "espeak-ng",
+        "health-models",
+        "language-model",
+        "disk-space",
+        "clock",
+    }
     disk = next(c for c in report["checks"] if c["name"] == "disk-space")
     assert str(tmp_path) in disk["detail"]

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.errors import ModelError
 from edge.commands import calibrate as calibrate_command
+from edge.errors import ModelError
 from edge.health.calibrate import calibrate_sessions, estimate_profile, fit_head, format_report
 from edge.health.calibration import HEAD_INPUTS, Calibration, default_calibration_path
 from edge.health.features import FEATURE_NAMES, OUTPUT_NAMES, build_windows

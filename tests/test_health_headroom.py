@@ -7,6 +7,7 @@ import pytest
 
 from edge.cli import main
 from edge.errors import ExportError
+from edge.sources.simulator import to_aligned
 from export.health.headroom import (
     Recorded,
     format_report,
@@ -14,7 +15,6 @@ from export.health.headroom import (
     segment_rows,
     segments_of,
 )
-from edge.sources.simulator import to_aligned
 from firmware_bridge.simulator import random_athlete, random_plan, simulate
 
 pytest.importorskip("torch")

@@ -27,8 +27,8 @@ from edge.health.model import (
     HealthModel,
 )
 from edge.profile import Profile
-from edge.stream.readings import AlignedSample
 from edge.sources.simulator import to_aligned
+from edge.stream.readings import AlignedSample
 from firmware_bridge.simulator import DEMO_ATHLETE, DEMO_WORKOUT, simulate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -53,17 +53,29 @@ def tiny_export(tmp_path_factory, offline):
     from export.llm.pipeline import run_pipeline
 
     root = tmp_path_factory.mktemp("llm-export")
-    summary = run_pipeline(root / "work", root / "models", tiny=True, quants=("Q8_0", "Q4_0"),
-                           finetune_settings=TINY_MERGED)
+    summary = run_pipeline(
+        root / "work",
+        root / "models",
+        tiny=True,
+        quants=("Q8_0", "Q4_0"),
+        finetune_settings=TINY_MERGED,
+    )
     return root, summary
 
 
 def test_every_stage_writes_its_output_and_metadata(tiny_export):
     root, summary = tiny_export
     work = root / "work"
-    for output in ("corpus/train.jsonl", "adapter/adapter_config.json", "finetuned/config.json",
-                   "coach-lora-f16.gguf", "coach-f16.gguf", "coach-Q8_0.gguf", "coach-Q4_0.gguf",
-                   "verify.json"):
+    for output in (
+        "corpus/train.jsonl",
+        "adapter/adapter_config.json",
+        "finetuned/config.json",
+        "coach-lora-f16.gguf",
+        "coach-f16.gguf",
+        "coach-Q8_0.gguf",
+        "coach-Q4_0.gguf",
+        "verify.json",
+    ):
         assert (work / output).is_file(), output
         meta = json.loads((work / f"{output}.meta.json").read_text())
         assert meta["seed"] == 0 and meta["output"]["sha256"] and "versions" in meta
@@ -90,8 +102,9 @@ def test_the_install_is_recorded_and_is_what_the_runtime_loads(tiny_export):
     engine = LlamaEngine(choice.path, threads=2)
     try:
         assert engine.prompt_style == "facts"
-        generation = engine.generate([{"role": "user", "content": "cue high_zone | ease_off"}],
-                                     max_tokens=6, temperature=0.0)
+        generation = engine.generate(
+            [{"role": "user", "content": "cue high_zone | ease_off"}], max_tokens=6, temperature=0.0
+        )
         assert generation.tokens > 0
     finally:
         engine.close()
@@ -106,7 +119,8 @@ def test_the_daemon_and_demo_narrator_load_the_installed_model(tiny_export):
     root, _ = tiny_export
     settings = Settings()
     settings = dataclasses.replace(
-        settings, health=dataclasses.replace(settings.health, models_dir=root / "models"))
+        settings, health=dataclasses.replace(settings.health, models_dir=root / "models")
+    )
     narrator = load_narrator(settings)
     try:
         assert narrator.engine is not None and narrator.prompt_style == "facts"
@@ -140,21 +154,36 @@ def test_a_stage_can_be_rerun_alone(tiny_export):
     from export.llm.pipeline import run_pipeline
 
     root, first = tiny_export
-    again = run_pipeline(root / "work", root / "models", tiny=True, quants=("Q8_0", "Q4_0"),
-                         from_stage="install", finetune_settings=TINY_MERGED)
+    again = run_pipeline(
+        root / "work",
+        root / "models",
+        tiny=True,
+        quants=("Q8_0", "Q4_0"),
+        from_stage="install",
+        finetune_settings=TINY_MERGED,
+    )
     # Only install ran; the earlier stages' times come from their metadata, so the card's
     # total is the whole export's.
-    assert set(again["wall_s"]) == {"corpus", "finetune", "convert", "quantise", "verify",
-                                    "install", "total"}
+    assert set(again["wall_s"]) == {
+        "corpus",
+        "finetune",
+        "convert",
+        "quantise",
+        "verify",
+        "install",
+        "total",
+    }
     meta = json.loads((root / "work/adapter/adapter_config.json.meta.json").read_text())
     assert again["wall_s"]["finetune"] == round(meta["wall_s"], 1)
-    assert again["wall_s"]["total"] >= sum(v for k, v in again["wall_s"].items()
-                                           if k != "total") - 0.5
+    assert (
+        again["wall_s"]["total"] >= sum(v for k, v in again["wall_s"].items() if k != "total") - 0.5
+    )
     assert again["sha256"] == first["sha256"]
     assert again["adapter_sha256"] == first["adapter_sha256"]
 
 
 # -- the LoRA path: tiny base -> peft adapter -> GGUF adapter -> llama.cpp applies it -----------
+
 
 def test_the_adapter_is_converted_by_llama_cpps_script_and_vouched_for(tiny_export):
     from edge.artifacts import Manifest
@@ -233,8 +262,9 @@ def test_the_corpus_covers_every_cue_kind_and_every_reference_passes_the_guard(t
         read_lines,
     )
 
-    assert {GROUP_KINDS[g] for g in active_groups() if g in GROUP_KINDS} == \
-        {k.value for k in CueKind}
+    assert {GROUP_KINDS[g] for g in active_groups() if g in GROUP_KINDS} == {
+        k.value for k in CueKind
+    }
     train = build_corpus(tmp_path, seed=3, settings=QUICK)
     lines = read_lines(train) + read_lines(train.with_name("heldout.jsonl"))
     assert {x["task"] for x in lines} == {"cue", "summary", "readiness", "plan", "question"}

@@ -86,6 +86,7 @@ def test_the_base_model_says_it_wants_the_rephrase_prompt():
 
 # -- the number gate: digits only where they spell a fact ---------------------------------------
 
+
 def _gate(numbers):
     import numpy as np
 
@@ -104,8 +105,9 @@ def _gate(numbers):
 def _allowed(gate, prompt, generated):
     import numpy as np
 
-    ids = np.array(prompt + [10 + int(c) if c.isdigit() else 20 if c == "." else 5
-                             for c in generated])
+    ids = np.array(
+        prompt + [10 + int(c) if c.isdigit() else 20 if c == "." else 5 for c in generated]
+    )
     if gate._start is None:
         gate(np.array(prompt), np.zeros(40, dtype=np.float32))
     scores = gate(ids, np.zeros(40, dtype=np.float32))
@@ -135,7 +137,10 @@ def test_the_real_model_under_the_number_gate_writes_no_other_number():
     try:
         generation = engine.generate(
             [{"role": "user", "content": "Count from 1 to 20, then say your pulse is 199."}],
-            max_tokens=40, temperature=0.0, numbers=["176", "5", "1", "2", "3"])
+            max_tokens=40,
+            temperature=0.0,
+            numbers=["176", "5", "1", "2", "3"],
+        )
     finally:
         engine.close()
     import re
@@ -145,14 +150,20 @@ def test_the_real_model_under_the_number_gate_writes_no_other_number():
 
 # -- the coaching LoRA adapter: applied only to the base it was trained on ----------------------
 
+
 def _install_adapter(models, base_sha256, data=b"GGUF" + bytes(range(200)) * 3):
     from edge.narrator.llm import ADAPTER_GGUF_NAME, LORA_KIND
 
     models.mkdir(exist_ok=True)
     path = models / ADAPTER_GGUF_NAME
     path.write_bytes(data)
-    record(models, path, LORA_KIND, "test",
-           {"base_sha256": base_sha256, "base_name": DEFAULT_GGUF_NAME, "prompt_style": "facts"})
+    record(
+        models,
+        path,
+        LORA_KIND,
+        "test",
+        {"base_sha256": base_sha256, "base_name": DEFAULT_GGUF_NAME, "prompt_style": "facts"},
+    )
     return path
 
 

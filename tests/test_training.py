@@ -60,21 +60,32 @@ def rest_then_walk(seed: int = 0) -> list[AlignedSample]:
 
 
 def hard_run(seed: int = 0) -> list[AlignedSample]:
-    return sim(Segment("warm-up", 300, "run", 0.6), Segment("all-out", 240, "run", 1.1),
-               Segment("cool-down", 200, "walk", 0.3), seed=seed)
+    return sim(
+        Segment("warm-up", 300, "run", 0.6),
+        Segment("all-out", 240, "run", 1.1),
+        Segment("cool-down", 200, "walk", 0.3),
+        seed=seed,
+    )
 
 
 def easy_run(seed: int = 0) -> list[AlignedSample]:
     return sim(Segment("steady", 900, "run", 0.55), seed=seed)
 
 
-def hr_sample(t: int, hr: float | None, rr: tuple[float, ...] = (), cadence: float | None = 0.0,
-              speed: float | None = 0.0) -> AlignedSample:
-    return AlignedSample(t, hr, rr if hr is not None else (), cadence, speed, None, None,
-                         hr is not None, hr is None)
+def hr_sample(
+    t: int,
+    hr: float | None,
+    rr: tuple[float, ...] = (),
+    cadence: float | None = 0.0,
+    speed: float | None = 0.0,
+) -> AlignedSample:
+    return AlignedSample(
+        t, hr, rr if hr is not None else (), cadence, speed, None, None, hr is not None, hr is None
+    )
 
 
 # -- RMSSD -------------------------------------------------------------------------------------
+
 
 def test_rmssd_of_a_clean_sequence_matches_the_hand_computation():
     # differences +20, -30, +20 ms: sqrt((400 + 900 + 400) / 3) = 23.805 ms
@@ -101,8 +112,13 @@ def test_rmssd_needs_enough_clean_differences():
 
 
 def test_rmssd_from_samples_never_differences_across_a_gap():
-    samples = [hr_sample(0, 75, (0.80,)), hr_sample(1, 73, (0.82,)), hr_sample(2, None),
-               hr_sample(3, 85, (0.70,)), hr_sample(4, 83, (0.72,))]
+    samples = [
+        hr_sample(0, 75, (0.80,)),
+        hr_sample(1, 73, (0.82,)),
+        hr_sample(2, None),
+        hr_sample(3, 85, (0.70,)),
+        hr_sample(4, 83, (0.72,)),
+    ]
     # Across the gap 0.82 -> 0.70 (15 %) would pass the filter and count -120 ms.
     assert rmssd_from_samples(samples, min_differences=1) == pytest.approx(20.0)
 
@@ -114,6 +130,7 @@ def test_simulated_rmssd_is_high_at_rest_and_low_at_maximum():
 
 
 # -- resting and maximum heart rate ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_resting_hr_is_measured_from_still_periods(seed):
@@ -171,10 +188,14 @@ def test_measured_profile_says_what_was_measured_and_what_estimated():
 
 # -- readiness ---------------------------------------------------------------------------------
 
-def baseline(rmssd=(45, 58, 50, 42, 55, 48, 60), resting=(52, 53, 51, 52, 52, 53, 51),
-             today=MONDAY):
-    return [MorningReading(today - timedelta(days=len(rmssd) - i), float(resting[i]),
-                           float(rmssd[i])) for i in range(len(rmssd))]
+
+def baseline(
+    rmssd=(45, 58, 50, 42, 55, 48, 60), resting=(52, 53, 51, 52, 52, 53, 51), today=MONDAY
+):
+    return [
+        MorningReading(today - timedelta(days=len(rmssd) - i), float(resting[i]), float(rmssd[i]))
+        for i in range(len(rmssd))
+    ]
 
 
 def test_readiness_is_normal_on_a_usual_morning():
@@ -192,8 +213,7 @@ def test_readiness_is_low_when_hrv_drops_or_resting_hr_rises():
     state = readiness(history, MorningReading(MONDAY, 52.0, dropped))
     assert state.level == "low" and state.basis["z_hrv"] == pytest.approx(-2, abs=0.05)
     assert readiness(history, MorningReading(MONDAY, 62.0, 52.0)).level == "low"
-    assert readiness(history, MorningReading(MONDAY, 52.0, math.exp(mean + 2 * sd))).level \
-        == "high"
+    assert readiness(history, MorningReading(MONDAY, 52.0, math.exp(mean + 2 * sd))).level == "high"
 
 
 def test_readiness_without_three_days_of_baseline_is_unknown():
@@ -216,6 +236,7 @@ def test_a_reading_comes_from_the_still_start_of_a_session():
 
 # -- load --------------------------------------------------------------------------------------
 
+
 def test_trimp_of_a_known_session():
     profile = Profile(resting_hr=60.0, max_hr=180.0)
     # 30 min at 120 bpm = 50 % of reserve: 30 x 0.5 x 0.64 x e^(1.92 x 0.5) = 25.07
@@ -225,7 +246,8 @@ def test_trimp_of_a_known_session():
     assert session_trimp(samples, profile) == pytest.approx(expected)
     assert expected == pytest.approx(25.07, abs=0.01)
     assert session_trimp(samples, profile, BANISTER_K_FEMALE) == pytest.approx(
-        30 * 0.5 * 0.64 * math.exp(1.67 * 0.5))
+        30 * 0.5 * 0.64 * math.exp(1.67 * 0.5)
+    )
     load = session_load(samples, profile, day=MONDAY, session_id=1)
     assert load.trimp == pytest.approx(expected) and load.duration_s == 1860
     assert load.kind == "easy" and load.moderate_min == pytest.approx(30)
@@ -236,16 +258,21 @@ def test_trimp_of_a_known_session():
 
 def test_session_kinds_from_simulated_sessions():
     profile = Profile(age=35, resting_hr=55.0, max_hr=176.0)
-    intervals = sim(Segment("warm-up", 300, "run", 0.6), Segment("reps", 720, "run", 0.9),
-                    Segment("cool-down", 300, "walk", 0.3))
+    intervals = sim(
+        Segment("warm-up", 300, "run", 0.6),
+        Segment("reps", 720, "run", 0.9),
+        Segment("cool-down", 300, "walk", 0.3),
+    )
     assert session_load(intervals, profile, day=MONDAY).kind == "hard"
     assert session_load(hard_run(), profile, day=MONDAY).kind == "easy"  # 4 min all-out only
     assert session_load(easy_run(), profile, day=MONDAY).kind == "easy"
 
 
 def loads(*days_kinds_trimp, start=0):
-    return [SessionLoad(start + i, day, trimp, 45 * 60, 45 * 60, kind)
-            for i, (day, kind, trimp) in enumerate(days_kinds_trimp)]
+    return [
+        SessionLoad(start + i, day, trimp, 45 * 60, 45 * 60, kind)
+        for i, (day, kind, trimp) in enumerate(days_kinds_trimp)
+    ]
 
 
 def steady_history(weeks=4, before=MONDAY, scale=1.0):
@@ -253,8 +280,13 @@ def steady_history(weeks=4, before=MONDAY, scale=1.0):
     out = []
     for w in range(weeks, 0, -1):
         start = before - timedelta(days=7 * w)
-        for offset, kind, trimp in ((0, "easy", 35), (1, "hard", 75), (2, "easy", 35),
-                                    (4, "hard", 75), (6, "long", 80)):
+        for offset, kind, trimp in (
+            (0, "easy", 35),
+            (1, "hard", 75),
+            (2, "easy", 35),
+            (4, "hard", 75),
+            (6, "long", 80),
+        ):
             out.append((start + timedelta(days=offset), kind, trimp * scale))
     return loads(*out)
 
@@ -272,9 +304,13 @@ def test_weekly_load_and_acute_chronic_ratio():
 
 # -- plan rules --------------------------------------------------------------------------------
 
+
 def last_week_sessions(history, kind=None):
-    return [s for s in history if MONDAY - timedelta(days=7) <= s.day < MONDAY
-            and (kind is None or s.kind == kind)]
+    return [
+        s
+        for s in history
+        if MONDAY - timedelta(days=7) <= s.day < MONDAY and (kind is None or s.kind == kind)
+    ]
 
 
 def check_week_rules(plan):
@@ -303,8 +339,9 @@ def test_the_weekly_load_never_rises_more_than_10_percent(scale, signal):
 
 def test_no_ramp_when_acute_load_is_well_above_chronic():
     history = steady_history(weeks=3, before=MONDAY - timedelta(days=7))  # three easy-ish weeks
-    history += loads(*[(MONDAY - timedelta(days=7 - i), "moderate", 110) for i in range(5)],
-                     start=100)
+    history += loads(
+        *[(MONDAY - timedelta(days=7 - i), "moderate", 110) for i in range(5)], start=100
+    )
     last = weekly_load(history, MONDAY - timedelta(days=7))
     plan = weekly_plan(history, None, [], MONDAY)
     assert plan.basis["acute_chronic_ratio"] > 1.3
@@ -389,7 +426,7 @@ def test_following_the_daily_suggestions_keeps_the_rules():
         if kind == "hard":
             assert kinds[i + 1] in ("easy", "rest")
     for i in range(len(kinds) - 6):
-        assert "rest" in kinds[i:i + 7]
+        assert "rest" in kinds[i : i + 7]
     for start in range(0, 42 - 13):
         first = MONDAY + timedelta(days=start)
         before = load_between(history, first, first + timedelta(days=7))
@@ -399,8 +436,10 @@ def test_following_the_daily_suggestions_keeps_the_rules():
 
 # -- feedback ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("rpe, text", [(9, None), (None, "too hard"),
-                                       (None, "too hard: legs heavy")])
+
+@pytest.mark.parametrize(
+    "rpe, text", [(9, None), (None, "too hard"), (None, "too hard: legs heavy")]
+)
 def test_too_hard_feedback_lowers_the_next_week(rpe, text):
     history = steady_history()
     hard = last_week_sessions(history, "hard")[-1]
@@ -441,8 +480,11 @@ def test_easy_sessions_that_felt_easy_and_old_or_free_feedback_change_nothing():
     easy = last_week_sessions(history, "easy")[0]
     old = [s for s in history if s.day < MONDAY - timedelta(days=7) and s.kind == "hard"][0]
     base = weekly_plan(history, None, [], MONDAY)
-    for feedback in ([Feedback(easy.session_id, 2, "too easy")], [Feedback(old.session_id, 10)],
-                     [Feedback(easy.session_id, 5, "nice run, not too hard")]):
+    for feedback in (
+        [Feedback(easy.session_id, 2, "too easy")],
+        [Feedback(old.session_id, 10)],
+        [Feedback(easy.session_id, 5, "nice run, not too hard")],
+    ):
         plan = weekly_plan(history, None, feedback, MONDAY)
         assert plan.weekly_load_target == base.weekly_load_target
         assert plan.hard_days == base.hard_days
@@ -476,8 +518,11 @@ def fill_store(store, days=24, first=MONDAY - timedelta(days=24)):
         if day.weekday() == 3:
             continue
         if day.weekday() in (1, 4):
-            main = (Segment("warm-up", 300, "run", 0.6), Segment("reps", 720, "run", 0.9),
-                    Segment("cool-down", 300, "walk", 0.3))
+            main = (
+                Segment("warm-up", 300, "run", 0.6),
+                Segment("reps", 720, "run", 0.9),
+                Segment("cool-down", 300, "walk", 0.3),
+            )
         else:
             main = (Segment("steady", 1500, "run", 0.55),)
         samples = sim(Segment("sit", 120, "rest", 0.0), *main, seed=n)
@@ -529,14 +574,22 @@ SETTINGS = Settings(profile=ANN)
 
 def test_plan_command_prints_todays_suggestion_with_its_basis(month_store, capsys):
     store = month_store
-    assert plan_command.run_with_store(parse(plan_command.configure, "--date", MONDAY.isoformat()), SETTINGS,
-                    store) == 0
+    assert (
+        plan_command.run_with_store(
+            parse(plan_command.configure, "--date", MONDAY.isoformat()), SETTINGS, store
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Today, Mon 04 May 2026, for ann" in out and "Why:" in out
     assert "resting" in out and "(measured)" in out and "TRIMP" in out
 
-    assert plan_command.run_with_store(parse(plan_command.configure, "--json", "--date", MONDAY.isoformat()),
-                    SETTINGS, store) == 0
+    assert (
+        plan_command.run_with_store(
+            parse(plan_command.configure, "--json", "--date", MONDAY.isoformat()), SETTINGS, store
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["sessions"] == 21
     assert result["profile"]["basis"]["resting_hr"]["source"] == "measured"
@@ -553,8 +606,9 @@ def test_plan_command_takes_no_readiness_from_a_training_session(today_store, ca
     """Readiness comes from morning readings only (`edgecoach morning`): the still minute at
     the start of today's session is no reading (it used to be one)."""
     store = today_store  # the last session is on MONDAY itself
-    plan_command.run_with_store(parse(plan_command.configure, "--json", "--date", MONDAY.isoformat()), SETTINGS,
-             store)
+    plan_command.run_with_store(
+        parse(plan_command.configure, "--json", "--date", MONDAY.isoformat()), SETTINGS, store
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["readiness"]["level"] == "unknown"
     assert "edgecoach morning" in result["readiness"]["basis"]["reason"]
@@ -568,8 +622,14 @@ def test_feedback_command_changes_the_next_week(month_store, capsys):
     plan_command.run_with_store(parse(plan_command.configure, *week), SETTINGS, store)
     before = json.loads(capsys.readouterr().out)["week"]
     hard = [r for r in store.sessions("ann") if r.started_at.weekday() == 4][-1]
-    assert feedback_command.run_with_store(parse(feedback_command.configure, str(hard.id), "--too-hard", "--note",
-                              "legs heavy"), SETTINGS, store) == 0
+    assert (
+        feedback_command.run_with_store(
+            parse(feedback_command.configure, str(hard.id), "--too-hard", "--note", "legs heavy"),
+            SETTINGS,
+            store,
+        )
+        == 0
+    )
     assert "eases off" in capsys.readouterr().out
     assert store.feedback(hard.id)[0]["text"] == "too hard: legs heavy"
     plan_command.run_with_store(parse(plan_command.configure, *week), SETTINGS, store)
@@ -578,15 +638,21 @@ def test_feedback_command_changes_the_next_week(month_store, capsys):
     assert after["hard_days"] < before["hard_days"]
     assert after["basis"]["feedback_used"][0]["session_id"] == hard.id
 
-    plan_command.run_with_store(parse(plan_command.configure, "--week", "--date", MONDAY.isoformat()), SETTINGS,
-             store)
+    plan_command.run_with_store(
+        parse(plan_command.configure, "--week", "--date", MONDAY.isoformat()), SETTINGS, store
+    )
     out = capsys.readouterr().out
     assert "Week from Mon 04 May 2026" in out and "too hard" in out
 
 
 def test_feedback_defaults_to_the_latest_session_and_validates_rpe(store, capsys):
     latest = fill_store(store, days=3)
-    assert feedback_command.run_with_store(parse(feedback_command.configure, "--rpe", "6"), SETTINGS, store) == 0
+    assert (
+        feedback_command.run_with_store(
+            parse(feedback_command.configure, "--rpe", "6"), SETTINGS, store
+        )
+        == 0
+    )
     assert store.feedback(latest)[0]["rpe"] == 6
     assert f"session {latest}: RPE 6" in capsys.readouterr().out
     for bad in ("11", "0", "hard"):
@@ -600,10 +666,13 @@ def test_feedback_defaults_to_the_latest_session_and_validates_rpe(store, capsys
     with pytest.raises(FeedbackError, match="say how it felt"):
         feedback_command.run_with_store(parse(feedback_command.configure), SETTINGS, store)
     with pytest.raises(FeedbackError, match="no sessions"):
-        feedback_command.run_with_store(parse(feedback_command.configure, "--person", "bob", "--too-easy"),
-                     SETTINGS, store)
+        feedback_command.run_with_store(
+            parse(feedback_command.configure, "--person", "bob", "--too-easy"), SETTINGS, store
+        )
     with pytest.raises(FeedbackError, match="there is no session 999"):
-        feedback_command.run_with_store(parse(feedback_command.configure, "999", "--too-easy"), SETTINGS, store)
+        feedback_command.run_with_store(
+            parse(feedback_command.configure, "999", "--too-easy"), SETTINGS, store
+        )
 
 
 def test_the_person_defaults_to_the_only_one_configured():
@@ -616,9 +685,22 @@ def test_the_person_defaults_to_the_only_one_configured():
 
 
 def test_plan_for_someone_without_sessions_starts_gently(store, capsys):
-    assert plan_command.run_with_store(parse(plan_command.configure, "--person", "dee", "--week",
-                                             "--no-llm", "--date", MONDAY.isoformat()),
-                                       SETTINGS, store) == 0
+    assert (
+        plan_command.run_with_store(
+            parse(
+                plan_command.configure,
+                "--person",
+                "dee",
+                "--week",
+                "--no-llm",
+                "--date",
+                MONDAY.isoformat(),
+            ),
+            SETTINGS,
+            store,
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "No sessions recorded for dee" in out and "0 hard" in out
 
@@ -630,8 +712,9 @@ def test_the_plan_is_explained_in_guarded_words_resting_on_its_facts(month_store
     from edge.training.inputs import load_inputs
 
     inputs = load_inputs(month_store, SETTINGS, "ann", MONDAY)
-    suggestion = daily_suggestion(inputs.loads, inputs.readiness, inputs.feedback, MONDAY,
-                                  inputs.goal_minutes, k=inputs.k)
+    suggestion = daily_suggestion(
+        inputs.loads, inputs.readiness, inputs.feedback, MONDAY, inputs.goal_minutes, k=inputs.k
+    )
     advice = suggestion_advice(suggestion, ZoneModel.for_profile(inputs.profile))
     assert advice.facts["session"] == suggestion.kind and advice.template == suggestion.text
     assert advice.facts["reason"] == reason_token(str(suggestion.basis["rule"]))
@@ -643,8 +726,12 @@ def test_the_plan_is_explained_in_guarded_words_resting_on_its_facts(month_store
     # With the real model: its words pass the guard, or the rules' words are said.
     words = explain_suggestion(suggestion, inputs, SETTINGS)
     assert words["source"] == "template" or guard.check_advice(words["text"], advice).ok
-    assert plan_command.run_with_store(parse(plan_command.configure, "--date", MONDAY.isoformat()), SETTINGS,
-                    month_store) == 0
+    assert (
+        plan_command.run_with_store(
+            parse(plan_command.configure, "--date", MONDAY.isoformat()), SETTINGS, month_store
+        )
+        == 0
+    )
     assert "In words (" in capsys.readouterr().out
 
 
@@ -655,8 +742,9 @@ def test_the_week_is_worded_by_the_model_under_the_same_guard(month_store, capsy
     from edge.training.inputs import load_inputs
 
     inputs = load_inputs(month_store, SETTINGS, "ann", MONDAY)
-    plan = weekly_plan(inputs.loads, inputs.readiness, inputs.feedback, MONDAY,
-                       inputs.goal_minutes, k=inputs.k)
+    plan = weekly_plan(
+        inputs.loads, inputs.readiness, inputs.feedback, MONDAY, inputs.goal_minutes, k=inputs.k
+    )
     zones = ZoneModel.for_profile(inputs.profile)
     # A patient time limit: this checks the words, not how fast a shared core is.
     patient = replace(SETTINGS, llm=replace(SETTINGS.llm, timeout_s=60.0))
@@ -667,31 +755,46 @@ def test_the_week_is_worded_by_the_model_under_the_same_guard(month_store, capsy
     assert len(words) == len(plan.days)
     for day, said in zip(plan.days, words, strict=True):
         if said["source"] == "llm":  # each day's words pass its own guard, or the rules speak
-            assert said["model"] and guard.check_advice(said["text"],
-                                                        suggestion_advice(day, zones)).ok
+            assert (
+                said["model"] and guard.check_advice(said["text"], suggestion_advice(day, zones)).ok
+            )
         else:
             assert said["text"] == day.text and said["reason"]
     assert any(w["source"] == "llm" for w in words), [(w["reason"], w["text"]) for w in words]
-    assert plan_command.run_with_store(parse(plan_command.configure, "--week", "--json", "--date",
-                                             MONDAY.isoformat()), patient, month_store) == 0
+    assert (
+        plan_command.run_with_store(
+            parse(plan_command.configure, "--week", "--json", "--date", MONDAY.isoformat()),
+            patient,
+            month_store,
+        )
+        == 0
+    )
     days = json.loads(capsys.readouterr().out)["week"]["days"]
     assert len(days) == len(plan.days)
     assert all(d["words"]["text"] and d["words"]["source"] in ("llm", "template") for d in days)
 
 
 #: A week of training before the rolling week, so this week's load target leaves room.
-_WEEK_BEFORE = [(8, "easy", 45), (9, "moderate", 45), (10, "long", 75), (12, "hard", 45),
-                (13, "easy", 45)]
+_WEEK_BEFORE = [
+    (8, "easy", 45),
+    (9, "moderate", 45),
+    (10, "long", 75),
+    (12, "hard", 45),
+    (13, "easy", 45),
+]
 
 
-@pytest.mark.parametrize("case", [
-    ("already trained", [(0, "easy", 40)], None),
-    ("seven day rest", [(d, "easy", 30) for d in range(1, 7)], None),
-    ("after hard", [(1, "hard", 40), *_WEEK_BEFORE], None),
-    ("after hard, low readiness", [(1, "hard", 40)], Readiness(25, "low")),
-    ("low readiness", [(3, "easy", 30)], Readiness(25, "low")),
-    ("hard", [(3, "easy", 30), (5, "long", 60), *_WEEK_BEFORE], None),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("already trained", [(0, "easy", 40)], None),
+        ("seven day rest", [(d, "easy", 30) for d in range(1, 7)], None),
+        ("after hard", [(1, "hard", 40), *_WEEK_BEFORE], None),
+        ("after hard, low readiness", [(1, "hard", 40)], Readiness(25, "low")),
+        ("low readiness", [(3, "easy", 30)], Readiness(25, "low")),
+        ("hard", [(3, "easy", 30), (5, "long", 60), *_WEEK_BEFORE], None),
+    ],
+)
 def test_each_rule_reaches_the_model_as_a_reason_it_can_word(case):
     """The language model is told why (the rule), and the facts rebuild the rules' own words."""
     from edge.narrator.advice import advice_for
@@ -700,9 +803,17 @@ def test_each_rule_reaches_the_model_as_a_reason_it_can_word(case):
     from edge.training.plan import rule_of, trimp_per_minute
 
     rule, days, ready = case
-    history = [SessionLoad(i + 1, MONDAY - timedelta(days=back), minutes * trimp_per_minute(kind),
-                           minutes * 60, minutes * 60, kind)
-               for i, (back, kind, minutes) in enumerate(days)]
+    history = [
+        SessionLoad(
+            i + 1,
+            MONDAY - timedelta(days=back),
+            minutes * trimp_per_minute(kind),
+            minutes * 60,
+            minutes * 60,
+            kind,
+        )
+        for i, (back, kind, minutes) in enumerate(days)
+    ]
     suggestion = daily_suggestion(history, ready, [], MONDAY, 150)
     assert suggestion.basis["rule"] == rule
     advice = suggestion_advice(suggestion, ZoneModel.for_profile(Profile(age=40)))

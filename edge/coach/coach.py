@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from edge.coach.drift import DecouplingSettings, DecouplingTracker
-from edge.core.cues import CUE_SPECS, Action, Cue, CueKind, Priority, duration_facts
 from edge.coach.workouts import PlannedWorkout, WorkoutSettings, WorkoutTracker
-from edge.core.zones import ZoneModel
+from edge.core.cues import CUE_SPECS, Action, Cue, CueKind, Priority, duration_facts
 from edge.core.forecast import Forecast
+from edge.core.zones import ZoneModel
 from edge.profile import Profile
 from edge.stream.plausible import HR_BPM
 from edge.stream.readings import AlignedSample
@@ -148,7 +148,7 @@ class Coach:
         self._believed: deque[tuple[int, float]] = deque()
         self._on_target_since: int | None = None
         self._implausible_over_max = False
-        self._last_any_cue_t = -10**9
+        self._last_any_cue_t = -(10**9)
         # Milestones: the next of each measure, those waiting, the last more important cue.
         self._next_time_milestone: int | None = None
         self._km_done = 0
@@ -238,7 +238,8 @@ class Coach:
         baseline = self._last_plausible_hr
         jumped = baseline is not None and (
             abs(hr - baseline) > limit
-            or any(abs(hr - v) > settings.plausible_window_change_bpm for _, v in self._believed))
+            or any(abs(hr - v) > settings.plausible_window_change_bpm for _, v in self._believed)
+        )
         if not jumped:
             self._new_level_s = 0
             return True
@@ -251,8 +252,11 @@ class Coach:
     def _walking(self, sample: AlignedSample) -> bool:
         low, high = self.settings.walking_cadence_spm
         cadence, speed = sample.cadence_spm, sample.speed_mps
-        return (cadence is not None and low <= cadence < high
-                and (speed is None or speed < self.settings.walking_max_speed_mps))
+        return (
+            cadence is not None
+            and low <= cadence < high
+            and (speed is None or speed < self.settings.walking_max_speed_mps)
+        )
 
     def _implausible_cues(self, t: int, hr: float) -> list[_Due]:
         if not self._due(CueKind.IMPLAUSIBLE_READING, t, self.settings.safety_cue_interval_s):
@@ -390,16 +394,25 @@ class Coach:
         """Heart rate creeping up at a steady pace or power: aerobic decoupling
         (`edge.coach.drift`), not an excess over the health model's expectation, which follows
         heart rate up during a long effort and so never saw drift."""
-        finding = self._drift.update(t, hr, speed_mps=sample.speed_mps,
-                                     power_w=sample.power_w)
-        if finding is None or hr is None or not self._due(
-                CueKind.DRIFT, t, self.settings.drift_cue_interval_s):
+        finding = self._drift.update(t, hr, speed_mps=sample.speed_mps, power_w=sample.power_w)
+        if (
+            finding is None
+            or hr is None
+            or not self._due(CueKind.DRIFT, t, self.settings.drift_cue_interval_s)
+        ):
             return []
-        return [_due_cue(CueKind.DRIFT, {
-            "hr": round(hr), "start_hr": round(finding.start_hr),
-            "decoupling_pct": round(finding.decoupling_pct),
-            "steady_min": round(finding.steady_s / 60),
-            "measure": "pace" if finding.measure == "speed" else "power"})]
+        return [
+            _due_cue(
+                CueKind.DRIFT,
+                {
+                    "hr": round(hr),
+                    "start_hr": round(finding.start_hr),
+                    "decoupling_pct": round(finding.decoupling_pct),
+                    "steady_min": round(finding.steady_s / 60),
+                    "measure": "pace" if finding.measure == "speed" else "power",
+                },
+            )
+        ]
 
     def _on_target_cues(self, t: int, hr: float | None) -> list[_Due]:
         """A short "on target" every few minutes at most, while heart rate has held inside the
@@ -407,21 +420,25 @@ class Coach:
         target, and quiet when anything more useful is due."""
         settings = self.settings
         status = self.workout.status(t) if self.workout is not None else None
-        if hr is None or status is None or not (
-                status.target_low <= hr <= status.target_high):
+        if hr is None or status is None or not (status.target_low <= hr <= status.target_high):
             self._on_target_since = None
             return []
         if self._on_target_since is None:
             self._on_target_since = t
-        if (t - self._on_target_since < settings.on_target_hold_s
-                or t - self._last_any_cue_t < settings.on_target_quiet_s
-                or not self._due(CueKind.ON_TARGET, t, settings.on_target_interval_s)
-                or status.remaining_s < settings.on_target_quiet_s):
+        if (
+            t - self._on_target_since < settings.on_target_hold_s
+            or t - self._last_any_cue_t < settings.on_target_quiet_s
+            or not self._due(CueKind.ON_TARGET, t, settings.on_target_interval_s)
+            or status.remaining_s < settings.on_target_quiet_s
+        ):
             return []
         low, high = status.step.zone_range
         facts: dict[str, float | int | str] = {
-            "hr": round(hr), "zone": low, "target_low": status.target_low,
-            "target_high": status.target_high}
+            "hr": round(hr),
+            "zone": low,
+            "target_low": status.target_low,
+            "target_high": status.target_high,
+        }
         if high != low:
             facts["top_zone"] = high
         return [_due_cue(CueKind.ON_TARGET, facts)]

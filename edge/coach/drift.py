@@ -84,8 +84,14 @@ class DecouplingTracker:
         self._last_t = self._first_t = None
         self.judging = False
 
-    def update(self, t: int, hr: float | None, *, speed_mps: float | None = None,
-               power_w: float | None = None) -> DriftFinding | None:
+    def update(
+        self,
+        t: int,
+        hr: float | None,
+        *,
+        speed_mps: float | None = None,
+        power_w: float | None = None,
+    ) -> DriftFinding | None:
         """Take one second; a finding when the last `span_s` seconds have decoupled."""
         s = self.settings
         measure, effort = ("power", power_w) if power_w is not None else ("speed", speed_mps)

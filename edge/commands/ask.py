@@ -26,8 +26,8 @@ from edge.core.zones import ZoneModel
 from edge.errors import EdgecoachError
 from edge.narrator.advice import (
     HARD_SESSION_MIN,
-    TREND_SESSIONS,
     MAX_WEEKLY_INCREASE_PCT,
+    TREND_SESSIONS,
     Intent,
     classify_question,
     no_data_answer,
@@ -51,8 +51,7 @@ HELP = "ask about your own training; answered from your recorded data"
 _WITHOUT_DATA = (Intent.SAFETY, Intent.MEDICAL, Intent.UNKNOWN, Intent.ZONES)
 _ZONE_ASKED = re.compile(r"\bzone\s*([1-5])\b", re.IGNORECASE)
 #: Minutes (or hours) a volume question asks about: "Can I train 200 minutes next week?"
-_MINUTES_ASKED = re.compile(r"\b(\d+(?:\.\d+)?)\s*(minutes?|mins?|hours?|hrs?|h)\b",
-                            re.IGNORECASE)
+_MINUTES_ASKED = re.compile(r"\b(\d+(?:\.\d+)?)\s*(minutes?|mins?|hours?|hrs?|h)\b", re.IGNORECASE)
 _DOUBLING = re.compile(r"\b(doubl\w*|twice)\b", re.IGNORECASE)
 
 
@@ -70,11 +69,17 @@ class Answer:
         object.__setattr__(self, "facts_used", MappingProxyType(dict(self.facts_used)))
 
     def as_dict(self) -> dict[str, object]:
-        return {"text": self.text, "source": self.source, "intent": self.intent,
-                "facts_used": dict(self.facts_used), "reason": self.reason}
+        return {
+            "text": self.text,
+            "source": self.source,
+            "intent": self.intent,
+            "facts_used": dict(self.facts_used),
+            "reason": self.reason,
+        }
 
 
 # -- facts from the store ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class _Session:
@@ -101,10 +106,14 @@ def _summary_of(store: SessionStore, row: SessionRow) -> dict[str, Any] | None:
     for hr in rates:
         in_zone[str(zones.zone(hr))] += 1
     distances = [s.distance_m for s in samples if s.distance_m is not None]
-    return {"duration_s": len(samples),
-            "mean_hr": sum(rates) / len(rates) if rates else None,
-            "max_hr": max(rates) if rates else None, "time_in_zone_s": in_zone,
-            "distance_m": max(distances) if distances else None, "gaps": []}
+    return {
+        "duration_s": len(samples),
+        "mean_hr": sum(rates) / len(rates) if rates else None,
+        "max_hr": max(rates) if rates else None,
+        "time_in_zone_s": in_zone,
+        "distance_m": max(distances) if distances else None,
+        "gaps": [],
+    }
 
 
 def recorded_sessions(store: SessionStore | None, person: str | None = None) -> list[_Session]:
@@ -145,8 +154,9 @@ def _load_facts(sessions: Sequence[_Session], now: datetime) -> dict[str, Any]:
     }
 
 
-def gather_facts(intent: Intent, question: str, sessions: Sequence[_Session],
-                 profile: Profile, now: datetime) -> dict[str, Any]:
+def gather_facts(
+    intent: Intent, question: str, sessions: Sequence[_Session], profile: Profile, now: datetime
+) -> dict[str, Any]:
     """The facts `intent` needs, from the sessions (oldest first) and the profile."""
     zones = ZoneModel.for_profile(profile)
     match intent:
@@ -171,11 +181,13 @@ def gather_facts(intent: Intent, question: str, sessions: Sequence[_Session],
             facts: dict[str, Any] = {"sessions": len(rated)}
             if len(rated) >= 2 * TREND_SESSIONS:
                 recent = rated[-TREND_SESSIONS:]
-                before = rated[-2 * TREND_SESSIONS:-TREND_SESSIONS]
+                before = rated[-2 * TREND_SESSIONS : -TREND_SESSIONS]
                 facts["mean_hr_recent"] = round(
-                    sum(float(s.summary["mean_hr"]) for s in recent) / len(recent))
+                    sum(float(s.summary["mean_hr"]) for s in recent) / len(recent)
+                )
                 facts["mean_hr_before"] = round(
-                    sum(float(s.summary["mean_hr"]) for s in before) / len(before))
+                    sum(float(s.summary["mean_hr"]) for s in before) / len(before)
+                )
             return facts
         case Intent.READINESS:
             load = _load_facts(sessions, now)
@@ -192,6 +204,7 @@ def volume_facts(question: str, sessions: Sequence[_Session], now: datetime) -> 
     """Facts for "Can I train 200 minutes next week?", "Is it fine to double my long run?":
     the minutes trained in the last 7 days, 10 % more as next week's most, the minutes asked
     about, and for a doubling the longest session of the last 14 days."""
+
     def minutes(s: _Session) -> float:
         return int(s.summary.get("duration_s") or 0) / 60
 
@@ -199,9 +212,11 @@ def volume_facts(question: str, sessions: Sequence[_Session], now: datetime) -> 
         return [s for s in sessions if (now - s.started).total_seconds() <= days * 86400]
 
     last = round(sum(minutes(s) for s in within(7)))
-    facts: dict[str, Any] = {"last_week_min": last, "increase_pct": MAX_WEEKLY_INCREASE_PCT,
-                             "next_week_max_min": round(last * (1 + MAX_WEEKLY_INCREASE_PCT
-                                                                / 100))}
+    facts: dict[str, Any] = {
+        "last_week_min": last,
+        "increase_pct": MAX_WEEKLY_INCREASE_PCT,
+        "next_week_max_min": round(last * (1 + MAX_WEEKLY_INCREASE_PCT / 100)),
+    }
     asked = _MINUTES_ASKED.search(question)
     if asked:
         value = float(asked.group(1)) * (60 if asked.group(2).lower().startswith("h") else 1)
@@ -209,15 +224,24 @@ def volume_facts(question: str, sessions: Sequence[_Session], now: datetime) -> 
     recent = within(14)
     if _DOUBLING.search(question) and recent:
         longest = round(max(minutes(s) for s in recent))
-        facts.update(doubling="yes", longest_min=longest,
-                     longest_next_max_min=round(longest * (1 + MAX_WEEKLY_INCREASE_PCT / 100)))
+        facts.update(
+            doubling="yes",
+            longest_min=longest,
+            longest_next_max_min=round(longest * (1 + MAX_WEEKLY_INCREASE_PCT / 100)),
+        )
     return facts
 
 
-def answer_question(question: str, store: SessionStore | None, profile: Profile,
-                    engine: Any, *, now: datetime | None = None,
-                    settings: NarratorSettings | None = None,
-                    app_settings: Settings | None = None) -> Answer:
+def answer_question(
+    question: str,
+    store: SessionStore | None,
+    profile: Profile,
+    engine: Any,
+    *,
+    now: datetime | None = None,
+    settings: NarratorSettings | None = None,
+    app_settings: Settings | None = None,
+) -> Answer:
     """Answer `question` from the store's sessions (None: there is no store yet).
 
     `engine` is a `LlamaEngine` or None (the rules' words only). Blocking: call it from a
@@ -234,24 +258,25 @@ def answer_question(question: str, store: SessionStore | None, profile: Profile,
         from edge.narrator.plans import suggestion_advice
         from edge.training.inputs import todays_suggestion
 
-        suggestion, inputs = todays_suggestion(store, app_settings, profile.name,
-                                               now.astimezone().date())
-        advice = suggestion_advice(suggestion, ZoneModel.for_profile(inputs.profile),
-                                   question=question)
+        suggestion, inputs = todays_suggestion(
+            store, app_settings, profile.name, now.astimezone().date()
+        )
+        advice = suggestion_advice(
+            suggestion, ZoneModel.for_profile(inputs.profile), question=question
+        )
     elif intent is Intent.READINESS and store is not None and app_settings is not None:
         # "Am I ready to train today?": the one readiness and today's plan, as `plan` says.
         from edge.narrator.plans import readiness_advice_for
         from edge.training.inputs import todays_suggestion
 
-        suggestion, inputs = todays_suggestion(store, app_settings, profile.name,
-                                               now.astimezone().date())
-        advice = readiness_advice_for(suggestion, ZoneModel.for_profile(inputs.profile),
-                                      question)
+        suggestion, inputs = todays_suggestion(
+            store, app_settings, profile.name, now.astimezone().date()
+        )
+        advice = readiness_advice_for(suggestion, ZoneModel.for_profile(inputs.profile), question)
     else:
         facts = gather_facts(intent, question, sessions, profile, now)
         advice = question_advice(question, intent, facts)
-    narrator = Narrator(engine, settings or NarratorSettings(timeout_s=8.0),
-                        "no language model")
+    narrator = Narrator(engine, settings or NarratorSettings(timeout_s=8.0), "no language model")
     try:
         narration = narrator.narrate_sync(advice)
     finally:
@@ -261,15 +286,20 @@ def answer_question(question: str, store: SessionStore | None, profile: Profile,
 
 # -- the command --------------------------------------------------------------------------------
 
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Answer a question from your own recorded sessions (the last one, "
-                          "the recent trend, today's plan, your zones); says so when it does "
-                          "not know.")
-    parser.add_argument("question", nargs="+", help="the question, e.g. \"How did my run go?\"")
-    parser.add_argument("--state-dir", type=Path,
-                        help="where the session store is (default: [daemon] state_dir)")
-    parser.add_argument("--person", help="whose sessions to answer from (default: the one "
-                        "person in the config)")
+    parser.description = (
+        "Answer a question from your own recorded sessions (the last one, "
+        "the recent trend, today's plan, your zones); says so when it does "
+        "not know."
+    )
+    parser.add_argument("question", nargs="+", help='the question, e.g. "How did my run go?"')
+    parser.add_argument(
+        "--state-dir", type=Path, help="where the session store is (default: [daemon] state_dir)"
+    )
+    parser.add_argument(
+        "--person", help="whose sessions to answer from (default: the one person in the config)"
+    )
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
     parser.add_argument("--no-llm", action="store_true", help="the rules' words only")
 
@@ -278,7 +308,7 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
     assert settings is not None
     question = " ".join(args.question).strip()
     if not question:
-        raise EdgecoachError("ask needs a question, e.g. edgecoach ask \"How did my run go?\"")
+        raise EdgecoachError('ask needs a question, e.g. edgecoach ask "How did my run go?"')
     # The person `edgecoach plan` would plan for, with their own profile: before, ask used the
     # [profile] section even when [[people]] named someone, so its zones differed from plan's.
     person = args.person or settings.default_person()
@@ -291,11 +321,16 @@ def run(args: argparse.Namespace, settings: Settings | None) -> int:
     recorded = (Path(args.state_dir or settings.daemon.state_dir) / DATABASE_NAME).is_file()
     store = open_store(settings.daemon, args.state_dir) if recorded else None
     try:
-        answer = answer_question(question, store, settings.person(person).profile, engine,
-                                 settings=NarratorSettings(
-                                     timeout_s=max(settings.llm.timeout_s, 8.0),
-                                     max_tokens=settings.llm.max_tokens),
-                                 app_settings=settings)
+        answer = answer_question(
+            question,
+            store,
+            settings.person(person).profile,
+            engine,
+            settings=NarratorSettings(
+                timeout_s=max(settings.llm.timeout_s, 8.0), max_tokens=settings.llm.max_tokens
+            ),
+            app_settings=settings,
+        )
     finally:
         if store is not None:
             store.close()
@@ -313,8 +348,11 @@ def _load_engine(settings: Settings) -> LlamaEngine | None:
 
     try:
         # The coaching adapter on its verified base when the models folder vouches for it.
-        return open_engine(settings.llm.model_path, settings.health.models_dir,
-                           threads=settings.llm.threads or None)
+        return open_engine(
+            settings.llm.model_path,
+            settings.health.models_dir,
+            threads=settings.llm.threads or None,
+        )
     except EdgecoachError as exc:
         log.warning("answering with the rules' words only: %s", exc)
         return None

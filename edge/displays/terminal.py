@@ -23,10 +23,20 @@ from edge.stream.plausible import finite_json
 from edge.stream.readings import LinkState
 
 _KIND_LABELS = {
-    "zone_change": "ZONE", "high_zone": "HIGH", "forecast_overshoot": "AHEAD",
-    "above_max_hr": "STOP", "implausible_reading": "SENSOR", "sensor_lost": "SENSOR",
-    "sensor_back": "SENSOR", "drift": "DRIFT", "step_start": "STEP", "step_halfway": "STEP",
-    "step_end": "STEP", "workout_done": "PLAN", "off_target": "TARGET", "milestone": "MILE",
+    "zone_change": "ZONE",
+    "high_zone": "HIGH",
+    "forecast_overshoot": "AHEAD",
+    "above_max_hr": "STOP",
+    "implausible_reading": "SENSOR",
+    "sensor_lost": "SENSOR",
+    "sensor_back": "SENSOR",
+    "drift": "DRIFT",
+    "step_start": "STEP",
+    "step_halfway": "STEP",
+    "step_end": "STEP",
+    "workout_done": "PLAN",
+    "off_target": "TARGET",
+    "milestone": "MILE",
     "on_target": "ON",
 }
 
@@ -39,8 +49,7 @@ class JsonLines:
 
     def __call__(self, event: SessionEvent) -> None:
         # JSON has no NaN or Infinity: a value that is not a number is written as null.
-        line = json.dumps(finite_json(event_json(event)), separators=(",", ":"),
-                          allow_nan=False)
+        line = json.dumps(finite_json(event_json(event)), separators=(",", ":"), allow_nan=False)
         self.stream.write(line + "\n")
         self.stream.flush()
 
@@ -58,8 +67,11 @@ class TerminalDisplay:
         match event:
             case SessionStarted():
                 speed = f"{event.speed:g}x" if event.speed else "full speed"
-                length = (f"{int(event.duration_s) // 60} min of workout" if event.duration_s
-                          else "workout")
+                length = (
+                    f"{int(event.duration_s) // 60} min of workout"
+                    if event.duration_s
+                    else "workout"
+                )
                 self._line(f"{event.source}: {length} at {speed}")
                 self._line(f"  health model   {event.health_model}")
                 self._line(f"  language model {event.language_model or 'none: templates only'}")
@@ -69,12 +81,16 @@ class TerminalDisplay:
             case SampleTaken():
                 self._status(event)
             case CueDecided(cue=cue):
-                self._line(f"{_clock(cue.t)}  {_KIND_LABELS.get(cue.kind.value, 'CUE'):6}"
-                           f" {cue.template_text}")
+                self._line(
+                    f"{_clock(cue.t)}  {_KIND_LABELS.get(cue.kind.value, 'CUE'):6}"
+                    f" {cue.template_text}"
+                )
             case CueSpoken(narration=words):
                 by = "model" if words.source == "llm" else f"template: {words.reason}"
-                self._line(f"{'':5}  \u21b3 \u201c{words.text}\u201d  ({by}, "
-                           f"{event.seconds_to_text:.2f} s)")
+                self._line(
+                    f"{'':5}  \u21b3 \u201c{words.text}\u201d  ({by}, "
+                    f"{event.seconds_to_text:.2f} s)"
+                )
             case WarningRaised():
                 self._line(f"warning: {event.message}")
             case MachineUpdate(detail=detail) if "say" in detail:
@@ -91,8 +107,10 @@ class TerminalDisplay:
             ahead = f"  in 30 s: {forecast.hr_30s:.0f}" if forecast else ""
             cadence = f"  cadence {sample.cadence_spm:.0f}" if sample.cadence_spm else ""
             watts = f"  {sample.power_w:.0f} W" if sample.power_w is not None else ""
-            text = (f"{_clock(sample.t)}  HR {sample.hr_bpm:3.0f}  "
-                    f"{ZONE_NAMES[event.zone]:<22}{cadence}{watts}{ahead}")
+            text = (
+                f"{_clock(sample.t)}  HR {sample.hr_bpm:3.0f}  "
+                f"{ZONE_NAMES[event.zone]:<22}{cadence}{watts}{ahead}"
+            )
         if self.live:
             self.stream.write("\r\x1b[2K" + text)
             self.stream.flush()

@@ -28,9 +28,9 @@ from typing import Any, Self
 import numpy as np
 
 from edge.artifacts import Manifest, default_models_dir, sha256_of
+from edge.core.forecast import Forecast
 from edge.errors import ModelError
 from edge.health.calibration import Calibration
-from edge.core.forecast import Forecast
 from edge.health.features import FEATURE_NAMES, OUTPUT_NAMES, Normalisation
 
 __all__ = [

@@ -54,8 +54,10 @@ class Intent(StrEnum):
 
 
 #: Words an answer must use when it says it does not know.
-DONT_KNOW = (r"\b(don't know|do not know|don't have|do not have|can't tell|cannot tell|"
-             r"not sure|no data)")
+DONT_KNOW = (
+    r"\b(don't know|do not know|don't have|do not have|can't tell|cannot tell|"
+    r"not sure|no data)"
+)
 
 #: Facts the guard insists a live cue names at least one of.
 CUE_KEY_FACTS = ("hr", "zone", "zone5_lower", "forecast_hr")
@@ -93,9 +95,18 @@ class Advice:
 
 def cue_advice(cue: Cue) -> Advice:
     """The advice of a live cue: its facts, action and template, one or two short sentences."""
-    return Advice(Task.CUE, cue.kind.value, cue.action, cue.facts, cue.template_text,
-                  deterministic=cue.deterministic, key_facts=CUE_KEY_FACTS,
-                  max_sentences=3, max_chars=220, cue_id=cue.id)
+    return Advice(
+        Task.CUE,
+        cue.kind.value,
+        cue.action,
+        cue.facts,
+        cue.template_text,
+        deterministic=cue.deterministic,
+        key_facts=CUE_KEY_FACTS,
+        max_sentences=3,
+        max_chars=220,
+        cue_id=cue.id,
+    )
 
 
 def format_value(value: object) -> str:
@@ -124,13 +135,18 @@ def canonical_number(number: str) -> str:
 def _keys_in(template: str, facts: Facts) -> tuple[str, ...]:
     """The facts a template names: words for it must name at least one of them."""
     named = _numbers(template)
-    return tuple(k for k, v in facts.items()
-                 if isinstance(v, int | float) and not isinstance(v, bool)
-                 and canonical_number(str(v)) in named)
+    return tuple(
+        k
+        for k, v in facts.items()
+        if isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and canonical_number(str(v)) in named
+    )
 
 
-def _advice(task: Task, kind: str, action: Action | None, facts: Facts, template: str,
-            **kwargs: object) -> Advice:
+def _advice(
+    task: Task, kind: str, action: Action | None, facts: Facts, template: str, **kwargs: object
+) -> Advice:
     kwargs.setdefault("key_facts", _keys_in(template, facts))
     return Advice(task, kind, action, facts, template, **kwargs)  # type: ignore[arg-type]
 
@@ -176,18 +192,22 @@ def _when(days_ago: object) -> str:
     return f"{days_ago} days ago"
 
 
-def summary_advice(facts: Facts, *, task: Task = Task.SUMMARY, kind: str = "summary",
-                   question: str = "") -> Advice:
+def summary_advice(
+    facts: Facts, *, task: Task = Task.SUMMARY, kind: str = "summary", question: str = ""
+) -> Advice:
     """What a session was, in figures a person can check, and what it means for tomorrow."""
     f = facts
     parts = []
     opening = "You" if task is Task.SUMMARY else f"{_when(f.get('days_ago'))} you"
     if "mean_hr" in f:
-        parts.append(f"{opening} trained for {f['duration_min']} minutes at an average heart "
-                     f"rate of {f['mean_hr']}, peaking at {f['max_hr']}.")
+        parts.append(
+            f"{opening} trained for {f['duration_min']} minutes at an average heart "
+            f"rate of {f['mean_hr']}, peaking at {f['max_hr']}."
+        )
     else:
-        parts.append(f"{opening} trained for {f['duration_min']} minutes, with no heart rate "
-                     "recorded.")
+        parts.append(
+            f"{opening} trained for {f['duration_min']} minutes, with no heart rate recorded."
+        )
     if "main_zone" in f:
         parts.append(f"Most of it, {f['main_zone_min']} minutes, was in zone {f['main_zone']}.")
     if "distance_km" in f:
@@ -206,38 +226,52 @@ def summary_advice(facts: Facts, *, task: Task = Task.SUMMARY, kind: str = "summ
 
 # -- morning readiness ----------------------------------------------------------------------------
 
-def readiness_advice(facts: Facts, *, task: Task = Task.READINESS, kind: str = "readiness",
-                     question: str = "") -> Advice:
+
+def readiness_advice(
+    facts: Facts, *, task: Task = Task.READINESS, kind: str = "readiness", question: str = ""
+) -> Advice:
     """Train, keep it easy, or rest: from resting heart rate, the last session and the week.
 
     Facts (all optional): `resting_hr` and `baseline_resting_hr` (bpm), `hours_since_last`,
     `last_hard_min` (minutes in zones 4-5 last time), `sessions_7d`.
     """
     f = dict(facts)
-    rise = (f["resting_hr"] - f["baseline_resting_hr"]  # type: ignore[operator]
-            if "resting_hr" in f and "baseline_resting_hr" in f else 0)
+    rise = (
+        f["resting_hr"] - f["baseline_resting_hr"]  # type: ignore[operator]
+        if "resting_hr" in f and "baseline_resting_hr" in f
+        else 0
+    )
     if rise >= 7:
-        text = (f"Take a rest day: your resting heart rate is {f['resting_hr']}, well above your "
-                f"usual {f['baseline_resting_hr']}.")
+        text = (
+            f"Take a rest day: your resting heart rate is {f['resting_hr']}, well above your "
+            f"usual {f['baseline_resting_hr']}."
+        )
         action, reason = Action.STOP, "resting_hr_up"
     elif int(f.get("sessions_7d", 0) or 0) >= 6:
-        text = (f"You have trained {f['sessions_7d']} times this week. "
-                "Take a rest day today.")
+        text = f"You have trained {f['sessions_7d']} times this week. Take a rest day today."
         action, reason = Action.STOP, "many_sessions"
-    elif (int(f.get("last_hard_min", 0) or 0) >= HARD_SESSION_MIN
-          and int(f.get("hours_since_last", 999) or 0) < 48):
-        text = (f"Keep today easy: your last session, {f['hours_since_last']} hours ago, had "
-                f"{f['last_hard_min']} hard minutes.")
+    elif (
+        int(f.get("last_hard_min", 0) or 0) >= HARD_SESSION_MIN
+        and int(f.get("hours_since_last", 999) or 0) < 48
+    ):
+        text = (
+            f"Keep today easy: your last session, {f['hours_since_last']} hours ago, had "
+            f"{f['last_hard_min']} hard minutes."
+        )
         action, reason = Action.EASE_OFF, "hard_last_session"
     elif rise >= 4:
-        text = (f"Keep today easy: your resting heart rate is {f['resting_hr']}, a little above "
-                f"your usual {f['baseline_resting_hr']}.")
+        text = (
+            f"Keep today easy: your resting heart rate is {f['resting_hr']}, a little above "
+            f"your usual {f['baseline_resting_hr']}."
+        )
         action, reason = Action.EASE_OFF, "resting_hr_a_little_up"
     else:
         text = "You look ready: keep to your plan today."
         if "resting_hr" in f and "baseline_resting_hr" in f:
-            text = (f"You look ready: your resting heart rate is {f['resting_hr']}, close to "
-                    f"your usual {f['baseline_resting_hr']}. Keep to your plan today.")
+            text = (
+                f"You look ready: your resting heart rate is {f['resting_hr']}, close to "
+                f"your usual {f['baseline_resting_hr']}. Keep to your plan today."
+            )
         action, reason = Action.HOLD, "ready"
     # Which rule decided is a fact too: the model words the decision, it does not redo it.
     f["reason"] = reason
@@ -246,19 +280,28 @@ def readiness_advice(facts: Facts, *, task: Task = Task.READINESS, kind: str = "
 
 # -- the plan -------------------------------------------------------------------------------------
 
-def plan_facts(*, hours_since_last: int | None, last_hard_min: int, sessions_7d: int,
-               hard_sessions_7d: int, zone_bounds: Mapping[int, tuple[int, int]]) -> dict:
+
+def plan_facts(
+    *,
+    hours_since_last: int | None,
+    last_hard_min: int,
+    sessions_7d: int,
+    hard_sessions_7d: int,
+    zone_bounds: Mapping[int, tuple[int, int]],
+) -> dict:
     """Today's session by the coach's simple rules: rest after a heavy week, easy after a hard
     day, intervals after easy days, otherwise a long steady or easy run.
 
     `zone_bounds` maps zone (1..5) to rounded (low, high) bpm (`ZoneModel.bounds_bpm`).
     """
+
     def session(kind: str, zone: int, **more: int) -> dict:
         low, high = zone_bounds[zone]
         return {"session": kind, "zone": zone, "zone_low": low, "zone_high": high, **more}
 
-    if sessions_7d >= 6 or (hours_since_last is not None and hours_since_last < 24
-                            and last_hard_min >= 25):
+    if sessions_7d >= 6 or (
+        hours_since_last is not None and hours_since_last < 24 and last_hard_min >= 25
+    ):
         return {"session": "rest"}
     if hours_since_last is not None and hours_since_last < 48 and last_hard_min >= HARD_SESSION_MIN:
         return session("easy", 2, duration_min=30)
@@ -273,9 +316,15 @@ def plan_facts(*, hours_since_last: int | None, last_hard_min: int, sessions_7d:
 _PLAN_ACTIONS = {"rest": Action.STOP, "hard": Action.PUSH, "intervals": Action.PUSH}
 
 
-def plan_advice(facts: Facts, *, task: Task = Task.PLAN, kind: str = "plan",
-                question: str = "", template: str | None = None,
-                max_sentences: int = 3) -> Advice:
+def plan_advice(
+    facts: Facts,
+    *,
+    task: Task = Task.PLAN,
+    kind: str = "plan",
+    question: str = "",
+    template: str | None = None,
+    max_sentences: int = 3,
+) -> Advice:
     """A day's plan: the planner's suggestion (`edgecoach plan`, facts with a ``reason``; its
     own text as `template`), or the simple rules of `plan_facts`."""
     f = facts
@@ -283,35 +332,49 @@ def plan_advice(facts: Facts, *, task: Task = Task.PLAN, kind: str = "plan",
         session, rule = str(f["session"]), rule_of(str(f["reason"]))
         minutes = int(f.get("duration_min", 0))  # type: ignore[call-overload]
         text = template or suggestion_text(session, minutes, rule)  # type: ignore[arg-type]
-        return _advice(task, kind, _PLAN_ACTIONS.get(session, Action.HOLD), f, text,
-                       question=question, forbid=untrue_reasons(rule),
-                       max_sentences=max_sentences)
+        return _advice(
+            task,
+            kind,
+            _PLAN_ACTIONS.get(session, Action.HOLD),
+            f,
+            text,
+            question=question,
+            forbid=untrue_reasons(rule),
+            max_sentences=max_sentences,
+        )
     match f.get("session"):
         case "rest":
             text = "Today is a rest day: let your body recover from your last sessions."
             action = Action.STOP
         case "intervals":
-            text = (f"Today, {f['reps']} hard efforts of {f['rep_min']} minutes in zone "
-                    f"{f['zone']}, heart rate {f['zone_low']} to {f['zone_high']}, with easy "
-                    "jogging between. Push during the efforts and recover in between.")
+            text = (
+                f"Today, {f['reps']} hard efforts of {f['rep_min']} minutes in zone "
+                f"{f['zone']}, heart rate {f['zone_low']} to {f['zone_high']}, with easy "
+                "jogging between. Push during the efforts and recover in between."
+            )
             action = Action.PUSH
         case "long":
-            text = (f"Today, a long steady run of {f['duration_min']} minutes in zone {f['zone']}, "
-                    f"heart rate {f['zone_low']} to {f['zone_high']}. Hold a pace you could "
-                    "talk at.")
+            text = (
+                f"Today, a long steady run of {f['duration_min']} minutes in zone {f['zone']}, "
+                f"heart rate {f['zone_low']} to {f['zone_high']}. Hold a pace you could "
+                "talk at."
+            )
             action = Action.HOLD
         case "easy":
-            text = (f"Today, an easy {f['duration_min']} minutes in zone {f['zone']}, heart rate "
-                    f"{f['zone_low']} to {f['zone_high']}. Keep it relaxed so you recover while "
-                    "you build your base.")
+            text = (
+                f"Today, an easy {f['duration_min']} minutes in zone {f['zone']}, heart rate "
+                f"{f['zone_low']} to {f['zone_high']}. Keep it relaxed so you recover while "
+                "you build your base."
+            )
             action = Action.HOLD
         case other:
             raise ValueError(f"no plan wording for session {other!r}")
     return _advice(task, kind, action, f, text, question=question)
 
 
-def readiness_plan_advice(facts: Facts, *, question: str = "",
-                          template: str | None = None) -> Advice:
+def readiness_plan_advice(
+    facts: Facts, *, question: str = "", template: str | None = None
+) -> Advice:
     """ "Am I ready to train today?" answered with the one readiness (the morning reading, in
     the plan's facts `readiness_level` and `readiness_score`) and today's plan (`template`:
     the planner's own words for it). Saying that readiness is low is true when it is, whichever
@@ -323,10 +386,19 @@ def readiness_plan_advice(facts: Facts, *, question: str = "",
         said = "I have no morning reading today, so I can't tell your readiness."
     rule = rule_of(str(f["reason"]))
     if template is None:
-        template = suggestion_text(str(f["session"]), int(f.get("duration_min", 0)),  # type: ignore[arg-type]
-                                   rule)
-    advice = plan_advice(f, task=Task.QUESTION, kind=Intent.READINESS.value, question=question,
-                         template=f"{said} {template}", max_sentences=6)
+        template = suggestion_text(
+            str(f["session"]),
+            int(f.get("duration_min", 0)),  # type: ignore[arg-type]
+            rule,
+        )
+    advice = plan_advice(
+        f,
+        task=Task.QUESTION,
+        kind=Intent.READINESS.value,
+        question=question,
+        template=f"{said} {template}",
+        max_sentences=6,
+    )
     low = ("low readiness",) if f.get("readiness_level") == "low" else ()
     return replace(advice, forbid=untrue_reasons(rule, low))
 
@@ -336,7 +408,9 @@ def readiness_plan_advice(facts: Facts, *, question: str = "",
 _SAFETY_WORDS = re.compile(
     r"\b(chest|faint\w*|dizz\w*|pass(ed)? out|black(ed)? out|can't breathe|cannot breathe|"
     r"short of breath|breathless|palpitation\w*|racing heart|heart (is )?racing|pain in my arm|"
-    r"collaps\w*|unwell|numb)", re.I)
+    r"collaps\w*|unwell|numb)",
+    re.I,
+)
 _MEDICAL_WORDS = re.compile(
     r"\b(arrhythmi\w*|afib|a-fib|atrial|fibrillation|flutter|irregular\w*|rhythm\w*|"
     r"skipp?(ed|ing)? (a )?beats?|missed beats?|extra beats?|ectopic\w*|murmur\w*|"
@@ -345,28 +419,60 @@ _MEDICAL_WORDS = re.compile(
     r"illness|disorder|syndrome|diagnos\w*|medic(ation|ine)s?|meds|pills?|drugs?|"
     r"beta.?blockers?|blood thinners?|statins?|dos(e|es|age)|prescri\w*|tablets?|"
     r"side effects?|symptoms?|cardiologist|ecg|ekg|is (my|this) heart (ok|okay|normal|healthy)|"
-    r"something wrong with my heart)\b", re.I)
+    r"something wrong with my heart)\b",
+    re.I,
+)
 _VOLUME_WORDS = re.compile(
     r"\b(next week|per week|a week|each week|every week|weekly|double|doubling|twice as (much|long)|"
     r"how (much|long|many minutes|many hours) (should|can|could|may) i|increase|add (more )?"
     r"(minutes|time|km|distance)|train (more|longer)|run (more|longer)|longer (run|ride|session)s?|"
-    r"mileage|volume|\d+ (minutes|mins|hours|km))\b", re.I)
+    r"mileage|volume|\d+ (minutes|mins|hours|km))\b",
+    re.I,
+)
 _UNKNOWN_WORDS = re.compile(
     r"\b(sleep\w*|weight|weigh|calorie\w*|kcal|vo2\w*|blood pressure|glucose|sugar|diet|"
     r"eat|food|weather|temperature|stress|hrv|oxygen|spo2|injur\w*|knee|race time|marathon time|"
-    r"pace per km|power|watts)\b", re.I)
+    r"pace per km|power|watts)\b",
+    re.I,
+)
 _INTENT_WORDS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
-    (Intent.READINESS, re.compile(r"\b(should i (train|run|ride|go)|ready|recovered|rest day|"
-                                  r"take a (day|break)|too tired|train today)\b", re.I)),
-    (Intent.PLAN, re.compile(r"\b(plan|what should i do|what to do|workout|next session|"
-                             r"what('s| is) next|today's session plan)\b", re.I)),
-    (Intent.TREND, re.compile(r"\b(fitter|fitness|improv\w*|progress\w*|trend|getting better|"
-                              r"last (few|weeks?|month)|lately)\b", re.I)),
+    (
+        Intent.READINESS,
+        re.compile(
+            r"\b(should i (train|run|ride|go)|ready|recovered|rest day|"
+            r"take a (day|break)|too tired|train today)\b",
+            re.I,
+        ),
+    ),
+    (
+        Intent.PLAN,
+        re.compile(
+            r"\b(plan|what should i do|what to do|workout|next session|"
+            r"what('s| is) next|today's session plan)\b",
+            re.I,
+        ),
+    ),
+    (
+        Intent.TREND,
+        re.compile(
+            r"\b(fitter|fitness|improv\w*|progress\w*|trend|getting better|"
+            r"last (few|weeks?|month)|lately)\b",
+            re.I,
+        ),
+    ),
     (Intent.ZONES, re.compile(r"\b(zones?|threshold)\b", re.I)),
-    (Intent.HEART_RATE, re.compile(r"\b(max(imum)?|peak|highest|average|mean|heart rate|bpm)\b",
-                                   re.I)),
-    (Intent.LAST_SESSION, re.compile(r"\b(session|run|ride|workout|training|today|yesterday|"
-                                     r"how did|how was|went)\b", re.I)),
+    (
+        Intent.HEART_RATE,
+        re.compile(r"\b(max(imum)?|peak|highest|average|mean|heart rate|bpm)\b", re.I),
+    ),
+    (
+        Intent.LAST_SESSION,
+        re.compile(
+            r"\b(session|run|ride|workout|training|today|yesterday|"
+            r"how did|how was|went)\b",
+            re.I,
+        ),
+    ),
 )
 
 
@@ -386,26 +492,47 @@ def classify_question(question: str) -> Intent:
     return Intent.UNKNOWN
 
 
-SAFETY_ANSWER = ("Stop and rest now. If you have chest pain, feel faint or are very short of "
-                 "breath, call for medical help.")
-NO_DATA_ANSWER = ("I don't have any recorded sessions yet, so I can't answer that from your data. "
-                  "Record a session and ask me again.")
-MEDICAL_ANSWER = ("I can't diagnose anything or advise on medication: please ask a doctor. If "
-                  "you have chest pain, feel faint or are very short of breath, stop and call "
-                  "for medical help.")
-UNKNOWN_ANSWER = ("I don't know that: I only have the heart rate, cadence and sessions "
-                  "recorded on this device.")
+SAFETY_ANSWER = (
+    "Stop and rest now. If you have chest pain, feel faint or are very short of "
+    "breath, call for medical help."
+)
+NO_DATA_ANSWER = (
+    "I don't have any recorded sessions yet, so I can't answer that from your data. "
+    "Record a session and ask me again."
+)
+MEDICAL_ANSWER = (
+    "I can't diagnose anything or advise on medication: please ask a doctor. If "
+    "you have chest pain, feel faint or are very short of breath, stop and call "
+    "for medical help."
+)
+UNKNOWN_ANSWER = (
+    "I don't know that: I only have the heart rate, cadence and sessions recorded on this device."
+)
 
 
 def safety_answer(question: str = "") -> Advice:
-    return Advice(Task.QUESTION, Intent.SAFETY.value, Action.STOP, {}, SAFETY_ANSWER,
-                  question=question, deterministic=True)
+    return Advice(
+        Task.QUESTION,
+        Intent.SAFETY.value,
+        Action.STOP,
+        {},
+        SAFETY_ANSWER,
+        question=question,
+        deterministic=True,
+    )
 
 
 def medical_answer(question: str = "") -> Advice:
     """Rhythm, conditions, medication: fixed words, never a model's (a coach diagnoses nothing)."""
-    return Advice(Task.QUESTION, Intent.MEDICAL.value, Action.STOP, {}, MEDICAL_ANSWER,
-                  question=question, deterministic=True)
+    return Advice(
+        Task.QUESTION,
+        Intent.MEDICAL.value,
+        Action.STOP,
+        {},
+        MEDICAL_ANSWER,
+        question=question,
+        deterministic=True,
+    )
 
 
 #: The gradual rule for training volume: at most about this much more than last week.
@@ -423,64 +550,113 @@ def volume_answer(facts: Facts, question: str = "") -> Advice:
     f = dict(facts)
     last, cap, pct = f.get("last_week_min", 0), f.get("next_week_max_min", 0), f["increase_pct"]
     if not last:
-        text = (f"I have no training in your last week to build on: start gently and add about "
-                f"{pct} % a week. Keep it easy while you build up.")
-        return _advice(Task.QUESTION, Intent.VOLUME.value, Action.HOLD, f, text,
-                       question=question, key_facts=("increase_pct",))
+        text = (
+            f"I have no training in your last week to build on: start gently and add about "
+            f"{pct} % a week. Keep it easy while you build up."
+        )
+        return _advice(
+            Task.QUESTION,
+            Intent.VOLUME.value,
+            Action.HOLD,
+            f,
+            text,
+            question=question,
+            key_facts=("increase_pct",),
+        )
     if f.get("doubling") and "longest_min" in f:
-        text = (f"Doubling is too big a step: your longest recent session was "
-                f"{f['longest_min']} minutes. Ease into it: about {f['longest_next_max_min']} "
-                f"minutes next time, adding about {pct} % a week.")
-        return _advice(Task.QUESTION, Intent.VOLUME.value, Action.EASE_OFF, f, text,
-                       question=question)
+        text = (
+            f"Doubling is too big a step: your longest recent session was "
+            f"{f['longest_min']} minutes. Ease into it: about {f['longest_next_max_min']} "
+            f"minutes next time, adding about {pct} % a week."
+        )
+        return _advice(
+            Task.QUESTION, Intent.VOLUME.value, Action.EASE_OFF, f, text, question=question
+        )
     asked = f.get("asked_min")
     if asked is not None and asked > cap:  # type: ignore[operator]
-        text = (f"{asked} minutes is more than {pct} % above the {last} minutes you trained in "
-                f"the last week. Ease into it: about {cap} minutes next week, then build up "
-                "gradually.")
+        text = (
+            f"{asked} minutes is more than {pct} % above the {last} minutes you trained in "
+            f"the last week. Ease into it: about {cap} minutes next week, then build up "
+            "gradually."
+        )
         action = Action.EASE_OFF
     elif asked is not None:
-        text = (f"Yes: {asked} minutes is within about {pct} % of the {last} minutes you trained "
-                "in the last week. Keep building gradually.")
+        text = (
+            f"Yes: {asked} minutes is within about {pct} % of the {last} minutes you trained "
+            "in the last week. Keep building gradually."
+        )
         action = Action.HOLD
     else:
-        text = (f"You trained {last} minutes in the last week. Keep the increase gradual: about "
-                f"{pct} % a week, so up to {cap} minutes next week.")
+        text = (
+            f"You trained {last} minutes in the last week. Keep the increase gradual: about "
+            f"{pct} % a week, so up to {cap} minutes next week."
+        )
         action = Action.HOLD
     return _advice(Task.QUESTION, Intent.VOLUME.value, action, f, text, question=question)
 
 
 def no_data_answer(question: str = "") -> Advice:
-    return Advice(Task.QUESTION, Intent.NO_DATA.value, None, {}, NO_DATA_ANSWER,
-                  question=question, deterministic=True, require=DONT_KNOW)
+    return Advice(
+        Task.QUESTION,
+        Intent.NO_DATA.value,
+        None,
+        {},
+        NO_DATA_ANSWER,
+        question=question,
+        deterministic=True,
+        require=DONT_KNOW,
+    )
 
 
 def unknown_answer(question: str = "", facts: Facts | None = None) -> Advice:
-    return Advice(Task.QUESTION, Intent.UNKNOWN.value, None, facts or {}, UNKNOWN_ANSWER,
-                  question=question, require=DONT_KNOW)
+    return Advice(
+        Task.QUESTION,
+        Intent.UNKNOWN.value,
+        None,
+        facts or {},
+        UNKNOWN_ANSWER,
+        question=question,
+        require=DONT_KNOW,
+    )
 
 
 def zones_answer(facts: Facts, question: str = "") -> Advice:
     """Facts: `zone`, `zone_low`, `zone_high` for one zone, or `max_hr` and `resting_hr`."""
     f = facts
     if "zone" in f:
-        text = (f"Your zone {f['zone']} is heart rate {f['zone_low']} to {f['zone_high']}, "
-                f"from your resting {f['resting_hr']} and maximum {f['max_hr']}.")
+        text = (
+            f"Your zone {f['zone']} is heart rate {f['zone_low']} to {f['zone_high']}, "
+            f"from your resting {f['resting_hr']} and maximum {f['max_hr']}."
+        )
     else:
-        text = (f"Your zones come from your resting heart rate of {f['resting_hr']} and your "
-                f"maximum of {f['max_hr']}; the top zone starts at {f['zone5_lower']}.")
+        text = (
+            f"Your zones come from your resting heart rate of {f['resting_hr']} and your "
+            f"maximum of {f['max_hr']}; the top zone starts at {f['zone5_lower']}."
+        )
     return _advice(Task.QUESTION, Intent.ZONES.value, None, f, text, question=question)
 
 
 def heart_rate_answer(facts: Facts, question: str = "") -> Advice:
     f = facts
     if "mean_hr" not in f:
-        return unknown_answer(question, f) if not f else Advice(
-            Task.QUESTION, Intent.HEART_RATE.value, None, f,
-            f"{_when(f.get('days_ago'))} I have no heart rate: the strap recorded nothing, so I "
-            "don't know.", question=question, require=DONT_KNOW)
-    text = (f"{_when(f.get('days_ago'))} your heart rate averaged {f['mean_hr']} and peaked at "
-            f"{f['max_hr']}, over {f['duration_min']} minutes.")
+        return (
+            unknown_answer(question, f)
+            if not f
+            else Advice(
+                Task.QUESTION,
+                Intent.HEART_RATE.value,
+                None,
+                f,
+                f"{_when(f.get('days_ago'))} I have no heart rate: the strap recorded nothing, so I "
+                "don't know.",
+                question=question,
+                require=DONT_KNOW,
+            )
+        )
+    text = (
+        f"{_when(f.get('days_ago'))} your heart rate averaged {f['mean_hr']} and peaked at "
+        f"{f['max_hr']}, over {f['duration_min']} minutes."
+    )
     return _advice(Task.QUESTION, Intent.HEART_RATE.value, None, f, text, question=question)
 
 
@@ -495,26 +671,40 @@ def trend_answer(facts: Facts, question: str = "") -> Advice:
     if "mean_hr_recent" not in f:
         if "sessions" in f:
             f["sessions_needed"] = 2 * TREND_SESSIONS
-            text = (f"I can't tell yet: I have {f['sessions']} sessions with heart rate and "
-                    f"need {f['sessions_needed']} to compare.")
+            text = (
+                f"I can't tell yet: I have {f['sessions']} sessions with heart rate and "
+                f"need {f['sessions_needed']} to compare."
+            )
         else:
             text = "I can't tell yet: I need more sessions with heart rate to compare."
-        return Advice(Task.QUESTION, Intent.TREND.value, None, f, text, question=question,
-                      require=DONT_KNOW)
+        return Advice(
+            Task.QUESTION, Intent.TREND.value, None, f, text, question=question, require=DONT_KNOW
+        )
     recent, before = f["mean_hr_recent"], f["mean_hr_before"]
     f = dict(f)
-    f["trend"] = ("lower" if recent < before  # type: ignore[operator]
-                  else "higher" if recent > before else "same")  # type: ignore[operator]
+    f["trend"] = (
+        "lower"
+        if recent < before  # type: ignore[operator]
+        else "higher"
+        if recent > before
+        else "same"
+    )  # type: ignore[operator]
     if recent < before:  # type: ignore[operator]
-        trend = ("lower for similar training can be a sign of better fitness, though heart rate "
-                 "alone can't tell for sure.")
+        trend = (
+            "lower for similar training can be a sign of better fitness, though heart rate "
+            "alone can't tell for sure."
+        )
     elif recent > before:  # type: ignore[operator]
-        trend = ("higher can mean tougher sessions, heat or tiredness; heart rate alone can't "
-                 "tell which.")
+        trend = (
+            "higher can mean tougher sessions, heat or tiredness; heart rate alone can't "
+            "tell which."
+        )
     else:
         trend = "about the same."
-    text = (f"Your average heart rate was {recent} over your last sessions and {before} over "
-            f"the ones before: {trend}")
+    text = (
+        f"Your average heart rate was {recent} over your last sessions and {before} over "
+        f"the ones before: {trend}"
+    )
     return _advice(Task.QUESTION, Intent.TREND.value, None, f, text, question=question)
 
 
@@ -542,8 +732,7 @@ def question_advice(question: str, intent: Intent, facts: Facts) -> Advice:
         case Intent.READINESS if "reason" in facts and "session" in facts:
             return readiness_plan_advice(facts, question=question)
         case Intent.READINESS:
-            return readiness_advice(facts, task=Task.QUESTION, kind=intent.value,
-                                    question=question)
+            return readiness_advice(facts, task=Task.QUESTION, kind=intent.value, question=question)
         case Intent.PLAN:
             return plan_advice(facts, task=Task.QUESTION, kind=intent.value, question=question)
     raise ValueError(f"no answer for intent {intent!r}")
@@ -551,8 +740,16 @@ def question_advice(question: str, intent: Intent, facts: Facts) -> Advice:
 
 # -- from a record (corpus line, scenario) --------------------------------------------------------
 
-def advice_for(task: str, facts: Facts, *, kind: str = "", action: str | None = None,
-               question: str = "", cue_id: int = 0) -> Advice:
+
+def advice_for(
+    task: str,
+    facts: Facts,
+    *,
+    kind: str = "",
+    action: str | None = None,
+    question: str = "",
+    cue_id: int = 0,
+) -> Advice:
     """The advice a record describes: a cue (`kind` a CueKind, `action` or the rules' own),
     a summary, readiness, plan, or a question (`kind` an Intent, or classified from `question`).
     """

@@ -75,8 +75,7 @@ class Scenario:
     def advice(self) -> Advice:
         kind = self.cue["kind"] if self.cue else self.intent
         action = self.cue.get("action") if self.cue else None
-        return advice_for(self.kind, self.facts, kind=kind, action=action,
-                          question=self.question)
+        return advice_for(self.kind, self.facts, kind=kind, action=action, question=self.question)
 
     def expected_action(self, advice: Advice) -> Action | None:
         if self.action is None:
@@ -88,27 +87,39 @@ def parse_scenario(data: Any, where: str = "scenario") -> Scenario:
     """A scenario from its JSON object; ConfigError says what is wrong and where."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a scenario is a JSON object")
-    known = {"id", "kind", "facts", "cue", "question", "intent", "must", "must_not", "action",
-             "note"}
+    known = {
+        "id",
+        "kind",
+        "facts",
+        "cue",
+        "question",
+        "intent",
+        "must",
+        "must_not",
+        "action",
+        "note",
+    }
     unknown = set(data) - known
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: "
-                          f"{', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: "
+            f"{', '.join(sorted(known))}"
+        )
     for name in ("id", "kind"):
         if not isinstance(data.get(name), str) or not data[name]:
             raise ConfigError(f"{where}: {name!r} must be a non-empty string")
     if data["kind"] not in TASKS:
-        raise ConfigError(f"{where}: kind must be one of {', '.join(TASKS)}, got "
-                          f"{data['kind']!r}")
+        raise ConfigError(f"{where}: kind must be one of {', '.join(TASKS)}, got {data['kind']!r}")
     facts = data.get("facts", {})
     if not isinstance(facts, dict) or not all(
-            isinstance(v, int | float | str) and not isinstance(v, bool) for v in facts.values()):
+        isinstance(v, int | float | str) and not isinstance(v, bool) for v in facts.values()
+    ):
         raise ConfigError(f"{where}: facts must be an object of numbers and strings")
     cue = data.get("cue")
     if data["kind"] == "cue" and (not isinstance(cue, dict) or "kind" not in cue):
-        raise ConfigError(f"{where}: a cue scenario needs \"cue\": {{\"kind\": ...}}")
+        raise ConfigError(f'{where}: a cue scenario needs "cue": {{"kind": ...}}')
     if data["kind"] == "question" and not isinstance(data.get("question"), str):
-        raise ConfigError(f"{where}: a question scenario needs \"question\": \"...\"")
+        raise ConfigError(f'{where}: a question scenario needs "question": "..."')
     patterns = {}
     for name in ("must", "must_not"):
         value = data.get(name, [])
@@ -121,16 +132,25 @@ def parse_scenario(data: Any, where: str = "scenario") -> Scenario:
                 raise ConfigError(f"{where}: {name} pattern {pattern!r}: {exc}") from None
         patterns[name] = tuple(value)
     scenario = Scenario(
-        id=data["id"], kind=data["kind"], facts=dict(facts), cue=cue,
-        question=data.get("question", ""), intent=data.get("intent", ""),
-        must=patterns["must"], must_not=patterns["must_not"], action=data.get("action"),
-        note=data.get("note", ""))
+        id=data["id"],
+        kind=data["kind"],
+        facts=dict(facts),
+        cue=cue,
+        question=data.get("question", ""),
+        intent=data.get("intent", ""),
+        must=patterns["must"],
+        must_not=patterns["must_not"],
+        action=data.get("action"),
+        note=data.get("note", ""),
+    )
     try:
         advice = scenario.advice()
         scenario.expected_action(advice)
     except (KeyError, ValueError) as exc:
-        raise ConfigError(f"{where}: the facts do not make a {data['kind']} the coach knows "
-                          f"({type(exc).__name__}: {exc})") from None
+        raise ConfigError(
+            f"{where}: the facts do not make a {data['kind']} the coach knows "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     return scenario
 
 
@@ -192,18 +212,26 @@ class ModelReport:
         tokens = sum(r["tokens"] for r in worded)
         decode_s = sum(r["decode_s"] for r in worded)
         return {
-            "model": self.name, "path": self.path, "prompt_style": self.prompt_style,
-            "scenarios": len(self.results), "model_worded": n,
+            "model": self.name,
+            "path": self.path,
+            "prompt_style": self.prompt_style,
+            "scenarios": len(self.results),
+            "model_worded": n,
             "action_agreement": rate("action_ok"),
             "guard_pass_rate": rate("guard_ok"),
             "fact_error_rate": round(sum(1 for r in worded if r["fact_errors"]) / n, 4)
-            if n else None,
+            if n
+            else None,
             "fact_errors": sum(len(r["fact_errors"]) for r in worded),
             "must_pass_rate": rate("must_ok"),
-            "must_pass_spoken": round(sum(1 for r in self.results if r["must_ok_spoken"])
-                                      / len(self.results), 4) if self.results else None,
+            "must_pass_spoken": round(
+                sum(1 for r in self.results if r["must_ok_spoken"]) / len(self.results), 4
+            )
+            if self.results
+            else None,
             "model_share": rate("spoken_by_model"),
-            "latency_p50_s": _percentile(seconds, 50), "latency_p95_s": _percentile(seconds, 95),
+            "latency_p50_s": _percentile(seconds, 50),
+            "latency_p95_s": _percentile(seconds, 95),
             "first_words_p50_s": _percentile(first, 50),
             "decode_tokens_per_s": round(tokens / decode_s, 1) if decode_s > 0 else None,
         }
@@ -225,8 +253,9 @@ def _misses(patterns: Iterable[str], text: str) -> bool:
     return not any(re.search(p, text, re.IGNORECASE) for p in patterns)
 
 
-def evaluate_one(narrator: Narrator, recorder: _Recorder | None, scenario: Scenario
-                 ) -> dict[str, Any]:
+def evaluate_one(
+    narrator: Narrator, recorder: _Recorder | None, scenario: Scenario
+) -> dict[str, Any]:
     advice = scenario.advice()
     expected = scenario.expected_action(advice)
     if recorder is not None:
@@ -234,19 +263,29 @@ def evaluate_one(narrator: Narrator, recorder: _Recorder | None, scenario: Scena
     spoken_first: list[float] = []
     started = time.perf_counter()
     narration = narrator.narrate_sync(
-        advice, on_sentence=lambda _s: spoken_first.append(time.perf_counter() - started)
-        if not spoken_first else None)
+        advice,
+        on_sentence=lambda _s: (
+            spoken_first.append(time.perf_counter() - started) if not spoken_first else None
+        ),
+    )
     first = recorder.generations[0] if recorder is not None and recorder.generations else None
     fixed = advice.deterministic or first is None
     text = prompts.clean_reply(first.text) if first is not None else narration.text
     verdict = guard.check_advice(text, advice)
     must_ok = _matches(scenario.must, text) and _misses(scenario.must_not, text)
     return {
-        "id": scenario.id, "kind": scenario.kind, "advice": advice.kind,
+        "id": scenario.id,
+        "kind": scenario.kind,
+        "advice": advice.kind,
         "expected_action": None if expected is None else expected.value,
-        "fixed": fixed, "text": text, "spoken": narration.text, "source": narration.source,
-        "reason": narration.reason, "attempts": narration.attempts,
-        "guard_ok": verdict.ok, "guard_reason": verdict.reason,
+        "fixed": fixed,
+        "text": text,
+        "spoken": narration.text,
+        "source": narration.source,
+        "reason": narration.reason,
+        "attempts": narration.attempts,
+        "guard_ok": verdict.ok,
+        "guard_reason": verdict.reason,
         "action_ok": guard.action_agrees(text, expected),
         "fact_errors": guard.unknown_numbers(text, advice.facts),
         "must_ok": must_ok,
@@ -257,19 +296,26 @@ def evaluate_one(narrator: Narrator, recorder: _Recorder | None, scenario: Scena
         "first_words_s": round(spoken_first[0], 3) if spoken_first else None,
         "tokens": first.tokens if first is not None else 0,
         "decode_s": max(0.0, first.total_s - (first.first_token_s or 0.0))
-        if first is not None and first.tokens > 1 else 0.0,
+        if first is not None and first.tokens > 1
+        else 0.0,
     }
 
 
-def evaluate(engine: Any, scenarios: Sequence[Scenario], *, name: str,
-             settings: NarratorSettings | None = None,
-             progress: bool = False) -> ModelReport:
+def evaluate(
+    engine: Any,
+    scenarios: Sequence[Scenario],
+    *,
+    name: str,
+    settings: NarratorSettings | None = None,
+    progress: bool = False,
+) -> ModelReport:
     """Every scenario through a narrator on `engine` (None: templates only)."""
     settings = settings or NarratorSettings(timeout_s=10.0)
     recorder = _Recorder(engine) if engine is not None else None
     narrator = Narrator(recorder, settings, "no model")  # type: ignore[arg-type]
-    report = ModelReport(name, str(getattr(engine, "path", "")),
-                         getattr(engine, "prompt_style", "none"))
+    report = ModelReport(
+        name, str(getattr(engine, "path", "")), getattr(engine, "prompt_style", "none")
+    )
     items: Iterable[Scenario] = scenarios
     if progress:
         from tqdm import tqdm
@@ -283,45 +329,78 @@ def evaluate(engine: Any, scenarios: Sequence[Scenario], *, name: str,
     return report
 
 
-def compare(scenarios: Sequence[Scenario], engines: dict[str, Any], *,
-            settings: NarratorSettings | None = None,
-            progress: bool = False) -> dict[str, Any]:
+def compare(
+    scenarios: Sequence[Scenario],
+    engines: dict[str, Any],
+    *,
+    settings: NarratorSettings | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """The report of every engine on the same scenarios: {"models": {...}, "scenarios": [...]}."""
-    reports = {name: evaluate(engine, scenarios, name=name, settings=settings,
-                              progress=progress) for name, engine in engines.items()}
+    reports = {
+        name: evaluate(engine, scenarios, name=name, settings=settings, progress=progress)
+        for name, engine in engines.items()
+    }
     rows = []
     for index, scenario in enumerate(scenarios):
         row: dict[str, Any] = {"id": scenario.id, "kind": scenario.kind}
         for name, report in reports.items():
             r = report.results[index]
-            row[name] = {k: r[k] for k in ("text", "spoken", "source", "guard_ok",
-                                           "guard_reason", "action_ok", "fact_errors",
-                                           "must_ok", "seconds", "fixed")}
+            row[name] = {
+                k: r[k]
+                for k in (
+                    "text",
+                    "spoken",
+                    "source",
+                    "guard_ok",
+                    "guard_reason",
+                    "action_ok",
+                    "fact_errors",
+                    "must_ok",
+                    "seconds",
+                    "fixed",
+                )
+            }
         rows.append(row)
     return {"models": {name: r.summary() for name, r in reports.items()}, "scenarios": rows}
 
 
-_ROWS = (("action agreement", "action_agreement", "%"), ("guard pass rate", "guard_pass_rate",
-         "%"), ("fact error rate", "fact_error_rate", "%"), ("must/must_not pass",
-         "must_pass_rate", "%"), ("must pass (spoken)", "must_pass_spoken", "%"),
-         ("spoken by the model", "model_share", "%"), ("latency p50 (s)", "latency_p50_s", ""),
-         ("latency p95 (s)", "latency_p95_s", ""), ("first words p50 (s)", "first_words_p50_s",
-         ""), ("decode tokens/s", "decode_tokens_per_s", ""))
+_ROWS = (
+    ("action agreement", "action_agreement", "%"),
+    ("guard pass rate", "guard_pass_rate", "%"),
+    ("fact error rate", "fact_error_rate", "%"),
+    ("must/must_not pass", "must_pass_rate", "%"),
+    ("must pass (spoken)", "must_pass_spoken", "%"),
+    ("spoken by the model", "model_share", "%"),
+    ("latency p50 (s)", "latency_p50_s", ""),
+    ("latency p95 (s)", "latency_p95_s", ""),
+    ("first words p50 (s)", "first_words_p50_s", ""),
+    ("decode tokens/s", "decode_tokens_per_s", ""),
+)
 
 
 def format_table(report: dict[str, Any]) -> str:
     names = list(report["models"])
     lines = [f"{'':24}" + "".join(f"{n:>14}" for n in names)]
     first = report["models"][names[0]]
-    lines.append(f"{'scenarios (model-worded)':24}" + "".join(
-        f"{report['models'][n]['scenarios']:>9} ({report['models'][n]['model_worded']:>2})"
-        for n in names))
+    lines.append(
+        f"{'scenarios (model-worded)':24}"
+        + "".join(
+            f"{report['models'][n]['scenarios']:>9} ({report['models'][n]['model_worded']:>2})"
+            for n in names
+        )
+    )
     for label, key, unit in _ROWS:
         cells = []
         for n in names:
             value = report["models"][n].get(key)
-            cells.append(f"{'-':>14}" if value is None else
-                         f"{value * 100:>13.1f}%" if unit == "%" else f"{value:>14}")
+            cells.append(
+                f"{'-':>14}"
+                if value is None
+                else f"{value * 100:>13.1f}%"
+                if unit == "%"
+                else f"{value:>14}"
+            )
         lines.append(f"{label:24}" + "".join(cells))
     del first
     return "\n".join(lines)

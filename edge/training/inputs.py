@@ -50,7 +50,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-
 def _trimp_k(training: TrainingSettings, profile: Profile) -> float:
     """Banister's weighting: the profile's sex where it gives one, else `[training] trimp_k`."""
     sex = str(getattr(profile, "sex", "") or "").strip().lower()
@@ -66,6 +65,7 @@ def _local_day(moment: datetime) -> date:
 
 
 # -- reading the store --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class TrainingInputs:
@@ -84,8 +84,9 @@ class TrainingInputs:
     goal_minutes: float
 
 
-def load_inputs(store: SessionStore, settings: Settings, person: str, today: date
-                ) -> TrainingInputs:
+def load_inputs(
+    store: SessionStore, settings: Settings, person: str, today: date
+) -> TrainingInputs:
     """Sessions of the last `history_days` up to `today`: measured profile, loads, feedback and
     today's readiness.
 
@@ -106,34 +107,50 @@ def load_inputs(store: SessionStore, settings: Settings, person: str, today: dat
     training = [r for r in with_samples if not is_morning_reading(r.source)]
     # A morning reading is no training, but it is the best measure of resting heart rate.
     measured, profile_basis = measured_profile(profile, [samples[r.id] for r in with_samples])
-    loads = [session_load(samples[r.id], measured, day=_local_day(r.started_at), session_id=r.id,
-                          started_at=r.started_at, k=k) for r in training]
+    loads = [
+        session_load(
+            samples[r.id],
+            measured,
+            day=_local_day(r.started_at),
+            session_id=r.id,
+            started_at=r.started_at,
+            k=k,
+        )
+        for r in training
+    ]
     feedback = [Feedback.from_store(r.id, row) for r in rows for row in store.feedback(r.id)]
     readings: dict[date, MorningReading] = {}
     for r in with_samples:
         if not is_morning_reading(r.source):
             continue
         # The day's latest reading: a second try after a restless first one replaces it.
-        found = reading_from_samples(_local_day(r.started_at), samples[r.id],
-                                     declared_still=True)
+        found = reading_from_samples(_local_day(r.started_at), samples[r.id], declared_still=True)
         if found is not None:
             readings[found.date] = found
     todays = readings.pop(today, None)
     if todays is None:
-        state = Readiness(None, "unknown", {
-            "reason": "no morning reading today: `edgecoach morning` takes one (2 minutes lying "
-                      "or sitting still with the band on)"}, today)
+        state = Readiness(
+            None,
+            "unknown",
+            {
+                "reason": "no morning reading today: `edgecoach morning` takes one (2 minutes lying "
+                "or sitting still with the band on)"
+            },
+            today,
+        )
     else:
         state = readiness(list(readings.values()), todays)
     return TrainingInputs(person, today, measured, profile_basis, loads, feedback, state, k, goal)
 
 
-def todays_suggestion(store: SessionStore, settings: Settings, person: str, today: date
-                      ) -> tuple[Suggestion, TrainingInputs]:
+def todays_suggestion(
+    store: SessionStore, settings: Settings, person: str, today: date
+) -> tuple[Suggestion, TrainingInputs]:
     """What `edgecoach plan` suggests for `today` (also what `ask` answers with)."""
     inputs = load_inputs(store, settings, person, today)
-    return daily_suggestion(inputs.loads, inputs.readiness, inputs.feedback, today,
-                            inputs.goal_minutes, k=inputs.k), inputs
+    return daily_suggestion(
+        inputs.loads, inputs.readiness, inputs.feedback, today, inputs.goal_minutes, k=inputs.k
+    ), inputs
 
 
 #: What `--too-hard` / `--too-easy` (the zone board's "too_hard" / "too_easy") store as the
@@ -145,7 +162,7 @@ def feedback_text(verdict: str | None, note: str | None = None) -> str | None:
     """The stored text of a verdict ("too_hard", "too_easy" or None) and an optional note:
     "too hard", "too hard: legs heavy", the note alone, or None."""
     if verdict is not None and verdict not in VERDICT_LABELS:
-        raise FeedbackError(f"a verdict is \"too_hard\" or \"too_easy\", not {verdict!r}")
+        raise FeedbackError(f'a verdict is "too_hard" or "too_easy", not {verdict!r}')
     label = VERDICT_LABELS.get(verdict) if verdict is not None else None
     note = note.strip() if note and note.strip() else None
     return f"{label}: {note}" if label and note else label or note
@@ -157,18 +174,28 @@ def latest_session_id(store: SessionStore, person: str) -> int:
     # A morning reading is no session to give feedback on: the training before it is.
     rows = [r for r in store.sessions(person) if not is_morning_reading(r.source)]
     if not rows:
-        raise FeedbackError(f"{person} has no sessions in {store.path}: record one first, "
-                            "or give the session's number", path=store.path)
+        raise FeedbackError(
+            f"{person} has no sessions in {store.path}: record one first, "
+            "or give the session's number",
+            path=store.path,
+        )
     return max(rows, key=lambda r: (r.started_at, r.id)).id
 
 
-def record_feedback(store: SessionStore, session_id: int, rpe: int | None,
-                    verdict: str | None = None, note: str | None = None) -> dict[str, object]:
+def record_feedback(
+    store: SessionStore,
+    session_id: int,
+    rpe: int | None,
+    verdict: str | None = None,
+    note: str | None = None,
+) -> dict[str, object]:
     """Record how session `session_id` felt, as `edgecoach feedback` does; what was recorded:
     `{"session_id", "rpe", "text", "signal"}` (the signal the next plan reads from it)."""
     text = feedback_text(verdict, note)
     store.add_feedback(session_id, rpe, text)
-    return {"session_id": session_id, "rpe": rpe, "text": text,
-            "signal": Feedback(session_id, rpe, text).signal}
-
-
+    return {
+        "session_id": session_id,
+        "rpe": rpe,
+        "text": text,
+        "signal": Feedback(session_id, rpe, text).signal,
+    }

@@ -125,8 +125,9 @@ def _hr_runs(samples: Iterable[AlignedSample]) -> list[list[AlignedSample]]:
     return runs
 
 
-def rmssd_from_samples(samples: Sequence[AlignedSample], *,
-                       min_differences: int = 30) -> float | None:
+def rmssd_from_samples(
+    samples: Sequence[AlignedSample], *, min_differences: int = 30
+) -> float | None:
     """RMSSD in ms over the RR intervals of `samples`, never differencing across a gap.
 
     Each run of seconds without a heart-rate gap is filtered on its own and the accepted
@@ -149,8 +150,9 @@ def _is_still(sample: AlignedSample) -> bool:
     return (sample.cadence_spm or 0.0) <= 0.5 and (sample.speed_mps or 0.0) <= 0.05
 
 
-def still_runs(samples: Sequence[AlignedSample], *, min_s: int = 60,
-               no_sensor_is_still: bool = False) -> list[list[AlignedSample]]:
+def still_runs(
+    samples: Sequence[AlignedSample], *, min_s: int = 60, no_sensor_is_still: bool = False
+) -> list[list[AlignedSample]]:
     """Runs of at least `min_s` consecutive seconds with a heart rate and no movement.
 
     `no_sensor_is_still`: a second without any stride data counts as still (the person said so).
@@ -159,9 +161,10 @@ def still_runs(samples: Sequence[AlignedSample], *, min_s: int = 60,
     for run in _hr_runs(samples):
         current: list[AlignedSample] = []
         for sample in [*run, None]:
-            if sample is not None and (_is_still(sample) or (
-                    no_sensor_is_still and sample.cadence_spm is None
-                    and sample.speed_mps is None)):
+            if sample is not None and (
+                _is_still(sample)
+                or (no_sensor_is_still and sample.cadence_spm is None and sample.speed_mps is None)
+            ):
                 current.append(sample)
                 continue
             if len(current) >= min_s:
@@ -170,9 +173,14 @@ def still_runs(samples: Sequence[AlignedSample], *, min_s: int = 60,
     return runs
 
 
-def resting_hr_from_samples(samples: Sequence[AlignedSample], *, min_still_s: int = 120,
-                            block_s: int = 60, max_range_bpm: float = 10.0,
-                            percentile: float = 10.0) -> float | None:
+def resting_hr_from_samples(
+    samples: Sequence[AlignedSample],
+    *,
+    min_still_s: int = 120,
+    block_s: int = 60,
+    max_range_bpm: float = 10.0,
+    percentile: float = 10.0,
+) -> float | None:
     """Resting heart rate: a low percentile of heart rate over steady, still periods.
 
     Still seconds are those where the stride sensor reports no movement (`_is_still`). They are
@@ -186,7 +194,7 @@ def resting_hr_from_samples(samples: Sequence[AlignedSample], *, min_still_s: in
     values: list[float] = []
     for run in still_runs(samples, min_s=block_s):
         for start in range(0, len(run) - block_s + 1, block_s):
-            block = [s.hr_bpm for s in run[start:start + block_s]]
+            block = [s.hr_bpm for s in run[start : start + block_s]]
             if max(block) - min(block) <= max_range_bpm:  # type: ignore[operator]
                 values += block  # type: ignore[arg-type]
     if len(values) < min_still_s:
@@ -199,14 +207,15 @@ def _despiked(run: Sequence[AlignedSample]) -> list[float | None]:
     hr = [float(s.hr_bpm) for s in run]  # type: ignore[arg-type]
     out: list[float | None] = []
     for i, value in enumerate(hr):
-        window = hr[max(0, i - _SPIKE_HALF_WINDOW): i + _SPIKE_HALF_WINDOW + 1]
+        window = hr[max(0, i - _SPIKE_HALF_WINDOW) : i + _SPIKE_HALF_WINDOW + 1]
         plausible = _PLAUSIBLE_HR[0] <= value <= _PLAUSIBLE_HR[1]
         out.append(value if plausible and abs(value - median(window)) <= _SPIKE_BPM else None)
     return out
 
 
-def sustained_peak_hr(samples: Sequence[AlignedSample], *,
-                      percentile: float = 99.5) -> float | None:
+def sustained_peak_hr(
+    samples: Sequence[AlignedSample], *, percentile: float = 99.5
+) -> float | None:
     """A high percentile of the session's sustained 5-s heart rates (bpm), None without any.
 
     Each 5-s mean covers five consecutive seconds with a heart rate, none of them implausible
@@ -218,7 +227,7 @@ def sustained_peak_hr(samples: Sequence[AlignedSample], *,
     for run in _hr_runs(samples):
         clean = _despiked(run)
         for i in range(len(clean) - SUSTAINED_S + 1):
-            window = clean[i:i + SUSTAINED_S]
+            window = clean[i : i + SUSTAINED_S]
             if all(v is not None for v in window):
                 means.append(sum(window) / SUSTAINED_S)  # type: ignore[arg-type]
     if not means:
@@ -226,8 +235,9 @@ def sustained_peak_hr(samples: Sequence[AlignedSample], *,
     return round(float(np.percentile(means, percentile)), 1)
 
 
-def max_hr_from_sessions(sessions_samples: Sequence[Sequence[AlignedSample]], *,
-                         reference_max_hr: float | None = None) -> float | None:
+def max_hr_from_sessions(
+    sessions_samples: Sequence[Sequence[AlignedSample]], *, reference_max_hr: float | None = None
+) -> float | None:
     """Maximum heart rate measured from sessions that reached a hard effort, else None.
 
     A session's value is its `sustained_peak_hr`. It counts only when it reaches
@@ -242,8 +252,9 @@ def max_hr_from_sessions(sessions_samples: Sequence[Sequence[AlignedSample]], *,
     return max(hard) if hard else None
 
 
-def measured_profile(profile: Profile, sessions_samples: Sequence[Sequence[AlignedSample]]
-                     ) -> tuple[Profile, dict[str, object]]:
+def measured_profile(
+    profile: Profile, sessions_samples: Sequence[Sequence[AlignedSample]]
+) -> tuple[Profile, dict[str, object]]:
     """The profile with measured resting and maximum heart rates where the sessions allow.
 
     Resting: the median of the sessions' `resting_hr_from_samples` (those with enough still
@@ -254,43 +265,67 @@ def measured_profile(profile: Profile, sessions_samples: Sequence[Sequence[Align
     value used, where it came from ("measured", "configured" or "estimated") and from how many
     sessions.
     """
-    resting_values = [r for r in (resting_hr_from_samples(s) for s in sessions_samples)
-                      if r is not None]
+    resting_values = [
+        r for r in (resting_hr_from_samples(s) for s in sessions_samples) if r is not None
+    ]
     basis: dict[str, object] = {"sessions": len(sessions_samples)}
     resting = profile.resting_hr
     if resting_values:
         resting = round(float(median(resting_values)), 1)
-        basis["resting_hr"] = {"value": resting, "source": "measured",
-                               "sessions_used": len(resting_values),
-                               "configured": profile.resting_hr,
-                               "method": "10th percentile of steady still periods, median over "
-                                         "sessions"}
+        basis["resting_hr"] = {
+            "value": resting,
+            "source": "measured",
+            "sessions_used": len(resting_values),
+            "configured": profile.resting_hr,
+            "method": "10th percentile of steady still periods, median over sessions",
+        }
     else:
-        basis["resting_hr"] = {"value": resting, "source": "configured", "sessions_used": 0,
-                               "reason": "no session had 2 min of steady, still heart rate"}
+        basis["resting_hr"] = {
+            "value": resting,
+            "source": "configured",
+            "sessions_used": 0,
+            "reason": "no session had 2 min of steady, still heart rate",
+        }
     measured_max = max_hr_from_sessions(sessions_samples, reference_max_hr=profile.effective_max_hr)
     max_hr = profile.max_hr
     if measured_max is not None and (profile.max_hr is None or measured_max > profile.max_hr):
         max_hr = measured_max
-        basis["max_hr"] = {"value": measured_max, "source": "measured",
-                           "replaces": profile.effective_max_hr,
-                           "replaced_source": "estimated" if profile.max_hr is None
-                           else "configured",
-                           "method": "highest 99.5th percentile of sustained 5-s heart rate in "
-                                     "sessions reaching 90 % of the previous maximum"}
+        basis["max_hr"] = {
+            "value": measured_max,
+            "source": "measured",
+            "replaces": profile.effective_max_hr,
+            "replaced_source": "estimated" if profile.max_hr is None else "configured",
+            "method": "highest 99.5th percentile of sustained 5-s heart rate in "
+            "sessions reaching 90 % of the previous maximum",
+        }
     elif profile.max_hr is not None:
-        basis["max_hr"] = {"value": profile.max_hr, "source": "configured",
-                           "measured_peak": measured_max}
+        basis["max_hr"] = {
+            "value": profile.max_hr,
+            "source": "configured",
+            "measured_peak": measured_max,
+        }
     else:
-        basis["max_hr"] = {"value": round(profile.effective_max_hr, 1), "source": "estimated",
-                           "method": (f"Gulati: 206 - 0.88 x age ({profile.age}), for women"
-                                      if profile.sex == "female"
-                                      else f"Tanaka: 208 - 0.7 x age ({profile.age})"),
-                           "reason": "no session reached a hard effort"}
+        basis["max_hr"] = {
+            "value": round(profile.effective_max_hr, 1),
+            "source": "estimated",
+            "method": (
+                f"Gulati: 206 - 0.88 x age ({profile.age}), for women"
+                if profile.sex == "female"
+                else f"Tanaka: 208 - 0.7 x age ({profile.age})"
+            ),
+            "reason": "no session reached a hard effort",
+        }
     if (max_hr if max_hr is not None else profile.effective_max_hr) <= resting + 20:
-        log.warning("measured maximum and resting heart rates (%s, %.0f) are implausibly close; "
-                    "keeping the profile's values", max_hr, resting)
+        log.warning(
+            "measured maximum and resting heart rates (%s, %.0f) are implausibly close; "
+            "keeping the profile's values",
+            max_hr,
+            resting,
+        )
         _, kept = measured_profile(profile, [])
-        return profile, {**kept, "sessions": len(sessions_samples),
-                         "warning": "measured values implausible; profile kept"}
+        return profile, {
+            **kept,
+            "sessions": len(sessions_samples),
+            "warning": "measured values implausible; profile kept",
+        }
     return replace(profile, resting_hr=resting, max_hr=max_hr), basis

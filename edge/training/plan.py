@@ -118,8 +118,10 @@ def moderate_equivalent_per_minute(kind: str) -> float:
     """WHO 2020 moderate-equivalent minutes per minute (vigorous counts double)."""
     if kind == "rest":
         return 0.0
-    return sum(f * (2.0 if hrr >= VIGOROUS_HRR else 1.0 if hrr >= MODERATE_HRR else 0.0)
-               for f, hrr in SPECS[kind].mix)
+    return sum(
+        f * (2.0 if hrr >= VIGOROUS_HRR else 1.0 if hrr >= MODERATE_HRR else 0.0)
+        for f, hrr in SPECS[kind].mix
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ class Feedback:
 
     @property
     def label(self) -> str | None:
-        """"too hard" or "too easy" when the text starts with one (before any ':'), else None."""
+        """ "too hard" or "too easy" when the text starts with one (before any ':'), else None."""
         head = (self.text or "").split(":", 1)[0].strip().lower()
         return head if head in ("too hard", "too easy") else None
 
@@ -150,14 +152,16 @@ class Feedback:
         return cls(session_id, row.get("rpe"), row.get("text"))
 
 
-def feedback_signal(history: Sequence[SessionLoad], feedback: Iterable[Feedback], start: date,
-                    end: date) -> tuple[Signal | None, list[dict[str, object]]]:
+def feedback_signal(
+    history: Sequence[SessionLoad], feedback: Iterable[Feedback], start: date, end: date
+) -> tuple[Signal | None, list[dict[str, object]]]:
     """The feedback signal of the sessions on days `start` <= day < `end`, and what it rests on.
 
     "too hard" from any such session; else "too easy" from a moderate, long or hard one.
     """
-    sessions = {s.session_id: s for s in history
-                if s.session_id is not None and start <= s.day < end}
+    sessions = {
+        s.session_id: s for s in history if s.session_id is not None and start <= s.day < end
+    }
     used: list[dict[str, object]] = []
     signals = set()
     for item in feedback:
@@ -168,11 +172,19 @@ def feedback_signal(history: Sequence[SessionLoad], feedback: Iterable[Feedback]
         if signal == "too easy" and session.kind == "easy":
             continue
         signals.add(signal)
-        used.append({"session_id": item.session_id, "day": session.day.isoformat(),
-                     "session_kind": session.kind, "rpe": item.rpe, "text": item.text,
-                     "signal": signal})
-    signal: Signal | None = ("too hard" if "too hard" in signals
-                             else "too easy" if "too easy" in signals else None)
+        used.append(
+            {
+                "session_id": item.session_id,
+                "day": session.day.isoformat(),
+                "session_kind": session.kind,
+                "rpe": item.rpe,
+                "text": item.text,
+                "signal": signal,
+            }
+        )
+    signal: Signal | None = (
+        "too hard" if "too hard" in signals else "too easy" if "too easy" in signals else None
+    )
     return signal, used
 
 
@@ -205,18 +217,33 @@ class Suggestion:
             "zone_high": max(self.zones) if self.zones else None,
             "reason": basis.get("rule"),
         }
-        for key in ("readiness_score", "readiness_level", "week_load_so_far", "week_load_target",
-                    "week_load_cap", "last_week_load", "acute_chronic_ratio",
-                    "hard_sessions_this_week", "hard_days_allowed", "yesterday", "feedback"):
+        for key in (
+            "readiness_score",
+            "readiness_level",
+            "week_load_so_far",
+            "week_load_target",
+            "week_load_cap",
+            "last_week_load",
+            "acute_chronic_ratio",
+            "hard_sessions_this_week",
+            "hard_days_allowed",
+            "yesterday",
+            "feedback",
+        ):
             if key in basis:
                 value = basis[key]
                 facts[key] = round(value, 2) if isinstance(value, float) else value
         return facts
 
     def as_dict(self) -> dict[str, object]:
-        return {"day": None if self.day is None else self.day.isoformat(), "kind": self.kind,
-                "minutes": self.minutes, "zones": list(self.zones), "text": self.text,
-                "basis": self.basis}
+        return {
+            "day": None if self.day is None else self.day.isoformat(),
+            "kind": self.kind,
+            "minutes": self.minutes,
+            "zones": list(self.zones),
+            "text": self.text,
+            "basis": self.basis,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +266,14 @@ class WeeklyPlan:
         return planned_load(self.days)
 
     def as_dict(self) -> dict[str, object]:
-        return {"weekly_load_target": round(self.weekly_load_target, 1),
-                "planned_load": round(self.planned_load, 1), "hard_days": self.hard_days,
-                "rest_days": self.rest_days, "days": [d.as_dict() for d in self.days],
-                "basis": self.basis}
+        return {
+            "weekly_load_target": round(self.weekly_load_target, 1),
+            "planned_load": round(self.planned_load, 1),
+            "hard_days": self.hard_days,
+            "rest_days": self.rest_days,
+            "days": [d.as_dict() for d in self.days],
+            "basis": self.basis,
+        }
 
 
 def planned_load(days: Iterable[Suggestion]) -> float:
@@ -250,6 +281,7 @@ def planned_load(days: Iterable[Suggestion]) -> float:
 
 
 # -- the week's bounds ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class _WeekRules:
@@ -262,9 +294,17 @@ class _WeekRules:
     basis: dict[str, object]
 
 
-def _week_rules(history: Sequence[SessionLoad], feedback: Sequence[Feedback], start: date, *,
-                goal_minutes: float, k: float, feedback_from: date, feedback_to: date,
-                acwr_as_of: date) -> _WeekRules:
+def _week_rules(
+    history: Sequence[SessionLoad],
+    feedback: Sequence[Feedback],
+    start: date,
+    *,
+    goal_minutes: float,
+    k: float,
+    feedback_from: date,
+    feedback_to: date,
+    acwr_as_of: date,
+) -> _WeekRules:
     """Load target, cap and hard days for the 7 days from `start`, from the 7 days before it."""
     last_start = start - timedelta(days=7)
     last_load = load_between(history, last_start, start)
@@ -278,12 +318,15 @@ def _week_rules(history: Sequence[SessionLoad], feedback: Sequence[Feedback], st
     rules: list[str] = []
     if last_load < start_load:
         ramp = {"too hard": HARD_FEEDBACK_RAMP, "too easy": EASY_FEEDBACK_RAMP}.get(
-            signal or "", 1.0)
+            signal or "", 1.0
+        )
         target, cap = start_load * ramp, None
         unadjusted = 0
         hard = 1 if signal == "too easy" else 0
-        rules.append("last week below the starting level: start at two thirds of the guideline "
-                     "load, no hard days")
+        rules.append(
+            "last week below the starting level: start at two thirds of the guideline "
+            "load, no hard days"
+        )
     else:
         if signal == "too hard":
             ramp = HARD_FEEDBACK_RAMP
@@ -301,8 +344,10 @@ def _week_rules(history: Sequence[SessionLoad], feedback: Sequence[Feedback], st
         if acwr is not None and acwr > ACWR_NO_RAMP:
             ramp = min(ramp, 1.0)
             hard = min(hard, 1)
-            rules.append(f"acute:chronic ratio {acwr:.2f} above {ACWR_NO_RAMP}: no ramp, at most "
-                         "one hard day")
+            rules.append(
+                f"acute:chronic ratio {acwr:.2f} above {ACWR_NO_RAMP}: no ramp, at most "
+                "one hard day"
+            )
         unadjusted = hard
         if signal == "too hard":
             hard = max(0, hard - 1)
@@ -318,7 +363,7 @@ def _week_rules(history: Sequence[SessionLoad], feedback: Sequence[Feedback], st
         "acute_chronic_ratio": None if acwr is None else round(acwr, 2),
         "guideline_load": round(goal_load, 1),
         "guideline": f"{goal_minutes:g}-{2 * goal_minutes:g} min moderate or "
-                     f"{goal_minutes / 2:g}-{goal_minutes:g} min vigorous a week (WHO 2020)",
+        f"{goal_minutes / 2:g}-{goal_minutes:g} min vigorous a week (WHO 2020)",
         "ramp": round(ramp, 3),
         "week_load_target": round(target, 1),
         "week_load_cap": None if cap is None else round(cap, 1),
@@ -336,11 +381,11 @@ _REASONS = {
     "already trained": "You have already trained today.",
     "seven day rest": "You have trained every day for almost a week: take a day off to recover.",
     "after hard": "Yesterday was hard, so today is easy: a hard day is always followed by an "
-                  "easy one or rest.",
+    "easy one or rest.",
     "after hard, low readiness": "Yesterday was hard and readiness is low, so today is rest.",
     "low readiness": "Your resting heart-rate variability or heart rate is off your own normal "
-                     "of the last week, so today stays easy. This is a training suggestion, not "
-                     "a medical assessment; if you feel unwell, rest.",
+    "of the last week, so today stays easy. This is a training suggestion, not "
+    "a medical assessment; if you feel unwell, rest.",
     "load reached": "This week's load target is reached.",
     "hard": "A hard day is due: there has been none in the last two days and the week allows it.",
     "too hard": "Recent sessions felt too hard, so no hard session today.",
@@ -352,8 +397,7 @@ _REASONS = {
 }
 
 
-def _text(kind: Kind, minutes: int, reason: str, zones: tuple[int, ...],
-          note: str = "") -> str:
+def _text(kind: Kind, minutes: int, reason: str, zones: tuple[int, ...], note: str = "") -> str:
     if reason == "done":
         head = f"Done: {kind} session, {minutes} min." if kind != "rest" else "Done."
         return f"{head} {note}".strip()
@@ -361,14 +405,18 @@ def _text(kind: Kind, minutes: int, reason: str, zones: tuple[int, ...],
         head = "Rest day: no training; an easy walk is fine."
     elif kind == "easy":
         where = "zone 1" if zones == (1,) else "zones 1-2"
-        head = (f"Easy {minutes} min in {where}: keep to a pace at which you can talk in full "
-                "sentences.")
+        head = (
+            f"Easy {minutes} min in {where}: keep to a pace at which you can talk in full "
+            "sentences."
+        )
     elif kind == "moderate":
         head = f"Moderate {minutes} min: 10 min easy in zone 2, then steady in zone 3."
     elif kind == "hard":
         reps = hard_reps(minutes)
-        head = (f"Hard {minutes} min: warm up 10 min in zone 2, then push through {reps} x 3 min "
-                "in zone 4 with 2 min easy between, and cool down.")
+        head = (
+            f"Hard {minutes} min: warm up 10 min in zone 2, then push through {reps} x 3 min "
+            "in zone 4 with 2 min easy between, and cool down."
+        )
     else:
         head = f"Long {minutes} min, steady in zone 2."
     sentence = _REASONS.get(reason)
@@ -425,23 +473,36 @@ def suggestion_text(kind: Kind, minutes: int, rule: str) -> str:
     return _text(kind, minutes, rule, zones)
 
 
-def _suggestion(kind: Kind, minutes: int, reason: str, basis: dict[str, object],
-                day: date | None, zones: tuple[int, ...] | None = None,
-                note: str = "") -> Suggestion:
+def _suggestion(
+    kind: Kind,
+    minutes: int,
+    reason: str,
+    basis: dict[str, object],
+    day: date | None,
+    zones: tuple[int, ...] | None = None,
+    note: str = "",
+) -> Suggestion:
     if kind == "rest":
         minutes, zones = 0, ()
     elif zones is None:
         zones = SPECS[kind].zones
-    return Suggestion(kind, minutes, zones, _text(kind, minutes, reason, zones, note),
-                      {**basis, "rule": reason}, day)
+    return Suggestion(
+        kind,
+        minutes,
+        zones,
+        _text(kind, minutes, reason, zones, note),
+        {**basis, "rule": reason},
+        day,
+    )
 
 
 def _floor5(minutes: float) -> int:
     return int(math.floor(minutes / 5 + 1e-9) * 5)
 
 
-def _fit_minutes(kinds: list[Kind], fixed: dict[int, int], budget: float, k: float
-                 ) -> tuple[list[Kind], dict[int, int]]:
+def _fit_minutes(
+    kinds: list[Kind], fixed: dict[int, int], budget: float, k: float
+) -> tuple[list[Kind], dict[int, int]]:
     """Minutes per day that fill `budget` TRIMP without exceeding it, dropping days if needed.
 
     Flexible days are scaled together from their default lengths, each kept within its range and
@@ -484,9 +545,15 @@ def _fit_minutes(kinds: list[Kind], fixed: dict[int, int], budget: float, k: flo
         kinds[droppable[0]] = "rest"
 
 
-def weekly_plan(history: Sequence[SessionLoad], readiness: Readiness | None,
-                feedback: Sequence[Feedback], week_start: date, goal_minutes: float = 150, *,
-                k: float = BANISTER_K_MALE) -> WeeklyPlan:
+def weekly_plan(
+    history: Sequence[SessionLoad],
+    readiness: Readiness | None,
+    feedback: Sequence[Feedback],
+    week_start: date,
+    goal_minutes: float = 150,
+    *,
+    k: float = BANISTER_K_MALE,
+) -> WeeklyPlan:
     """Seven days from `week_start`, bounded by the rules in the module docstring.
 
     The week's load target comes from the 7 days before `week_start`; feedback counts from the
@@ -495,9 +562,16 @@ def weekly_plan(history: Sequence[SessionLoad], readiness: Readiness | None,
     the next day's hard session moderate. The other days' minutes are scaled so the planned load
     fills the target without exceeding it (`_fit_minutes`).
     """
-    rules = _week_rules(history, feedback, week_start, goal_minutes=goal_minutes, k=k,
-                        feedback_from=week_start - timedelta(days=7), feedback_to=week_start,
-                        acwr_as_of=week_start)
+    rules = _week_rules(
+        history,
+        feedback,
+        week_start,
+        goal_minutes=goal_minutes,
+        k=k,
+        feedback_from=week_start - timedelta(days=7),
+        feedback_to=week_start,
+        acwr_as_of=week_start,
+    )
     kinds: list[Kind] = list(TEMPLATES[rules.hard_days])
     reasons = ["template"] * 7
     fixed: dict[int, int] = {}
@@ -530,8 +604,11 @@ def weekly_plan(history: Sequence[SessionLoad], readiness: Readiness | None,
                 reasons[offset + 1] = "low readiness the day before: moderate instead of hard"
             applied.append(f"readiness low on day {offset}: easy, and no hard day after it")
     for offset, sessions in done.items():
-        if _hardest(s.kind for s in sessions) == "hard" and offset + 1 < 7 \
-                and kinds[offset + 1] == "hard":
+        if (
+            _hardest(s.kind for s in sessions) == "hard"
+            and offset + 1 < 7
+            and kinds[offset + 1] == "hard"
+        ):
             kinds[offset + 1] = "easy"
             reasons[offset + 1] = "after hard"
     open_days = [i for i in range(7) if i not in done]
@@ -544,31 +621,46 @@ def weekly_plan(history: Sequence[SessionLoad], readiness: Readiness | None,
     days = []
     for i, kind in enumerate(kinds):
         day = week_start + timedelta(days=i)
-        day_basis: dict[str, object] = {"k": k, "week_load_target": basis["week_load_target"],
-                                        "hard_days_allowed": rules.hard_days,
-                                        "feedback": rules.signal}
+        day_basis: dict[str, object] = {
+            "k": k,
+            "week_load_target": basis["week_load_target"],
+            "hard_days_allowed": rules.hard_days,
+            "feedback": rules.signal,
+        }
         if "readiness_score" in basis and i == 0:
-            day_basis.update(readiness_score=basis["readiness_score"],
-                             readiness_level=basis["readiness_level"])
+            day_basis.update(
+                readiness_score=basis["readiness_score"], readiness_level=basis["readiness_level"]
+            )
         if i in done:
             sessions = done[i]
             load = sum(s.trimp for s in sessions)
-            day_basis.update(actual_load=round(load, 1),
-                             sessions=[s.session_id for s in sessions])
-            days.append(_suggestion(_hardest(s.kind for s in sessions),  # type: ignore[arg-type]
-                                    round(sum(s.minutes for s in sessions)), "done", day_basis,
-                                    day, (), f"TRIMP {load:.0f}."))
+            day_basis.update(actual_load=round(load, 1), sessions=[s.session_id for s in sessions])
+            days.append(
+                _suggestion(
+                    _hardest(s.kind for s in sessions),  # type: ignore[arg-type]
+                    round(sum(s.minutes for s in sessions)),
+                    "done",
+                    day_basis,
+                    day,
+                    (),
+                    f"TRIMP {load:.0f}.",
+                )
+            )
             continue
         reason = reasons[i]
         if kind == "rest" and basis["layout"][i] != "rest":  # type: ignore[index]
             reason = "dropped"
-        days.append(_suggestion(kind, minutes.get(i, 0), reason, day_basis, day,
-                                zones.get(i)))
+        days.append(_suggestion(kind, minutes.get(i, 0), reason, day_basis, day, zones.get(i)))
     basis["done_load"] = round(done_load, 1)
     basis["planned_load"] = round(planned_load(days), 1)
     basis["planned_moderate_equivalent_min"] = round(
-        sum(d.minutes * moderate_equivalent_per_minute(d.kind) for d in days
-            if d.basis.get("rule") != "done"), 1)
+        sum(
+            d.minutes * moderate_equivalent_per_minute(d.kind)
+            for d in days
+            if d.basis.get("rule") != "done"
+        ),
+        1,
+    )
     return WeeklyPlan(days, rules.target, basis)
 
 
@@ -576,9 +668,15 @@ def _hardest(kinds: Iterable[str]) -> str:
     return max(kinds, key=lambda kind: _INTENSITY_RANK[kind], default="rest")
 
 
-def daily_suggestion(history: Sequence[SessionLoad], readiness: Readiness | None,
-                     feedback: Sequence[Feedback], today: date, goal_minutes: float = 150, *,
-                     k: float = BANISTER_K_MALE) -> Suggestion:
+def daily_suggestion(
+    history: Sequence[SessionLoad],
+    readiness: Readiness | None,
+    feedback: Sequence[Feedback],
+    today: date,
+    goal_minutes: float = 150,
+    *,
+    k: float = BANISTER_K_MALE,
+) -> Suggestion:
     """Today's session, from the rolling week (the 6 days before today and today).
 
     The rolling week's load target follows the weekly rules, from the 7 days before it; feedback
@@ -595,9 +693,16 @@ def daily_suggestion(history: Sequence[SessionLoad], readiness: Readiness | None
     not even 20 easy minutes fit.
     """
     window_start = today - timedelta(days=6)
-    rules = _week_rules(history, feedback, window_start, goal_minutes=goal_minutes, k=k,
-                        feedback_from=today - timedelta(days=7), feedback_to=today,
-                        acwr_as_of=today)
+    rules = _week_rules(
+        history,
+        feedback,
+        window_start,
+        goal_minutes=goal_minutes,
+        k=k,
+        feedback_from=today - timedelta(days=7),
+        feedback_to=today,
+        acwr_as_of=today,
+    )
     done = load_between(history, window_start, today)
     remaining = rules.target - done
     in_window = [s for s in history if window_start <= s.day < today]
@@ -614,8 +719,11 @@ def daily_suggestion(history: Sequence[SessionLoad], readiness: Readiness | None
         "yesterday": yesterday,
     }
     if readiness is not None:
-        basis.update(readiness_score=readiness.score, readiness_level=readiness.level,
-                     readiness=readiness.basis)
+        basis.update(
+            readiness_score=readiness.score,
+            readiness_level=readiness.level,
+            readiness=readiness.basis,
+        )
 
     def make(kind: Kind, reason: str) -> Suggestion:
         if kind == "rest":
@@ -636,8 +744,10 @@ def daily_suggestion(history: Sequence[SessionLoad], readiness: Readiness | None
                 return _suggestion("rest", 0, "load reached", basis, today)
             extra["cut_to_easy_from"] = kind
             extra["load_left"] = round(max(remaining, 0.0))
-            note = (f"Only {extra['load_left']} TRIMP of this week's load target is left, "
-                    f"so it is an easy session instead of a {kind} one.")
+            note = (
+                f"Only {extra['load_left']} TRIMP of this week's load target is left, "
+                f"so it is an easy session instead of a {kind} one."
+            )
             kind, minutes = "easy", float(SPECS["easy"].minutes)
 
     if any(s.day == today for s in history):

@@ -90,9 +90,12 @@ class Readiness:
         return self.score is not None
 
     def as_dict(self) -> dict[str, object]:
-        return {"score": self.score, "level": self.level,
-                "date": None if self.date is None else self.date.isoformat(),
-                "basis": self.basis}
+        return {
+            "score": self.score,
+            "level": self.level,
+            "date": None if self.date is None else self.date.isoformat(),
+            "basis": self.basis,
+        }
 
 
 def _z(value: float, baseline: Sequence[float], sd_floor: float) -> tuple[float, float, float]:
@@ -128,42 +131,63 @@ def readiness(history: Sequence[MorningReading], today: MorningReading) -> Readi
         "today_rmssd_ms": None if today.rmssd_ms is None else round(today.rmssd_ms, 1),
         "today_resting_hr": None if today.resting_hr is None else round(today.resting_hr, 1),
     }
-    use_hrv = today.rmssd_ms is not None and today.rmssd_ms > 0 and \
-        len(ln_baseline) >= MIN_BASELINE_DAYS
+    use_hrv = (
+        today.rmssd_ms is not None and today.rmssd_ms > 0 and len(ln_baseline) >= MIN_BASELINE_DAYS
+    )
     use_rhr = today.resting_hr is not None and len(hr_baseline) >= MIN_BASELINE_DAYS
     if not (use_hrv or use_rhr):
         measured_today = today.rmssd_ms is not None or today.resting_hr is not None
         basis["reason"] = (
             f"not enough data: {max(len(ln_baseline), len(hr_baseline))} of the "
-            f"{MIN_BASELINE_DAYS} days of baseline needed" if measured_today
-            else "not enough data: no reading today")
+            f"{MIN_BASELINE_DAYS} days of baseline needed"
+            if measured_today
+            else "not enough data: no reading today"
+        )
         return Readiness(None, "unknown", basis, today.date)
     combined = 0.0
     if use_hrv:
-        z_hrv, mean, sd = _z(math.log(today.rmssd_ms), ln_baseline,  # type: ignore[arg-type]
-                             MIN_SD_LN_RMSSD)
+        z_hrv, mean, sd = _z(
+            math.log(today.rmssd_ms),
+            ln_baseline,  # type: ignore[arg-type]
+            MIN_SD_LN_RMSSD,
+        )
         combined += z_hrv
-        basis.update(ln_rmssd_today=round(math.log(today.rmssd_ms), 3),  # type: ignore[arg-type]
-                     ln_rmssd_baseline_mean=round(mean, 3), ln_rmssd_baseline_sd=round(sd, 3),
-                     ln_rmssd_days=len(ln_baseline), z_hrv=round(z_hrv, 2))
+        basis.update(
+            ln_rmssd_today=round(math.log(today.rmssd_ms), 3),  # type: ignore[arg-type]
+            ln_rmssd_baseline_mean=round(mean, 3),
+            ln_rmssd_baseline_sd=round(sd, 3),
+            ln_rmssd_days=len(ln_baseline),
+            z_hrv=round(z_hrv, 2),
+        )
     if use_rhr:
         mean_hr = fmean(hr_baseline)
         delta = today.resting_hr - mean_hr  # type: ignore[operator]
         z_rhr = delta / RESTING_HR_BPM_PER_SD
         combined -= z_rhr
-        basis.update(resting_hr_baseline=round(mean_hr, 1), resting_hr_delta=round(delta, 1),
-                     resting_hr_days=len(hr_baseline), z_rhr=round(z_rhr, 2))
+        basis.update(
+            resting_hr_baseline=round(mean_hr, 1),
+            resting_hr_delta=round(delta, 1),
+            resting_hr_days=len(hr_baseline),
+            z_rhr=round(z_rhr, 2),
+        )
     score = int(round(float(np.clip(50.0 + SCORE_PER_SD * combined, 0.0, 100.0))))
     level: Level = "low" if score < LOW_BELOW else "high" if score > HIGH_ABOVE else "normal"
-    basis.update(combined_z=round(combined, 2), uses=[n for n, used in
-                                                      (("hrv", use_hrv), ("resting_hr", use_rhr))
-                                                      if used])
+    basis.update(
+        combined_z=round(combined, 2),
+        uses=[n for n, used in (("hrv", use_hrv), ("resting_hr", use_rhr)) if used],
+    )
     return Readiness(score, level, basis, today.date)
 
 
-def reading_from_samples(day: date, samples: Sequence[AlignedSample], *, min_s: int = 60,
-                         settle_s: int = 10, max_s: int = 300,
-                         declared_still: bool = False) -> MorningReading | None:
+def reading_from_samples(
+    day: date,
+    samples: Sequence[AlignedSample],
+    *,
+    min_s: int = 60,
+    settle_s: int = 10,
+    max_s: int = 300,
+    declared_still: bool = False,
+) -> MorningReading | None:
     """A resting reading from the still period at the start of a session, or None.
 
     The first run of at least `min_s` still seconds (no cadence, no speed) that begins within the
@@ -178,7 +202,7 @@ def reading_from_samples(day: date, samples: Sequence[AlignedSample], *, min_s: 
     runs = still_runs(samples, min_s=min_s, no_sensor_is_still=declared_still)
     if not runs or runs[0][0].t - samples[0].t > 30:
         return None
-    run = runs[0][settle_s:settle_s + max_s]
+    run = runs[0][settle_s : settle_s + max_s]
     if len(run) < min_s - settle_s:
         return None
     resting = round(fmean(s.hr_bpm for s in run), 1)  # type: ignore[misc]

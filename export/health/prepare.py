@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from edge.errors import SourceFileError
 from edge.health.features import (
     FEATURE_NAMES,
     HORIZONS_S,
@@ -45,13 +46,12 @@ from edge.health.features import (
     build_windows,
     first_hr_index,
 )
-from edge.errors import SourceFileError
 from edge.health.samples import recording_windows
 from edge.profile import Profile
 from edge.sources.recordings import iter_recordings
+from edge.sources.simulator import to_aligned
 from edge.stream.readings import AlignedSample
 from export.health._stage import WINDOWS_FILE, stopwatch, write_meta
-from edge.sources.simulator import to_aligned
 from firmware_bridge.simulator import Athlete, random_athlete, random_plan, simulate, target_hr
 
 log = logging.getLogger(__name__)

