@@ -1,3 +1,5 @@
+import dataclasses
+
 from edge.coach.coach import Coach
 from edge.core.cues import Action, CueKind
 from edge.core.forecast import Forecast
@@ -359,3 +361,15 @@ def test_every_new_template_names_only_its_facts():
     assert start.template_text == (
         "Interval 2 of 4: 1 minute 30 seconds at zone 3 to 4. Pick up the pace."
     )
+
+
+def test_a_cyclist_over_the_maximum_is_told_to_stop_not_to_check_a_strap():
+    # 90 rpm is a walking cadence in steps/min, but with power in the sample it is a crank's:
+    # the walking rule (a walker's heart is not over its maximum) must not apply.
+    coach = Coach(PROFILE)
+    cues = []
+    for t, bpm in enumerate([*ramp(150, 196, 40), *[196.0] * 10]):
+        ridden = dataclasses.replace(sample(t, bpm), cadence_spm=90.0, power_w=320.0)
+        cues += coach.update(ridden)
+    kinds = {c.kind for c in cues}
+    assert CueKind.ABOVE_MAX_HR in kinds and CueKind.IMPLAUSIBLE_READING not in kinds

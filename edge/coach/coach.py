@@ -250,6 +250,8 @@ class Coach:
         return self._new_level_s >= settings.new_level_confirm_s and not over_max
 
     def _walking(self, sample: AlignedSample) -> bool:
+        if sample.has_effort:  # on a bike or a machine, cadence is crank rpm or strokes, not steps
+            return False
         low, high = self.settings.walking_cadence_spm
         cadence, speed = sample.cadence_spm, sample.speed_mps
         return (
