@@ -47,6 +47,7 @@ from enum import IntEnum, IntFlag
 
 from firmware_bridge.errors import MalformedPayloadError
 
+from ._revolutions import check_circumference, revolutions_between
 from ._wire import FlaggedLayout, as_payload, flag_bit, wire
 from .uuids import (
     CHARACTERISTIC_NAMES,
@@ -61,8 +62,6 @@ CRANK_EVENT_UNITS_PER_SECOND = 1024
 
 #: A common 700x25c road wheel; pass the rider's own circumference when it is known.
 DEFAULT_WHEEL_CIRCUMFERENCE_M = 2.105
-
-_UINT16_MOD = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,28 +130,6 @@ class CyclingPowerRates:
     mean_crank_power_w: float | None = None
 
 
-def _per_second(
-    previous: tuple[int, int] | None,
-    current: tuple[int, int] | None,
-    counter_bits: int,
-    ticks_per_second: int,
-) -> tuple[float, int] | None:
-    """(revolutions per second, revolutions) between two (count, event time) pairs, or None.
-
-    Differences are modular, so wrapped counters and event times come out right. None when a
-    pair is missing, no new event happened (the event time did not move: that is "nothing new",
-    not zero, as in `cycling_speed`), or the counter went backwards (a sensor reset).
-    """
-    if previous is None or current is None:
-        return None
-    counter_mod = 1 << counter_bits
-    revs = (current[0] - previous[0]) % counter_mod
-    ticks = (current[1] - previous[1]) % _UINT16_MOD
-    if ticks == 0 or revs >= counter_mod // 2:
-        return None
-    return revs * ticks_per_second / ticks, revs
-
-
 def _wheel(m: CyclingPowerMeasurement) -> tuple[int, int] | None:
     if m.cumulative_wheel_revolutions is None or m.last_wheel_event_time is None:
         return None
@@ -165,14 +142,6 @@ def _crank(m: CyclingPowerMeasurement) -> tuple[int, int] | None:
     return m.cumulative_crank_revolutions, m.last_crank_event_time
 
 
-def _check_circumference(metres: float) -> float:
-    if isinstance(metres, bool) or not (
-        isinstance(metres, int | float) and math.isfinite(metres) and metres > 0
-    ):
-        raise ValueError(f"wheel circumference must be a positive number of metres, got {metres!r}")
-    return metres
-
-
 def cycling_power_rates(
     previous: CyclingPowerMeasurement,
     current: CyclingPowerMeasurement,
@@ -183,9 +152,9 @@ def cycling_power_rates(
     Event times must be less than one wrap apart (32 s for the wheel clock at 1/2048 s, 64 s for
     the crank clock); sensors notify about once a second.
     """
-    _check_circumference(wheel_circumference_m)
-    crank = _per_second(_crank(previous), _crank(current), 16, CRANK_EVENT_UNITS_PER_SECOND)
-    wheel = _per_second(_wheel(previous), _wheel(current), 32, WHEEL_EVENT_UNITS_PER_SECOND)
+    check_circumference(wheel_circumference_m)
+    crank = revolutions_between(_crank(previous), _crank(current), 16, CRANK_EVENT_UNITS_PER_SECOND)
+    wheel = revolutions_between(_wheel(previous), _wheel(current), 32, WHEEL_EVENT_UNITS_PER_SECOND)
     power: float | None = None
     if (
         crank is not None
@@ -216,7 +185,7 @@ class CyclingPowerTracker:
     """
 
     def __init__(self, wheel_circumference_m: float = DEFAULT_WHEEL_CIRCUMFERENCE_M) -> None:
-        self.wheel_circumference_m = _check_circumference(wheel_circumference_m)
+        self.wheel_circumference_m = check_circumference(wheel_circumference_m)
         self._previous: CyclingPowerMeasurement | None = None
 
     def reset(self) -> None:

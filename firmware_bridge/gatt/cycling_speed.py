@@ -15,12 +15,12 @@ totals, not rates, so rates come from two measurements: see ``csc_rates``.
 
 from __future__ import annotations
 
-import math
 import struct
 from dataclasses import dataclass, replace
 
 from firmware_bridge.errors import MalformedPayloadError
 
+from ._revolutions import check_circumference, revolutions_between
 from .uuids import CHARACTERISTIC_NAMES, CSC_MEASUREMENT
 
 _NAME = CHARACTERISTIC_NAMES[CSC_MEASUREMENT]
@@ -171,38 +171,11 @@ def _crank(m: CSCMeasurement) -> tuple[int, int] | None:
     return m.cumulative_crank_revolutions, m.last_crank_event_time
 
 
-def _revolutions_per_second(
+def _per_second(
     previous: tuple[int, int] | None, current: tuple[int, int] | None, counter_bits: int
 ) -> float | None:
-    """Revolutions per second between two (count, event time) pairs, or None when unknown.
-
-    Differences are taken modulo the field widths, which is what makes a wrapped event time
-    (65000 -> 500) or counter (0xFFFF -> 0) come out right. None when:
-
-    - either side has no pair: the sensor did not send that data;
-    - the event time did not advance: no new revolution finished, so the sensor is telling us
-      nothing new. That is *not* a rate of zero: a rider between pedal strokes at 30 rpm looks
-      the same for up to two seconds. Deciding "stopped" needs a timeout, which is the caller's
-      policy (and clock), not the codec's;
-    - the counter went backwards, i.e. its modular difference is at least half its range: a
-      sensor reset or a count written through the control point, not 2^31 wheel turns.
-    """
-    if previous is None or current is None:
-        return None
-    counter_mod = 1 << counter_bits
-    delta_revs = (current[0] - previous[0]) % counter_mod
-    delta_ticks = (current[1] - previous[1]) % (_UINT16_MAX + 1)
-    if delta_ticks == 0 or delta_revs >= counter_mod // 2:
-        return None
-    return delta_revs * EVENT_TIME_UNITS_PER_SECOND / delta_ticks
-
-
-def _check_circumference(metres: float) -> float:
-    if isinstance(metres, bool) or not (
-        isinstance(metres, int | float) and math.isfinite(metres) and metres > 0
-    ):
-        raise ValueError(f"wheel circumference must be a positive number of metres, got {metres!r}")
-    return metres
+    found = revolutions_between(previous, current, counter_bits, EVENT_TIME_UNITS_PER_SECOND)
+    return None if found is None else found[0]
 
 
 def csc_rates(
@@ -214,13 +187,13 @@ def csc_rates(
 
     Each rate is None when either measurement lacks its pair, when no new event happened
     between them (event time unchanged), or when the counter went backwards; see
-    ``_revolutions_per_second`` for why unknown is not zero. Event times must be less than 64 s
+    ``_revolutions.revolutions_between`` for why unknown is not zero. Event times must be less than 64 s
     apart (one wrap of the 16-bit 1/1024 s clock) for the answer to be right; sensors notify
     about once a second, so consecutive notifications are.
     """
-    _check_circumference(wheel_circumference_m)
-    crank = _revolutions_per_second(_crank(previous), _crank(current), counter_bits=16)
-    wheel = _revolutions_per_second(_wheel(previous), _wheel(current), counter_bits=32)
+    check_circumference(wheel_circumference_m)
+    crank = _per_second(_crank(previous), _crank(current), counter_bits=16)
+    wheel = _per_second(_wheel(previous), _wheel(current), counter_bits=32)
     return CSCRates(
         crank_rpm=None if crank is None else crank * 60.0,
         wheel_speed_mps=None if wheel is None else wheel * wheel_circumference_m,
@@ -236,7 +209,7 @@ class CSCTracker:
     """
 
     def __init__(self, wheel_circumference_m: float = DEFAULT_WHEEL_CIRCUMFERENCE_M) -> None:
-        self.wheel_circumference_m = _check_circumference(wheel_circumference_m)
+        self.wheel_circumference_m = check_circumference(wheel_circumference_m)
         self._previous = CSCMeasurement()
 
     @property
