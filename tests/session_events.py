@@ -4,7 +4,7 @@ OLED, e-paper, terminal display)."""
 from __future__ import annotations
 
 from edge.coach.summary import summarise
-from edge.core.cues import Action, Cue, CueKind, Priority
+from edge.core.cues import CUE_SPECS, Action, Cue, CueKind, Priority
 from edge.core.events import CueDecided, CueSpoken, SampleTaken, SessionEnded, StepProgress
 from edge.core.narration import Narration
 from edge.core.summary import SessionSummary
@@ -12,8 +12,6 @@ from edge.core.zones import ZoneModel
 from edge.profile import Profile
 from edge.stream.readings import AlignedSample
 
-#: Kinds whose cues are safety cues.
-_SAFETY = (CueKind.ABOVE_MAX_HR, CueKind.IMPLAUSIBLE_READING)
 #: Facts enough for each kind's template, unless a test gives its own.
 _FACTS: dict[CueKind, dict[str, float | int | str]] = {
     CueKind.ZONE_CHANGE: {"hr": 150, "zone": 3, "previous_zone": 2},
@@ -62,8 +60,7 @@ def cue_event(
     person: str | None = None,
     **facts: float | int | str,
 ) -> CueDecided:
-    priority = Priority.SAFETY if kind in _SAFETY else Priority.ZONE
-    cue = Cue(cue_id, t, kind, action, priority, facts or _FACTS.get(kind, {}))
+    cue = Cue(cue_id, t, kind, action, CUE_SPECS[kind].priority, facts or _FACTS.get(kind, {}))
     return CueDecided(cue, person=person)
 
 

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import pytest
 from blockbuster import blockbuster_ctx
+from session_events import cue_event, sample_event, spoken_event
 
 from edge.coach.summary import summarise
-from edge.core.cues import Action, Cue, CueKind, Priority
+from edge.core.cues import Action, CueKind
 from edge.core.events import (
     CueDecided,
     CueSpoken,
@@ -39,14 +40,13 @@ from edge.core.events import (
     event_json,
     for_person,
 )
-from edge.core.narration import Narration
 from edge.core.zones import ZoneModel
 from edge.errors import ConfigError, KioskConfigError
 from edge.kiosk import BoardState, KioskBoard
 from edge.kiosk.state import NO_SIGNAL_AFTER_S
 from edge.profile import Profile
 from edge.settings import KioskSettings, loopback_host
-from edge.stream.readings import AlignedSample, LinkEvent, LinkState
+from edge.stream.readings import LinkEvent, LinkState
 
 
 def run(coro, timeout: float = 15.0):
@@ -60,46 +60,18 @@ def sample(
     person: str, t: int, hr: float | None, zone: int | None, hrr_fraction: float | None = None
 ) -> SampleTaken:
     """A sample event as the daemon hands it to the board (a person on it)."""
-    return SampleTaken(
-        AlignedSample(
-            t=t,
-            hr_bpm=hr,
-            rr_intervals_s=(),
-            cadence_spm=None,
-            speed_mps=None,
-            distance_m=None,
-            steps=None,
-            contact=True,
-            hr_gap=hr is None,
-        ),
-        zone,
-        hrr_fraction=hrr_fraction,
-        forecast=None,
-        person=person,
-    )
+    return sample_event(t, hr, zone, person=person, hrr_fraction=hrr_fraction)
 
 
 def cue(person: str, cue_id: int, t: int, kind: CueKind, action: Action, **facts) -> CueDecided:
     """A cue event exactly as the session emits it."""
-    priority = (
-        Priority.SAFETY
-        if kind in (CueKind.ABOVE_MAX_HR, CueKind.IMPLAUSIBLE_READING)
-        else Priority.ZONE
-    )
-    return CueDecided(Cue(cue_id, t, kind, action, priority, facts), person=person)
+    return cue_event(cue_id, kind, t=t, action=action, person=person, **facts)
 
 
 def spoken(
     person: str | None, cue_id: int, text: str, kind: str = "zone_change", source: str = "llm"
 ) -> CueSpoken:
-    return CueSpoken(
-        Cue(cue_id, 0, CueKind(kind), Action.HOLD, Priority.ZONE),
-        Narration(cue_id, text, source, seconds=0.4, attempts=1),
-        seconds_to_text=0.5,
-        seconds_to_first_words=None,
-        speech=None,
-        person=person,
-    )
+    return spoken_event(cue_id, text, kind=CueKind(kind), source=source, person=person)
 
 
 # -- tile state ---------------------------------------------------------------------------------
