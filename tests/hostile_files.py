@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import math
 import random
-import struct
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fitdecode.utils import compute_crc
+from fit_files import ENUM, FIT_EPOCH_S, UINT8, UINT16, UINT32, encode_fit
 
-FIT_EPOCH_S = 631065600  # 1989-12-31T00:00:00Z
 START = datetime(2024, 5, 1, 7, 30, tzinfo=UTC)
-
-_ENUM, _UINT8, _UINT16, _UINT32 = 0x00, 0x02, 0x84, 0x86
-_FORMATS = {_ENUM: "B", _UINT8: "B", _UINT16: "H", _UINT32: "I"}
 
 
 def heart_rate_at(t: float) -> int:
@@ -67,24 +62,24 @@ def fit_bytes(
         return start_ts + t + (jump[1] if jump is not None and t >= jump[0] else 0)
 
     messages: list[tuple[int, list[tuple[int, int, int | tuple[int, ...]]]]] = [
-        (0, [(0, _ENUM, 4), (1, _UINT16, 1), (2, _UINT16, 1)]),  # file_id: activity
-        (12, [(0, _ENUM, sport)]),  # sport
+        (0, [(0, ENUM, 4), (1, UINT16, 1), (2, UINT16, 1)]),  # file_id: activity
+        (12, [(0, ENUM, sport)]),  # sport
     ]
     messages.extend(
         (
             20,
             [
-                (253, _UINT32, stamp(t)),
-                (3, _UINT8, heart_rate_at(t)),
-                (4, _UINT8, 85),
-                (6, _UINT16, 3000 + (t % 100)),
-                (5, _UINT32, 300 * t),
+                (253, UINT32, stamp(t)),
+                (3, UINT8, heart_rate_at(t)),
+                (4, UINT8, 85),
+                (6, UINT16, 3000 + (t % 100)),
+                (5, UINT32, 300 * t),
             ],
         )
         for t in range(seconds)
     )
     messages.append(
-        (18, [(253, _UINT32, start_ts + seconds), (2, _UINT32, start_ts), (5, _ENUM, sport)])
+        (18, [(253, UINT32, start_ts + seconds), (2, UINT32, start_ts), (5, ENUM, sport)])
     )  # session: timestamp, start_time, sport
     return _fit(messages, file_crc=file_crc, header_crc=header_crc)
 
@@ -95,30 +90,7 @@ def _fit(
     file_crc: bool,
     header_crc: bool = True,
 ) -> bytes:
-    body = bytearray()
-    layouts: dict[tuple, int] = {}
-    for global_num, fields in messages:
-        sizes = tuple(
-            (num, base, len(value) if isinstance(value, tuple) else 1)
-            for num, base, value in fields
-        )
-        layout = (global_num, sizes)
-        if layout not in layouts:
-            layouts[layout] = len(layouts)
-            body += bytes([0x40 | layouts[layout], 0, 0]) + struct.pack(
-                "<HB", global_num, len(fields)
-            )
-            for num, base, count in sizes:
-                body += bytes([num, struct.calcsize("<" + _FORMATS[base]) * count, base])
-        body.append(layouts[layout])
-        for _num, base, value in fields:
-            values = value if isinstance(value, tuple) else (value,)
-            body += struct.pack(f"<{len(values)}{_FORMATS[base]}", *values)
-    header = struct.pack("<BBHI4s", 14, 0x20, 2100, len(body), b".FIT")
-    header += struct.pack("<H", compute_crc(header) ^ (0 if header_crc else 0x1234))
-    data = header + bytes(body)
-    crc = compute_crc(data) if file_crc else (compute_crc(data) ^ 0x5A5A)
-    return data + struct.pack("<H", crc)
+    return encode_fit(messages, protocol=0x20, header_crc=header_crc, file_crc=file_crc)
 
 
 def flip_bits(data: bytes, count: int, *, seed: int, skip: int = 14) -> bytes:

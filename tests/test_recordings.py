@@ -1,14 +1,13 @@
 import csv
 import math
 import random
-import struct
 from datetime import UTC, datetime
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from fitdecode.utils import compute_crc
+from fit_files import ENUM, FIT_EPOCH_S, UINT8, UINT16, UINT32, encode_fit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,11 +21,7 @@ needs_workouts = pytest.mark.skipif(
 
 # --- a small FIT writer, so FIT parsing is tested without the shared files -------------------
 
-FIT_EPOCH_S = 631065600  # 1989-12-31T00:00:00Z
 START = datetime(2024, 5, 1, 7, 30, tzinfo=UTC)
-
-ENUM, UINT8, UINT16, UINT32 = 0x00, 0x02, 0x84, 0x86
-_FORMATS = {ENUM: "B", UINT8: "B", UINT16: "H", UINT32: "I"}
 
 
 def fit_timestamp(seconds_after_start: float) -> int:
@@ -65,30 +60,7 @@ def hrv(*rr_s: float) -> tuple:
 
 def fit_bytes(*messages: tuple) -> bytes:
     """A FIT file (protocol 1.0) with one local definition per distinct message layout."""
-    body = bytearray()
-    layouts: dict[tuple, int] = {}
-    for global_num, fields in messages:
-        sizes = tuple(
-            (num, base, len(value) if isinstance(value, tuple) else 1)
-            for num, base, value in fields
-        )
-        layout = (global_num, sizes)
-        if layout not in layouts:
-            layouts[layout] = len(layouts)
-            assert layouts[layout] < 16
-            body += bytes([0x40 | layouts[layout], 0, 0]) + struct.pack(
-                "<HB", global_num, len(fields)
-            )
-            for num, base, count in sizes:
-                body += bytes([num, struct.calcsize("<" + _FORMATS[base]) * count, base])
-        body.append(layouts[layout])
-        for _num, base, value in fields:
-            values = value if isinstance(value, tuple) else (value,)
-            body += struct.pack(f"<{len(values)}{_FORMATS[base]}", *values)
-    header = struct.pack("<BBHI4s", 14, 0x10, 2100, len(body), b".FIT")
-    header += struct.pack("<H", compute_crc(header))
-    data = header + bytes(body)
-    return data + struct.pack("<H", compute_crc(data))
+    return encode_fit(messages)
 
 
 def running_fit() -> bytes:
