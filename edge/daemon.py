@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from edge import sd_notify
 from edge.coach.coach import Coach
 from edge.coach.machine_driver import MachineDriver, machine_drivers
+from edge.coach.machine_roster import MachineRoster, MachineSeat
 from edge.core.events import (
     CueDecided,
     CueSpoken,
@@ -110,10 +111,14 @@ class Daemon:
         self.session_ids: dict[str, int] = {}
         #: The machines the coach drives, by person (`[[people.machines]]` with drive = true).
         self._drivers: dict[str, list[MachineDriver]] = {}
+        #: The gym's machines (`[[machines]]`), bound to members from the zone board.
+        self.roster: MachineRoster | None = None
 
     def stop_machines(self, person: str) -> bool:
         """The person asked to stop (their tile's "Stop machine"): let go of their machines."""
         released = [driver.person_stop() for driver in self._drivers.get(person, ())]
+        if self.roster is not None:
+            released.append(self.roster.stop(person))
         return any(released)
 
     def request_stop(self) -> None:
@@ -162,6 +167,13 @@ class Daemon:
             recording_lock = RecordingLock(state_dir / DATABASE_NAME)
             recording_lock.acquire()
             sink = JsonLines() if self.options.json else _log_event
+            if self.settings.machines and self.settings.daemon.source == "ble":
+                self.roster = MachineRoster(self.settings.machines, clock=time.monotonic)
+            elif self.settings.machines:
+                log.warning(
+                    '[[machines]] are bound and driven with source "ble" only; not with %s',
+                    self.settings.daemon.source,
+                )
             kiosk = self.settings.kiosk
             if kiosk.enabled:  # listening before READY=1: the kiosk unit opens it then
                 board = KioskBoard(
@@ -171,6 +183,7 @@ class Daemon:
                     zones={p.profile.name: ZoneModel.for_profile(p.profile) for p in people},
                     on_feedback=feedback_recorder(store, store_thread, self.session_ids),
                     on_stop=self.stop_machines,
+                    machines=self.roster,
                 )
                 await board.start()
                 log.info("zone board on %s", board.url)
@@ -316,12 +329,20 @@ class Daemon:
             journal=StoreJournal(store, session_id, store_thread),
             t_offset=next_t,
             quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker(),
-            observers=tuple(self._drivers.get(name, ())),
+            observers=(*self._drivers.get(name, ()), *self._seat(person)),
         )
-        for driver in self._drivers.get(name, ()):  # the machines speak through the session
-            driver.say, driver.emit = session.announce, emit_for_person
+        for driver in (*self._drivers.get(name, ()), *self._seat(person)):
+            driver.say, driver.emit = session.announce, emit_for_person  # the session speaks
+        for seat in self._seat(person):
+            seat.live = True
         self._sessions.append(session)
         return session
+
+    def _seat(self, person: Person) -> tuple[MachineSeat, ...]:
+        """The person's seat for a gym machine, when there are gym machines."""
+        if self.roster is None:
+            return ()
+        return (self.roster.seat(person.profile.name, ZoneModel.for_profile(person.profile)),)
 
     def _open_display(self, people: Sequence[Person]):  # -> OledDisplay | EpaperDisplay | None
         """The `[display]` screen, showing `[display] person` (or the first person); a screen
@@ -350,6 +371,8 @@ class Daemon:
                 return time.monotonic() - started
 
             sources: dict[str, list[SensorSource]] = {}
+            if self.roster is not None:
+                self.roster.clock = clock
             for p in people:
                 machines = machine_drivers(
                     p.machines, ZoneModel.for_profile(p.profile), clock=clock
@@ -361,6 +384,7 @@ class Daemon:
                         for band in (p.bands or (BleBandConfig(),))
                     ),
                     *(link for link, _ in machines),
+                    *self._seat(p),
                     ClockSource(clock),
                 ]
             return sources
@@ -405,7 +429,11 @@ class Daemon:
     async def _run_session(
         self, person: Person, session: CoachingSession, sources: list[SensorSource]
     ) -> None:
-        self.results[person.profile.name] = await session.run(*sources)
+        try:
+            self.results[person.profile.name] = await session.run(*sources)
+        finally:
+            if self.roster is not None:  # their gym machine goes back with the session
+                await self.roster.session_ended(person.profile.name)
 
     async def _watchdog(self) -> None:
         interval = sd_notify.watchdog_interval_s()

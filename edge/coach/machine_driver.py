@@ -33,7 +33,7 @@ from edge.stream.machine import (
 )
 from edge.stream.readings import AlignedSample
 
-__all__ = ["MachineDriver", "command_dict", "machine_drivers"]
+__all__ = ["MachineDriver", "command_dict", "driver_for", "machine_drivers"]
 
 
 def command_dict(command: MachineCommand) -> dict[str, object]:
@@ -105,6 +105,13 @@ class MachineDriver:
         self._apply(decision)
         return bool(decision.commands)
 
+    def let_go(self, reason: str) -> bool:
+        """Give the machine back (safe load first) for `reason`: the member released a gym
+        machine or their session ended; True if control was let go of now."""
+        decision = self.coach.safety_cue(reason)
+        self._apply(decision)
+        return bool(decision.commands)
+
     def _apply(self, decision: Decision) -> None:
         if not (decision.say or decision.commands):
             return
@@ -127,15 +134,20 @@ def machine_drivers(
     out: list[tuple[MachineLink, MachineDriver | None]] = []
     for settings in machines:
         link = MachineLink(settings, clock=clock)
-        driver = None
-        if settings.drive and (settings.plan or settings.hold_zone):
-            try:
-                plan = parse_workout(settings.plan, "machine plan") if settings.plan else None
-            except WorkoutError as exc:
-                raise ConfigError(f"[[people.machines]] {link.name}: {exc}") from None
-            driver = MachineDriver(
-                MachineCoach(settings, zones, plan), send=link.send, device=link.name
-            )
-            link.on_event = driver.on_event
-        out.append((link, driver))
+        out.append((link, driver_for(link, zones, "[[people.machines]]")))
     return out
+
+
+def driver_for(link: MachineLink, zones: ZoneModel, where: str) -> MachineDriver | None:
+    """A driver for `link`'s machine when the coach may drive it (and one wired to the link's
+    events), else None: the machine is only read."""
+    settings = link.machine
+    if not (settings.drive and (settings.plan or settings.hold_zone)):
+        return None
+    try:
+        plan = parse_workout(settings.plan, "machine plan") if settings.plan else None
+    except WorkoutError as exc:
+        raise ConfigError(f"{where} {link.name}: {exc}") from None
+    driver = MachineDriver(MachineCoach(settings, zones, plan), send=link.send, device=link.name)
+    link.on_event = driver.on_event
+    return driver
