@@ -11,7 +11,9 @@ for the next member, who is then driven in turn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -21,17 +23,31 @@ from ble_fixtures import FAST_BACKOFF, fast_radio, needs_dbus, run
 from edge.coach.machine_roster import BindingError, MachineRoster
 from edge.core.events import SampleTaken, SessionEvent, for_person
 from edge.core.zones import ZoneModel
+from edge.daemon import Daemon, DaemonOptions
 from edge.errors import ConfigError
 from edge.kiosk import KioskBoard
 from edge.narrator.narrator import Narrator
 from edge.profile import Profile
 from edge.session import CoachingSession
-from edge.settings import MachineSettings, load_settings
+from edge.settings import (
+    BleBandConfig,
+    DaemonSettings,
+    KioskSettings,
+    LlmSettings,
+    MachineSettings,
+    Person,
+    Settings,
+    SpeechSettings,
+    load_settings,
+)
+from edge.store import DATABASE_NAME, SessionStore
 from edge.stream.readings import HeartRateReading, Reading
+from firmware_bridge.gatt import HeartRateMeasurement, encode_heart_rate_measurement
 from firmware_bridge.gatt import fitness_machine as fm
+from firmware_bridge.gatt.uuids import HEART_RATE_MEASUREMENT
 from firmware_bridge.power_kinetics import PowerResponse, SimulatedRider
 from firmware_bridge.simulator import Athlete
-from firmware_bridge.virtual_band import MachineSample, VirtualIndoorBike
+from firmware_bridge.virtual_band import MachineSample, Notification, VirtualBand, VirtualIndoorBike
 from tests.test_kiosk import CHROMIUM, Browser, http_get
 from tests.test_kiosk_feedback import http_post
 
@@ -409,3 +425,78 @@ def test_a_member_taps_their_tile_picks_the_bike_and_releases_it_in_a_browser(tm
                 await gym.end("bob")
 
     run(body(), timeout_s=90)
+
+
+@needs_dbus
+def test_the_daemon_binds_a_gym_bike_from_its_board_and_gives_it_back_when_it_stops(
+    tmp_path,
+) -> None:
+    # The whole daemon ("ble" source, its own clock, its board, its store) with a strap and a
+    # bike behind the fake BlueZ: the binding comes through the board's HTTP API.
+    strap_address = "C0:FF:EE:61:4C:0A"
+    beat = encode_heart_rate_measurement(
+        HeartRateMeasurement(bpm=118, contact_supported=True, contact_detected=True)
+    )
+
+    async def beats() -> AsyncIterator[Notification]:
+        while True:
+            yield Notification(0.25, HEART_RATE_MEASUREMENT, beat)
+
+    strap = VirtualBand(strap_address, "Ann's strap", services=("heart_rate",), script=beats())
+    bike = VirtualIndoorBike(BIKE, tick_s=0.25, model_step_s=0.25)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = Settings(
+        llm=LlmSettings(enabled=False),
+        speech=SpeechSettings(enabled=False),
+        daemon=DaemonSettings(state_dir=tmp_path, source="ble"),
+        kiosk=KioskSettings(enabled=True, port=port),
+        people=(
+            Person(PEOPLE["ann"], bands=(BleBandConfig(address=strap_address),)),
+            Person(PEOPLE["bob"], bands=(BleBandConfig(address="C0:FF:EE:61:4C:0B"),)),
+        ),
+        machines=GYM,
+    )
+
+    async def body() -> None:
+        async with fast_radio(strap, bike):
+            daemon = Daemon(settings, DaemonOptions(max_runtime_s=60))
+            task = asyncio.create_task(daemon.run())
+            try:
+                status, raw = 0, b""
+                async with asyncio.timeout(30):
+                    while status != 200:  # the board, then ann's session, come up
+                        await asyncio.sleep(0.2)
+                        with contextlib.suppress(OSError):
+                            status, _, raw = await http_post(
+                                port, "/bind", {"person": "ann", "machine": "Bike 1"}
+                            )
+                assert json.loads(raw)["machine"] == "Bike 1"
+                await until(driven_by_the_coach(bike), timeout_s=30)
+                assert (await machines(port))[0]["person"] == "ann"
+                status, _, raw = await http_post(
+                    port, "/bind", {"person": "bob", "machine": "Bike 1"}
+                )
+                assert status == 409 and b"in use by ann" in raw
+                daemon.request_stop()
+                await task
+            finally:
+                if not task.done():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            assert bike.controller is None  # given back when edgecoach stopped
+            assert [type(r.request) for r in bike.requests[-2:]] == [
+                fm.SetTargetResistanceLevel,
+                fm.Reset,
+            ]
+        with SessionStore.open(tmp_path / DATABASE_NAME) as store:
+            (row,) = [r for r in store.sessions("ann")]
+            powers = [s.power_w for s in store.samples(row.id) if s.power_w is not None]
+        assert powers and max(powers) > 0  # the bike's power is in ann's stored session
+
+    run(body(), timeout_s=90)
+
+
+def driven_by_the_coach(bike: VirtualIndoorBike) -> Callable[[], bool]:
+    return lambda: bike.controller is not None and bool(requested(bike, fm.SetTargetPower))
