@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.config_checks import check_profile, check_sections, check_unique_names
+from edge.config_checks import check_profile, check_sections, check_unique_names, plan_text
 from edge.core.quiet import QuietHours
 from edge.errors import ConfigError, FleetConfigError, KioskConfigError
 from edge.profile import Profile
@@ -297,7 +297,8 @@ class MachineSettings:
     kind: str = "bike"
     #: Let the coach set targets (ERG power, belt speed); off: the machine is only read.
     drive: bool = False
-    #: A planned workout with effort targets ("10m 120W, 4x(3m 250W, 2m 120W)"), run on it.
+    #: A planned workout with effort targets ("10m 120W, 4x(3m 250W, 2m 120W)"), run on it;
+    #: in TOML also step tables ([[people.machines.plan]]: duration, power_w, speed_kmh...).
     plan: str = ""
     #: Heart-rate mode: hold this zone (1..5) by setting the bike's power (a treadmill's
     #: speed, with `treadmill_may_speed_up`); 0 = off.
@@ -673,7 +674,7 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
                 workout=extra.get("workout"),
                 session=extra.get("session"),
                 machines=tuple(
-                    _build(MachineSettings, machine, f"{where} machine #{n + 1}")
+                    _machine(machine, f"{where} machine #{n + 1}")
                     for n, machine in enumerate(machines)
                 ),
             )
@@ -682,14 +683,21 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
     return tuple(people)
 
 
+def _machine(table: Any, where: str) -> MachineSettings:
+    """A machine's table; its `plan` may be step tables (`[[people.machines.plan]]`, with
+    power_w / speed_kmh / incline_pct targets), kept as the text form."""
+    if isinstance(table, dict) and isinstance(table.get("plan"), list):
+        table = {**table, "plan": plan_text(table["plan"], f"{where} plan")}
+    return _build(MachineSettings, table, where)
+
+
 def _gym_machines(tables: Any, path: Path, kiosk: KioskSettings) -> tuple[MachineSettings, ...]:
     """`[[machines]]`: the gym's machines, each found by address or name, each with a label
     of its own, and bound only from the zone board (so the board must be on)."""
     if not isinstance(tables, list):
         raise ConfigError(f"{path}: machines must be an array of tables ([[machines]])")
     machines = tuple(
-        _build(MachineSettings, table, f"{path} [[machines]] #{n + 1}")
-        for n, table in enumerate(tables)
+        _machine(table, f"{path} [[machines]] #{n + 1}") for n, table in enumerate(tables)
     )
     seen: set[str] = set()
     for n, machine in enumerate(machines):

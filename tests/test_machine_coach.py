@@ -440,6 +440,30 @@ def test_machines_in_the_config(tmp_path):
     assert machine.treadmill_may_speed_up is False  # never unless said
 
 
+def test_a_machine_plan_in_the_config_may_be_step_tables(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[[people]]\nname = "ann"\nage = 40\n[[people.machines]]\nname = "KICKR"\n'
+        "drive = true\n"
+        '[[people.machines.plan]]\nduration = "10m"\npower_w = 120\n'
+        "[[people.machines.plan]]\nrepeat = 4\n"
+        '[[people.machines.plan.steps]]\nduration = "3m"\npower_w = 250\n'
+        '[[people.machines.plan.steps]]\nduration = "2m"\npower_w = 120\n',
+        encoding="utf-8",
+    )
+    (person,) = load_settings(path).people
+    (machine,) = person.machines
+    assert machine.plan == "10m 120W, 4x(3m 250W, 2m 120W)"
+    assert parse_workout(machine.plan) == parse_workout("10m 120W, 4x(3m 250W, 2m 120W)")
+    path.write_text(
+        '[[people]]\nname = "ann"\n[[people.machines]]\n[[people.machines.plan]]\n'
+        'duration = "3m"\npower_w = 5000\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"machine #1 plan step #1: power_w must be a number"):
+        load_settings(path)
+
+
 @pytest.mark.parametrize(
     "table, message",
     [
