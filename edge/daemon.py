@@ -169,9 +169,12 @@ class Daemon:
             sink = JsonLines() if self.options.json else _log_event
             if self.settings.machines and self.settings.daemon.source == "ble":
                 self.roster = MachineRoster(self.settings.machines, clock=time.monotonic)
-            elif self.settings.machines:
+            elif self.settings.machines or any(p.machines for p in people):
+                # A heart that is not the person's on the machine (a file, the simulator, a
+                # script) must not drive it: README "Machines and the other sources".
                 log.warning(
-                    '[[machines]] are bound and driven with source "ble" only; not with %s',
+                    'machines are read and driven with source "ble" only; with %s they are '
+                    "left alone",
                     self.settings.daemon.source,
                 )
             kiosk = self.settings.kiosk
