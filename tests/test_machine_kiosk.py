@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 from ble_fixtures import FAST_BACKOFF, fast_radio, needs_dbus, run
 
+from edge.coach.machine_coach import DriveState
 from edge.coach.machine_roster import BindingError, MachineRoster
+from edge.core.cues import Action, CueKind
 from edge.core.events import SampleTaken, SessionEvent, for_person
 from edge.core.zones import ZoneModel
 from edge.daemon import Daemon, DaemonOptions
@@ -40,6 +42,7 @@ from edge.settings import (
     SpeechSettings,
     load_settings,
 )
+from edge.sources.machine import MachineLink
 from edge.store import DATABASE_NAME, SessionStore
 from edge.stream.readings import HeartRateReading, Reading
 from firmware_bridge.gatt import HeartRateMeasurement, encode_heart_rate_measurement
@@ -48,6 +51,8 @@ from firmware_bridge.gatt.uuids import HEART_RATE_MEASUREMENT
 from firmware_bridge.power_kinetics import PowerResponse, SimulatedRider
 from firmware_bridge.simulator import Athlete
 from firmware_bridge.virtual_band import MachineSample, Notification, VirtualBand, VirtualIndoorBike
+from firmware_bridge.virtual_band.machines import OTHER_APP
+from tests.session_events import cue_event
 from tests.test_kiosk import CHROMIUM, Browser, http_get
 from tests.test_kiosk_feedback import http_post
 
@@ -84,11 +89,15 @@ class Hearts:
             )
             for n, (name, p) in enumerate(PEOPLE.items())
         }
+        #: Members whose strap has lost contact: no readings from it.
+        self.silent: set[str] = set()
         bike.on_sample = self._on_sample
 
     def _on_sample(self, sample: MachineSample) -> None:
         for name, rider in self.riders.items():
             hr = round(rider.step(sample.power_w))
+            if name in self.silent:
+                continue
             self.queues[name].put_nowait(HeartRateReading("strap", sample.t, hr, (), True))
 
     def source(self, name: str):
@@ -318,6 +327,69 @@ def test_stop_machine_lets_go_of_control_and_the_bike_stays_bound_until_released
                 await gym.end("ann")
                 await gym.end("bob")
                 assert (await machines(port))[0]["person"] is None
+
+    run(body(), timeout_s=40)
+
+
+@needs_dbus
+@pytest.mark.parametrize("path", ["heart_rate_lost", "safety_cue", "other_app", "stop_button"])
+def test_every_safety_path_holds_on_a_bound_gym_bike(path) -> None:
+    # The same rules as a machine of one's own: let go at once (a safe load first, where control
+    # is still ours), never take it back this session; the bike stays the member's until
+    # released, so nobody else is driven by it meanwhile.
+    bike = VirtualIndoorBike(BIKE, **FAST)
+
+    async def body() -> None:
+        async with fast_radio(bike):
+            gym = Gym(bike)
+            async with gym.board:
+                gym.start("ann")
+                gym.roster.bind("ann", "Bike 1")
+                await until(driven(gym))
+                seat = gym.roster.seat("ann", ZoneModel.for_profile(PEOPLE["ann"]))
+                driver = seat.driver
+                assert driver is not None
+                count = len(bike.requests)
+                if path == "heart_rate_lost":
+                    gym.hearts.silent.add("ann")
+                elif path == "safety_cue":
+                    above_max = cue_event(99, CueKind.ABOVE_MAX_HR, action=Action.STOP)
+                    seat.on_cue(above_max.cue)
+                elif path == "other_app":
+                    bike.take_control_by_other_app()
+                else:
+                    bike.press_stop()
+                link = seat.slot.plugged
+                assert isinstance(link, MachineLink)
+                await until(lambda: driver.coach.state is DriveState.RELEASED)
+                await until(lambda: not link.in_control and not link._busy)
+                later = [r.request for r in bike.requests[count:]]
+                assert not any(isinstance(r, fm.SetTargetPower) for r in later[-2:])
+                if path == "other_app":  # not ours any more: nothing written, not fought for
+                    assert driver.coach.released_reason == "control was taken by another app"
+                    assert bike.controller == OTHER_APP
+                    assert not any(isinstance(r, fm.Reset) for r in later)
+                elif path == "stop_button":  # stopped already: control back, load untouched
+                    assert driver.coach.released_reason == "you stopped the machine"
+                    assert isinstance(later[-1], fm.Reset) and bike.controller is None
+                    assert not any(isinstance(r, fm.SetTargetResistanceLevel) for r in later)
+                else:  # a safe load first, then control back
+                    assert driver.coach.released_reason == (
+                        "the heart-rate signal was lost"
+                        if path == "heart_rate_lost"
+                        else above_max.cue.template_text.rstrip(".")
+                    )
+                    assert [type(r) for r in later[-2:]] == [fm.SetTargetResistanceLevel, fm.Reset]
+                    assert bike.controller is None
+                # Still bound, no longer driven; the tile says so.
+                assert gym.roster.bound_to("ann") == "Bike 1"
+                await until(lambda: gym.tile("ann")["machine_driving"] is False)
+                assert gym.tile("ann")["machine"] == "Bike 1"
+                targets = len(requested(bike, fm.SetTargetPower))
+                await asyncio.sleep(0.3)  # some model seconds: the coach does not come back
+                assert len(requested(bike, fm.SetTargetPower)) == targets
+                await gym.end("ann")
+            assert max(r.power_w for r in requested(bike, fm.SetTargetPower)) <= 220
 
     run(body(), timeout_s=40)
 
