@@ -20,7 +20,7 @@ from edge.sources.recordings import read_recording
 from edge.sources.replay import ReplaySource
 from edge.store import SessionStore
 from edge.stream.aligner import StreamAligner
-from edge.stream.readings import AlignedSample, PowerReading
+from edge.stream.readings import AlignedSample, PowerReading, effort_dict
 from tests.test_recordings import (
     MANIFEST,
     TCX,
@@ -219,6 +219,12 @@ def test_fit_export_writes_the_machines_fields_and_replay_reads_them_back(tmp_pa
         return [s for r in readings for s in aligner.push(r)] + aligner.flush()
 
     samples = asyncio.run(replayed())
+    # Imported, the stored session carries them too (through the same aligner: the same seconds).
+    with SessionStore.open(tmp_path / "other.db") as other:
+        (result,) = import_recordings(other, [out], "ana", PROFILE)
+        assert result.imported, result.reason
+        imported = other.samples(result.session_id)
+    assert [effort_dict(s) for s in imported] == [effort_dict(s) for s in samples]
     expected = machine_samples()
     assert [s.t for s in samples] == [s.t for s in expected]
     for got, want in zip(samples, expected, strict=True):

@@ -49,6 +49,7 @@ from edge.sources.recordings import (
     FIT_MACHINE_FIELDS,
     FOOT_SPORTS,
     MAX_DURATION_S,
+    MachinePoint,
     RecordPoint,
     hr_times,
     point_rows,
@@ -72,6 +73,7 @@ from edge.stream.readings import (
     HeartRateReading,
     LinkEvent,
     LinkState,
+    MachineReading,
     PowerReading,
     StrideReading,
 )
@@ -124,6 +126,7 @@ _DEVICE = "import"
 #: Power goes in as its own sensor: a point without heart rate ends the heart rate's hold (a
 #: disconnect of `_DEVICE`), and the aligner ends a device's effort values on its disconnect.
 _POWER_DEVICE = "import:power"
+_MACHINE_DEVICE = "import:machine"
 _HRV_PER_MESSAGE = 5  # what devices write; the FIT profile leaves the array open
 _UINT8_MAX_VALID = 254  # 255 is FIT's "invalid"
 _UINT16_MAX_VALID = 65534
@@ -572,7 +575,7 @@ def _read_for_import(
             return samples, started, None, None, warnings
     recording = read_recording(path)
     sport = recording.sport
-    samples = align_points(recording.points, foot=sport in FOOT_SPORTS)
+    samples = align_points(recording.points, foot=sport in FOOT_SPORTS, machine=recording.machine)
     warnings = list(recording.warnings)
     started, note = recording.started_at, None
     if started is None and path.suffix.lower() == ".fit":
@@ -590,7 +593,11 @@ def _read_for_import(
 
 
 def align_points(
-    points: Sequence[RecordPoint], *, foot: bool, max_hold_s: float | None = None
+    points: Sequence[RecordPoint],
+    *,
+    foot: bool,
+    max_hold_s: float | None = None,
+    machine: Sequence[MachinePoint] = (),
 ) -> list[AlignedSample]:
     """A recording's points as one `AlignedSample` a second, through the live `StreamAligner`.
 
@@ -600,7 +607,8 @@ def align_points(
 
     A second of the aligner's output depends only on the last reading of each kind before it
     ends (and every RR interval in it), so each second's readings are reduced to those before
-    they are pushed: the same samples, whether the file has one point a second or fifty.
+    they are pushed: the same samples, whether the file has one point a second or fifty. A gym
+    machine's values (`machine`, each on a record's moment) go in as that machine's readings.
     """
     hold = hold_for(points) if max_hold_s is None else max_hold_s
     aligner = StreamAligner(start_t=0.0, max_hold_s=hold)
@@ -616,6 +624,8 @@ def align_points(
     link_after: float | None = None
     power: tuple[float, float] | None = None
     stride: tuple[float, float | None, float | None, float | None, float | None] | None = None
+
+    machine_at = {math.floor(m.t): m for m in machine}  # the last of each second
 
     def push_second() -> None:
         if heart is not None:
@@ -634,6 +644,20 @@ def align_points(
             )
         if power is not None:
             out.extend(aligner.push(PowerReading(_POWER_DEVICE, *power)))
+        if bucket is not None and (moment := machine_at.get(bucket)) is not None:
+            out.extend(
+                aligner.push(
+                    MachineReading(
+                        _MACHINE_DEVICE,
+                        moment.t,
+                        speed_mps=moment.speed_mps,
+                        incline_pct=moment.incline_pct,
+                        resistance=moment.resistance,
+                        stroke_rate_spm=moment.stroke_rate_spm,
+                        distance_m=moment.distance_m,
+                    )
+                )
+            )
         if stride is not None:
             out.extend(aligner.push(StrideReading(_DEVICE, *stride)))
 
