@@ -324,6 +324,14 @@ def test_stop_machine_lets_go_of_control_and_the_bike_stays_bound_until_released
                 assert bike.controller is None
                 with pytest.raises(BindingError, match="in use by ann"):
                     gym.roster.bind("bob", "Bike 1")
+                # While its link is still closing, the bike is nobody's to take yet.
+                releasing = asyncio.create_task(gym.roster.release("ann", "done"))
+                await asyncio.sleep(0)
+                assert gym.roster.listing()[0]["releasing"] is True
+                with pytest.raises(BindingError, match="Bike 1 is being let go of"):
+                    gym.roster.bind("bob", "Bike 1")
+                assert await releasing is True
+                assert gym.roster.bind("bob", "Bike 1")["machine"] == "Bike 1"
                 await gym.end("ann")
                 await gym.end("bob")
                 assert (await machines(port))[0]["person"] is None
