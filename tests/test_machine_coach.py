@@ -423,6 +423,25 @@ def test_heart_rate_mode_on_a_treadmill_waits_for_the_person_then_holds_by_annou
     assert sum(inside) / len(inside) > 0.8, sum(inside) / len(inside)
 
 
+def test_heart_rate_mode_on_a_treadmill_slows_a_heart_above_the_zone_no_lower_than_a_walk():
+    settings = MachineSettings(
+        kind="treadmill", drive=True, hold_zone=2, treadmill_may_speed_up=True
+    )
+    coach = MachineCoach(settings, ZONES)
+    t = started(coach)
+    coach.on_event(event(t, MachineEventKind.TARGET_SPEED_CHANGED, 7.0))  # the person's start
+    speeds = []
+    for u in range(t, t + 900):
+        tick = AlignedSample(u, 175.0, (), None, None, None, None, True, False)
+        for command in coach.tick(tick).commands:
+            assert isinstance(command, SetTargetSpeed)
+            speeds.append(command.kmh)
+            coach.on_event(event(u + 0.5, MachineEventKind.TARGET_SPEED_CHANGED, command.kmh))
+    assert speeds[0] < 7.0 and speeds == sorted(speeds, reverse=True)
+    assert min(speeds) == settings.safe_speed_kmh == 4.0  # slowed, at once, never below a walk
+    assert coach.driving
+
+
 # -- settings -----------------------------------------------------------------------------------
 
 

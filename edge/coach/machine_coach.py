@@ -119,6 +119,8 @@ class MachineCoach:
     #: Heart-rate mode on a treadmill: the PID on the belt's speed (made once the belt runs).
     _speed_pid: PidPowerController | None = None
     _asked_to_start: bool = False
+    #: The slowest it holds: `safe_speed_kmh`, or the person's own slower speed when it started.
+    _speed_floor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.settings.hold_zone and self.controller is None:
@@ -300,6 +302,8 @@ class MachineCoach:
             # From the speed the belt runs at (the person's own, after an override): bumpless.
             self._override_until_t = -1.0
             self._speed = belt
+            first = self._speed_pid is None
+            self._speed_floor = min(s.safe_speed_kmh if first else self._speed_floor, belt)
             self._speed_pid = PidPowerController(_treadmill_pid(s), start_power_w=belt, t=t)
         low, high = self.zones.bounds_bpm(s.hold_zone)
         wanted = self._speed_pid.update(
@@ -309,7 +313,7 @@ class MachineCoach:
                 low,
                 high,
                 max_power_w=s.max_speed_kmh,
-                min_power_w=min(s.safe_speed_kmh, belt),
+                min_power_w=self._speed_floor,
             )
         )
         words, commands = self._speed_towards(t, round(wanted, 1))
