@@ -467,7 +467,8 @@ def test_a_member_taps_their_tile_picks_the_bike_and_releases_it_in_a_browser(tm
                 tile = "document.querySelector('article.tile[data-person=\"ann\"]')"
                 try:
                     await browser.wait_for(
-                        "document.body.classList.contains('gym-machines')"
+                        "document.body !== null"  # the page may not be parsed yet
+                        " && document.body.classList.contains('gym-machines')"
                         f" && {tile} !== null && !{tile}.querySelector('.machine-pick').hidden",
                         20,
                     )
