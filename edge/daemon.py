@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from edge import sd_notify
 from edge.coach.coach import Coach
@@ -49,6 +50,12 @@ from edge.displays import DisplayError, open_display
 from edge.displays.terminal import JsonLines
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import EdgecoachError, SpeechError
+from edge.health.personal_kinetics import (
+    PersonalKinetics,
+    kinetics_path,
+    learn_from_session,
+    load_personal_kinetics,
+)
 from edge.journal import StoreJournal
 from edge.kiosk.server import KioskBoard
 from edge.session import CoachingSession, SessionResult
@@ -73,6 +80,8 @@ from firmware_bridge.simulator import WORKOUTS, Athlete
 
 log = logging.getLogger(__name__)
 
+#: Per-person state under `[daemon] state_dir` (their learnt heart kinetics).
+PEOPLE_DIR = "people"
 #: A crashed session is continued only if its last sample is this recent.
 RESUME_WITHIN = timedelta(minutes=15)
 
@@ -110,6 +119,8 @@ class Daemon:
         self.session_ids: dict[str, int] = {}
         #: The machines the coach drives, by person (`[[people.machines]]` with drive = true).
         self._drivers: dict[str, list[MachineDriver]] = {}
+        #: Each person's heart kinetics as learnt before this session (read once, at the start).
+        self.kinetics: dict[str, PersonalKinetics] = {}
 
     def stop_machines(self, person: str) -> bool:
         """The person asked to stop (their tile's "Stop machine"): let go of their machines."""
@@ -189,6 +200,7 @@ class Daemon:
             if display is not None:
                 self._background.add(asyncio.create_task(display.run(), name="edgecoach-display"))
             tasks = []
+            self.kinetics = await asyncio.to_thread(_load_kinetics, state_dir, people)
             sources_of = await self._open_sources(people, radio)
             for person in people:
                 session = await self._session_for(
@@ -223,6 +235,7 @@ class Daemon:
             for outcome in await asyncio.gather(*tasks, return_exceptions=True):
                 if isinstance(outcome, BaseException):
                     log.error("a session ended with an error", exc_info=outcome)
+            await self._learn_kinetics(people, store, store_thread)
             watchdog.cancel()
             stopper.cancel()
         finally:
@@ -351,8 +364,13 @@ class Daemon:
 
             sources: dict[str, list[SensorSource]] = {}
             for p in people:
+                known = self.kinetics.get(p.profile.name)
                 machines = machine_drivers(
-                    p.machines, ZoneModel.for_profile(p.profile), clock=clock
+                    p.machines,
+                    ZoneModel.for_profile(p.profile),
+                    clock=clock,
+                    kinetics=None if known is None else known.for_kind("power"),
+                    resting_hr=p.profile.resting_hr,
                 )
                 self._drivers[p.profile.name] = [d for _, d in machines if d is not None]
                 sources[p.profile.name] = [
@@ -402,6 +420,32 @@ class Daemon:
         per_wearer = await stack.enter_async_context(virtual_bands(wearers, speed=daemon.speed))
         return {p.profile.name: sources for p, sources in zip(people, per_wearer, strict=True)}
 
+    async def _learn_kinetics(
+        self, people: Sequence[Person], store: SessionStore, store_thread: ThreadPoolExecutor
+    ) -> None:
+        """Each session just recorded teaches the person's heart kinetics, for the next one."""
+        loop = asyncio.get_running_loop()
+        people_dir = self.settings.daemon.state_dir / PEOPLE_DIR
+        for person in people:
+            name = person.profile.name
+            session_id = self.session_ids.get(name)
+            if session_id is None:
+                continue
+            try:
+                samples = await loop.run_in_executor(store_thread, store.samples, session_id)
+                report = await asyncio.to_thread(
+                    learn_from_session,
+                    kinetics_path(people_dir, name),
+                    name,
+                    samples,
+                    now=datetime.now(UTC).isoformat(timespec="seconds"),
+                )
+            except (EdgecoachError, OSError) as exc:
+                log.warning("%s: the heart kinetics were not updated: %s", name, exc)
+                continue
+            if report["updated"]:
+                log.info("%s: heart kinetics learnt from this session: %s", name, report["kinds"])
+
     async def _run_session(
         self, person: Person, session: CoachingSession, sources: list[SensorSource]
     ) -> None:
@@ -414,6 +458,18 @@ class Daemon:
         while True:
             sd_notify.watchdog_ping()
             await asyncio.sleep(interval / 2)
+
+
+def _load_kinetics(state_dir: Path, people: Sequence[Person]) -> dict[str, PersonalKinetics]:
+    """Each person's learnt heart kinetics; a file that cannot be read is logged and skipped."""
+    out: dict[str, PersonalKinetics] = {}
+    for person in people:
+        name = person.profile.name
+        try:
+            out[name] = load_personal_kinetics(kinetics_path(state_dir / PEOPLE_DIR, name), name)
+        except EdgecoachError as exc:
+            log.warning("%s: %s", name, exc)
+    return out
 
 
 def _athlete(person: Person) -> Athlete:

@@ -280,6 +280,8 @@ class DaemonSettings:
 
 #: The machines `[[people.machines]]` can name.
 MACHINE_KINDS = ("bike", "treadmill", "rower", "cross_trainer")
+#: Heart-rate mode's controllers: "" picks the MPC once the person's kinetics are learnt.
+HR_CONTROLLERS = ("", "mpc", "pid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +300,10 @@ class MachineSettings:
     plan: str = ""
     #: Heart-rate mode: hold this zone (1..5) by setting the bike's power; 0 = off.
     hold_zone: int = 0
+    #: Heart-rate mode's controller: "mpc" (model-predictive, with the person's learnt heart
+    #: kinetics, or an average rider's until they are learnt), "pid", or "" (the default): the
+    #: MPC when the person's kinetics are learnt, else the PID.
+    hr_controller: str = ""
     #: The most power the coach may ever ask of this person, watts.
     max_power_w: float = 250.0
     #: The least power it asks while driving (below it ERG trainers feel like a wall).
@@ -324,6 +330,8 @@ class MachineSettings:
             raise ValueError(f"hold_zone must be 0 (off) or a zone 1..5, got {self.hold_zone}")
         if self.hold_zone and self.plan:
             raise ValueError("a machine runs either a plan or hold_zone, not both")
+        if self.hr_controller not in HR_CONTROLLERS:
+            raise ValueError(f'hr_controller must be "mpc" or "pid", got {self.hr_controller!r}')
         if self.hold_zone and self.kind != "bike":
             raise ValueError('hold_zone sets a bike\'s power: it needs kind = "bike"')
         if not 0 < self.min_power_w <= self.max_power_w <= 2000:

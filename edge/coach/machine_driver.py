@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from edge.coach.hr_mpc import controller_for
 from edge.coach.machine_coach import Decision, MachineCoach
 from edge.coach.workouts import WorkoutError, parse_workout
 from edge.core.cues import Cue, Priority
 from edge.core.events import MachineUpdate
 from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
+from edge.health.kinetics import KineticsParams
 from edge.settings import MachineSettings
 from edge.sources.machine import MachineLink
 from edge.stream.machine import (
@@ -118,11 +120,18 @@ class MachineDriver:
 
 
 def machine_drivers(
-    machines: tuple[MachineSettings, ...], zones: ZoneModel, *, clock: Callable[[], float]
+    machines: tuple[MachineSettings, ...],
+    zones: ZoneModel,
+    *,
+    clock: Callable[[], float],
+    kinetics: KineticsParams | None = None,
+    resting_hr: float = 60.0,
 ) -> list[tuple[MachineLink, MachineDriver | None]]:
     """A link per `[[people.machines]]` entry, and a driver for those the coach may drive.
 
-    A driver's `say` and `emit` are the session's, set once the session exists.
+    `kinetics` are the person's learnt power kinetics, as the session started (heart-rate
+    mode's MPC uses them; see `edge.coach.hr_mpc.controller_for`). A driver's `say` and `emit`
+    are the session's, set once the session exists.
     """
     out: list[tuple[MachineLink, MachineDriver | None]] = []
     for settings in machines:
@@ -133,8 +142,13 @@ def machine_drivers(
                 plan = parse_workout(settings.plan, "machine plan") if settings.plan else None
             except WorkoutError as exc:
                 raise ConfigError(f"[[people.machines]] {link.name}: {exc}") from None
+            controller = (
+                controller_for(settings, kinetics, resting_hr) if settings.hold_zone else None
+            )
             driver = MachineDriver(
-                MachineCoach(settings, zones, plan), send=link.send, device=link.name
+                MachineCoach(settings, zones, plan, controller=controller),
+                send=link.send,
+                device=link.name,
             )
             link.on_event = driver.on_event
         out.append((link, driver))
