@@ -325,6 +325,7 @@ class Daemon:
                 first_cue_id=last_cue + 1,
                 plan=plan,
                 plan_start_t=0 if plan is not None else None,
+                kinetics=self.kinetics.get(name),
             ),
             journal=StoreJournal(store, session_id, store_thread),
             t_offset=next_t,
