@@ -58,6 +58,7 @@ from edge.health.personal_kinetics import (
 )
 from edge.journal import StoreJournal
 from edge.kiosk.server import KioskBoard
+from edge.reports.fitness import session_markers
 from edge.session import CoachingSession, SessionResult
 from edge.settings import BleBandConfig, Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
@@ -235,7 +236,7 @@ class Daemon:
             for outcome in await asyncio.gather(*tasks, return_exceptions=True):
                 if isinstance(outcome, BaseException):
                     log.error("a session ended with an error", exc_info=outcome)
-            await self._learn_kinetics(people, store, store_thread)
+            await self._learn_from_sessions(people, store, store_thread)
             watchdog.cancel()
             stopper.cancel()
         finally:
@@ -421,10 +422,11 @@ class Daemon:
         per_wearer = await stack.enter_async_context(virtual_bands(wearers, speed=daemon.speed))
         return {p.profile.name: sources for p, sources in zip(people, per_wearer, strict=True)}
 
-    async def _learn_kinetics(
+    async def _learn_from_sessions(
         self, people: Sequence[Person], store: SessionStore, store_thread: ThreadPoolExecutor
     ) -> None:
-        """Each session just recorded teaches the person's heart kinetics, for the next one."""
+        """Each session just recorded gets its fitness markers stored and teaches the person's
+        heart kinetics, for the next one."""
         loop = asyncio.get_running_loop()
         people_dir = self.settings.daemon.state_dir / PEOPLE_DIR
         for person in people:
@@ -434,6 +436,11 @@ class Daemon:
                 continue
             try:
                 samples = await loop.run_in_executor(store_thread, store.samples, session_id)
+                markers = await asyncio.to_thread(session_markers, samples)
+                if markers is not None:
+                    await loop.run_in_executor(
+                        store_thread, store.set_fitness, session_id, markers.as_dict()
+                    )
                 report = await asyncio.to_thread(
                     learn_from_session,
                     kinetics_path(people_dir, name),
@@ -442,7 +449,7 @@ class Daemon:
                     now=datetime.now(UTC).isoformat(timespec="seconds"),
                 )
             except (EdgecoachError, OSError) as exc:
-                log.warning("%s: the heart kinetics were not updated: %s", name, exc)
+                log.warning("%s: fitness markers or heart kinetics not updated: %s", name, exc)
                 continue
             if report["updated"]:
                 log.info("%s: heart kinetics learnt from this session: %s", name, report["kinds"])

@@ -185,3 +185,10 @@ replay_file = "ride.csv"
     assert saved.sessions == {"power": 2}
     power = saved.for_kind("power")
     assert power is not None and power.gain == pytest.approx(0.42, rel=0.1)
+    # Each ride's fitness markers were stored as it ended.
+    from edge.store import DATABASE_NAME, SessionStore
+
+    with SessionStore.open(tmp_path / "state" / DATABASE_NAME) as store:
+        markers = store.fitness("ann")
+    assert len(markers) == 2
+    assert all(m["measure"] == "power" and m["efficiency_factor"] > 0 for m in markers.values())
