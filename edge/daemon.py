@@ -81,8 +81,6 @@ from firmware_bridge.simulator import WORKOUTS, Athlete
 
 log = logging.getLogger(__name__)
 
-#: Per-person state under `[daemon] state_dir` (their learnt heart kinetics).
-PEOPLE_DIR = "people"
 #: A crashed session is continued only if its last sample is this recent.
 RESUME_WITHIN = timedelta(minutes=15)
 
@@ -428,7 +426,7 @@ class Daemon:
         """Each session just recorded gets its fitness markers stored and teaches the person's
         heart kinetics, for the next one."""
         loop = asyncio.get_running_loop()
-        people_dir = self.settings.daemon.state_dir / PEOPLE_DIR
+        state_dir = self.settings.daemon.state_dir
         for person in people:
             name = person.profile.name
             session_id = self.session_ids.get(name)
@@ -443,7 +441,7 @@ class Daemon:
                     )
                 report = await asyncio.to_thread(
                     learn_from_session,
-                    kinetics_path(people_dir, name),
+                    kinetics_path(state_dir, name),
                     name,
                     samples,
                     now=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -474,7 +472,7 @@ def _load_kinetics(state_dir: Path, people: Sequence[Person]) -> dict[str, Perso
     for person in people:
         name = person.profile.name
         try:
-            out[name] = load_personal_kinetics(kinetics_path(state_dir / PEOPLE_DIR, name), name)
+            out[name] = load_personal_kinetics(kinetics_path(state_dir, name), name)
         except EdgecoachError as exc:
             log.warning("%s: %s", name, exc)
     return out

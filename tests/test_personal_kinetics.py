@@ -52,7 +52,7 @@ def session(
 
 
 def test_two_sessions_learn_the_persons_gain_and_save_it(tmp_path) -> None:
-    path = kinetics_path(tmp_path / "people", "Ann Lee")
+    path = kinetics_path(tmp_path, "Ann Lee")
     assert path == tmp_path / "people" / "Ann_Lee" / "kinetics.json"
     for seed in (1, 2):
         report = learn_from_session(path, "Ann Lee", session(HEART, seed), now=f"day {seed}")
@@ -115,7 +115,7 @@ def test_one_folder_per_person_for_all_their_state(tmp_path) -> None:
     from edge.health.calibration import default_calibration_path
 
     assert person_state_dir(tmp_path, " ann  b ") == tmp_path / "ann_b"
-    assert kinetics_path(tmp_path, "ann b").parent == person_state_dir(tmp_path, "ann b")
+    assert kinetics_path(tmp_path, "ann b").parent == person_state_dir(tmp_path / "people", "ann b")
     assert default_calibration_path("ann b").parent.name == "ann_b"
 
 
@@ -144,7 +144,7 @@ def test_heart_rate_mode_uses_the_mpc_once_the_kinetics_are_learnt() -> None:
 def test_the_daemon_learns_after_each_session_and_reads_it_at_the_next(tmp_path) -> None:
     """Two replayed rides with power through the real daemon: each ends by learning, the second
     starts from what the first learnt."""
-    from edge.daemon import PEOPLE_DIR, Daemon
+    from edge.daemon import Daemon
     from edge.settings import load_settings
 
     config = tmp_path / "config.toml"
@@ -169,7 +169,7 @@ replay_file = "ride.csv"
 """,
         encoding="utf-8",
     )
-    path = kinetics_path(tmp_path / "state" / PEOPLE_DIR, "ann")
+    path = kinetics_path(tmp_path / "state", "ann")
     seen: list[PersonalKinetics] = []
     for seed in (1, 2):
         rows = ["t,hr,power"] + [
@@ -192,3 +192,29 @@ replay_file = "ride.csv"
         markers = store.fitness("ann")
     assert len(markers) == 2
     assert all(m["measure"] == "power" and m["efficiency_factor"] > 0 for m in markers.values())
+
+
+def test_imported_rides_teach_the_kinetics_too(tmp_path) -> None:
+    """`edgecoach import` of past rides with power: the sessions go to the store, and the
+    person's heart kinetics are learnt from them, oldest first, beside the store."""
+    from edge.commands.import_recordings import learn_kinetics
+    from edge.reports.exchange import import_recordings
+    from edge.store import DATABASE_NAME, SessionStore
+
+    paths = []
+    for seed in (1, 2):
+        path = tmp_path / f"ride{seed}.csv"
+        rows = ["t,hr,power"] + [
+            f"{s.t},{s.hr_bpm:.0f},{s.power_w:.0f}" for s in session(HEART, seed, 25)
+        ]
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        paths.append(path)
+    with SessionStore.open(tmp_path / "state" / DATABASE_NAME) as store:
+        results = import_recordings(store, paths, "ann", Profile("ann", 45, 58.0, 178.0))
+        assert all(r.imported for r in results)
+        assert learn_kinetics(store, "ann", [r.session_id for r in results]) == 2
+        assert len(store.fitness("ann")) == 2  # and their fitness markers were stored
+    saved = load_personal_kinetics(kinetics_path(tmp_path / "state", "ann"), "ann")
+    power = saved.for_kind("power")
+    assert saved.sessions == {"power": 2}
+    assert power is not None and power.gain == pytest.approx(0.42, rel=0.1)

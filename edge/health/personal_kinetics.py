@@ -31,6 +31,7 @@ from edge.stream.readings import AlignedSample
 
 __all__ = [
     "KINETICS_FILE",
+    "PEOPLE_DIR",
     "PersonalKinetics",
     "effort_series",
     "kinetics_path",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 KINETICS_FILE = "kinetics.json"
+#: The folder under `[daemon] state_dir` that holds one folder per person.
+PEOPLE_DIR = "people"
 FORMAT = "edgecoach-heart-kinetics"
 VERSION = 1
 #: The least weight a new session gets, however many came before.
@@ -136,9 +139,9 @@ class PersonalKinetics:
         return path
 
 
-def kinetics_path(people_dir: Path, person: str) -> Path:
-    """``<people_dir>/<person>/kinetics.json``: beside the person's other state."""
-    return person_state_dir(people_dir, person) / KINETICS_FILE
+def kinetics_path(state_dir: Path, person: str) -> Path:
+    """``<state_dir>/people/<person>/kinetics.json``: in the person's own state folder."""
+    return person_state_dir(Path(state_dir) / PEOPLE_DIR, person) / KINETICS_FILE
 
 
 def load_personal_kinetics(path: Path, person: str) -> PersonalKinetics:
