@@ -190,7 +190,7 @@ def simulated(args: argparse.Namespace) -> dict[str, object]:
 def virtual_bike_figures(minutes: int, seed: int, typical: int) -> dict[str, object]:
     """Two riders (the first of the PID's tuning, the last unusual) on the virtual bike through
     real bleak and the fake BlueZ, once per controller: the session, the machine link and the
-    FTMS control point all real. `released` says why control was let go early, if it was (a
+    FTMS control point all real. `released_early` says why control was let go early, if it was (a
     machine too loaded to keep the strap's seconds coming counts as a lost heart rate)."""
     out: dict[str, object] = {}
     for index in (0, 49):
@@ -258,9 +258,12 @@ def _virtual_bike_rider(index: int, minutes: int, seed: int, typical: int) -> di
                 observers=(driver,),
             )
             task = asyncio.create_task(session.run(link, Strap()))  # type: ignore[arg-type]
+            early: str | None = None
             try:
                 while bike.t < minutes * 60 and not task.done():
                     await asyncio.sleep(0.05)
+                # Let go before the ride's end (not by the session closing the link)?
+                early = driver.coach.released_reason or None
             finally:
                 session.stop()
                 await asyncio.gather(task, return_exceptions=True)
@@ -276,7 +279,7 @@ def _virtual_bike_rider(index: int, minutes: int, seed: int, typical: int) -> di
             "largest_step_w": max(steps, default=0),
             "over_cap": float(max(targets, default=0) > cap),
             "refused": sum(r.result is not fm.ResultCode.SUCCESS for r in bike.requests),
-            "released": driver.coach.released_reason or None,
+            "released_early": early,
         }
 
     floor = min(40.0, cap)

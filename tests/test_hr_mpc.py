@@ -154,3 +154,41 @@ def test_the_mpc_holds_a_slow_heart_the_pid_was_not_tuned_for() -> None:
             inside.append(low <= hr < high)
     assert sum(inside) / len(inside) > 0.9
     assert over < 30.0
+
+
+@settings(deadline=None, max_examples=12)
+@given(st.integers(0, 10_000), st.sampled_from([1, 2, 3, 4]), st.floats(120, 350))
+def test_the_mpc_stays_within_the_cap_and_steps_on_random_people(seed, zone, cap) -> None:
+    """Closed loop through the machine coach, a random person (their kinetics learnt, or an
+    average heart's when they are far off), a random zone and cap: every power asked is within
+    the cap and the floor, and moves by at most the step limit."""
+    from firmware_bridge.simulator import random_athlete
+
+    rng = np.random.default_rng(seed)
+    athlete = random_athlete(rng)
+    response = random_rider(rng, athlete)
+    profile = Profile("rider", athlete.age, athlete.resting_hr, athlete.max_hr)
+    zones = ZoneModel.for_profile(profile)
+    limits = MachineSettings(kind="bike", drive=True, hold_zone=zone, max_power_w=cap)
+    params = KineticsParams(
+        rest_bpm=athlete.resting_hr + rng.uniform(0, 25),
+        gain=float(rng.uniform(0.15, 0.8)),
+        tau_s=float(rng.uniform(20, 120)),
+        delay_s=int(rng.integers(0, 15)),
+    )
+    coach = MachineCoach(limits, zones, controller=MpcPowerController(params, start_power_w=40))
+    rider = SimulatedRider(response, seed=seed)
+    power, hr = 0.0, rider.step(0.0)
+    sent = []
+    for t in range(480):
+        sample = AlignedSample(t, hr, (), None, None, None, None, True, False, power_w=power)
+        for command in coach.tick(sample).commands:
+            if isinstance(command, RequestControl):
+                coach.on_event(MachineEvent("bike", t + 0.2, MachineEventKind.CONTROL_GRANTED))
+            elif isinstance(command, SetTargetPower):
+                sent.append(command.watts)
+                power = command.watts
+        hr = rider.step(power)
+    assert sent and max(sent) <= cap and min(sent) >= min(limits.min_power_w, cap)
+    steps = [abs(b - a) for a, b in pairwise([limits.min_power_w, *sent])]
+    assert max(steps) <= limits.max_step_w + 0.5  # rounded to whole watts

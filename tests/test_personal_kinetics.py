@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ from firmware_bridge.power_kinetics import PowerResponse, SimulatedRider
 from firmware_bridge.simulator import Athlete
 
 ATHLETE = Athlete(age=45, resting_hr=58.0, max_hr=178.0, fitness=0.4)
+START = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 #: The person's true heart: 0.42 bpm/W, tau 50 s, 6 s delay.
 HEART = PowerResponse(ATHLETE, gain_bpm_per_w=0.42, time_constant_s=50.0, delay_s=6)
 
@@ -218,3 +220,29 @@ def test_imported_rides_teach_the_kinetics_too(tmp_path) -> None:
     power = saved.for_kind("power")
     assert saved.sessions == {"power": 2}
     assert power is not None and power.gain == pytest.approx(0.42, rel=0.1)
+
+
+def test_forget_erases_markers_and_kinetics_and_export_data_hands_them_over(tmp_path) -> None:
+    import json
+
+    from edge.reports.personal_data import export_person, forget_person
+    from edge.store import DATABASE_NAME, SessionStore
+
+    db = tmp_path / "state" / DATABASE_NAME
+    path = kinetics_path(tmp_path / "state", "ann")
+    samples = session(HEART, 1, 20)
+    with SessionStore.open(db) as store:
+        sid = store.start_session("ann", "ble", Profile("ann", 45, 58.0, 178.0), START)
+        for s in samples:
+            store.add_sample(sid, s)
+        store.end_session(sid, START, {})
+        store.set_fitness(sid, {"measure": "power", "efficiency_factor": 1.4})
+        assert learn_from_session(path, "ann", samples)["updated"]
+        export_person(store, "ann", tmp_path / "export")
+        document = json.loads((tmp_path / "export" / "person.json").read_text())
+        assert document["heart_kinetics"]["kinetics"]["power"]["sessions"] == 1
+        assert document["sessions"][0]["fitness"]["efficiency_factor"] == 1.4
+        report = forget_person(store, "ann")
+        assert (report.fitness, report.state_files) == (1, 1)
+        assert store.fitness() == {}
+    assert not path.exists() and not path.parent.exists()
