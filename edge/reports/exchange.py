@@ -536,11 +536,7 @@ def _read_for_import(
     sport = recording.sport
     samples = align_points(recording.points, foot=sport in FOOT_SPORTS)
     warnings = list(recording.warnings)
-    started, note = recording.started_at, None
-    if started is None and path.suffix.lower() == ".fit":
-        started, note = _first_fit_time(path)
-    if note:
-        warnings.append(note)
+    started = recording.started_at
     if started is None:
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         started = modified - timedelta(seconds=len(samples))
@@ -640,52 +636,6 @@ def hold_for(points: Sequence[RecordPoint]) -> float:
     spacings = np.sort(np.diff(times))
     usual = math.ceil(spacings[int(0.9 * (len(spacings) - 1))])
     return float(min(max(usual, IMPORT_MIN_HOLD_S), IMPORT_MAX_HOLD_S))
-
-
-# -- the file's clock --------------------------------------------------------------------------
-
-
-def _first_fit_time(path: Path) -> tuple[datetime | None, str | None]:
-    """For a FIT file whose records count time from the watch's power-on (the FR70 among
-    them): the first record's clock time, from the activity message's local time (its time
-    zone unknown), and a note saying so; (None, None) without one."""
-    import fitdecode
-
-    relative: float | None = None
-    anchor: tuple[float, datetime] | None = None
-    try:
-        with path.open("rb") as handle:
-            reader = fitdecode.FitReader(
-                handle,
-                check_crc=fitdecode.CrcCheck.DISABLED,
-                error_handling=fitdecode.ErrorHandling.IGNORE,
-            )
-            try:
-                for frame in reader:
-                    if not isinstance(frame, fitdecode.FitDataMessage):
-                        continue
-                    moment = frame.get_value("timestamp", fallback=None)
-                    if frame.name == "record" and isinstance(moment, int | float):
-                        relative = moment if relative is None else min(relative, moment)
-                    elif frame.name == "activity" and isinstance(moment, int | float):
-                        local = frame.get_value("local_timestamp", fallback=None)
-                        if isinstance(local, datetime):
-                            anchor = (float(moment), local.replace(tzinfo=None))
-            finally:
-                reader.close()
-    except Exception as exc:  # noqa: BLE001  # a truncated file: keep what was read
-        log.debug("%s: no start time (%s)", path, exc)
-    if relative is not None and anchor is not None:
-        moment, local = anchor
-        try:
-            start = (local - timedelta(seconds=moment - relative)).astimezone(UTC)
-        except (OverflowError, ValueError):
-            return None, None
-        return start, (
-            "the file counts time from the watch's power-on: the start comes from "
-            "its activity's local time, taken in this device's time zone"
-        )
-    return None, None
 
 
 def _read_own_csv(path: Path) -> tuple[list[AlignedSample], datetime, list[str]] | None:

@@ -73,7 +73,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, overload
 
@@ -156,7 +156,8 @@ class Recording:
     points: Sequence[RecordPoint]
     #: What the reader had to work around ("truncated after record 1234: read what was there").
     warnings: tuple[str, ...]
-    #: The clock time of the first point (t = 0), when the file's times are clock times.
+    #: The clock time of the first point (t = 0): from the file's clock times, or for a FIT file
+    #: timed from power-on, from its activity's local time (a warning says so); else None.
     started_at: datetime | None = None
 
     @property
@@ -463,6 +464,9 @@ class _Raw:
     warnings: list[str] = field(default_factory=list)
     #: True when the records' times are clock times (seconds since 1970), not elapsed ones.
     clock: bool = False
+    #: For records timed from a device's power-on: one moment on that count and the local
+    #: wall-clock time (time zone unknown) it was, from the file's activity message.
+    local_anchor: tuple[float, datetime] | None = None
 
 
 class _Notes:
@@ -630,17 +634,25 @@ def _finish(path: Path, raw: _Raw) -> Recording:
             f"{path} has no heart-rate records: record it with a heart-rate sensor paired",
             path=path,
         )
-    found = list(dict.fromkeys([*cuts, *raw.warnings, *columns.notes.lines()]))
-    if len(found) > MAX_WARNINGS:
-        more = len(found) - MAX_WARNINGS + 1
-        found = found[: MAX_WARNINGS - 1] + [f"... and {more} more warnings"]
-    for line in found:
-        log.debug("%s: %s", path, line)
+    clock_notes: list[str] = []
     started_at = (
         datetime.fromtimestamp(start_time, UTC)
         if raw.clock and _EPOCH_RANGE[0] <= start_time <= _EPOCH_RANGE[1]
         else None
     )
+    if started_at is None and not raw.clock and raw.local_anchor is not None:
+        started_at = _local_start(start_time, raw.local_anchor)
+        if started_at is not None:
+            clock_notes.append(
+                "the file counts time from the watch's power-on: the start comes from "
+                "its activity's local time, taken in this device's time zone"
+            )
+    found = list(dict.fromkeys([*cuts, *clock_notes, *raw.warnings, *columns.notes.lines()]))
+    if len(found) > MAX_WARNINGS:
+        more = len(found) - MAX_WARNINGS + 1
+        found = found[: MAX_WARNINGS - 1] + [f"... and {more} more warnings"]
+    for line in found:
+        log.debug("%s: %s", path, line)
     return Recording(
         path=path,
         sport=raw.sport,
@@ -653,6 +665,16 @@ def _finish(path: Path, raw: _Raw) -> Recording:
 
 #: Clock times a recording can start at (1990 to 2200), as seconds since 1970.
 _EPOCH_RANGE = (631152000.0, 7258118400.0)
+
+
+def _local_start(first: float, anchor: tuple[float, datetime]) -> datetime | None:
+    """The first record's clock time from a power-on count and its local-time anchor."""
+    moment, local = anchor
+    try:
+        start = (local - timedelta(seconds=moment - first)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return start if _EPOCH_RANGE[0] <= start.timestamp() <= _EPOCH_RANGE[1] else None
 
 
 def _longest_stretch(
@@ -726,6 +748,7 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
     manufacturer: object = None
     product: object = None
     creator_product: object = None
+    local_anchor: tuple[float, datetime] | None = None
     untimed = 0
     found: list[str] = []
     stopped: str | None = None
@@ -803,6 +826,11 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
                 )
             elif name == "sport":
                 sport_messages.append(_sport_name(frame.get_value("sport", fallback=None)))
+            elif name == "activity":
+                moment = frame.get_value("timestamp", fallback=None)
+                local = frame.get_value("local_timestamp", fallback=None)
+                if isinstance(moment, int | float) and isinstance(local, datetime):
+                    local_anchor = (float(moment), local.replace(tzinfo=None))
             elif name == "file_id" and manufacturer is None:
                 manufacturer = frame.get_value("manufacturer", fallback=None)
                 product = frame.get_value("product", fallback=None)
@@ -848,6 +876,7 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
         device=_fit_device(manufacturer, product or creator_product),
         warnings=found,
         clock=bool(len(moments)) and not np.isnan(np.frombuffer(moments)).any(),
+        local_anchor=local_anchor,
     )
 
 
