@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from edge import sd_notify
 from edge.coach.coach import Coach
@@ -50,8 +51,15 @@ from edge.displays import DisplayError, open_display
 from edge.displays.terminal import JsonLines
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import EdgecoachError, SpeechError
+from edge.health.personal_kinetics import (
+    PersonalKinetics,
+    kinetics_path,
+    learn_from_session,
+    load_personal_kinetics,
+)
 from edge.journal import StoreJournal
 from edge.kiosk.server import KioskBoard
+from edge.reports.fitness import session_markers
 from edge.session import CoachingSession, SessionResult
 from edge.settings import BleBandConfig, Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
@@ -113,6 +121,8 @@ class Daemon:
         self._drivers: dict[str, list[MachineDriver]] = {}
         #: The gym's machines (`[[machines]]`), bound to members from the zone board.
         self.roster: MachineRoster | None = None
+        #: Each person's heart kinetics as learnt before this session (read once, at the start).
+        self.kinetics: dict[str, PersonalKinetics] = {}
 
     def stop_machines(self, person: str) -> bool:
         """The person asked to stop (their tile's "Stop machine"): let go of their machines."""
@@ -205,6 +215,7 @@ class Daemon:
             if display is not None:
                 self._background.add(asyncio.create_task(display.run(), name="edgecoach-display"))
             tasks = []
+            self.kinetics = await asyncio.to_thread(_load_kinetics, state_dir, people)
             sources_of = await self._open_sources(people, radio)
             for person in people:
                 session = await self._session_for(
@@ -239,6 +250,7 @@ class Daemon:
             for outcome in await asyncio.gather(*tasks, return_exceptions=True):
                 if isinstance(outcome, BaseException):
                     log.error("a session ended with an error", exc_info=outcome)
+            await self._learn_from_sessions(people, store, store_thread)
             watchdog.cancel()
             stopper.cancel()
         finally:
@@ -328,6 +340,7 @@ class Daemon:
                 first_cue_id=last_cue + 1,
                 plan=plan,
                 plan_start_t=0 if plan is not None else None,
+                kinetics=self.kinetics.get(name),
             ),
             journal=StoreJournal(store, session_id, store_thread),
             t_offset=next_t,
@@ -345,7 +358,15 @@ class Daemon:
         """The person's seat for a gym machine, when there are gym machines."""
         if self.roster is None:
             return ()
-        return (self.roster.seat(person.profile.name, ZoneModel.for_profile(person.profile)),)
+        known = self.kinetics.get(person.profile.name)
+        return (
+            self.roster.seat(
+                person.profile.name,
+                ZoneModel.for_profile(person.profile),
+                None if known is None else known.for_kind("power"),
+                person.profile.resting_hr,
+            ),
+        )
 
     def _open_display(self, people: Sequence[Person]):  # -> OledDisplay | EpaperDisplay | None
         """The `[display]` screen, showing `[display] person` (or the first person); a screen
@@ -377,8 +398,13 @@ class Daemon:
             if self.roster is not None:
                 self.roster.clock = clock
             for p in people:
+                known = self.kinetics.get(p.profile.name)
                 machines = machine_drivers(
-                    p.machines, ZoneModel.for_profile(p.profile), clock=clock
+                    p.machines,
+                    ZoneModel.for_profile(p.profile),
+                    clock=clock,
+                    kinetics=None if known is None else known.for_kind("power"),
+                    resting_hr=p.profile.resting_hr,
                 )
                 self._drivers[p.profile.name] = [d for _, d in machines if d is not None]
                 sources[p.profile.name] = [
@@ -429,6 +455,38 @@ class Daemon:
         per_wearer = await stack.enter_async_context(virtual_bands(wearers, speed=daemon.speed))
         return {p.profile.name: sources for p, sources in zip(people, per_wearer, strict=True)}
 
+    async def _learn_from_sessions(
+        self, people: Sequence[Person], store: SessionStore, store_thread: ThreadPoolExecutor
+    ) -> None:
+        """Each session just recorded gets its fitness markers stored and teaches the person's
+        heart kinetics, for the next one."""
+        loop = asyncio.get_running_loop()
+        state_dir = self.settings.daemon.state_dir
+        for person in people:
+            name = person.profile.name
+            session_id = self.session_ids.get(name)
+            if session_id is None:
+                continue
+            try:
+                samples = await loop.run_in_executor(store_thread, store.samples, session_id)
+                markers = await asyncio.to_thread(session_markers, samples)
+                if markers is not None:
+                    await loop.run_in_executor(
+                        store_thread, store.set_fitness, session_id, markers.as_dict()
+                    )
+                report = await asyncio.to_thread(
+                    learn_from_session,
+                    kinetics_path(state_dir, name),
+                    name,
+                    samples,
+                    now=datetime.now(UTC).isoformat(timespec="seconds"),
+                )
+            except (EdgecoachError, OSError) as exc:
+                log.warning("%s: fitness markers or heart kinetics not updated: %s", name, exc)
+                continue
+            if report["updated"]:
+                log.info("%s: heart kinetics learnt from this session: %s", name, report["kinds"])
+
     async def _run_session(
         self, person: Person, session: CoachingSession, sources: list[SensorSource]
     ) -> None:
@@ -445,6 +503,18 @@ class Daemon:
         while True:
             sd_notify.watchdog_ping()
             await asyncio.sleep(interval / 2)
+
+
+def _load_kinetics(state_dir: Path, people: Sequence[Person]) -> dict[str, PersonalKinetics]:
+    """Each person's learnt heart kinetics; a file that cannot be read is logged and skipped."""
+    out: dict[str, PersonalKinetics] = {}
+    for person in people:
+        name = person.profile.name
+        try:
+            out[name] = load_personal_kinetics(kinetics_path(state_dir, name), name)
+        except EdgecoachError as exc:
+            log.warning("%s: %s", name, exc)
+    return out
 
 
 def _athlete(person: Person) -> Athlete:

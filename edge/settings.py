@@ -280,6 +280,8 @@ class DaemonSettings:
 
 #: The machines `[[people.machines]]` can name.
 MACHINE_KINDS = ("bike", "treadmill", "rower", "cross_trainer")
+#: Heart-rate mode's controllers: "" picks the MPC once the person's kinetics are learnt.
+HR_CONTROLLERS = ("", "mpc", "pid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +305,10 @@ class MachineSettings:
     #: Heart-rate mode: hold this zone (1..5) by setting the bike's power (a treadmill's
     #: speed, with `treadmill_may_speed_up`); 0 = off.
     hold_zone: int = 0
+    #: Heart-rate mode's controller: "mpc" (model-predictive, with the person's learnt heart
+    #: kinetics, or an average rider's until they are learnt), "pid", or "" (the default): the
+    #: MPC when the person's kinetics are learnt, else the PID.
+    hr_controller: str = ""
     #: The most power the coach may ever ask of this person, watts.
     max_power_w: float = 250.0
     #: The least power it asks while driving (below it ERG trainers feel like a wall).
@@ -348,6 +354,8 @@ class MachineSettings:
                 "hold_zone sets a bike's power or a treadmill's speed: it needs kind = \"bike\" "
                 'or "treadmill"'
             )
+        if self.hr_controller not in HR_CONTROLLERS:
+            raise ValueError(f'hr_controller must be "mpc" or "pid", got {self.hr_controller!r}')
         if not 0 < self.min_power_w <= self.max_power_w <= 2000:
             raise ValueError("power limits must satisfy 0 < min_power_w <= max_power_w <= 2000")
         if self.max_step_w <= 0 or self.step_interval_s <= 0 or self.max_speed_step_kmh <= 0:

@@ -27,6 +27,7 @@ Safety is built in, not configured in:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -338,7 +339,8 @@ class MachineCoach:
                 return []
             change = max(-s.max_step_w, min(s.max_step_w, wanted - self._power))
             step_to = self._power + change
-        watts = round(min(step_to, s.max_power_w))
+        # Whole watts on the wire, never above a cap that is not a whole number.
+        watts = min(round(step_to), math.floor(s.max_power_w))
         if self._power is not None and watts == round(self._power):
             return []
         self._power = float(watts)

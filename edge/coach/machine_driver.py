@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from edge.coach.hr_mpc import controller_for
 from edge.coach.machine_coach import Decision, MachineCoach
 from edge.coach.workouts import WorkoutError, parse_workout
 from edge.core.cues import Cue, Priority
 from edge.core.events import MachineUpdate
 from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
+from edge.health.kinetics import KineticsParams
 from edge.settings import MachineSettings
 from edge.sources.machine import MachineLink
 from edge.stream.machine import (
@@ -125,22 +127,36 @@ class MachineDriver:
 
 
 def machine_drivers(
-    machines: tuple[MachineSettings, ...], zones: ZoneModel, *, clock: Callable[[], float]
+    machines: tuple[MachineSettings, ...],
+    zones: ZoneModel,
+    *,
+    clock: Callable[[], float],
+    kinetics: KineticsParams | None = None,
+    resting_hr: float = 60.0,
 ) -> list[tuple[MachineLink, MachineDriver | None]]:
     """A link per `[[people.machines]]` entry, and a driver for those the coach may drive.
 
-    A driver's `say` and `emit` are the session's, set once the session exists.
+    `kinetics` are the person's learnt power kinetics, as the session started (heart-rate
+    mode's MPC uses them; see `edge.coach.hr_mpc.controller_for`). A driver's `say` and `emit`
+    are the session's, set once the session exists.
     """
     out: list[tuple[MachineLink, MachineDriver | None]] = []
     for settings in machines:
         link = MachineLink(settings, clock=clock)
-        out.append((link, driver_for(link, zones, "[[people.machines]]")))
+        out.append((link, driver_for(link, zones, "[[people.machines]]", kinetics, resting_hr)))
     return out
 
 
-def driver_for(link: MachineLink, zones: ZoneModel, where: str) -> MachineDriver | None:
+def driver_for(
+    link: MachineLink,
+    zones: ZoneModel,
+    where: str,
+    kinetics: KineticsParams | None = None,
+    resting_hr: float = 60.0,
+) -> MachineDriver | None:
     """A driver for `link`'s machine when the coach may drive it (and one wired to the link's
-    events), else None: the machine is only read."""
+    events), else None: the machine is only read. A bike's heart-rate mode gets its controller
+    from `controller_for` (the MPC with learnt `kinetics`); a treadmill's holds by speed."""
     settings = link.machine
     if not (settings.drive and (settings.plan or settings.hold_zone)):
         return None
@@ -148,6 +164,15 @@ def driver_for(link: MachineLink, zones: ZoneModel, where: str) -> MachineDriver
         plan = parse_workout(settings.plan, "machine plan") if settings.plan else None
     except WorkoutError as exc:
         raise ConfigError(f"{where} {link.name}: {exc}") from None
-    driver = MachineDriver(MachineCoach(settings, zones, plan), send=link.send, device=link.name)
+    controller = (
+        controller_for(settings, kinetics, resting_hr)
+        if settings.hold_zone and settings.kind == "bike"
+        else None
+    )
+    driver = MachineDriver(
+        MachineCoach(settings, zones, plan, controller=controller),
+        send=link.send,
+        device=link.name,
+    )
     link.on_event = driver.on_event
     return driver

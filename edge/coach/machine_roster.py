@@ -27,6 +27,7 @@ from edge.coach.machine_driver import MachineDriver, driver_for
 from edge.core.cues import Cue
 from edge.core.events import MachineUpdate
 from edge.core.zones import ZoneModel
+from edge.health.kinetics import KineticsParams
 from edge.settings import MachineSettings
 from edge.sources.machine import MachineLink
 from edge.sources.machine_slot import SwappableSource
@@ -48,9 +49,18 @@ class BindingError(ValueError):
 class MachineSeat:
     """A member's place for a gym machine: a source for their session and its observer."""
 
-    def __init__(self, person: str, zones: ZoneModel) -> None:
+    def __init__(
+        self,
+        person: str,
+        zones: ZoneModel,
+        kinetics: KineticsParams | None = None,
+        resting_hr: float = 60.0,
+    ) -> None:
         self.person = person
         self.zones = zones
+        #: The member's learnt power kinetics (heart-rate mode's MPC), as their session started.
+        self.kinetics = kinetics
+        self.resting_hr = resting_hr
         self.slot = SwappableSource(f"gym machine of {person}")
         self.name = self.slot.name
         #: The machine bound now (its label) and its driver, when the coach drives it.
@@ -100,10 +110,16 @@ class MachineRoster:
         for settings in machines:
             driver_for(MachineLink(settings, clock=clock), _ANY_ZONES, "[[machines]]")
 
-    def seat(self, person: str, zones: ZoneModel) -> MachineSeat:
+    def seat(
+        self,
+        person: str,
+        zones: ZoneModel,
+        kinetics: KineticsParams | None = None,
+        resting_hr: float = 60.0,
+    ) -> MachineSeat:
         """The member's seat (made once): give it to their session as source and observer."""
         if person not in self._seats:
-            self._seats[person] = MachineSeat(person, zones)
+            self._seats[person] = MachineSeat(person, zones, kinetics, resting_hr)
         return self._seats[person]
 
     def listing(self) -> list[dict[str, object]]:
@@ -142,7 +158,7 @@ class MachineRoster:
         if machine in self._bound:
             raise BindingError(f"{machine} is in use by {self._bound[machine]}")
         link = MachineLink(settings, clock=self.clock, **self.link_options)
-        driver = driver_for(link, seat.zones, "[[machines]]")
+        driver = driver_for(link, seat.zones, "[[machines]]", seat.kinetics, seat.resting_hr)
         if driver is not None:
             driver.say, driver.emit = seat.say, seat.emit
         self._bound[machine] = person

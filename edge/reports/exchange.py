@@ -43,6 +43,7 @@ from edge.coach.summary import summarise
 from edge.core.zones import ZoneModel
 from edge.errors import SourceFileError
 from edge.profile import Profile
+from edge.reports.fitness import session_markers
 from edge.reports.metrics import ReportError, find_session, gaps_of
 from edge.sources.recordings import (
     FIT_APPLICATION_ID,
@@ -521,6 +522,8 @@ def _import_one(
         "warnings": list(warnings),
     }
     store.end_session(session_id, started_at + timedelta(seconds=len(samples)), summary)
+    if (markers := session_markers(samples)) is not None:
+        store.set_fitness(session_id, markers.as_dict())
     known[digest] = known[content] = (session_id, person)
     return ImportResult(
         path, session_id, sha256=digest, duration_s=len(samples), warnings=tuple(warnings)
