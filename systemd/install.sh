@@ -289,6 +289,12 @@ else
 # [[people.bands]]
 # address = "AA:BB:CC:DD:EE:FF"     # or: name = "HRM-Pro"
 
+# The zone board: every member's tile on the screen attached to this device (install with
+# --kiosk to show it at boot); gym machines ([[machines]]) are bound from it.
+# [kiosk]
+# enabled = true
+# port = 8088
+
 # The gym's own machines (FTMS bikes, treadmills), no one's own: each member binds one from
 # their tile on the zone board ([kiosk] enabled = true) and releases it when done.
 # [[machines]]
