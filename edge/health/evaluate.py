@@ -18,6 +18,7 @@ MAE in bpm, pooled over all windows of all files (None at a horizon with no wind
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,7 @@ BATCH = 4096
 
 
 def evaluate_folder(
-    folder: Path,
+    folder: Path | Sequence[Path],
     model: HealthModel,
     *,
     profile: Profile | None = None,
@@ -57,8 +58,9 @@ def evaluate_folder(
     err_base: list[np.ndarray] = []
     skipped: list[dict[str, str]] = []
     files = 0
-    for path, rec in iter_recordings(Path(folder)):
-        name = str(path.relative_to(folder)) if path.is_relative_to(folder) else path.name
+    folders = [Path(folder)] if isinstance(folder, (str, Path)) else [Path(f) for f in folder]
+    for root, path, rec in ((d, p, r) for d in folders for p, r in iter_recordings(d)):
+        name = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
         if isinstance(rec, SourceFileError):
             skipped.append({"file": name, "reason": str(rec)})
             continue

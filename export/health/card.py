@@ -49,13 +49,18 @@ def _models_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _folders_text(dirs: str | list[str]) -> str:
+    names = [dirs] if isinstance(dirs, str) else dirs
+    return " and ".join(f"`{Path(d).name}/`" for d in names)
+
+
 def _cv_text(summary: dict[str, Any]) -> str:
     cv = summary.get("crossval")
     if not cv:
         return "Not run in this build (no real recordings, or a quick build)."
     lines = [
         f"{cv['folds']}-fold cross-validation **by file** over the {len(cv['files'])} recordings "
-        f"in `{Path(summary['real_data_dir']).name}/` (folds: "
+        f"in {_folders_text(summary['real_data_dir'])} (folds: "
         + "; ".join(", ".join(f"`{n}`" for n in fold) for fold in cv["fold_files"])
         + "). Each fold's teacher and student are trained on the other folds' files plus the "
         "simulated workouts, validated (best epoch, gains) on a quarter of the training files, "

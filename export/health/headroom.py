@@ -34,9 +34,8 @@ import numpy as np
 
 from edge.errors import ExportError, SourceFileError
 from edge.health.samples import STRIDE_S, hr_array, recording_to_samples, split_at_pauses
-from edge.sources.recordings import iter_recordings
 from edge.stream.readings import AlignedSample
-from export.health._stage import REAL_WORKOUTS
+from export.health._stage import as_folders, default_real_data, iter_folders
 from export.health.crossval import assign_folds
 
 HORIZONS = (30, 60)
@@ -66,10 +65,10 @@ def segments_of(samples: Sequence[AlignedSample]) -> tuple[tuple[np.ndarray, ...
     return tuple(out)
 
 
-def read_folder(folder: Path) -> tuple[list[Recorded], list[dict[str, str]]]:
+def read_folder(folder: Path | Sequence[Path]) -> tuple[list[Recorded], list[dict[str, str]]]:
     recorded: list[Recorded] = []
     skipped: list[dict[str, str]] = []
-    for path, rec in iter_recordings(folder):
+    for path, rec in iter_folders(folder):
         if isinstance(rec, SourceFileError):
             skipped.append({"file": path.name, "reason": str(rec)})
             continue
@@ -260,14 +259,19 @@ def headroom(
 
 
 def write_headroom(
-    data_dir: Path, work_dir: Path, *, folds: int = 4, seed: int = 0, mlp_epochs: int = 40
+    data_dir: Path | Sequence[Path],
+    work_dir: Path,
+    *,
+    folds: int = 4,
+    seed: int = 0,
+    mlp_epochs: int = 40,
 ) -> Path:
     """The export's headroom stage: ``work_dir/headroom.json`` and its metadata."""
     from export.health._stage import HEADROOM_FILE, stopwatch, write_json, write_meta
 
     output = Path(work_dir) / HEADROOM_FILE
     with stopwatch() as wall:
-        recorded, skipped = read_folder(Path(data_dir))
+        recorded, skipped = read_folder(data_dir)
         result = headroom(recorded, folds=folds, seed=seed, mlp_epochs=mlp_epochs)
         result["skipped"] = skipped
     write_json(output, result)
@@ -275,7 +279,9 @@ def write_headroom(
     write_meta(
         output,
         stage="headroom",
-        inputs={"real_data": {"dir": str(data_dir), "files": sorted(files)}},
+        inputs={
+            "real_data": {"dir": [str(d) for d in as_folders(data_dir)], "files": sorted(files)}
+        },
         seed=seed,
         settings={
             "folds": folds,
@@ -319,9 +325,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "data",
         type=Path,
-        nargs="?",
+        nargs="*",
         default=None,
-        help="folder of recordings (FIT, TCX, GPX, CSV); default ../shared/data/workouts",
+        help="folders of recordings (FIT, TCX, GPX, CSV); default ../shared/data/workouts and "
+        "export/health/data",
     )
     parser.add_argument("--folds", type=int, default=4, help="cross-validation folds (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the MLPs (default 0)")
@@ -329,14 +336,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    folder = args.data
-    if folder is None:
-        if not REAL_WORKOUTS.is_dir():
-            raise ExportError(
-                "no folder of recordings given and ../shared/data/workouts is "
-                "not there: edgecoach export headroom DIR"
-            )
-        folder = REAL_WORKOUTS
+    folder = as_folders(args.data) or default_real_data()
+    if not folder:
+        raise ExportError(
+            "no folder of recordings given and ../shared/data/workouts is "
+            "not there: edgecoach export headroom DIR"
+        )
     try:
         recorded, skipped = read_folder(folder)
     except SourceFileError as exc:

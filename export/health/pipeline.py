@@ -7,8 +7,9 @@ in the manifest (kinds ``health-model``, ``health-model-float``, ``normalisation
 ``MODEL_CARD_health.md`` and finally loads the installed models the way the device does
 (`edge.health.model.HealthModel`) to check they give what verify measured.
 
-Real recordings: `real_data_dir` (``--data DIR``), or by default ``../shared/data/workouts``
-when it exists and this is not a quick run. With them, the file-level cross-validation runs
+Real recordings: `real_data_dir` (``--data DIR``, repeatable), or by default
+``../shared/data/workouts`` (when it exists) and the recordings collected in
+``export/health/data`` when this is not a quick run. With them, the file-level cross-validation runs
 first (`export.health.crossval`: its figures are the honest real-data figures), then the
 shipped model is trained on all the files plus the simulated workouts.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,11 +39,12 @@ from export.health import train as train_stage
 from export.health._stage import (
     CROSSVAL_FILE,
     HEADROOM_FILE,
-    REAL_WORKOUTS,
     STUDENT_FILE,
     TEACHER_FILE,
     TEACHER_ONNX_FILE,
     WINDOWS_FILE,
+    as_folders,
+    default_real_data,
     meta_path,
     stopwatch,
     versions,
@@ -106,7 +109,7 @@ def run_pipeline(
     *,
     seed: int = 0,
     quick: bool = False,
-    real_data_dir: Path | None = None,
+    real_data_dir: Path | Sequence[Path] | None = None,
     cv_folds: int | None = None,
     start_at: str = "prepare",
 ) -> dict[str, Any]:
@@ -124,9 +127,9 @@ def run_pipeline(
     work_dir, models_dir = Path(work_dir), Path(models_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     models_dir.mkdir(parents=True, exist_ok=True)
-    data_dir = real_data_dir
-    if data_dir is None and not quick and REAL_WORKOUTS.is_dir():
-        data_dir = REAL_WORKOUTS
+    data_dir: tuple[Path, ...] | None = as_folders(real_data_dir) or None
+    if data_dir is None and not quick:
+        data_dir = default_real_data() or None
     folds = recipe.cv_folds if cv_folds is None else cv_folds
     walls: dict[str, float] = {}
     with stopwatch() as total:
@@ -140,7 +143,7 @@ def run_pipeline(
         prepare_meta = _read_json(meta_path(windows))
         if later >= 1:
             real = prepare_meta["inputs"].get("real_data")
-            data_dir = None if real is None else Path(real["dir"])
+            data_dir = None if real is None else as_folders(real["dir"])
         cv_report = None
         if later >= 1 and (work_dir / CROSSVAL_FILE).is_file():
             cv_report = _read_json(work_dir / CROSSVAL_FILE)
@@ -217,7 +220,7 @@ def run_pipeline(
                 from edge.health.evaluate import evaluate_folder
 
                 with HealthModel.load(models_dir) as model:
-                    real_eval = evaluate_folder(Path(data_dir), model)
+                    real_eval = evaluate_folder(data_dir, model)
         walls["install"] = t[0]
 
     # Stages reused from an earlier run count with the time they took then.
@@ -256,7 +259,7 @@ def run_pipeline(
         "quick": quick,
         "work_dir": str(work_dir),
         "models_dir": str(models_dir),
-        "real_data_dir": None if data_dir is None else str(data_dir),
+        "real_data_dir": None if data_dir is None else [str(d) for d in data_dir],
         "outputs": {
             "windows": str(windows),
             "teacher": str(teacher),
