@@ -41,10 +41,17 @@ A window is the last `WINDOW_S` seconds of the 1 Hz stream, one row per second, 
   `PLAN_REFERENCE_S` seconds (``planned / recent - 1``, clipped to -1..2), on every row of the
   window; ``plan_power`` is 1 for a plan in watts, 0 for one in speed. Without a plan all five
   are 0 and the model forecasts from the past alone: one model serves both cases.
+* ``kin_known`` and ``kin_10`` / ``kin_30`` / ``kin_60``: what physiology alone forecasts, the
+  heart-rate change (bpm) at +10/+30/+60 s of the person's own first-order kinetics fitted on
+  the last ten minutes of this session (`edge.health.baseline`, refitted every minute), stepped
+  through the plan when there is one, else through the recent effort held; in power when the
+  past has power, else in speed. 0 (``kin_known`` 0) where the past cannot support a fit.
+  This is the one part of a window that reads further back than `LOOKBACK_S`: up to
+  `HISTORY_S` seconds, what the coaching session keeps.
 
 Rows are computed from the history: the change columns of a row look back at most
-`LOOKBACK_S` seconds before it, so `build_window` reads at most ``WINDOW_S + LOOKBACK_S``
-seconds of history (what the coaching session keeps: twice the window).
+`LOOKBACK_S` seconds before it, so the rows read ``WINDOW_S + LOOKBACK_S`` seconds of history;
+the kinetics columns read `HISTORY_S` (what the coaching session keeps).
 
 The model's inputs are normalised with `Normalisation` (saved as JSON beside the ONNX file and
 applied by the runtime, not baked into the graph); its outputs are corrections to persistence
@@ -62,14 +69,17 @@ from typing import Any
 
 import numpy as np
 
+from edge.health.baseline import FIT_S, REFIT_S, forecast_window
 from edge.profile import Profile
 from edge.stream.readings import AlignedSample
 
 __all__ = [
     "FEATURE_NAMES",
+    "PLAN_KINDS",
     "PLAN_SLICES_S",
     "PlannedEffort",
     "FLAG_FEATURES",
+    "HISTORY_S",
     "HORIZONS_S",
     "LOOKBACK_S",
     "HR_INDEX",
@@ -79,6 +89,7 @@ __all__ = [
     "build_window",
     "build_windows",
     "first_hr_index",
+    "effort_array",
     "future_plan",
     "with_profile",
 ]
@@ -87,6 +98,8 @@ __all__ = [
 WINDOW_S = 60
 #: Seconds before a row that its change columns may look at (see `build_window`).
 LOOKBACK_S = 60
+#: Seconds of history the kinetics columns read: a fit's span plus the time since its refit.
+HISTORY_S = FIT_S + REFIT_S
 #: The change columns compare the mean of the last CHANGE_RECENT_S seconds with the
 #: CHANGE_BEFORE_S seconds before them.
 CHANGE_RECENT_S = 5
@@ -123,6 +136,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "plan_0_10",
     "plan_10_30",
     "plan_30_60",
+    "kin_known",
+    "kin_10",
+    "kin_30",
+    "kin_60",
 )
 
 #: 0/1 columns: left as they are by normalisation.
@@ -137,6 +154,7 @@ FLAG_FEATURES: frozenset[str] = frozenset(
         "power_gap",
         "plan_known",
         "plan_power",
+        "kin_known",
     }
 )
 
@@ -145,6 +163,7 @@ PLAN_SLICES_S: tuple[tuple[int, int], ...] = ((0, 10), (10, 30), (30, 60))
 #: Seconds of the recent past a plan is compared with.
 PLAN_REFERENCE_S = 30
 PLAN_COLUMNS = ("plan_0_10", "plan_10_30", "plan_30_60")
+KINETICS_COLUMNS = ("kin_known", "kin_10", "kin_30", "kin_60")
 #: Kinds of effort a plan can be given in.
 PLAN_KINDS = ("power", "speed")
 
@@ -216,6 +235,13 @@ def future_plan(
     held = values[idx]
     held[: int(np.argmax(have))] = values[have][0]
     return PlannedEffort(kind, tuple(float(v) for v in held))
+
+
+def effort_array(samples: Sequence[AlignedSample], kind: str) -> np.ndarray:
+    """Power (W) or speed (m/s: the footpod's, else the machine's) per second, NaN if unknown."""
+    return np.array(
+        [np.nan if (v := _effort_value(s, kind)) is None else v for s in samples], dtype=np.float64
+    )
 
 
 def _effort_value(sample: AlignedSample, kind: str) -> float | None:
@@ -388,6 +414,42 @@ def _window(
     return np.concatenate([front, x], axis=0)
 
 
+def _kinetics_columns(
+    hr: np.ndarray, power: np.ndarray, speed: np.ndarray, t_end: int, plan: PlannedEffort | None
+) -> tuple[float, ...]:
+    """(kin_known, kin_10, kin_30, kin_60) for a window ending at the last of these seconds."""
+    known_hr = hr[~np.isnan(hr)]
+    if known_hr.size == 0:
+        return (0.0,) * (1 + len(HORIZONS_S))
+    end = len(hr) - 1
+    refit = end - int(t_end) % REFIT_S
+    for kind in (plan.kind,) if plan is not None else PLAN_KINDS:
+        effort = power if kind == "power" else speed
+        if np.count_nonzero(~np.isnan(effort[: refit + 1])) < 120:
+            continue
+        coming = None if plan is None else np.asarray(plan.values, dtype=np.float64)
+        forecast = forecast_window(hr, effort, end, refit, HORIZONS_S, kind, coming)
+        if forecast is not None:
+            return (1.0, *(float(v) for v in forecast - known_hr[-1]))
+    return (0.0,) * (1 + len(HORIZONS_S))
+
+
+def _raw_arrays(samples: Sequence[AlignedSample]) -> tuple[np.ndarray, ...]:
+    """Heart rate, power and speed per second (NaN where unknown), and each second's ``t``."""
+    hr = np.array([np.nan if s.hr_bpm is None else s.hr_bpm for s in samples], dtype=np.float64)
+    return (
+        hr,
+        effort_array(samples, "power"),
+        effort_array(samples, "speed"),
+        np.array([s.t for s in samples], dtype=np.int64),
+    )
+
+
+def _set_kinetics(window: np.ndarray, columns: tuple[float, ...]) -> None:
+    for name, value in zip(KINETICS_COLUMNS, columns, strict=True):
+        window[:, _COL[name]] = value
+
+
 def build_window(
     history: Sequence[AlignedSample], profile: Profile, plan: PlannedEffort | None = None
 ) -> np.ndarray:
@@ -406,7 +468,10 @@ def build_window(
         if s.hr_bpm is not None:
             carried = float(s.hr_bpm)
             break
-    return _window(*_rows(tail, profile, carried), plan=plan)
+    window = _window(*_rows(tail, profile, carried), plan=plan)
+    hr, power, speed, t = _raw_arrays(history[-HISTORY_S:])
+    _set_kinetics(window, _kinetics_columns(hr, power, speed, int(t[-1]), plan))
+    return window
 
 
 def build_windows(
@@ -424,6 +489,7 @@ def build_windows(
     if plans is not None and len(plans) != len(ends):
         raise ValueError(f"{len(plans)} plans for {len(ends)} window ends")
     rows, cadence, speed, power = _rows(history, profile, None)
+    raw_hr, raw_power, raw_speed, t = _raw_arrays(history)
     first = first_hr_index(history)
     out = np.empty((len(ends), WINDOW_S, len(FEATURE_NAMES)), dtype=np.float32)
     for k, e in enumerate(ends):
@@ -438,6 +504,17 @@ def build_windows(
             speed[lo : e + 1],
             power[lo : e + 1],
             plan=None if plans is None else plans[k],
+        )
+        lo = max(0, e - HISTORY_S + 1)
+        _set_kinetics(
+            out[k],
+            _kinetics_columns(
+                raw_hr[lo : e + 1],
+                raw_power[lo : e + 1],
+                raw_speed[lo : e + 1],
+                int(t[e]),
+                None if plans is None else plans[k],
+            ),
         )
     return out
 
