@@ -59,7 +59,7 @@ def held(values: np.ndarray) -> np.ndarray:
     return np.where(idx >= 0, values[np.maximum(idx, 0)], np.nan)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1024)
 def _fit(hr: bytes, effort: bytes, kind: str) -> KineticsFit | None:
     bounds = replace(bounds_for(kind), taus_s=TAUS_S, delays_s=DELAYS_S)
     return fit_kinetics(np.frombuffer(hr), np.frombuffer(effort), effort_kind=kind, bounds=bounds)

@@ -33,7 +33,7 @@ could).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +56,7 @@ from edge.sources.recordings import Recording, iter_recordings
 if TYPE_CHECKING:
     from edge.health.model import HealthModel
 
-__all__ = ["evaluate_folder", "format_report", "planned_errors"]
+__all__ = ["evaluate_folder", "format_report", "planned_errors", "pooled", "window_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,56 @@ def _batched(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.n
     ]
 
 
+def window_errors(
+    recording: Recording,
+    predict: Callable[[np.ndarray], np.ndarray],
+    plan: str | None,
+    *,
+    profile: Profile | None = None,
+    stride_s: int = STRIDE_S,
+    others: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+) -> tuple[dict[str, np.ndarray], int]:
+    """Absolute errors (N, horizons) of model, persistence and kinetics on one recording's
+    windows (and of each of `others`, under its name), and how many windows had a kinetics fit.
+
+    With `plan` ("power" or "speed") every window is given the effort that followed it as its
+    plan, and only windows where that effort is known ahead are scored (empty arrays when there
+    are none); without, the live windows are scored and the kinetics hold the recent effort
+    (power where the segment mostly has it, else speed).
+    """
+    profile = profile or Profile()
+    others = dict(others or {})
+    errors: dict[str, list[np.ndarray]] = {
+        name: [] for name in ("model", "persistence", "kinetics", *others)
+    }
+    fitted = 0
+    for segment in split_at_pauses(recording_to_samples(recording)):
+        x, target, ends = samples_windows(segment, profile, stride_s=stride_s, plan=plan)
+        if len(x) == 0:
+            continue
+        kind = plan
+        if kind is None:
+            power = effort_array(segment, "power")
+            kind = "power" if np.mean(~np.isnan(power)) >= 0.5 else "speed"
+        kin, share = kinetics_forecasts(
+            hr_array(segment),
+            effort_array(segment, kind),
+            ends,
+            HORIZONS_S,
+            effort_kind=kind,
+            planned=plan is not None,
+        )
+        fitted += round(share * len(ends))
+        last = x[:, -1, HR_INDEX].astype(np.float64)[:, None]
+        errors["model"].append(np.abs(_batched(predict, x) - target))
+        errors["persistence"].append(np.abs(last - target))
+        errors["kinetics"].append(np.abs(kin - target))
+        for name, other in others.items():
+            errors[name].append(np.abs(_batched(other, x) - target))
+    empty = np.zeros((0, len(HORIZONS_S)))
+    return {k: np.concatenate(v) if v else empty for k, v in errors.items()}, fitted
+
+
 def planned_errors(
     recording: Recording,
     predict: Callable[[np.ndarray], np.ndarray],
@@ -78,42 +128,23 @@ def planned_errors(
     profile: Profile | None = None,
     stride_s: int = STRIDE_S,
 ) -> tuple[dict[str, np.ndarray], int]:
-    """Absolute errors (N, horizons) of model, persistence and kinetics on the windows of one
-    recording given the `kind` of effort that followed as their plan, and how many had a
-    kinetics fit. Empty arrays when that effort is not known ahead anywhere in it."""
-    profile = profile or Profile()
-    errors: dict[str, list[np.ndarray]] = {"model": [], "persistence": [], "kinetics": []}
-    fitted = 0
-    for segment in split_at_pauses(recording_to_samples(recording)):
-        x, target, ends = samples_windows(segment, profile, stride_s=stride_s, plan=kind)
-        if len(x) == 0:
-            continue
-        hr = hr_array(segment)
-        kin, share = kinetics_forecasts(
-            hr, effort_array(segment, kind), ends, HORIZONS_S, effort_kind=kind, planned=True
-        )
-        fitted += round(share * len(ends))
-        last = x[:, -1, HR_INDEX].astype(np.float64)[:, None]
-        errors["model"].append(np.abs(_batched(predict, x) - target))
-        errors["persistence"].append(np.abs(last - target))
-        errors["kinetics"].append(np.abs(kin - target))
-    empty = np.zeros((0, len(HORIZONS_S)))
-    return {k: np.concatenate(v) if v else empty for k, v in errors.items()}, fitted
+    """`window_errors` with the `kind` of effort that followed each window as its plan."""
+    return window_errors(recording, predict, kind, profile=profile, stride_s=stride_s)
 
 
-def _pooled(errors: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float | None]]:
+def pooled(errors: dict[str, list[np.ndarray]]) -> dict[str, dict[str, float | None]]:
     """MAE per horizon and role, on the seconds whose heart rate is known at the horizon."""
-    pooled = {
+    stacked = {
         role: np.concatenate(v) if v else np.zeros((0, len(HORIZONS_S)))
         for role, v in errors.items()
     }
-    first = next(iter(pooled.values()))
+    first = next(iter(stacked.values()))
     out: dict[str, dict[str, float | None]] = {}
     for j, h in enumerate(HORIZONS_S):
         ok = ~np.isnan(first[:, j])
         out[str(h)] = {
             role: round(float(e[ok, j].mean()), 4) if ok.any() else None
-            for role, e in pooled.items()
+            for role, e in stacked.items()
         }
     return out
 
@@ -171,7 +202,7 @@ def evaluate_folder(
             plan_fitted[kind] += fitted
             for role, e in errs.items():
                 plan_errors[kind][role].append(e)
-    result: dict[str, Any] = {"files": files, "skipped": skipped, "horizons": _pooled(live)}
+    result: dict[str, Any] = {"files": files, "skipped": skipped, "horizons": pooled(live)}
     if planned:
         result["planned"] = {}
         for kind in PLAN_KINDS:
@@ -179,7 +210,7 @@ def evaluate_folder(
             result["planned"][kind] = {
                 "files": plan_files[kind],
                 "kinetics_fitted": round(plan_fitted[kind] / n, 4) if n else None,
-                "horizons": _pooled(plan_errors[kind]),
+                "horizons": pooled(plan_errors[kind]),
             }
     return result
 

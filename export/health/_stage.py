@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -48,7 +49,11 @@ CROSSVAL_FILE = "crossval.json"
 HEADROOM_FILE = "headroom.json"
 
 #: Real recordings beside the checkout, used (when present) for training and cross-validation.
-REAL_WORKOUTS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "workouts"
+#: A worktree elsewhere names it with EDGECOACH_SHARED_WORKOUTS (as the tests do).
+REAL_WORKOUTS = Path(
+    os.environ.get("EDGECOACH_SHARED_WORKOUTS")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "workouts"
+)
 #: Public real recordings collected for the health model, in the repository (see its README).
 COLLECTED_RECORDINGS = Path(__file__).resolve().parent / "data"
 

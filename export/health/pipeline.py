@@ -53,6 +53,7 @@ from export.health._stage import (
 from export.health.card import model_card
 from export.health.crossval import crossval
 from export.health.distil import distil
+from export.health.effort_cv import EFFORT_CV_FILE, effort_cv
 from export.health.headroom import write_headroom
 from export.health.onnx_export import export_onnx
 from export.health.quantise import quantise
@@ -174,6 +175,13 @@ def run_pipeline(
                     )
                 )
             walls["headroom"] = t[0]
+        effort_report = None
+        if later >= 1 and (work_dir / EFFORT_CV_FILE).is_file():
+            effort_report = _read_json(work_dir / EFFORT_CV_FILE)
+        elif cv_report is not None and data_dir is not None:
+            with stopwatch() as t:
+                effort_report = _read_json(effort_cv(data_dir, work_dir, cv_report, seed=seed))
+            walls["effort_cv"] = t[0]
         teacher, student = work_dir / TEACHER_FILE, work_dir / STUDENT_FILE
         if later < 2:
             with stopwatch() as t:
@@ -228,11 +236,16 @@ def run_pipeline(
         "prepare": windows,
         "crossval": work_dir / CROSSVAL_FILE,
         "headroom": work_dir / HEADROOM_FILE,
+        "effort_cv": work_dir / EFFORT_CV_FILE,
         "train": teacher,
         "distil": student,
     }
     for name, path in reused.items():
-        reused_report = {"crossval": cv_report, "headroom": headroom_report}
+        reused_report = {
+            "crossval": cv_report,
+            "headroom": headroom_report,
+            "effort_cv": effort_report,
+        }
         if (
             name not in walls
             and meta_path(path).is_file()
@@ -243,6 +256,7 @@ def run_pipeline(
         "prepare",
         "crossval",
         "headroom",
+        "effort_cv",
         "train",
         "distil",
         "export",
@@ -279,6 +293,7 @@ def run_pipeline(
         "models": report["models"],
         "crossval": cv_report,
         "headroom": headroom_report,
+        "effort_cv": effort_report,
         "real_in_sample": real_eval,
         "sizes": prepare_meta["sizes"],
         "train": {
