@@ -537,7 +537,7 @@ def with_profile(windows: np.ndarray, profile: Profile) -> np.ndarray:
 
 
 #: Version of the normalisation JSON this code writes and reads.
-NORMALISATION_VERSION = 2
+NORMALISATION_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,10 +560,17 @@ class Normalisation:
     output_mean: tuple[float, ...]
     output_std: tuple[float, ...]
     output_gain: tuple[float, ...] = ()
+    #: The gains for windows with a plan in watts and in speed (`PlannedEffort`): knowing the
+    #: coming effort, the network's correction deserves more trust than without.
+    output_gain_power: tuple[float, ...] = ()
+    output_gain_speed: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.output_gain:
             object.__setattr__(self, "output_gain", tuple(1.0 for _ in self.output_names))
+        for name in ("output_gain_power", "output_gain_speed"):
+            if not getattr(self, name):
+                object.__setattr__(self, name, self.output_gain)
 
     @classmethod
     def fit(
@@ -598,11 +605,35 @@ class Normalisation:
             output_std=tuple(float(v) for v in out_std),
         )
 
-    def with_gain(self, gain: Sequence[float]) -> Normalisation:
-        """The same statistics with another `output_gain`."""
-        if len(gain) != len(self.output_names):
+    def with_gain(
+        self,
+        gain: Sequence[float],
+        power: Sequence[float] | None = None,
+        speed: Sequence[float] | None = None,
+    ) -> Normalisation:
+        """The same statistics with another `output_gain` (and planned gains: by default the
+        same)."""
+        power = gain if power is None else power
+        speed = gain if speed is None else speed
+        if not len(gain) == len(power) == len(speed) == len(self.output_names):
             raise ValueError("one gain per output")
-        return replace(self, output_gain=tuple(float(g) for g in gain))
+        return replace(
+            self,
+            output_gain=tuple(float(g) for g in gain),
+            output_gain_power=tuple(float(g) for g in power),
+            output_gain_speed=tuple(float(g) for g in speed),
+        )
+
+    def gains_for(self, windows: np.ndarray) -> np.ndarray:
+        """(N, O) gain per window and output: by the window's plan (none, power, speed)."""
+        last = windows[:, -1]
+        planned = last[:, _COL["plan_known"]] > 0.5
+        power = planned & (last[:, _COL["plan_power"]] > 0.5)
+        speed = planned & ~power
+        gain = np.tile(np.asarray(self.output_gain, dtype=np.float64), (len(windows), 1))
+        gain[power] = self.output_gain_power
+        gain[speed] = self.output_gain_speed
+        return gain
 
     def inputs(self, windows: np.ndarray) -> np.ndarray:
         """Raw windows (..., W, F) to normalised model inputs, float32."""
@@ -619,9 +650,7 @@ class Normalisation:
     def outputs_to_bpm(self, z: np.ndarray, windows: np.ndarray) -> np.ndarray:
         """Network outputs (N, O) for raw windows (N, W, F) to heart rates in bpm (N, O)."""
         mean = np.asarray(self.output_mean, dtype=np.float64)
-        scale = np.asarray(self.output_std, dtype=np.float64) * np.asarray(
-            self.output_gain, dtype=np.float64
-        )
+        scale = np.asarray(self.output_std, dtype=np.float64) * self.gains_for(windows)
         last_hr = windows[:, -1, HR_INDEX].astype(np.float64)[:, None]
         return last_hr + mean + z.astype(np.float64) * scale
 
@@ -637,6 +666,8 @@ class Normalisation:
             "output_mean": list(self.output_mean),
             "output_std": list(self.output_std),
             "output_gain": list(self.output_gain),
+            "output_gain_power": list(self.output_gain_power),
+            "output_gain_speed": list(self.output_gain_speed),
             "outputs_are": "correction to persistence: bpm = last hr_bpm + mean + z * std * gain",
         }
         return json.dumps(data, indent=2) + "\n"
@@ -659,6 +690,8 @@ class Normalisation:
                 output_mean=tuple(float(v) for v in data["output_mean"]),
                 output_std=tuple(float(v) for v in data["output_std"]),
                 output_gain=tuple(float(v) for v in data["output_gain"]),
+                output_gain_power=tuple(float(v) for v in data["output_gain_power"]),
+                output_gain_speed=tuple(float(v) for v in data["output_gain_speed"]),
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a health normalisation file: {exc}") from exc
@@ -669,6 +702,8 @@ class Normalisation:
             len(norm.output_mean) != n_out
             or len(norm.output_std) != n_out
             or len(norm.output_gain) != n_out
+            or len(norm.output_gain_power) != n_out
+            or len(norm.output_gain_speed) != n_out
         ):
             raise ValueError("normalisation: output statistics do not match the output names")
         return norm

@@ -301,6 +301,12 @@ def model_card(summary: dict[str, Any]) -> str:
     gains_text = ", ".join(
         f"{n} {g}" for n, g in zip(OUTPUT_NAMES, train_info["student"]["gains"], strict=True)
     )
+    for kind in ("power", "speed"):
+        planned = train_info["student"].get(f"gains_planned_{kind}")
+        if planned:
+            gains_text += f"; with a plan in {kind}: " + ", ".join(
+                f"{n} {g}" for n, g in zip(OUTPUT_NAMES, planned, strict=True)
+            )
     features_text = ", ".join(f"`{n}`" for n in FEATURE_NAMES)
     walls_text = ", ".join(f"{k} {v:.0f} s" for k, v in summary["wall_s"].items() if k != "total")
     lat = {r: summary["models"][r]["latency_batch1"]["p50_ms"] for r, _ in _ROLES}

@@ -62,6 +62,8 @@ from export.health.verify import TOLERANCE_BPM, ort_bpm, session_for, verify
 log = logging.getLogger(__name__)
 
 MODEL_CARD = "MODEL_CARD_health.md"
+#: What the summary keeps of each network's training metrics.
+TRAIN_METRICS = ("best_epoch", "gains", "gains_planned_power", "gains_planned_speed")
 #: Where `run_pipeline` can start: each reuses the outputs of the stages before it.
 START_STAGES = ("prepare", "train", "export")
 
@@ -297,8 +299,8 @@ def run_pipeline(
         "real_in_sample": real_eval,
         "sizes": prepare_meta["sizes"],
         "train": {
-            "teacher": {k: teacher_meta["metrics"][k] for k in ("best_epoch", "gains")},
-            "student": {k: student_meta["metrics"][k] for k in ("best_epoch", "gains")},
+            "teacher": {k: teacher_meta["metrics"].get(k) for k in TRAIN_METRICS},
+            "student": {k: student_meta["metrics"].get(k) for k in TRAIN_METRICS},
             "real_train_files": teacher_meta["inputs"].get("real_train_files", []),
             "real_val_files": teacher_meta["inputs"].get("real_val_files", []),
         },
