@@ -54,9 +54,11 @@ Rows are computed from the history: the change columns of a row look back at mos
 the kinetics columns read `HISTORY_S` (what the coaching session keeps).
 
 The model's inputs are normalised with `Normalisation` (saved as JSON beside the ONNX file and
-applied by the runtime, not baked into the graph); its outputs are corrections to persistence
-(changes from the window's last heart rate), in normalised units, turned back into bpm by
-`Normalisation.outputs_to_bpm`: an output of 0 means "heart rate stays as it is".
+applied by the runtime, not baked into the graph); its outputs are corrections to an anchor
+(`forecast_anchor`), in normalised units, turned back into bpm by
+`Normalisation.outputs_to_bpm`. The anchor is persistence ("heart rate stays as it is"), except
+where physiology is known to do better: with a plan in watts and a kinetics fit, the anchor at
++10/+30/+60 s is the kinetics forecast (``kin_*``), and the network learns what to add to it.
 """
 
 from __future__ import annotations
@@ -536,6 +538,27 @@ def with_profile(windows: np.ndarray, profile: Profile) -> np.ndarray:
     return out
 
 
+def forecast_anchor(windows: np.ndarray) -> np.ndarray:
+    """(N, len(OUTPUT_NAMES)) bpm that a network output of 0 stands for, per raw window.
+
+    The window's last heart rate (persistence), plus, for the heart-rate outputs of windows with
+    a plan in watts and a kinetics fit, the kinetics forecast's change: knowing the coming
+    watts, physiology alone beats persistence by far on real rides (the model card's table), so
+    the network corrects it rather than rebuilding it.
+    """
+    last = np.asarray(windows)[:, -1]
+    hr = last[:, HR_INDEX].astype(np.float64)
+    out = np.repeat(hr[:, None], len(OUTPUT_NAMES), axis=1)
+    use = (
+        (last[:, _COL["plan_known"]] > 0.5)
+        & (last[:, _COL["plan_power"]] > 0.5)
+        & (last[:, _COL["kin_known"]] > 0.5)
+    )
+    for j, column in enumerate(KINETICS_COLUMNS[1:]):
+        out[use, j] += last[use, _COL[column]]
+    return out
+
+
 #: Version of the normalisation JSON this code writes and reads.
 NORMALISATION_VERSION = 3
 
@@ -651,8 +674,7 @@ class Normalisation:
         """Network outputs (N, O) for raw windows (N, W, F) to heart rates in bpm (N, O)."""
         mean = np.asarray(self.output_mean, dtype=np.float64)
         scale = np.asarray(self.output_std, dtype=np.float64) * self.gains_for(windows)
-        last_hr = windows[:, -1, HR_INDEX].astype(np.float64)[:, None]
-        return last_hr + mean + z.astype(np.float64) * scale
+        return forecast_anchor(windows) + mean + z.astype(np.float64) * scale
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -668,7 +690,8 @@ class Normalisation:
             "output_gain": list(self.output_gain),
             "output_gain_power": list(self.output_gain_power),
             "output_gain_speed": list(self.output_gain_speed),
-            "outputs_are": "correction to persistence: bpm = last hr_bpm + mean + z * std * gain",
+            "outputs_are": "correction to an anchor: bpm = anchor + mean + z * std * gain, the "
+            "anchor being the last hr_bpm plus, with a plan in watts and kin_known, kin_10/30/60",
         }
         return json.dumps(data, indent=2) + "\n"
 

@@ -31,7 +31,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from edge.health.features import FEATURE_NAMES, HR_INDEX, OUTPUT_NAMES, Normalisation
+from edge.health.features import (
+    FEATURE_NAMES,
+    HR_INDEX,
+    OUTPUT_NAMES,
+    Normalisation,
+    forecast_anchor,
+)
 from export.health._stage import TEACHER_FILE, describe_input, mae_report, stopwatch, write_meta
 from export.health.net import STUDENT, TEACHER, HealthLSTM
 from export.health.prepare import load_real, load_windows
@@ -70,7 +76,8 @@ QUICK_STUDENT = TrainSettings(epochs=2, hidden=8, layers=1, learning_rate=5e-3)
 
 
 def deltas(x: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    delta = target - x[:, -1, HR_INDEX][:, None]
+    """What the network learns: the target's difference from the anchor (`forecast_anchor`)."""
+    delta = target - forecast_anchor(x)
     return np.where(mask, delta, 0.0).astype(np.float32)
 
 
@@ -214,7 +221,7 @@ def fit_gains(net: HealthLSTM, norm: Normalisation, data: Data) -> dict[str, lis
             return None
         if id(x) not in cache:
             cache[id(x)] = predict_bpm(net, plain, x)
-        last = x[ok, -1, HR_INDEX].astype(np.float64)
+        last = forecast_anchor(x[ok])[:, j]
         change = cache[id(x)][ok, j] - last
         errs = [np.abs(last + g * change - t[ok, j]).mean() for g in GAIN_GRID]
         return float(GAIN_GRID[int(np.argmin(errs))])
