@@ -174,6 +174,7 @@ def _mlp_fit_predict(
 ) -> np.ndarray:
     import torch
 
+    torch.set_num_threads(1)  # a shared 2-core machine: more threads only spin (see train.py)
     torch.manual_seed(seed)
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-3
     xt = torch.tensor((x_train - mu) / sd, dtype=torch.float32)
