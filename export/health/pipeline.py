@@ -230,7 +230,7 @@ def run_pipeline(
                 from edge.health.evaluate import evaluate_folder
 
                 with HealthModel.load(models_dir) as model:
-                    real_eval = evaluate_folder(data_dir, model)
+                    real_eval = evaluate_folder(data_dir, model, planned=False)
         walls["install"] = t[0]
 
     # Stages reused from an earlier run count with the time they took then.
