@@ -28,6 +28,7 @@ from edge.health.features import (
     WINDOW_S,
     PlannedEffort,
     build_windows,
+    effort_array,
     first_hr_index,
     future_plan,
 )
@@ -186,7 +187,8 @@ def samples_windows(
     Ends run from the first heart rate plus `offset` (and at least `min_history_s` seconds in) to
     the last second that leaves room for the longest horizon. With `plan` ("power" or "speed")
     every window is given the effort that actually followed as its plan (`future_plan`), and
-    windows without one (that effort mostly unknown ahead) are left out. `plans_for` instead
+    windows without one (that effort mostly unknown ahead) are left out, and so is a whole
+    segment whose effort of that kind never reads above zero. `plans_for` instead
     picks each window's plan (or None) itself, from the segment and the window ends (the export
     gives some windows a plan and others none).
     """
@@ -204,6 +206,10 @@ def samples_windows(
     ends = np.arange(start, len(samples) - horizon, max(1, stride_s))
     ends = ends[~np.isnan(hr[ends])] if ends.size else ends
     plans: list[PlannedEffort | None] | None = None
+    if plan is not None and not np.any(effort_array(samples, plan) > 0):
+        # A meter that never reads above zero (a head unit writing 0 W without a power meter)
+        # plans nothing: such a segment has no windows with that plan.
+        ends = ends[:0]
     if plan is not None and ends.size:
         plans = [future_plan(samples, int(e), plan) for e in ends]
         keep = np.array([p is not None for p in plans], dtype=bool)

@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 EFFORT_CV_FILE = "effort_cv.json"
 ROLES = ("model", "model_float", "persistence", "kinetics")
-#: A file "has power" when at least this share of its seconds carry it.
+#: A file "has power" when at least this share of its seconds carry it (and some of it is above
+#: zero: a head unit without a power meter may write 0 W throughout).
 POWER_FILE_SHARE = 0.5
 
 
@@ -51,7 +52,8 @@ def _predictor(fold_dir: Path, model_file: str) -> Any:
 
 def _has_power(recording: Recording) -> bool:
     power = effort_array(recording_to_samples(recording), "power")
-    return bool(power.size) and float(np.mean(~np.isnan(power))) >= POWER_FILE_SHARE
+    known = ~np.isnan(power)
+    return bool(power.size) and known.mean() >= POWER_FILE_SHARE and bool(np.any(power[known] > 0))
 
 
 def _scores(

@@ -60,7 +60,8 @@ FORECASTERS = (
     "kinetics",
     "kinetics_planned",
 )
-#: A file "has power" when at least this share of a segment's seconds carry it.
+#: A file "has power" when at least this share of a segment's seconds carry it, some above 0
+#: (a head unit without a power meter may write 0 W throughout).
 POWER_SHARE = 0.5
 RIDGE_LAMBDA = 10.0
 ONLINE_LAMBDA = 200.0
@@ -80,7 +81,8 @@ class Recorded:
     def has_power(self) -> bool:
         seconds = sum(len(seg[0]) for seg in self.segments)
         powered = sum(int(np.sum(~np.isnan(seg[3]))) for seg in self.segments if len(seg) > 3)
-        return seconds > 0 and powered >= POWER_SHARE * seconds
+        above = any(np.any(seg[3] > 0) for seg in self.segments if len(seg) > 3)
+        return seconds > 0 and above and powered >= POWER_SHARE * seconds
 
 
 def segments_of(samples: Sequence[AlignedSample]) -> tuple[tuple[np.ndarray, ...], ...]:
@@ -260,7 +262,11 @@ def headroom(
                 target.append(y)
                 file_of.append(np.full(len(y), i))
                 online.append(_online_ridge(c, y, ends, horizon))
-                powered = power is not None and np.mean(~np.isnan(power)) >= POWER_SHARE
+                powered = (
+                    power is not None
+                    and np.mean(~np.isnan(power)) >= POWER_SHARE
+                    and bool(np.any(power > 0))
+                )
                 effort, kind = (power, "power") if powered else (speed, "speed")
                 for name, planned in (("kinetics", False), ("kinetics_planned", True)):
                     forecast, _ = kinetics_forecasts(
