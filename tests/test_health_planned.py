@@ -135,7 +135,7 @@ def test_build_windows_with_plans_equals_build_window_with_each_plan():
     history = [
         sample(t, float(h), power=float(p)) for t, (h, p) in enumerate(zip(hr, watts, strict=True))
     ]
-    ends = [70, 130, 200]
+    ends = [190, 250, 330]
     plans = [future_plan(history, e, "power") for e in ends]
     plans[1] = None
     batch = build_windows(history, Profile(), ends, plans)
