@@ -27,12 +27,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from edge.health.kinetics import KineticsFit, bounds_for, fit_kinetics, predict
+from edge.health.kinetics import KineticsBounds, KineticsFit, bounds_for, fit_kinetics, predict
 
 __all__ = [
     "FIT_S",
     "HOLD_S",
     "REFIT_S",
+    "baseline_bounds",
     "forecast_window",
     "held",
     "kinetics_forecasts",
@@ -59,10 +60,16 @@ def held(values: np.ndarray) -> np.ndarray:
     return np.where(idx >= 0, values[np.maximum(idx, 0)], np.nan)
 
 
+def baseline_bounds(kind: str) -> KineticsBounds:
+    """The kinetics bounds of `kind` with this module's coarser grid."""
+    return replace(bounds_for(kind), taus_s=TAUS_S, delays_s=DELAYS_S)
+
+
 @lru_cache(maxsize=1024)
 def _fit(hr: bytes, effort: bytes, kind: str) -> KineticsFit | None:
-    bounds = replace(bounds_for(kind), taus_s=TAUS_S, delays_s=DELAYS_S)
-    return fit_kinetics(np.frombuffer(hr), np.frombuffer(effort), effort_kind=kind, bounds=bounds)
+    return fit_kinetics(
+        np.frombuffer(hr), np.frombuffer(effort), effort_kind=kind, bounds=baseline_bounds(kind)
+    )
 
 
 def forecast_window(
