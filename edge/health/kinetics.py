@@ -172,18 +172,20 @@ def fit_kinetics(
     work = working_minutes(e, start_working_min)
     first_effort = e[0]
     best: tuple[float, KineticsParams] | None = None
-    for tau in b.taus_s:
-        k = 1.0 - math.exp(-1.0 / tau)
-        decay = (1.0 - k) ** np.arange(1, n + 1)
-        # Columns are filtered inputs: each is the model's response to one regressor alone.
-        for delay in b.delays_s:
-            if delay >= n // 2:
-                continue
-            u = _delayed(e, delay, first_effort)
-            inputs = np.stack([np.ones(n), u, work], axis=1)
-            responses = _first_order(inputs, k)
-            # Starting heart rate h0 decays away as (1 - k)^t; the regressors fill in behind it.
-            design = np.column_stack([decay, responses])
+    delays = [d for d in b.delays_s if d < n // 2]
+    # Every regressor (a constant, the work minutes, the effort at each delay) through the
+    # first-order filter of every tau at once: one pass over the samples, not one per pair.
+    inputs = np.stack([np.ones(n), work, *(_delayed(e, d, first_effort) for d in delays)], axis=1)
+    ks = np.array([1.0 - math.exp(-1.0 / tau) for tau in b.taus_s])
+    responses = _first_order_many(inputs, ks)
+    steps = np.arange(1, n + 1)
+    for i, tau in enumerate(b.taus_s):
+        # Starting heart rate h0 decays away as (1 - k)^t; the regressors fill in behind it.
+        decay = (1.0 - ks[i]) ** steps
+        for j, delay in enumerate(delays):
+            design = np.column_stack(
+                [decay, responses[:, i, 0], responses[:, i, 2 + j], responses[:, i, 1]]
+            )
             params = _bounded_lstsq(design[observed], h[observed], b, fit_drift)
             if params is None:
                 continue
@@ -191,14 +193,22 @@ def fit_kinetics(
             resid = design[observed] @ np.array([h0, rest, gain, drift]) - h[observed]
             rmse = float(np.sqrt(np.mean(resid**2)))
             if best is None or rmse < best[0]:
-                best = (
-                    rmse,
-                    KineticsParams(rest, gain, tau, delay, drift, effort_kind),
-                )
+                best = (rmse, KineticsParams(rest, gain, tau, delay, drift, effort_kind))
     if best is None:
         return None
     end_work = float(work[-1] + (e[-1] > 0) / 60.0)
     return KineticsFit(best[1], best[0], int(observed.sum()), end_work)
+
+
+def _first_order_many(inputs: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """(n, len(ks), c): each column of `inputs` (n, c) through `_first_order` for each k."""
+    out = np.empty((inputs.shape[0], len(ks), inputs.shape[1]))
+    y = np.zeros((len(ks), inputs.shape[1]))
+    gains = ks[:, None]
+    for t in range(inputs.shape[0]):
+        y += gains * (inputs[t] - y)
+        out[t] = y
+    return out
 
 
 def _first_order(inputs: np.ndarray, k: float) -> np.ndarray:
