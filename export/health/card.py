@@ -419,19 +419,22 @@ Reproduce: `edgecoach export health` (add `--data DIR` for another folder of rec
 latency: `python bench/health_inference.py`.
 
 ## Limits
-- Forecasts cannot know about an effort change that has not happened; on real recordings that is
-  most of the error at +30 s and +60 s (see the cross-validation above).
+- Without a plan, forecasts cannot know about an effort change that has not happened; on real
+  recordings that is most of the error at +30 s and +60 s (the live rows above). With a plan in
+  watts the person's own kinetics carry most of the gain and the network adds a little to them;
+  a plan in speed helps little (outdoor speed is not effort: hills, wind).
+- The kinetics columns need two minutes of heart rate and a varying effort before they say
+  anything, and read the last eleven minutes of the session (the session keeps them).
+- A recorded power channel that never reads above zero (a head unit writing 0 W without a power
+  meter) is scored as no power, but the export still trained on such a file's windows with
+  plans of 0 W after 0 W, which the features read as "effort falls to nothing"; a plan of 0 W
+  after a stop can make the forecast fall. A later export should treat such plans as no change.
 - The real recordings are {sizes.get("real_files", 0)} files from the test suites of parsers
   and training logs (running, cycling, gym, swimming; `export/health/data/MANIFEST.tsv` and
   `../shared/data/workouts/MANIFEST.tsv`), few of them with power, and with no profile: a
   person's own sessions (`edgecoach calibrate`) say more about them.
 - Cadence and speed enter relative to their own mean over the window and as recent changes,
   never as absolute values. `hr_expected` cannot be measured on real recordings.
-- Trained on real recordings where a high heart rate mostly holds or falls, the network expects
-  less of a climb during a sustained hard block than the simulator shows (in the demo's tempo and
-  sprint it forecasts roughly flat while heart rate climbs 10-20 bpm in 30 s); it follows
-  falls and the start of efforts well. Forecast-overshoot cues therefore come late rather than
-  wrong.
 - The int8 export scales activations per call: a window's int8 forecast moves by under 0.1 bpm
   with the other windows of its batch.
 - Max HR estimated from age is often 10+ bpm off; entering a measured max (or calibrating) helps.
