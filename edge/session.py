@@ -42,7 +42,7 @@ from edge.core.events import (
 from edge.core.forecast import Forecast
 from edge.core.narration import Narration
 from edge.core.summary import SessionSummary
-from edge.health.features import WINDOW_S, build_window
+from edge.health.features import HISTORY_S, build_window
 from edge.health.model import HealthModel
 from edge.narrator.narrator import Narrator
 from edge.profile import Profile
@@ -126,8 +126,9 @@ class CoachingSession:
         self.emit = emit
         self.coach = coach or Coach(profile)
         self._health_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgecoach-hr")
-        # Twice the window: a gap at the window's start carries the value from before it.
-        self._history: deque[AlignedSample] = deque(maxlen=2 * WINDOW_S)
+        # What the health model reads: the window, the seconds its rows look back at, and the
+        # ten minutes its kinetics columns are fitted on.
+        self._history: deque[AlignedSample] = deque(maxlen=HISTORY_S)
         self._samples: list[AlignedSample] = []
         self._forecasts: dict[int, Forecast] = {}
         # Words written to a file are never late; words for a live ear go stale after 10 s.

@@ -50,7 +50,7 @@ def model():
 @pytest.mark.shared_data
 def test_eval_skips_bad_files_and_scores_the_rest(folder, model):
     result = evaluate_folder(folder, model)
-    assert set(result) == {"files", "skipped", "horizons"}
+    assert set(result) == {"files", "skipped", "horizons", "planned"}
     assert result["files"] == 3  # two real FIT files and the CSV
     skipped = {s["file"]: s["reason"] for s in result["skipped"]}
     assert set(skipped) == {"garbage.fit", "tiny.csv"}
@@ -86,6 +86,12 @@ def test_eval_cli_prints_json(folder, capsys):
     assert eval_command.run(args, Settings()) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["files"] == 3 and len(out["skipped"]) == 2
+    assert out["planned"]["power"]["files"] == 1  # the indoor trainer has power
+    args = parser.parse_args(
+        ["hr", str(folder), "--json", "--live-only", "--models-dir", str(COMMITTED)]
+    )
+    assert eval_command.run(args, Settings()) == 0
+    assert "planned" not in json.loads(capsys.readouterr().out)
 
 
 def test_an_empty_folder_gives_no_figures(tmp_path, model):
@@ -94,5 +100,16 @@ def test_an_empty_folder_gives_no_figures(tmp_path, model):
         "files": 0,
         "skipped": [],
         "horizons": {h: {"model": None, "persistence": None} for h in ("10", "30", "60")},
+        "planned": {
+            kind: {
+                "files": 0,
+                "kinetics_fitted": None,
+                "horizons": {
+                    h: {"model": None, "persistence": None, "kinetics": None}
+                    for h in ("10", "30", "60")
+                },
+            }
+            for kind in ("power", "speed")
+        },
     }
     assert "0 file" in format_report(result)

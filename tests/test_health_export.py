@@ -24,6 +24,7 @@ from export.health._stage import (
     meta_path,
 )
 from export.health.crossval import assign_folds
+from export.health.effort_cv import EFFORT_CV_FILE
 from export.health.net import load_checkpoint
 from export.health.pipeline import MODEL_CARD, run_pipeline
 from export.health.prepare import load_real, load_windows
@@ -283,7 +284,7 @@ def test_cli_parser_flags_and_defaults():
         ]
     )
     assert (str(args.work_dir), str(args.models_dir), args.seed, args.quick) == ("w", "m", 3, True)
-    assert (str(args.data), args.cv_folds) == ("d", 2)
+    assert ([str(d) for d in args.data], args.cv_folds) == (["d"], 2)
 
 
 def test_cli_runs_the_quick_pipeline(tmp_path, capsys):
@@ -360,4 +361,12 @@ def test_real_data_and_file_level_cross_validation(shared_workouts, tmp_path):
     assert [s["file"] for s in room["skipped"]] == ["broken.fit"]
     assert summary["headroom"]["horizons"] == room["horizons"]
     assert "| +60 s | " + str(room["horizons"]["60"]["windows"]) in card
+    assert room["power_files"]["files"] == 2  # the indoor trainer and the Stryd run
+    assert "kinetics_planned" in room["horizons"]["60"]
+    effort = json.loads((work / EFFORT_CV_FILE).read_text())
+    assert summary["effort_cv"]["planned"] == effort["planned"]
+    assert effort["planned"]["power"]["files"] == 2 and effort["live"]["all_files"]["files"] == 3
+    for row in effort["planned"]["power"]["horizons"].values():
+        assert set(row) >= {"model", "model_float", "persistence", "kinetics", "n"}
+    assert "### With effort: live and planned" in card and "planned power +60 s" in card
     assert "real" in summary["int8_vs_float"]

@@ -90,3 +90,33 @@ def test_cli_prints_json_and_skips_a_corrupt_file(tmp_path, capsys):
     assert [s["file"] for s in result["skipped"]] == ["broken.fit"]
     assert set(result["horizons"]) == {"30", "60"}
     assert "skipped broken.fit: " in format_report(result)
+
+
+def powered_folder(n: int) -> list[Recorded]:
+    """Simulated people on an ERG bike: power steps, heart rate following with its kinetics."""
+    from firmware_bridge.power_kinetics import SimulatedRider, random_rider
+
+    out = []
+    for seed in range(n):
+        rng = np.random.default_rng(300 + seed)
+        rider = SimulatedRider(random_rider(rng, random_athlete(rng)), seed=seed)
+        power = np.repeat(rng.uniform(90, 260, 20), 120)
+        hr = np.array([rider.step(p) for p in power])
+        cadence = np.full(len(power), 85.0)
+        speed = np.full(len(power), np.nan)
+        out.append(Recorded(f"erg{seed}", ((hr, cadence, speed, power),)))
+    return out
+
+
+def test_power_and_the_kinetics_baseline_where_heart_rate_follows_power():
+    result = headroom(powered_folder(4), folds=4, mlp_epochs=4, progress=False)
+    assert result["power_files"]["files"] == 4
+    for horizon in ("30", "60"):
+        row = result["horizons"][horizon]
+        assert row == result["power_files"]["horizons"][horizon]
+        # Physiology given the coming power: most of persistence's error gone.
+        assert row["kinetics_planned_vs_persistence"] < -0.5, row
+        # The oracles see the coming power as a feature now.
+        assert row["oracle_ridge_vs_persistence"] < -0.3, row
+        # Live, holding the recent power, physiology does not know the next step either.
+        assert row["kinetics_vs_persistence"] > row["kinetics_planned_vs_persistence"]

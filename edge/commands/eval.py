@@ -38,13 +38,22 @@ def _configure_hr(parser: argparse.ArgumentParser) -> None:
     """Flags of ``edgecoach eval hr DIR [--json] [--models-dir DIR]``."""
     parser.description = (
         "Score the heart-rate model against persistence (heart rate stays as it is) on a folder "
-        "of recordings (FIT, TCX, GPX, CSV), at 10, 30 and 60 s ahead."
+        "of recordings (FIT, TCX, GPX, CSV), at 10, 30 and 60 s ahead; and, per kind of effort "
+        "(power, speed), with the effort that followed each second given as the plan (as an "
+        "ERG bike or a treadmill program would enforce it), against a first-order kinetics "
+        "baseline fitted on each file's own last ten minutes."
     )
     parser.add_argument("folder", type=Path, help="folder of recordings (searched recursively)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--models-dir", type=Path, help="models folder (default: the installed)")
     parser.add_argument("--variant", choices=("int8", "float"), default="int8")
     parser.add_argument("--calibration", type=Path, help="a calibration.json to apply")
+    parser.add_argument(
+        "--live-only",
+        action="store_true",
+        help='skip the "planned" scores (each window given the effort that followed as its plan, '
+        "with the kinetics baseline): faster on large folders",
+    )
 
 
 def _run_hr(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,7 +72,9 @@ def _run_hr(args: argparse.Namespace, settings: Settings) -> int:
         variant=getattr(args, "variant", "int8"),
         calibration=getattr(args, "calibration", None),
     ) as model:
-        result = evaluate_folder(args.folder, model, profile=profile)
+        result = evaluate_folder(
+            args.folder, model, profile=profile, planned=not getattr(args, "live_only", False)
+        )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 

@@ -17,12 +17,21 @@ that second is a gap). Pure functions: a `Recording` in, arrays out.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from edge.health.features import FEATURE_NAMES, HORIZONS_S, WINDOW_S, build_windows, first_hr_index
+from edge.health.features import (
+    FEATURE_NAMES,
+    HORIZONS_S,
+    WINDOW_S,
+    PlannedEffort,
+    build_windows,
+    effort_array,
+    first_hr_index,
+    future_plan,
+)
 from edge.profile import Profile
 from edge.sources.recordings import Recording
 from edge.stream.readings import AlignedSample
@@ -46,6 +55,9 @@ MAX_PAUSE_S = 120
 #: Seconds between the ends of consecutive evaluation windows.
 STRIDE_S = 5
 
+#: Picks a plan (or None) for each window end of a segment.
+PlanChooser = Callable[[Sequence[AlignedSample], np.ndarray], list[PlannedEffort | None]]
+
 
 def recording_to_samples(
     recording: Recording, *, max_hold_s: int = MAX_HOLD_S
@@ -53,8 +65,9 @@ def recording_to_samples(
     """One sample per second from the recording's first point to its last.
 
     A point at time t lands in second ``floor(t)`` (the last point of a second wins, as with the
-    aligner); its heart rate, and separately its cadence/speed/distance, are held for at most
-    `max_hold_s` seconds in all, so gaps longer than ``max_hold_s - 1`` seconds stay gaps.
+    aligner); its heart rate, and separately its cadence/speed/distance and its power, are held
+    for at most `max_hold_s` seconds in all, so gaps longer than ``max_hold_s - 1`` seconds stay
+    gaps.
     """
     points = recording.points
     if not points:
@@ -65,6 +78,8 @@ def recording_to_samples(
     stride: list[tuple[float | None, float | None, float | None] | None] = [None] * n
     hr_at = [-(10**9)] * n
     stride_at = [-(10**9)] * n
+    power: list[float | None] = [None] * n
+    power_at = [-(10**9)] * n
     rr: list[list[float]] = [[] for _ in range(n)]
     for p in points:
         k = int(math.floor(p.t))
@@ -76,16 +91,23 @@ def recording_to_samples(
         if p.cadence_spm is not None or p.speed_mps is not None or p.distance_m is not None:
             stride[k] = (p.cadence_spm, p.speed_mps, p.distance_m)
             stride_at[k] = k
+        if p.power_w is not None:
+            power[k] = float(p.power_w)
+            power_at[k] = k
     out: list[AlignedSample] = []
     last_hr: float | None = None
     last_hr_k = -(10**9)
     last_stride: tuple[float | None, float | None, float | None] | None = None
     last_stride_k = -(10**9)
+    last_power: float | None = None
+    last_power_k = -(10**9)
     for k in range(n):
         if hr_at[k] == k:
             last_hr, last_hr_k = hr[k], k
         if stride_at[k] == k:
             last_stride, last_stride_k = stride[k], k
+        if power_at[k] == k:
+            last_power, last_power_k = power[k], k
         h = last_hr if k - last_hr_k < hold else None
         s = last_stride if k - last_stride_k < hold else None
         out.append(
@@ -99,6 +121,7 @@ def recording_to_samples(
                 steps=None,
                 contact=None,
                 hr_gap=h is None,
+                power_w=last_power if k - last_power_k < hold else None,
             )
         )
     return out
@@ -156,11 +179,18 @@ def samples_windows(
     stride_s: int = STRIDE_S,
     offset: int = 0,
     min_history_s: int = 0,
+    plan: str | None = None,
+    plans_for: PlanChooser | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, target, ends) for one segment: every `stride_s`-th second that has a heart rate.
 
     Ends run from the first heart rate plus `offset` (and at least `min_history_s` seconds in) to
-    the last second that leaves room for the longest horizon.
+    the last second that leaves room for the longest horizon. With `plan` ("power" or "speed")
+    every window is given the effort that actually followed as its plan (`future_plan`), and
+    windows without one (that effort mostly unknown ahead) are left out, and so is a whole
+    segment whose effort of that kind never reads above zero. `plans_for` instead
+    picks each window's plan (or None) itself, from the segment and the window ends (the export
+    gives some windows a plan and others none).
     """
     hr = hr_array(samples)
     first = first_hr_index(samples)
@@ -175,9 +205,21 @@ def samples_windows(
     start = first + max(0, min_history_s) + max(0, offset)
     ends = np.arange(start, len(samples) - horizon, max(1, stride_s))
     ends = ends[~np.isnan(hr[ends])] if ends.size else ends
+    plans: list[PlannedEffort | None] | None = None
+    if plan is not None and not np.any(effort_array(samples, plan) > 0):
+        # A meter that never reads above zero (a head unit writing 0 W without a power meter)
+        # plans nothing: such a segment has no windows with that plan.
+        ends = ends[:0]
+    if plan is not None and ends.size:
+        plans = [future_plan(samples, int(e), plan) for e in ends]
+        keep = np.array([p is not None for p in plans], dtype=bool)
+        ends = ends[keep]
+        plans = [p for p in plans if p is not None]
+    elif plans_for is not None and ends.size:
+        plans = plans_for(samples, ends)
     if ends.size == 0:
         return empty
-    x = build_windows(samples, profile, ends.tolist())
+    x = build_windows(samples, profile, ends.tolist(), plans)
     target = np.stack([hr[ends + h] for h in HORIZONS_S], axis=1)
     return x, target, ends
 
@@ -188,15 +230,21 @@ def recording_windows(
     *,
     stride_s: int = STRIDE_S,
     offset: int = 0,
+    plan: str | None = None,
+    plans_for: PlanChooser | None = None,
 ) -> RecordingWindows:
     """Windows and targets for a whole recording, segment by segment (see `split_at_pauses`).
 
     `profile` defaults to `Profile()` (age 40, resting 60, max from age): what a new user has.
+    `plan` ("power" or "speed"): give each window the effort that followed as its plan (see
+    `samples_windows`).
     """
     profile = profile or Profile()
     xs, ts, segs, ends = [], [], [], []
     for i, segment in enumerate(split_at_pauses(recording_to_samples(recording))):
-        x, target, e = samples_windows(segment, profile, stride_s=stride_s, offset=offset)
+        x, target, e = samples_windows(
+            segment, profile, stride_s=stride_s, offset=offset, plan=plan, plans_for=plans_for
+        )
         if len(x):
             xs.append(x)
             ts.append(target)

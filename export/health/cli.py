@@ -37,10 +37,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         type=Path,
+        action="append",
         default=None,
         help="folder of real recordings (FIT, TCX, GPX, CSV) to train and cross-validate on, "
-        "e.g. your own history (default: ../shared/data/workouts when it exists; none with "
-        "--quick)",
+        "e.g. your own history; repeatable (default: ../shared/data/workouts when it exists "
+        "and export/health/data; none with --quick)",
     )
     parser.add_argument(
         "--cv-folds",

@@ -10,9 +10,18 @@ exactly the same seconds:
   model that sees only the past could learn from the other files.
 - ``online_ridge``: causal and personal, a ridge refitted within each segment on that
   segment's own earlier (window, outcome) pairs, as far as they are known at the time.
-- ``oracle_ridge`` and ``oracle_mlp``: the same plus the cadence and speed of the seconds
+- ``oracle_ridge`` and ``oracle_mlp``: the same plus the cadence, speed and power of the seconds
   *being forecast* (their mean over 10-15 s slices of the horizon, relative to the last 30 s).
-  No device can know these; they bound what knowing the coming effort changes would buy.
+  Live, no device can know these; with a plan (an ERG bike, a structured workout) it knows the
+  power or speed ahead, so for power they are the planned case.
+- ``kinetics`` and ``kinetics_planned``: physiology alone, the person's first-order kinetics
+  (steady heart rate linear in power, or speed where the file has no power; time constant,
+  delay and drift fitted) fitted causally on the segment's last ten minutes
+  (`edge.health.baseline`), stepped through the recent effort held (live) or through the
+  effort that actually followed (planned). Where it cannot be fitted it says persistence.
+
+Every file counts in ``horizons``; ``power_files`` repeats the rows on the windows of files with
+power only (the files the planned targets are about).
 
 If even the oracles stay close to persistence, the heart rate of these recordings 30-60 s ahead
 is decided by things neither the past nor the coming cadence/speed show (terrain, power, heat,
@@ -33,15 +42,27 @@ from typing import Any
 import numpy as np
 
 from edge.errors import ExportError, SourceFileError
+from edge.health.baseline import kinetics_forecasts
+from edge.health.features import effort_array
 from edge.health.samples import STRIDE_S, hr_array, recording_to_samples, split_at_pauses
-from edge.sources.recordings import iter_recordings
 from edge.stream.readings import AlignedSample
-from export.health._stage import REAL_WORKOUTS
+from export.health._stage import as_folders, default_real_data, iter_folders
 from export.health.crossval import assign_folds
 
 HORIZONS = (30, 60)
 HISTORY_S = 120
-FORECASTERS = ("ridge", "mlp", "online_ridge", "oracle_ridge", "oracle_mlp")
+FORECASTERS = (
+    "ridge",
+    "mlp",
+    "online_ridge",
+    "oracle_ridge",
+    "oracle_mlp",
+    "kinetics",
+    "kinetics_planned",
+)
+#: A file "has power" when at least this share of a segment's seconds carry it, some above 0
+#: (a head unit without a power meter may write 0 W throughout).
+POWER_SHARE = 0.5
 RIDGE_LAMBDA = 10.0
 ONLINE_LAMBDA = 200.0
 #: Slices of the horizon whose cadence/speed the oracles are given.
@@ -53,7 +74,15 @@ class Recorded:
     """One file's segments as per-second arrays (NaN where nothing was measured)."""
 
     name: str
-    segments: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]  # (hr, cadence, speed)
+    #: (hr, cadence, speed) or (hr, cadence, speed, power) per segment.
+    segments: tuple[tuple[np.ndarray, ...], ...]
+
+    @property
+    def has_power(self) -> bool:
+        seconds = sum(len(seg[0]) for seg in self.segments)
+        powered = sum(int(np.sum(~np.isnan(seg[3]))) for seg in self.segments if len(seg) > 3)
+        above = any(np.any(seg[3] > 0) for seg in self.segments if len(seg) > 3)
+        return seconds > 0 and above and powered >= POWER_SHARE * seconds
 
 
 def segments_of(samples: Sequence[AlignedSample]) -> tuple[tuple[np.ndarray, ...], ...]:
@@ -61,15 +90,15 @@ def segments_of(samples: Sequence[AlignedSample]) -> tuple[tuple[np.ndarray, ...
     out = []
     for seg in split_at_pauses(samples):
         cadence = np.array([np.nan if s.cadence_spm is None else s.cadence_spm for s in seg])
-        speed = np.array([np.nan if s.speed_mps is None else s.speed_mps for s in seg])
-        out.append((hr_array(seg), cadence, speed))
+        speed = effort_array(seg, "speed")
+        out.append((hr_array(seg), cadence, speed, effort_array(seg, "power")))
     return tuple(out)
 
 
-def read_folder(folder: Path) -> tuple[list[Recorded], list[dict[str, str]]]:
+def read_folder(folder: Path | Sequence[Path]) -> tuple[list[Recorded], list[dict[str, str]]]:
     recorded: list[Recorded] = []
     skipped: list[dict[str, str]] = []
-    for path, rec in iter_recordings(folder):
+    for path, rec in iter_folders(folder):
         if isinstance(rec, SourceFileError):
             skipped.append({"file": path.name, "reason": str(rec)})
             continue
@@ -95,7 +124,11 @@ def _window_mean(cumsum: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarr
 
 
 def segment_rows(
-    hr: np.ndarray, cadence: np.ndarray, speed: np.ndarray, horizon: int
+    hr: np.ndarray,
+    cadence: np.ndarray,
+    speed: np.ndarray,
+    horizon: int,
+    power: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(causal features, future-effort features, target change, window ends) of one segment."""
     n = len(hr)
@@ -106,16 +139,17 @@ def segment_rows(
         return empty, empty, np.zeros(0), np.zeros(0, dtype=int)
     level = _held(hr)
     cad, spd = _held(cadence) / 10.0, _held(speed)
-    cs_hr, cs_cad, cs_spd = (np.r_[0.0, np.cumsum(a)] for a in (level, cad, spd))
+    pwr = _held(np.full(n, np.nan) if power is None else power) / 100.0
+    cs_hr, cs_cad, cs_spd, cs_pwr = (np.r_[0.0, np.cumsum(a)] for a in (level, cad, spd, pwr))
     last = level[ends]
     causal = [last - level[ends - k] for k in (5, 10, 20, 30, 60, 90, 120)]
     causal.append(last - _window_mean(cs_hr, np.maximum(ends - 299, 0), ends + 1))
     causal.append(last / 100.0)
-    for cs in (cs_cad, cs_spd):
+    for cs in (cs_cad, cs_spd, cs_pwr):
         ref = _window_mean(cs, ends - 119, ends + 1)
         causal += [_window_mean(cs, ends - w + 1, ends + 1) - ref for w in (3, 10, 30)]
     future = []
-    for cs in (cs_cad, cs_spd):
+    for cs in (cs_cad, cs_spd, cs_pwr):
         ref = _window_mean(cs, ends - 29, ends + 1)
         future += [
             _window_mean(cs, ends + a, ends + b) - ref for a, b in ORACLE_SLICES if b <= horizon
@@ -142,6 +176,7 @@ def _mlp_fit_predict(
 ) -> np.ndarray:
     import torch
 
+    torch.set_num_threads(1)  # a shared 2-core machine: more threads only spin (see train.py)
     torch.manual_seed(seed)
     mu, sd = x_train.mean(0), x_train.std(0) + 1e-3
     xt = torch.tensor((x_train - mu) / sd, dtype=torch.float32)
@@ -214,9 +249,12 @@ def headroom(
     steps = tqdm(total=len(HORIZONS) * folds, desc="headroom", unit="fold", disable=not progress)
     for horizon in HORIZONS:
         causal, future, target, file_of, online = [], [], [], [], []
+        kinetic: dict[str, list[np.ndarray]] = {"kinetics": [], "kinetics_planned": []}
         for i, rec in enumerate(recorded):
-            for hr, cadence, speed in rec.segments:
-                c, f, y, ends = segment_rows(hr, cadence, speed, horizon)
+            for seg in rec.segments:
+                hr, cadence, speed = seg[:3]
+                power = seg[3] if len(seg) > 3 else None
+                c, f, y, ends = segment_rows(hr, cadence, speed, horizon, power)
                 if len(y) == 0:
                     continue
                 causal.append(c)
@@ -224,6 +262,17 @@ def headroom(
                 target.append(y)
                 file_of.append(np.full(len(y), i))
                 online.append(_online_ridge(c, y, ends, horizon))
+                powered = (
+                    power is not None
+                    and np.mean(~np.isnan(power)) >= POWER_SHARE
+                    and bool(np.any(power > 0))
+                )
+                effort, kind = (power, "power") if powered else (speed, "speed")
+                for name, planned in (("kinetics", False), ("kinetics_planned", True)):
+                    forecast, _ = kinetics_forecasts(
+                        hr, effort, ends, (horizon,), effort_kind=kind, planned=planned
+                    )
+                    kinetic[name].append(forecast[:, 0] - _held(hr)[ends])
         if not target:
             raise ExportError(
                 f"no window with {HISTORY_S} s of history and a heart rate "
@@ -233,6 +282,8 @@ def headroom(
         x_oracle = np.c_[x, np.concatenate(future)]
         pred = {name: np.zeros_like(y) for name in FORECASTERS}
         pred["online_ridge"] = np.concatenate(online)
+        for name, parts in kinetic.items():
+            pred[name] = np.concatenate(parts)
         for fold in assign_folds(files, len(recorded), folds):
             test = np.isin(files, fold)
             train = ~test
@@ -247,27 +298,42 @@ def headroom(
                     features[train], y[train], features[test], seed=seed, epochs=mlp_epochs
                 )
             steps.update(1)
-        persistence = float(np.abs(y).mean())
-        row: dict[str, Any] = {"windows": len(y), "persistence": round(persistence, 3)}
-        for name in FORECASTERS:
-            mae = float(np.abs(y - pred[name]).mean())
-            row[name] = round(mae, 3)
-            ratio = mae / persistence - 1.0 if persistence else None
-            row[f"{name}_vs_persistence"] = None if ratio is None else round(ratio, 4)
-        result["horizons"][str(horizon)] = row
+        result["horizons"][str(horizon)] = _row(y, pred, np.ones(len(y), dtype=bool))
+        powered_files = [i for i, rec in enumerate(recorded) if rec.has_power]
+        if powered_files:
+            part = result.setdefault("power_files", {"files": len(powered_files), "horizons": {}})
+            part["horizons"][str(horizon)] = _row(y, pred, np.isin(files, powered_files))
     steps.close()
     return result
 
 
+def _row(y: np.ndarray, pred: dict[str, np.ndarray], pick: np.ndarray) -> dict[str, Any]:
+    """MAE of persistence and of each forecaster on the windows in `pick`."""
+    y = y[pick]
+    persistence = float(np.abs(y).mean())
+    row: dict[str, Any] = {"windows": len(y), "persistence": round(persistence, 3)}
+    for name in FORECASTERS:
+        mae = float(np.abs(y - pred[name][pick]).mean())
+        row[name] = round(mae, 3)
+        ratio = mae / persistence - 1.0 if persistence else None
+        row[f"{name}_vs_persistence"] = None if ratio is None else round(ratio, 4)
+    return row
+
+
 def write_headroom(
-    data_dir: Path, work_dir: Path, *, folds: int = 4, seed: int = 0, mlp_epochs: int = 40
+    data_dir: Path | Sequence[Path],
+    work_dir: Path,
+    *,
+    folds: int = 4,
+    seed: int = 0,
+    mlp_epochs: int = 40,
 ) -> Path:
     """The export's headroom stage: ``work_dir/headroom.json`` and its metadata."""
     from export.health._stage import HEADROOM_FILE, stopwatch, write_json, write_meta
 
     output = Path(work_dir) / HEADROOM_FILE
     with stopwatch() as wall:
-        recorded, skipped = read_folder(Path(data_dir))
+        recorded, skipped = read_folder(data_dir)
         result = headroom(recorded, folds=folds, seed=seed, mlp_epochs=mlp_epochs)
         result["skipped"] = skipped
     write_json(output, result)
@@ -275,7 +341,9 @@ def write_headroom(
     write_meta(
         output,
         stage="headroom",
-        inputs={"real_data": {"dir": str(data_dir), "files": sorted(files)}},
+        inputs={
+            "real_data": {"dir": [str(d) for d in as_folders(data_dir)], "files": sorted(files)}
+        },
         seed=seed,
         settings={
             "folds": folds,
@@ -298,14 +366,26 @@ def format_report(result: dict[str, Any]) -> str:
     )
     lines = [title]
     header = f"{'':>6} {'persistence':>12}" + "".join(f" {name:>19}" for name in FORECASTERS)
-    lines.append(header)
-    for horizon, row in result["horizons"].items():
-        cells = "".join(
-            f" {row[name]:>9.2f} ({row[f'{name}_vs_persistence'] * 100:+5.1f} %)"
-            for name in FORECASTERS
+    parts = [("all files", result["horizons"])]
+    if result.get("power_files"):
+        parts.append(
+            (
+                f"{result['power_files']['files']} files with power",
+                result["power_files"]["horizons"],
+            )
         )
-        lines.append(f"{'+' + horizon + ' s':>6} {row['persistence']:>12.2f}{cells}")
-    lines.append("oracle_* know the coming seconds' cadence and speed; no device can.")
+    for label, rows in parts:
+        lines += [label, header]
+        for horizon, row in rows.items():
+            cells = "".join(
+                f" {row[name]:>9.2f} ({row[f'{name}_vs_persistence'] * 100:+5.1f} %)"
+                for name in FORECASTERS
+            )
+            lines.append(f"{'+' + horizon + ' s':>6} {row['persistence']:>12.2f}{cells}")
+    lines.append(
+        "oracle_* and kinetics_planned know the coming seconds' effort: a plan or an ERG bike "
+        "does, live no device can."
+    )
     lines += [f"skipped {item['file']}: {item['reason']}" for item in result.get("skipped", [])]
     return "\n".join(lines)
 
@@ -319,9 +399,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "data",
         type=Path,
-        nargs="?",
+        nargs="*",
         default=None,
-        help="folder of recordings (FIT, TCX, GPX, CSV); default ../shared/data/workouts",
+        help="folders of recordings (FIT, TCX, GPX, CSV); default ../shared/data/workouts and "
+        "export/health/data",
     )
     parser.add_argument("--folds", type=int, default=4, help="cross-validation folds (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the MLPs (default 0)")
@@ -329,14 +410,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    folder = args.data
-    if folder is None:
-        if not REAL_WORKOUTS.is_dir():
-            raise ExportError(
-                "no folder of recordings given and ../shared/data/workouts is "
-                "not there: edgecoach export headroom DIR"
-            )
-        folder = REAL_WORKOUTS
+    folder = as_folders(args.data) or default_real_data()
+    if not folder:
+        raise ExportError(
+            "no folder of recordings given and ../shared/data/workouts is "
+            "not there: edgecoach export headroom DIR"
+        )
     try:
         recorded, skipped = read_folder(folder)
     except SourceFileError as exc:

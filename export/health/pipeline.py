@@ -7,8 +7,9 @@ in the manifest (kinds ``health-model``, ``health-model-float``, ``normalisation
 ``MODEL_CARD_health.md`` and finally loads the installed models the way the device does
 (`edge.health.model.HealthModel`) to check they give what verify measured.
 
-Real recordings: `real_data_dir` (``--data DIR``), or by default ``../shared/data/workouts``
-when it exists and this is not a quick run. With them, the file-level cross-validation runs
+Real recordings: `real_data_dir` (``--data DIR``, repeatable), or by default
+``../shared/data/workouts`` (when it exists) and the recordings collected in
+``export/health/data`` when this is not a quick run. With them, the file-level cross-validation runs
 first (`export.health.crossval`: its figures are the honest real-data figures), then the
 shipped model is trained on all the files plus the simulated workouts.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,11 +39,12 @@ from export.health import train as train_stage
 from export.health._stage import (
     CROSSVAL_FILE,
     HEADROOM_FILE,
-    REAL_WORKOUTS,
     STUDENT_FILE,
     TEACHER_FILE,
     TEACHER_ONNX_FILE,
     WINDOWS_FILE,
+    as_folders,
+    default_real_data,
     meta_path,
     stopwatch,
     versions,
@@ -50,6 +53,7 @@ from export.health._stage import (
 from export.health.card import model_card
 from export.health.crossval import crossval
 from export.health.distil import distil
+from export.health.effort_cv import EFFORT_CV_FILE, effort_cv
 from export.health.headroom import write_headroom
 from export.health.onnx_export import export_onnx
 from export.health.quantise import quantise
@@ -58,6 +62,8 @@ from export.health.verify import TOLERANCE_BPM, ort_bpm, session_for, verify
 log = logging.getLogger(__name__)
 
 MODEL_CARD = "MODEL_CARD_health.md"
+#: What the summary keeps of each network's training metrics.
+TRAIN_METRICS = ("best_epoch", "gains", "gains_planned_power", "gains_planned_speed")
 #: Where `run_pipeline` can start: each reuses the outputs of the stages before it.
 START_STAGES = ("prepare", "train", "export")
 
@@ -106,7 +112,7 @@ def run_pipeline(
     *,
     seed: int = 0,
     quick: bool = False,
-    real_data_dir: Path | None = None,
+    real_data_dir: Path | Sequence[Path] | None = None,
     cv_folds: int | None = None,
     start_at: str = "prepare",
 ) -> dict[str, Any]:
@@ -124,9 +130,9 @@ def run_pipeline(
     work_dir, models_dir = Path(work_dir), Path(models_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     models_dir.mkdir(parents=True, exist_ok=True)
-    data_dir = real_data_dir
-    if data_dir is None and not quick and REAL_WORKOUTS.is_dir():
-        data_dir = REAL_WORKOUTS
+    data_dir: tuple[Path, ...] | None = as_folders(real_data_dir) or None
+    if data_dir is None and not quick:
+        data_dir = default_real_data() or None
     folds = recipe.cv_folds if cv_folds is None else cv_folds
     walls: dict[str, float] = {}
     with stopwatch() as total:
@@ -140,7 +146,7 @@ def run_pipeline(
         prepare_meta = _read_json(meta_path(windows))
         if later >= 1:
             real = prepare_meta["inputs"].get("real_data")
-            data_dir = None if real is None else Path(real["dir"])
+            data_dir = None if real is None else as_folders(real["dir"])
         cv_report = None
         if later >= 1 and (work_dir / CROSSVAL_FILE).is_file():
             cv_report = _read_json(work_dir / CROSSVAL_FILE)
@@ -171,6 +177,13 @@ def run_pipeline(
                     )
                 )
             walls["headroom"] = t[0]
+        effort_report = None
+        if later >= 1 and (work_dir / EFFORT_CV_FILE).is_file():
+            effort_report = _read_json(work_dir / EFFORT_CV_FILE)
+        elif cv_report is not None and data_dir is not None:
+            with stopwatch() as t:
+                effort_report = _read_json(effort_cv(data_dir, work_dir, cv_report, seed=seed))
+            walls["effort_cv"] = t[0]
         teacher, student = work_dir / TEACHER_FILE, work_dir / STUDENT_FILE
         if later < 2:
             with stopwatch() as t:
@@ -217,7 +230,7 @@ def run_pipeline(
                 from edge.health.evaluate import evaluate_folder
 
                 with HealthModel.load(models_dir) as model:
-                    real_eval = evaluate_folder(Path(data_dir), model)
+                    real_eval = evaluate_folder(data_dir, model, planned=False)
         walls["install"] = t[0]
 
     # Stages reused from an earlier run count with the time they took then.
@@ -225,11 +238,16 @@ def run_pipeline(
         "prepare": windows,
         "crossval": work_dir / CROSSVAL_FILE,
         "headroom": work_dir / HEADROOM_FILE,
+        "effort_cv": work_dir / EFFORT_CV_FILE,
         "train": teacher,
         "distil": student,
     }
     for name, path in reused.items():
-        reused_report = {"crossval": cv_report, "headroom": headroom_report}
+        reused_report = {
+            "crossval": cv_report,
+            "headroom": headroom_report,
+            "effort_cv": effort_report,
+        }
         if (
             name not in walls
             and meta_path(path).is_file()
@@ -240,6 +258,7 @@ def run_pipeline(
         "prepare",
         "crossval",
         "headroom",
+        "effort_cv",
         "train",
         "distil",
         "export",
@@ -256,7 +275,7 @@ def run_pipeline(
         "quick": quick,
         "work_dir": str(work_dir),
         "models_dir": str(models_dir),
-        "real_data_dir": None if data_dir is None else str(data_dir),
+        "real_data_dir": None if data_dir is None else [str(d) for d in data_dir],
         "outputs": {
             "windows": str(windows),
             "teacher": str(teacher),
@@ -276,11 +295,12 @@ def run_pipeline(
         "models": report["models"],
         "crossval": cv_report,
         "headroom": headroom_report,
+        "effort_cv": effort_report,
         "real_in_sample": real_eval,
         "sizes": prepare_meta["sizes"],
         "train": {
-            "teacher": {k: teacher_meta["metrics"][k] for k in ("best_epoch", "gains")},
-            "student": {k: student_meta["metrics"][k] for k in ("best_epoch", "gains")},
+            "teacher": {k: teacher_meta["metrics"].get(k) for k in TRAIN_METRICS},
+            "student": {k: student_meta["metrics"].get(k) for k in TRAIN_METRICS},
             "real_train_files": teacher_meta["inputs"].get("real_train_files", []),
             "real_val_files": teacher_meta["inputs"].get("real_val_files", []),
         },

@@ -24,13 +24,22 @@ jitter and drops to 0 (in 35 % of workouts often and for up to 40 s: coasting, a
 have, with no change of effort); 15 % recorded "smart" (a reading every
 1-6 s, gaps between, as FIT files from watches); and profiles as people fill them in: 45 %
 roughly right, 30 % age and a guessed resting HR (max from age), 25 % left at the defaults.
+
+Effort and plans (health model v2): `POWER_SHARE` of the simulated workouts carry power, the
+effort of each second times a personal threshold power (120-330 W) with meter noise, as a power
+meter or a machine would report it; and `PLAN_SHARE` of all windows, simulated and real, are
+given the effort that actually followed them as their plan (`edge.health.features.future_plan`:
+power where the workout has it, most of the time, else speed), as an ERG bike or a treadmill
+program would have enforced it. The rest have no plan, so one model learns both cases.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +52,16 @@ from edge.health.features import (
     HORIZONS_S,
     OUTPUT_NAMES,
     WINDOW_S,
+    PlannedEffort,
     build_windows,
     first_hr_index,
+    future_plan,
 )
 from edge.health.samples import recording_windows
 from edge.profile import Profile
-from edge.sources.recordings import iter_recordings
 from edge.sources.simulator import to_aligned
 from edge.stream.readings import AlignedSample
-from export.health._stage import WINDOWS_FILE, stopwatch, write_meta
+from export.health._stage import WINDOWS_FILE, as_folders, iter_folders, stopwatch, write_meta
 from firmware_bridge.simulator import Athlete, random_athlete, random_plan, simulate, target_hr
 
 log = logging.getLogger(__name__)
@@ -73,6 +83,13 @@ class PrepareSettings:
 
 #: Share of simulated workouts whose cadence often reads 0 while the effort goes on.
 COASTING_SHARE = 0.35
+
+#: Share of simulated workouts with a power meter (or a machine that reports watts).
+POWER_SHARE = 0.5
+#: Share of windows given the effort that followed them as their plan.
+PLAN_SHARE = 0.5
+#: Of the planned windows that could have either, the share planned in power (else speed).
+PLAN_POWER_SHARE = 0.75
 
 QUICK = PrepareSettings(n_workouts=20, stride_s=20, max_duration_s=600, real_stride_s=20)
 
@@ -114,6 +131,47 @@ def _stride_noise(samples: list[AlignedSample], rng: np.random.Generator) -> lis
         speed = None if s.speed_mps is None else round(s.speed_mps * float(factor[i]), 3)
         out.append(replace(s, cadence_spm=cadence, speed_mps=speed))
     return out
+
+
+def _with_power(
+    samples: list[AlignedSample], seconds: list[Any], rng: np.random.Generator
+) -> list[AlignedSample]:
+    """Power as a meter would report the simulated effort: threshold power x intensity, noisy,
+    0 while the person stands still."""
+    threshold = float(rng.uniform(120.0, 330.0))
+    noise = float(rng.uniform(0.02, 0.12))
+    out = []
+    for s, sec in zip(samples, seconds, strict=True):
+        still = sec.speed_mps < 0.3 and sec.cadence_spm <= 0
+        watts = 0.0 if still else threshold * sec.intensity * (1.0 + rng.normal(0.0, noise))
+        out.append(replace(s, power_w=round(max(watts, 0.0), 1)))
+    return out
+
+
+def _plans(
+    samples: Sequence[AlignedSample], ends: np.ndarray, rng: np.random.Generator
+) -> list[PlannedEffort | None]:
+    """For `PLAN_SHARE` of the windows, the effort that followed as their plan; None for the
+    rest (and where that effort is unknown ahead)."""
+    has_power = any(s.power_w is not None for s in samples)
+    plans: list[PlannedEffort | None] = []
+    for e in ends:
+        plan = None
+        if rng.random() < PLAN_SHARE:
+            kinds = (
+                ("power", "speed")
+                if has_power and rng.random() < PLAN_POWER_SHARE
+                else (
+                    "speed",
+                    "power",
+                )
+            )
+            for kind in kinds:
+                plan = future_plan(samples, int(e), kind)
+                if plan is not None:
+                    break
+        plans.append(plan)
+    return plans
 
 
 def _sensor_variant(samples: list[AlignedSample], variant: str) -> list[AlignedSample]:
@@ -223,6 +281,8 @@ def simulate_workout(seed: int, index: int, max_duration_s: int) -> dict[str, An
         to_aligned(seconds), float(np.exp(rng.uniform(-0.5, 0.4))), float(rng.normal(0.0, 6.0))
     )
     samples = _sensor_variant(_stride_noise(samples, rng), variant)
+    if rng.random() < POWER_SHARE and variant != "hr_only":
+        samples = _with_power(samples, seconds, rng)
     smart = bool(rng.random() < 0.15)
     if smart:
         samples = _smart_recording(samples, rng)
@@ -237,6 +297,7 @@ def simulate_workout(seed: int, index: int, max_duration_s: int) -> dict[str, An
         "kind": plan.name,
         "variant": variant + (" smart" if smart else ""),
         "offset": int(rng.integers(0, 1 << 16)),
+        "plan_seed": int(rng.integers(0, 1 << 31)),
     }
 
 
@@ -254,7 +315,8 @@ def workout_windows(workout: dict[str, Any], stride_s: int) -> tuple[np.ndarray,
         )
     start = first + workout["offset"] % stride_s
     ends = np.arange(start, last_end + 1, stride_s)
-    x = build_windows(samples, workout["profile"], ends.tolist())
+    plans = _plans(samples, ends, np.random.default_rng(workout.get("plan_seed", 0)))
+    x = build_windows(samples, workout["profile"], ends.tolist(), plans)
     hr, expected = workout["hr"], workout["expected"]
     target = np.stack([hr[ends + h] for h in HORIZONS_S] + [expected[ends]], axis=1)
     mask = ~np.isnan(target)
@@ -262,17 +324,21 @@ def workout_windows(workout: dict[str, Any], stride_s: int) -> tuple[np.ndarray,
 
 
 def real_windows(
-    data_dir: Path, stride_s: int
+    data_dir: Path | Sequence[Path], stride_s: int
 ) -> tuple[dict[str, np.ndarray], list[str], list[dict[str, str]]]:
-    """Windows of every usable recording in `data_dir`: arrays, file names, skipped files."""
+    """Windows of every usable recording in `data_dir` (one folder or several): arrays, file
+    names, skipped files."""
     xs, targets, files = [], [], []
     names: list[str] = []
     skipped: list[dict[str, str]] = []
-    for path, rec in iter_recordings(Path(data_dir)):
+    for path, rec in iter_folders(data_dir):
         if isinstance(rec, SourceFileError):
             skipped.append({"file": path.name, "reason": str(rec)})
             continue
-        rw = recording_windows(rec, Profile(), stride_s=stride_s)
+        rng = np.random.default_rng([len(names), 11])
+        rw = recording_windows(
+            rec, Profile(), stride_s=stride_s, plans_for=partial(_plans, rng=rng)
+        )
         if len(rw) == 0:
             skipped.append({"file": path.name, "reason": "not enough heart rate for a window"})
             continue
@@ -302,7 +368,7 @@ def prepare(
     *,
     seed: int = 0,
     settings: PrepareSettings | None = None,
-    data_dir: Path | None = None,
+    data_dir: Path | Sequence[Path] | None = None,
 ) -> Path:
     """Simulate, read `data_dir` (if any), cut windows, write ``out_dir/windows.npz`` and its
     meta; return its path."""
@@ -338,8 +404,8 @@ def prepare(
             arrays[f"workout_{split}"] = np.concatenate(part["workout"])
         real_names: list[str] = []
         skipped: list[dict[str, str]] = []
-        if data_dir is not None:
-            real, real_names, skipped = real_windows(Path(data_dir), settings.real_stride_s)
+        if as_folders(data_dir):
+            real, real_names, skipped = real_windows(as_folders(data_dir), settings.real_stride_s)
             arrays.update(real)
         else:
             real, _, _ = real_windows_empty()
@@ -366,8 +432,12 @@ def prepare(
         "simulator": "firmware_bridge.simulator",
         "features": "edge.health.features",
     }
-    if data_dir is not None:
-        inputs["real_data"] = {"dir": str(data_dir), "files": real_names, "skipped": skipped}
+    if as_folders(data_dir):
+        inputs["real_data"] = {
+            "dir": [str(d) for d in as_folders(data_dir)],
+            "files": real_names,
+            "skipped": skipped,
+        }
     write_meta(
         output,
         stage="prepare",
@@ -421,7 +491,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--data", type=Path, help="folder of real recordings to add")
+    parser.add_argument(
+        "--data", type=Path, action="append", help="folder of real recordings to add (repeatable)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     prepare(

@@ -11,7 +11,8 @@ file: a quarter of the files (by windows) is held back for validation, never tra
 epoch with the best validation score (mean over outputs of model MAE / persistence MAE, real
 windows for the horizons when there are any, simulated ones for ``hr_expected``) is kept; then
 per output a gain in 0..1 that shrinks the correction towards persistence is fitted on the same
-validation windows and stored in the normalisation (`Normalisation.output_gain`).
+validation windows and stored in the normalisation (`Normalisation.output_gain`), separately
+for windows without a plan, with a plan in watts and with one in speed.
 
 `fit_network` is shared with stage 3 (`export.health.distil`), which adds a teacher.
 """
@@ -30,7 +31,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from edge.health.features import FEATURE_NAMES, HR_INDEX, OUTPUT_NAMES, Normalisation
+from edge.health.features import (
+    FEATURE_NAMES,
+    HR_INDEX,
+    OUTPUT_NAMES,
+    Normalisation,
+    forecast_anchor,
+)
 from export.health._stage import TEACHER_FILE, describe_input, mae_report, stopwatch, write_meta
 from export.health.net import STUDENT, TEACHER, HealthLSTM
 from export.health.prepare import load_real, load_windows
@@ -69,7 +76,8 @@ QUICK_STUDENT = TrainSettings(epochs=2, hidden=8, layers=1, learning_rate=5e-3)
 
 
 def deltas(x: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    delta = target - x[:, -1, HR_INDEX][:, None]
+    """What the network learns: the target's difference from the anchor (`forecast_anchor`)."""
+    delta = target - forecast_anchor(x)
     return np.where(mask, delta, 0.0).astype(np.float32)
 
 
@@ -184,22 +192,55 @@ def _ratio_score(
     return (float(np.mean(ratios)) if ratios else 0.0), ratios
 
 
-def fit_gains(net: HealthLSTM, norm: Normalisation, data: Data) -> list[float]:
-    """Per output, the gain in GAIN_GRID with the lowest validation MAE."""
-    gains = []
-    cache: dict[int, np.ndarray] = {}
+#: Fewest validation windows with a plan of one kind to fit that kind's own gains.
+MIN_PLANNED_WINDOWS = 100
+
+
+def _plan_groups(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Which windows carry no plan, a plan in watts, a plan in speed."""
+    last = x[:, -1]
+    planned = last[:, FEATURE_NAMES.index("plan_known")] > 0.5
+    power = planned & (last[:, FEATURE_NAMES.index("plan_power")] > 0.5)
+    return {"none": ~planned, "power": power, "speed": planned & ~power}
+
+
+def fit_gains(net: HealthLSTM, norm: Normalisation, data: Data) -> dict[str, list[float]]:
+    """Per output and per kind of plan (none, power, speed), the gain in GAIN_GRID with the
+    lowest validation MAE.
+
+    Each output is judged on its validation set (`_val_sets`); a kind of plan with fewer than
+    `MIN_PLANNED_WINDOWS` windows there is judged on the simulated validation windows of that
+    kind instead, and without those it takes the gains of windows without a plan.
+    """
     plain = norm.with_gain([1.0] * len(OUTPUT_NAMES))
-    for j, (x, t, m) in enumerate(_val_sets(data)):
-        ok = m[:, j]
-        if not ok.any():
-            gains.append(1.0)
-            continue
+    cache: dict[int, np.ndarray] = {}
+
+    def best(x: np.ndarray, t: np.ndarray, m: np.ndarray, j: int, pick: np.ndarray) -> float | None:
+        ok = m[:, j] & pick
+        if ok.sum() == 0:
+            return None
         if id(x) not in cache:
             cache[id(x)] = predict_bpm(net, plain, x)
-        last = x[ok, -1, HR_INDEX].astype(np.float64)
+        last = forecast_anchor(x[ok])[:, j]
         change = cache[id(x)][ok, j] - last
         errs = [np.abs(last + g * change - t[ok, j]).mean() for g in GAIN_GRID]
-        gains.append(float(GAIN_GRID[int(np.argmin(errs))]))
+        return float(GAIN_GRID[int(np.argmin(errs))])
+
+    gains: dict[str, list[float]] = {"none": [], "power": [], "speed": []}
+    for j, (x, t, m) in enumerate(_val_sets(data)):
+        groups = _plan_groups(x)
+        none = best(x, t, m, j, groups["none"])
+        gains["none"].append(1.0 if none is None else none)
+        for kind in ("power", "speed"):
+            pick = groups[kind]
+            if (m[:, j] & pick).sum() < MIN_PLANNED_WINDOWS and x is not data.sim_val[0]:
+                xs, ts, ms = data.sim_val
+                pick_sim = _plan_groups(xs)[kind]
+                if (ms[:, j] & pick_sim).sum() >= MIN_PLANNED_WINDOWS:
+                    gains[kind].append(best(xs, ts, ms, j, pick_sim) or gains["none"][-1])
+                    continue
+            value = best(x, t, m, j, pick)
+            gains[kind].append(gains["none"][-1] if value is None else value)
     return gains
 
 
@@ -284,11 +325,13 @@ def fit_network(
     net.load_state_dict(best[2])
     net.eval()
     gains = fit_gains(net, norm, data)
-    norm = norm.with_gain(gains)
+    norm = norm.with_gain(gains["none"], gains["power"], gains["speed"])
     metrics: dict[str, Any] = {
         "best_epoch": best[1],
         "val_score": round(best[0], 4),
-        "gains": gains,
+        "gains": gains["none"],
+        "gains_planned_power": gains["power"],
+        "gains_planned_speed": gains["speed"],
         "history": history,
         "val_sim": mae_report(
             predict_bpm(net, norm, data.sim_val[0]), *data.sim_val[1:], data.sim_val[0]
