@@ -116,6 +116,8 @@ def _run(cmd: list[str], **kw) -> None:
 
 
 def build_edgecoach_wheel(out_dir: Path, python: str = sys.executable) -> Path:
+    # Built in pip's isolated environment with the setuptools pyproject.toml asks for: the venv
+    # of `make` has Python's bundled setuptools (65 on 3.11), which cannot make a wheel alone.
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
@@ -127,7 +129,6 @@ def build_edgecoach_wheel(out_dir: Path, python: str = sys.executable) -> Path:
             "wheel",
             "--quiet",
             "--no-deps",
-            "--no-build-isolation",
             "--wheel-dir",
             str(out_dir),
             str(REPO),
