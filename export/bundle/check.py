@@ -458,10 +458,16 @@ def host_run(args: list[str]) -> list[dict]:
 
 
 def recording() -> Path:
-    shared = REPO.parent / "shared" / "data" / "workouts" / RECORDING
+    # ../shared beside the checkout, or where EDGECOACH_SHARED_WORKOUTS says (as for the tests:
+    # a git worktree elsewhere)
+    workouts = os.environ.get("EDGECOACH_SHARED_WORKOUTS") or REPO.parent / "shared/data/workouts"
+    shared = Path(workouts) / RECORDING
     if shared.exists():
         return shared
-    raise CheckError(f"no recording: {shared} is missing (../shared beside the checkout)")
+    raise CheckError(
+        f"no recording: {shared} is missing (../shared/data/workouts beside the checkout, "
+        "or the folder EDGECOACH_SHARED_WORKOUTS names)"
+    )
 
 
 def check(rebuild: bool = True) -> dict:
