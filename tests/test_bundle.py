@@ -493,6 +493,13 @@ def test_compare_words_counts_the_lines_that_match_word_for_word() -> None:
     same = check.compare_words(x86, list(x86), "edgecoach-coach-lora.gguf")
     assert same["ok"] and (same["exact"], same["model_worded"], same["spoken"]) == (10, 10, 11)
     assert same["models"]["arm64"] == [ADAPTER_MODEL] and same["differ"] == []
+    assert same["exact_not_template"] is None
+    # the --no-llm demo's words for the same cues: the model kept 4 of the 10 templates' words
+    no_llm = [dict(e, source="template", text=f"Zone {t} now.") for t, e in enumerate(x86)]
+    for e in no_llm[:4]:
+        e["text"] = e["text"].replace(".", ". Hold this effort.")
+    own = check.compare_words(x86, list(x86), templates=no_llm)
+    assert own["exact_not_template"] == 6  # t=4..9; t=99 was a template on both machines
     # one near tie tipped the other way: listed, still within WORDS_MIN_EXACT (80 %)
     arm = [dict(e) for e in x86]
     arm[3]["text"] = "Zone 3 now. Keep this effort."
@@ -528,6 +535,9 @@ def test_compare_words_catches_a_missing_adapter_or_a_timed_out_cue() -> None:
     assert not missing["ok"] and "spoken cues differ" in missing["problems"][0]
     templates = [_spoken(t, "Zone now.", source="template") for t in range(3)]
     assert "no line of the x86 demo" in check.compare_words(templates, templates)["problems"][0]
+    other = [*x86, dict(templates[0], t=50)]
+    changed = check.compare_words(other, [*x86, dict(templates[0], t=50, text="Zone later.")])
+    assert changed["problems"] == ["template lines differ at [(50, 'zone_change', 'hold')]"]
 
 
 def test_with_llm_timeout_keeps_the_rest_of_the_config() -> None:

@@ -366,10 +366,14 @@ def compare_words(
     arm: list[dict],
     adapter: str | None = None,
     min_exact: float = WORDS_MIN_EXACT,
+    templates: list[dict] = (),
 ) -> dict:
     """The `spoken` events of two runs of the same demo: the same cues spoken, the same model
     (naming `adapter` when given), and the model-worded (`source` "llm") lines equal word for
-    word in at least `min_exact` of the cues both runs worded with the model."""
+    word in at least `min_exact` of the cues both runs worded with the model.
+
+    `templates`, the events of the same demo with --no-llm, tell how many of the matching lines
+    are the model's own words rather than its template's, which say less about the adapter."""
 
     def spoken(evs):
         return {(e["t"], e["kind"], e["action"]): e for e in evs if e["event"] == "spoken"}
@@ -409,21 +413,26 @@ def compare_words(
         if sx[k]["text"] != sa[k]["text"]
     ]
     exact = len(both) - len(differ)
+    template_text = {k: e["text"] for k, e in spoken(templates).items()}
+    own_words = sum(
+        1 for k in both if sx[k]["text"] == sa[k]["text"] and sx[k]["text"] != template_text.get(k)
+    )
     if both and exact < min_exact * len(both):
         problems.append(
             f"{exact} of {len(both)} model-worded lines match x86, fewer than {min_exact:.0%}"
         )
-    templates = [
+    template_differ = [
         k
         for k in sorted(set(sx) & set(sa))
         if k not in tuned_x and k not in tuned_a and sx[k]["text"] != sa[k]["text"]
     ]
-    if templates:
-        problems.append(f"template lines differ at {templates[:5]}")
+    if template_differ:
+        problems.append(f"template lines differ at {template_differ[:5]}")
     return {
         "spoken": len(sx),
         "model_worded": len(both),
         "exact": exact,
+        "exact_not_template": own_words if templates else None,
         "min_exact": min_exact,
         "differ": differ,
         "one_side": one_side,
@@ -710,7 +719,7 @@ def check(rebuild: bool = True) -> dict:
     tuned_cfg.write_text(with_llm_timeout("", TUNED_TIMEOUT_S))
     x86_tuned = host_run(["--config", str(tuned_cfg), *tuned_args])
     report["compare_demo_tuned"] = compare_runs(x86_tuned, arm_tuned)
-    report["compare_words"] = compare_words(x86_tuned, arm_tuned, adapter)
+    report["compare_words"] = compare_words(x86_tuned, arm_tuned, adapter, templates=x86_demo)
     for label, evs in (
         ("demo-arm64", arm_demo),
         ("demo-arm64-a72", arm_demo_pi4),
@@ -754,7 +763,8 @@ def main(argv: list[str] | None = None) -> int:
     w = report["compare_words"]
     print(
         f"tuned words: {'ok' if w['ok'] else 'FAILED'}: {w['exact']} of {w['model_worded']} "
-        f"model-worded lines match x86 word for word ({w['spoken']} spoken; model "
+        f"model-worded lines match x86 word for word, {w['exact_not_template']} of them "
+        f"unlike their template ({w['spoken']} spoken; model "
         f"{', '.join(w['models']['arm64']) or 'none'}){'; ' + '; '.join(w['problems']) if w['problems'] else ''}"
     )
     for d in w["differ"]:
