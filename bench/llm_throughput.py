@@ -11,7 +11,9 @@ words of a live cue; peak RSS with the model (and adapter) loaded.
   streaming chunks, stop strings, the deadline check, the `on_text` callback);
 - "bare loop": `Llama.generate` over the same prompt tokens with the same sampling settings
   (llama-cpp-python's own defaults for a chat completion), stopped at the same token count;
-- decode tokens/s excludes the first token (prompt evaluation); both runs alternate, the median
+- decode tokens/s counts the tokens after the first (whose time is the prompt evaluation),
+  including the end-of-turn token that ended a reply (it was evaluated inside the timed window);
+  the bare loop decodes as many; both runs alternate, the median
   of `--repeat` is reported, and the ratio is narrator / bare (1.0 = no overhead);
 - with an adapter: the bare loop once more on a second engine of the same base without it, on
   the same prompt tokens, alternating; "adapter_ratio" is on / off (1.0 = the adapter is free);
@@ -64,23 +66,32 @@ def cue(hr: int) -> Cue:
 
 
 def narrator_path(engine: LlamaEngine, messages, stop, max_tokens: int, grammar: str | None):
+    """Tokens decoded after the first piece, and the seconds they took.
+
+    A reply that ends on the end-of-turn token or a stop string had one more token evaluated and
+    sampled (the one that ended it) than it has pieces; that evaluation lies inside the timed
+    window, so it is counted. A reply cut at `max_tokens` ends right after its last piece.
+    """
     generation = engine.generate(
         messages, max_tokens=max_tokens, temperature=TEMPERATURE, stop=stop, grammar=grammar
     )
     decode = generation.total_s - (generation.first_token_s or 0.0)
-    return generation.tokens, decode
+    ended_by_model = generation.tokens < max_tokens
+    return generation.tokens - 1 + int(ended_by_model), decode
 
 
-def bare_loop(engine: LlamaEngine, prompt_tokens: list[int], n_tokens: int):
+def bare_loop(engine: LlamaEngine, prompt_tokens: list[int], n_after_first: int):
+    """Decode `n_after_first` tokens after the first (or up to the end of turn): count, seconds."""
     llama = engine._llama  # the same loaded model, threads and context
     started = time.perf_counter()
     first = None
     count = 0
     for token in llama.generate(prompt_tokens, temp=TEMPERATURE, **SAMPLING):
-        count += 1
         if first is None:
             first = time.perf_counter()
-        if token == llama.token_eos() or count >= n_tokens:
+        else:
+            count += 1
+        if token == llama.token_eos() or count >= n_after_first:
             break
     return count, time.perf_counter() - (first or started)
 
@@ -98,22 +109,22 @@ def throughput(
         messages, stop = prompts.cue_prompt(c, engine.prompt_style)
         prompt_tokens = _prompt_tokens(engine, messages)
         n, decode = narrator_path(engine, messages, stop, max_tokens, None)
-        if n > 1:
-            rows["narrator"].append((n - 1) / decode)
+        if n > 0:
+            rows["narrator"].append(n / decode)
             m, bare = bare_loop(engine, prompt_tokens, n)
-            if m > 1:
-                rows["bare"].append((m - 1) / bare)
+            if m > 0:
+                rows["bare"].append(m / bare)
             if without is not None:
                 # Same base, same prompt tokens and count, no adapter: what the adapter costs.
                 m, off = bare_loop(without, prompt_tokens, n)
-                if m > 1:
-                    rows["bare_adapter_off"].append((m - 1) / off)
+                if m > 0:
+                    rows["bare_adapter_off"].append(m / off)
         if grammar:
             n, decode = narrator_path(
                 engine, messages, stop, max_tokens, sentence_grammar(c.facts, max_sentences=3)
             )
-            if n > 1:
-                rows["narrator_grammar"].append((n - 1) / decode)
+            if n > 0:
+                rows["narrator_grammar"].append(n / decode)
     out = {k: round(statistics.median(v), 1) for k, v in rows.items() if v}
     if "narrator" in out and "bare" in out:
         out["ratio"] = round(out["narrator"] / out["bare"], 3)

@@ -9,7 +9,8 @@ section and the value. Pure: values in, the normalised value out or a `ConfigErr
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from edge.errors import ConfigError
@@ -20,10 +21,13 @@ __all__ = [
     "MAX_HR_BPM",
     "MIN_RESERVE_BPM",
     "RESTING_HR_BPM",
+    "EFFORT_TARGET_KEYS",
     "check_daemon_speed",
+    "check_effort_targets",
     "check_numbers",
     "check_profile",
     "check_unique_names",
+    "plan_text",
 ]
 
 #: Ages the estimate 208 - 0.7 x age (Tanaka) and the coaching guidelines are meant for.
@@ -36,6 +40,18 @@ MAX_HR_BPM = (100.0, 240.0)
 MIN_RESERVE_BPM = 20.0
 #: The longest name shown on a board tile or a spoken greeting.
 MAX_NAME_CHARS = 64
+#: A planned step's effort targets as TOML keys: (what the text form writes, unit, least, most).
+#: The bounds are the workout parser's own (`edge.coach.workouts.PlannedStep`).
+EFFORT_TARGET_KEYS: dict[str, tuple[str, str, float, float]] = {
+    "power_w": ("W", "watts", 1.0, 2000.0),
+    "speed_kmh": ("kmh", "km/h", 0.1, 30.0),
+    "incline_pct": ("%", "percent", -10.0, 40.0),
+}
+#: What a planned step's duration may be written as in TOML text ("90s", "3m", "1m30s", "1h",
+#: "2:30"); a whole number is seconds.
+_DURATION_TEXT = re.compile(r"^(?:(?=\d)(\d+h)?(\d+m)?(\d+s)?|\d+:[0-5]\d)$")
+#: The keys of one planned step's table, besides the effort targets (a name is for the reader).
+_STEP_KEYS = ("duration", "zone", "kind", "name")
 
 
 def check_profile(profile: Profile, where: str) -> Profile:
@@ -107,6 +123,111 @@ def check_unique_names(names: Iterable[str], where: str) -> None:
                 "their sessions become one person's"
             )
         seen[key] = number
+
+
+def check_effort_targets(table: Mapping[str, Any], where: str) -> dict[str, float]:
+    """The effort targets of one planned step given as TOML keys (`power_w`, `speed_kmh`,
+    `incline_pct`), checked: a number in its range, whole watts, and a bike's power or a
+    treadmill's speed and incline, not both. ConfigError says which value to change."""
+    found: dict[str, float] = {}
+    for key, (_, unit, least, most) in EFFORT_TARGET_KEYS.items():
+        if key not in table:
+            continue
+        value = _number(table[key])
+        if value is None or not least <= value <= most:
+            raise ConfigError(
+                f"{where}: {key} must be a number of {unit} from {least:g} to {most:g}, "
+                f"got {table[key]!r}"
+            )
+        if key == "power_w" and value != int(value):
+            raise ConfigError(f"{where}: power_w must be whole watts, got {table[key]!r}")
+        found[key] = value
+    if "power_w" in found and ({"speed_kmh", "incline_pct"} & set(found)):
+        raise ConfigError(
+            f"{where}: a step holds a bike's power (power_w) or a treadmill's speed and "
+            "incline (speed_kmh, incline_pct), not both"
+        )
+    return found
+
+
+def plan_text(steps: Any, where: str) -> str:
+    """A planned workout given as TOML step tables, in the text form the workout parser reads
+    ("10m z2, 4x(3m 250W, 2m 120W)"); text is returned as it is. A step table has `duration`
+    (seconds, or text like "3m"), and a `zone` (1..5, "3-4" or [3, 4]) and/or effort targets
+    (`power_w`, `speed_kmh`, `incline_pct`), and may name its `kind`; a repeat is `repeat = N`
+    with `steps` (text or tables). ConfigError names the step and the value to change."""
+    if isinstance(steps, str):
+        return steps
+    if not isinstance(steps, list) or not steps:
+        raise ConfigError(
+            f'{where}: a plan is text like "4x(3m 250W, 2m 120W)" or an array of step tables '
+            "(duration, zone, power_w, speed_kmh, incline_pct, kind; or repeat and steps)"
+        )
+    parts = []
+    for number, table in enumerate(steps, start=1):
+        here = f"{where} step #{number}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{here} must be a table")
+        if "repeat" in table:
+            unknown = set(table) - {"repeat", "steps"}
+            if unknown:
+                raise ConfigError(
+                    f"{here}: unknown key(s) {', '.join(sorted(unknown))} in a repeat; "
+                    "a repeat has repeat and steps"
+                )
+            count = table["repeat"]
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100:
+                raise ConfigError(f"{here}: repeat must be a whole number from 1 to 100")
+            parts.append(f"{count}x({plan_text(table.get('steps'), here)})")
+            continue
+        unknown = set(table) - set(_STEP_KEYS) - set(EFFORT_TARGET_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"{here}: unknown key(s) {', '.join(sorted(unknown))}; known: "
+                f"{', '.join((*_STEP_KEYS, *EFFORT_TARGET_KEYS))} (or repeat and steps)"
+            )
+        words = [_duration_word(table.get("duration"), here)]
+        if "zone" in table:
+            words.append(_zone_word(table["zone"], here))
+        targets = check_effort_targets(table, here)
+        if "zone" not in table and not ({"power_w", "speed_kmh"} & set(targets)):
+            raise ConfigError(f"{here}: a step needs a zone, a power_w or a speed_kmh")
+        for key, value in targets.items():
+            words.append(f"{value:g}{EFFORT_TARGET_KEYS[key][0]}")
+        if "kind" in table:
+            kind = table["kind"]
+            if not isinstance(kind, str) or not re.fullmatch(r"[a-z-]+", kind.lower()):
+                raise ConfigError(
+                    f"{here}: kind must be warmup, work, recover or cooldown, got {kind!r}"
+                )
+            words.append(kind.lower())
+        parts.append(" ".join(words))
+    return ", ".join(parts)
+
+
+def _duration_word(value: Any, where: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 86_400:
+        return f"{value}s"
+    if isinstance(value, str) and value.strip() and _DURATION_TEXT.match(value.strip().lower()):
+        return value.strip().lower()
+    raise ConfigError(
+        f'{where}: duration must be seconds (1 to 86400) or text like "90s", "3m", "1m30s", '
+        f'"1h" or "2:30", got {value!r}'
+    )
+
+
+def _zone_word(value: Any, where: str) -> str:
+    low = high = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        low = high = value
+    elif isinstance(value, list) and len(value) == 2 and all(type(z) is int for z in value):
+        low, high = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d\s*(-\s*\d\s*)?", value):
+        numbers = [int(n) for n in re.findall(r"\d", value)]
+        low, high = numbers[0], numbers[-1]
+    if low is None or high is None or not 1 <= low <= high <= 5:
+        raise ConfigError(f'{where}: zone must be 1..5, "3-4" or [3, 4], got {value!r}')
+    return f"z{low}" if low == high else f"z{low}-{high}"
 
 
 def check_daemon_speed(speed: Any, where: str) -> float:

@@ -29,10 +29,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from edge import sd_notify
 from edge.coach.coach import Coach
 from edge.coach.machine_driver import MachineDriver, machine_drivers
+from edge.coach.machine_roster import MachineRoster, MachineSeat
 from edge.core.events import (
     CueDecided,
     CueSpoken,
@@ -49,8 +51,15 @@ from edge.displays import DisplayError, open_display
 from edge.displays.terminal import JsonLines
 from edge.engines import load_health_model, load_narrator, make_speaker
 from edge.errors import EdgecoachError, SpeechError
+from edge.health.personal_kinetics import (
+    PersonalKinetics,
+    kinetics_path,
+    learn_from_session,
+    load_personal_kinetics,
+)
 from edge.journal import StoreJournal
 from edge.kiosk.server import KioskBoard
+from edge.reports.fitness import session_markers
 from edge.session import CoachingSession, SessionResult
 from edge.settings import BleBandConfig, Person, Settings, check_daemon_sources
 from edge.sources.base import SensorSource
@@ -110,10 +119,16 @@ class Daemon:
         self.session_ids: dict[str, int] = {}
         #: The machines the coach drives, by person (`[[people.machines]]` with drive = true).
         self._drivers: dict[str, list[MachineDriver]] = {}
+        #: The gym's machines (`[[machines]]`), bound to members from the zone board.
+        self.roster: MachineRoster | None = None
+        #: Each person's heart kinetics as learnt before this session (read once, at the start).
+        self.kinetics: dict[str, PersonalKinetics] = {}
 
     def stop_machines(self, person: str) -> bool:
         """The person asked to stop (their tile's "Stop machine"): let go of their machines."""
         released = [driver.person_stop() for driver in self._drivers.get(person, ())]
+        if self.roster is not None:
+            released.append(self.roster.stop(person))
         return any(released)
 
     def request_stop(self) -> None:
@@ -162,6 +177,16 @@ class Daemon:
             recording_lock = RecordingLock(state_dir / DATABASE_NAME)
             recording_lock.acquire()
             sink = JsonLines() if self.options.json else _log_event
+            if self.settings.machines and self.settings.daemon.source == "ble":
+                self.roster = MachineRoster(self.settings.machines, clock=time.monotonic)
+            elif self.settings.machines or any(p.machines for p in people):
+                # A heart that is not the person's on the machine (a file, the simulator, a
+                # script) must not drive it: README "Machines and the other sources".
+                log.warning(
+                    'machines are read and driven with source "ble" only; with %s they are '
+                    "left alone",
+                    self.settings.daemon.source,
+                )
             kiosk = self.settings.kiosk
             if kiosk.enabled:  # listening before READY=1: the kiosk unit opens it then
                 board = KioskBoard(
@@ -171,6 +196,7 @@ class Daemon:
                     zones={p.profile.name: ZoneModel.for_profile(p.profile) for p in people},
                     on_feedback=feedback_recorder(store, store_thread, self.session_ids),
                     on_stop=self.stop_machines,
+                    machines=self.roster,
                 )
                 await board.start()
                 log.info("zone board on %s", board.url)
@@ -189,6 +215,7 @@ class Daemon:
             if display is not None:
                 self._background.add(asyncio.create_task(display.run(), name="edgecoach-display"))
             tasks = []
+            self.kinetics = await asyncio.to_thread(_load_kinetics, state_dir, people)
             sources_of = await self._open_sources(people, radio)
             for person in people:
                 session = await self._session_for(
@@ -223,6 +250,7 @@ class Daemon:
             for outcome in await asyncio.gather(*tasks, return_exceptions=True):
                 if isinstance(outcome, BaseException):
                     log.error("a session ended with an error", exc_info=outcome)
+            await self._learn_from_sessions(people, store, store_thread)
             watchdog.cancel()
             stopper.cancel()
         finally:
@@ -312,16 +340,33 @@ class Daemon:
                 first_cue_id=last_cue + 1,
                 plan=plan,
                 plan_start_t=0 if plan is not None else None,
+                kinetics=self.kinetics.get(name),
             ),
             journal=StoreJournal(store, session_id, store_thread),
             t_offset=next_t,
             quiet=QuietHours.parse(self.settings.speech.quiet_hours).checker(),
-            observers=tuple(self._drivers.get(name, ())),
+            observers=(*self._drivers.get(name, ()), *self._seat(person)),
         )
-        for driver in self._drivers.get(name, ()):  # the machines speak through the session
-            driver.say, driver.emit = session.announce, emit_for_person
+        for driver in (*self._drivers.get(name, ()), *self._seat(person)):
+            driver.say, driver.emit = session.announce, emit_for_person  # the session speaks
+        for seat in self._seat(person):
+            seat.live = True
         self._sessions.append(session)
         return session
+
+    def _seat(self, person: Person) -> tuple[MachineSeat, ...]:
+        """The person's seat for a gym machine, when there are gym machines."""
+        if self.roster is None:
+            return ()
+        known = self.kinetics.get(person.profile.name)
+        return (
+            self.roster.seat(
+                person.profile.name,
+                ZoneModel.for_profile(person.profile),
+                None if known is None else known.for_kind("power"),
+                person.profile.resting_hr,
+            ),
+        )
 
     def _open_display(self, people: Sequence[Person]):  # -> OledDisplay | EpaperDisplay | None
         """The `[display]` screen, showing `[display] person` (or the first person); a screen
@@ -350,9 +395,16 @@ class Daemon:
                 return time.monotonic() - started
 
             sources: dict[str, list[SensorSource]] = {}
+            if self.roster is not None:
+                self.roster.clock = clock
             for p in people:
+                known = self.kinetics.get(p.profile.name)
                 machines = machine_drivers(
-                    p.machines, ZoneModel.for_profile(p.profile), clock=clock
+                    p.machines,
+                    ZoneModel.for_profile(p.profile),
+                    clock=clock,
+                    kinetics=None if known is None else known.for_kind("power"),
+                    resting_hr=p.profile.resting_hr,
                 )
                 self._drivers[p.profile.name] = [d for _, d in machines if d is not None]
                 sources[p.profile.name] = [
@@ -361,6 +413,7 @@ class Daemon:
                         for band in (p.bands or (BleBandConfig(),))
                     ),
                     *(link for link, _ in machines),
+                    *self._seat(p),
                     ClockSource(clock),
                 ]
             return sources
@@ -402,10 +455,46 @@ class Daemon:
         per_wearer = await stack.enter_async_context(virtual_bands(wearers, speed=daemon.speed))
         return {p.profile.name: sources for p, sources in zip(people, per_wearer, strict=True)}
 
+    async def _learn_from_sessions(
+        self, people: Sequence[Person], store: SessionStore, store_thread: ThreadPoolExecutor
+    ) -> None:
+        """Each session just recorded gets its fitness markers stored and teaches the person's
+        heart kinetics, for the next one."""
+        loop = asyncio.get_running_loop()
+        state_dir = self.settings.daemon.state_dir
+        for person in people:
+            name = person.profile.name
+            session_id = self.session_ids.get(name)
+            if session_id is None:
+                continue
+            try:
+                samples = await loop.run_in_executor(store_thread, store.samples, session_id)
+                markers = await asyncio.to_thread(session_markers, samples)
+                if markers is not None:
+                    await loop.run_in_executor(
+                        store_thread, store.set_fitness, session_id, markers.as_dict()
+                    )
+                report = await asyncio.to_thread(
+                    learn_from_session,
+                    kinetics_path(state_dir, name),
+                    name,
+                    samples,
+                    now=datetime.now(UTC).isoformat(timespec="seconds"),
+                )
+            except (EdgecoachError, OSError) as exc:
+                log.warning("%s: fitness markers or heart kinetics not updated: %s", name, exc)
+                continue
+            if report["updated"]:
+                log.info("%s: heart kinetics learnt from this session: %s", name, report["kinds"])
+
     async def _run_session(
         self, person: Person, session: CoachingSession, sources: list[SensorSource]
     ) -> None:
-        self.results[person.profile.name] = await session.run(*sources)
+        try:
+            self.results[person.profile.name] = await session.run(*sources)
+        finally:
+            if self.roster is not None:  # their gym machine goes back with the session
+                await self.roster.session_ended(person.profile.name)
 
     async def _watchdog(self) -> None:
         interval = sd_notify.watchdog_interval_s()
@@ -414,6 +503,18 @@ class Daemon:
         while True:
             sd_notify.watchdog_ping()
             await asyncio.sleep(interval / 2)
+
+
+def _load_kinetics(state_dir: Path, people: Sequence[Person]) -> dict[str, PersonalKinetics]:
+    """Each person's learnt heart kinetics; a file that cannot be read is logged and skipped."""
+    out: dict[str, PersonalKinetics] = {}
+    for person in people:
+        name = person.profile.name
+        try:
+            out[name] = load_personal_kinetics(kinetics_path(state_dir, name), name)
+        except EdgecoachError as exc:
+            log.warning("%s: %s", name, exc)
+    return out
 
 
 def _athlete(person: Person) -> Athlete:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 #: The values `sex` takes; HR-max formulas and Banister's TRIMP factor differ by sex.
 SEXES = ("female", "male")
@@ -52,3 +53,11 @@ def normalise_name(name: str) -> str:
 def name_key(name: str) -> str:
     """What two names must differ in to be two people: more than case and spaces."""
     return normalise_name(name).casefold()
+
+
+def person_state_dir(root: Path, person: str) -> Path:
+    """The one folder under `root` where a person's own state lives (their calibration, their
+    heart's kinetics): the name made safe for a file system, so every module finds the same one.
+    """
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in normalise_name(person))
+    return Path(root) / (safe.strip(".") or "you")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.config_checks import check_profile, check_sections, check_unique_names
+from edge.config_checks import check_profile, check_sections, check_unique_names, plan_text
 from edge.core.quiet import QuietHours
 from edge.errors import ConfigError, FleetConfigError, KioskConfigError
 from edge.profile import Profile
@@ -280,11 +280,16 @@ class DaemonSettings:
 
 #: The machines `[[people.machines]]` can name.
 MACHINE_KINDS = ("bike", "treadmill", "rower", "cross_trainer")
+#: Heart-rate mode's controllers: "" picks the MPC once the person's kinetics are learnt.
+HR_CONTROLLERS = ("", "mpc", "pid")
 
 
 @dataclass(frozen=True, slots=True)
 class MachineSettings:
-    """A fitness machine (FTMS) a person uses: read always, driven only when `drive` is set."""
+    """A fitness machine (FTMS) a person uses: read always, driven only when `drive` is set.
+
+    The same keys make a gym's machine (`[[machines]]`, no one's own): the zone board binds it
+    to whoever taps their tile and picks it, until they release it or their session ends."""
 
     #: Bluetooth address; None to match by `name`.
     address: str | None = None
@@ -294,10 +299,16 @@ class MachineSettings:
     kind: str = "bike"
     #: Let the coach set targets (ERG power, belt speed); off: the machine is only read.
     drive: bool = False
-    #: A planned workout with effort targets ("10m 120W, 4x(3m 250W, 2m 120W)"), run on it.
+    #: A planned workout with effort targets ("10m 120W, 4x(3m 250W, 2m 120W)"), run on it;
+    #: in TOML also step tables ([[people.machines.plan]]: duration, power_w, speed_kmh...).
     plan: str = ""
-    #: Heart-rate mode: hold this zone (1..5) by setting the bike's power; 0 = off.
+    #: Heart-rate mode: hold this zone (1..5) by setting the bike's power (a treadmill's
+    #: speed, with `treadmill_may_speed_up`); 0 = off.
     hold_zone: int = 0
+    #: Heart-rate mode's controller: "mpc" (model-predictive, with the person's learnt heart
+    #: kinetics, or an average rider's until they are learnt), "pid", or "" (the default): the
+    #: MPC when the person's kinetics are learnt, else the PID.
+    hr_controller: str = ""
     #: The most power the coach may ever ask of this person, watts.
     max_power_w: float = 250.0
     #: The least power it asks while driving (below it ERG trainers feel like a wall).
@@ -316,6 +327,13 @@ class MachineSettings:
     announce_lead_s: float = 5.0
     #: Treadmill: the belt speed the coach slows to when it lets go (km/h).
     safe_speed_kmh: float = 4.0
+    #: `[[machines]]`: what the zone board calls it ("Bike 1"); empty: its name or address.
+    label: str = ""
+
+    @property
+    def shown_as(self) -> str:
+        """The machine's name on a tile and in messages."""
+        return self.label or self.name or self.address or f"the {self.kind}"
 
     def __post_init__(self) -> None:
         if self.kind not in MACHINE_KINDS:
@@ -324,8 +342,20 @@ class MachineSettings:
             raise ValueError(f"hold_zone must be 0 (off) or a zone 1..5, got {self.hold_zone}")
         if self.hold_zone and self.plan:
             raise ValueError("a machine runs either a plan or hold_zone, not both")
-        if self.hold_zone and self.kind != "bike":
-            raise ValueError('hold_zone sets a bike\'s power: it needs kind = "bike"')
+        if self.hold_zone and self.kind == "treadmill" and not self.treadmill_may_speed_up:
+            raise ValueError(
+                "hold_zone on a treadmill changes the belt's speed, which the coach may do only "
+                "with treadmill_may_speed_up = true (then in announced steps of "
+                "max_speed_step_kmh, and it never starts the belt); without it, set the speed "
+                "yourself or run a plan"
+            )
+        if self.hold_zone and self.kind not in ("bike", "treadmill"):
+            raise ValueError(
+                "hold_zone sets a bike's power or a treadmill's speed: it needs kind = \"bike\" "
+                'or "treadmill"'
+            )
+        if self.hr_controller not in HR_CONTROLLERS:
+            raise ValueError(f'hr_controller must be "mpc" or "pid", got {self.hr_controller!r}')
         if not 0 < self.min_power_w <= self.max_power_w <= 2000:
             raise ValueError("power limits must satisfy 0 < min_power_w <= max_power_w <= 2000")
         if self.max_step_w <= 0 or self.step_interval_s <= 0 or self.max_speed_step_kmh <= 0:
@@ -441,6 +471,9 @@ class Settings:
     fleet: FleetSettings = field(default_factory=FleetSettings)
     #: `[[people]]` tables; with none, the daemon coaches `profile` from any band it finds.
     people: tuple[Person, ...] = ()
+    #: `[[machines]]`: the gym's machines, no one's own; the zone board binds each to the
+    #: member who picks it on their tile (README "Gym machines on the zone board").
+    machines: tuple[MachineSettings, ...] = ()
     #: Where the settings came from, for logs and `doctor`.
     source: str = "built-in defaults"
 
@@ -505,11 +538,11 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    unknown = set(data) - set(_SECTIONS) - {"people"}
+    unknown = set(data) - set(_SECTIONS) - {"people", "machines"}
     if unknown:
         raise ConfigError(
             f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(_SECTIONS)}, people"
+            f"known: {', '.join(_SECTIONS)}, people, machines"
         )
     sections = check_sections(
         {
@@ -543,7 +576,8 @@ def load_settings(path: Path | None = None) -> Settings:
         sections["profile"].name
     }:
         raise ConfigError(f"{path} [display]: person {display.person!r} is not in [[people]]")
-    settings = Settings(**sections, people=people, source=str(path))
+    machines = _gym_machines(data.get("machines", []), path, sections["kiosk"])
+    settings = Settings(**sections, people=people, machines=machines, source=str(path))
     check_daemon_sources(settings)
     return settings
 
@@ -648,13 +682,53 @@ def _people(tables: Any, path: Path) -> tuple[Person, ...]:
                 workout=extra.get("workout"),
                 session=extra.get("session"),
                 machines=tuple(
-                    _build(MachineSettings, machine, f"{where} machine #{n + 1}")
+                    _machine(machine, f"{where} machine #{n + 1}")
                     for n, machine in enumerate(machines)
                 ),
             )
         )
     check_unique_names((p.profile.name for p in people), str(path))
     return tuple(people)
+
+
+def _machine(table: Any, where: str) -> MachineSettings:
+    """A machine's table; its `plan` may be step tables (`[[people.machines.plan]]`, with
+    power_w / speed_kmh / incline_pct targets), kept as the text form."""
+    if isinstance(table, dict) and isinstance(table.get("plan"), list):
+        table = {**table, "plan": plan_text(table["plan"], f"{where} plan")}
+    return _build(MachineSettings, table, where)
+
+
+def _gym_machines(tables: Any, path: Path, kiosk: KioskSettings) -> tuple[MachineSettings, ...]:
+    """`[[machines]]`: the gym's machines, each found by address or name, each with a label
+    of its own, and bound only from the zone board (so the board must be on)."""
+    if not isinstance(tables, list):
+        raise ConfigError(f"{path}: machines must be an array of tables ([[machines]])")
+    machines = tuple(
+        _machine(table, f"{path} [[machines]] #{n + 1}") for n, table in enumerate(tables)
+    )
+    seen: set[str] = set()
+    for n, machine in enumerate(machines):
+        where = f"{path} [[machines]] #{n + 1}"
+        if not (machine.address or machine.name):
+            raise ConfigError(
+                f"{where}: a gym machine needs its address (or advertised name): edgecoach "
+                "scan lists them"
+            )
+        shown = machine.shown_as.casefold()
+        if shown in seen:
+            raise ConfigError(
+                f"{where}: two machines are called {machine.shown_as!r} on the zone board; "
+                'give each a label of its own (label = "Bike 2")'
+            )
+        seen.add(shown)
+    if machines and not kiosk.enabled:
+        raise ConfigError(
+            f"{path} [[machines]]: gym machines are bound to a member from the zone board; "
+            "set [kiosk] enabled = true, or move the machine to that person's "
+            "[[people.machines]]"
+        )
+    return machines
 
 
 def _build(cls: type, values: Any, where: str) -> Any:

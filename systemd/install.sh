@@ -288,6 +288,16 @@ else
 # max_hr = 181
 # [[people.bands]]
 # address = "AA:BB:CC:DD:EE:FF"     # or: name = "HRM-Pro"
+
+# The gym's own machines (FTMS bikes, treadmills), no one's own: each member binds one from
+# their tile on the zone board ([kiosk] enabled = true) and releases it when done.
+# [[machines]]
+# label = "Bike 1"                  # what the tile shows
+# address = "F1:22:33:44:55:66"     # or: name = "KICKR CORE 1A2B" (edgecoach scan)
+# kind = "bike"                     # "bike", "treadmill", "rower", "cross_trainer"
+# drive = false                     # true: the coach sets its targets (hold_zone or plan)
+# hold_zone = 2
+# max_power_w = 200                 # never asked for more
 EOF
         chmod 0640 "$ROOT$ETC/config.toml.new"
         mv "$ROOT$ETC/config.toml.new" "$ROOT$ETC/config.toml"

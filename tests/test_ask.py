@@ -128,13 +128,21 @@ def test_the_plan_and_the_trend(store):
     plan = answer_question("What should I do today?", store, PROFILE, None, now=NOW)
     assert plan.intent == "plan" and "Today" in plan.text
     trend = answer_question("Am I getting fitter?", store, PROFILE, None, now=NOW)
-    assert dict(trend.facts_used) == {
-        "sessions": 6,
-        "mean_hr_recent": 132,
-        "mean_hr_before": 135,
-        "trend": "lower",
-    }
+    assert (
+        dict(trend.facts_used).items()
+        >= {
+            "sessions": 6,
+            "mean_hr_recent": 132,
+            "mean_hr_before": 135,
+            "trend": "lower",
+        }.items()
+    )
     assert "lower for similar training" in trend.text
+    # Six runs over five days: too short a span for the efficiency factor's trend, and said so.
+    assert trend.text.endswith(
+        "For a fitness trend I need at least 4 rides with power or runs with speed over 21 "
+        "days; I have 6 over 5 days."
+    )
 
 
 def test_a_short_history_says_it_cannot_tell_a_trend(store):

@@ -20,7 +20,7 @@ from edge.sources.recordings import read_recording
 from edge.sources.replay import ReplaySource
 from edge.store import SessionStore
 from edge.stream.aligner import StreamAligner
-from edge.stream.readings import AlignedSample, PowerReading
+from edge.stream.readings import AlignedSample, PowerReading, effort_dict
 from tests.test_recordings import (
     MANIFEST,
     TCX,
@@ -158,6 +158,92 @@ def test_fit_export_writes_power_per_second_and_the_session_average(ride, tmp_pa
     assert [p.power_w for p in recording.points] == [
         None if s.power_w is None else round(s.power_w) for s in effort_samples()
     ]
+
+
+def machine_samples() -> list[AlignedSample]:
+    """A treadmill walk (belt speed, incline, distance) with a rower's fields where they would
+    be; a stretch where the treadmill reports nothing, and a footpod for the last ten seconds."""
+    out = []
+    for t in range(40):
+        quiet = 10 <= t < 14
+        out.append(
+            AlignedSample(
+                t,
+                100.0 + t,
+                (),
+                None,
+                None if t < 30 else 1.6,
+                None,
+                None,
+                True,
+                False,
+                machine_speed_mps=None if quiet else round(1.5 + 0.025 * t, 3),
+                incline_pct=None if quiet else round(-1.5 + 0.25 * t, 2),
+                resistance=None if quiet else 7.5,
+                stroke_rate_spm=None if quiet else 24.5,
+                machine_distance_m=None if quiet else round(1.5 * t, 1),
+            )
+        )
+    return out
+
+
+def test_fit_export_writes_the_machines_fields_and_replay_reads_them_back(tmp_path):
+    with SessionStore.open(tmp_path / "edgecoach.db") as store:
+        session_id = store.start_session("ana", "ble", PROFILE, STARTED)
+        for sample in machine_samples():
+            store.add_sample(session_id, sample)
+        store.end_session(session_id, STARTED + timedelta(seconds=40), {"duration_s": 40})
+        out = export_fit(store, session_id, tmp_path / "walk.fit")
+    with fitdecode.FitReader(out) as reader:
+        frames = [f for f in reader if isinstance(f, fitdecode.FitDataMessage)]
+    records = [f for f in frames if f.name == "record"]
+    (described,) = [f for f in frames if f.name == "developer_data_id"]
+    assert bytes(described.get_value("application_id")) == b"edgecoach-ftms-1"
+    names = {f.get_value("field_name") for f in frames if f.name == "field_description"}
+    assert names == {
+        "machine_speed",
+        "machine_resistance",
+        "machine_stroke_rate",
+        "machine_distance",
+    }
+    # Standard fields other tools read: grade (the incline) and speed (the belt's, where the
+    # person's own footpod gave none).
+    assert records[3].get_value("grade") == pytest.approx(-0.75)
+    assert records[3].get_value("speed") == pytest.approx(1.575)
+    assert records[35].get_value("speed") == pytest.approx(1.6)  # the footpod's own
+    assert not records[11].has_field("grade")
+
+    async def replayed() -> list[AlignedSample]:
+        aligner = StreamAligner()
+        readings = [r async for r in ReplaySource(out, speed=0).readings()]
+        return [s for r in readings for s in aligner.push(r)] + aligner.flush()
+
+    samples = asyncio.run(replayed())
+    # Imported, the stored session carries them too (through the same aligner: the same seconds).
+    with SessionStore.open(tmp_path / "other.db") as other:
+        (result,) = import_recordings(other, [out], "ana", PROFILE)
+        assert result.imported, result.reason
+        imported = other.samples(result.session_id)
+    assert [effort_dict(s) for s in imported] == [effort_dict(s) for s in samples]
+    expected = machine_samples()
+    assert [s.t for s in samples] == [s.t for s in expected]
+    for got, want in zip(samples, expected, strict=True):
+        assert got.speed_mps == want.speed_mps, got.t  # a belt's copy is not the person's
+        for name in (
+            "machine_speed_mps",
+            "incline_pct",
+            "resistance",
+            "stroke_rate_spm",
+            "machine_distance_m",
+        ):
+            value, wanted = getattr(got, name), getattr(want, name)
+            if 10 <= got.t < 12:
+                # the machine went quiet: its t=9 values held within the aligner's 3 s
+                assert value == pytest.approx(getattr(expected[9], name)), (name, got.t)
+            elif 12 <= got.t < 14:
+                assert value is None, (name, got.t)
+            else:
+                assert value == pytest.approx(wanted, abs=1e-3), (name, got.t)
 
 
 def test_csv_export_round_trips_every_effort_field(ride, tmp_path):

@@ -394,3 +394,33 @@ def test_a_reply_that_reads_the_request_back_is_refused():
     verdict = guard.check_advice(echo, unknown)
     assert not verdict.ok and "reads the request back" in verdict.reason
     assert not guard.check_sentence("Here's a rewritten version of the coach's answer:", {}).ok
+
+
+def test_every_prompt_and_its_longest_reply_fit_the_engines_context():
+    """The engine keeps a small context (memory on a Pi): every prompt the scenarios make, in
+    both styles, plus the longest reply the narrator allows, must fit in it."""
+    from pathlib import Path
+
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from edge.narrator.evaluate import load_scenarios
+    from edge.narrator.llm import CONTEXT_TOKENS, packaged_gguf_path
+    from edge.narrator.narrator import NarratorSettings
+
+    vocab = Llama(model_path=str(packaged_gguf_path()), vocab_only=True, verbose=False)
+    chat_format = Jinja2ChatFormatter(  # the GGUF's own template, as the engine applies it
+        template=vocab.metadata["tokenizer.chat_template"],
+        eos_token=vocab.detokenize([vocab.token_eos()]).decode(),
+        bos_token=vocab.detokenize([vocab.token_bos()]).decode(),
+    )
+    longest_reply = max(NarratorSettings().max_tokens, NarratorSettings().answer_max_tokens)
+    scenarios = load_scenarios(Path(__file__).parent / "data" / "advice_scenarios.jsonl")
+    sizes = []
+    for scenario in scenarios:
+        for style in (prompts.FACTS, prompts.REPHRASE):
+            messages, _stop = prompts.advice_prompt(scenario.advice(), style)
+            text = chat_format(messages=messages).prompt
+            sizes.append(len(vocab.tokenize(text.encode(), add_bos=False, special=True)))
+    assert len(sizes) == 2 * len(scenarios) > 100
+    assert max(sizes) + longest_reply <= CONTEXT_TOKENS, max(sizes)

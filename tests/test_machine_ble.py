@@ -520,6 +520,64 @@ def test_an_allowed_treadmill_start_is_announced_then_made_in_small_steps(allowe
     assert start.t >= said_at + 5
 
 
+def test_heart_rate_mode_on_a_treadmill_never_starts_the_belt_and_steps_up_announced() -> None:
+    # The runner's heart answers the belt's speed (8 bpm per km/h); the belt stands until the
+    # person starts it; the strap then goes quiet, and the coach slows the belt and lets go.
+    treadmill = VirtualTreadmill(TREADMILL, **FAST)
+    runner = SimulatedRider(PowerResponse(ATHLETE, 8.0, 40.0, 4, seated_bpm=5.0), seed=2)
+
+    async def body() -> Ride:
+        async with fast_radio(treadmill):
+            settings = MachineSettings(
+                address=TREADMILL,
+                kind="treadmill",
+                drive=True,
+                hold_zone=3,
+                treadmill_may_speed_up=True,
+                max_speed_step_kmh=0.5,
+                announce_lead_s=5.0,
+            )
+            heart = RiderHeart.__new__(RiderHeart)
+            heart.queue = asyncio.Queue()
+
+            def on_sample(s: MachineSample) -> None:
+                hr = runner.step(s.speed_kmh)
+                if s.t < 150:  # then the strap loses contact
+                    heart.queue.put_nowait(HeartRateReading("strap", s.t, round(hr), (), True))
+
+            treadmill.on_sample = on_sample
+            ride = Ride(treadmill, settings, heart=heart)
+
+            def person_starts_the_belt() -> bool:
+                if treadmill.t >= 20 and treadmill.state is not treadmill.state.RUNNING:
+                    treadmill.press_start()
+                    treadmill.user_sets_speed(5.0)
+                return ride.coach.state is DriveState.RELEASED and treadmill.controller is None
+
+            await ride.run_until(person_starts_the_belt, timeout_s=30)
+        return ride
+
+    ride = run(body(), timeout_s=40)
+    requests = [r.request for r in ride.bike.requests]
+    assert not any(isinstance(r, fm.StartOrResume) for r in requests)  # never by the coach
+    assert ride.said[0].startswith("Start the belt yourself")
+    speeds = [r.speed_kmh for r in requests if isinstance(r, fm.SetTargetSpeed)]
+    ups = speeds[:-1]  # the last is the safe speed on letting go
+    assert ups and ups[0] == 5.5 and all(b - a <= 0.5 + 1e-9 for a, b in pairwise([5.0, *ups]))
+    for kmh in ups:  # each speed-up was said before it was made
+        said_at = next(
+            e["t"]
+            for e in ride.events
+            if e.get("say") == f"Speeding up to {kmh:.1f} km/h in 5 seconds."
+        )
+        made_at = next(
+            e["t"] for e in ride.events if e.get("command") == "set_speed" and e["kmh"] == kmh
+        )
+        assert made_at >= said_at + 5
+    assert ride.coach.released_reason == "the heart-rate signal was lost"
+    assert speeds[-1] == 4.0 and isinstance(requests[-1], fm.Reset)
+
+
 # -- the demo -----------------------------------------------------------------------------------
 
 

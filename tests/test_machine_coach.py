@@ -28,7 +28,7 @@ from edge.stream.machine import (
     StartMachine,
 )
 from edge.stream.readings import AlignedSample
-from firmware_bridge.power_kinetics import SimulatedRider, random_rider
+from firmware_bridge.power_kinetics import PowerResponse, SimulatedRider, random_rider
 from firmware_bridge.simulator import Athlete
 
 PROFILE = Profile(name="Ann", age=40, resting_hr=55.0, max_hr=185.0)
@@ -368,6 +368,80 @@ def test_heart_rate_mode_follows_the_persons_change_then_resumes_from_it():
     assert resumed and abs(resumed[0] - 90) <= settings.max_step_w
 
 
+def test_heart_rate_mode_on_a_treadmill_waits_for_the_person_then_holds_by_announced_steps():
+    # A runner whose heart gains 8 bpm per km/h (the kinetics of a bike rider, km/h for watts).
+    athlete = Athlete(age=40, resting_hr=55.0, max_hr=185.0, fitness=0.5)
+    runner = SimulatedRider(PowerResponse(athlete, 8.0, 40.0, 5, seated_bpm=5.0), seed=3)
+    settings = MachineSettings(
+        kind="treadmill",
+        drive=True,
+        hold_zone=3,
+        treadmill_may_speed_up=True,
+        max_speed_step_kmh=0.5,
+        max_speed_kmh=11.0,
+    )
+    coach = MachineCoach(settings, ZONES)
+    low, high = ZONES.bounds_bpm(3)
+    belt, hr = 0.0, runner.step(0.0)
+    said: list[tuple[int, str]] = []
+    speeds: list[tuple[int, float]] = []
+    inside = []
+    for t in range(1500):
+        if t == 60:
+            belt = 5.0  # the person starts the belt at a walk, when they are ready
+            coach.on_event(event(t, MachineEventKind.TARGET_SPEED_CHANGED, belt))
+        tick = AlignedSample(
+            t, hr, (), None, None, None, None, True, False, machine_speed_mps=belt / 3.6
+        )
+        decision = coach.tick(tick)
+        said += [(t, text) for text in decision.say]
+        for command in decision.commands:
+            assert not isinstance(command, StartMachine)  # never, in heart-rate mode
+            if isinstance(command, RequestControl):
+                coach.on_event(event(t + 0.2, MachineEventKind.CONTROL_GRANTED))
+            elif isinstance(command, SetTargetSpeed):
+                speeds.append((t, command.kmh))
+                coach.on_event(event(t + 0.5, MachineEventKind.TARGET_SPEED_CHANGED, command.kmh))
+                belt = command.kmh
+        hr = runner.step(belt)
+        if t >= 360:
+            inside.append(low <= hr < high)
+    # Standing still: asked once to start the belt, and nothing sent.
+    assert said[0][1].startswith("Start the belt yourself") and said[0][0] < 60
+    assert not [s for s in speeds if s[0] < 60]
+    # Then in steps of at most 0.5 km/h, never above the top, each speed-up said first.
+    assert speeds and max(kmh for _, kmh in speeds) <= 11.0
+    previous = 5.0
+    for t, kmh in speeds:
+        assert kmh - previous <= 0.5 + 1e-9
+        if kmh > previous:
+            assert any(
+                text == f"Speeding up to {kmh:.1f} km/h in 5 seconds." and t - 6 <= u <= t - 5
+                for u, text in said
+            ), (t, kmh)
+        previous = kmh
+    assert sum(inside) / len(inside) > 0.8, sum(inside) / len(inside)
+
+
+def test_heart_rate_mode_on_a_treadmill_slows_a_heart_above_the_zone_no_lower_than_a_walk():
+    settings = MachineSettings(
+        kind="treadmill", drive=True, hold_zone=2, treadmill_may_speed_up=True
+    )
+    coach = MachineCoach(settings, ZONES)
+    t = started(coach)
+    coach.on_event(event(t, MachineEventKind.TARGET_SPEED_CHANGED, 7.0))  # the person's start
+    speeds = []
+    for u in range(t, t + 900):
+        tick = AlignedSample(u, 175.0, (), None, None, None, None, True, False)
+        for command in coach.tick(tick).commands:
+            assert isinstance(command, SetTargetSpeed)
+            speeds.append(command.kmh)
+            coach.on_event(event(u + 0.5, MachineEventKind.TARGET_SPEED_CHANGED, command.kmh))
+    assert speeds[0] < 7.0 and speeds == sorted(speeds, reverse=True)
+    assert min(speeds) == settings.safe_speed_kmh == 4.0  # slowed, at once, never below a walk
+    assert coach.driving
+
+
 # -- settings -----------------------------------------------------------------------------------
 
 
@@ -385,11 +459,36 @@ def test_machines_in_the_config(tmp_path):
     assert machine.treadmill_may_speed_up is False  # never unless said
 
 
+def test_a_machine_plan_in_the_config_may_be_step_tables(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[[people]]\nname = "ann"\nage = 40\n[[people.machines]]\nname = "KICKR"\n'
+        "drive = true\n"
+        '[[people.machines.plan]]\nduration = "10m"\npower_w = 120\n'
+        "[[people.machines.plan]]\nrepeat = 4\n"
+        '[[people.machines.plan.steps]]\nduration = "3m"\npower_w = 250\n'
+        '[[people.machines.plan.steps]]\nduration = "2m"\npower_w = 120\n',
+        encoding="utf-8",
+    )
+    (person,) = load_settings(path).people
+    (machine,) = person.machines
+    assert machine.plan == "10m 120W, 4x(3m 250W, 2m 120W)"
+    assert parse_workout(machine.plan) == parse_workout("10m 120W, 4x(3m 250W, 2m 120W)")
+    path.write_text(
+        '[[people]]\nname = "ann"\n[[people.machines]]\n[[people.machines.plan]]\n'
+        'duration = "3m"\npower_w = 5000\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"machine #1 plan step #1: power_w must be a number"):
+        load_settings(path)
+
+
 @pytest.mark.parametrize(
     "table, message",
     [
         ('kind = "rocket"', "kind must be one of"),
-        ('hold_zone = 3\nkind = "treadmill"', "hold_zone sets a bike's power"),
+        ('hold_zone = 3\nkind = "treadmill"', "only with treadmill_may_speed_up = true"),
+        ('hold_zone = 3\nkind = "rower"', "hold_zone sets a bike's power or a treadmill"),
         ('hold_zone = 3\nplan = "10m 150W"', "either a plan or hold_zone"),
         ("max_power_w = 3000", "power limits"),
         ("speed = 3", "unknown setting"),

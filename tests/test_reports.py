@@ -442,6 +442,8 @@ def test_history_lists_each_session_with_its_figures(filled):
         "HR",
         "z4-5",
         "TRIMP",
+        "EF",
+        "Pa:HR",
         "cues",
         "RPE",
         "source",

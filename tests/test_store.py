@@ -469,6 +469,7 @@ def test_erase_person_deletes_their_rows_and_keeps_the_others(db):
             store.erase_person("ann")
         store.end_session(ann, START, {})
         store.add_feedback(ann, 7, "hard")
+        store.set_fitness(ann, {"measure": "power", "efficiency_factor": 1.5})
         assert [p.name for p in store.people()] == ["ann", "bob"]
         counts = store.erase_person("ann")
         assert counts == {
@@ -476,6 +477,7 @@ def test_erase_person_deletes_their_rows_and_keeps_the_others(db):
             "cues": 1,
             "narrations": 1,
             "feedback": 1,
+            "fitness": 1,
             "sessions": 1,
             "people": 1,
         }
@@ -484,6 +486,7 @@ def test_erase_person_deletes_their_rows_and_keeps_the_others(db):
         assert [row.id for row in store.sessions()] == [bob]
         assert store.samples(bob) == [sample(t) for t in range(50)]
         assert store.samples(ann) == [] and store.cues(ann) == [] and store.feedback(ann) == []
+        assert store.fitness() == {}
         assert db.with_name(db.name + "-wal").stat().st_size == 0
         store.add_sample(bob, sample(50))  # bob's session goes on
 

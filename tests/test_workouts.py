@@ -193,13 +193,62 @@ def test_toml_with_the_text_form_or_a_table_per_step():
         ('[[steps]]\nduration = "soon"\nzone = 2', "duration must be seconds"),
         ('[[steps]]\nduration = "3m"\nzone = 2\npace = 4', "unknown key"),
         ('[[steps]]\nrepeat = 0\nsteps = "3m z4"', "repeat must be a whole number"),
-        ('[[steps]]\nrepeat = 2\nsteps = ")"', "not a list of steps"),
+        ('[[steps]]\nrepeat = 2\nsteps = ")"', r"a step is missing before '\)'"),
         ("steps = [", "not valid TOML"),
     ],
 )
 def test_toml_mistakes_are_named(text, message):
     with pytest.raises(WorkoutError, match=message):
         PlannedWorkout.from_toml(text, where="plan.toml")
+
+
+def test_toml_steps_carry_power_speed_and_incline_targets():
+    erg = PlannedWorkout.from_toml("""
+        [[steps]]
+        duration = "10m"
+        zone = 2
+        power_w = 120
+        [[steps]]
+        repeat = 4
+        [[steps.steps]]
+        duration = "3m"
+        power_w = 250
+        [[steps.steps]]
+        duration = 120
+        power_w = 120.0
+        kind = "recover"
+    """)
+    assert erg == PlannedWorkout.parse("10m z2 120W, 4x(3m 250W, 2m 120W recover)")
+    assert [s.power_w for s in erg.steps[:3]] == [120, 250, 120]
+    walk = PlannedWorkout.from_toml(
+        '[[steps]]\nduration = "10m"\nspeed_kmh = 9.5\nincline_pct = 2\n'
+        '[[steps]]\nduration = "5m"\nspeed_kmh = 5\nincline_pct = -1.5\nzone = "1-2"\n'
+    )
+    assert [(s.speed_kmh, s.incline_pct, s.target_zone) for s in walk.steps] == [
+        (9.5, 2.0, None),
+        (5.0, -1.5, (1, 2)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "step, message",
+    [
+        ("power_w = 250.5", "power_w must be whole watts"),
+        ("power_w = 0", "power_w must be a number of watts from 1 to 2000, got 0"),
+        ('power_w = "250W"', "power_w must be a number of watts"),
+        ("power_w = true", "power_w must be a number"),
+        ("speed_kmh = 45", "speed_kmh must be a number of km/h from 0.1 to 30"),
+        ("speed_kmh = nan", "speed_kmh must be a number"),
+        ("incline_pct = 60\nspeed_kmh = 5", "incline_pct must be a number of percent"),
+        ("power_w = 200\nspeed_kmh = 8", "a bike's power .* or a treadmill's speed"),
+        ("incline_pct = 2", "needs a zone, a power_w or a speed_kmh"),
+        ("watts = 200", "unknown key.*known: duration, zone, kind, name, power_w"),
+    ],
+)
+def test_toml_effort_targets_are_checked_with_what_to_write(step, message):
+    with pytest.raises(WorkoutError, match=message) as raised:
+        PlannedWorkout.from_toml(f'[[steps]]\nduration = "3m"\n{step}\n', where="plan.toml")
+    assert "plan.toml step #1" in str(raised.value)
 
 
 def test_plans_load_from_files(tmp_path):

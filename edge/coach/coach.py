@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from edge.coach.drift import DecouplingSettings, DecouplingTracker
+from edge.coach.step_lookahead import LookaheadSettings, StepLookahead
 from edge.coach.workouts import PlannedWorkout, WorkoutSettings, WorkoutTracker
 from edge.core.cues import CUE_SPECS, Action, Cue, CueKind, Priority, duration_facts
 from edge.core.forecast import Forecast
 from edge.core.zones import ZoneModel
+from edge.health.personal_kinetics import PersonalKinetics
 from edge.profile import Profile
 from edge.stream.plausible import HR_BPM
 from edge.stream.readings import AlignedSample
@@ -105,6 +107,8 @@ class CoachSettings:
     #: ...with no other cue for this long, and at most one this often.
     on_target_quiet_s: int = 120
     on_target_interval_s: int = 300
+    #: A planned effort step that the person's kinetics say is too hard, said before it starts.
+    lookahead: LookaheadSettings = field(default_factory=LookaheadSettings)
 
 
 @dataclass
@@ -118,6 +122,9 @@ class Coach:
     #: Session second the plan started (a resumed session keeps its place); None: the first
     #: sample's second.
     plan_start_t: int | None = None
+    #: The person's learnt heart kinetics, as the session started: with a plan of power or
+    #: speed targets, a step they say is too hard is announced before it starts.
+    kinetics: PersonalKinetics | None = None
 
     def __post_init__(self) -> None:
         self.zones = ZoneModel.for_profile(self.profile)
@@ -129,6 +136,15 @@ class Coach:
                 self.plan, self.zones, self.settings.workout, start_t=self.plan_start_t
             )
         )
+        self._lookahead: StepLookahead | None = None
+        if self.plan is not None and self.kinetics is not None and self.kinetics.params:
+            self._lookahead = StepLookahead(
+                self.plan.steps,
+                self.zones,
+                self.kinetics.params,
+                self.settings.lookahead,
+                sessions=max(self.kinetics.sessions.values(), default=0),
+            )
         self._next_id = self.first_cue_id
         self._zone: int | None = None
         self._candidate: tuple[int, int] | None = None  # (zone, since_t)
@@ -202,6 +218,7 @@ class Coach:
         due += self._drift_cues(t, sample, believed)
         # A plan and the clock go on through gaps: the step changes are still announced.
         due += self._workout_cues(t, believed, forecast)
+        due += self._lookahead_cues(t, sample, believed)
         due += self._milestone_cues(t, sample, believed)
         due += self._on_target_cues(t, believed)
         return self._choose(t, due)
@@ -453,6 +470,12 @@ class Coach:
             for c in self.workout.update(t, hr, forecast)
         ]
 
+    def _lookahead_cues(self, t: int, sample: AlignedSample, hr: float | None) -> list[_Due]:
+        if self._lookahead is None or self.workout is None:
+            return []
+        facts = self._lookahead.update(sample, hr, self.workout.status(t))
+        return [] if facts is None else [_due_cue(CueKind.HARD_STEP_AHEAD, facts)]
+
     def _milestone_cues(self, t: int, sample: AlignedSample, hr: float | None) -> list[_Due]:
         settings = self.settings
         if self._next_time_milestone is None:
@@ -544,6 +567,8 @@ class Coach:
             self._waiting_milestones = [w for w in self._waiting_milestones if w[1] is not best]
         if best.workout_key is not None and self.workout is not None:
             self.workout.given(best.workout_key)
+        if best.kind is CueKind.HARD_STEP_AHEAD and self._lookahead is not None:
+            self._lookahead.given(int(best.facts["step"]))
         cue = Cue(self._next_id, t, best.kind, best.action, best.priority, best.facts)
         self._next_id += 1
         return [cue]

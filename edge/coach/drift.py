@@ -24,7 +24,18 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["DecouplingSettings", "DecouplingTracker", "DriftFinding"]
+__all__ = ["DecouplingSettings", "DecouplingTracker", "DriftFinding", "decoupling_pct"]
+
+
+def decoupling_pct(
+    first_hr: float, first_effort: float, last_hr: float, last_effort: float
+) -> float:
+    """Aerobic decoupling (Pa:HR), percent: how much less effort per beat the last part gives
+    than the first, ``(EF_first - EF_last) / EF_first x 100`` with EF = effort / heart rate.
+    Positive: heart rate rose against the effort. The one formula for the live drift cue and
+    the per-session fitness markers (`edge.reports.fitness`)."""
+    first, last = first_effort / first_hr, last_effort / last_hr
+    return (first - last) / first * 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +131,7 @@ class DecouplingTracker:
         if abs(e2 / e1 - 1.0) > s.effort_tolerance or max(cv1, cv2) > s.max_effort_cv:
             return None
         self.judging = True
-        decoupling = (e1 / hr1 - e2 / hr2) / (e1 / hr1) * 100.0
+        decoupling = decoupling_pct(hr1, e1, hr2, e2)
         if decoupling < s.threshold_pct or hr2 - hr1 < s.min_rise_bpm:
             return None
         return DriftFinding(hr1, hr2, decoupling, s.span_s, measure)

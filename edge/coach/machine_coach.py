@@ -15,7 +15,9 @@ Safety is built in, not configured in:
   person stops the machine (the coach then never restarts it);
 * a treadmill's belt is never started or sped up unless `treadmill_may_speed_up` is set, and
   then only by `max_speed_step_kmh` at a time, each step announced `announce_lead_s` before it is
-  made; slowing down is always allowed;
+  made; slowing down is always allowed; heart-rate mode on a treadmill (allowed only with that
+  flag) never starts the belt at all: it waits for the person to start it, then holds the zone
+  by the belt's speed, within `safe_speed_kmh`..`max_speed_kmh`;
 * the person can always override at the machine: a target that changes to a value the coach did
   not ask for is the person's, and the coach follows it (for the rest of the step in a plan; in
   heart-rate mode the controller restarts from it after `override_hold_s`); control taken by
@@ -25,10 +27,11 @@ Safety is built in, not configured in:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from enum import Enum
 
-from edge.coach.hr_control import ControlInput, PidPowerController, PowerController
+from edge.coach.hr_control import ControlInput, PidPowerController, PidSettings, PowerController
 from edge.coach.workouts import PlannedStep, PlannedWorkout
 from edge.core.zones import ZoneModel
 from edge.settings import MachineSettings
@@ -49,6 +52,9 @@ from edge.stream.readings import AlignedSample
 log = logging.getLogger(__name__)
 
 __all__ = ["Decision", "DriveState", "MachineCoach"]
+
+#: A belt slower than this is standing still: heart-rate mode waits for the person to start it.
+_BELT_MOVING_KMH = 0.5
 
 #: A reported target within this of what was asked is the coach's own, not the person's.
 _POWER_TOLERANCE_W = 2.0
@@ -111,6 +117,11 @@ class MachineCoach:
     #: status naming one of them is the machine confirming the coach, even when the person's
     #: own change overtook it on the way.
     _unconfirmed: dict[str, list[float]] | None = None
+    #: Heart-rate mode on a treadmill: the PID on the belt's speed (made once the belt runs).
+    _speed_pid: PidPowerController | None = None
+    _asked_to_start: bool = False
+    #: The slowest it holds: `safe_speed_kmh`, or the person's own slower speed when it started.
+    _speed_floor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.settings.hold_zone and self.controller is None:
@@ -246,6 +257,8 @@ class MachineCoach:
     # -- heart-rate mode ------------------------------------------------------------------------
 
     def _zone_tick(self, t: int, sample: AlignedSample) -> Decision:
+        if self.settings.kind == "treadmill":
+            return self._treadmill_zone_tick(t, sample)
         assert self.controller is not None and sample.hr_bpm is not None
         if t < self._override_until_t:
             return Decision()
@@ -266,6 +279,47 @@ class MachineCoach:
         )
         return Decision(commands=tuple(self._power_towards(t, wanted)))
 
+    def _treadmill_zone_tick(self, t: int, sample: AlignedSample) -> Decision:
+        """Heart-rate mode by the belt's speed (the config allowed speed-ups: checked at load).
+        The belt is never started: until the person starts it, the coach only says so."""
+        assert sample.hr_bpm is not None
+        s = self.settings
+        measured = None if sample.machine_speed_mps is None else sample.machine_speed_mps * 3.6
+        belt = self._speed if self._speed is not None else (measured or self._belt_kmh)
+        if belt < _BELT_MOVING_KMH:
+            if self._asked_to_start:
+                return Decision()
+            self._asked_to_start = True
+            return Decision(
+                (
+                    f"Start the belt yourself when you are ready: I will then hold you in zone "
+                    f"{s.hold_zone} by its speed.",
+                )
+            )
+        if t < self._override_until_t and self._speed_pid is not None:
+            return Decision()  # the person's own change, followed for a while
+        if self._speed_pid is None or self._override_until_t >= 0:
+            # The first run of the belt is the person starting it, not an override to wait out.
+            # From the speed the belt runs at (the person's own, after an override): bumpless.
+            self._override_until_t = -1.0
+            self._speed = belt
+            first = self._speed_pid is None
+            self._speed_floor = min(s.safe_speed_kmh if first else self._speed_floor, belt)
+            self._speed_pid = PidPowerController(_treadmill_pid(s), start_power_w=belt, t=t)
+        low, high = self.zones.bounds_bpm(s.hold_zone)
+        wanted = self._speed_pid.update(
+            ControlInput(
+                t,
+                sample.hr_bpm,
+                low,
+                high,
+                max_power_w=s.max_speed_kmh,
+                min_power_w=self._speed_floor,
+            )
+        )
+        words, commands = self._speed_towards(t, round(wanted, 1))
+        return Decision(tuple(words), tuple(commands))
+
     # -- the safety layer -----------------------------------------------------------------------
 
     def _floor(self) -> float:
@@ -285,7 +339,8 @@ class MachineCoach:
                 return []
             change = max(-s.max_step_w, min(s.max_step_w, wanted - self._power))
             step_to = self._power + change
-        watts = round(min(step_to, s.max_power_w))
+        # Whole watts on the wire, never above a cap that is not a whole number.
+        watts = min(round(step_to), math.floor(s.max_power_w))
         if self._power is not None and watts == round(self._power):
             return []
         self._power = float(watts)
@@ -382,6 +437,22 @@ class MachineCoach:
         return Decision(
             words, (ReleaseControl(reason, self._safe_command() if make_safe else None),)
         )
+
+
+def _treadmill_pid(settings: MachineSettings) -> PidSettings:
+    """The PID of `hr_control`, its units km/h instead of watts. A runner's heart gains some
+    6-10 bpm per km/h (against 0.2-0.5 bpm/W on a bike), so the gains are the bike's scaled by
+    about 1/30; a change at most every 15 s (each speed-up is announced first), none under 0.2
+    km/h. Tuned on `bench/treadmill_hr.py`'s runners (seeds 11-60), checked on seeds 1000-1099."""
+    return PidSettings(
+        kp_w_per_bpm=0.1,
+        ki_w_per_bpm_s=0.0009,
+        kd_w_per_bpm_per_s=0.27,
+        max_step_w=settings.max_speed_step_kmh,
+        min_interval_s=15,
+        deadband_w=0.2,
+        integral_limit_w=4.0,
+    )
 
 
 def _duration_words(seconds: int) -> str:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from edge.coach.hr_mpc import controller_for
 from edge.coach.machine_coach import Decision, MachineCoach
 from edge.coach.workouts import WorkoutError, parse_workout
 from edge.core.cues import Cue, Priority
 from edge.core.events import MachineUpdate
 from edge.core.zones import ZoneModel
 from edge.errors import ConfigError
+from edge.health.kinetics import KineticsParams
 from edge.settings import MachineSettings
 from edge.sources.machine import MachineLink
 from edge.stream.machine import (
@@ -33,7 +35,7 @@ from edge.stream.machine import (
 )
 from edge.stream.readings import AlignedSample
 
-__all__ = ["MachineDriver", "command_dict", "machine_drivers"]
+__all__ = ["MachineDriver", "command_dict", "driver_for", "machine_drivers"]
 
 
 def command_dict(command: MachineCommand) -> dict[str, object]:
@@ -105,6 +107,13 @@ class MachineDriver:
         self._apply(decision)
         return bool(decision.commands)
 
+    def let_go(self, reason: str) -> bool:
+        """Give the machine back (safe load first) for `reason`: the member released a gym
+        machine or their session ended; True if control was let go of now."""
+        decision = self.coach.safety_cue(reason)
+        self._apply(decision)
+        return bool(decision.commands)
+
     def _apply(self, decision: Decision) -> None:
         if not (decision.say or decision.commands):
             return
@@ -118,24 +127,52 @@ class MachineDriver:
 
 
 def machine_drivers(
-    machines: tuple[MachineSettings, ...], zones: ZoneModel, *, clock: Callable[[], float]
+    machines: tuple[MachineSettings, ...],
+    zones: ZoneModel,
+    *,
+    clock: Callable[[], float],
+    kinetics: KineticsParams | None = None,
+    resting_hr: float = 60.0,
 ) -> list[tuple[MachineLink, MachineDriver | None]]:
     """A link per `[[people.machines]]` entry, and a driver for those the coach may drive.
 
-    A driver's `say` and `emit` are the session's, set once the session exists.
+    `kinetics` are the person's learnt power kinetics, as the session started (heart-rate
+    mode's MPC uses them; see `edge.coach.hr_mpc.controller_for`). A driver's `say` and `emit`
+    are the session's, set once the session exists.
     """
     out: list[tuple[MachineLink, MachineDriver | None]] = []
     for settings in machines:
         link = MachineLink(settings, clock=clock)
-        driver = None
-        if settings.drive and (settings.plan or settings.hold_zone):
-            try:
-                plan = parse_workout(settings.plan, "machine plan") if settings.plan else None
-            except WorkoutError as exc:
-                raise ConfigError(f"[[people.machines]] {link.name}: {exc}") from None
-            driver = MachineDriver(
-                MachineCoach(settings, zones, plan), send=link.send, device=link.name
-            )
-            link.on_event = driver.on_event
-        out.append((link, driver))
+        out.append((link, driver_for(link, zones, "[[people.machines]]", kinetics, resting_hr)))
     return out
+
+
+def driver_for(
+    link: MachineLink,
+    zones: ZoneModel,
+    where: str,
+    kinetics: KineticsParams | None = None,
+    resting_hr: float = 60.0,
+) -> MachineDriver | None:
+    """A driver for `link`'s machine when the coach may drive it (and one wired to the link's
+    events), else None: the machine is only read. A bike's heart-rate mode gets its controller
+    from `controller_for` (the MPC with learnt `kinetics`); a treadmill's holds by speed."""
+    settings = link.machine
+    if not (settings.drive and (settings.plan or settings.hold_zone)):
+        return None
+    try:
+        plan = parse_workout(settings.plan, "machine plan") if settings.plan else None
+    except WorkoutError as exc:
+        raise ConfigError(f"{where} {link.name}: {exc}") from None
+    controller = (
+        controller_for(settings, kinetics, resting_hr)
+        if settings.hold_zone and settings.kind == "bike"
+        else None
+    )
+    driver = MachineDriver(
+        MachineCoach(settings, zones, plan, controller=controller),
+        send=link.send,
+        device=link.name,
+    )
+    link.on_event = driver.on_event
+    return driver

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from edge.config_checks import plan_text
 from edge.core.cues import Action, CueKind, duration_facts
 from edge.core.events import StepProgress
 from edge.core.forecast import Forecast
@@ -187,7 +188,11 @@ class PlannedWorkout:
             kind = "warmup"     # optional, inferred as in the text form
             [[steps]]
             repeat = 4
-            steps = "3m z4, 2m z1"
+            steps = "3m z4, 2m z1"   # or tables, as above
+            [[steps]]
+            duration = "20m"
+            power_w = 180       # effort targets, with or without a zone: power_w (a bike in
+                                # ERG), speed_kmh and incline_pct (a treadmill)
         """
         try:
             data = tomllib.loads(text)
@@ -206,10 +211,13 @@ class PlannedWorkout:
             raise WorkoutError(
                 f"{where}: steps must be a text plan or an array of tables ([[steps]])"
             )
-        items: list[_Item] = []
-        for number, table in enumerate(steps, start=1):
-            items += _toml_items(table, f"{where} step #{number}", group=number)
-        return cls(name, _build(items))
+        try:  # tables are checked, and written in the text form, by the config's checks
+            text = plan_text(steps, where)
+        except WorkoutError:
+            raise
+        except ConfigError as exc:
+            raise WorkoutError(str(exc)) from None
+        return cls(name, _Parser(text, where=where).steps())
 
     def describe(self) -> str:
         """The plan in its text form, one entry per step (repeats written out)."""
@@ -425,53 +433,6 @@ def _zones(text: str | int | list) -> tuple[int, int] | None:
         return None
     low = int(match["low"])
     return low, int(match["high"] or low)
-
-
-def _toml_items(table: object, where: str, group: int) -> list[_Item]:
-    if not isinstance(table, Mapping):
-        raise WorkoutError(f"{where} must be a table")
-    if "repeat" in table:
-        unknown = set(table) - {"repeat", "steps"}
-        if unknown:
-            raise WorkoutError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} in a repeat")
-        count, body = table["repeat"], table.get("steps")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise WorkoutError(f"{where}: repeat must be a whole number of 1 or more")
-        if not isinstance(body, str):
-            raise WorkoutError(f'{where}: a repeat\'s steps are a text plan, like "3m z4, 2m z1"')
-        parser = _Parser(body, where=where)
-        parser.groups = 1000 * group  # nested repeats get groups of their own
-        items = parser._list(depth=0, groups=(group,))
-        if parser.pos < len(body.rstrip()) or not items:
-            raise parser._error("not a list of steps")
-        return items * count
-    unknown = set(table) - {"duration", "zone", "kind", "name"}
-    if unknown:
-        raise WorkoutError(
-            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; known: "
-            "duration, zone, kind, name (or repeat, steps)"
-        )
-    duration = table.get("duration")
-    seconds = (
-        duration
-        if isinstance(duration, int) and not isinstance(duration, bool)
-        else _duration_s(str(duration))
-        if duration is not None
-        else None
-    )
-    if seconds is None:
-        raise WorkoutError(f'{where}: duration must be seconds or text like "3m", got {duration!r}')
-    zones = _zones(table.get("zone")) if "zone" in table else None
-    if zones is None:
-        raise WorkoutError(
-            f'{where}: zone must be 1..5, "3-4" or [3, 4], got {table.get("zone")!r}'
-        )
-    kind = None
-    if "kind" in table:
-        kind = _KIND_ALIASES.get(str(table["kind"]).lower())
-        if kind is None:
-            raise WorkoutError(f"{where}: kind must be one of {', '.join(STEP_KINDS)}")
-    return [_Item(seconds, zones, kind)]
 
 
 def _build(items: Iterable[_Item]) -> tuple[PlannedStep, ...]:

@@ -38,6 +38,7 @@ from edge.narrator.advice import (
 from edge.narrator.llm import LlamaEngine
 from edge.narrator.narrator import Narrator, NarratorSettings
 from edge.profile import Profile
+from edge.reports.fitness import FitnessMarkers, fitness_trend, session_markers
 from edge.settings import Settings
 from edge.store import DATABASE_NAME, SessionRow, SessionStore
 from edge.training.readiness import is_morning_reading
@@ -136,6 +137,26 @@ def recorded_sessions(store: SessionStore | None, person: str | None = None) -> 
             ended = started + timedelta(seconds=int(summary["duration_s"]))
         found.append(_Session(row, summary, started, ended))
     return sorted(found, key=lambda s: s.started)
+
+
+def fitness_points(
+    store: SessionStore, sessions: Sequence[_Session]
+) -> list[tuple[datetime, FitnessMarkers]]:
+    """Each session's fitness markers with its start: as stored when it ended, or worked out
+    from its samples for one stored before markers were (left out when it has too little
+    effort)."""
+    stored: dict[int, dict[str, Any]] = {}
+    for person in {s.row.person for s in sessions}:
+        stored |= store.fitness(person)
+    points = []
+    for session in sessions:
+        if session.row.id in stored:
+            markers: FitnessMarkers | None = FitnessMarkers.from_dict(stored[session.row.id])
+        else:
+            markers = session_markers(store.samples(session.row.id))
+        if markers is not None:
+            points.append((session.started, markers))
+    return points
 
 
 def _hard_min(summary: Mapping[str, Any]) -> int:
@@ -275,6 +296,8 @@ def answer_question(
         advice = readiness_advice_for(suggestion, ZoneModel.for_profile(inputs.profile), question)
     else:
         facts = gather_facts(intent, question, sessions, profile, now)
+        if intent is Intent.TREND and store is not None:
+            facts |= fitness_trend(fitness_points(store, sessions))
         advice = question_advice(question, intent, facts)
     narrator = Narrator(engine, settings or NarratorSettings(timeout_s=8.0), "no language model")
     try:

@@ -77,8 +77,9 @@ def run(
         report = forget_person(store, person)
     print(
         f"Forgot {person!r}: {report.sessions} sessions, {report.samples} samples, "
-        f"{report.cues} cues, {report.narrations} spoken cues and {report.feedback} feedback "
-        f"notes erased; the database went from {report.bytes_before} to "
+        f"{report.cues} cues, {report.narrations} spoken cues, {report.feedback} feedback "
+        f"notes, {report.fitness} sessions' fitness markers and {report.state_files} learnt "
+        f"heart-kinetics file(s) erased; the database went from {report.bytes_before} to "
         f"{report.bytes_after} bytes.",
         file=stdout,
     )

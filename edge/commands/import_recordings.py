@@ -67,4 +67,25 @@ def run_with_store(args: argparse.Namespace, settings: Settings, store: SessionS
                 print(f"  {warning}")
         else:
             print(f"skipped {result.path}: {result.reason}")
+    learnt = learn_kinetics(store, args.person, [r.session_id for r in results if r.imported])
+    if learnt and not args.json:
+        print(f"heart kinetics learnt from {learnt} of them, for the next sessions")
     return 1 if any(r.status == "skipped" for r in results) else 0
+
+
+def learn_kinetics(store: SessionStore, person: str, session_ids: list[int | None]) -> int:
+    """The imported sessions with effort teach the person's heart kinetics, oldest first, as
+    the daemon's own sessions do (saved in the person's folder beside the store). Returns how
+    many sessions taught something."""
+    from edge.health.personal_kinetics import kinetics_path, learn_from_session
+
+    wanted = {i for i in session_ids if i is not None}
+    rows = sorted((r for r in store.sessions(person) if r.id in wanted), key=lambda r: r.started_at)
+    path = kinetics_path(store.path.parent, person)
+    learnt = 0
+    for row in rows:
+        report = learn_from_session(
+            path, person, store.samples(row.id), now=row.started_at.isoformat()
+        )
+        learnt += bool(report["updated"])
+    return learnt

@@ -36,6 +36,9 @@ class CueKind(StrEnum):
     #: A short word, every few minutes at most, that the person is where today's plan wants
     #: them: heart rate held inside the target for a while and nothing else said lately.
     ON_TARGET = "on_target"
+    #: Before a planned step with a power or speed target: the person's learnt kinetics say it
+    #: would take them past its zone (`edge.coach.step_lookahead`); what to start it at.
+    HARD_STEP_AHEAD = "hard_step_ahead"
 
 
 class Action(StrEnum):
@@ -101,6 +104,8 @@ CUE_SPECS: Mapping[CueKind, CueSpec] = MappingProxyType(
         CueKind.SENSOR_LOST: CueSpec(Priority.SENSOR, Action.CHECK_SENSOR),
         CueKind.SENSOR_BACK: CueSpec(Priority.SENSOR, Action.INFO),
         CueKind.FORECAST_OVERSHOOT: CueSpec(Priority.FORECAST, Action.EASE_OFF),
+        # A forecast too, and said before the step's own start words, which it changes.
+        CueKind.HARD_STEP_AHEAD: CueSpec(Priority.FORECAST, Action.EASE_OFF),
         CueKind.DRIFT: CueSpec(Priority.DRIFT, Action.EASE_OFF),
         CueKind.STEP_START: CueSpec(Priority.WORKOUT, None),
         CueKind.STEP_HALFWAY: CueSpec(Priority.WORKOUT, Action.HOLD),
@@ -236,6 +241,8 @@ def template_text(cue: Cue) -> str:
             return _milestone_text(f)
         case CueKind.ON_TARGET:
             return f"On target: heart rate {f['hr']}, {_zone_text(f)}. Keep it steady."
+        case CueKind.HARD_STEP_AHEAD:
+            return _hard_step_text(f)
     raise ValueError(f"no template for cue kind {cue.kind!r}")
 
 
@@ -301,6 +308,23 @@ def _step_start_text(cue: Cue) -> str:
     return f"{_step_label(f)}: {spoken_duration(f)} at {_zone_text(f)}." + _START_ENDINGS.get(
         cue.action, ""
     )
+
+
+def _hard_step_text(f: Mapping[str, float | int | str]) -> str:
+    """ "The next interval at 250 watts would take you to 178 within 90 seconds, over 172.
+    Start it easier, at 230 watts." """
+    noun = _STEP_NOUNS.get(str(f["step_kind"]), "step")
+    if "next_power_w" in f:
+        effort, unit, suggested = f["next_power_w"], "watts", f.get("suggested_power_w")
+    else:
+        effort, unit, suggested = f["next_speed_kmh"], "km/h", f.get("suggested_speed_kmh")
+    head = (
+        f"The next {noun} at {effort} {unit} would take you to {f['forecast_hr']} within "
+        f"{f['within_s']} seconds, over {f['limit_hr']}."
+    )
+    if suggested is None:
+        return f"{head} Start it much easier."
+    return f"{head} Start it easier, at {suggested} {unit}."
 
 
 def _milestone_text(f: Mapping[str, float | int | str]) -> str:

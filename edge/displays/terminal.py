@@ -38,6 +38,7 @@ _KIND_LABELS = {
     "off_target": "TARGET",
     "milestone": "MILE",
     "on_target": "ON",
+    "hard_step_ahead": "AHEAD",
 }
 
 

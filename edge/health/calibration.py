@@ -19,7 +19,7 @@ import numpy as np
 
 from edge.errors import ModelError
 from edge.health.features import HR_INDEX, OUTPUT_NAMES, with_profile
-from edge.profile import Profile
+from edge.profile import Profile, person_state_dir
 
 CALIBRATION_FILE = "calibration.json"
 FORMAT = "edgecoach-health-calibration"
@@ -187,5 +187,4 @@ def head_inputs(bpm: np.ndarray, windows: np.ndarray) -> np.ndarray:
 def default_calibration_path(person: str) -> Path:
     """``$XDG_STATE_HOME/edgecoach/<person>/calibration.json`` (default ``~/.local/state``)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in person) or "you"
-    return Path(base) / "edgecoach" / safe / CALIBRATION_FILE
+    return person_state_dir(Path(base) / "edgecoach", person) / CALIBRATION_FILE

@@ -12,7 +12,10 @@ tile now, `/healthz`, and `POST /feedback`: how a member's session felt, from th
 it feel?" buttons, `{"person": NAME, "rpe": 1..10}` and/or `{"person": NAME, "verdict": "too_hard"
 | "too_easy"}` (JSON, at most 2 KB), handed to the board's `on_feedback` (the daemon records it in
 the store, as `edgecoach feedback` does). Errors are answered with one plain line a person can act
-on.
+on. With gym machines (`[[machines]]`, the board's `machines`): `/machines.json` lists them, each
+free or with whom it is bound to, `POST /bind` `{"person": NAME, "machine": LABEL}` binds a free
+one to a member (the coach then reads it into their session and drives it for them) and `POST
+/release` `{"person": NAME}` lets it go again.
 
 The board listens on loopback only: it shows heart rates, so it is for a screen attached to the
 device, never for the network. Requests whose Host header is not a loopback name are refused too,
@@ -45,7 +48,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
 
 from edge.core.events import SessionEvent
@@ -85,7 +88,28 @@ FeedbackHandler = Callable[
 #: board's loop: it must not block.
 StopHandler = Callable[[str], bool]
 
+
+class MachineBinder(Protocol):
+    """The gym's machines as the board binds them (the daemon's `MachineRoster`). Called on the
+    board's loop; a ValueError is the member's mistake (a machine taken, a session not running):
+    its message is shown on the tile."""
+
+    def listing(self) -> list[dict[str, object]]:
+        """Every gym machine: {"machine": label, "kind", "drive", "person": name or None}."""
+        ...
+
+    def bind(self, person: str, machine: str) -> Mapping[str, object]:
+        """Bind a free machine to a member who has none."""
+        ...
+
+    async def release(self, person: str, reason: str) -> bool:
+        """Let the member's machine go (control given back first); True if there was one."""
+        ...
+
+
 _HOST_HEADER_NAMES = {"localhost", "127.0.0.1", "[::1]"}
+#: The routes that take a POST from the board's page.
+_POST_PATHS = ("/feedback", "/stop", "/bind", "/release")
 
 
 _PING_KEY = "\0ping"
@@ -147,6 +171,7 @@ class KioskBoard:
         clock: Callable[[], float] = time.monotonic,
         on_feedback: FeedbackHandler | None = None,
         on_stop: StopHandler | None = None,
+        machines: MachineBinder | None = None,
         state: Any = None,
         page: bytes | None = None,
     ) -> None:
@@ -157,7 +182,8 @@ class KioskBoard:
         reserve for samples that carry no "hrr_fraction". `on_feedback` records what a tile's
         "How did it feel?" sends (see `FeedbackHandler`); without it `POST /feedback` is
         answered 503. `on_stop` lets go of a machine the coach drives for a member (`POST
-        /stop`, the tile's "Stop machine"; see `StopHandler`). `state` and `page` replace the
+        /stop`, the tile's "Stop machine"; see `StopHandler`). `machines` are the gym's machines
+        a member binds from their tile (`MachineBinder`). `state` and `page` replace the
         tiles and the page (the gym fleet's board: its `apply(event, now)` returns the tile, or
         the list of tiles, that changed).
         """
@@ -170,6 +196,7 @@ class KioskBoard:
         self.clock = clock
         self.on_feedback = on_feedback
         self.on_stop = on_stop
+        self.machines = machines
         self._page = (
             page
             if page is not None
@@ -358,7 +385,7 @@ class KioskBoard:
             )
             return
         path = target.split("?", 1)[0]
-        allowed = ("POST",) if path in ("/feedback", "/stop") else ("GET", "HEAD")
+        allowed = ("POST",) if path in _POST_PATHS else ("GET", "HEAD")
         if method not in allowed:
             await self._respond(
                 writer,
@@ -372,6 +399,9 @@ class KioskBoard:
         if method == "POST" and path == "/stop":
             await self._stop_machine(reader, writer, headers)
             return
+        if method == "POST" and path in ("/bind", "/release"):
+            await self._bind_machine(reader, writer, headers, path[1:])
+            return
         if method == "POST":
             await self._feedback(reader, writer, headers)
             return
@@ -382,6 +412,10 @@ class KioskBoard:
             )
         elif path == "/state.json":
             body = json.dumps(self.snapshot(), ensure_ascii=False).encode()
+            await self._respond(writer, 200, "application/json", body, head_only=head_only)
+        elif path == "/machines.json":
+            listing = [] if self.machines is None else self.machines.listing()
+            body = json.dumps({"machines": listing}, ensure_ascii=False).encode()
             await self._respond(writer, 200, "application/json", body, head_only=head_only)
         elif path == "/healthz":
             body = json.dumps(
@@ -454,6 +488,52 @@ class KioskBoard:
             return
         released = bool(self.on_stop(person))
         body = json.dumps({"person": person, "released": released}, ensure_ascii=False).encode()
+        await self._respond(writer, 200, "application/json", body)
+
+    async def _bind_machine(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        headers: Mapping[str, str],
+        what: str,
+    ) -> None:
+        """`POST /bind` `{"person", "machine"}` or `POST /release` `{"person"}`."""
+        body = await self._json_body(reader, writer, headers, what)
+        if body is None:
+            return
+        if self.machines is None:
+            await self._refuse(writer, 503, "no gym machines are bound from this board")
+            return
+        try:
+            data = json.loads(body.decode("utf-8")) if _json_depth(body.decode()) <= 2 else None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            data = None
+        fields = {"person", "machine"} if what == "bind" else {"person"}
+        person = data.get("person") if isinstance(data, dict) else None
+        machine = data.get("machine") if isinstance(data, dict) else None
+        if (
+            not isinstance(data, dict)
+            or set(data) != fields
+            or not isinstance(person, str)
+            or (what == "bind" and not isinstance(machine, str))
+        ):
+            example = '{"person": NAME, "machine": LABEL}' if what == "bind" else '{"person": NAME}'
+            await self._refuse(writer, 400, f"send {example}")
+            return
+        if person not in self.state.members:
+            await self._refuse(writer, 400, "choose a name shown on the board")
+            return
+        try:
+            if what == "bind":
+                assert isinstance(machine, str)
+                answer = dict(self.machines.bind(person, machine))
+            else:
+                released = await self.machines.release(person, "released from the zone board")
+                answer = {"released": released}
+        except ValueError as exc:
+            await self._refuse(writer, 409, _one_line(str(exc)))
+            return
+        body = json.dumps({"person": person, **answer}, ensure_ascii=False).encode()
         await self._respond(writer, 200, "application/json", body)
 
     async def _feedback(
@@ -564,6 +644,7 @@ class KioskBoard:
             403: "Forbidden",
             404: "Not Found",
             405: "Method Not Allowed",
+            409: "Conflict",
             413: "Content Too Large",
             415: "Unsupported Media Type",
             421: "Misdirected Request",

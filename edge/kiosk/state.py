@@ -65,6 +65,8 @@ class MemberState:
     power_w: int | None = None
     #: True while the coach drives a machine for the person (the tile offers "Stop machine").
     machine_driving: bool = False
+    #: The gym machine bound to the member from the board (its label), if any.
+    machine: str | None = None
     gap: bool = False
     last_sample_at: float | None = None
     cue: CueState | None = None
@@ -96,6 +98,7 @@ class MemberState:
             "effort_pct": self.effort_pct,
             "power_w": self.power_w,
             "machine_driving": self.machine_driving,
+            "machine": self.machine,
             "gap": self.gap,
             "sample_age_s": age,
             "no_signal": self.gap or age is None or age > NO_SIGNAL_AFTER_S,
@@ -150,11 +153,13 @@ class BoardState:
             case SessionEnded():
                 member.ended = True
                 member.machine_driving = False
+                member.machine = None
             case MachineUpdate(detail=detail):
                 driving = _machine_driving(member.machine_driving, detail)
-                if driving == member.machine_driving and known:
+                bound = _bound_machine(member.machine, detail)
+                if driving == member.machine_driving and bound == member.machine and known:
                     return None  # a target changed: nothing on the tile
-                member.machine_driving = driving
+                member.machine_driving, member.machine = driving, bound
             case _ if known:
                 return None  # warnings and anything new: nothing on the tile
         member.seq += 1
@@ -227,10 +232,21 @@ def _machine_driving(was: bool, detail: Mapping[str, object]) -> bool:
     """Whether the coach drives the member's machine after this update."""
     if detail.get("status") == "control_granted":
         return True
+    if "unbound" in detail:
+        return False
     if detail.get("command") == "release" or detail.get("status") in (
         "control_lost",
         "stopped_by_user",
         "reset",
     ):
         return False
+    return was
+
+
+def _bound_machine(was: str | None, detail: Mapping[str, object]) -> str | None:
+    """The gym machine bound to the member after this update (`MachineRoster`'s events)."""
+    if isinstance(bound := detail.get("bound"), str):
+        return bound
+    if "unbound" in detail:
+        return None
     return was

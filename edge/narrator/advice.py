@@ -666,8 +666,23 @@ TREND_SESSIONS = 3
 
 def trend_answer(facts: Facts, question: str = "") -> Advice:
     """Facts: `sessions` (recorded), and when there are enough `mean_hr_recent`,
-    `mean_hr_before` (average heart rate of the last and the previous `TREND_SESSIONS`)."""
+    `mean_hr_before` (average heart rate of the last and the previous `TREND_SESSIONS`).
+
+    With fitness markers (`edge.reports.fitness.fitness_trend`: `ef_before`, `ef_recent`...)
+    the answer is the efficiency factor's trend over the weeks instead; with too few sessions
+    for one (`needed_sessions`), the heart-rate comparison says so too."""
     f = dict(facts)
+    if "ef_recent" in f:
+        return _fitness_trend_answer(f, question)
+    if "mean_hr_recent" in f and "needed_sessions" in f:
+        plain = trend_answer({k: v for k, v in f.items() if not _is_fitness_fact(k)}, question)
+        f = {**plain.facts, **f}
+        text = (
+            f"{plain.template} For a fitness trend I need at least {f['needed_sessions']} "
+            f"rides with power or runs with speed over {f['needed_days']} days; I have "
+            f"{f['fitness_sessions']} over {f['fitness_days']} days."
+        )
+        return _advice(Task.QUESTION, Intent.TREND.value, None, f, text, question=question)
     if "mean_hr_recent" not in f:
         if "sessions" in f:
             f["sessions_needed"] = 2 * TREND_SESSIONS
@@ -705,6 +720,56 @@ def trend_answer(facts: Facts, question: str = "") -> Advice:
         f"Your average heart rate was {recent} over your last sessions and {before} over "
         f"the ones before: {trend}"
     )
+    return _advice(Task.QUESTION, Intent.TREND.value, None, f, text, question=question)
+
+
+_FITNESS_FACTS = (
+    "measure",
+    "fitness_sessions",
+    "fitness_days",
+    "needed_sessions",
+    "needed_days",
+    "weeks",
+    "ef_before",
+    "ef_recent",
+    "ef_change_pct",
+    "ef_direction",
+    "reference",
+    "hr_at_reference_before",
+    "hr_at_reference_recent",
+    "decoupling_recent_pct",
+)
+
+
+def _is_fitness_fact(key: str) -> bool:
+    return key in _FITNESS_FACTS
+
+
+def _fitness_trend_answer(f: dict[str, float | int | str], question: str) -> Advice:
+    """The efficiency factor (effort per heartbeat) of the recent sessions against the earlier
+    ones, and the heart rate at the reference effort where known; never a diagnosis."""
+    ride = f["measure"] == "power"
+    what = "power per heartbeat" if ride else "speed per heartbeat"
+    change, direction = int(f["ef_change_pct"]), f["ef_direction"]
+    text = (
+        f"Your efficiency factor, {what}, went from {format_value(f['ef_before'])} to "
+        f"{format_value(f['ef_recent'])} over {f['weeks']} weeks, {change} percent {direction}."
+    )
+    if "hr_at_reference_recent" in f:
+        unit = "watts" if ride else "km/h"
+        text += (
+            f" Your heart rate at {format_value(f['reference'])} {unit} went from "
+            f"{f['hr_at_reference_before']} to {f['hr_at_reference_recent']}."
+        )
+    if direction == "up" and change >= 2:
+        text += " More effort for each beat is a sign of better aerobic fitness."
+    elif direction == "down" and change >= 2:
+        text += (
+            " Less effort for each beat can mean tiredness, heat or less training; these "
+            "markers alone can't tell which."
+        )
+    else:
+        text += " No clear change yet."
     return _advice(Task.QUESTION, Intent.TREND.value, None, f, text, question=question)
 
 

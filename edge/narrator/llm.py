@@ -355,13 +355,20 @@ class Generation:
     stopped: bool = False
 
 
+#: The context llama.cpp keeps (its KV cache: 11 MiB per 512 tokens for SmolLM2-135M). The
+#: longest prompt the coach writes is about 150 tokens and a reply at most 96; a longer one
+#: would have its reply shortened by llama-cpp-python, and a prompt alone too long for it
+#: fails, which the narrator turns into the template with the reason.
+CONTEXT_TOKENS = 512
+
+
 class LlamaEngine:
     def __init__(
         self,
         path: Path,
         *,
         threads: int | None = None,
-        n_ctx: int = 1024,
+        n_ctx: int = CONTEXT_TOKENS,
         seed: int = 7,
         lora_path: Path | None = None,
     ) -> None:

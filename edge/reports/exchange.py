@@ -43,10 +43,14 @@ from edge.coach.summary import summarise
 from edge.core.zones import ZoneModel
 from edge.errors import SourceFileError
 from edge.profile import Profile
+from edge.reports.fitness import session_markers
 from edge.reports.metrics import ReportError, find_session, gaps_of
 from edge.sources.recordings import (
+    FIT_APPLICATION_ID,
+    FIT_MACHINE_FIELDS,
     FOOT_SPORTS,
     MAX_DURATION_S,
+    MachinePoint,
     RecordPoint,
     hr_times,
     point_rows,
@@ -70,6 +74,7 @@ from edge.stream.readings import (
     HeartRateReading,
     LinkEvent,
     LinkState,
+    MachineReading,
     PowerReading,
     StrideReading,
 )
@@ -122,6 +127,7 @@ _DEVICE = "import"
 #: Power goes in as its own sensor: a point without heart rate ends the heart rate's hold (a
 #: disconnect of `_DEVICE`), and the aligner ends a device's effort values on its disconnect.
 _POWER_DEVICE = "import:power"
+_MACHINE_DEVICE = "import:machine"
 _HRV_PER_MESSAGE = 5  # what devices write; the FIT profile leaves the array open
 _UINT8_MAX_VALID = 254  # 255 is FIT's "invalid"
 _UINT16_MAX_VALID = 65534
@@ -139,11 +145,15 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
             "FIT export needs the fit-tool package: pip install "
             "'fit-tool>=0.9.16,<0.10' (or export as CSV)"
         ) from exc
+    from fit_tool.base_type import BaseType
     from fit_tool.data_message import DataMessage
+    from fit_tool.developer_field import DeveloperField
     from fit_tool.fit_file_builder import FitFileBuilder
     from fit_tool.profile.messages.activity_message import ActivityMessage
     from fit_tool.profile.messages.common_fields import TimestampField
+    from fit_tool.profile.messages.developer_data_id_message import DeveloperDataIdMessage
     from fit_tool.profile.messages.event_message import EventMessage
+    from fit_tool.profile.messages.field_description_message import FieldDescriptionMessage
     from fit_tool.profile.messages.file_id_message import FileIdMessage
     from fit_tool.profile.messages.hrv_message import HrvMessage
     from fit_tool.profile.messages.lap_message import LapMessage
@@ -151,6 +161,7 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
         RecordCadenceField,
         RecordDistanceField,
         RecordFractionalCadenceField,
+        RecordGradeField,
         RecordHeartRateField,
         RecordMessage,
         RecordPowerField,
@@ -184,6 +195,26 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
     file_id.serial_number = row.id
     file_id.time_created = ms(first_t)
     builder.add(file_id)
+    # The machine's own values (FTMS) have no standard record field but grade: developer
+    # fields of edgecoach's own, described once, each a float32 in the unit it names.
+    machine_fields = [
+        (n, name, unit, attribute)
+        for n, (name, unit, attribute) in enumerate(FIT_MACHINE_FIELDS)
+        if any(getattr(sample, attribute) is not None for sample in samples)
+    ]
+    if machine_fields:
+        developer = DeveloperDataIdMessage()
+        developer.application_id = FIT_APPLICATION_ID
+        developer.developer_data_index = 0
+        builder.add(developer)
+        for n, name, unit, _ in machine_fields:
+            description = FieldDescriptionMessage()
+            description.developer_data_index = 0
+            description.field_definition_number = n
+            description.fit_base_type_id = BaseType.FLOAT32.value
+            description.field_name = name
+            description.units = unit
+            builder.add(description)
     builder.add(_event(EventMessage, Event.TIMER, EventType.START, ms(first_t)))
     # A record message with only the fields written: a full RecordMessage builds all 84 of the
     # profile's fields, which makes it four times slower (2.5 s against 0.7 s an hour here).
@@ -195,6 +226,7 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
         RecordSpeedField,
         RecordDistanceField,
         RecordPowerField,
+        RecordGradeField,
     )
     for sample in samples:
         cadence = fraction = None
@@ -208,14 +240,27 @@ def export_fit(store: SessionStore, session_id: int, out_path: Path) -> Path:
             None if sample.hr_bpm is None else min(round(sample.hr_bpm), _UINT8_MAX_VALID),
             cadence,
             fraction,
-            sample.speed_mps,
+            # Other tools read speed here: the machine's when the person's own sensor gave
+            # none (a treadmill's belt); the reader tells a copy from the developer field.
+            sample.speed_mps if sample.speed_mps is not None else sample.machine_speed_mps,
             sample.distance_m,
             None if sample.power_w is None else min(round(sample.power_w), _UINT16_MAX_VALID),
+            sample.incline_pct,
         )
+        extra = []
+        for n, _, _, attribute in machine_fields:
+            value = getattr(sample, attribute)
+            if value is not None:
+                field = DeveloperField(
+                    developer_data_index=0, field_id=n, base_type=BaseType.FLOAT32, size=4
+                )
+                field.set_value(0, float(value))
+                extra.append(field)
         record = DataMessage(
             name=RecordMessage.NAME,
             global_id=RecordMessage.ID,
             fields=[field() for field in record_fields],
+            developer_fields=extra,
         )
         for field, value in zip(record.fields, values, strict=True):
             if value is not None:  # an unset field is left out of the record
@@ -477,6 +522,8 @@ def _import_one(
         "warnings": list(warnings),
     }
     store.end_session(session_id, started_at + timedelta(seconds=len(samples)), summary)
+    if (markers := session_markers(samples)) is not None:
+        store.set_fitness(session_id, markers.as_dict())
     known[digest] = known[content] = (session_id, person)
     return ImportResult(
         path, session_id, sha256=digest, duration_s=len(samples), warnings=tuple(warnings)
@@ -531,13 +578,9 @@ def _read_for_import(
             return samples, started, None, None, warnings
     recording = read_recording(path)
     sport = recording.sport
-    samples = align_points(recording.points, foot=sport in FOOT_SPORTS)
+    samples = align_points(recording.points, foot=sport in FOOT_SPORTS, machine=recording.machine)
     warnings = list(recording.warnings)
-    started, note = recording.started_at, None
-    if started is None and path.suffix.lower() == ".fit":
-        started, note = _first_fit_time(path)
-    if note:
-        warnings.append(note)
+    started = recording.started_at
     if started is None:
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         started = modified - timedelta(seconds=len(samples))
@@ -549,7 +592,11 @@ def _read_for_import(
 
 
 def align_points(
-    points: Sequence[RecordPoint], *, foot: bool, max_hold_s: float | None = None
+    points: Sequence[RecordPoint],
+    *,
+    foot: bool,
+    max_hold_s: float | None = None,
+    machine: Sequence[MachinePoint] = (),
 ) -> list[AlignedSample]:
     """A recording's points as one `AlignedSample` a second, through the live `StreamAligner`.
 
@@ -559,7 +606,8 @@ def align_points(
 
     A second of the aligner's output depends only on the last reading of each kind before it
     ends (and every RR interval in it), so each second's readings are reduced to those before
-    they are pushed: the same samples, whether the file has one point a second or fifty.
+    they are pushed: the same samples, whether the file has one point a second or fifty. A gym
+    machine's values (`machine`, each on a record's moment) go in as that machine's readings.
     """
     hold = hold_for(points) if max_hold_s is None else max_hold_s
     aligner = StreamAligner(start_t=0.0, max_hold_s=hold)
@@ -575,6 +623,8 @@ def align_points(
     link_after: float | None = None
     power: tuple[float, float] | None = None
     stride: tuple[float, float | None, float | None, float | None, float | None] | None = None
+
+    machine_at = {math.floor(m.t): m for m in machine}  # the last of each second
 
     def push_second() -> None:
         if heart is not None:
@@ -593,6 +643,20 @@ def align_points(
             )
         if power is not None:
             out.extend(aligner.push(PowerReading(_POWER_DEVICE, *power)))
+        if bucket is not None and (moment := machine_at.get(bucket)) is not None:
+            out.extend(
+                aligner.push(
+                    MachineReading(
+                        _MACHINE_DEVICE,
+                        moment.t,
+                        speed_mps=moment.speed_mps,
+                        incline_pct=moment.incline_pct,
+                        resistance=moment.resistance,
+                        stroke_rate_spm=moment.stroke_rate_spm,
+                        distance_m=moment.distance_m,
+                    )
+                )
+            )
         if stride is not None:
             out.extend(aligner.push(StrideReading(_DEVICE, *stride)))
 
@@ -637,52 +701,6 @@ def hold_for(points: Sequence[RecordPoint]) -> float:
     spacings = np.sort(np.diff(times))
     usual = math.ceil(spacings[int(0.9 * (len(spacings) - 1))])
     return float(min(max(usual, IMPORT_MIN_HOLD_S), IMPORT_MAX_HOLD_S))
-
-
-# -- the file's clock --------------------------------------------------------------------------
-
-
-def _first_fit_time(path: Path) -> tuple[datetime | None, str | None]:
-    """For a FIT file whose records count time from the watch's power-on (the FR70 among
-    them): the first record's clock time, from the activity message's local time (its time
-    zone unknown), and a note saying so; (None, None) without one."""
-    import fitdecode
-
-    relative: float | None = None
-    anchor: tuple[float, datetime] | None = None
-    try:
-        with path.open("rb") as handle:
-            reader = fitdecode.FitReader(
-                handle,
-                check_crc=fitdecode.CrcCheck.DISABLED,
-                error_handling=fitdecode.ErrorHandling.IGNORE,
-            )
-            try:
-                for frame in reader:
-                    if not isinstance(frame, fitdecode.FitDataMessage):
-                        continue
-                    moment = frame.get_value("timestamp", fallback=None)
-                    if frame.name == "record" and isinstance(moment, int | float):
-                        relative = moment if relative is None else min(relative, moment)
-                    elif frame.name == "activity" and isinstance(moment, int | float):
-                        local = frame.get_value("local_timestamp", fallback=None)
-                        if isinstance(local, datetime):
-                            anchor = (float(moment), local.replace(tzinfo=None))
-            finally:
-                reader.close()
-    except Exception as exc:  # noqa: BLE001  # a truncated file: keep what was read
-        log.debug("%s: no start time (%s)", path, exc)
-    if relative is not None and anchor is not None:
-        moment, local = anchor
-        try:
-            start = (local - timedelta(seconds=moment - relative)).astimezone(UTC)
-        except (OverflowError, ValueError):
-            return None, None
-        return start, (
-            "the file counts time from the watch's power-on: the start comes from "
-            "its activity's local time, taken in this device's time zone"
-        )
-    return None, None
 
 
 def _read_own_csv(path: Path) -> tuple[list[AlignedSample], datetime, list[str]] | None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from edge.reports.fitness import FitnessMarkers, session_markers
 from edge.reports.metrics import load_session
 from edge.store import SessionStore
 
@@ -25,6 +26,8 @@ HISTORY_COLUMNS = (
     ("hr", "avg/max HR"),
     ("zones_4_5", "z4-5"),
     ("trimp", "TRIMP"),
+    ("ef", "EF"),
+    ("decoupling", "Pa:HR"),
     ("cues", "cues"),
     ("rpe", "RPE"),
     ("source", "source"),
@@ -36,12 +39,21 @@ def history(store: SessionStore, person: str | None = None) -> list[dict[str, An
 
     Keys: id, person, source, started_at (ISO 8601), ended (bool), duration_s, avg_hr and
     max_hr (None without heart rate), zones_4_5_s, trimp (1 decimal), cues, rpe (the latest
-    given, or None), distance_m (None without distance).
+    given, or None), distance_m (None without distance), and `fitness`: the session's fitness
+    markers (`edge.reports.fitness`: efficiency factor, aerobic decoupling, heart rate at the
+    reference effort), as stored when it ended or else worked out from its samples, None for a
+    session without enough effort.
     """
     rows = []
+    stored = store.fitness(person)
     for row in store.sessions(person):
         data = load_session(store, row.id, row=row)
         summary = data.summary
+        markers = (
+            FitnessMarkers.from_dict(stored[row.id])
+            if row.id in stored
+            else session_markers(data.samples)
+        )
         rows.append(
             {
                 "id": row.id,
@@ -57,6 +69,7 @@ def history(store: SessionStore, person: str | None = None) -> list[dict[str, An
                 "cues": summary.cues,
                 "rpe": data.rpe,
                 "distance_m": None if summary.distance_m is None else round(summary.distance_m, 1),
+                "fitness": None if markers is None else markers.as_dict(),
             }
         )
     return rows
@@ -71,7 +84,7 @@ def format_history(rows: Sequence[Mapping[str, Any]]) -> str:
         shown = _shown(row)
         cells.append([shown[key] for key, _ in HISTORY_COLUMNS])
     widths = [max(len(line[i]) for line in cells) for i in range(len(HISTORY_COLUMNS))]
-    numeric = {"id", "duration", "hr", "zones_4_5", "trimp", "cues", "rpe"}
+    numeric = {"id", "duration", "hr", "zones_4_5", "trimp", "ef", "decoupling", "cues", "rpe"}
     lines = []
     for line in cells:
         parts = [
@@ -81,6 +94,11 @@ def format_history(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append("  ".join(parts).rstrip())
     if not all(row.get("ended", True) for row in rows):
         lines.append("* never ended: the recording stopped without a summary (a crash?)")
+    if any(row.get("fitness") for row in rows):
+        lines.append(
+            "EF: efficiency factor, W (rides) or m/min (runs) per beat/min; Pa:HR: aerobic "
+            "decoupling, first half against second"
+        )
     return "\n".join(lines)
 
 
@@ -89,6 +107,8 @@ def _shown(row: Mapping[str, Any]) -> dict[str, str]:
     if started.tzinfo is not None:
         started = started.astimezone()  # this device's time zone
     avg, peak = row.get("avg_hr"), row.get("max_hr")
+    fitness = row.get("fitness") or {}
+    ef, decoupling = fitness.get("efficiency_factor"), fitness.get("decoupling_pct")
     return {
         "id": str(row["id"]),
         "date": f"{started:%Y-%m-%d %H:%M}",
@@ -97,6 +117,8 @@ def _shown(row: Mapping[str, Any]) -> dict[str, str]:
         "hr": "-" if avg is None else f"{avg:.0f}/{peak:.0f}",
         "zones_4_5": _clock(int(row["zones_4_5_s"])),
         "trimp": f"{row['trimp']:.0f}",
+        "ef": "-" if ef is None else f"{ef:.2f}",
+        "decoupling": "-" if decoupling is None else f"{decoupling:.1f}%",
         "cues": str(row["cues"]),
         "rpe": "-" if row.get("rpe") is None else str(row["rpe"]),
         "source": str(row["source"]),

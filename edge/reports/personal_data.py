@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge.health.personal_kinetics import kinetics_path
 from edge.store import PersonRow, SessionStore, StoreError
 from edge.stream.readings import AlignedSample
 
@@ -73,6 +74,10 @@ class ForgetReport:
     #: Bytes in the database file and its -wal before, and after (VACUUMed, -wal empty).
     bytes_before: int
     bytes_after: int
+    #: Sessions' fitness markers, and files of the person's own state (their learnt heart
+    #: kinetics) deleted beside the store.
+    fitness: int = 0
+    state_files: int = 0
 
 
 # -- forget ------------------------------------------------------------------------------------
@@ -90,6 +95,7 @@ def forget_person(store: SessionStore, person: str) -> ForgetReport:
     known_person(store, person)
     before = _size(store.path)
     counts = store.erase_person(person)
+    state_files = _erase_state(kinetics_path(store.path.parent, person))
     report = ForgetReport(
         person=person,
         sessions=counts["sessions"],
@@ -99,6 +105,8 @@ def forget_person(store: SessionStore, person: str) -> ForgetReport:
         feedback=counts["feedback"],
         bytes_before=before,
         bytes_after=_size(store.path),
+        fitness=counts.get("fitness", 0),
+        state_files=state_files,
     )
     log.info(
         "erased one person's data: %d sessions, %d samples, %d cues",
@@ -107,6 +115,24 @@ def forget_person(store: SessionStore, person: str) -> ForgetReport:
         report.cues,
     )
     return report
+
+
+def _erase_state(path: Path) -> int:
+    """Delete one of the person's state files and their folder once it is empty; 1 if a file
+    was there."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise StoreError(
+            f"cannot delete {path}: {exc.strerror}; delete it by hand", path=path
+        ) from exc
+    try:
+        path.parent.rmdir()
+    except OSError:
+        pass  # other files of theirs (or none of our business) remain
+    return 1
 
 
 def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]:
@@ -129,6 +155,7 @@ def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]
     sample_files: list[Path] = []
     latest_profile = None
     total = 0
+    fitness = store.fitness(person)
     for session in store.sessions(person):
         samples = store.samples(session.id)
         total += len(samples)
@@ -148,6 +175,7 @@ def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]
                 "last_t_s": session.last_t,
                 "samples_file": csv_path.name,
                 "cues": store.cues(session.id),
+                "fitness": fitness.get(session.id),
                 "feedback": [
                     {**f, "created_at": f["created_at"].isoformat()}
                     for f in store.feedback(session.id)
@@ -160,6 +188,7 @@ def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]
         "exported_at": datetime.now(UTC).isoformat(),
         "person": {"name": row.name, "first_seen_at": row.created_at.isoformat()},
         "profile": latest_profile,
+        "heart_kinetics": _heart_kinetics(store, person),
         "sessions": sessions,
     }
     person_json = out_dir / "person.json"
@@ -168,6 +197,17 @@ def export_person(store: SessionStore, person: str, out_dir: Path) -> list[Path]
     _write_private(readme, _README)
     log.info("exported one person's data: %d sessions, %d samples", len(sessions), total)
     return [person_json, *sample_files, readme]
+
+
+def _heart_kinetics(store: SessionStore, person: str) -> Any:
+    """The person's learnt heart kinetics as saved beside the store, or None."""
+    path = kinetics_path(store.path.parent, person)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return {"unreadable": f"{path.name}: {exc}"}
 
 
 def known_person(store: SessionStore, person: str) -> PersonRow:
@@ -262,6 +302,9 @@ person.json (UTF-8 JSON)
   person                  name, and first_seen_at: when their first session was recorded
   profile                 the profile of the latest session: name, age, resting_hr (bpm),
                           max_hr (bpm; null: estimated from age as 208 - 0.7 x age)
+  heart_kinetics          how this person's heart answers effort, learnt from their sessions
+                          (per kind of effort: rest_bpm, gain in bpm per W or per m/s, tau_s,
+                          delay_s, drift_bpm_per_min, sessions); null when none were learnt
   sessions                one object per session, oldest first:
     id, source            the session number; where the samples came from (ble, simulator...)
     started_at, ended_at  ISO 8601 times; ended_at is null for a session that never ended
@@ -275,6 +318,10 @@ person.json (UTF-8 JSON)
                           used), seconds (time taken to word it), attempts; null when unspoken
     feedback              rpe (1 very easy .. 10 all-out, or null), text (a note, or null),
                           created_at
+    fitness               the session's fitness markers (null without enough effort): measure
+                          (power or speed), efficiency_factor, decoupling_pct, hr_at_reference
+                          at reference (W or m/s), normalized_power_w, mean_hr, mean_effort,
+                          moving_s
 
 session-<id>-samples.csv (UTF-8 CSV, one row per second, header row first)
   t_s             seconds since the session started

@@ -42,6 +42,7 @@ import numpy as np
 from edge.core.zones import ZONE_NAMES, ZoneModel
 from edge.narrator.advice import summary_advice, summary_facts
 from edge.reports.exchange import write_private
+from edge.reports.fitness import ef_unit, session_markers
 from edge.reports.metrics import (
     BANISTER_A,
     BANISTER_B,
@@ -230,6 +231,7 @@ def render_report(
             ),
             "</section>",
             *_power_section(data),
+            *_fitness_section(data),
             '<section id="zones"><h2>Time in zones</h2>',
             _figure(data, _plot_zones, "Time in each heart-rate zone"),
             _zone_table(data),
@@ -616,6 +618,61 @@ def _power_section(data: SessionData) -> list[str]:
         '<section id="power"><h2>Power</h2>',
         _figure(data, _plot_power, "Power over time"),
         note,
+        "</section>",
+    ]
+
+
+def _fitness_section(data: SessionData) -> list[str]:
+    """Efficiency factor, aerobic decoupling and heart rate at the reference effort, for a
+    session with enough effort (`edge.reports.fitness`); nothing otherwise."""
+    markers = session_markers(data.samples)
+    if markers is None:
+        return []
+    ride = markers.measure == "power"
+    effort = (
+        f"normalized power {markers.normalized_power_w:.0f} W"
+        if ride
+        else f"mean speed {markers.mean_effort * 3.6:.1f} km/h"
+    )
+    rows = [
+        (
+            "Efficiency factor",
+            f"{markers.efficiency_factor:.2f} {ef_unit(markers.measure)}",
+            f"{effort} over mean heart rate {markers.mean_hr:.0f}"
+            + ("" if ride else " (speed per beat; no grade is recorded)"),
+        ),
+        (
+            "Aerobic decoupling (Pa:HR)",
+            "-" if markers.decoupling_pct is None else f"{markers.decoupling_pct:.1f} %",
+            "effort per beat, first half against second, after the first 10 minutes"
+            if markers.decoupling_pct is not None
+            else "needs 20 minutes moving after the first 10",
+        ),
+        (
+            f"Heart rate at {markers.reference_words}",
+            "-" if markers.hr_at_reference is None else f"{markers.hr_at_reference:.0f} bpm",
+            "the steady heart rate this session's own kinetics give at that effort"
+            if markers.hr_at_reference is not None
+            else "the session did not come near that effort",
+        ),
+    ]
+    esc = html.escape
+    table = (
+        '<table class="fitness"><tbody>'
+        + "".join(
+            f'<tr><th>{esc(name)}</th><td>{esc(value)}</td><td class="note">{esc(how)}</td></tr>'
+            for name, value, how in rows
+        )
+        + "</tbody></table>"
+    )
+    return [
+        '<section id="fitness"><h2>Fitness markers</h2>',
+        table,
+        '<p class="note">As GoldenCheetah and TrainingPeaks define them. A higher efficiency '
+        "factor, or a lower heart rate at the same effort, over weeks of similar sessions is a "
+        "sign of better aerobic fitness; decoupling under 5 % on a long steady effort is the "
+        "usual sign of a sound aerobic base, and means little after intervals. Training "
+        "markers only: they say nothing about health.</p>",
         "</section>",
     ]
 

@@ -25,7 +25,11 @@ Formats:
 * ``.fit``: `record` messages (timestamp, heart_rate, cadence + fractional_cadence,
   enhanced_speed or speed, distance, power), `hrv` messages for RR intervals, `session` / `sport`
   messages for the sport, `file_id` / `device_info` for the device. A file that ends early
-  (truncated upload, full watch) keeps what was read, with a warning.
+  (truncated upload, full watch) keeps what was read, with a warning. A gym machine's values
+  (`Recording.machine`): incline from the record's standard `grade`, and the developer fields
+  `export-session` writes (`FIT_MACHINE_FIELDS`: the machine's speed, resistance, stroke rate
+  and distance); a standard speed equal to the machine's is the machine's copy, not the
+  person's own.
 * ``.tcx``: Garmin TrainingCenterDatabase v2 trackpoints: Time, HeartRateBpm/Value, Cadence,
   DistanceMeters and the ActivityExtension v2 ``TPX`` Speed, RunCadence and Watts.
 * ``.gpx``: GPX 1.0/1.1 ``trkpt``: time, Garmin TrackPointExtension (v1 or v2) ``hr``, ``cad``
@@ -73,7 +77,7 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, overload
 
@@ -143,6 +147,31 @@ class RecordPoint:
     power_w: float | None = None
 
 
+#: FIT developer data: edgecoach's application id (16 bytes), and the machine values
+#: `export-session` writes as developer fields (float32), in field-number order:
+#: (field name, unit, AlignedSample attribute). Incline goes in the standard `grade`.
+FIT_APPLICATION_ID = b"edgecoach-ftms-1"
+FIT_MACHINE_FIELDS = (
+    ("machine_speed", "m/s", "machine_speed_mps"),
+    ("machine_resistance", "level", "resistance"),
+    ("machine_stroke_rate", "strokes/min", "stroke_rate_spm"),
+    ("machine_distance", "m", "machine_distance_m"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MachinePoint:
+    """A gym machine's values at one moment of a recording (FTMS: what `MachineReading` has
+    besides power, which is the record's own)."""
+
+    t: float
+    speed_mps: float | None = None
+    incline_pct: float | None = None
+    resistance: float | None = None
+    stroke_rate_spm: float | None = None
+    distance_m: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Recording:
     """A whole recording: where it came from, what it is, and its points in time order."""
@@ -156,8 +185,11 @@ class Recording:
     points: Sequence[RecordPoint]
     #: What the reader had to work around ("truncated after record 1234: read what was there").
     warnings: tuple[str, ...]
-    #: The clock time of the first point (t = 0), when the file's times are clock times.
+    #: The clock time of the first point (t = 0): from the file's clock times, or for a FIT file
+    #: timed from power-on, from its activity's local time (a warning says so); else None.
     started_at: datetime | None = None
+    #: A gym machine's values, in time order, on the points' clock (FIT files only).
+    machine: tuple[MachinePoint, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -463,6 +495,11 @@ class _Raw:
     warnings: list[str] = field(default_factory=list)
     #: True when the records' times are clock times (seconds since 1970), not elapsed ones.
     clock: bool = False
+    #: (record time, *MachinePoint's values), for records that carry any.
+    machine: list[tuple[float, ...]] = field(default_factory=list)
+    #: For records timed from a device's power-on: one moment on that count and the local
+    #: wall-clock time (time zone unknown) it was, from the file's activity message.
+    local_anchor: tuple[float, datetime] | None = None
 
 
 class _Notes:
@@ -623,6 +660,17 @@ def _finish(path: Path, raw: _Raw) -> Recording:
             g = j if group is None else int(group[j])
             rr[g] = rr.get(g, ()) + tuple(columns.rr[i])
     start_time = float(times[keep][0])
+    end_time = float(times[keep][-1])
+    machine = tuple(
+        sorted(
+            (
+                MachinePoint(round(row[0] - start_time, 3), *row[1:])
+                for row in raw.machine
+                if start_time <= row[0] <= end_time
+            ),
+            key=lambda point: point.t,
+        )
+    )
     hr, cadence, speed, distance, power = merged
     points = _Points(moments, hr, cadence, speed, distance, rr, power)
     if not points.count_hr():
@@ -630,17 +678,25 @@ def _finish(path: Path, raw: _Raw) -> Recording:
             f"{path} has no heart-rate records: record it with a heart-rate sensor paired",
             path=path,
         )
-    found = list(dict.fromkeys([*cuts, *raw.warnings, *columns.notes.lines()]))
-    if len(found) > MAX_WARNINGS:
-        more = len(found) - MAX_WARNINGS + 1
-        found = found[: MAX_WARNINGS - 1] + [f"... and {more} more warnings"]
-    for line in found:
-        log.debug("%s: %s", path, line)
+    clock_notes: list[str] = []
     started_at = (
         datetime.fromtimestamp(start_time, UTC)
         if raw.clock and _EPOCH_RANGE[0] <= start_time <= _EPOCH_RANGE[1]
         else None
     )
+    if started_at is None and not raw.clock and raw.local_anchor is not None:
+        started_at = _local_start(start_time, raw.local_anchor)
+        if started_at is not None:
+            clock_notes.append(
+                "the file counts time from the watch's power-on: the start comes from "
+                "its activity's local time, taken in this device's time zone"
+            )
+    found = list(dict.fromkeys([*cuts, *clock_notes, *raw.warnings, *columns.notes.lines()]))
+    if len(found) > MAX_WARNINGS:
+        more = len(found) - MAX_WARNINGS + 1
+        found = found[: MAX_WARNINGS - 1] + [f"... and {more} more warnings"]
+    for line in found:
+        log.debug("%s: %s", path, line)
     return Recording(
         path=path,
         sport=raw.sport,
@@ -648,11 +704,22 @@ def _finish(path: Path, raw: _Raw) -> Recording:
         points=points,
         warnings=tuple(found),
         started_at=started_at,
+        machine=machine,
     )
 
 
 #: Clock times a recording can start at (1990 to 2200), as seconds since 1970.
 _EPOCH_RANGE = (631152000.0, 7258118400.0)
+
+
+def _local_start(first: float, anchor: tuple[float, datetime]) -> datetime | None:
+    """The first record's clock time from a power-on count and its local-time anchor."""
+    moment, local = anchor
+    try:
+        start = (local - timedelta(seconds=moment - first)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return start if _EPOCH_RANGE[0] <= start.timestamp() <= _EPOCH_RANGE[1] else None
 
 
 def _longest_stretch(
@@ -718,6 +785,7 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
     raw_cadence = array("d")
     moments = array("d")
     rr_before_first_record: list[float] = []
+    machine: list[tuple[float, ...]] = []
     # (start, end, sport) of each session, and of each lap: a truncated file often lost its
     # sessions (written last) but kept some laps.
     sessions: list[tuple[object, object, str | None]] = []
@@ -726,6 +794,7 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
     manufacturer: object = None
     product: object = None
     creator_product: object = None
+    local_anchor: tuple[float, datetime] | None = None
     untimed = 0
     found: list[str] = []
     stopped: str | None = None
@@ -780,7 +849,7 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
                 continue
             name = frame.name
             if name == "record":
-                if not _fit_record(frame, columns, raw_cadence, moments):
+                if not _fit_record(frame, columns, raw_cadence, moments, machine):
                     untimed += 1
             elif name == "hrv":
                 rr = [
@@ -803,6 +872,11 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
                 )
             elif name == "sport":
                 sport_messages.append(_sport_name(frame.get_value("sport", fallback=None)))
+            elif name == "activity":
+                moment = frame.get_value("timestamp", fallback=None)
+                local = frame.get_value("local_timestamp", fallback=None)
+                if isinstance(moment, int | float) and isinstance(local, datetime):
+                    local_anchor = (float(moment), local.replace(tzinfo=None))
             elif name == "file_id" and manufacturer is None:
                 manufacturer = frame.get_value("manufacturer", fallback=None)
                 product = frame.get_value("product", fallback=None)
@@ -848,13 +922,20 @@ def _read_fit(path: Path, handle: BinaryIO) -> _Raw:
         device=_fit_device(manufacturer, product or creator_product),
         warnings=found,
         clock=bool(len(moments)) and not np.isnan(np.frombuffer(moments)).any(),
+        machine=machine,
+        local_anchor=local_anchor,
     )
 
 
 def _fit_record(
-    frame: fitdecode.FitDataMessage, columns: _Columns, raw_cadence: array, moments: array
+    frame: fitdecode.FitDataMessage,
+    columns: _Columns,
+    raw_cadence: array,
+    moments: array,
+    machine: list[tuple[float, ...]],
 ) -> bool:
-    """Add a `record` message to `columns`; False when it has no usable timestamp."""
+    """Add a `record` message to `columns` (and a machine's values to `machine`); False when
+    it has no usable timestamp."""
     moment = frame.get_value("timestamp", fallback=None)
     if isinstance(moment, datetime):
         time = clock = _epoch(moment)
@@ -871,6 +952,13 @@ def _fit_record(
     speed = _number(frame.get_value("enhanced_speed", fallback=None))
     if speed is None:
         speed = _number(frame.get_value("speed", fallback=None))
+    values = _fit_machine_values(frame)
+    if values is not None:
+        belt = values[0]
+        if belt is not None and speed is not None and abs(speed - belt) < _FIT_SPEED_STEP:
+            speed = None  # the machine's speed, copied for other tools: not the person's
+        if len(machine) < MAX_RECORDS:
+            machine.append((time, *values))
     if columns.add(
         time,
         hr if hr is not None and hr > 0 else None,
@@ -883,6 +971,38 @@ def _fit_record(
         raw_cadence.append(math.nan if cadence is None else cadence)
         moments.append(clock)
     return True
+
+
+#: FIT's standard speed resolution (mm/s), and a float32's error on a machine's speed, together.
+_FIT_SPEED_STEP = 0.0015
+_MACHINE_RANGES = (
+    EFFORT_RANGES["machine_speed_mps"],
+    EFFORT_RANGES["incline_pct"],
+    EFFORT_RANGES["resistance"],
+    EFFORT_RANGES["stroke_rate_spm"],
+    EFFORT_RANGES["machine_distance_m"],
+)
+
+
+def _fit_machine_values(frame: fitdecode.FitDataMessage) -> tuple[float | None, ...] | None:
+    """A record's machine values (speed, incline, resistance, stroke rate, distance: each
+    None when absent or implausible), or None when it has none."""
+    named = {name: None for name, _, _ in FIT_MACHINE_FIELDS}
+    for fit_field in frame.fields:
+        if fit_field.name in named and getattr(fit_field.field_def, "is_dev", False):
+            named[fit_field.name] = _number(fit_field.value)
+    raw = (
+        named["machine_speed"],
+        _number(frame.get_value("grade", fallback=None)),
+        named["machine_resistance"],
+        named["machine_stroke_rate"],
+        named["machine_distance"],
+    )
+    values = tuple(
+        None if value is None or not in_range(value, bounds) else round(value, 3)
+        for value, bounds in zip(raw, _MACHINE_RANGES, strict=True)
+    )
+    return None if all(value is None for value in values) else values
 
 
 def _values(value: object) -> list[float]:

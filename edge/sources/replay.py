@@ -2,7 +2,8 @@
 
 Each `RecordPoint` of the recording becomes a `HeartRateReading` (when it has heart rate) and a
 `StrideReading` (when it has cadence, speed or distance) and a `PowerReading` (when it has
-power), stamped with the point's own `t`: the
+power), and each of its gym machine's moments (`Recording.machine`: speed, incline, resistance,
+stroke rate, distance) a `MachineReading`, stamped with the point's own `t`: the
 session clock of a replay is the recording's clock. `speed` recorded seconds pass per wall
 second (1 = real time, 0 = as fast as possible). A stretch of the file without points is a
 stretch without readings; nothing is interpolated, so the aligner reports the gap as it would for
@@ -23,6 +24,7 @@ from edge.stream.readings import (
     HeartRateReading,
     LinkEvent,
     LinkState,
+    MachineReading,
     PowerReading,
     Reading,
     StrideReading,
@@ -80,8 +82,21 @@ class ReplaySource:
         loop = asyncio.get_running_loop()
         started = loop.time()
         yield LinkEvent(device, 0.0, LinkState.CONNECTED, f"replay of {self.name}")
+        machine = iter(recording.machine)
+        moment = next(machine, None)
         for point in recording.points:
             await self._wait_until(loop, started, point.t)
+            while moment is not None and moment.t <= point.t:  # the machine's, up to now
+                yield MachineReading(
+                    f"{device} machine",
+                    moment.t,
+                    speed_mps=moment.speed_mps,
+                    incline_pct=moment.incline_pct,
+                    resistance=moment.resistance,
+                    stroke_rate_spm=moment.stroke_rate_spm,
+                    distance_m=moment.distance_m,
+                )
+                moment = next(machine, None)
             if point.hr_bpm is not None:
                 yield HeartRateReading(
                     device, point.t, round(point.hr_bpm), point.rr_intervals_s, None

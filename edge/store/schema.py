@@ -100,6 +100,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE samples ADD COLUMN stroke_rate_spm REAL",
         "ALTER TABLE samples ADD COLUMN machine_distance_m REAL",
     ),
+    (  # 3: fitness markers per session (`edge.reports.fitness`): JSON, made when it ended
+        """CREATE TABLE fitness (
+            session_id INTEGER PRIMARY KEY REFERENCES sessions(id),
+            markers TEXT NOT NULL,
+            computed_at TEXT NOT NULL)""",
+    ),
 )
 
 

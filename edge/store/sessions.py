@@ -598,6 +598,31 @@ class SessionStore:
             for rpe, text, created in rows
         ]
 
+    def set_fitness(self, session_id: int, markers: Mapping[str, Any]) -> None:
+        """Store (or replace) a session's fitness markers (`edge.reports.fitness`), as JSON."""
+        with self._lock:
+            self._session_row(session_id)  # an unknown session is a clear error
+            self._pending.append(
+                (
+                    "INSERT OR REPLACE INTO fitness (session_id, markers, computed_at)"
+                    " VALUES (?, ?, ?)",
+                    (session_id, json.dumps(finite_json(dict(markers))), _now()),
+                )
+            )
+            self._write()
+
+    def fitness(self, person: str | None = None) -> dict[int, dict[str, Any]]:
+        """Stored fitness markers by session id: `person`'s, or everyone's with None."""
+        sql = "SELECT f.session_id, f.markers FROM fitness f"
+        params: tuple[Any, ...] = ()
+        if person is not None:
+            sql += (
+                " JOIN sessions s ON s.id = f.session_id JOIN people p ON p.id = s.person_id"
+                " WHERE p.name = ?"
+            )
+            params = (normalise_name(person),)
+        return {session_id: json.loads(markers) for session_id, markers in self._query(sql, params)}
+
     def people(self) -> list[PersonRow]:
         """Everyone the store holds sessions for, in the order they were first seen."""
         rows = self._query("SELECT id, name, created_at FROM people ORDER BY id", ())
@@ -611,7 +636,7 @@ class SessionStore:
     def erase_person(self, person: str) -> dict[str, int]:
         """Delete every row about `person` for good; returns the rows deleted per table.
 
-        Their samples, cues, narrations, feedback, sessions and their name go; then the -wal
+        Their samples, cues, narrations, feedback, fitness markers, sessions and their name go; then the -wal
         is checkpointed and truncated, the file VACUUMed and the -wal truncated again, so no
         copy of the rows stays in the file, the -wal or free pages (see the module docstring).
         Rows pending for other people are written first. A person unknown to the store deletes
@@ -640,12 +665,13 @@ class SessionStore:
             def delete(conn: sqlite3.Connection) -> dict[str, int]:
                 found = conn.execute("SELECT id FROM people WHERE name = ?", (person,)).fetchone()
                 counts = dict.fromkeys(
-                    ("samples", "cues", "narrations", "feedback", "sessions", "people"), 0
+                    ("samples", "cues", "narrations", "feedback", "fitness", "sessions", "people"),
+                    0,
                 )
                 if found is None:
                     return counts
                 theirs = "session_id IN (SELECT id FROM sessions WHERE person_id = ?)"
-                for table in ("narrations", "cues", "samples", "feedback"):
+                for table in ("narrations", "cues", "samples", "feedback", "fitness"):
                     counts[table] = conn.execute(
                         f"DELETE FROM {table} WHERE {theirs}", found
                     ).rowcount

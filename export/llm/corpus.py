@@ -304,6 +304,39 @@ def cue_drift(rng: random.Random) -> tuple[Advice, str]:
     )
 
 
+def cue_hard_step_ahead(rng: random.Random) -> tuple[Advice, str]:
+    """A planned effort step the person's learnt kinetics say is too hard
+    (`edge.coach.step_lookahead`), said before it starts with the effort to start it at."""
+    zones = _person(rng)
+    zone = rng.randint(2, 4)
+    limit = zones.bounds_bpm(zone)[1]
+    power = rng.choice((200, 220, 230, 250, 260, 280, 300))
+    facts: dict[str, Any] = {
+        "hr": rng.randint(limit - 40, limit - 15),
+        "step": rng.randint(2, 9),
+        "step_kind": "work",
+        "forecast_hr": limit + rng.randint(2, 14),
+        "within_s": rng.choice((60, 90, 120, 150, 180)),
+        "limit_hr": limit,
+        "effort": "power",
+        "kinetics_sessions": rng.randint(1, 12),
+        "next_power_w": power,
+        "suggested_power_w": power - rng.choice((10, 15, 20, 25, 30, 40)),
+    }
+    advice = advice_for("cue", facts, kind="hard_step_ahead")
+    return advice, _pick(
+        rng,
+        [
+            advice.template,
+            "The next interval at {next_power_w} watts would take you to {forecast_hr}, over "
+            "{limit_hr}. Ease it back to {suggested_power_w} watts to start.",
+            "Coming up: {next_power_w} watts. That would take you to {forecast_hr} within "
+            "{within_s} seconds. Start easier, at {suggested_power_w} watts.",
+        ],
+        **facts,
+    )
+
+
 def cue_on_target(rng: random.Random) -> tuple[Advice, str]:
     """The steady-state word: heart rate held inside the planned step's target."""
     zones = _person(rng)
@@ -959,6 +992,7 @@ GROUPS: dict[str, tuple[Callable[[random.Random], tuple[Advice, str]], float]] =
     "cue_workout_done": (cue_workout_done, 0.2),
     "cue_milestone": (cue_milestone, 0.6),
     "cue_on_target": (cue_on_target, 0.5),
+    "cue_hard_step_ahead": (cue_hard_step_ahead, 0.4),
     "summary": (session_summary, 1.3),
     "readiness": (readiness, 0.8),
     "plan": (plan, 2.2),
@@ -984,6 +1018,7 @@ GROUP_KINDS = {
     "cue_workout_done": "workout_done",
     "cue_milestone": "milestone",
     "cue_on_target": "on_target",
+    "cue_hard_step_ahead": "hard_step_ahead",
 }
 
 
