@@ -392,6 +392,18 @@ def test_only_the_ggufs_the_manifest_vouches_for_go_into_a_bundle(tmp_path: Path
     assert build.vouched_ggufs(models) == {adapter: build.LORA_KIND}
 
 
+def test_peak_rss_is_measured_again_when_the_runtime_code_changes(tmp_path: Path) -> None:
+    (tmp_path / "narrator").mkdir()
+    (tmp_path / "narrator/llm.py").write_text("N_CTX = 1024\n")
+    before = build.source_hash(tmp_path)
+    assert build.source_hash(tmp_path) == before
+    (tmp_path / "narrator/llm.py").write_text("N_CTX = 512\n")
+    changed = build.source_hash(tmp_path)
+    assert changed != before
+    (tmp_path / "narrator/llm.py").rename(tmp_path / "llm.py")  # same text, another module
+    assert build.source_hash(tmp_path) != changed
+
+
 def test_disk_check(tmp_path: Path) -> None:
     sizes = {"models": {"none": {"disk_mb": 10**12}}}
     with pytest.raises(ib.BundleError, match="MB free"):

@@ -196,7 +196,8 @@ def measure_peak_rss(cache: Path, python: str = sys.executable) -> dict[str, flo
     alone, and (when the manifest vouches for one) with the coaching adapter applied to it.
 
     Measured on the workstation (x86_64), as the proxy for a Pi's: the same Python, numpy,
-    onnxruntime and llama.cpp with the same model files. Cached by the models' hashes.
+    onnxruntime and llama.cpp with the same model files. Cached by the models' hashes and the
+    runtime's source: a change to the code (a smaller llama.cpp context, say) changes the peak.
     """
     import tempfile
 
@@ -204,6 +205,7 @@ def measure_peak_rss(cache: Path, python: str = sys.executable) -> dict[str, flo
     adapters = [p for p, kind in vouched_ggufs(models).items() if kind == LORA_KIND]
     key_src = [sha256_file(p) for p in sorted(models.glob("*.onnx")) + adapters]
     key_src.append(metadata.version("edgecoach") if _has("edgecoach") else "?")
+    key_src.append(source_hash(REPO / "edge"))
     key = hashlib.sha256(json.dumps(key_src).encode()).hexdigest()[:12]
     path = cache / f"rss-{key}.json"
     if path.exists():
@@ -242,6 +244,15 @@ def measure_peak_rss(cache: Path, python: str = sys.executable) -> dict[str, flo
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(found))
     return found
+
+
+def source_hash(folder: Path) -> str:
+    """sha256 over the names and contents of the Python files under `folder`."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _has(dist: str) -> bool:
