@@ -11,6 +11,11 @@ BIN := $(VENV)/bin
 # MQTT broker (its tests start one; Debian installs it in /usr/sbin).
 SYSTEM_PACKAGES := espeak-ng dbus-daemon sox chromium mosquitto
 SYSTEM_COMMANDS := espeak-ng dbus-daemon sox chromium mosquitto
+# The Raspberry Pi bundle's tools (`make pi-bundle`, `make pi-check`, not `make test`): the
+# aarch64 cross compilers for llama-cpp-python, and qemu-user with binfmt_misc and debootstrap
+# for the emulated arm64 root of the check.
+PI_PACKAGES := gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static binfmt-support debootstrap
+PI_COMMANDS := aarch64-linux-gnu-gcc aarch64-linux-gnu-g++ qemu-aarch64-static update-binfmts debootstrap
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 # llama.cpp is compiled for a portable x86-64 (AVX2/FMA/F16C) rather than -march=native: on
@@ -20,7 +25,7 @@ ifeq ($(shell uname -m),x86_64)
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 endif
 
-.PHONY: demo test lint system-packages clean pi-bundle pi-check
+.PHONY: demo test lint system-packages pi-packages clean pi-bundle pi-check
 
 demo: system-packages $(VENV)/.device-installed
 	$(BIN)/edgecoach demo $(DEMO_ARGS)
@@ -35,19 +40,28 @@ lint: $(VENV)/.all-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# $(call ensure-packages,COMMANDS,PACKAGES): when one of COMMANDS is missing, install PACKAGES
+# with apt-get (as root), or say how to.
+define ensure-packages
+@missing=""; for c in $(1); do command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing="$$missing $$c"; done; \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    echo "installing system packages:$$missing"; \
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null || exit 1; \
+  else \
+    echo "edgecoach needs system packages that are missing:$$missing"; \
+    echo "install them with:  sudo apt-get install -y $(2)"; \
+    exit 1; \
+  fi; \
+fi
+endef
+
 system-packages:
-	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing="$$missing $$c"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing system packages:$$missing"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null || exit 1; \
-	  else \
-	    echo "edgecoach needs system packages that are missing:$$missing"; \
-	    echo "install them with:  sudo apt-get install -y $(SYSTEM_PACKAGES)"; \
-	    exit 1; \
-	  fi; \
-	fi
+	$(call ensure-packages,$(SYSTEM_COMMANDS),$(SYSTEM_PACKAGES))
+
+pi-packages:
+	$(call ensure-packages,$(PI_COMMANDS),$(PI_PACKAGES))
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,11 +81,10 @@ clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info edgecoach-demo.wav
 
 # The Raspberry Pi bundle (README "Raspberry Pi bundle"): an offline arm64 / cp311 install tar in
-# build/, and its check under qemu in a cached arm64 Debian bookworm root (root, network for the
-# first run; the tools: apt-get install -y qemu-user-static binfmt-support debootstrap
-# gcc-aarch64-linux-gnu g++-aarch64-linux-gnu). Neither is part of `make test`.
-pi-bundle: $(VENV)/.device-installed
+# build/, and its check under qemu in a cached arm64 Debian bookworm root (root, and network for
+# the first run of each). Neither is part of `make test`.
+pi-bundle: pi-packages $(VENV)/.device-installed
 	$(BIN)/python -m export.bundle build
 
-pi-check: $(VENV)/.device-installed
+pi-check: pi-packages $(VENV)/.device-installed
 	$(BIN)/python -m export.bundle check

@@ -392,6 +392,18 @@ def test_only_the_ggufs_the_manifest_vouches_for_go_into_a_bundle(tmp_path: Path
     assert build.vouched_ggufs(models) == {adapter: build.LORA_KIND}
 
 
+def test_peak_rss_is_measured_again_when_the_runtime_code_changes(tmp_path: Path) -> None:
+    (tmp_path / "narrator").mkdir()
+    (tmp_path / "narrator/llm.py").write_text("N_CTX = 1024\n")
+    before = build.source_hash(tmp_path)
+    assert build.source_hash(tmp_path) == before
+    (tmp_path / "narrator/llm.py").write_text("N_CTX = 512\n")
+    changed = build.source_hash(tmp_path)
+    assert changed != before
+    (tmp_path / "narrator/llm.py").rename(tmp_path / "llm.py")  # same text, another module
+    assert build.source_hash(tmp_path) != changed
+
+
 def test_disk_check(tmp_path: Path) -> None:
     sizes = {"models": {"none": {"disk_mb": 10**12}}}
     with pytest.raises(ib.BundleError, match="MB free"):
@@ -469,6 +481,91 @@ def test_compare_runs() -> None:
     assert not shifted["ok"] and "cues differ" in shifted["problems"][0]
     drift = check.compare_runs(_run_events(), _run_events(delta=0.5))
     assert not drift["ok"] and "forecast differs by 0.500" in drift["problems"][0]
+
+
+ADAPTER_MODEL = "edgecoach-coach-lora.gguf on SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _spoken(t: int, text: str, source: str = "llm", model: str = ADAPTER_MODEL) -> dict:
+    return {
+        "event": "spoken",
+        "t": t,
+        "kind": "zone_change",
+        "action": "hold",
+        "text": text,
+        "source": source,
+        "reason": "" if source == "llm" else "timed out",
+        "model": model if source == "llm" else "",
+    }
+
+
+def test_compare_words_counts_the_lines_that_match_word_for_word() -> None:
+    x86 = [_spoken(t, f"Zone {t} now. Hold this effort.") for t in range(10)]
+    x86.append(_spoken(99, "Warm-up done.", source="template"))
+    same = check.compare_words(x86, list(x86), "edgecoach-coach-lora.gguf")
+    assert same["ok"] and (same["exact"], same["model_worded"], same["spoken"]) == (10, 10, 11)
+    assert same["models"]["arm64"] == [ADAPTER_MODEL] and same["differ"] == []
+    assert same["exact_not_template"] is None
+    # the --no-llm demo's words for the same cues: the model kept 4 of the 10 templates' words
+    no_llm = [dict(e, source="template", text=f"Zone {t} now.") for t, e in enumerate(x86)]
+    for e in no_llm[:4]:
+        e["text"] = e["text"].replace(".", ". Hold this effort.")
+    own = check.compare_words(x86, list(x86), templates=no_llm)
+    assert own["exact_not_template"] == 6  # t=4..9; t=99 was a template on both machines
+    # one near tie tipped the other way: listed, still within WORDS_MIN_EXACT (80 %)
+    arm = [dict(e) for e in x86]
+    arm[3]["text"] = "Zone 3 now. Keep this effort."
+    one = check.compare_words(x86, arm, "edgecoach-coach-lora.gguf")
+    assert one["ok"] and one["exact"] == 9
+    assert one["differ"] == [
+        {
+            "t": 3,
+            "kind": "zone_change",
+            "x86": "Zone 3 now. Hold this effort.",
+            "arm64": "Zone 3 now. Keep this effort.",
+        }
+    ]
+    for e in arm[:3]:
+        e["text"] = "Something else."
+    many = check.compare_words(x86, arm)
+    assert not many["ok"] and "6 of 10 model-worded lines match x86" in many["problems"][0]
+
+
+def test_compare_words_catches_a_missing_adapter_or_a_timed_out_cue() -> None:
+    x86 = [_spoken(t, f"Zone {t} now.") for t in range(3)]
+    base = [_spoken(t, f"Zone {t} now.", model="SmolLM2-135M-Instruct.Q4_1.gguf") for t in range(3)]
+    wrong = check.compare_words(x86, base, "edgecoach-coach-lora.gguf")
+    assert not wrong["ok"] and any("different models" in p for p in wrong["problems"])
+    assert any("not every model-worded line names the adapter" in p for p in wrong["problems"])
+    late = [*x86[:2], _spoken(2, "Zone 2 now.", source="template")]
+    one_side = check.compare_words(x86, late)
+    assert not one_side["ok"] and one_side["model_worded"] == 2
+    assert one_side["one_side"] == [
+        {"t": 2, "kind": "zone_change", "x86": "llm ()", "arm64": "template (timed out)"}
+    ]
+    missing = check.compare_words(x86, x86[:2])
+    assert not missing["ok"] and "spoken cues differ" in missing["problems"][0]
+    templates = [_spoken(t, "Zone now.", source="template") for t in range(3)]
+    assert "no line of the x86 demo" in check.compare_words(templates, templates)["problems"][0]
+    other = [*x86, dict(templates[0], t=50)]
+    changed = check.compare_words(other, [*x86, dict(templates[0], t=50, text="Zone later.")])
+    assert changed["problems"] == ["template lines differ at [(50, 'zone_change', 'hold')]"]
+
+
+def test_with_llm_timeout_keeps_the_rest_of_the_config() -> None:
+    import tomllib
+
+    installed = (
+        "[profile]\nage = 40\n\n[llm]\n# model_path stays empty\ntimeout_s = 4.0\n"
+        "max_tokens = 40\n\n[speech]\nenabled = true\n"
+    )
+    out = tomllib.loads(check.with_llm_timeout(installed, 100000))
+    assert out == {
+        "profile": {"age": 40},
+        "llm": {"timeout_s": 100000, "max_tokens": 40},
+        "speech": {"enabled": True},
+    }
+    assert tomllib.loads(check.with_llm_timeout("", 5)) == {"llm": {"timeout_s": 5}}
 
 
 def test_installer_names_the_choices_for_an_unknown_model(bundle: Path) -> None:

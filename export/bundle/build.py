@@ -116,6 +116,8 @@ def _run(cmd: list[str], **kw) -> None:
 
 
 def build_edgecoach_wheel(out_dir: Path, python: str = sys.executable) -> Path:
+    # Built in pip's isolated environment with the setuptools pyproject.toml asks for: the venv
+    # of `make` has Python's bundled setuptools (65 on 3.11), which cannot make a wheel alone.
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
@@ -127,7 +129,6 @@ def build_edgecoach_wheel(out_dir: Path, python: str = sys.executable) -> Path:
             "wheel",
             "--quiet",
             "--no-deps",
-            "--no-build-isolation",
             "--wheel-dir",
             str(out_dir),
             str(REPO),
@@ -195,7 +196,8 @@ def measure_peak_rss(cache: Path, python: str = sys.executable) -> dict[str, flo
     alone, and (when the manifest vouches for one) with the coaching adapter applied to it.
 
     Measured on the workstation (x86_64), as the proxy for a Pi's: the same Python, numpy,
-    onnxruntime and llama.cpp with the same model files. Cached by the models' hashes.
+    onnxruntime and llama.cpp with the same model files. Cached by the models' hashes and the
+    runtime's source: a change to the code (a smaller llama.cpp context, say) changes the peak.
     """
     import tempfile
 
@@ -203,6 +205,7 @@ def measure_peak_rss(cache: Path, python: str = sys.executable) -> dict[str, flo
     adapters = [p for p, kind in vouched_ggufs(models).items() if kind == LORA_KIND]
     key_src = [sha256_file(p) for p in sorted(models.glob("*.onnx")) + adapters]
     key_src.append(metadata.version("edgecoach") if _has("edgecoach") else "?")
+    key_src.append(source_hash(REPO / "edge"))
     key = hashlib.sha256(json.dumps(key_src).encode()).hexdigest()[:12]
     path = cache / f"rss-{key}.json"
     if path.exists():
@@ -241,6 +244,15 @@ def measure_peak_rss(cache: Path, python: str = sys.executable) -> dict[str, flo
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(found))
     return found
+
+
+def source_hash(folder: Path) -> str:
+    """sha256 over the names and contents of the Python files under `folder`."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _has(dist: str) -> bool:

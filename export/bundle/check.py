@@ -16,7 +16,12 @@
 4. on a Pi 4's CPU (QEMU_CPU=cortex-a72 and the Pi 4's cpuinfo): the demo again, the generic
    llama-cpp-python build generating, and the dotprod build stopping with SIGILL;
 5. the emulated demos and replay are compared with the same commands on this x86 machine: the
-   same cues (kind, action, second), and forecasts within the model card's int8 tolerance.
+   same cues (kind, action, second), and forecasts within the model card's int8 tolerance;
+6. the tuned demo: when models/manifest.json vouches for the coaching LoRA adapter, the bundle
+   must carry it, the installer must choose it, `doctor` must verify it by sha256, and
+   ``edgecoach demo --speed 0 --json`` (waiting for every cue's words) must word its cues with
+   the adapter on SmolLM2 under emulation as on x86: `compare_words` counts the lines that match
+   word for word.
 
 The emulated board is a Pi 5 as far as the installer can tell (its /proc files come from
 ``export/bundle/boards/pi5-8gb``, and qemu emulates a cortex-a76): x86 has no device tree, and
@@ -37,7 +42,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from export.bundle.build import REPO, build_bundle
+from export.bundle.build import COACH_LORA, LORA_KIND, REPO, build_bundle, vouched_ggufs
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,14 @@ BOARD_CPUS = {
 #: The model card: the int8 export's forecast moves by under 0.1 bpm between runs (activation
 #: scales per call); the JSON events round to 0.1 bpm, which can add another 0.1.
 FORECAST_TOLERANCE_BPM = 0.1 + 0.1
+#: The tuned demos wait for every cue's words ([llm] timeout_s): emulated, the model is many times
+#: slower than on a Pi, and a cue spoken from its template after a timeout says nothing of how
+#: the adapter words it. Without a deadline each cue gets its words in turn on both machines.
+TUNED_TIMEOUT_S = 100000
+#: Share of the model-worded lines that must match x86 word for word. Greedy decoding picks the
+#: same tokens wherever the logits agree; llama.cpp's NEON (dotprod) and AVX2 kernels sum in
+#: another order, so a near tie between two tokens may tip the other way on arm64.
+WORDS_MIN_EXACT = 0.8
 #: Doctor checks that cannot pass in a chroot: no system D-Bus, BlueZ or sound card there.
 DOCTOR_UNCHECKABLE = {"bluez", "dbus-permission", "bluetooth-adapter", "audio-output"}
 CHROOT_ENV = (
@@ -101,6 +114,10 @@ out = llm("Heart rate 150, zone 3. Coach says:", max_tokens=6, temperature=0.0)
 print(repr(llama_cpp.__file__), f"load {t1 - t0:.1f} s", f"generate {time.monotonic() - t1:.1f} s",
       repr(out["choices"][0]["text"]))
 """
+
+
+#: The run comparisons of the report (`compare_runs`), each with its "ok".
+RUN_COMPARISONS = ("compare_demo", "compare_demo_tuned", "compare_demo_pi4_cpu", "compare_replay")
 
 
 class CheckError(RuntimeError):
@@ -344,6 +361,99 @@ def compare_runs(
     }
 
 
+def compare_words(
+    x86: list[dict],
+    arm: list[dict],
+    adapter: str | None = None,
+    min_exact: float = WORDS_MIN_EXACT,
+    templates: list[dict] = (),
+) -> dict:
+    """The `spoken` events of two runs of the same demo: the same cues spoken, the same model
+    (naming `adapter` when given), and the model-worded (`source` "llm") lines equal word for
+    word in at least `min_exact` of the cues both runs worded with the model.
+
+    `templates`, the events of the same demo with --no-llm, tell how many of the matching lines
+    are the model's own words rather than its template's, which say less about the adapter."""
+
+    def spoken(evs):
+        return {(e["t"], e["kind"], e["action"]): e for e in evs if e["event"] == "spoken"}
+
+    sx, sa = spoken(x86), spoken(arm)
+    problems = []
+    if set(sx) != set(sa):
+        only_x, only_a = sorted(set(sx) - set(sa)), sorted(set(sa) - set(sx))
+        problems.append(f"spoken cues differ: only on x86 {only_x[:5]}, only on arm64 {only_a[:5]}")
+    tuned_x = {k for k, e in sx.items() if e["source"] == "llm"}
+    tuned_a = {k for k, e in sa.items() if e["source"] == "llm"}
+    both = sorted(tuned_x & tuned_a)
+    one_side = [
+        {
+            "t": k[0],
+            "kind": k[1],
+            "x86": f"{sx[k]['source']} ({sx[k]['reason']})" if k in sx else None,
+            "arm64": f"{sa[k]['source']} ({sa[k]['reason']})" if k in sa else None,
+        }
+        for k in sorted((tuned_x ^ tuned_a) & set(sx) & set(sa))
+    ]
+    if not tuned_x:
+        problems.append("no line of the x86 demo was worded by the model")
+    if one_side:
+        problems.append(f"{len(one_side)} cues worded by the model on one machine only")
+    models = {
+        "x86": sorted({sx[k]["model"] for k in tuned_x}),
+        "arm64": sorted({sa[k]["model"] for k in tuned_a}),
+    }
+    if models["x86"] != models["arm64"]:
+        problems.append(f"different models: {models}")
+    if adapter and not all(m.startswith(adapter + " on ") for m in models["x86"] + models["arm64"]):
+        problems.append(f"not every model-worded line names the adapter {adapter}: {models}")
+    differ = [
+        {"t": k[0], "kind": k[1], "x86": sx[k]["text"], "arm64": sa[k]["text"]}
+        for k in both
+        if sx[k]["text"] != sa[k]["text"]
+    ]
+    exact = len(both) - len(differ)
+    template_text = {k: e["text"] for k, e in spoken(templates).items()}
+    own_words = sum(
+        1 for k in both if sx[k]["text"] == sa[k]["text"] and sx[k]["text"] != template_text.get(k)
+    )
+    if both and exact < min_exact * len(both):
+        problems.append(
+            f"{exact} of {len(both)} model-worded lines match x86, fewer than {min_exact:.0%}"
+        )
+    template_differ = [
+        k
+        for k in sorted(set(sx) & set(sa))
+        if k not in tuned_x and k not in tuned_a and sx[k]["text"] != sa[k]["text"]
+    ]
+    if template_differ:
+        problems.append(f"template lines differ at {template_differ[:5]}")
+    return {
+        "spoken": len(sx),
+        "model_worded": len(both),
+        "exact": exact,
+        "exact_not_template": own_words if templates else None,
+        "min_exact": min_exact,
+        "differ": differ,
+        "one_side": one_side,
+        "models": models,
+        "ok": not problems,
+        "problems": problems,
+    }
+
+
+def with_llm_timeout(config_text: str, seconds: float) -> str:
+    """`config_text` (a config.toml) with [llm] timeout_s = `seconds`, the table added if need be."""
+    lines = config_text.splitlines()
+    setting = f"timeout_s = {seconds:g}  # pi-check: wait for every cue's words"
+    if "[llm]" not in lines:
+        return "\n".join([*lines, "", "[llm]", setting]) + "\n"
+    start = lines.index("[llm]") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("[")), len(lines))
+    kept = [ln for ln in lines[start:end] if not ln.replace(" ", "").startswith("timeout_s=")]
+    return "\n".join([*lines[:start], setting, *kept, *lines[end:]]) + "\n"
+
+
 def host_run(args: list[str]) -> list[dict]:
     exe = Path(sys.executable).parent / "edgecoach"
     proc = _run(
@@ -357,10 +467,16 @@ def host_run(args: list[str]) -> list[dict]:
 
 
 def recording() -> Path:
-    shared = REPO.parent / "shared" / "data" / "workouts" / RECORDING
+    # ../shared beside the checkout, or where EDGECOACH_SHARED_WORKOUTS says (as for the tests:
+    # a git worktree elsewhere)
+    workouts = os.environ.get("EDGECOACH_SHARED_WORKOUTS") or REPO.parent / "shared/data/workouts"
+    shared = Path(workouts) / RECORDING
     if shared.exists():
         return shared
-    raise CheckError(f"no recording: {shared} is missing (../shared beside the checkout)")
+    raise CheckError(
+        f"no recording: {shared} is missing (../shared/data/workouts beside the checkout, "
+        "or the folder EDGECOACH_SHARED_WORKOUTS names)"
+    )
 
 
 def check(rebuild: bool = True) -> dict:
@@ -384,6 +500,16 @@ def check(rebuild: bool = True) -> dict:
     timed("bundle", t0)
     name = bundle.bundle_dir.name
     sizes = json.loads((bundle.bundle_dir / "sizes.json").read_text())
+    # the coaching adapter of a clean checkout: the manifest vouches for it, so the bundle
+    # carries it and makes it the default choice
+    adapters = [p for p, kind in vouched_ggufs(REPO / "models").items() if kind == LORA_KIND]
+    adapter = adapters[0].name if adapters else None
+    if adapter:
+        if not (bundle.bundle_dir / "models" / adapter).is_file():
+            raise CheckError(f"the bundle lacks the coaching adapter {adapter}")
+        if sizes["default"] != COACH_LORA:
+            raise CheckError(f"the bundle's default model is {sizes['default']}, not {COACH_LORA}")
+    report["adapter"] = adapter
 
     with ExitStack() as stack:
         root = stack.enter_context(overlay_root(base))
@@ -470,6 +596,13 @@ def check(rebuild: bool = True) -> dict:
             (root / "opt/edgecoach/share/edgecoach/bundle-install.json").read_text()
         )
         report["installed"] = installed
+        models_dir = root / "opt/edgecoach/venv/share/edgecoach/models"
+        if adapter and (installed["model"] != COACH_LORA or not (models_dir / adapter).is_file()):
+            raise CheckError(
+                f"the install chose {installed['model']} and put "
+                f"{sorted(p.name for p in models_dir.glob('*.gguf'))} in {models_dir}: "
+                f"not the coaching adapter {adapter}"
+            )
         du = subprocess.run(
             ["du", "-sm", str(root / "opt/edgecoach")], capture_output=True, text=True, check=True
         ).stdout.split()[0]
@@ -482,6 +615,15 @@ def check(rebuild: bool = True) -> dict:
         demo_args = ["demo", "--speed", "0", "--json", "--no-llm", "--mute"]
         arm_demo = events(in_root(root, [exe, *cfg, *demo_args]).stdout)
         timed("demo (emulated)", t0)
+        # the tuned demo: the installed config, waiting for every cue's words
+        t0 = time.monotonic()
+        installed_cfg = (root / "etc/edgecoach/config.toml").read_text()
+        (root / "tmp/tuned.toml").write_text(with_llm_timeout(installed_cfg, TUNED_TIMEOUT_S))
+        tuned_args = ["demo", "--speed", "0", "--json", "--mute"]
+        arm_tuned = events(
+            in_root(root, [exe, "--config", "/tmp/tuned.toml", *tuned_args], timeout=3600).stdout
+        )
+        timed("tuned demo (emulated)", t0)
         t0 = time.monotonic()
         replay_args = [
             "replay",
@@ -506,6 +648,10 @@ def check(rebuild: bool = True) -> dict:
         report["doctor"] = {c["name"]: c["level"] for c in doctor["checks"]}
         if failed:
             raise CheckError(f"edgecoach doctor failed in the root: {failed}\n{proc.stdout}")
+        llm_check = next(c for c in doctor["checks"] if c["name"] == "language-model")
+        report["doctor_language_model"] = llm_check["detail"]
+        if adapter and (adapter not in llm_check["detail"] or "sha256" not in llm_check["detail"]):
+            raise CheckError(f"doctor did not verify the adapter {adapter}: {llm_check}")
         timed("doctor (emulated)", t0)
 
         # llama-cpp-python: the installed build, and the other flavour from its wheel
@@ -569,11 +715,18 @@ def check(rebuild: bool = True) -> dict:
     x86_demo = host_run(demo_args)
     report["compare_demo"] = compare_runs(x86_demo, arm_demo)
     report["compare_demo_pi4_cpu"] = compare_runs(x86_demo, arm_demo_pi4)
+    tuned_cfg = REPO / "build/pi/tuned-x86_64.toml"
+    tuned_cfg.write_text(with_llm_timeout("", TUNED_TIMEOUT_S))
+    x86_tuned = host_run(["--config", str(tuned_cfg), *tuned_args])
+    report["compare_demo_tuned"] = compare_runs(x86_tuned, arm_tuned)
+    report["compare_words"] = compare_words(x86_tuned, arm_tuned, adapter, templates=x86_demo)
     for label, evs in (
         ("demo-arm64", arm_demo),
         ("demo-arm64-a72", arm_demo_pi4),
         ("replay-arm64", arm_replay),
         ("demo-x86_64", x86_demo),
+        ("demo-tuned-arm64", arm_tuned),
+        ("demo-tuned-x86_64", x86_tuned),
     ):
         (REPO / "build/pi" / f"{label}.jsonl").write_text(
             "".join(json.dumps(e) + "\n" for e in evs)
@@ -588,9 +741,7 @@ def check(rebuild: bool = True) -> dict:
         else None
     )
     report["seconds"] = round(time.monotonic() - t_start, 1)
-    report["ok"] = all(
-        report[k]["ok"] for k in ("compare_demo", "compare_demo_pi4_cpu", "compare_replay")
-    )
+    report["ok"] = all(report[k]["ok"] for k in (*RUN_COMPARISONS, "compare_words"))
     out = REPO / "build" / "pi" / "check-report.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -602,13 +753,23 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckError, subprocess.CalledProcessError) as exc:
         print(f"pi-check: FAILED: {exc}", file=sys.stderr)
         return 1
-    for key in ("compare_demo", "compare_demo_pi4_cpu", "compare_replay"):
+    for key in RUN_COMPARISONS:
         c = report[key]
         print(
             f"{key}: {'ok' if c['ok'] else 'FAILED'}: {c['cues']} cues, {c['samples']} samples, "
             f"max forecast difference {c['max_forecast_diff_bpm']} bpm "
             f"(tolerance {c['tolerance_bpm']}){'; ' + '; '.join(c['problems']) if c['problems'] else ''}"
         )
+    w = report["compare_words"]
+    print(
+        f"tuned words: {'ok' if w['ok'] else 'FAILED'}: {w['exact']} of {w['model_worded']} "
+        f"model-worded lines match x86 word for word, {w['exact_not_template']} of them "
+        f"unlike their template ({w['spoken']} spoken; model "
+        f"{', '.join(w['models']['arm64']) or 'none'}){'; ' + '; '.join(w['problems']) if w['problems'] else ''}"
+    )
+    for d in w["differ"]:
+        print(f"  t={d['t']} {d['kind']}: x86 {d['x86']!r} / arm64 {d['arm64']!r}")
+    print(f"doctor language-model: {report['doctor_language_model']}")
     for flavour, line in report["llama"].items():
         print(f"llama-cpp-python {flavour} (cortex-a76): {line}")
     print(f"llama-cpp-python generic (cortex-a72): {report['pi4']['llama_generic']}")
