@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from edge.core.files import write_text_atomic
 from edge.errors import ModelError, ModelIntegrityError, ModelMissingError
 
 __all__ = [
@@ -285,17 +285,6 @@ def record(
         "version": MANIFEST_VERSION,
         "artifacts": {n: existing[n].to_json() for n in sorted(existing)},
     }
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=models_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, manifest_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(manifest_path, json.dumps(payload, indent=2) + "\n", mode=0o644)
     log.info("manifest %s: %s %s (%d bytes)", manifest_path, kind, path.name, size)
     return entry

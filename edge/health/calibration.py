@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge.core.files import write_text_atomic
 from edge.errors import ModelError
 from edge.health.features import HR_INDEX, OUTPUT_NAMES, with_profile
 from edge.profile import Profile, person_state_dir
@@ -163,17 +163,7 @@ class Calibration:
 
     def save(self, path: Path) -> Path:
         """Write atomically (temporary file, then rename); return `path`."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".calibration-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_text_atomic(path, self.to_json())
 
 
 def head_inputs(bpm: np.ndarray, windows: np.ndarray) -> np.ndarray:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.core.files import write_text_atomic
 from edge.errors import ModelError
 from edge.health.kinetics import EFFORT_KINDS, KineticsFit, KineticsParams, fit_kinetics
 from edge.profile import person_state_dir
@@ -126,17 +125,7 @@ class PersonalKinetics:
 
     def save(self, path: Path) -> Path:
         """Write atomically (temporary file, then rename); return `path`."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".kinetics-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_text_atomic(path, self.to_json())
 
 
 def kinetics_path(state_dir: Path, person: str) -> Path:
