@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,14 @@ def test_a_real_run_through_the_shared_reader(shared_workouts):
     assert 140 < cadence < 200  # strides per minute doubled into steps per minute
     rw = recording_windows(rec)
     assert len(rw) > 400 and not np.isnan(rw.x).any()
+
+
+def test_a_power_channel_that_never_reads_above_zero_is_no_power():
+    """A head unit without a power meter writes 0 W throughout: that is not a rider at rest."""
+    no_meter = [
+        RecordPoint(t=t, hr_bpm=140.0, cadence_spm=85.0, speed_mps=8.0, distance_m=None, power_w=0)
+        for t in range(30)
+    ]
+    assert all(s.power_w is None for s in recording_to_samples(recording(no_meter)))
+    coasting = [replace(p, power_w=0 if p.t < 20 else 180) for p in no_meter]
+    assert [s.power_w for s in recording_to_samples(recording(coasting))][18:22] == [0, 0, 180, 180]

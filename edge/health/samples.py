@@ -67,11 +67,14 @@ def recording_to_samples(
     A point at time t lands in second ``floor(t)`` (the last point of a second wins, as with the
     aligner); its heart rate, and separately its cadence/speed/distance and its power, are held
     for at most `max_hold_s` seconds in all, so gaps longer than ``max_hold_s - 1`` seconds stay
-    gaps.
+    gaps. A power channel that never reads above zero is no power at all (a head unit without a
+    power meter writes 0 W throughout; read as power it would say the rider did nothing while the
+    heart worked).
     """
     points = recording.points
     if not points:
         return []
+    has_power = any(p.power_w is not None and p.power_w > 0 for p in points)
     n = int(math.floor(points[-1].t)) + 1
     hold = max(1, int(max_hold_s))
     hr: list[float | None] = [None] * n
@@ -91,7 +94,7 @@ def recording_to_samples(
         if p.cadence_spm is not None or p.speed_mps is not None or p.distance_m is not None:
             stride[k] = (p.cadence_spm, p.speed_mps, p.distance_m)
             stride_at[k] = k
-        if p.power_w is not None:
+        if has_power and p.power_w is not None:
             power[k] = float(p.power_w)
             power_at[k] = k
     out: list[AlignedSample] = []

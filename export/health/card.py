@@ -426,9 +426,9 @@ latency: `python bench/health_inference.py`.
 - The kinetics columns need two minutes of heart rate and a varying effort before they say
   anything, and read the last eleven minutes of the session (the session keeps them).
 - A recorded power channel that never reads above zero (a head unit writing 0 W without a power
-  meter) is scored as no power, but the export still trained on such a file's windows with
-  plans of 0 W after 0 W, which the features read as "effort falls to nothing"; a plan of 0 W
-  after a stop can make the forecast fall. A later export should treat such plans as no change.
+  meter) is read as no power, in training, evaluation and calibration alike
+  (`edge.health.samples.recording_to_samples`); a live power meter reading 0 W while coasting is
+  power.
 - The real recordings are {sizes.get("real_files", 0)} files from the test suites of parsers
   and training logs (running, cycling, gym, swimming; `export/health/data/MANIFEST.tsv` and
   `../shared/data/workouts/MANIFEST.tsv`), few of them with power, and with no profile: a
