@@ -11,8 +11,9 @@ rides `--minutes` in heart-rate mode with a zone-3 target twice, once with each 
 with the same seed (the same heart, the same noise), both through the machine coach's safety
 layer (`MachineCoach`: cap, floor, step limit), starting from the floor.
 
-With `--ble`, also one rider on the virtual bike through the real BLE path (bleak on the fake
-BlueZ, the FTMS control point): the same rider, once per controller.
+With `--ble`, also riders on the virtual bike through the real BLE path (bleak on the fake
+BlueZ, the FTMS control point), once per controller: every 7th of the 50 (0, 7, ..., 49: five
+typical, three unusual), picked by that rule before any was run (`--ble-riders` to choose).
 
 Figures per controller, and MPC / PID ratios from the same run:
 - time in the target zone after the first 3 minutes (share of seconds);
@@ -20,7 +21,7 @@ Figures per controller, and MPC / PID ratios from the same run:
 - power changes per minute; the largest step sent; riders whose power ever exceeded the cap.
 
 Usage: python bench/hr_mpc.py [--riders 50] [--typical 35] [--minutes 20] [--seed 7] [--ble]
-       [--json]
+       [--ble-riders 0,7,14,21,28,35,42,49] [--json]
 """
 
 from __future__ import annotations
@@ -187,14 +188,29 @@ def simulated(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
-def virtual_bike_figures(minutes: int, seed: int, typical: int) -> dict[str, object]:
-    """Two riders (the first of the PID's tuning, the last unusual) on the virtual bike through
-    real bleak and the fake BlueZ, once per controller: the session, the machine link and the
-    FTMS control point all real. `released_early` says why control was let go early, if it was (a
+def virtual_bike_figures(
+    minutes: int, seed: int, typical: int, riders: list[int]
+) -> dict[str, object]:
+    """`riders` on the virtual bike through real bleak and the fake BlueZ, once per controller:
+    the session, the machine link and the FTMS control point all real, and the two controllers'
+    summaries over them. `released_early` says why control was let go early, if it was (a
     machine too loaded to keep the strap's seconds coming counts as a lost heart rate)."""
     out: dict[str, object] = {}
-    for index in (0, 49):
+    for index in riders:
         out[f"rider{index}"] = _virtual_bike_rider(index, minutes, seed, typical)
+    per_rider = list(out.values())
+    for name in ("pid", "mpc"):
+        rides = [by[name] for by in per_rider]  # type: ignore[index]
+        out[f"all_{name}"] = {
+            "in_zone_mean": round(statistics.fmean(r["in_zone"] for r in rides), 4),
+            "in_zone_worst": min(r["in_zone"] for r in rides),
+            "overshoot_bpm_s_mean": round(statistics.fmean(r["overshoot_bpm_s"] for r in rides), 1),
+            "overshoot_bpm_s_worst": max(r["overshoot_bpm_s"] for r in rides),
+            "changes_per_min_mean": round(statistics.fmean(r["changes_per_min"] for r in rides), 2),
+            "largest_step_w": max(r["largest_step_w"] for r in rides),
+            "over_cap": int(sum(r["over_cap"] for r in rides)),
+            "released_early": sum(r["released_early"] is not None for r in rides),
+        }
     return out
 
 
@@ -306,18 +322,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--typical", type=int, default=35, help="riders of the PID's tuning")
     parser.add_argument("--minutes", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--ble", action="store_true", help="also one rider on the virtual bike")
+    parser.add_argument("--ble", action="store_true", help="also riders on the virtual bike")
+    parser.add_argument(
+        "--ble-riders",
+        default="0,7,14,21,28,35,42,49",
+        help="which of the riders ride the virtual bike (comma-separated indices)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object instead of text")
     args = parser.parse_args(argv)
     figures = simulated(args)
     figures["mpc_over_pid"] = ratios(figures["pid"], figures["mpc"])  # type: ignore[arg-type]
     if args.ble:
-        figures["virtual_bike"] = virtual_bike_figures(args.minutes, args.seed, args.typical)
+        riders = [int(i) for i in args.ble_riders.split(",") if i.strip()]
+        figures["virtual_bike"] = virtual_bike_figures(
+            args.minutes, args.seed, args.typical, riders
+        )
     if args.json:
         print(json.dumps(figures))
         return 0
     if "virtual_bike" in figures:
         for rider, by in figures["virtual_bike"].items():  # type: ignore[union-attr]
+            if rider.startswith("all_"):
+                print(f" virtual bike over BLE, all riders, {rider[4:]}: {by}")
+                continue
             for name, f in by.items():
                 print(f" virtual bike over BLE, {rider}, {name}: {f}")
     print(
