@@ -3,6 +3,7 @@ holding the zone on simulated people through the machine coach and over the BLE 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import pairwise
 
 import numpy as np
@@ -154,6 +155,39 @@ def test_the_mpc_holds_a_slow_heart_the_pid_was_not_tuned_for() -> None:
             inside.append(low <= hr < high)
     assert sum(inside) / len(inside) > 0.9
     assert over < 30.0
+
+
+@pytest.mark.parametrize("off_bpm", [-8.0, 8.0])
+def test_a_calibration_some_beats_off_still_settles_at_the_set_point(off_bpm) -> None:
+    """Another day (a cold, heat, sleep): the learnt kinetics put the heart `off_bpm` away from
+    where it is. The measured offset takes that up within a minute or two: from minute 5 to 15
+    the heart averages within 0.75 bpm of the set point. (The MPC's first observer corrected
+    its state, saw a steady error only through the heart's time constant, and held this heart
+    1.4-1.6 bpm off the set point over those minutes.)"""
+    athlete = Athlete(age=40, resting_hr=55.0, max_hr=185.0, fitness=0.5)
+    response = random_rider(np.random.default_rng(4), athlete)
+    learnt = calibrated(response, 4)
+    learnt = replace(learnt, rest_bpm=learnt.rest_bpm + off_bpm)
+    zones = ZoneModel.for_profile(Profile("rider", 40, 55.0, 185.0))
+    settings_ = MachineSettings(kind="bike", drive=True, hold_zone=3, max_power_w=300.0)
+    mpc = MpcPowerController(learnt, start_power_w=40)
+    coach = MachineCoach(settings_, zones, controller=mpc)
+    rider = SimulatedRider(response, seed=4)
+    low, high = zones.bounds_bpm(3)
+    power, hr, late = 0.0, rider.step(0.0), []
+    for t in range(900):
+        sample = AlignedSample(t, hr, (), None, None, None, None, True, False, power_w=power)
+        for command in coach.tick(sample).commands:
+            if isinstance(command, RequestControl):
+                coach.on_event(MachineEvent("bike", t + 0.2, MachineEventKind.CONTROL_GRANTED))
+            elif isinstance(command, SetTargetPower):
+                power = command.watts
+        hr = rider.step(power)
+        if t >= 300:
+            late.append(hr)
+    set_point = low + MpcSettings().set_point_fraction * (high - low)
+    assert abs(np.mean(late) - set_point) < 0.75
+    assert all(low <= h < high for h in late)
 
 
 @settings(deadline=None, max_examples=12)
