@@ -2,6 +2,7 @@ import argparse
 import json
 import shutil
 import time
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -25,7 +26,7 @@ from export.health._stage import (
 )
 from export.health.crossval import assign_folds
 from export.health.effort_cv import EFFORT_CV_FILE
-from export.health.net import load_checkpoint
+from export.health.net import HealthEnsemble, load_checkpoint
 from export.health.pipeline import MODEL_CARD, run_pipeline
 from export.health.prepare import load_real, load_windows
 from export.health.quantise import ARM64_DYNAMIC
@@ -89,7 +90,9 @@ def test_stages_record_their_inputs_by_hash(quick_run):
     assert train_meta["inputs"]["windows"]["sha256"] == sha[WINDOWS_FILE]
     assert distil_meta["inputs"]["teacher"]["sha256"] == sha[TEACHER_FILE]
     assert quant_meta["inputs"]["float_model"]["sha256"] == sha[FLOAT_MODEL_FILE]
-    assert train_meta["metrics"]["history"] and distil_meta["metrics"]["history"]
+    for meta in (train_meta, distil_meta):
+        assert meta["metrics"]["members"]
+        assert all(member["history"] for member in meta["metrics"]["members"])
 
 
 def test_the_student_is_smaller_than_its_teacher(quick_run):
@@ -102,7 +105,53 @@ def test_the_student_is_smaller_than_its_teacher(quick_run):
     t_norm = Normalisation.from_json(load_checkpoint(work / TEACHER_FILE)[1]["normalisation"])
     s_norm = Normalisation.from_json(ckpt["normalisation"])
     assert s_norm.input_mean == t_norm.input_mean and s_norm.output_std == t_norm.output_std
-    assert all(0.0 <= g <= 1.0 for g in s_norm.output_gain)
+    # Each member's gains live in the graph; the shared normalisation applies none.
+    assert s_norm.output_gain == (1.0,) * len(OUTPUT_NAMES)
+    for member in ckpt["members"]:
+        gains = Normalisation.from_json(member["normalisation"]).output_gain
+        assert all(0.0 <= g <= 1.0 for g in gains)
+
+
+def test_the_ensemble_is_the_mean_of_its_members_each_with_its_own_normalisation(quick_run):
+    work, *_ = quick_run
+    ensemble, ckpt = load_checkpoint(work / STUDENT_FILE)
+    assert len(ensemble.members) == len(ckpt["members"]) == 2
+    assert [m["seed"] for m in ckpt["members"]] == [0, 1]
+    # Members whose statistics, gains and anchors all differ, as seeds and validation files
+    # make them on the real export: the graph must map the shared inputs to each one's.
+    base = Normalisation.from_json(ckpt["members"][0]["normalisation"])
+    rng = np.random.default_rng(0)
+    n_out = len(OUTPUT_NAMES)
+    norms = [
+        base,
+        replace(
+            base,
+            input_mean=tuple(
+                m + 0.1 * s for m, s in zip(base.input_mean, base.input_std, strict=True)
+            ),
+            input_std=tuple(s * 1.3 for s in base.input_std),
+            output_mean=tuple(rng.uniform(-0.5, 0.5, n_out)),
+            output_std=tuple(s * 0.8 for s in base.output_std),
+            output_gain=tuple(rng.uniform(0, 1, n_out)),
+            output_gain_power=tuple(rng.uniform(0, 1, n_out)),
+            output_gain_speed=tuple(rng.uniform(0, 1, n_out)),
+            reversion=(-0.2, -0.4, 0.1, 0.0),
+        ),
+    ]
+    nets = list(ensemble.members)
+    x = np.concatenate([load_windows(work / WINDOWS_FILE, s)[0] for s in ("train", "test")])
+    last = x[:, -1]
+    planned = last[:, FEATURE_NAMES.index("plan_known")] > 0.5
+    power = planned & (last[:, FEATURE_NAMES.index("plan_power")] > 0.5)
+    kinetics = power & (last[:, FEATURE_NAMES.index("kin_known")] > 0.5)
+    assert kinetics.any() and (planned & ~power).any() and (~planned).any()
+    assert np.abs(last[:, FEATURE_NAMES.index("hr_vs_recent")]).max() > 1.0
+    each = [predict_bpm(net, norm, x) for net, norm in zip(nets, norms, strict=True)]
+    assert np.abs(each[0] - each[1]).max() > 1.0
+    mixed = HealthEnsemble(list(zip(nets, norms, strict=True)))
+    np.testing.assert_allclose(
+        predict_bpm(mixed, mixed.normalisation, x), np.mean(each, axis=0), atol=1e-3
+    )
 
 
 @pytest.mark.parametrize("name", [FLOAT_MODEL_FILE, MODEL_FILE, TEACHER_ONNX_FILE])
@@ -222,7 +271,7 @@ def test_a_stage_reruns_alone(quick_run, tmp_path):
 def test_verify_raises_export_error_when_onnx_drifts(quick_run, tmp_path):
     work, *_ = quick_run
     model = onnx.load(str(work / FLOAT_MODEL_FILE))
-    (init,) = [t for t in model.graph.initializer if t.name == "head.2.bias"]
+    (init,) = [t for t in model.graph.initializer if t.name == "members.0.head.2.bias"]
     values = onnx.numpy_helper.to_array(init) + 1.0  # one normalised unit on every output
     init.CopyFrom(onnx.numpy_helper.from_array(values.astype(np.float32), init.name))
     drifted = tmp_path / FLOAT_MODEL_FILE
@@ -370,3 +419,40 @@ def test_real_data_and_file_level_cross_validation(shared_workouts, tmp_path):
         assert set(row) >= {"model", "model_float", "persistence", "kinetics", "n"}
     assert "### With effort: live and planned" in card and "planned power +60 s" in card
     assert "real" in summary["int8_vs_float"]
+
+
+def _windows_with_gap(n: int, gap: np.ndarray, *, power_plan: bool = False) -> np.ndarray:
+    x = np.zeros((n, WINDOW_S, len(FEATURE_NAMES)), np.float32)
+    x[:, :, FEATURE_NAMES.index("hr_bpm")] = 140.0
+    x[:, :, FEATURE_NAMES.index("hr_vs_recent")] = gap[:, None]
+    if power_plan:
+        for name in ("plan_known", "plan_power", "kin_known"):
+            x[:, :, FEATURE_NAMES.index(name)] = 1.0
+        x[:, :, FEATURE_NAMES.index("kin_60")] = 7.0
+    return x
+
+
+def test_the_reversion_is_fitted_where_persistence_is_the_anchor_and_used_only_there():
+    """A heart 20 bpm above its ten-minute mean that comes back 30 % of the way by +60 s: the
+    fitted factor at +60 s says so, and the anchor uses it on windows without a plan in watts."""
+    from edge.health.features import forecast_anchor
+    from export.health.train import fit_reversion
+
+    rng = np.random.default_rng(0)
+    gap = rng.uniform(-20, 20, 4000)
+    x = _windows_with_gap(len(gap), gap)
+    change = np.stack([-0.05 * gap, -0.15 * gap, -0.3 * gap, np.zeros_like(gap)], axis=1)
+    target = 140.0 + change + rng.laplace(0, 2, change.shape)
+    mask = np.ones_like(target, dtype=bool)
+    reversion = fit_reversion(x, target, mask, np.ones(len(gap), np.float32))
+    assert reversion[:3] == pytest.approx([-0.05, -0.15, -0.3], abs=0.03)
+    assert reversion[3] == 0.0
+
+    anchor = forecast_anchor(x[:2], reversion)
+    np.testing.assert_allclose(anchor[:, 2], 140.0 + reversion[2] * gap[:2], atol=1e-4)
+    planned = _windows_with_gap(2, gap[:2], power_plan=True)
+    np.testing.assert_allclose(forecast_anchor(planned, reversion)[:, 2], 147.0)
+    norm = Normalisation.from_json(
+        Normalisation.fit(x, change.astype(np.float32), mask).with_reversion(reversion).to_json()
+    )
+    assert norm.reversion == pytest.approx(reversion)

@@ -1,7 +1,8 @@
 """The health model on the device: heart-rate forecasts from a window of the stream.
 
-The models folder holds two exports of the same distilled student network: the int8 one
-(`MODEL_FILE`, dynamic int8 quantisation of its LSTM; the default) and the float one
+The models folder holds two exports of the same distilled student (a few small LSTMs averaged
+in one graph): the int8 one
+(`MODEL_FILE`, dynamic int8 quantisation of its LSTMs; the default) and the float one
 (`FLOAT_MODEL_FILE`), with one normalisation JSON. `HealthModel.load` checks the chosen ONNX
 file and the normalisation against the models manifest before ONNX Runtime sees a byte of them,
 then hands ONNX Runtime exactly the bytes it checked. A person's calibration

@@ -8,7 +8,9 @@ both speak the same normalised units, and learns from the same windows with the 
 `TrainSettings.distil_weight`): the ground truth where it is known, the teacher's outputs
 everywhere, including ``hr_expected`` on real windows, where there is no ground truth. Real
 files are split for validation exactly as for the teacher (same seed), so the student never
-validates on a file the teacher trained on. Its own gains are fitted afterwards.
+validates on a file the teacher trained on. Its own gains are fitted afterwards. The teacher is
+an ensemble (`HealthEnsemble`): each of its members teaches one student member, with that
+member's seed, validation files and normalisation.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from export.health.net import load_checkpoint
 from export.health.train import (
     QUICK_STUDENT,
     STUDENT_SETTINGS,
+    Member,
     TrainSettings,
     fit_network,
     load_data,
-    save_checkpoint,
+    save_ensemble,
 )
 
 log = logging.getLogger(__name__)
@@ -50,23 +53,33 @@ def distil(
     output = out_dir / STUDENT_FILE
     with stopwatch() as took:
         teacher, ckpt = load_checkpoint(teacher_path)
-        t_norm = Normalisation.from_json(ckpt["normalisation"])
-        data = load_data(windows_path, real_files=real_files, settings=settings, seed=seed)
-        if data.real_val_files != list(ckpt.get("real_val_files", [])):
-            raise ValueError(
-                "the student would validate on other real files than its teacher: use the same "
-                "seed and real files for train and distil"
+        members: list[Member] = []
+        for k, (t_net, t_member) in enumerate(zip(teacher.members, ckpt["members"], strict=True)):
+            t_norm = Normalisation.from_json(t_member["normalisation"])
+            member_seed = int(t_member["seed"])
+            data = load_data(
+                windows_path, real_files=real_files, settings=settings, seed=member_seed
             )
-        net, norm, metrics = fit_network(
-            data, settings, seed=seed, norm=t_norm, teacher=(teacher, t_norm), desc="distil"
+            if data.real_val_files != list(t_member.get("real_val_files", [])):
+                raise ValueError(
+                    "the student would validate on other real files than its teacher: use the "
+                    "same seed and real files for train and distil"
+                )
+            net, norm, metrics = fit_network(
+                data,
+                settings,
+                seed=member_seed,
+                norm=t_norm,
+                teacher=(t_net, t_norm),
+                desc=f"distil {k + 1}/{len(teacher.members)}",
+            )
+            members.append(
+                Member(net, norm, metrics, member_seed, data.real_train_files, data.real_val_files)
+            )
+        student, extra, metrics = save_ensemble(
+            output, members, seed=seed, role="student", sim_val=data.sim_val
         )
-        extra = {
-            "best_epoch": metrics["best_epoch"],
-            "teacher_parameters": teacher.n_parameters,
-            "real_train_files": data.real_train_files,
-            "real_val_files": data.real_val_files,
-        }
-        save_checkpoint(output, net, norm, seed=seed, role="student", extra=extra)
+        extra["teacher_parameters"] = teacher.n_parameters
     write_meta(
         output,
         stage="distil",
@@ -79,15 +92,17 @@ def distil(
         sizes={
             "windows_train": len(data.x),
             "windows_train_real": data.n_real_train,
-            "parameters": net.n_parameters,
+            "members": len(members),
+            "parameters": student.n_parameters,
             "teacher_parameters": teacher.n_parameters,
         },
         metrics=metrics,
         wall_s=took[0],
     )
     log.info(
-        "distil: student %d params (teacher %d), best epoch %d, gains %s, %.1f s",
-        net.n_parameters,
+        "distil: %d students of %d params (teacher %d), best epochs %s, mean gains %s, %.1f s",
+        len(members),
+        student.n_parameters,
         teacher.n_parameters,
         metrics["best_epoch"],
         metrics["gains"],

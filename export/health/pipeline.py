@@ -63,7 +63,13 @@ log = logging.getLogger(__name__)
 
 MODEL_CARD = "MODEL_CARD_health.md"
 #: What the summary keeps of each network's training metrics.
-TRAIN_METRICS = ("best_epoch", "gains", "gains_planned_power", "gains_planned_speed")
+TRAIN_METRICS = (
+    "best_epoch",
+    "gains",
+    "gains_planned_power",
+    "gains_planned_speed",
+    "reversion",
+)
 #: Where `run_pipeline` can start: each reuses the outputs of the stages before it.
 START_STAGES = ("prepare", "train", "export")
 

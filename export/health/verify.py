@@ -207,6 +207,7 @@ def verify(
                 "parameters": net.n_parameters,
                 "hidden": net.hidden,
                 "layers": net.layers,
+                "members": len(net.members),
                 "onnx_bytes": Path(onnx_path).stat().st_size,
             }
         s_norm = sessions["student_float"][1]
