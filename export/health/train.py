@@ -69,7 +69,8 @@ class TrainSettings:
     #: Networks trained, each with its own seed (and so its own validation files), and shipped
     #: averaged (`HealthEnsemble`). Three: in the effort cross-validation one network scored
     #: 0.945, 0.966 and 0.981 x persistence at +60 s live with seeds 0, 1 and 2 of one recipe;
-    #: the three averaged 0.947. The student keeps one member per teacher member.
+    #: the three averaged 0.947 (seeds 3 to 5 averaged: 0.942). The student keeps one member per
+    #: teacher member.
     members: int = 3
     #: torch intra-op threads. One: on a shared 2-core machine two threads spin against other
     #: work and ran 100x slower here; one thread is as fast for networks this small.
