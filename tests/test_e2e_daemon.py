@@ -100,7 +100,10 @@ async def play(
             f"http://127.0.0.1:{port}/", tmp_path / "profile", tmp_path / "chromium.log"
         )
         for _ in range(1200):  # the page follows the daemon live; wait for sam's first cue
-            dom = await browser.evaluate("document.documentElement.outerHTML")
+            # Right after launch (or a reload) there may be no document element yet: read "".
+            dom = await browser.evaluate(
+                "document.documentElement ? document.documentElement.outerHTML : ''"
+            )
             tile = Tiles(dom).tiles.get("sam", {})
             said = {e["text"] for e in events if e["event"] == "spoken"} | {
                 e["template"] for e in events if e["event"] == "cue"
