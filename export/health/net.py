@@ -83,7 +83,6 @@ class HealthEnsemble(nn.Module):
         self.n_outputs = first.n_outputs
         self.hidden = first.hidden
         self.layers = first.layers
-        self.norms = tuple(norms)
         shared = shared_normalisation(norms)
         self.normalisation = shared
 
